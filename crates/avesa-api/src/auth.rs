@@ -1,0 +1,434 @@
+//! Authentication: login, refresh-token rotation, logout, `me`, and the [`AuthUser`]
+//! extractor every protected handler takes.
+//!
+//! * **Access tokens** are JWTs signed with HS256 — the only algorithm accepted, whatever a
+//!   token's header claims (so `alg: none` and RS/HS confusion fail). Claims: `sub` (user
+//!   id), `tid` (tenant id), `role`, `iat`, `exp`, `iss`, `aud`; all are required and `exp`,
+//!   `iss`, `aud` are checked (30 s leeway), `iat` must not be in the future.
+//! * **Refresh tokens** are 256 random bits (base64url), stored only as their SHA-256. Each
+//!   login starts a *family*; each refresh marks the presented token used and issues a new
+//!   one in the same family. Presenting a used token again means it was stolen or replayed:
+//!   the whole family is revoked and the call fails. Logout revokes the family.
+//! * **The tenant** of a request comes only from the verified token's `tid`; no handler
+//!   reads a tenant from the URL, the query or the body.
+
+use axum::Json;
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use avesa_model::{Role, TenantId};
+use avesa_state::{NewRefreshToken, Tenant, User};
+
+use crate::AppState;
+use crate::config::AuthConfig;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::password::{dummy_hash, verify_password};
+
+/// Clock skew tolerated when checking `exp` and `iat`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// The claims of an access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The tenant id.
+    pub tid: String,
+    /// The user's role (`platform_admin`, `tenant_admin`, `analyst`, `viewer`).
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// The caller of a protected route, as proven by a valid access token.
+///
+/// Extracting it fails with 401 `unauthorized` (and `WWW-Authenticate: Bearer`) when the
+/// `Authorization: Bearer` header is missing or the token does not verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: String,
+    /// The caller's tenant: the only tenant any of its requests may touch.
+    pub tenant: TenantId,
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// 403 `forbidden` unless the caller has one of `roles`.
+    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("the {} role may not do this", self.role)))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "missing access token: send `Authorization: Bearer <access token>`",
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")
+            })?;
+        verify_access_token(&state.auth, token)
+    }
+}
+
+/// Signs an access token for a user. Returns the token and its lifetime in seconds.
+pub fn issue_access_token(
+    cfg: &AuthConfig,
+    user_id: &str,
+    tenant: &TenantId,
+    role: Role,
+) -> Result<(String, i64), ApiError> {
+    let now = Utc::now().timestamp();
+    let ttl = cfg.access_ttl.num_seconds().max(1);
+    let claims = Claims {
+        sub: user_id.to_owned(),
+        tid: tenant.as_str().to_owned(),
+        role: role.as_str().to_owned(),
+        iat: now,
+        exp: now + ttl,
+        iss: cfg.issuer.clone(),
+        aud: cfg.audience.clone(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&cfg.jwt_secret),
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot sign an access token");
+        ApiError::internal()
+    })?;
+    Ok((token, ttl))
+}
+
+/// Verifies an access token: HS256 only, signature, `exp`, `iat`, `iss`, `aud`, and that
+/// `tid` and `role` are well-formed.
+pub fn verify_access_token(cfg: &AuthConfig, token: &str) -> Result<AuthUser, ApiError> {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_issuer(&[&cfg.issuer]);
+    v.set_audience(&[&cfg.audience]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    v.leeway = LEEWAY_SECS;
+    v.validate_exp = true;
+    v.validate_nbf = false;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&cfg.jwt_secret), &v)
+            .map_err(|e| {
+                tracing::debug!(error = %e, "access token rejected");
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                        ApiError::unauthorized("access token expired")
+                    }
+                    _ => ApiError::unauthorized("invalid access token"),
+                }
+            })?;
+    let c = data.claims;
+    if c.iat > Utc::now().timestamp() + LEEWAY_SECS as i64 {
+        return Err(ApiError::unauthorized("invalid access token"));
+    }
+    let tenant =
+        TenantId::new(&c.tid).map_err(|_| ApiError::unauthorized("invalid access token"))?;
+    let role =
+        c.role.parse::<Role>().map_err(|_| ApiError::unauthorized("invalid access token"))?;
+    if c.sub.is_empty() {
+        return Err(ApiError::unauthorized("invalid access token"));
+    }
+    Ok(AuthUser { user_id: c.sub, tenant, role })
+}
+
+/// A new opaque refresh token (256 random bits, base64url).
+fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// How a refresh token is stored: lowercase hex SHA-256.
+pub fn hash_refresh_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub tenant_id: TenantId,
+    pub tenant_name: String,
+}
+
+impl UserView {
+    fn new(user: &User, tenant: &Tenant) -> Self {
+        UserView {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role,
+            tenant_id: user.tenant_id.clone(),
+            tenant_name: tenant.name.clone(),
+        }
+    }
+}
+
+/// The answer to login and refresh.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `"Bearer"`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub user: UserView,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut resp = Json(self).into_response();
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+/// Issues an access token and a refresh token in `family_id`.
+async fn issue_pair(
+    state: &AppState,
+    user: &User,
+    tenant: &Tenant,
+    family_id: String,
+) -> Result<TokenResponse, ApiError> {
+    let (access_token, expires_in) =
+        issue_access_token(&state.auth, &user.id, &user.tenant_id, user.role)?;
+    let refresh_token = new_refresh_token();
+    state
+        .store
+        .insert_refresh_token(NewRefreshToken {
+            token_hash: hash_refresh_token(&refresh_token),
+            family_id,
+            user_id: user.id.clone(),
+            tenant_id: user.tenant_id.clone(),
+            expires_at: Utc::now() + state.auth.refresh_ttl,
+        })
+        .await?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in,
+        user: UserView::new(user, tenant),
+    })
+}
+
+/// The body of `POST /auth/login`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub tenant_id: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// The one message for every credential failure, so a caller cannot tell an unknown
+/// tenant from an unknown user from a wrong password.
+pub const BAD_CREDENTIALS: &str = "invalid tenant, email or password";
+
+const MAX_EMAIL_LEN: usize = 254;
+const MAX_PASSWORD_LEN: usize = 1024;
+
+/// `POST /auth/login`.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<TokenResponse, ApiError> {
+    let tenant_id = TenantId::new(req.tenant_id.trim())
+        .map_err(|e| ApiError::bad_request(format!("tenant_id: {e}")))?;
+    let email = req.email.trim().to_lowercase();
+    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+        return Err(ApiError::bad_request(format!(
+            "email: must be 1 to {MAX_EMAIL_LEN} characters"
+        )));
+    }
+    if req.password.is_empty() || req.password.len() > MAX_PASSWORD_LEN {
+        return Err(ApiError::bad_request(format!(
+            "password: must be 1 to {MAX_PASSWORD_LEN} bytes"
+        )));
+    }
+
+    if let Err(retry_after) = state.login_limiter.begin(tenant_id.as_str(), &email) {
+        tracing::warn!(tenant = %tenant_id, "login locked after repeated failures");
+        return Err(ApiError::rate_limited(
+            format!("too many failed logins; try again in {retry_after} seconds"),
+            retry_after,
+        ));
+    }
+
+    let tenant = state.store.get_tenant(&tenant_id).await?;
+    let user = match &tenant {
+        Some(_) => state.store.find_user_by_email(&tenant_id, &email).await?,
+        None => None,
+    };
+    // Verify something in every case so unknown tenants and users take as long as a
+    // wrong password.
+    let phc = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let password = req.password;
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password verification task failed");
+            ApiError::internal()
+        })?;
+
+    let (Some(tenant), Some(user), true) = (tenant, user, verified) else {
+        tracing::info!(tenant = %tenant_id, "login failed");
+        return Err(ApiError::unauthorized(BAD_CREDENTIALS));
+    };
+    state.login_limiter.succeeded(tenant_id.as_str(), &email);
+    tracing::info!(tenant = %tenant_id, user = %user.id, "login");
+    issue_pair(&state, &user, &tenant, uuid::Uuid::new_v4().to_string()).await
+}
+
+/// The body of `POST /auth/refresh` and `POST /auth/logout`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// `POST /auth/refresh`: rotation with reuse detection.
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<TokenResponse, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid refresh token");
+    let token = req.refresh_token.trim();
+    if token.is_empty() || token.len() > 256 {
+        return Err(invalid());
+    }
+    let Some(rec) = state.store.use_refresh_token(&hash_refresh_token(token)).await? else {
+        return Err(invalid());
+    };
+    if rec.revoked {
+        return Err(ApiError::unauthorized("refresh token revoked; sign in again"));
+    }
+    if rec.used {
+        tracing::warn!(
+            tenant = %rec.tenant_id,
+            user = %rec.user_id,
+            family = %rec.family_id,
+            "refresh token reused: revoking its family"
+        );
+        state.store.revoke_token_family(&rec.family_id).await?;
+        return Err(ApiError::unauthorized(
+            "refresh token already used; the session has been revoked, sign in again",
+        ));
+    }
+    if rec.expires_at <= Utc::now() {
+        return Err(ApiError::unauthorized("refresh token expired; sign in again"));
+    }
+    let tenant = state.store.get_tenant(&rec.tenant_id).await?;
+    let user = state.store.get_user(&rec.tenant_id, &rec.user_id).await?;
+    let (Some(tenant), Some(user)) = (tenant, user) else {
+        state.store.revoke_token_family(&rec.family_id).await?;
+        return Err(invalid());
+    };
+    issue_pair(&state, &user, &tenant, rec.family_id).await
+}
+
+/// `POST /auth/logout`: revokes the token's family. Unknown tokens are not an error
+/// (logging out twice is fine).
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let token = req.refresh_token.trim();
+    if !token.is_empty()
+        && token.len() <= 256
+        && let Some(rec) = state.store.use_refresh_token(&hash_refresh_token(token)).await?
+    {
+        state.store.revoke_token_family(&rec.family_id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /auth/me`.
+pub(crate) async fn me(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> Result<Json<UserView>, ApiError> {
+    let gone = || ApiError::unauthorized("the account no longer exists");
+    let tenant = state.store.get_tenant(&user.tenant).await?.ok_or_else(gone)?;
+    let u = state.store.get_user(&user.tenant, &user.user_id).await?.ok_or_else(gone)?;
+    Ok(Json(UserView::new(&u, &tenant)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AuthConfig {
+        AuthConfig::new(b"0123456789abcdef0123456789abcdef".to_vec())
+    }
+
+    #[test]
+    fn access_tokens_round_trip() {
+        let t = TenantId::new("acme").unwrap();
+        let (tok, ttl) = issue_access_token(&cfg(), "u1", &t, Role::Analyst).unwrap();
+        assert_eq!(ttl, 15 * 60);
+        let u = verify_access_token(&cfg(), &tok).unwrap();
+        assert_eq!(u, AuthUser { user_id: "u1".into(), tenant: t, role: Role::Analyst });
+    }
+
+    #[test]
+    fn wrong_audience_or_issuer_is_rejected() {
+        let t = TenantId::new("acme").unwrap();
+        let (tok, _) = issue_access_token(&cfg(), "u1", &t, Role::Viewer).unwrap();
+        let mut other = cfg();
+        other.audience = "someone-else".into();
+        assert!(verify_access_token(&other, &tok).is_err());
+        let mut other = cfg();
+        other.issuer = "someone-else".into();
+        assert!(verify_access_token(&other, &tok).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let a = new_refresh_token();
+        assert_ne!(a, new_refresh_token());
+        assert_eq!(hash_refresh_token(&a).len(), 64);
+        assert_ne!(hash_refresh_token(&a), a);
+    }
+}

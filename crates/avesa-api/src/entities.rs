@@ -1,0 +1,296 @@
+//! Entity routes: list, detail (current or as of a time) and history, for companies,
+//! contacts, tickets and time entries.
+//!
+//! Every query runs in the tenant of the caller's token. A record that exists only in
+//! another tenant answers exactly like one that does not exist at all: the 404 body is built
+//! from the request alone.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+
+use avesa_model::CanonicalTable;
+use avesa_warehouse::{EntityId, ListQuery, Page, Record};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+
+/// The URL segment of each table (`/api/{segment}`).
+pub const ENTITY_SEGMENTS: [(&str, CanonicalTable); 4] = [
+    ("companies", CanonicalTable::Companies),
+    ("contacts", CanonicalTable::Contacts),
+    ("tickets", CanonicalTable::Tickets),
+    ("time-entries", CanonicalTable::TimeEntries),
+];
+
+/// Largest `page_size`.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// `page_size` when none is given.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest `page` (deep offsets are never what a person wants; keeps offsets small).
+pub const MAX_PAGE: u32 = 1_000_000;
+/// Longest search string `q`, in characters.
+pub const MAX_SEARCH_LEN: usize = 200;
+
+pub(crate) fn routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for (segment, table) in ENTITY_SEGMENTS {
+        r = r
+            .route(
+                &format!("/api/{segment}"),
+                get(move |user: AuthUser, state: State<AppState>, q: ApiQuery<ListParams>| {
+                    list(table, user, state, q)
+                }),
+            )
+            .route(
+                &format!("/api/{segment}/{{id}}"),
+                get(
+                    move |user: AuthUser,
+                          state: State<AppState>,
+                          id: ApiPath<String>,
+                          q: ApiQuery<AsOfParams>| {
+                        detail(table, user, state, id, q)
+                    },
+                ),
+            )
+            .route(
+                &format!("/api/{segment}/{{id}}/history"),
+                get(
+                    move |user: AuthUser,
+                          state: State<AppState>,
+                          id: ApiPath<String>,
+                          q: ApiQuery<NoParams>| {
+                        history(table, user, state, id, q)
+                    },
+                ),
+            );
+    }
+    r
+}
+
+/// Query parameters of a list. All are strings here so that a bad value is reported by
+/// name with the reason, not as a deserializer error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub page: Option<String>,
+    pub page_size: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub order: Option<String>,
+    pub as_of: Option<String>,
+}
+
+/// Query parameters of a detail request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsOfParams {
+    pub as_of: Option<String>,
+}
+
+/// A route that takes no query parameters (any given is a 400).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// A 400 naming the parameter.
+pub(crate) fn bad_param(param: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("invalid query parameter `{param}`: {why}"))
+        .with_details(serde_json::json!({ "param": param }))
+}
+
+/// Parses an integer parameter in `min..=max`.
+pub(crate) fn int_param(
+    param: &str,
+    raw: Option<&str>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.trim().parse::<u32>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(bad_param(param, format!("expected an integer from {min} to {max}, got {raw:?}"))),
+    }
+}
+
+/// Parses `as_of` (RFC 3339, e.g. `2024-05-01T12:00:00Z`) to a naive UTC time.
+pub(crate) fn parse_as_of(raw: Option<&str>) -> Result<Option<NaiveDateTime>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    let parsed = DateTime::parse_from_rfc3339(raw).or_else(|e| {
+        // An unencoded `+hh:mm` offset arrives as a space; be forgiving about it.
+        match raw.rsplit_once(' ') {
+            Some((head, tail)) if tail.len() == 5 && tail.as_bytes()[2] == b':' => {
+                DateTime::parse_from_rfc3339(&format!("{head}+{tail}"))
+            }
+            _ => Err(e),
+        }
+    });
+    match parsed {
+        Ok(t) => Ok(Some(t.with_timezone(&Utc).naive_utc())),
+        Err(_) => Err(bad_param(
+            "as_of",
+            format!("expected an RFC 3339 timestamp such as 2024-05-01T12:00:00Z, got {raw:?}"),
+        )),
+    }
+}
+
+impl ListParams {
+    /// Validates every parameter into a [`ListQuery`].
+    pub fn to_query(&self) -> Result<ListQuery, ApiError> {
+        let page = int_param("page", self.page.as_deref(), 1, 1, MAX_PAGE)?;
+        let page_size =
+            int_param("page_size", self.page_size.as_deref(), DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
+        let search = match self.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(q) if q.chars().count() > MAX_SEARCH_LEN => {
+                return Err(bad_param("q", format!("longer than {MAX_SEARCH_LEN} characters")));
+            }
+            Some(q) => Some(q.to_owned()),
+        };
+        let sort = match self.sort.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s)
+                if s.len() <= 64
+                    && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                Some(s.to_owned())
+            }
+            Some(s) => return Err(bad_param("sort", format!("{s:?} is not a column name"))),
+        };
+        let descending = match self.order.as_deref().map(|o| o.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(o) if o.is_empty() || o == "asc" => false,
+            Some(o) if o == "desc" => true,
+            Some(o) => return Err(bad_param("order", format!("expected asc or desc, got {o:?}"))),
+        };
+        let as_of = parse_as_of(self.as_of.as_deref())?;
+        Ok(ListQuery { page, page_size, search, sort, descending, as_of })
+    }
+}
+
+/// The 404 for a record. It names only the table — not even the id — so the body is the
+/// same for every unknown id, and never depends on what other tenants hold.
+fn record_not_found(table: CanonicalTable) -> ApiError {
+    let what = match table {
+        CanonicalTable::Companies => "company",
+        CanonicalTable::Contacts => "contact",
+        CanonicalTable::Tickets => "ticket",
+        CanonicalTable::TimeEntries => "time entry",
+    };
+    ApiError::not_found(format!("{what} not found"))
+}
+
+async fn list(
+    table: CanonicalTable,
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page>, ApiError> {
+    let q = params.to_query()?;
+    Ok(Json(state.warehouse.list(&user.tenant, table, &q).await?))
+}
+
+async fn detail(
+    table: CanonicalTable,
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<AsOfParams>,
+) -> Result<Json<Record>, ApiError> {
+    let id: EntityId = id.parse()?;
+    let as_of = parse_as_of(params.as_of.as_deref())?;
+    match state.warehouse.get(&user.tenant, table, &id, as_of).await? {
+        Some(record) => Ok(Json(record)),
+        None => Err(record_not_found(table)),
+    }
+}
+
+async fn history(
+    table: CanonicalTable,
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(NoParams {}): ApiQuery<NoParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id: EntityId = id.parse()?;
+    let versions = state.warehouse.history(&user.tenant, table, &id).await?;
+    if versions.is_empty() {
+        return Err(record_not_found(table));
+    }
+    Ok(Json(serde_json::json!({ "items": versions })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> ListParams {
+        let mut p = ListParams::default();
+        for (k, v) in pairs {
+            let v = Some((*v).to_owned());
+            match *k {
+                "page" => p.page = v,
+                "page_size" => p.page_size = v,
+                "q" => p.q = v,
+                "sort" => p.sort = v,
+                "order" => p.order = v,
+                "as_of" => p.as_of = v,
+                _ => unreachable!(),
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(params(&[]).to_query().unwrap(), ListQuery::default());
+    }
+
+    #[test]
+    fn valid_params() {
+        let q = params(&[
+            ("page", "3"),
+            ("page_size", "500"),
+            ("q", "  acme "),
+            ("sort", "name"),
+            ("order", "DESC"),
+            ("as_of", "2024-05-01T12:00:00+02:00"),
+        ])
+        .to_query()
+        .unwrap();
+        assert_eq!((q.page, q.page_size), (3, 500));
+        assert_eq!(q.search.as_deref(), Some("acme"));
+        assert_eq!(q.sort.as_deref(), Some("name"));
+        assert!(q.descending);
+        assert_eq!(q.as_of.unwrap().to_string(), "2024-05-01 10:00:00");
+        // An unencoded '+' decoded as a space.
+        let q = params(&[("as_of", "2024-05-01T12:00:00 02:00")]).to_query().unwrap();
+        assert_eq!(q.as_of.unwrap().to_string(), "2024-05-01 10:00:00");
+    }
+
+    #[test]
+    fn invalid_params_name_themselves() {
+        for (k, v) in [
+            ("page", "0"),
+            ("page", "x"),
+            ("page", "-1"),
+            ("page_size", "0"),
+            ("page_size", "501"),
+            ("order", "up"),
+            ("sort", "name; drop table"),
+            ("as_of", "yesterday"),
+            ("as_of", "2024-05-01"),
+        ] {
+            let e = params(&[(k, v)]).to_query().unwrap_err();
+            assert!(e.message.contains(&format!("`{k}`")), "{k}={v}: {}", e.message);
+            assert_eq!(e.details, Some(serde_json::json!({ "param": k })));
+        }
+    }
+}

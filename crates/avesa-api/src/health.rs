@@ -1,0 +1,55 @@
+//! Health routes (no authentication).
+//!
+//! `/health` says the process answers. `/health/detailed` probes each backend with a
+//! timeout and reports `ok` or `degraded`; it still answers 200 so the body is readable, and
+//! a failing probe's cause is logged, not returned (it is an unauthenticated route).
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// How long a backend probe may take before it counts as failed.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET /health`.
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn probe<E: std::fmt::Display>(
+    name: &str,
+    fut: impl Future<Output = Result<(), E>>,
+) -> (bool, Value) {
+    match tokio::time::timeout(PROBE_TIMEOUT, fut).await {
+        Ok(Ok(())) => (true, json!({ "status": "ok" })),
+        Ok(Err(e)) => {
+            tracing::warn!(backend = name, error = %e, "health probe failed");
+            (false, json!({ "status": "error", "error": format!("{name} probe failed") }))
+        }
+        Err(_) => {
+            tracing::warn!(backend = name, "health probe timed out");
+            let msg = format!("{name} probe timed out after {}s", PROBE_TIMEOUT.as_secs());
+            (false, json!({ "status": "error", "error": msg }))
+        }
+    }
+}
+
+/// `GET /health/detailed`.
+pub(crate) async fn detailed(State(state): State<AppState>) -> Json<Value> {
+    let store = state.store.clone();
+    let warehouse = state.warehouse.clone();
+    let ((state_ok, state_check), (wh_ok, wh_check)) = tokio::join!(
+        probe("state", async move { store.list_tenants().await.map(|_| ()) }),
+        probe("warehouse", async move { warehouse.ping().await }),
+    );
+    let status = if state_ok && wh_ok { "ok" } else { "degraded" };
+    Json(json!({
+        "status": status,
+        "checks": { "state": state_check, "warehouse": wh_check },
+    }))
+}

@@ -1,0 +1,234 @@
+//! AVESA's HTTP API (DESIGN.md §8–§9): JSON over HTTP with axum, plus the embedded UI.
+//!
+//! [`router`] builds the whole application from an [`AppState`] (the [`StateStore`], the
+//! [`Warehouse`] and the [`AuthConfig`]); the binary only binds a listener and serves it.
+//!
+//! # Routes
+//!
+//! | Route | Auth | Answer |
+//! |---|---|---|
+//! | `POST /auth/login` `{tenant_id, email, password}` | – | tokens + user |
+//! | `POST /auth/refresh` `{refresh_token}` | – | new tokens (rotation) |
+//! | `POST /auth/logout` `{refresh_token}` | – | 204, family revoked |
+//! | `GET /auth/me` | bearer | the user |
+//! | `GET /api/analytics/dashboard` | bearer | KPIs + `last_synced_at` |
+//! | `GET /api/analytics/tickets/status` | bearer | `{items: [{status, count}]}` |
+//! | `GET /api/analytics/companies/top?limit=` | bearer | `{items: [TopCompany]}` |
+//! | `GET /api/{companies,contacts,tickets,time-entries}` | bearer | a [`Page`](avesa_warehouse::Page) |
+//! | `GET /api/{entity}/{id}?as_of=` | bearer | one record |
+//! | `GET /api/{entity}/{id}/history` | bearer | `{items: [versions]}` |
+//! | `GET /health`, `GET /health/detailed` | – | liveness, backend checks |
+//! | `GET /*` (anything else) | – | the UI: an embedded file or `index.html` |
+//!
+//! # Guarantees
+//!
+//! * **Tenant isolation**: protected handlers take an [`AuthUser`], whose tenant comes only
+//!   from the verified access token; every warehouse and state call is given that tenant.
+//!   A record of another tenant answers exactly like a record that does not exist.
+//! * **One error shape**: every error — from handlers, extractor rejections (malformed JSON,
+//!   wrong content type, bad query parameters), the body limit, unknown routes, wrong methods
+//!   and panics — is `{"error": {"code", "message", "details"?}}` with a code from the closed
+//!   set [`ErrorCode`]. Engine and database failures are logged and answered with a generic
+//!   500. Password hashes and tokens' hashes never leave the server.
+//! * **Auth**: see [`auth`] (HS256 JWT access tokens, rotating refresh tokens with reuse
+//!   detection, a login brute-force limiter, argon2id passwords).
+//! * **CORS** is closed unless [`HttpConfig::cors_allowed_origins`] says otherwise; request
+//!   bodies are limited to [`HttpConfig::body_limit_bytes`]; every request is traced.
+
+pub mod analytics;
+pub mod auth;
+mod config;
+pub mod entities;
+mod error;
+mod extract;
+pub mod health;
+mod limiter;
+mod password;
+mod ui;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+
+use avesa_state::StateStore;
+use avesa_warehouse::Warehouse;
+
+pub use auth::{AuthUser, Claims, TokenResponse, UserView};
+pub use config::{AuthConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, HttpConfig, MIN_SECRET_LEN};
+pub use error::{ApiError, ErrorCode, INTERNAL_MESSAGE};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use limiter::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginLimiter};
+pub use password::{hash_password, verify_password};
+
+/// Everything a handler needs. Cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn StateStore>,
+    pub warehouse: Arc<dyn Warehouse>,
+    pub auth: Arc<AuthConfig>,
+    pub http: Arc<HttpConfig>,
+    /// Failed logins per (tenant, email); shared by every clone of the state.
+    pub login_limiter: Arc<LoginLimiter>,
+}
+
+impl AppState {
+    /// A state with the default [`HttpConfig`] (CORS closed, 1 MiB bodies) and the default
+    /// login limiter (5 failures per 5 minutes). Computes the dummy password hash once per
+    /// process (argon2id, some tens of milliseconds of CPU).
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        warehouse: Arc<dyn Warehouse>,
+        auth: AuthConfig,
+    ) -> Self {
+        // Compute the dummy hash now, so the first login of an unknown user does not take
+        // visibly longer than a wrong password.
+        let _ = password::dummy_hash();
+        AppState {
+            store,
+            warehouse,
+            auth: Arc::new(auth),
+            http: Arc::new(HttpConfig::default()),
+            login_limiter: Arc::new(LoginLimiter::default()),
+        }
+    }
+
+    /// Replaces the HTTP settings (CORS origins, body limit).
+    pub fn with_http_config(mut self, http: HttpConfig) -> Self {
+        self.http = Arc::new(http);
+        self
+    }
+}
+
+/// The application: every route, the UI fallback, and the layers (tracing, CORS, panic
+/// catching, error normalisation, body limit).
+pub fn router(state: AppState) -> Router {
+    let limit = state.http.body_limit_bytes;
+    let app = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/api/analytics/dashboard", get(analytics::dashboard))
+        .route("/api/analytics/tickets/status", get(analytics::ticket_status))
+        .route("/api/analytics/companies/top", get(analytics::top_companies))
+        .merge(entities::routes())
+        .route("/health", get(health::health))
+        .route("/health/detailed", get(health::detailed))
+        .fallback(ui::fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(finish_response));
+    let app = match cors_layer(&state.http) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+    )
+    .with_state(state)
+}
+
+/// CORS for the configured origins; `None` (no CORS headers: cross-origin browser calls
+/// are refused) when none are configured.
+fn cors_layer(http: &HttpConfig) -> Option<CorsLayer> {
+    if http.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origin = if http.cors_allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<HeaderValue> = http
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| match HeaderValue::from_str(o) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::warn!(origin = %o, "ignoring an invalid CORS origin");
+                    None
+                }
+            })
+            .collect();
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Adds `X-Content-Type-Options: nosniff` and rewrites any error response that is not
+/// already JSON (axum's 405, the body limit's 413, …) into the API's error shape.
+async fn finish_response(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let mut resp = if status.as_u16() < 400 || is_json {
+        resp
+    } else {
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let err = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => extract::body_too_large(),
+            StatusCode::NOT_FOUND => ApiError::not_found(format!("no route for {method} {path}")),
+            // axum adds the `Allow` header after this layer has run.
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ApiError::bad_request(format!("method {method} not allowed for {path}"))
+            }
+            StatusCode::UNAUTHORIZED => ApiError::unauthorized(reason),
+            StatusCode::FORBIDDEN => ApiError::forbidden(reason),
+            StatusCode::CONFLICT => ApiError::conflict(reason),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::new(ErrorCode::RateLimited, reason),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable(reason),
+            s if s.is_client_error() => ApiError::bad_request(reason),
+            s => {
+                tracing::error!(status = s.as_u16(), %method, %path, "non-JSON error response");
+                ApiError::internal()
+            }
+        };
+        let mut new = err.into_response();
+        if let Some(a) = allow {
+            new.headers_mut().insert(header::ALLOW, a);
+        }
+        if let Some(r) = retry_after {
+            new.headers_mut().insert(header::RETRY_AFTER, r);
+        }
+        new
+    };
+    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// A panicking handler answers a generic 500 (the panic is logged).
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(non-string panic)");
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::internal().into_response()
+}

@@ -1,0 +1,114 @@
+//! Opening an AVESA installation on the embedded defaults: a data folder holding the
+//! SQLite state store, the local lake, the DuckDB warehouse and the key files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use avesa_api::{AppState, AuthConfig};
+use avesa_lake::Lake;
+use avesa_pipeline::{Pipeline, PipelineOptions};
+use avesa_state::{Cipher, SqliteStore, StateStore};
+use avesa_warehouse::{DuckDbWarehouse, Warehouse};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+
+/// Everything a command needs, opened from one data folder.
+#[derive(Clone)]
+pub struct App {
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn StateStore>,
+    pub lake: Lake,
+    pub warehouse: Arc<dyn Warehouse>,
+    pub cipher: Cipher,
+    pub jwt_secret: Vec<u8>,
+}
+
+impl App {
+    /// Opens (creating if needed) the installation in `data_dir`.
+    ///
+    /// Keys: `AVESA_MASTER_KEY` (base64, 32 bytes) encrypts vendor credentials, else
+    /// `master.key` in the data folder (created 0600); `AVESA_JWT_SECRET` signs tokens,
+    /// else `jwt.key` likewise.
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+        let cipher = match std::env::var("AVESA_MASTER_KEY") {
+            Ok(k) => Cipher::from_base64(&k).context("AVESA_MASTER_KEY")?,
+            Err(_) => Cipher::load_or_create(&data_dir.join("master.key"))?,
+        };
+        let jwt_secret = match std::env::var("AVESA_JWT_SECRET") {
+            Ok(s) if s.len() >= 32 => s.into_bytes(),
+            Ok(_) => anyhow::bail!("AVESA_JWT_SECRET must be at least 32 characters"),
+            Err(_) => load_or_create_secret(&data_dir.join("jwt.key"))?,
+        };
+        let store = SqliteStore::open(&data_dir.join("state.db"))
+            .await
+            .context("opening the state store")?;
+        let lake = Lake::local(&data_dir.join("lake"))?;
+        let wh_path = data_dir.join("warehouse.duckdb");
+        let warehouse = DuckDbWarehouse::open(&wh_path).with_context(|| {
+            format!(
+                "opening the warehouse {} (is another avesa process using this data folder?)",
+                wh_path.display()
+            )
+        })?;
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            store: Arc::new(store),
+            lake,
+            warehouse: Arc::new(warehouse),
+            cipher,
+            jwt_secret,
+        })
+    }
+
+    pub fn pipeline(&self, opts: PipelineOptions) -> Pipeline {
+        Pipeline::new(
+            self.store.clone(),
+            self.lake.clone(),
+            self.warehouse.clone(),
+            self.cipher.clone(),
+            avesa_transform::builtin_mappings(),
+            opts,
+        )
+    }
+
+    pub fn api_state(&self) -> AppState {
+        AppState::new(
+            self.store.clone(),
+            self.warehouse.clone(),
+            AuthConfig::new(self.jwt_secret.clone()),
+        )
+    }
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
+    if path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{} is not valid base64", path.display()));
+    }
+    let mut key = vec![0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    write_private(path, STANDARD.encode(&key).as_bytes())?;
+    Ok(key)
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}

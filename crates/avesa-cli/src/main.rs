@@ -1,0 +1,459 @@
+//! `avesa`: the one binary. Run `avesa --help`.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use avesa_cli::app::App;
+use avesa_cli::demo;
+use avesa_connectors::ConnectWiseConfig;
+use avesa_model::{Role, TenantId};
+use avesa_pipeline::{PipelineOptions, ServiceConfig, SyncRequest, seal_service_config};
+use avesa_state::NewUser;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "avesa", version, about = "AVESA: multi-tenant data platform for MSPs")]
+struct Cli {
+    /// Folder holding the state store, lake, warehouse and keys.
+    #[arg(long, global = true, env = "AVESA_DATA_DIR", default_value = "avesa-data")]
+    data_dir: PathBuf,
+    /// Log filter (e.g. info, avesa_pipeline=debug).
+    #[arg(long, global = true, env = "AVESA_LOG", default_value = "info")]
+    log: String,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulators → pipeline → warehouse → API + UI, with two demo tenants.
+    Demo {
+        /// Address for the API and UI.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        bind: SocketAddr,
+        /// Set up and sync, then exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the API and UI.
+    Serve {
+        #[arg(long, env = "AVESA_BIND", default_value = "127.0.0.1:3000")]
+        bind: SocketAddr,
+    },
+    /// Sync data from vendors into the warehouse.
+    Sync {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        service: Option<String>,
+        /// One source table, e.g. service/tickets.
+        #[arg(long)]
+        table: Option<String>,
+        /// Read whole tables instead of from the watermark.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage a tenant's services.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Run a vendor simulator on its own.
+    #[command(subcommand)]
+    Sim(SimCmd),
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Add a tenant.
+    Add {
+        /// Tenant id: lowercase letters, digits, '-' and '_'.
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Attach a service with its credentials (flags, else environment, else a prompt).
+    Add(ServiceAdd),
+    /// List a tenant's services (credentials are never shown).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Check a service's credentials and reachability.
+    Test {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        service: String,
+    },
+}
+
+#[derive(Args)]
+struct ServiceAdd {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    service: String,
+    #[arg(long, env = "CONNECTWISE_API_URL")]
+    api_url: Option<String>,
+    #[arg(long, env = "CONNECTWISE_COMPANY_ID")]
+    company_id: Option<String>,
+    #[arg(long, env = "CONNECTWISE_PUBLIC_KEY")]
+    public_key: Option<String>,
+    #[arg(long, env = "CONNECTWISE_PRIVATE_KEY", hide_env_values = true)]
+    private_key: Option<String>,
+    #[arg(long, env = "CONNECTWISE_CLIENT_ID")]
+    client_id: Option<String>,
+    #[arg(long, default_value = "v4_6_release")]
+    codebase: String,
+    /// Store the credentials without testing them first.
+    #[arg(long)]
+    no_test: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user (password from --password, AVESA_USER_PASSWORD, or a hidden prompt).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        #[arg(long, env = "AVESA_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// List a tenant's users.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCmd {
+    /// The ConnectWise PSA simulator, with the two demo companies.
+    Connectwise {
+        #[arg(long, default_value_t = 8081)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_json);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        // JSON output needs the `json` feature; plain text keeps the build small.
+        builder.with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn tenant_id(s: &str) -> Result<TenantId> {
+    Ok(TenantId::new(s)?)
+}
+
+async fn require_tenant(app: &App, id: &TenantId) -> Result<()> {
+    if app.store.get_tenant(id).await?.is_none() {
+        bail!("unknown tenant {id} (see `avesa tenant list`)");
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { bind, no_serve } => run_demo(cli.data_dir, bind, no_serve).await,
+        Command::Serve { bind } => {
+            let app = App::open(&cli.data_dir).await?;
+            let (addr, task) = demo::serve(&app, bind).await?;
+            println!("AVESA is serving on http://{addr}");
+            wait_for_shutdown(task).await
+        }
+        Command::Sync { tenant, service, table, full } => {
+            let app = App::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(&app, &tenant).await?;
+            let req = SyncRequest { tenant: Some(tenant), service, table, full };
+            let summary = app.pipeline(PipelineOptions::default()).run(req).await?;
+            print_summary(&summary);
+            if summary.status != avesa_state::RunStatus::Succeeded {
+                bail!("run {} finished {}", summary.run_id, summary.status.as_str());
+            }
+            Ok(())
+        }
+        Command::Tenant(TenantCmd::Add { id, name }) => {
+            let app = App::open(&cli.data_dir).await?;
+            let t = app.store.create_tenant(&tenant_id(&id)?, &name).await?;
+            println!("tenant {} ({}) added", t.id, t.name);
+            Ok(())
+        }
+        Command::Tenant(TenantCmd::List) => {
+            let app = App::open(&cli.data_dir).await?;
+            for t in app.store.list_tenants().await? {
+                println!("{}\t{}\t{}", t.id, t.name, t.created_at.format("%Y-%m-%d"));
+            }
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Add(a)) => service_add(&cli.data_dir, a).await,
+        Command::Service(ServiceCmd::List { tenant }) => {
+            let app = App::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(&app, &tenant).await?;
+            for s in app.store.list_services(&tenant).await? {
+                let shown =
+                    avesa_pipeline::open_service_config(&app.cipher, &s.service, &s.sealed_config)
+                        .map(|c| match c {
+                            ServiceConfig::Connectwise(c) => {
+                                format!("{} company {} (keys ***)", c.api_url, c.company_id)
+                            }
+                        })
+                        .unwrap_or_else(|e| format!("unreadable: {e}"));
+                println!(
+                    "{}\t{}\t{shown}",
+                    s.service,
+                    if s.enabled { "enabled" } else { "disabled" }
+                );
+            }
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Test { tenant, service }) => {
+            let app = App::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(&app, &tenant).await?;
+            let svc = app
+                .store
+                .list_services(&tenant)
+                .await?
+                .into_iter()
+                .find(|s| s.service == service)
+                .with_context(|| format!("tenant {tenant} has no service {service}"))?;
+            let cfg =
+                avesa_pipeline::open_service_config(&app.cipher, &svc.service, &svc.sealed_config)
+                    .map_err(anyhow::Error::msg)?;
+            let connector = cfg.connector().map_err(anyhow::Error::msg)?;
+            connector.test().await?;
+            println!("{service}: credentials accepted, API reachable");
+            Ok(())
+        }
+        Command::User(UserCmd::Add { tenant, email, name, role, password }) => {
+            let app = App::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(&app, &tenant).await?;
+            let role: Role = role.parse()?;
+            if !email.contains('@') {
+                bail!("invalid email {email:?}");
+            }
+            let password = match password {
+                Some(p) => p,
+                None => prompt_secret("Password")?,
+            };
+            if password.len() < 6 {
+                bail!("password must be at least 6 characters");
+            }
+            let user = app
+                .store
+                .create_user(NewUser {
+                    tenant_id: tenant,
+                    email: email.clone(),
+                    name: name.unwrap_or_else(|| email.clone()),
+                    role,
+                    password_hash: avesa_api::hash_password(&password),
+                })
+                .await?;
+            println!("user {} ({}) added to {}", user.email, user.role, user.tenant_id);
+            Ok(())
+        }
+        Command::User(UserCmd::List { tenant }) => {
+            let app = App::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(&app, &tenant).await?;
+            for u in app.store.list_users(&tenant).await? {
+                println!("{}\t{}\t{}", u.email, u.role, u.name);
+            }
+            Ok(())
+        }
+        Command::Sim(SimCmd::Connectwise { port, host }) => {
+            let sim = avesa_sim::ConnectWiseSim::new();
+            for t in [&demo::MAIN, &demo::SECOND] {
+                let c = demo::demo_credentials(t, "");
+                sim.add_company(avesa_sim::CwCompanySpec {
+                    company_id: c.company_id,
+                    public_key: c.public_key,
+                    private_key: c.private_key,
+                    client_id: c.client_id,
+                    seed: t.seed,
+                    sizes: if t.id == demo::MAIN.id {
+                        avesa_sim::CwSizes::demo()
+                    } else {
+                        avesa_sim::CwSizes::small()
+                    },
+                    now: demo::sim_epoch(),
+                });
+            }
+            let (addr, task) = sim
+                .serve(SocketAddr::new(host, port))
+                .await
+                .with_context(|| format!("cannot listen on {host}:{port}"))?;
+            println!("ConnectWise simulator on http://{addr}/v4_6_release/apis/3.0/");
+            for t in [&demo::MAIN, &demo::SECOND] {
+                let c = demo::demo_credentials(t, "");
+                println!(
+                    "  company {}: public key {}, private key {}, clientId {}",
+                    c.company_id, c.public_key, c.private_key, c.client_id
+                );
+            }
+            println!(
+                "  control: GET /_sim/companies, POST /_sim/advance?company=ID, GET /_sim/requests"
+            );
+            wait_for_shutdown(task).await
+        }
+    }
+}
+
+async fn wait_for_shutdown(task: tokio::task::JoinHandle<()>) -> Result<()> {
+    tokio::select! {
+        r = task => r.context("server task failed"),
+        r = tokio::signal::ctrl_c() => {
+            r.context("waiting for Ctrl-C")?;
+            println!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn run_demo(data_dir: PathBuf, bind: SocketAddr, no_serve: bool) -> Result<()> {
+    println!("Starting the AVESA demo in {} ...", data_dir.display());
+    let started = std::time::Instant::now();
+    let d = demo::prepare(demo::DemoOptions::new(data_dir)).await?;
+    println!("ConnectWise simulator: http://{}/v4_6_release/apis/3.0/", d.sim_addr);
+    print_summary(&d.summary);
+    println!("Demo data ready in {:.1}s.", started.elapsed().as_secs_f64());
+    if no_serve {
+        return Ok(());
+    }
+    let (addr, task) = demo::serve(&d.app, bind).await?;
+    println!();
+    println!("  AVESA is running: http://{addr}");
+    for t in [&demo::MAIN, &demo::SECOND] {
+        println!(
+            "  {:<24} tenant {:<16} email {:<28} password {}",
+            t.name, t.id, t.email, t.password
+        );
+    }
+    println!("  Press Ctrl-C to stop. Run `avesa demo` again at any time: it resumes.");
+    wait_for_shutdown(task).await
+}
+
+fn print_summary(s: &avesa_pipeline::RunSummary) {
+    println!("run {} {} in {:.1}s", s.run_id, s.status.as_str(), s.seconds);
+    for t in &s.tables {
+        let rate = if t.seconds > 0.0 { t.records as f64 / t.seconds } else { 0.0 };
+        print!(
+            "  {:<16} {:<12} {:<20} {:>8} records {:>8} new versions {:>4} chunks {:>9.0} rec/s",
+            t.tenant_id, t.service, t.table, t.records, t.versions_inserted, t.chunks, rate
+        );
+        match &t.error {
+            Some(e) => println!("  FAILED: {e}"),
+            None => println!(),
+        }
+    }
+    let total = s.records();
+    println!("  total {total} records, {:.0} records/s", total as f64 / s.seconds.max(1e-9));
+}
+
+fn prompt_line(label: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{label} is missing: pass it as a flag or environment variable");
+    }
+    print!("{label}: ");
+    std::io::stdout().flush()?;
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s)?;
+    Ok(s.trim().to_owned())
+}
+
+fn prompt_secret(label: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{label} is missing: pass it as a flag or environment variable");
+    }
+    Ok(rpassword::prompt_password(format!("{label}: "))?.trim().to_owned())
+}
+
+async fn service_add(data_dir: &std::path::Path, a: ServiceAdd) -> Result<()> {
+    let app = App::open(data_dir).await?;
+    let tenant = tenant_id(&a.tenant)?;
+    require_tenant(&app, &tenant).await?;
+    if a.service != "connectwise" {
+        bail!("unknown service {:?}: known services are connectwise", a.service);
+    }
+    let get = |v: Option<String>, label: &str, secret: bool| -> Result<String> {
+        match v.filter(|s| !s.trim().is_empty()) {
+            Some(v) => Ok(v),
+            None if secret => prompt_secret(label),
+            None => prompt_line(label),
+        }
+    };
+    let cfg = ConnectWiseConfig {
+        api_url: get(a.api_url, "ConnectWise API URL (CONNECTWISE_API_URL)", false)?,
+        codebase: a.codebase,
+        company_id: get(a.company_id, "Company id (CONNECTWISE_COMPANY_ID)", false)?,
+        public_key: get(a.public_key, "Public key (CONNECTWISE_PUBLIC_KEY)", false)?,
+        private_key: get(a.private_key, "Private key (CONNECTWISE_PRIVATE_KEY)", true)?,
+        client_id: get(a.client_id, "Client id (CONNECTWISE_CLIENT_ID)", false)?,
+    };
+    let cfg = ServiceConfig::Connectwise(cfg);
+    let connector = cfg.connector().map_err(anyhow::Error::msg)?;
+    if !a.no_test {
+        connector
+            .test()
+            .await
+            .context("testing the credentials (use --no-test to store them anyway)")?;
+    }
+    app.store
+        .upsert_service(&tenant, "connectwise", &seal_service_config(&app.cipher, &cfg))
+        .await?;
+    println!("service connectwise attached to {tenant} (credentials encrypted at rest)");
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The operator CLI as a user runs it: clear one-line errors, credentials from flags,
+//! environment or refusal to prompt without a terminal, and secrets never echoed.
+
+use std::process::Command;
+
+fn avesa(data: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_avesa"));
+    c.arg("--data-dir").arg(data).env_remove("AVESA_DATA_DIR");
+    for v in [
+        "CONNECTWISE_API_URL",
+        "CONNECTWISE_COMPANY_ID",
+        "CONNECTWISE_PUBLIC_KEY",
+        "CONNECTWISE_PRIVATE_KEY",
+        "CONNECTWISE_CLIENT_ID",
+        "AVESA_MASTER_KEY",
+        "AVESA_JWT_SECRET",
+        "AVESA_USER_PASSWORD",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn run(c: &mut Command) -> (bool, String, String) {
+    let out = c.output().expect("avesa runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn one_line_error(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "want one error line, got:\n{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    lines[0]
+}
+
+#[test]
+fn operator_commands_and_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    let (ok, _, err) = run(avesa(&data).args(["tenant", "add", "Bad Id", "--name", "x"]));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("invalid tenant id"), "{err}");
+
+    let (ok, out, err) = run(avesa(&data).args(["tenant", "add", "acme", "--name", "Acme MSP"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("acme"));
+    let (ok, _, err) = run(avesa(&data).args(["tenant", "add", "acme", "--name", "Again"]));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("already exists"), "{err}");
+    let (ok, out, _) = run(avesa(&data).args(["tenant", "list"]));
+    assert!(ok && out.contains("acme\tAcme MSP"), "{out}");
+
+    // A wrong flag: clap's usage error, no backtrace.
+    let (ok, _, err) = run(avesa(&data).args(["tenant", "add", "x1", "--nmae", "x"]));
+    assert!(!ok);
+    assert!(err.contains("--nmae"), "{err}");
+
+    // Missing credential and no terminal to prompt on: one clear line.
+    let (ok, _, err) = run(avesa(&data)
+        .args(["service", "add", "--tenant", "acme", "--service", "connectwise"])
+        .env("CONNECTWISE_API_URL", "http://127.0.0.1:9")
+        .env("CONNECTWISE_COMPANY_ID", "acme")
+        .env("CONNECTWISE_PUBLIC_KEY", "pub"));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("Private key"), "{err}");
+
+    // Unreachable API: one line naming the service and the URL, secrets not echoed.
+    let (ok, _, err) = run(avesa(&data)
+        .args(["service", "add", "--tenant", "acme", "--service", "connectwise"])
+        .env("CONNECTWISE_API_URL", "http://127.0.0.1:9")
+        .env("CONNECTWISE_COMPANY_ID", "acme")
+        .env("CONNECTWISE_PUBLIC_KEY", "pub")
+        .env("CONNECTWISE_PRIVATE_KEY", "sup3r-s3cret")
+        .env("CONNECTWISE_CLIENT_ID", "cid"));
+    assert!(!ok);
+    let line = one_line_error(&err);
+    assert!(line.contains("connectwise") && line.contains("127.0.0.1:9"), "{line}");
+    assert!(!err.contains("sup3r-s3cret"));
+
+    // Stored without testing; the listing never shows the secret, nor does the file.
+    let (ok, _, err) = run(avesa(&data).args([
+        "service",
+        "add",
+        "--tenant",
+        "acme",
+        "--service",
+        "connectwise",
+        "--no-test",
+        "--api-url",
+        "http://127.0.0.1:9",
+        "--company-id",
+        "acme",
+        "--public-key",
+        "pub",
+        "--private-key",
+        "sup3r-s3cret",
+        "--client-id",
+        "cid",
+    ]));
+    assert!(ok, "{err}");
+    let (ok, out, _) = run(avesa(&data).args(["service", "list", "--tenant", "acme"]));
+    assert!(ok && out.contains("connectwise") && !out.contains("sup3r-s3cret"), "{out}");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(12).any(|w| w == b"sup3r-s3cret"),
+                "credential stored in clear text in {}",
+                path.display()
+            );
+        }
+    }
+
+    let (ok, _, err) = run(avesa(&data).args(["sync", "--tenant", "nobody"]));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("unknown tenant"), "{err}");
+
+    let (ok, _, err) = run(avesa(&data)
+        .args([
+            "user",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "a@acme.test",
+            "--role",
+            "tenant_admin",
+        ])
+        .env("AVESA_USER_PASSWORD", "secret1"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(avesa(&data)
+        .args(["user", "add", "--tenant", "acme", "--email", "b@acme.test", "--role", "boss"])
+        .env("AVESA_USER_PASSWORD", "secret1"));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("unknown role"), "{err}");
+}

@@ -1,0 +1,316 @@
+//! The whole path, as a user runs it: the demo (simulator → pipeline → warehouse → API),
+//! checked against the simulator's ground truth through the HTTP API; tenant isolation;
+//! an incremental sync after the simulator's clock moves; and the browser test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use avesa_cli::demo::{self, DemoOptions, DemoTenant, MAIN, SECOND};
+use avesa_model::TenantId;
+use avesa_pipeline::SyncRequest;
+use avesa_sim::{AdvanceSpec, CwSizes};
+use avesa_state::TableKey;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn login(&self, t: &DemoTenant) -> String {
+        let r = self
+            .http
+            .post(format!("{}/auth/login", self.base))
+            .json(&serde_json::json!({"tenant_id": t.id, "email": t.email, "password": t.password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "login {}", t.id);
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, token: &str, path: &str) -> Value {
+        let (s, v) = self.get(token, path).await;
+        assert_eq!(s, StatusCode::OK, "GET {path}: {v}");
+        v
+    }
+
+    /// Every item of a list route, page by page.
+    async fn all(&self, token: &str, route: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let v = self.ok(token, &format!("{route}?page={page}&page_size=500")).await;
+            let items = v["items"].as_array().unwrap().clone();
+            let total = v["total"].as_u64().unwrap() as usize;
+            out.extend(items);
+            if out.len() >= total {
+                break;
+            }
+        }
+        out
+    }
+}
+
+fn s(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    match cur {
+        Value::String(x) => Some(x.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v.get(key).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6 * a.abs().max(1.0)
+}
+
+/// What the dashboard must show for a tenant, computed from the simulator's truth.
+struct Expected {
+    companies: usize,
+    contacts: usize,
+    tickets: usize,
+    open: usize,
+    entries: usize,
+    hours: f64,
+    billable: f64,
+    by_status: BTreeMap<String, u64>,
+    hours_by_company: BTreeMap<String, f64>,
+    ids: BTreeMap<&'static str, BTreeSet<String>>,
+}
+
+fn expected(sim: &avesa_sim::ConnectWiseSim, t: &DemoTenant) -> Expected {
+    let truth = sim.truth(t.id);
+    let live = |v: &&Value| v.get("deletedFlag").and_then(Value::as_bool) != Some(true);
+    let mut by_status = BTreeMap::new();
+    for tk in &truth.tickets {
+        *by_status.entry(s(tk, &["status", "name"]).unwrap()).or_insert(0) += 1;
+    }
+    let mut hours_by_company = BTreeMap::new();
+    let (mut hours, mut billable) = (0.0, 0.0);
+    for e in &truth.time_entries {
+        let h = f(e, "actualHours");
+        hours += h;
+        if s(e, &["billableOption"]).as_deref() == Some("Billable") {
+            billable += h;
+        }
+        *hours_by_company.entry(s(e, &["company", "id"]).unwrap()).or_insert(0.0) += h;
+    }
+    let ids = |vs: &[Value]| {
+        vs.iter().map(|v| format!("connectwise:{}", s(v, &["id"]).unwrap())).collect()
+    };
+    Expected {
+        companies: truth.companies.iter().filter(live).count(),
+        contacts: truth.contacts.len(),
+        tickets: truth.tickets.len(),
+        open: truth.tickets.iter().filter(|t| t["closedFlag"] != Value::Bool(true)).count(),
+        entries: truth.time_entries.len(),
+        hours,
+        billable,
+        by_status,
+        hours_by_company,
+        ids: BTreeMap::from([
+            ("companies", ids(&truth.companies)),
+            ("contacts", ids(&truth.contacts)),
+            ("tickets", ids(&truth.tickets)),
+            ("time-entries", ids(&truth.time_entries)),
+        ]),
+    }
+}
+
+async fn check_tenant_matches_truth(api: &Api, sim: &avesa_sim::ConnectWiseSim, t: &DemoTenant) {
+    let want = expected(sim, t);
+    let token = api.login(t).await;
+    let d = api.ok(&token, "/api/analytics/dashboard").await;
+    assert_eq!(d["companies"].as_u64().unwrap() as usize, want.companies, "{} companies", t.id);
+    assert_eq!(d["contacts"].as_u64().unwrap() as usize, want.contacts, "{} contacts", t.id);
+    assert_eq!(d["tickets"].as_u64().unwrap() as usize, want.tickets, "{} tickets", t.id);
+    assert_eq!(d["open_tickets"].as_u64().unwrap() as usize, want.open, "{} open", t.id);
+    assert_eq!(d["time_entries"].as_u64().unwrap() as usize, want.entries, "{} entries", t.id);
+    assert!(
+        close(f(&d, "total_hours"), want.hours),
+        "{} hours {} vs {}",
+        t.id,
+        d["total_hours"],
+        want.hours
+    );
+    assert!(close(f(&d, "billable_hours"), want.billable), "{} billable", t.id);
+    assert!(d["last_synced_at"].is_string());
+
+    let st = api.ok(&token, "/api/analytics/tickets/status").await;
+    let got: BTreeMap<String, u64> = st["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["status"].as_str().unwrap().to_owned(), i["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, want.by_status, "{} tickets per status", t.id);
+
+    let top = api.ok(&token, "/api/analytics/companies/top?limit=10").await;
+    let top = top["items"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for c in top {
+        let id = c["id"].as_str().unwrap().trim_start_matches("connectwise:").to_owned();
+        let want_h = want.hours_by_company.get(&id).copied().unwrap_or(0.0);
+        assert!(
+            close(f(c, "hours"), want_h),
+            "{} hours of company {id}: {} vs {want_h}",
+            t.id,
+            c["hours"]
+        );
+    }
+
+    for (route, total) in [("companies", want.companies), ("tickets", want.tickets)] {
+        let v = api.ok(&token, &format!("/api/{route}?page_size=5")).await;
+        assert_eq!(v["total"].as_u64().unwrap() as usize, total, "{} {route} total", t.id);
+        assert_eq!(v["items"].as_array().unwrap().len(), 5);
+    }
+}
+
+async fn check_isolation(api: &Api, sim: &avesa_sim::ConnectWiseSim) {
+    let a = expected(sim, &MAIN);
+    let b = expected(sim, &SECOND);
+    let token_b = api.login(&SECOND).await;
+    let (missing_status, missing_body) =
+        api.get(&token_b, "/api/tickets/connectwise:987654321").await;
+    assert_eq!(missing_status, StatusCode::NOT_FOUND);
+    for route in ["companies", "contacts", "tickets", "time-entries"] {
+        // Every list holds exactly B's records.
+        let items = api.all(&token_b, &format!("/api/{route}")).await;
+        let got: BTreeSet<String> =
+            items.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+        let want: BTreeSet<String> = b.ids[route].clone();
+        if route == "companies" {
+            assert!(got.is_subset(&want), "{route}: B sees records that are not B's");
+        } else {
+            assert_eq!(got, want, "{route}: B's list is not exactly B's records");
+        }
+        // An id of A's that B does not have answers exactly like a missing id.
+        let only_a: Vec<&String> = a.ids[route].difference(&b.ids[route]).take(3).collect();
+        assert!(!only_a.is_empty(), "{route}: the two tenants' ids fully overlap");
+        for id in only_a {
+            let (status, body) = api.get(&token_b, &format!("/api/{route}/{id}")).await;
+            assert_eq!(status, missing_status, "{route}/{id}");
+            assert_eq!(
+                body["error"]["code"], missing_body["error"]["code"],
+                "{route}/{id} must look like a missing id"
+            );
+            let (status, _) = api.get(&token_b, &format!("/api/{route}/{id}/history")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{route}/{id}/history");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = DemoOptions::new(dir.path().join("data"));
+    opts.main_sizes = CwSizes::demo();
+    opts.second_sizes = CwSizes::small();
+    let d = demo::prepare(opts.clone()).await.expect("demo prepares");
+    assert_eq!(d.summary.status, avesa_state::RunStatus::Succeeded, "{:?}", d.summary);
+    let (addr, _server) = demo::serve(&d.app, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let api = Api { base: format!("http://{addr}"), http: reqwest::Client::new() };
+
+    // 1. The warehouse, through the API, equals the simulator's truth for both tenants.
+    check_tenant_matches_truth(&api, &d.sim, &MAIN).await;
+    check_tenant_matches_truth(&api, &d.sim, &SECOND).await;
+
+    // 2. Tenant isolation.
+    check_isolation(&api, &d.sim).await;
+
+    // 3. Incremental: the clock moves, records change and appear; the next sync fetches
+    //    only what changed (plus the overlap window) and the changes get new versions.
+    let main_id = TenantId::new(MAIN.id).unwrap();
+    let mut cursors = BTreeMap::new();
+    for table in avesa_sim::CW_TABLES {
+        let key = TableKey {
+            tenant_id: main_id.clone(),
+            service: "connectwise".into(),
+            table: table.into(),
+        };
+        cursors
+            .insert(table, d.app.store.get_cursor(&key).await.unwrap().expect("cursor after sync"));
+    }
+    let report = d.sim.advance(
+        MAIN.id,
+        AdvanceSpec { duration: chrono::Duration::days(1), updates: 300, creates: 60 },
+    );
+    d.sim.clear_requests();
+    let run = d
+        .app
+        .pipeline(opts.pipeline.clone())
+        .run(SyncRequest { tenant: Some(main_id.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(run.status, avesa_state::RunStatus::Succeeded, "{run:?}");
+    let truth = d.sim.truth(MAIN.id);
+    let overlap = opts.pipeline.overlap;
+    for (table, records) in [
+        ("company/companies", &truth.companies),
+        ("company/contacts", &truth.contacts),
+        ("service/tickets", &truth.tickets),
+        ("time/entries", &truth.time_entries),
+    ] {
+        let from = cursors[table].updated_at - overlap;
+        let want: BTreeSet<String> = records
+            .iter()
+            .filter(|r| {
+                let t = s(r, &["_info", "lastUpdated"]).unwrap();
+                chrono::DateTime::parse_from_rfc3339(&t).unwrap() >= from
+            })
+            .map(|r| s(r, &["id"]).unwrap())
+            .collect();
+        let reqs: Vec<_> =
+            d.sim.requests().into_iter().filter(|r| r.path == format!("/{table}")).collect();
+        assert!(!reqs.is_empty(), "{table}: no requests");
+        for r in &reqs {
+            let c = r.conditions.as_deref().unwrap_or("");
+            assert!(c.contains("lastUpdated"), "{table}: unfiltered request {}", r.query);
+        }
+        let fetched: usize = reqs.iter().map(|r| r.records).sum();
+        assert_eq!(
+            fetched,
+            want.len(),
+            "{table}: fetched {fetched}, changed since watermark {}",
+            want.len()
+        );
+        assert!(want.len() < records.len() / 5, "{table}: incremental fetched too much");
+    }
+    // The API shows the changes, and each updated ticket now has two versions.
+    let token = api.login(&MAIN).await;
+    let updated: Vec<String> = report
+        .updated
+        .get("service/tickets")
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .take(5)
+        .map(|id| id.to_string())
+        .collect();
+    assert!(!updated.is_empty(), "advance updated no tickets");
+    for id in &updated {
+        let cur = api.ok(&token, &format!("/api/tickets/connectwise:{id}")).await;
+        let t = truth.tickets.iter().find(|t| s(t, &["id"]).as_deref() == Some(id)).unwrap();
+        assert_eq!(cur["status"].as_str(), s(t, &["status", "name"]).as_deref(), "ticket {id}");
+        let h = api.ok(&token, &format!("/api/tickets/connectwise:{id}/history")).await;
+        assert_eq!(h["items"].as_array().unwrap().len(), 2, "ticket {id} versions: {h}");
+    }
+    check_tenant_matches_truth(&api, &d.sim, &MAIN).await;
+}

@@ -1,0 +1,490 @@
+//! The pipeline: tenant → service → table → chunk, executed bottom-up.
+//!
+//! A chunk is a bounded slice of one source table, read in `(updated_at, id)` order
+//! strictly after a cursor. Its steps are fetch pages → raw Parquet → canonical Parquet →
+//! SCD2 apply → commit, where the commit (chunk state, file list, counts and the cursor
+//! advance) is one state-store transaction and the last step. Every step before it is
+//! idempotent — lake files are named by chunk id and overwritten on retry, the SCD2 apply
+//! is idempotent — so a crash anywhere is repaired by running the chunk again: the next
+//! run finds the unfinished chunk and resumes it under the same id from the same cursor.
+//!
+//! Because chunks of one table run in cursor order and each starts where the previous
+//! commit ended, the committed chunks always form a contiguous prefix and the cursor
+//! (watermark) never passes a gap.
+//!
+//! Concurrency is bounded globally (tables in flight) and per tenant; one table's, one
+//! service's or one tenant's failure is recorded and never stops the others.
+
+mod services;
+
+pub use services::{ServiceConfig, open_service_config, seal_service_config};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use avesa_connectors::{Connector, Cursor as SourceCursor};
+use avesa_lake::{Lake, raw_batch};
+use avesa_model::{ChunkId, RunId, TenantId};
+use avesa_state::{
+    ChunkCommit, ChunkCounts, ChunkRecord, ChunkStatus, Cipher, Cursor, RunRecord, RunStatus,
+    StateStore, TableKey,
+};
+use avesa_transform::Mapping;
+use avesa_warehouse::Warehouse;
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Tuning knobs.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// Records per chunk (the unit of commit).
+    pub chunk_records: usize,
+    /// Records per vendor request.
+    pub page_size: u32,
+    /// Tables in flight across all tenants.
+    pub max_concurrent_tables: usize,
+    /// Tables in flight per tenant.
+    pub max_tables_per_tenant: usize,
+    /// An incremental run re-reads this far behind the watermark, to catch records a
+    /// vendor commits late with an earlier updated-at. Re-reads are harmless: the SCD2
+    /// apply is idempotent.
+    pub overlap: chrono::Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            chunk_records: 5_000,
+            page_size: 1_000,
+            max_concurrent_tables: 4,
+            max_tables_per_tenant: 2,
+            overlap: chrono::Duration::seconds(60),
+        }
+    }
+}
+
+/// What to sync.
+#[derive(Clone, Debug, Default)]
+pub struct SyncRequest {
+    /// One tenant, or every tenant.
+    pub tenant: Option<TenantId>,
+    pub service: Option<String>,
+    /// One source table (e.g. `service/tickets`) or every table.
+    pub table: Option<String>,
+    /// Read whole tables instead of from the watermark.
+    pub full: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    State(#[from] avesa_state::StateError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The outcome of one table in a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableOutcome {
+    pub tenant_id: TenantId,
+    pub service: String,
+    pub table: String,
+    pub status: ChunkStatus,
+    pub chunks: u64,
+    pub records: u64,
+    pub versions_inserted: u64,
+    pub requests: u64,
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    pub tables: Vec<TableOutcome>,
+    pub seconds: f64,
+}
+
+impl RunSummary {
+    pub fn records(&self) -> u64 {
+        self.tables.iter().map(|t| t.records).sum()
+    }
+}
+
+/// The pipeline and its dependencies.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Arc<dyn StateStore>,
+    lake: Lake,
+    warehouse: Arc<dyn Warehouse>,
+    cipher: Cipher,
+    mappings: Arc<Vec<Mapping>>,
+    opts: PipelineOptions,
+}
+
+struct TableJob {
+    key: TableKey,
+    connector: Arc<dyn Connector>,
+    mapping: Arc<Mapping>,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        lake: Lake,
+        warehouse: Arc<dyn Warehouse>,
+        cipher: Cipher,
+        mappings: Vec<Mapping>,
+        opts: PipelineOptions,
+    ) -> Self {
+        Self { store, lake, warehouse, cipher, mappings: Arc::new(mappings), opts }
+    }
+
+    /// Runs one sync over the requested tenants, services and tables.
+    pub async fn run(&self, req: SyncRequest) -> Result<RunSummary, PipelineError> {
+        let started = Instant::now();
+        let tenants = match &req.tenant {
+            Some(t) => match self.store.get_tenant(t).await? {
+                Some(t) => vec![t],
+                None => return Err(PipelineError::Invalid(format!("unknown tenant {t}"))),
+            },
+            None => self.store.list_tenants().await?,
+        };
+        let run = RunRecord {
+            id: RunId::new(),
+            tenant_id: req.tenant.clone(),
+            kind: if req.full { "full" } else { "incremental" }.into(),
+            status: RunStatus::Running,
+            started_at: Utc::now(),
+            finished_at: None,
+            error: None,
+        };
+        self.store.create_run(&run).await?;
+        let span = tracing::info_span!("run", run_id = %run.id);
+        let mut outcomes = Vec::new();
+        let mut jobs = Vec::new();
+        for tenant in &tenants {
+            let services = self.store.list_services(&tenant.id).await?;
+            let services: Vec<_> = services
+                .into_iter()
+                .filter(|s| s.enabled && req.service.as_ref().is_none_or(|w| *w == s.service))
+                .collect();
+            if req.service.is_some() && services.is_empty() && req.tenant.is_some() {
+                return Err(PipelineError::Invalid(format!(
+                    "tenant {} has no service {}",
+                    tenant.id,
+                    req.service.as_deref().unwrap_or_default()
+                )));
+            }
+            for svc in services {
+                let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
+                    .and_then(|cfg| cfg.connector());
+                let connector: Arc<dyn Connector> = match connector {
+                    Ok(c) => Arc::from(c),
+                    Err(e) => {
+                        outcomes.push(failed(&tenant.id, &svc.service, "*", e));
+                        continue;
+                    }
+                };
+                let mut matched = false;
+                for table in connector.tables() {
+                    if req.table.as_ref().is_some_and(|t| t != table.name) {
+                        continue;
+                    }
+                    matched = true;
+                    let key = TableKey {
+                        tenant_id: tenant.id.clone(),
+                        service: svc.service.clone(),
+                        table: table.name.to_owned(),
+                    };
+                    let mapping = self
+                        .mappings
+                        .iter()
+                        .find(|m| m.service == svc.service && m.source_table == table.name);
+                    match mapping {
+                        Some(m) => jobs.push(TableJob {
+                            key,
+                            connector: connector.clone(),
+                            mapping: Arc::new(m.clone()),
+                        }),
+                        None => outcomes.push(failed(
+                            &tenant.id,
+                            &svc.service,
+                            table.name,
+                            format!("no mapping for {} {}", svc.service, table.name),
+                        )),
+                    }
+                }
+                if let (false, Some(t)) = (matched, &req.table) {
+                    let known: Vec<_> = connector.tables().iter().map(|t| t.name).collect();
+                    return Err(PipelineError::Invalid(format!(
+                        "{} has no table {t:?}; tables: {}",
+                        svc.service,
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+
+        let global = Arc::new(Semaphore::new(self.opts.max_concurrent_tables.max(1)));
+        let mut per_tenant: BTreeMap<TenantId, Arc<Semaphore>> = BTreeMap::new();
+        // Interleave tenants so that one tenant's many tables don't queue ahead of others.
+        jobs.sort_by_key(|j| j.key.tenant_id.clone());
+        let jobs = interleave_by_tenant(jobs);
+        let mut set = JoinSet::new();
+        for job in jobs {
+            let tenant_sem = per_tenant
+                .entry(job.key.tenant_id.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_tables_per_tenant.max(1))))
+                .clone();
+            let global = global.clone();
+            let this = self.clone();
+            let full = req.full;
+            let run_id = run.id;
+            let span = tracing::info_span!(parent: &span, "table",
+                tenant = %job.key.tenant_id, service = %job.key.service, table = %job.key.table);
+            set.spawn(
+                async move {
+                    let _t = tenant_sem.acquire_owned().await.expect("semaphore never closed");
+                    let _g = global.acquire_owned().await.expect("semaphore never closed");
+                    this.sync_table(run_id, job, full).await
+                }
+                .instrument(span),
+            );
+        }
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok(o) => outcomes.push(o),
+                Err(e) => tracing::error!(error = %e, "table task panicked"),
+            }
+        }
+        outcomes.sort_by(|a, b| {
+            (&a.tenant_id, &a.service, &a.table).cmp(&(&b.tenant_id, &b.service, &b.table))
+        });
+        let failed_n = outcomes.iter().filter(|o| o.status != ChunkStatus::Committed).count();
+        let status = match failed_n {
+            0 => RunStatus::Succeeded,
+            n if n == outcomes.len() => RunStatus::Failed,
+            _ => RunStatus::PartiallyFailed,
+        };
+        let error = (failed_n > 0).then(|| {
+            outcomes
+                .iter()
+                .filter_map(|o| {
+                    o.error
+                        .as_ref()
+                        .map(|e| format!("{}/{}/{}: {e}", o.tenant_id, o.service, o.table))
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        self.store.finish_run(run.id, status, error.as_deref()).await?;
+        Ok(RunSummary {
+            run_id: run.id,
+            status,
+            tables: outcomes,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Syncs one table chunk by chunk until the source has nothing more.
+    async fn sync_table(&self, run_id: RunId, job: TableJob, full: bool) -> TableOutcome {
+        let started = Instant::now();
+        let mut out = TableOutcome {
+            tenant_id: job.key.tenant_id.clone(),
+            service: job.key.service.clone(),
+            table: job.key.table.clone(),
+            status: ChunkStatus::Committed,
+            chunks: 0,
+            records: 0,
+            versions_inserted: 0,
+            requests: 0,
+            error: None,
+            seconds: 0.0,
+        };
+        let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "table failed");
+            out.status = ChunkStatus::Failed;
+            out.error = Some(e);
+        }
+        out.seconds = started.elapsed().as_secs_f64();
+        out
+    }
+
+    async fn sync_table_inner(
+        &self,
+        run_id: RunId,
+        job: &TableJob,
+        full: bool,
+        out: &mut TableOutcome,
+    ) -> Result<(), String> {
+        let key = &job.key;
+        let st = |e: avesa_state::StateError| e.to_string();
+        // Resume a chunk a crashed or failed run left behind, under its own id.
+        let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
+        let (mut chunk_id, mut start) = match resumed {
+            Some(c) => {
+                tracing::info!(chunk = %c.id, "resuming unfinished chunk");
+                (c.id, c.start)
+            }
+            None if full => (ChunkId::new(), None),
+            None => {
+                let cursor = self.store.get_cursor(key).await.map_err(st)?;
+                let start = cursor.map(|c| Cursor {
+                    updated_at: c.updated_at - self.opts.overlap,
+                    id: if self.opts.overlap.is_zero() { c.id } else { String::new() },
+                });
+                (ChunkId::new(), start)
+            }
+        };
+        loop {
+            let record = ChunkRecord {
+                id: chunk_id,
+                run_id,
+                key: key.clone().into(),
+                status: ChunkStatus::Running,
+                start: start.clone(),
+                end: None,
+                counts: ChunkCounts::default(),
+                files: vec![],
+                error: None,
+                started_at: Utc::now(),
+                finished_at: None,
+            };
+            self.store.begin_chunk(&record).await.map_err(st)?;
+            let span = tracing::info_span!("chunk", chunk = %chunk_id);
+            match self.run_chunk(job, chunk_id, start.clone()).instrument(span).await {
+                Ok((commit, more)) => {
+                    out.chunks += 1;
+                    out.records += commit.counts.records;
+                    out.versions_inserted += commit.counts.versions_inserted;
+                    out.requests += commit.counts.requests;
+                    let end = commit.end.clone();
+                    self.store.commit_chunk(&commit).await.map_err(st)?;
+                    match (more, end) {
+                        (true, Some(end)) => {
+                            start = Some(end);
+                            chunk_id = ChunkId::new();
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+                Err(e) => {
+                    // Best effort: if even this fails, the chunk stays "running" and the
+                    // next run resumes it all the same.
+                    let _ = self.store.fail_chunk(chunk_id, &e).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// One chunk: fetch → raw Parquet → canonical Parquet → SCD2 apply. Returns the
+    /// commit to record and whether the source has more.
+    async fn run_chunk(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        start: Option<Cursor>,
+    ) -> Result<(ChunkCommit, bool), String> {
+        let key = &job.key;
+        let mut counts = ChunkCounts::default();
+        let mut records = Vec::new();
+        let mut after: Option<SourceCursor> =
+            start.map(|c| SourceCursor { updated_at: c.updated_at, id: c.id });
+        let mut more = true;
+        while records.len() < self.opts.chunk_records && more {
+            let want = (self.opts.chunk_records - records.len()).min(self.opts.page_size as usize);
+            let page = job
+                .connector
+                .fetch_page(&key.table, after.as_ref(), want as u32)
+                .await
+                .map_err(|e| e.to_string())?;
+            counts.pages += 1;
+            counts.requests += page.stats.requests;
+            counts.bytes += page.stats.bytes;
+            more = page.more;
+            if let Some(last) = page.last {
+                after = Some(last);
+            } else {
+                more = false;
+            }
+            records.extend(page.records);
+        }
+        counts.records = records.len() as u64;
+        let end = after.map(|c| Cursor { updated_at: c.updated_at, id: c.id });
+        if records.is_empty() {
+            let commit =
+                ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files: vec![] };
+            return Ok((commit, false));
+        }
+        let extracted_at = Utc::now();
+        let raw =
+            raw_batch(&key.tenant_id, &key.service, &key.table, chunk, extracted_at, &records);
+        let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+        self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string())?;
+
+        let mapping = job.mapping.clone();
+        let tenant = key.tenant_id.clone();
+        let canonical = tokio::task::spawn_blocking(move || {
+            mapping.apply(&tenant, chunk, extracted_at, &records)
+        })
+        .await
+        .map_err(|e| format!("transform task failed: {e}"))?
+        .map_err(|e| format!("mapping failed: {e}"))?;
+        let table = job.mapping.canonical_table;
+        let canonical_path = Lake::canonical_path(&key.tenant_id, table, &key.service, chunk);
+        self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())?;
+        let report = self.warehouse.apply(table, canonical).await.map_err(|e| e.to_string())?;
+        counts.versions_inserted = report.inserted;
+        tracing::info!(records = counts.records, inserted = report.inserted, "chunk applied");
+        let commit = ChunkCommit {
+            chunk_id: chunk,
+            key: key.clone(),
+            end,
+            counts,
+            files: vec![raw_path.to_string(), canonical_path.to_string()],
+        };
+        Ok((commit, more))
+    }
+}
+
+fn failed(tenant: &TenantId, service: &str, table: &str, e: impl ToString) -> TableOutcome {
+    TableOutcome {
+        tenant_id: tenant.clone(),
+        service: service.to_owned(),
+        table: table.to_owned(),
+        status: ChunkStatus::Failed,
+        chunks: 0,
+        records: 0,
+        versions_inserted: 0,
+        requests: 0,
+        error: Some(e.to_string()),
+        seconds: 0.0,
+    }
+}
+
+/// Round-robin over tenants: t1a, t2a, t1b, t2b, …
+fn interleave_by_tenant(jobs: Vec<TableJob>) -> Vec<TableJob> {
+    let mut groups: BTreeMap<TenantId, std::collections::VecDeque<TableJob>> = BTreeMap::new();
+    for j in jobs {
+        groups.entry(j.key.tenant_id.clone()).or_default().push_back(j);
+    }
+    let mut out = Vec::new();
+    while !groups.is_empty() {
+        groups.retain(|_, q| {
+            if let Some(j) = q.pop_front() {
+                out.push(j);
+            }
+            !q.is_empty()
+        });
+    }
+    out
+}

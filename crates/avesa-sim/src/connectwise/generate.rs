@@ -1,0 +1,718 @@
+//! Deterministic generation of one simulated ConnectWise company from its seed.
+//!
+//! Everything is drawn from ChaCha8 streams seeded from `spec.seed` (one stream per table,
+//! so the shape of one table does not depend on the size of another), over the two years
+//! before `spec.now`. Shapes worth knowing when reading tests:
+//!
+//! * companies: ~70% clients; ticket volume follows a Zipf-like law over the clients, so a
+//!   few big clients raise most tickets; every company gets at least one contact when there
+//!   are enough contacts, and its first contact is its default contact;
+//! * tickets: ids grow with `dateEntered`; ~12% are open (mostly recent ones), the rest are
+//!   `Completed`/`Closed` with `closedFlag`, `dateResolved` and `closedDate`
+//!   (`dateEntered <= dateResponded <= dateResolved <= closedDate <= lastUpdated <= now`);
+//! * time entries: charged to tickets, inside the ticket's life, in quarter hours;
+//!   a ticket's `actualHours` is the sum of its entries as generated;
+//! * every `_info.lastUpdated` is at or before `now`.
+
+use std::collections::HashSet;
+
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::CwCompanySpec;
+use super::catalog::*;
+use super::data::*;
+
+const DAY: i64 = 86_400;
+
+pub(super) struct Gen {
+    pub rng: ChaCha8Rng,
+}
+
+impl Gen {
+    pub fn new(seed: u64, salt: u64) -> Self {
+        let mixed = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+        Gen { rng: ChaCha8Rng::seed_from_u64(mixed) }
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.rng.gen_bool(p.clamp(0.0, 1.0))
+    }
+    /// Uniform in `[lo, hi)`; `lo` when the range is empty.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        if hi <= lo { lo } else { self.rng.gen_range(lo..hi) }
+    }
+    pub fn index(&mut self, len: usize) -> usize {
+        if len == 0 { 0 } else { self.rng.gen_range(0..len) }
+    }
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
+    }
+    /// Index by linear scan over small weight lists.
+    pub fn weighted(&mut self, weights: &[f64]) -> usize {
+        let total: f64 = weights.iter().sum();
+        let mut x = self.rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return i;
+            }
+            x -= w;
+        }
+        weights.len() - 1
+    }
+    pub fn normal(&mut self) -> f64 {
+        let u1: f64 = self.rng.gen_range(f64::EPSILON..1.0);
+        let u2: f64 = self.rng.r#gen();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+    /// Log-normal duration in seconds around `median`.
+    pub fn lognormal(&mut self, median: f64, sigma: f64) -> i64 {
+        (median * (sigma * self.normal()).exp()).round().max(1.0) as i64
+    }
+}
+
+/// Increasing ids with occasional gaps, as a real instance has after deletions.
+pub(super) fn next_id(g: &mut Gen, last: i64) -> i64 {
+    last + 1 + if g.chance(0.04) { g.range(1, 4) } else { 0 }
+}
+
+/// A weekday, office-hours instant in `[lo, hi)` (US Eastern), most of the time.
+fn office_time(g: &mut Gen, lo: i64, hi: i64, strict: f64) -> i64 {
+    let mut t = g.range(lo, hi);
+    for _ in 0..4 {
+        let wd = crate::time::weekday(t, -5);
+        let h = crate::time::hour(t, -5);
+        if (1..=5).contains(&wd) && (7..19).contains(&h) || !g.chance(strict) {
+            break;
+        }
+        t = g.range(lo, hi);
+    }
+    t
+}
+
+/// Midnight UTC of the day holding `t` (ConnectWise keeps date-only fields at midnight).
+pub(super) fn day_start(t: i64) -> i64 {
+    t.div_euclid(DAY) * DAY
+}
+
+fn phone(g: &mut Gen, area: i64) -> String {
+    format!("{area}555{:04}", g.range(100, 10_000))
+}
+
+fn alnum(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+pub(super) fn new_member(
+    g: &mut Gen,
+    i: usize,
+    id: i64,
+    domain: &str,
+    start: i64,
+    now: i64,
+    used: &mut HashSet<String>,
+) -> Member {
+    let first = g.pick(&FIRST_NAMES);
+    let last = g.pick(&LAST_NAMES);
+    let base = format!("{}{}", &first[..1], last);
+    let mut identifier = base.clone();
+    let mut n = 2;
+    while !used.insert(identifier.to_ascii_lowercase()) {
+        identifier = format!("{base}{n}");
+        n += 1;
+    }
+    // a spread of roles: the first six members cover all of them
+    let role =
+        if i < WORK_ROLES.len() { i } else { g.weighted(&[0.35, 0.2, 0.12, 0.12, 0.08, 0.13]) }
+            as u8;
+    let inactive = i >= WORK_ROLES.len() && g.chance(0.1);
+    let hired = day_start(if g.chance(0.7) {
+        start - g.range(30, 6 * 365) * DAY
+    } else {
+        g.range(start, now - 30 * DAY)
+    });
+    let last_login =
+        if inactive { g.range(start, (start + now) / 2) } else { now - g.range(600, 4 * DAY) };
+    Member {
+        id,
+        email: format!("{}@{domain}", identifier.to_ascii_lowercase()),
+        phone: phone(g, 813),
+        name: format!("{first} {last}"),
+        identifier,
+        first,
+        last,
+        role,
+        inactive,
+        hired,
+        last_login,
+        time_zone: g.weighted(&[0.55, 0.25, 0.08, 0.12]) as u8,
+        last_updated: g.range(hired.max(start), now - DAY).min(now),
+        updated_by: 0,
+    }
+}
+
+pub(super) fn new_company(
+    g: &mut Gen,
+    id: i64,
+    acquired: i64,
+    members: &[Member],
+    names: &mut HashSet<String>,
+    identifiers: &mut HashSet<String>,
+) -> Company {
+    let industry = g.index(INDUSTRIES.len());
+    let mut name = String::new();
+    for attempt in 0.. {
+        let prefix = g.pick(&COMPANY_PREFIXES);
+        let suffix = g.pick(&COMPANY_SUFFIXES);
+        name = match (suffix, attempt) {
+            ("", a) if a < 20 => format!("{prefix} {}", INDUSTRIES[industry].0),
+            (s, a) if a < 20 => format!("{prefix} {} {s}", INDUSTRIES[industry].0),
+            (s, a) => format!("{prefix} {} {s} {}", INDUSTRIES[industry].0, a - 18),
+        }
+        .trim()
+        .to_string();
+        if names.insert(name.to_ascii_lowercase()) {
+            break;
+        }
+    }
+    let mut stem_src = name.as_str();
+    for suffix in COMPANY_SUFFIXES.iter().filter(|s| !s.is_empty()) {
+        if let Some(rest) = stem_src.strip_suffix(suffix) {
+            stem_src = rest;
+            break;
+        }
+    }
+    let stem: String = alnum(stem_src).chars().take(22).collect();
+    let mut identifier = stem.clone();
+    let mut n = 2;
+    while !identifiers.insert(identifier.to_ascii_lowercase()) {
+        identifier = format!("{stem}{n}");
+        n += 1;
+    }
+    let kind = g.weighted(&COMPANY_TYPES.map(|t| t.2)) as u8;
+    let inactive_p = if kind == TYPE_CLIENT { 0.08 } else { 0.15 };
+    let city = g.index(CITIES.len());
+    let area = g.range(201, 990);
+    let employees = (5.0 * (g.normal() * 1.1 + 1.8).exp()).round().clamp(2.0, 5000.0) as i64;
+    let revenue = (employees * g.range(60, 250) * 1000) as f64;
+    let active_members: Vec<u16> =
+        members.iter().enumerate().filter(|(_, m)| !m.inactive).map(|(i, _)| i as u16).collect();
+    let manager = if active_members.is_empty() { 0 } else { g.pick(&active_members) };
+    Company {
+        id,
+        website: format!("www.{}.com", identifier.to_ascii_lowercase()),
+        identifier,
+        name,
+        status: u8::from(g.chance(inactive_p)),
+        kind,
+        address: format!("{} {}", g.range(100, 9_900), g.pick(&STREETS)),
+        suite: if g.chance(0.3) { g.range(100, 600) as u16 } else { 0 },
+        city: city as u8,
+        zip: format!("{:03}{:02}", CITIES[city].2, g.range(1, 99)),
+        phone: phone(g, area),
+        fax: if g.chance(0.2) { phone(g, area) } else { String::new() },
+        industry: industry as u8,
+        default_contact: None,
+        acquired,
+        revenue,
+        employees,
+        manager,
+        has_agreement: kind == TYPE_CLIENT && g.chance(0.7),
+        weight: 0.0,
+        last_updated: acquired,
+        updated_by: manager,
+    }
+}
+
+pub(super) fn new_contact(
+    g: &mut Gen,
+    id: i64,
+    company_idx: u32,
+    company: &Company,
+    default_flag: bool,
+) -> Contact {
+    let first = g.pick(&FIRST_NAMES);
+    let last = g.pick(&LAST_NAMES);
+    let domain = company.website.trim_start_matches("www.");
+    let area: i64 = company.phone.get(..3).and_then(|a| a.parse().ok()).unwrap_or(555);
+    Contact {
+        id,
+        first,
+        last,
+        company: company_idx,
+        title: g.pick(&CONTACT_TITLES),
+        inactive: g.chance(0.08),
+        phone: phone(g, area),
+        extension: if g.chance(0.4) { g.range(100, 400) as u16 } else { 0 },
+        mobile: if g.chance(0.4) { Some(phone(g, area)) } else { None },
+        email: format!("{}.{}@{domain}", first.to_ascii_lowercase(), last.to_ascii_lowercase()),
+        default_flag,
+        last_updated: 0,
+        updated_by: 0,
+    }
+}
+
+/// Fills a summary template.
+pub(super) fn summary(
+    g: &mut Gen,
+    board: usize,
+    company: &Company,
+    contact: Option<&Contact>,
+) -> String {
+    let template = g.pick(BOARDS[board].summaries);
+    let mut s = template.to_string();
+    if s.contains("{dept}") {
+        s = s.replace("{dept}", g.pick(&DEPARTMENTS));
+    }
+    if s.contains("{person}") {
+        let person = match contact {
+            Some(c) if g.chance(0.5) => format!("{} {}", c.first, c.last),
+            _ => format!("{} {}", g.pick(&FIRST_NAMES), g.pick(&LAST_NAMES)),
+        };
+        s = s.replace("{person}", &person);
+    }
+    if s.contains("{app}") {
+        s = s.replace("{app}", g.pick(&APPS));
+    }
+    if s.contains("{svc}") {
+        s = s.replace("{svc}", g.pick(&SERVICES));
+    }
+    if s.contains("{n}") {
+        s = s.replace("{n}", &g.range(5, 40).to_string());
+    }
+    if s.contains("{host}") {
+        let prefix: String =
+            company.identifier.chars().take(4).collect::<String>().to_ascii_uppercase();
+        let kind = g.pick(&HOST_KINDS);
+        s = s.replace("{host}", &format!("{prefix}-{kind}{:02}", g.range(1, 30)));
+    }
+    s
+}
+
+/// Members that can own work: active ones, preferring roles that fit the board.
+pub(super) fn pick_owner(g: &mut Gen, members: &[Member], board: usize) -> Option<u16> {
+    let preferred: &[u8] = match board {
+        0 => &[0, 1],
+        1 => &[2, 3],
+        2 => &[4, 1, 3],
+        3 => &[5, 1],
+        _ => &[0, 2],
+    };
+    let fits: Vec<u16> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.inactive && preferred.contains(&m.role))
+        .map(|(i, _)| i as u16)
+        .collect();
+    if !fits.is_empty() && g.chance(0.85) {
+        return Some(g.pick(&fits));
+    }
+    let active: Vec<u16> =
+        members.iter().enumerate().filter(|(_, m)| !m.inactive).map(|(i, _)| i as u16).collect();
+    if active.is_empty() { None } else { Some(g.pick(&active)) }
+}
+
+pub(super) fn pick_priority(g: &mut Gen, board: usize) -> u8 {
+    if board == ALERTS_BOARD {
+        g.weighted(&[0.05, 0.45, 0.45, 0.05]) as u8
+    } else {
+        g.weighted(&PRIORITIES.map(|p| p.3)) as u8
+    }
+}
+
+pub(super) fn levels_for(g: &mut Gen, priority: u8) -> (u8, u8) {
+    let base: i64 = match priority {
+        0 => 2,
+        1 => 1 + i64::from(g.chance(0.5)),
+        2 => i64::from(g.chance(0.4)),
+        _ => 0,
+    };
+    let impact = (base + g.range(-1, 2)).clamp(0, 2);
+    (base as u8, impact as u8)
+}
+
+/// Index of the first open status of a board with this name.
+pub(super) fn status_index(board: usize, name: &str) -> u8 {
+    BOARDS[board].statuses.iter().position(|s| *s == name).unwrap_or(0) as u8
+}
+
+/// A quarter-hour count for a piece of work on this board.
+pub(super) fn quarters_for(g: &mut Gen, board: usize) -> u16 {
+    let max = [12.0, 16.0, 32.0, 24.0, 4.0][board];
+    let x: f64 = g.rng.r#gen();
+    ((x.powf(2.2) * max).ceil() as u16).clamp(1, 32)
+}
+
+pub(super) fn work_type_for(g: &mut Gen, board: usize, start: i64) -> u8 {
+    match board {
+        PROJECTS_BOARD => 3,
+        ONSITE_BOARD => {
+            if g.chance(0.15) {
+                4
+            } else {
+                1
+            }
+        }
+        ALERTS_BOARD => 5,
+        _ => {
+            let h = crate::time::hour(start, -5);
+            let wd = crate::time::weekday(start, -5);
+            if !(7..19).contains(&h) || wd == 0 || wd == 6 { 2 } else { 0 }
+        }
+    }
+}
+
+pub(super) fn billable_for(g: &mut Gen, board: usize) -> u8 {
+    if board == ALERTS_BOARD && g.chance(0.6) {
+        2
+    } else {
+        g.weighted(&BILLABLE.map(|b| b.1)) as u8
+    }
+}
+
+/// Time-entry status from its age and billable option.
+pub(super) fn entry_status(g: &mut Gen, billable: u8, age: i64) -> u8 {
+    let bills = BILLABLE[billable as usize].0 == "Billable";
+    if age > 30 * DAY {
+        if bills { ENTRY_BILLED } else { ENTRY_APPROVED }
+    } else if age > 7 * DAY {
+        if bills { ENTRY_READY } else { ENTRY_APPROVED }
+    } else if g.chance(0.5) {
+        ENTRY_OPEN
+    } else {
+        ENTRY_PENDING
+    }
+}
+
+/// Builds the whole dataset for `spec`.
+pub(super) fn generate(spec: CwCompanySpec) -> Dataset {
+    let now = spec.now.timestamp();
+    let start = now - 730 * DAY;
+    let seed = spec.seed;
+    let sizes = spec.sizes.clone();
+    let domain = format!("{}.com", alnum(&spec.company_id).to_ascii_lowercase());
+
+    // members
+    let mut g = Gen::new(seed, 1);
+    let mut used = HashSet::new();
+    let mut members = Vec::with_capacity(sizes.members);
+    let mut id = 141;
+    for i in 0..sizes.members {
+        id = next_id(&mut g, id);
+        members.push(new_member(&mut g, i, id, &domain, start, now, &mut used));
+    }
+
+    // companies
+    let mut g = Gen::new(seed, 2);
+    let mut names = HashSet::new();
+    let mut identifiers = HashSet::new();
+    let mut acquired: Vec<i64> = (0..sizes.companies)
+        .map(|_| {
+            day_start(if g.chance(0.75) {
+                start - g.range(0, 8 * 365) * DAY
+            } else {
+                g.range(start, now - DAY)
+            })
+        })
+        .collect();
+    acquired.sort_unstable();
+    let mut companies = Vec::with_capacity(sizes.companies);
+    let mut id = 249;
+    for &at in &acquired {
+        id = next_id(&mut g, id);
+        let mut c = new_company(&mut g, id, at, &members, &mut names, &mut identifiers);
+        c.last_updated = g.range(at.max(start), now).min(now);
+        companies.push(c);
+    }
+    // Zipf-like ticket volume over clients in random order
+    let mut ranks: Vec<usize> = (0..companies.len()).collect();
+    for i in (1..ranks.len()).rev() {
+        let j = g.index(i + 1);
+        ranks.swap(i, j);
+    }
+    for (rank, &ci) in ranks.iter().enumerate() {
+        let c = &mut companies[ci];
+        let base = 1.0 / (rank as f64 + 1.0).powf(0.95);
+        let kind_factor = if c.kind == TYPE_CLIENT { 1.0 } else { 0.03 };
+        let status_factor = if c.status == 0 { 1.0 } else { 0.3 };
+        c.weight = base * kind_factor * status_factor;
+    }
+
+    // contacts
+    let mut g = Gen::new(seed, 3);
+    let mut contacts = Vec::with_capacity(sizes.contacts);
+    let mut company_contacts: Vec<Vec<u32>> = vec![Vec::new(); companies.len()];
+    if !companies.is_empty() {
+        let w: Vec<f64> = companies.iter().map(|c| c.weight.sqrt() + 0.05).collect();
+        let dist = WeightedIndex::new(&w).ok();
+        let mut id = 1_799;
+        for i in 0..sizes.contacts {
+            let ci = if i < companies.len() {
+                i
+            } else {
+                dist.as_ref().map_or(0, |d| d.sample(&mut g.rng))
+            };
+            id = next_id(&mut g, id);
+            let default_flag = company_contacts[ci].is_empty();
+            let mut c = new_contact(&mut g, id, ci as u32, &companies[ci], default_flag);
+            let from = companies[ci].acquired.max(start);
+            c.last_updated = g.range(from, now).min(now);
+            c.updated_by = g.index(members.len()) as u16;
+            company_contacts[ci].push(contacts.len() as u32);
+            contacts.push(c);
+        }
+        for (ci, list) in company_contacts.iter().enumerate() {
+            companies[ci].default_contact = list.first().copied();
+        }
+    }
+
+    // tickets
+    let mut g = Gen::new(seed, 4);
+    let mut tickets: Vec<Ticket> = Vec::with_capacity(sizes.tickets);
+    if !companies.is_empty() {
+        let dist = WeightedIndex::new(companies.iter().map(|c| c.weight.max(1e-9))).ok();
+        let board_w = BOARDS.map(|b| b.weight);
+        for _ in 0..sizes.tickets {
+            let board = g.weighted(&board_w);
+            let ci = dist.as_ref().map_or(0, |d| d.sample(&mut g.rng));
+            let strict = if board == ALERTS_BOARD { 0.0 } else { 0.8 };
+            let entered = office_time(&mut g, start, now - 600, strict);
+            tickets.push(new_generated_ticket(
+                &mut g,
+                false,
+                board,
+                ci as u32,
+                entered,
+                now,
+                &companies,
+                &contacts,
+                &company_contacts,
+                &members,
+            ));
+        }
+        tickets.sort_by_key(|t| t.entered);
+        let mut id = 240_999;
+        for t in &mut tickets {
+            id = next_id(&mut g, id);
+            t.id = id;
+        }
+    }
+
+    // time entries
+    let mut g = Gen::new(seed, 5);
+    let mut entries: Vec<TimeEntry> = Vec::with_capacity(sizes.time_entries);
+    let weights: Vec<f64> = tickets
+        .iter()
+        .map(|t| {
+            let window = t.closed.unwrap_or(now) - t.entered;
+            let fresh = BOARDS[t.board as usize].statuses[t.status as usize] == STATUS_NEW;
+            if window < 1800 || fresh {
+                0.0
+            } else {
+                BOARDS[t.board as usize].effort * (0.5 + t.budget_hours.sqrt())
+            }
+        })
+        .collect();
+    if let Ok(dist) = WeightedIndex::new(&weights) {
+        for _ in 0..sizes.time_entries {
+            let ti = dist.sample(&mut g.rng);
+            entries.push(new_generated_entry(&mut g, ti as u32, &tickets[ti], now, &members));
+        }
+        entries.sort_by_key(|e| (e.entered, e.start));
+        let mut id = 1_179_999;
+        for e in &mut entries {
+            id = next_id(&mut g, id);
+            e.id = id;
+            let t = &mut tickets[e.ticket as usize];
+            t.actual_hours += e.quarters as f64 / 4.0;
+            t.last_updated = t.last_updated.max(e.entered);
+        }
+    }
+    for t in &mut tickets {
+        t.last_updated = (t.last_updated + g.range(0, 1800)).min(now);
+        if t.closed.is_some() && g.chance(0.05) {
+            t.last_updated = g.range(t.last_updated, now).min(now);
+        }
+    }
+
+    let mut ds = Dataset {
+        spec,
+        now,
+        members,
+        companies,
+        contacts,
+        tickets,
+        entries,
+        company_contacts,
+        schemas: Vec::new(),
+        advances: 0,
+    };
+    ds.learn_schemas();
+    ds
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_generated_ticket(
+    g: &mut Gen,
+    force_open: bool,
+    board: usize,
+    company: u32,
+    entered: i64,
+    now: i64,
+    companies: &[Company],
+    contacts: &[Contact],
+    company_contacts: &[Vec<u32>],
+    members: &[Member],
+) -> Ticket {
+    let b = &BOARDS[board];
+    let c = &companies[company as usize];
+    let contact = {
+        let list = &company_contacts[company as usize];
+        let p = if board == ALERTS_BOARD { 0.2 } else { 0.92 };
+        if !list.is_empty() && g.chance(p) { Some(g.pick(list)) } else { None }
+    };
+    let priority = pick_priority(g, board);
+    let (severity, impact) = levels_for(g, priority);
+    let source = if board == ALERTS_BOARD {
+        SOURCE_MONITORING as u8
+    } else {
+        g.weighted(&SOURCES.map(|s| s.2)) as u8
+    };
+    let location = if board == ONSITE_BOARD { 1 } else { u8::from(g.chance(0.1)) * 2 };
+    let budget_hours = match board {
+        0 => [0.5, 1.0, 1.0, 2.0][g.index(4)],
+        1 => [1.0, 2.0, 4.0][g.index(3)],
+        2 => g.range(8, 41) as f64,
+        3 => [2.0, 3.0, 4.0][g.index(3)],
+        _ => 0.25,
+    };
+    let mut owner = pick_owner(g, members, board);
+    let age = now - entered;
+    // ~12% open overall: mostly recent tickets, with a tail of stale ones
+    let open_p = match age {
+        a if a < 7 * DAY => 0.8,
+        a if a < 30 * DAY => 0.5,
+        a if a < 90 * DAY => 0.3,
+        _ if board == ALERTS_BOARD => 0.02,
+        _ => 0.09,
+    };
+    let (_, _, _, _, respond_plan, resolve_plan) = PRIORITIES[priority as usize];
+    let respond_delay = g.lognormal(respond_plan as f64 * 60.0 * 0.4, 0.8);
+    let mut t = Ticket {
+        id: 0,
+        summary: summary(g, board, c, contact.map(|i| &contacts[i as usize])),
+        board: board as u8,
+        status: 0,
+        company,
+        contact,
+        kind: g.index(b.types.len()) as u8,
+        priority,
+        source,
+        severity,
+        impact,
+        owner,
+        location,
+        budget_hours,
+        actual_hours: 0.0,
+        entered,
+        entered_by: owner.unwrap_or(0),
+        responded: None,
+        resolved: None,
+        closed: None,
+        closed_by: None,
+        required: if board == PROJECTS_BOARD || board == ONSITE_BOARD {
+            Some(entered + g.range(2, 30) * DAY)
+        } else {
+            None
+        },
+        in_sla: true,
+        last_updated: entered,
+        updated_by: owner.unwrap_or(0),
+    };
+    if force_open || g.chance(open_p) {
+        let choices: Vec<&str> =
+            b.statuses.iter().copied().filter(|s| !is_closed_status(s)).collect();
+        let name = if age < DAY && g.chance(0.5) { STATUS_NEW } else { g.pick(&choices) };
+        t.status = status_index(board, name);
+        if name == STATUS_NEW {
+            if g.chance(0.6) {
+                owner = None;
+            }
+        } else {
+            t.responded = Some((entered + respond_delay).min(now));
+        }
+        t.owner = owner;
+        t.in_sla = age < resolve_plan * 60 || g.chance(0.3);
+        t.last_updated = t.responded.unwrap_or(entered);
+    } else {
+        let median = if board == ALERTS_BOARD { 1800.0 } else { resolve_plan as f64 * 60.0 * 0.35 };
+        let responded = (entered + respond_delay.min(median as i64)).min(now - 60);
+        let resolved =
+            (responded + g.lognormal(median, 1.0)).min(now - g.range(60, 3600)).max(responded);
+        let closed = (resolved + if g.chance(0.5) { 0 } else { g.range(60, 2 * DAY) })
+            .min(now)
+            .max(resolved);
+        t.responded = Some(responded.min(resolved));
+        t.resolved = Some(resolved);
+        t.closed = Some(closed);
+        t.status =
+            status_index(board, if g.chance(0.7) { STATUS_CLOSED } else { STATUS_COMPLETED });
+        if t.owner.is_none() {
+            t.owner = pick_owner(g, members, board);
+        }
+        t.closed_by = t.owner;
+        t.in_sla = (resolved - entered) <= resolve_plan * 60 * 2 && g.chance(0.93);
+        t.last_updated = closed;
+        t.updated_by = t.owner.unwrap_or(0);
+    }
+    t
+}
+
+fn new_generated_entry(
+    g: &mut Gen,
+    ti: u32,
+    t: &Ticket,
+    now: i64,
+    members: &[Member],
+) -> TimeEntry {
+    let board = t.board as usize;
+    let end_of_life = t.closed.unwrap_or(now);
+    let window = end_of_life - t.entered;
+    let mut quarters = quarters_for(g, board);
+    quarters = quarters.min((window / 900).clamp(1, 32) as u16);
+    let span = quarters as i64 * 900;
+    // start on a whole minute when that stays inside the ticket's life; people mostly
+    // work office hours, alerts come at any hour
+    let strict = if board == ALERTS_BOARD { 0.0 } else { 0.85 };
+    let raw = office_time(g, t.entered, t.entered + (window - span).max(1), strict);
+    let rounded = (raw + 59) / 60 * 60;
+    let start = if rounded + span <= end_of_life { rounded } else { raw };
+    let end = start + span;
+    let member = match t.owner {
+        Some(o) if g.chance(0.7) => o,
+        _ => pick_owner(g, members, board).unwrap_or(0),
+    };
+    let entered = (end + g.range(0, 3600)).min(now).max(end.min(now));
+    let billable = billable_for(g, board);
+    let status = entry_status(g, billable, now - entered);
+    let last_updated =
+        if status == ENTRY_BILLED { (entered + g.range(DAY, 30 * DAY)).min(now) } else { entered };
+    TimeEntry {
+        id: 0,
+        ticket: ti,
+        company: t.company,
+        member,
+        work_type: work_type_for(g, board, start),
+        work_role: members.get(member as usize).map_or(0, |m| m.role),
+        start,
+        end,
+        quarters,
+        billable,
+        notes: g.index(ENTRY_NOTES.len()) as u8,
+        status,
+        entered,
+        entered_by: member,
+        last_updated,
+        updated_by: member,
+    }
+}

@@ -1,0 +1,482 @@
+//! ConnectWise PSA (Manage) simulator.
+//!
+//! [`ConnectWiseSim`] holds any number of simulated ConnectWise *companies* (a company is one
+//! PSA instance, i.e. one of our tenants' ConnectWise logins), each generated
+//! deterministically from a [`CwCompanySpec`], and serves them over ConnectWise's wire
+//! protocol (see `shared/VENDOR_APIS.md` §1):
+//!
+//! * `GET /login/companyinfo/{companyId}` (no auth): codebase discovery, or JSON `null`;
+//! * `GET /v4_6_release/apis/3.0/{table}`, `/{table}/count`, `/{table}/{id}` for
+//!   [`CW_TABLES`] and `system/members`, plus `system/info`;
+//! * Basic auth `{companyId}+{publicKey}:{privateKey}` selects the company (401 otherwise),
+//!   the `clientId` header must be the spec's (400 otherwise);
+//! * `page`/`pageSize` (default 25, max 1000) with an RFC 5988 `Link` header whose URLs keep
+//!   every original parameter and end with `page=N`; `pagination-type: forward-only` with
+//!   `pageId` is supported too;
+//! * `conditions` (see [`crate::conditions`]), `orderBy`, `fields`;
+//! * error bodies `{code, message, errors?}`.
+//!
+//! Besides the vendor API it has test hooks: [`ConnectWiseSim::advance`] moves a company's
+//! clock and changes records, [`ConnectWiseSim::truth`] returns exactly what a perfect sync
+//! must hold, [`ConnectWiseSim::requests`] is the log of every API request; the same hooks are
+//! served under `/_sim/…` for use from another process.
+
+mod advance;
+pub mod catalog;
+mod data;
+mod generate;
+mod http;
+mod query;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::{Expr, OrderKey};
+use crate::sink::Selection;
+use data::Dataset;
+
+/// The four tables the pipeline syncs, by API path. `system/members` is served too.
+pub const CW_TABLES: [&str; 4] =
+    ["company/companies", "company/contacts", "service/tickets", "time/entries"];
+
+/// Path prefix of the REST API (codebase + API version).
+pub const CW_API_PREFIX: &str = "/v4_6_release/apis/3.0";
+
+/// Codebase reported by `/login/companyinfo/{companyId}`.
+pub const CW_CODEBASE: &str = "v4_6_release/";
+
+/// Value of the `api-current-version` response header.
+pub const CW_API_VERSION: &str = "2025.1";
+
+/// A simulated table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    Companies,
+    Contacts,
+    Tickets,
+    TimeEntries,
+    Members,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] =
+        [Table::Companies, Table::Contacts, Table::Tickets, Table::TimeEntries, Table::Members];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Table::Companies => "company/companies",
+            Table::Contacts => "company/contacts",
+            Table::Tickets => "service/tickets",
+            Table::TimeEntries => "time/entries",
+            Table::Members => "system/members",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_path(path: &str) -> Option<Table> {
+        let path = path.trim_matches('/');
+        Table::ALL.into_iter().find(|t| t.path().eq_ignore_ascii_case(path))
+    }
+
+    /// Resource name used in error bodies.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Table::Companies => "company",
+            Table::Contacts => "contact",
+            Table::Tickets => "ticket",
+            Table::TimeEntries => "timeEntry",
+            Table::Members => "member",
+        }
+    }
+}
+
+/// How many records of each kind a simulated company starts with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CwSizes {
+    pub companies: usize,
+    pub contacts: usize,
+    pub tickets: usize,
+    pub time_entries: usize,
+    pub members: usize,
+}
+
+impl CwSizes {
+    /// A mid-sized MSP: 220 companies, 1,200 contacts, 20,000 tickets, 50,000 time entries,
+    /// 25 members.
+    pub fn demo() -> Self {
+        CwSizes {
+            companies: 220,
+            contacts: 1_200,
+            tickets: 20_000,
+            time_entries: 50_000,
+            members: 25,
+        }
+    }
+
+    /// A small MSP for fast tests: 40 companies, 150 contacts, 1,500 tickets, 3,000 time
+    /// entries, 8 members.
+    pub fn small() -> Self {
+        CwSizes { companies: 40, contacts: 150, tickets: 1_500, time_entries: 3_000, members: 8 }
+    }
+}
+
+/// One simulated ConnectWise company (PSA instance) and its API credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CwCompanySpec {
+    /// The login company id (`companyId` in Basic auth and `/login/companyinfo/{companyId}`);
+    /// case-sensitive.
+    pub company_id: String,
+    pub public_key: String,
+    pub private_key: String,
+    /// The `clientId` header value requests must carry.
+    pub client_id: String,
+    /// Seed of all generated data.
+    pub seed: u64,
+    pub sizes: CwSizes,
+    /// Simulated "now" at creation (truncated to whole seconds); data covers the two years
+    /// before it.
+    pub now: DateTime<Utc>,
+}
+
+impl CwCompanySpec {
+    /// A spec with keys and clientId derived deterministically from `company_id` and `seed`.
+    pub fn new(
+        company_id: impl Into<String>,
+        seed: u64,
+        sizes: CwSizes,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let company_id = company_id.into();
+        let salt = company_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        let mut g = generate::Gen::new(seed ^ salt, 0x4b45_5953);
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut key =
+            |n: usize| -> String { (0..n).map(|_| ALNUM[g.index(ALNUM.len())] as char).collect() };
+        let public_key = key(16);
+        let private_key = key(16);
+        let hex: String = {
+            let mut g2 = generate::Gen::new(seed ^ salt, 0x434c_4945);
+            (0..32).map(|_| char::from_digit(g2.index(16) as u32, 16).unwrap_or('0')).collect()
+        };
+        let client_id = format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        );
+        CwCompanySpec { company_id, public_key, private_key, client_id, seed, sizes, now }
+    }
+
+    /// The `Authorization` header value for this company's keys.
+    pub fn authorization(&self) -> String {
+        let raw = format!("{}+{}:{}", self.company_id, self.public_key, self.private_key);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    }
+}
+
+/// What [`ConnectWiseSim::advance`] should do.
+#[derive(Clone, Debug)]
+pub struct AdvanceSpec {
+    /// How far the clock moves (at least one second).
+    pub duration: chrono::Duration,
+    /// Existing records to change, spread over [`CW_TABLES`] in proportion to their sizes
+    /// (each table gets at least one when there are enough).
+    pub updates: usize,
+    /// New records to create, spread the same way. (A new time entry needs a ticket entered
+    /// at least 15 minutes before it; when there is none, fewer entries are created.)
+    pub creates: usize,
+}
+
+/// What an advance changed: ids per table path (every one of [`CW_TABLES`] is a key).
+/// Every listed record has `_info.lastUpdated` in `(from, to]`, and no other record has.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdvanceReport {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub updated: BTreeMap<String, Vec<i64>>,
+    pub created: BTreeMap<String, Vec<i64>>,
+}
+
+impl AdvanceReport {
+    pub fn updated_ids(&self, table: &str) -> &[i64] {
+        self.updated.get(table).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn created_ids(&self, table: &str) -> &[i64] {
+        self.created.get(table).map_or(&[], Vec::as_slice)
+    }
+
+    /// Updated and created ids of a table, sorted.
+    pub fn changed_ids(&self, table: &str) -> Vec<i64> {
+        let mut ids: Vec<i64> =
+            self.updated_ids(table).iter().chain(self.created_ids(table)).copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+/// One API request as the simulator saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// The company named by the request's Basic auth (even when the keys were wrong), or the
+    /// one asked about by `/login/companyinfo`; `None` without a readable one.
+    pub company_id: Option<String>,
+    pub method: String,
+    /// Path after `/v4_6_release/apis/3.0` (e.g. `/service/tickets/count`); other paths whole.
+    pub path: String,
+    /// Raw query string, as sent.
+    pub query: String,
+    /// The decoded `conditions` parameter.
+    pub conditions: Option<String>,
+    pub status: u16,
+    /// Records in the response body (list length, 1 for a single record, 0 otherwise).
+    pub records: usize,
+}
+
+/// Every record of a simulated company exactly as the API serves it now (in id order).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CwTruth {
+    pub companies: Vec<serde_json::Value>,
+    pub contacts: Vec<serde_json::Value>,
+    pub tickets: Vec<serde_json::Value>,
+    pub time_entries: Vec<serde_json::Value>,
+    pub members: Vec<serde_json::Value>,
+}
+
+impl CwTruth {
+    /// Records of a table by API path (`service/tickets`, `system/members`, …).
+    pub fn table(&self, path: &str) -> Option<&[serde_json::Value]> {
+        Some(match Table::from_path(path)? {
+            Table::Companies => &self.companies,
+            Table::Contacts => &self.contacts,
+            Table::Tickets => &self.tickets,
+            Table::TimeEntries => &self.time_entries,
+            Table::Members => &self.members,
+        })
+    }
+}
+
+/// A cached `select` result for one query on one dataset version.
+struct CacheEntry {
+    version: u64,
+    key: String,
+    rows: Arc<Vec<u32>>,
+}
+
+pub(crate) struct CompanyState {
+    data: RwLock<Dataset>,
+    cache: Mutex<Vec<CacheEntry>>,
+}
+
+const CACHE_ENTRIES: usize = 16;
+
+impl CompanyState {
+    fn read(&self) -> RwLockReadGuard<'_, Dataset> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Dataset> {
+        self.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Filtered and ordered row indexes, cached per (table, conditions, orderBy) so that
+    /// paging through a filtered or re-ordered table does the work once.
+    fn select(
+        &self,
+        ds: &Dataset,
+        t: Table,
+        key: String,
+        cond: Option<&Expr>,
+        order: &[OrderKey],
+    ) -> Arc<Vec<u32>> {
+        let version = ds.advances;
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = cache.iter().find(|e| e.version == version && e.key == key) {
+                return e.rows.clone();
+            }
+        }
+        let rows = Arc::new(query::select(ds, t, cond, order));
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|e| e.version == version);
+        if cache.len() >= CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push(CacheEntry { version, key, rows: rows.clone() });
+        rows
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    companies: RwLock<BTreeMap<String, Arc<CompanyState>>>,
+    requests: Mutex<Vec<RequestRecord>>,
+}
+
+/// The ConnectWise simulator: cheap to clone, all clones share state.
+#[derive(Clone, Default)]
+pub struct ConnectWiseSim {
+    inner: Arc<Inner>,
+}
+
+impl ConnectWiseSim {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Generates a company's data from `spec.seed` and adds it (replacing one with the same
+    /// `company_id`).
+    pub fn add_company(&self, mut spec: CwCompanySpec) {
+        spec.now = crate::time::to_datetime(spec.now.timestamp());
+        let id = spec.company_id.clone();
+        let ds = generate::generate(spec);
+        let state = Arc::new(CompanyState { data: RwLock::new(ds), cache: Mutex::new(Vec::new()) });
+        self.companies_mut().insert(id, state);
+    }
+
+    /// Specs of all companies (with `now` as it is now), in company-id order.
+    pub fn companies(&self) -> Vec<CwCompanySpec> {
+        let states: Vec<Arc<CompanyState>> = self.companies_ref().values().cloned().collect();
+        states
+            .iter()
+            .map(|s| {
+                let ds = s.read();
+                CwCompanySpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() }
+            })
+            .collect()
+    }
+
+    /// The router serving the API and the `/_sim` control routes.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and serves [`Self::router`] until the task is
+    /// aborted. Returns the bound address.
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let app = self.router();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "ConnectWise simulator stopped");
+            }
+        });
+        tracing::info!(%local, "ConnectWise simulator listening");
+        Ok((local, handle))
+    }
+
+    /// `http://{addr}/v4_6_release/apis/3.0`: the API base URL for a served address.
+    pub fn api_base(addr: SocketAddr) -> String {
+        format!("http://{addr}{CW_API_PREFIX}")
+    }
+
+    /// Moves a company's clock forward by `spec.duration` and changes records inside that
+    /// window: updated records get a new `_info.lastUpdated` in the window (ticket status
+    /// moves, closes with `closedDate`, or reopens; time-entry hours change; company phone or
+    /// status; contact title), created records get new, larger ids.
+    ///
+    /// # Panics
+    /// If the company does not exist.
+    pub fn advance(&self, company_id: &str, spec: AdvanceSpec) -> AdvanceReport {
+        let state = self
+            .state(company_id)
+            .unwrap_or_else(|| panic!("unknown ConnectWise company {company_id:?}"));
+        let mut ds = state.write();
+        let report = advance::advance(&mut ds, &spec);
+        state.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        report
+    }
+
+    /// Every API request so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.requests_mut().clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.requests_mut().clear();
+    }
+
+    /// Everything the company's API serves now, per table in id order.
+    ///
+    /// # Panics
+    /// If the company does not exist.
+    pub fn truth(&self, company_id: &str) -> CwTruth {
+        self.try_truth(company_id)
+            .unwrap_or_else(|| panic!("unknown ConnectWise company {company_id:?}"))
+    }
+
+    /// Like [`Self::truth`], `None` for an unknown company.
+    pub fn try_truth(&self, company_id: &str) -> Option<CwTruth> {
+        let state = self.state(company_id)?;
+        let ds = state.read();
+        let table = |t: Table| -> Vec<serde_json::Value> {
+            let json = query::write_rows(&ds, t, 0..ds.len(t), &Selection::All);
+            serde_json::from_str(&json).unwrap_or_default()
+        };
+        Some(CwTruth {
+            companies: table(Table::Companies),
+            contacts: table(Table::Contacts),
+            tickets: table(Table::Tickets),
+            time_entries: table(Table::TimeEntries),
+            members: table(Table::Members),
+        })
+    }
+
+    /// The company's simulated "now".
+    ///
+    /// # Panics
+    /// If the company does not exist.
+    pub fn now(&self, company_id: &str) -> DateTime<Utc> {
+        let state = self
+            .state(company_id)
+            .unwrap_or_else(|| panic!("unknown ConnectWise company {company_id:?}"));
+        let now = state.read().now;
+        crate::time::to_datetime(now)
+    }
+
+    // ---- internals
+
+    fn state(&self, company_id: &str) -> Option<Arc<CompanyState>> {
+        self.companies_ref().get(company_id).cloned()
+    }
+
+    fn companies_ref(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<CompanyState>>> {
+        self.inner.companies.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn companies_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<CompanyState>>> {
+        self.inner.companies.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn requests_mut(&self) -> MutexGuard<'_, Vec<RequestRecord>> {
+        self.inner.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self, record: RequestRecord) {
+        tracing::debug!(
+            company = record.company_id.as_deref().unwrap_or("-"),
+            method = %record.method,
+            path = %record.path,
+            status = record.status,
+            records = record.records,
+            "ConnectWise simulator request"
+        );
+        self.requests_mut().push(record);
+    }
+}

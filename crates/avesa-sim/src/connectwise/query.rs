@@ -1,0 +1,193 @@
+//! Filtering, ordering and writing rows for list requests.
+
+use std::cmp::Ordering;
+
+use super::Table;
+use super::data::Dataset;
+use crate::conditions::{ConditionError, Expr, Field, FieldKind, OrderKey, Row, ci_cmp};
+use crate::sink::{Lookup, PathCheck, Scalar, Selection, write_object};
+
+/// One row of one table, as the condition evaluator sees it.
+pub(super) struct RowRef<'a> {
+    pub ds: &'a Dataset,
+    pub t: Table,
+    pub i: usize,
+}
+
+impl Row for RowRef<'_> {
+    fn field(&self, field: &Field, hit: &mut dyn FnMut(Scalar<'_>)) {
+        match field.kind {
+            FieldKind::Id => hit(Scalar::Int(self.ds.id_at(self.t, self.i))),
+            FieldKind::LastUpdated => hit(Scalar::Time(self.ds.last_updated_at(self.t, self.i))),
+            FieldKind::Path => {
+                let found = {
+                    let mut lookup = Lookup::new(&field.path, hit);
+                    self.ds.emit(self.t, self.i, &mut lookup);
+                    lookup.found()
+                };
+                if !found {
+                    hit(Scalar::Null);
+                }
+            }
+        }
+    }
+}
+
+/// Checks a field against the table's shape and picks the fast accessor where there is one.
+/// A bare name that is not a top-level field but lives in `_info` (`lastUpdated`,
+/// `dateEntered`, `updatedBy`, …) means `_info/<name>`, as ConnectWise accepts it.
+pub(super) fn resolve_field(
+    ds: &Dataset,
+    t: Table,
+    f: &mut Field,
+    param: &str,
+) -> Result<(), ConditionError> {
+    let schema = &ds.schemas[t.index()];
+    if f.path.len() == 1 && !schema.has_top(&f.path[0]) {
+        let aliased = vec!["_info".to_string(), f.path[0].clone()];
+        if schema.check(&aliased) == PathCheck::Leaf {
+            f.path = aliased;
+        }
+    }
+    f.kind = match f.path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["id"] => FieldKind::Id,
+        ["_info", "lastupdated"] => FieldKind::LastUpdated,
+        _ => FieldKind::Path,
+    };
+    if ds.len(t) == 0 {
+        return Ok(()); // nothing to learn a shape from; accept any field
+    }
+    match schema.check(&f.path) {
+        PathCheck::Leaf => Ok(()),
+        PathCheck::NotScalar => Err(ConditionError {
+            message: format!(
+                "{param}: '{}' is an object or a list; use one of its fields, e.g. {}/id",
+                f.text, f.text
+            ),
+            position: f.pos,
+        }),
+        PathCheck::Unknown(_) => Err(ConditionError {
+            message: format!("{param}: unknown field '{}' for {}", f.text, t.path()),
+            position: f.pos,
+        }),
+    }
+}
+
+/// A sortable copy of one field value.
+#[derive(Debug)]
+enum Key {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Time(i64),
+    Str(String),
+}
+
+impl Key {
+    fn of(v: Scalar<'_>) -> Key {
+        match v {
+            Scalar::Null => Key::Null,
+            Scalar::Bool(b) => Key::Bool(b),
+            Scalar::Int(i) => Key::Int(i),
+            Scalar::Num(n) => Key::Num(n),
+            Scalar::Str(s) => Key::Str(s.to_string()),
+            Scalar::Time(t) => Key::Time(t),
+            Scalar::Present => Key::Bool(true),
+        }
+    }
+    fn rank(&self) -> u8 {
+        match self {
+            Key::Null => 0,
+            Key::Bool(_) => 1,
+            Key::Int(_) | Key::Num(_) => 2,
+            Key::Time(_) => 3,
+            Key::Str(_) => 4,
+        }
+    }
+    fn cmp(&self, other: &Key) -> Ordering {
+        match (self, other) {
+            (Key::Bool(a), Key::Bool(b)) => a.cmp(b),
+            (Key::Int(a), Key::Int(b)) => a.cmp(b),
+            (Key::Int(a), Key::Num(b)) => (*a as f64).total_cmp(b),
+            (Key::Num(a), Key::Int(b)) => a.total_cmp(&(*b as f64)),
+            (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
+            (Key::Time(a), Key::Time(b)) => a.cmp(b),
+            (Key::Str(a), Key::Str(b)) => ci_cmp(a, b).then_with(|| a.cmp(b)),
+            (a, b) => a.rank().cmp(&b.rank()), // nulls first, as SQL Server sorts them
+        }
+    }
+}
+
+/// Row indexes matching `cond`, in `order` (ties and the default: id ascending).
+pub(super) fn select(ds: &Dataset, t: Table, cond: Option<&Expr>, order: &[OrderKey]) -> Vec<u32> {
+    let n = ds.len(t);
+    let idx: Vec<u32> = match cond {
+        None => (0..n as u32).collect(),
+        Some(e) => (0..n).filter(|&i| e.matches(&RowRef { ds, t, i })).map(|i| i as u32).collect(),
+    };
+    if is_default_order(order) {
+        return idx; // rows are stored in id order
+    }
+    let mut keyed: Vec<(Vec<Key>, u32)> = idx
+        .into_iter()
+        .map(|i| {
+            let row = RowRef { ds, t, i: i as usize };
+            let keys = order
+                .iter()
+                .map(|k| {
+                    let mut key = Key::Null;
+                    row.field(&k.field, &mut |v| key = Key::of(v));
+                    key
+                })
+                .collect();
+            (keys, i)
+        })
+        .collect();
+    keyed.sort_by(|a, b| {
+        for (j, k) in order.iter().enumerate() {
+            let o = a.0[j].cmp(&b.0[j]);
+            let o = if k.desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        a.1.cmp(&b.1)
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Empty, or `id [asc]` alone.
+pub(super) fn is_default_order(order: &[OrderKey]) -> bool {
+    match order {
+        [] => true,
+        [k] => k.field.kind == FieldKind::Id && !k.desc,
+        _ => false,
+    }
+}
+
+/// Writes rows as a JSON array.
+pub(super) fn write_rows(
+    ds: &Dataset,
+    t: Table,
+    rows: impl Iterator<Item = usize>,
+    sel: &Selection,
+) -> String {
+    let mut out = String::with_capacity(4096);
+    out.push('[');
+    for (n, i) in rows.enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        write_object(&mut out, sel, |s| ds.emit(t, i, s));
+    }
+    out.push(']');
+    out
+}
+
+/// Writes one row as a JSON object.
+pub(super) fn write_row(ds: &Dataset, t: Table, i: usize, sel: &Selection) -> String {
+    let mut out = String::with_capacity(2048);
+    write_object(&mut out, sel, |s| ds.emit(t, i, s));
+    out
+}

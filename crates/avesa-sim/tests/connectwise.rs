@@ -1,0 +1,685 @@
+//! End-to-end tests of the ConnectWise simulator over real HTTP.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use avesa_sim::{AdvanceSpec, CW_TABLES, ConnectWiseSim, CwCompanySpec, CwSizes};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-01-15T12:00:00Z").unwrap().to_utc()
+}
+
+fn tiny() -> CwSizes {
+    CwSizes { companies: 12, contacts: 40, tickets: 300, time_entries: 700, members: 6 }
+}
+
+struct Fixture {
+    sim: ConnectWiseSim,
+    spec: CwCompanySpec,
+    addr: SocketAddr,
+    http: reqwest::Client,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Fixture {
+    async fn new(sizes: CwSizes) -> Fixture {
+        let sim = ConnectWiseSim::new();
+        let spec = CwCompanySpec::new("acme_msp", 7, sizes, now());
+        sim.add_company(spec.clone());
+        let (addr, server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        Fixture { sim, spec, addr, http: reqwest::Client::new(), _server: server }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}/{}",
+            ConnectWiseSim::api_base(self.addr),
+            path_and_query.trim_start_matches('/')
+        )
+    }
+
+    async fn get_url(&self, url: &str) -> reqwest::Response {
+        self.http
+            .get(url)
+            .header("Authorization", self.spec.authorization())
+            .header("clientId", &self.spec.client_id)
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.get_url(&self.url(path_and_query)).await
+    }
+
+    async fn json(&self, path_and_query: &str) -> (u16, Value) {
+        let r = self.get(path_and_query).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Follows `rel="next"` links from `path_and_query` to the end.
+    async fn all_pages(&self, path_and_query: &str) -> (Vec<Value>, usize) {
+        let mut url = Some(self.url(path_and_query));
+        let mut out = Vec::new();
+        let mut pages = 0;
+        while let Some(u) = url {
+            let r = self.get_url(&u).await;
+            assert_eq!(r.status(), 200, "{u}");
+            url = link(&r, "next");
+            let page: Vec<Value> = r.json().await.unwrap();
+            out.extend(page);
+            pages += 1;
+            assert!(pages < 10_000);
+        }
+        (out, pages)
+    }
+}
+
+/// The URL of `rel` in the response's Link header.
+fn link(r: &reqwest::Response, rel: &str) -> Option<String> {
+    let header = r.headers().get("link")?.to_str().ok()?;
+    header.split(", <").find_map(|part| {
+        let (url, params) = part.trim_start_matches('<').split_once(">;")?;
+        params.contains(&format!("rel=\"{rel}\"")).then(|| url.to_string())
+    })
+}
+
+type Pred = Box<dyn Fn(&Value) -> bool>;
+
+fn ids(records: &[Value]) -> Vec<i64> {
+    records.iter().map(|r| r["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn auth_failures_and_company_info() {
+    let f = Fixture::new(tiny()).await;
+    let url = f.url("service/tickets");
+
+    let r = f.http.get(&url).header("clientId", &f.spec.client_id).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "Unauthorized");
+    assert!(body["message"].as_str().unwrap().contains("Authorization"));
+
+    let mut wrong = f.spec.clone();
+    wrong.private_key.push('x');
+    let r = f
+        .http
+        .get(&url)
+        .header("Authorization", wrong.authorization())
+        .header("clientId", &f.spec.client_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "Unauthorized");
+
+    let mut other = f.spec.clone();
+    other.company_id = "ACME_MSP".into(); // company ids are case-sensitive
+    let r = f
+        .http
+        .get(&url)
+        .header("Authorization", other.authorization())
+        .header("clientId", &f.spec.client_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = f.http.get(&url).header("Authorization", f.spec.authorization()).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("clientId"), "{body}");
+    assert_eq!(body["errors"][0]["field"], "clientId");
+
+    let r = f
+        .http
+        .get(&url)
+        .header("Authorization", f.spec.authorization())
+        .header("clientId", "not-registered")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("clientId"));
+
+    // codebase discovery needs no auth
+    let base = format!("http://{}", f.addr);
+    let info: Value = f
+        .http
+        .get(format!("{base}/login/companyinfo/acme_msp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["Codebase"], "v4_6_release/");
+    assert_eq!(info["CompanyID"], "acme_msp");
+    assert_eq!(info["IsCloud"], true);
+    let r = f.http.get(format!("{base}/login/companyinfo/nobody")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "null");
+
+    let (status, info) = f.json("system/info").await;
+    assert_eq!(status, 200);
+    assert!(info["version"].is_string());
+
+    let log = f.sim.requests();
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..5], &[401, 401, 401, 400, 400]);
+    assert_eq!(log[0].company_id, None);
+    assert_eq!(log[1].company_id.as_deref(), Some("acme_msp"));
+    assert_eq!(log[0].path, "/service/tickets");
+    assert_eq!(log[5].path, "/login/companyinfo/acme_msp");
+    f.sim.clear_requests();
+    assert!(f.sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn paging_through_every_table_equals_truth() {
+    let f = Fixture::new(tiny()).await;
+    let truth = f.sim.truth("acme_msp");
+    for table in CW_TABLES.iter().chain(&["system/members"]) {
+        let (records, pages) = f.all_pages(&format!("{table}?pageSize=100")).await;
+        let want = truth.table(table).unwrap();
+        assert_eq!(records.len(), want.len(), "{table}");
+        assert_eq!(pages, want.len().div_ceil(100).max(1), "{table}");
+        assert!(records == want, "{table} differs from truth");
+        let mut sorted = ids(&records);
+        sorted.sort_unstable();
+        assert_eq!(ids(&records), sorted, "{table} default order is id asc");
+        let (status, count) = f.json(&format!("{table}/count")).await;
+        assert_eq!(status, 200);
+        assert_eq!(count["count"], want.len() as i64);
+    }
+
+    // default page size is 25; Link URLs keep every parameter and end with page=N
+    let r = f.get("company/contacts?conditions=id%3E0&orderBy=lastName%20asc").await;
+    let next = link(&r, "next").unwrap();
+    assert_eq!(
+        next,
+        format!(
+            "http://{}/v4_6_release/apis/3.0/company/contacts?conditions=id%3E0&orderBy=lastName%20asc&page=2",
+            f.addr
+        )
+    );
+    assert!(link(&r, "prev").is_none() && link(&r, "first").is_none());
+    assert!(link(&r, "last").unwrap().ends_with("&page=2"));
+    let page: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(page.len(), 25);
+    let r = f.get("company/companies").await;
+    assert!(r.headers().get("link").is_none(), "12 companies fit one 25-record page");
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 12);
+
+    let r = f.get("company/contacts?page=2&pageSize=15").await;
+    assert!(link(&r, "next").unwrap().ends_with("pageSize=15&page=3"));
+    assert!(link(&r, "prev").unwrap().ends_with("page=1"));
+    assert!(link(&r, "first").unwrap().ends_with("page=1"));
+    assert!(link(&r, "last").unwrap().ends_with("page=3"));
+    let r = f.get("company/contacts?page=3&pageSize=15").await;
+    assert!(link(&r, "next").is_none());
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 10);
+    let (status, past_end) = f.json("company/contacts?page=9&pageSize=15").await;
+    assert_eq!((status, past_end), (200, Value::Array(vec![])));
+
+    // a record by id, and a missing one
+    let first = &truth.tickets[0];
+    let (status, one) = f.json(&format!("service/tickets/{}", first["id"])).await;
+    assert_eq!(status, 200);
+    assert_eq!(&one, first);
+    let (status, missing) = f.json("service/tickets/1").await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["code"], "NotFound");
+
+    let log = f.sim.requests();
+    assert!(log.iter().all(|r| r.company_id.as_deref() == Some("acme_msp")));
+    let listed: usize = log.iter().filter(|r| r.path == "/time/entries").map(|r| r.records).sum();
+    assert_eq!(listed, truth.time_entries.len());
+}
+
+#[tokio::test]
+async fn page_size_above_1000_is_rejected() {
+    let f = Fixture::new(tiny()).await;
+    let (status, body) = f.json("service/tickets?pageSize=1001").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "InvalidObject");
+    assert_eq!(body["errors"][0]["code"], "OutOfRange");
+    assert_eq!(body["errors"][0]["field"], "pageSize");
+    let (status, page) = f.json("service/tickets?pageSize=1000").await;
+    assert_eq!(status, 200);
+    assert_eq!(page.as_array().unwrap().len(), 300);
+    let (status, _) = f.json("service/tickets?pageSize=0").await;
+    assert_eq!(status, 400);
+    let (status, body) = f.json("service/tickets?page=abc").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "page");
+    assert_eq!(f.sim.requests()[0].status, 400);
+}
+
+#[tokio::test]
+async fn conditions_filter_lists_and_counts() {
+    let f = Fixture::new(tiny()).await;
+    let truth = f.sim.truth("acme_msp");
+    let tickets = &truth.tickets;
+    let cases: Vec<(&str, Pred)> = vec![
+        ("closedFlag=false", Box::new(|t| t["closedFlag"] == false)),
+        (
+            "board/name=\"Help Desk\" and status/name in (\"New\",\"In Progress\")",
+            Box::new(|t| {
+                t["board"]["name"] == "Help Desk"
+                    && ["New", "In Progress"].contains(&t["status"]["name"].as_str().unwrap())
+            }),
+        ),
+        (
+            "(priority/name like \"Priority 1%\" or severity = \"High\") and not closedFlag = true",
+            Box::new(|t| {
+                (t["priority"]["name"].as_str().unwrap().starts_with("Priority 1")
+                    || t["severity"] == "High")
+                    && t["closedFlag"] == false
+            }),
+        ),
+        (
+            "summary contains \"printer\"",
+            Box::new(|t| t["summary"].as_str().unwrap().to_lowercase().contains("printer")),
+        ),
+        ("contact = null", Box::new(|t| t["contact"].is_null())),
+        (
+            "closedDate >= [2024-12-01T00:00:00Z]",
+            Box::new(|t| t["closedDate"].as_str().is_some_and(|d| d >= "2024-12-01T00:00:00Z")),
+        ),
+        (
+            "lastUpdated > [2024-12-15T00:00:00Z] AND budgetHours >= 1.0",
+            Box::new(|t| {
+                t["_info"]["lastUpdated"].as_str().unwrap() > "2024-12-15T00:00:00Z"
+                    && t["budgetHours"].as_f64().unwrap() >= 1.0
+            }),
+        ),
+        (
+            "_info/dateEntered < [2023-06-01T00:00:00Z]",
+            Box::new(|t| t["_info"]["dateEntered"].as_str().unwrap() < "2023-06-01T00:00:00Z"),
+        ),
+        ("company/id in (1, 2, 3)", Box::new(|_| false)),
+    ];
+    for (cond, pred) in &cases {
+        let want: Vec<i64> = ids(&tickets.iter().filter(|t| pred(t)).cloned().collect::<Vec<_>>());
+        let q = url_escape(cond);
+        let (status, count) = f.json(&format!("service/tickets/count?conditions={q}")).await;
+        assert_eq!(status, 200, "{cond}: {count}");
+        assert_eq!(count["count"], want.len() as i64, "{cond}");
+        let (got, _) = f.all_pages(&format!("service/tickets?conditions={q}&pageSize=50")).await;
+        assert_eq!(ids(&got), want, "{cond}");
+    }
+    for (cond, pred) in cases.iter().take(2) {
+        let n = tickets.iter().filter(|t| pred(t)).count();
+        assert!(n > 0 && n < tickets.len(), "{cond} should select some but not all tickets");
+    }
+
+    // open share is realistic (~12%)
+    let open =
+        tickets.iter().filter(|t| t["closedFlag"] == false).count() as f64 / tickets.len() as f64;
+    assert!((0.05..0.25).contains(&open), "open share {open}");
+
+    // time entries by ticket and company reference
+    let entry = &truth.time_entries[10];
+    let q = url_escape(&format!(
+        "chargeToId={} and company/identifier=\"{}\"",
+        entry["chargeToId"],
+        entry["company"]["identifier"].as_str().unwrap()
+    ));
+    let (_, got) = f.json(&format!("time/entries?conditions={q}&pageSize=1000")).await;
+    assert!(got.as_array().unwrap().iter().any(|e| e["id"] == entry["id"]));
+
+    let log = f.sim.requests();
+    assert_eq!(log[0].conditions.as_deref(), Some("closedFlag=false"));
+    assert_eq!(log[0].path, "/service/tickets/count");
+}
+
+fn url_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn condition_syntax_errors_are_400() {
+    let f = Fixture::new(tiny()).await;
+    for (cond, needle) in [
+        ("id ==", "expected a value"),
+        ("(id = 5", "missing ')'"),
+        ("board/name = Help", "double quotes"),
+        ("lastUpdated > [yesterday]", "invalid date-time"),
+        ("nosuchfield = 5", "unknown field 'nosuchfield'"),
+        ("status/nmae = \"New\"", "unknown field 'status/nmae'"),
+        ("status = \"New\"", "object"),
+    ] {
+        let (status, body) =
+            f.json(&format!("service/tickets?conditions={}", url_escape(cond))).await;
+        assert_eq!(status, 400, "{cond}");
+        assert_eq!(body["code"], "InvalidObject", "{cond}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{cond}: {message}");
+        assert!(message.starts_with("conditions"), "{message}");
+        let (status, _) =
+            f.json(&format!("service/tickets/count?conditions={}", url_escape(cond))).await;
+        assert_eq!(status, 400, "{cond} (count)");
+    }
+    let (status, body) = f.json("service/tickets?orderBy=id%20sideways").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("orderBy"));
+    // lastUpdated and _info/lastUpdated are the same field
+    let (_, a) =
+        f.json("service/tickets/count?conditions=lastUpdated%3E%5B2024-06-01T00:00:00Z%5D").await;
+    let (_, b) = f
+        .json("service/tickets/count?conditions=_info/lastUpdated%3E%5B2024-06-01T00:00:00Z%5D")
+        .await;
+    assert_eq!(a, b);
+    assert!(a["count"].as_i64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn order_by_fields_and_forward_only() {
+    let f = Fixture::new(tiny()).await;
+    let truth = f.sim.truth("acme_msp");
+
+    let (all, _) =
+        f.all_pages("time/entries?orderBy=lastUpdated%20desc,%20id%20asc&pageSize=200").await;
+    assert_eq!(all.len(), truth.time_entries.len());
+    let keys: Vec<(String, i64)> = all
+        .iter()
+        .map(|e| {
+            (e["_info"]["lastUpdated"].as_str().unwrap().to_string(), e["id"].as_i64().unwrap())
+        })
+        .collect();
+    for w in keys.windows(2) {
+        assert!(w[0].0 > w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1), "{w:?}");
+    }
+    let (by_name, _) = f.all_pages("company/companies?orderBy=name").await;
+    let names: Vec<String> =
+        by_name.iter().map(|c| c["name"].as_str().unwrap().to_lowercase()).collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]));
+
+    let (status, page) = f.json("service/tickets?fields=id,summary,status/name&pageSize=3").await;
+    assert_eq!(status, 200);
+    for t in page.as_array().unwrap() {
+        let keys: BTreeSet<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, BTreeSet::from(["id", "summary", "status"]));
+        assert_eq!(t["status"].as_object().unwrap().len(), 1);
+    }
+
+    // forward-only: pageId is the last id seen, results in id order
+    let mut got = Vec::new();
+    let mut url = Some(f.url("service/tickets?pageSize=120&conditions=closedFlag%3Dtrue"));
+    while let Some(u) = url {
+        let r = f
+            .http
+            .get(&u)
+            .header("Authorization", f.spec.authorization())
+            .header("clientId", &f.spec.client_id)
+            .header("pagination-type", "forward-only")
+            .send()
+            .await
+            .unwrap();
+        url = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            assert!(l.contains("pageId="), "{l}");
+            l[1..l.find('>').unwrap()].to_string()
+        });
+        got.extend(r.json::<Vec<Value>>().await.unwrap());
+    }
+    let want: Vec<i64> =
+        ids(&truth.tickets.iter().filter(|t| t["closedFlag"] == true).cloned().collect::<Vec<_>>());
+    assert_eq!(ids(&got), want);
+}
+
+#[tokio::test]
+async fn incremental_after_advance_returns_exactly_the_changes() {
+    let f = Fixture::new(tiny()).await;
+    let before = f.sim.truth("acme_msp");
+    let t0 = f.sim.now("acme_msp");
+    assert_eq!(t0, now());
+    let report = f.sim.advance(
+        "acme_msp",
+        AdvanceSpec { duration: chrono::Duration::hours(6), updates: 60, creates: 25 },
+    );
+    assert_eq!(report.from, t0);
+    assert_eq!(report.to, t0 + chrono::Duration::hours(6));
+    assert_eq!(f.sim.now("acme_msp"), report.to);
+    let total_updated: usize = report.updated.values().map(Vec::len).sum();
+    let total_created: usize = report.created.values().map(Vec::len).sum();
+    assert_eq!(total_updated, 60);
+    assert!(total_created >= 24, "{report:?}"); // a time entry may find no ticket old enough
+    let after = f.sim.truth("acme_msp");
+    let watermark = t0.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    for table in CW_TABLES {
+        assert!(!report.updated_ids(table).is_empty(), "{table} got no updates");
+        assert!(
+            !report.created_ids(table).is_empty() || table == "time/entries",
+            "{table} got no creates"
+        );
+        let q = url_escape(&format!("lastUpdated > [{watermark}]"));
+        let (got, _) = f
+            .all_pages(&format!(
+                "{table}?conditions={q}&pageSize=1000&orderBy=lastUpdated%20asc,id%20asc"
+            ))
+            .await;
+        let mut got_ids = ids(&got);
+        got_ids.sort_unstable();
+        assert_eq!(got_ids, report.changed_ids(table), "{table}");
+        for r in &got {
+            let lu = r["_info"]["lastUpdated"].as_str().unwrap();
+            assert!(
+                lu > watermark.as_str()
+                    && lu <= report.to.format("%Y-%m-%dT%H:%M:%SZ").to_string().as_str()
+            );
+        }
+        // updated records really changed; untouched ones did not
+        let old = before.table(table).unwrap();
+        let new = after.table(table).unwrap();
+        assert_eq!(new.len(), old.len() + report.created_ids(table).len());
+        for (o, n) in old.iter().zip(new) {
+            let changed = report.updated_ids(table).contains(&o["id"].as_i64().unwrap());
+            assert_eq!(o != n, changed, "{table} {}", o["id"]);
+        }
+        let max_old = ids(old).into_iter().max().unwrap();
+        assert!(report.created_ids(table).iter().all(|&id| id > max_old));
+    }
+    // ticket updates are realistic: closing sets closedDate, reopening clears it
+    for id in report.updated_ids("service/tickets") {
+        let t = after.tickets.iter().find(|t| t["id"] == *id).unwrap();
+        assert_eq!(t["closedFlag"] == true, t["closedDate"].is_string());
+        assert_eq!(
+            t["closedFlag"] == true,
+            ["Completed", "Closed"].contains(&t["status"]["name"].as_str().unwrap())
+        );
+    }
+    let (_, count) = f.json("company/companies/count").await;
+    assert_eq!(count["count"], after.companies.len() as i64);
+}
+
+#[tokio::test]
+async fn same_seed_same_data() {
+    let a = ConnectWiseSim::new();
+    let b = ConnectWiseSim::new();
+    let spec = CwCompanySpec::new("acme_msp", 99, tiny(), now());
+    a.add_company(spec.clone());
+    b.add_company(spec.clone());
+    assert_eq!(CwCompanySpec::new("acme_msp", 99, tiny(), now()), spec);
+    assert!(a.truth("acme_msp") == b.truth("acme_msp"));
+    let adv = || AdvanceSpec { duration: chrono::Duration::days(1), updates: 30, creates: 10 };
+    assert_eq!(a.advance("acme_msp", adv()), b.advance("acme_msp", adv()));
+    assert!(a.truth("acme_msp") == b.truth("acme_msp"));
+
+    let c = ConnectWiseSim::new();
+    c.add_company(CwCompanySpec::new("acme_msp", 100, tiny(), now()));
+    assert!(c.truth("acme_msp").tickets != a.truth("acme_msp").tickets);
+
+    // tenants are isolated: another company's keys do not open this one
+    c.add_company(CwCompanySpec::new("globex", 5, tiny(), now()));
+    assert_ne!(c.companies()[0].public_key, c.companies()[1].public_key);
+}
+
+#[tokio::test]
+async fn generated_data_is_consistent() {
+    let f = Fixture::new(CwSizes::small()).await;
+    let truth = f.sim.truth("acme_msp");
+    let sizes = CwSizes::small();
+    assert_eq!(truth.companies.len(), sizes.companies);
+    assert_eq!(truth.contacts.len(), sizes.contacts);
+    assert_eq!(truth.tickets.len(), sizes.tickets);
+    assert_eq!(truth.time_entries.len(), sizes.time_entries);
+    assert_eq!(truth.members.len(), sizes.members);
+    let now = "2025-01-15T12:00:00Z";
+    let is_ts = |v: &Value| {
+        v.as_str().is_some_and(|s| s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T')
+    };
+    for table in CW_TABLES.iter().chain(&["system/members"]) {
+        for r in truth.table(table).unwrap() {
+            assert!(is_ts(&r["_info"]["lastUpdated"]), "{table}: {r}");
+            assert!(r["_info"]["lastUpdated"].as_str().unwrap() <= now);
+            assert!(r["_info"].as_object().unwrap().values().all(Value::is_string));
+        }
+    }
+    for t in &truth.tickets {
+        let entered = t["_info"]["dateEntered"].as_str().unwrap();
+        assert!(entered <= t["_info"]["lastUpdated"].as_str().unwrap());
+        if t["closedFlag"] == true {
+            let resolved = t["dateResolved"].as_str().unwrap();
+            let closed = t["closedDate"].as_str().unwrap();
+            assert!(entered <= resolved && resolved <= closed && closed <= now, "{t}");
+        } else {
+            assert!(t["closedDate"].is_null());
+        }
+        assert!(["Low", "Medium", "High"].contains(&t["severity"].as_str().unwrap()));
+        assert_eq!(t["recordType"], "ServiceTicket");
+    }
+    let mut billable = 0;
+    for e in &truth.time_entries {
+        let ticket_id = e["chargeToId"].as_i64().unwrap();
+        let ticket = truth
+            .tickets
+            .binary_search_by_key(&ticket_id, |t| t["id"].as_i64().unwrap())
+            .map(|i| &truth.tickets[i])
+            .unwrap();
+        assert_eq!(e["company"]["id"], ticket["company"]["id"]);
+        assert_eq!(e["chargeToType"], "ServiceTicket");
+        assert!(
+            e["timeStart"].as_str().unwrap() >= ticket["_info"]["dateEntered"].as_str().unwrap()
+        );
+        assert!(e["timeStart"].as_str().unwrap() < e["timeEnd"].as_str().unwrap());
+        assert!(e["timeEnd"].as_str().unwrap() <= now);
+        let h = e["actualHours"].as_f64().unwrap();
+        assert!((0.25..=8.0).contains(&h) && (h * 4.0).fract() == 0.0, "{h}");
+        billable += usize::from(e["billableOption"] == "Billable");
+    }
+    let share = billable as f64 / truth.time_entries.len() as f64;
+    assert!((0.55..0.8).contains(&share), "billable share {share}");
+    for c in &truth.contacts {
+        let items = c["communicationItems"].as_array().unwrap();
+        assert!(items.iter().any(
+            |i| i["communicationType"] == "Email" && i["value"].as_str().unwrap().contains('@')
+        ));
+    }
+    // skew: the busiest company raises far more tickets than the median one
+    let mut per_company = std::collections::BTreeMap::<i64, usize>::new();
+    for t in &truth.tickets {
+        *per_company.entry(t["company"]["id"].as_i64().unwrap()).or_default() += 1;
+    }
+    let mut counts: Vec<usize> = per_company.values().copied().collect();
+    counts.sort_unstable();
+    assert!(counts[counts.len() - 1] > 5 * counts[counts.len() / 2], "{counts:?}");
+}
+
+#[tokio::test]
+async fn control_routes() {
+    let f = Fixture::new(tiny()).await;
+    let base = format!("http://{}", f.addr);
+    let list: Value =
+        f.http.get(format!("{base}/_sim/companies")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["company_id"], "acme_msp");
+    assert_eq!(list[0]["client_id"], f.spec.client_id.as_str());
+    assert_eq!(list[0]["authorization"], f.spec.authorization().as_str());
+    assert_eq!(list[0]["counts"]["service/tickets"], 300);
+
+    let _ = f.get("service/tickets").await;
+    let log: Vec<Value> =
+        f.http.get(format!("{base}/_sim/requests")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["records"], 25);
+    let r = f.http.delete(format!("{base}/_sim/requests")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(f.sim.requests().is_empty());
+
+    let report: Value = f
+        .http
+        .post(format!("{base}/_sim/advance?company=acme_msp"))
+        .body(r#"{"seconds":86400,"updates":100,"creates":20}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["to"], "2025-01-16T12:00:00Z");
+    assert!(report["created"]["service/tickets"].as_array().is_some_and(|v| !v.is_empty()));
+
+    let tickets: Vec<Value> = f
+        .http
+        .get(format!("{base}/_sim/truth?company=acme_msp&table=service/tickets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tickets, f.sim.truth("acme_msp").tickets);
+    let all: Value = f
+        .http
+        .get(format!("{base}/_sim/truth?company=acme_msp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["members"].as_array().unwrap().len(), 6);
+    let r = f.http.get(format!("{base}/_sim/truth?company=nobody")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(f.sim.requests().is_empty(), "control routes are not logged");
+}
+
+#[tokio::test]
+async fn demo_size_is_fast() {
+    let started = std::time::Instant::now();
+    let f = Fixture::new(CwSizes::demo()).await;
+    let generated = started.elapsed();
+    let started = std::time::Instant::now();
+    let r = f.get("time/entries?pageSize=1000&page=50").await;
+    assert_eq!(r.status(), 200);
+    let page: Vec<Value> = r.json().await.unwrap();
+    let paged = started.elapsed();
+    assert_eq!(page.len(), 1000);
+    let started = std::time::Instant::now();
+    let (_, count) =
+        f.json("time/entries/count?conditions=lastUpdated%3E%5B2025-01-01T00:00:00Z%5D").await;
+    let filtered = started.elapsed();
+    assert!(count["count"].as_i64().unwrap() > 0);
+    eprintln!(
+        "demo: generate {generated:?}, 1000-record page {paged:?}, filtered count {filtered:?}"
+    );
+    // generous bounds: debug builds on a busy 2-core machine
+    assert!(generated.as_secs_f64() < 10.0, "{generated:?}");
+    assert!(paged.as_secs_f64() < 5.0, "{paged:?}");
+}

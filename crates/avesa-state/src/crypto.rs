@@ -1,0 +1,126 @@
+//! Encryption of vendor credentials at rest: AES-256-GCM with a random 96-bit nonce per
+//! message, stored as `nonce || ciphertext`. The key comes from configuration; the
+//! embedded default keeps it in a file readable only by its owner.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CipherError {
+    #[error("master key: {0}")]
+    Key(String),
+    #[error("could not decrypt stored credentials (wrong master key or corrupted data)")]
+    Decrypt,
+}
+
+/// Seals and opens secrets.
+#[derive(Clone)]
+pub struct Cipher {
+    aead: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cipher(***)")
+    }
+}
+
+impl Cipher {
+    pub fn from_key(key: &[u8; 32]) -> Self {
+        Self { aead: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)) }
+    }
+
+    /// Parses a base64-encoded 32-byte key (as given in `AVESA_MASTER_KEY`).
+    pub fn from_base64(b64: &str) -> Result<Self, CipherError> {
+        let bytes = STANDARD
+            .decode(b64.trim())
+            .map_err(|e| CipherError::Key(format!("not valid base64: {e}")))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|v: Vec<u8>| CipherError::Key(format!("must be 32 bytes, got {}", v.len())))?;
+        Ok(Self::from_key(&key))
+    }
+
+    /// Loads the key file, creating it (mode 0600) with a fresh random key if absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, CipherError> {
+        let io = |e: std::io::Error| CipherError::Key(format!("{}: {e}", path.display()));
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            return Self::from_base64(&text)
+                .map_err(|e| CipherError::Key(format!("{}: {e}", path.display())));
+        }
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        use std::io::Write;
+        let mut f = opts.open(path).map_err(io)?;
+        f.write_all(STANDARD.encode(key).as_bytes()).map_err(io)?;
+        Ok(Self::from_key(&key))
+    }
+
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .aead
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, CipherError> {
+        if sealed.len() < 12 {
+            return Err(CipherError::Decrypt);
+        }
+        let (nonce, ct) = sealed.split_at(12);
+        self.aead.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| CipherError::Decrypt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_tamper_detection() {
+        let c = Cipher::from_key(&[7u8; 32]);
+        let sealed = c.seal(b"private-key");
+        assert!(!sealed.windows(11).any(|w| w == b"private-key"), "plaintext visible");
+        assert_eq!(c.open(&sealed).unwrap(), b"private-key");
+        let mut bad = sealed.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(c.open(&bad).is_err());
+        assert!(Cipher::from_key(&[8u8; 32]).open(&sealed).is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/master.key");
+        let a = Cipher::load_or_create(&path).unwrap();
+        let b = Cipher::load_or_create(&path).unwrap();
+        assert_eq!(b.open(&a.seal(b"x")).unwrap(), b"x");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The state store: tenants, services and their encrypted credentials, users, refresh
+//! tokens, sync cursors (watermarks), runs and chunks.
+//!
+//! [`StateStore`] is the seam; [`SqliteStore`] is the embedded implementation (PostgreSQL
+//! comes later behind the same trait and the same conformance tests). The one operation
+//! that carries the pipeline's correctness is [`StateStore::commit_chunk`]: it marks a chunk
+//! committed, records its files and counts, and advances the table's cursor, all in one
+//! transaction. Everything a chunk does before that commit is idempotent.
+
+mod crypto;
+mod sqlite;
+mod types;
+
+pub use crypto::{Cipher, CipherError};
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use avesa_model::{ChunkId, RunId, TenantId};
+use chrono::{DateTime, Utc};
+
+/// What can go wrong in the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("state store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("state store holds invalid data: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// The state store seam. Every method that touches tenant data takes the tenant id
+/// explicitly; nothing is looked up across tenants except by platform operations.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    // --- tenants ---
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> Result<Tenant>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+
+    // --- services (config is already encrypted by the caller's [`Cipher`]) ---
+    async fn upsert_service(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        sealed_config: &[u8],
+    ) -> Result<()>;
+    async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>>;
+
+    // --- users ---
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+    async fn find_user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<User>>;
+    async fn get_user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>>;
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>>;
+
+    // --- refresh tokens (stored by hash) ---
+    async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<()>;
+    /// Marks the token used and returns it as it was before; `None` if unknown.
+    async fn use_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    async fn revoke_token_family(&self, family_id: &str) -> Result<()>;
+
+    // --- sync state ---
+    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Cursor>>;
+    async fn create_run(&self, run: &RunRecord) -> Result<()>;
+    async fn finish_run(&self, run_id: RunId, status: RunStatus, error: Option<&str>)
+    -> Result<()>;
+    async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>>;
+    async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>>;
+    /// Records a chunk as running. Re-beginning an existing chunk (a resume) moves it to
+    /// the new run and back to running.
+    async fn begin_chunk(&self, chunk: &ChunkRecord) -> Result<()>;
+    /// A chunk left running or failed by an earlier run of this table: the next run
+    /// resumes it under the same id, so its lake files are overwritten, not duplicated.
+    async fn find_unfinished_chunk(&self, key: &TableKey) -> Result<Option<ChunkRecord>>;
+    /// The commit: chunk state, files, counts and the cursor advance, in one transaction.
+    async fn commit_chunk(&self, commit: &ChunkCommit) -> Result<()>;
+    async fn fail_chunk(&self, chunk_id: ChunkId, error: &str) -> Result<()>;
+    async fn list_chunks(&self, run_id: RunId) -> Result<Vec<ChunkRecord>>;
+    /// When the tenant's data was last committed, if ever.
+    async fn last_commit_at(&self, tenant: &TenantId) -> Result<Option<DateTime<Utc>>>;
+}

@@ -1,0 +1,544 @@
+//! [`StateStore`] on a SQLite file (the embedded default).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use avesa_model::{ChunkId, Role, RunId, TenantId};
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+
+use crate::*;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS tenants (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS services (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id), service TEXT NOT NULL,
+        sealed_config BLOB NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, service))",
+    "CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        email TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+        password_hash TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (tenant_id, email))",
+    "CREATE TABLE IF NOT EXISTS refresh_tokens (
+        token_hash TEXT PRIMARY KEY, family_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL, expires_at TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+        revoked INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id)",
+    "CREATE TABLE IF NOT EXISTS cursors (
+        tenant_id TEXT NOT NULL, service TEXT NOT NULL, source_table TEXT NOT NULL,
+        cursor_ts TEXT NOT NULL, cursor_id TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, service, source_table))",
+    "CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY, tenant_id TEXT, kind TEXT NOT NULL, status TEXT NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, error TEXT)",
+    "CREATE TABLE IF NOT EXISTS chunks (
+        id TEXT PRIMARY KEY, run_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+        service TEXT NOT NULL, source_table TEXT NOT NULL, status TEXT NOT NULL,
+        start_ts TEXT, start_id TEXT, end_ts TEXT, end_id TEXT,
+        records INTEGER NOT NULL DEFAULT 0, pages INTEGER NOT NULL DEFAULT 0,
+        requests INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+        versions_inserted INTEGER NOT NULL DEFAULT 0, files TEXT NOT NULL DEFAULT '[]',
+        error TEXT, started_at TEXT NOT NULL, finished_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS chunks_table ON chunks (tenant_id, service, source_table, status)",
+    "CREATE INDEX IF NOT EXISTS chunks_run ON chunks (run_id)",
+];
+
+/// The SQLite state store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies the schema.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StateError::Db(sqlx::Error::Configuration(
+                    format!("cannot create {}: {e}", dir.display()).into(),
+                ))
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        for stmt in SCHEMA {
+            sqlx::query(stmt).execute(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+fn tenant_id(s: String) -> Result<TenantId> {
+    TenantId::new(&s).map_err(|e| StateError::Corrupt(e.to_string()))
+}
+
+fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
+    let cursor = |ts: &str, id: &str| -> Result<Option<Cursor>> {
+        let ts: Option<DateTime<Utc>> = r.try_get(ts)?;
+        let id: Option<String> = r.try_get(id)?;
+        Ok(ts.zip(id).map(|(updated_at, id)| Cursor { updated_at, id }))
+    };
+    let id: String = r.try_get("id")?;
+    let run_id: String = r.try_get("run_id")?;
+    let status: String = r.try_get("status")?;
+    let files: String = r.try_get("files")?;
+    let count = |c: &str| -> Result<u64> { Ok(r.try_get::<i64, _>(c)? as u64) };
+    Ok(ChunkRecord {
+        id: ChunkId::from_str(&id).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        run_id: RunId::from_str(&run_id).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        key: TableKeyView {
+            tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+            service: r.try_get("service")?,
+            table: r.try_get("source_table")?,
+        },
+        status: ChunkStatus::parse(&status)
+            .ok_or_else(|| StateError::Corrupt(format!("chunk status {status:?}")))?,
+        start: cursor("start_ts", "start_id")?,
+        end: cursor("end_ts", "end_id")?,
+        counts: ChunkCounts {
+            records: count("records")?,
+            pages: count("pages")?,
+            requests: count("requests")?,
+            bytes: count("bytes")?,
+            versions_inserted: count("versions_inserted")?,
+        },
+        files: serde_json::from_str(&files).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        error: r.try_get("error")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+fn run_from_row(r: &SqliteRow) -> Result<RunRecord> {
+    let id: String = r.try_get("id")?;
+    let status: String = r.try_get("status")?;
+    let tenant: Option<String> = r.try_get("tenant_id")?;
+    Ok(RunRecord {
+        id: RunId::from_str(&id).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        tenant_id: tenant.map(tenant_id).transpose()?,
+        kind: r.try_get("kind")?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StateError::Corrupt(format!("run status {status:?}")))?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        error: r.try_get("error")?,
+    })
+}
+
+fn user_from_row(r: &SqliteRow) -> Result<User> {
+    let role: String = r.try_get("role")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: Role::from_str(&role).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        password_hash: r.try_get("password_hash")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> Result<Tenant> {
+        let now = Utc::now();
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(id.as_str())
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StateError::AlreadyExists(format!("tenant {id}"))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(Tenant { id: id.clone(), name: name.to_owned(), created_at: now })
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Tenant {
+                id: tenant_id(r.try_get("id")?)?,
+                name: r.try_get("name")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Tenant {
+                    id: tenant_id(r.try_get("id")?)?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn upsert_service(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        sealed_config: &[u8],
+    ) -> Result<()> {
+        if self.get_tenant(tenant).await?.is_none() {
+            return Err(StateError::NotFound(format!("tenant {tenant}")));
+        }
+        sqlx::query(
+            "INSERT INTO services (tenant_id, service, sealed_config, enabled, updated_at)
+             VALUES (?, ?, ?, 1, ?)
+             ON CONFLICT (tenant_id, service) DO UPDATE
+             SET sealed_config = excluded.sealed_config, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(service)
+        .bind(sealed_config)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>> {
+        let rows = sqlx::query(
+            "SELECT service, sealed_config, enabled FROM services WHERE tenant_id = ? ORDER BY service",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceRecord {
+                    tenant_id: tenant.clone(),
+                    service: r.try_get("service")?,
+                    sealed_config: r.try_get("sealed_config")?,
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        if self.get_tenant(&user.tenant_id).await?.is_none() {
+            return Err(StateError::NotFound(format!("tenant {}", user.tenant_id)));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let email = user.email.trim().to_lowercase();
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, email, name, role, password_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(user.tenant_id.as_str())
+        .bind(&email)
+        .bind(&user.name)
+        .bind(user.role.as_str())
+        .bind(&user.password_hash)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StateError::AlreadyExists(format!("user {email} in tenant {}", user.tenant_id))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(User {
+            id,
+            tenant_id: user.tenant_id,
+            email,
+            name: user.name,
+            role: user.role,
+            password_hash: user.password_hash,
+        })
+    }
+
+    async fn find_user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE tenant_id = ? AND email = ?")
+            .bind(tenant.as_str())
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users WHERE tenant_id = ? ORDER BY email")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn insert_refresh_token(&self, t: NewRefreshToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, expires_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(&t.user_id)
+        .bind(t.tenant_id.as_str())
+        .bind(t.expires_at)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let rec = RefreshTokenRecord {
+            token_hash: r.try_get("token_hash")?,
+            family_id: r.try_get("family_id")?,
+            user_id: r.try_get("user_id")?,
+            tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+            expires_at: r.try_get("expires_at")?,
+            used: r.try_get::<i64, _>("used")? != 0,
+            revoked: r.try_get::<i64, _>("revoked")? != 0,
+        };
+        sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(rec))
+    }
+
+    async fn revoke_token_family(&self, family_id: &str) -> Result<()> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?")
+            .bind(family_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Cursor>> {
+        let row = sqlx::query(
+            "SELECT cursor_ts, cursor_id FROM cursors
+             WHERE tenant_id = ? AND service = ? AND source_table = ?",
+        )
+        .bind(key.tenant_id.as_str())
+        .bind(&key.service)
+        .bind(&key.table)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(Cursor { updated_at: r.try_get("cursor_ts")?, id: r.try_get("cursor_id")? }))
+            .transpose()
+    }
+
+    async fn create_run(&self, run: &RunRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, kind, status, started_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(run.id.to_string())
+        .bind(run.tenant_id.as_ref().map(|t| t.as_str().to_owned()))
+        .bind(&run.kind)
+        .bind(run.status.as_str())
+        .bind(run.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(error)
+            .bind(Utc::now())
+            .bind(run_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(run_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>> {
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query(
+                    "SELECT * FROM runs WHERE tenant_id = ? ORDER BY started_at DESC LIMIT ?",
+                )
+                .bind(t.as_str())
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?")
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn begin_chunk(&self, c: &ChunkRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chunks (id, run_id, tenant_id, service, source_table, status,
+                                 start_ts, start_id, started_at)
+             VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, status = 'running',
+                 error = NULL, started_at = excluded.started_at",
+        )
+        .bind(c.id.to_string())
+        .bind(c.run_id.to_string())
+        .bind(c.key.tenant_id.as_str())
+        .bind(&c.key.service)
+        .bind(&c.key.table)
+        .bind(c.start.as_ref().map(|s| s.updated_at))
+        .bind(c.start.as_ref().map(|s| s.id.clone()))
+        .bind(c.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_unfinished_chunk(&self, key: &TableKey) -> Result<Option<ChunkRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM chunks WHERE tenant_id = ? AND service = ? AND source_table = ?
+               AND status IN ('running', 'failed') ORDER BY started_at LIMIT 1",
+        )
+        .bind(key.tenant_id.as_str())
+        .bind(&key.service)
+        .bind(&key.table)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(chunk_from_row).transpose()
+    }
+
+    async fn commit_chunk(&self, c: &ChunkCommit) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = Utc::now();
+        let files = serde_json::to_string(&c.files).expect("a list of strings serializes");
+        let updated = sqlx::query(
+            "UPDATE chunks SET status = 'committed', end_ts = ?, end_id = ?, records = ?,
+                 pages = ?, requests = ?, bytes = ?, versions_inserted = ?, files = ?,
+                 error = NULL, finished_at = ?
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(c.end.as_ref().map(|e| e.updated_at))
+        .bind(c.end.as_ref().map(|e| e.id.clone()))
+        .bind(c.counts.records as i64)
+        .bind(c.counts.pages as i64)
+        .bind(c.counts.requests as i64)
+        .bind(c.counts.bytes as i64)
+        .bind(c.counts.versions_inserted as i64)
+        .bind(files)
+        .bind(now)
+        .bind(c.chunk_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StateError::NotFound(format!("running chunk {}", c.chunk_id)));
+        }
+        if let Some(end) = &c.end {
+            // The cursor only moves forward: a chunk is read in (updated_at, id) order
+            // from the previous cursor, so its end is the new contiguous prefix.
+            sqlx::query(
+                "INSERT INTO cursors (tenant_id, service, source_table, cursor_ts, cursor_id, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, service, source_table) DO UPDATE
+                 SET cursor_ts = excluded.cursor_ts, cursor_id = excluded.cursor_id,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(c.key.tenant_id.as_str())
+            .bind(&c.key.service)
+            .bind(&c.key.table)
+            .bind(end.updated_at)
+            .bind(&end.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_chunk(&self, chunk_id: ChunkId, error: &str) -> Result<()> {
+        sqlx::query("UPDATE chunks SET status = 'failed', error = ?, finished_at = ? WHERE id = ?")
+            .bind(error)
+            .bind(Utc::now())
+            .bind(chunk_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_chunks(&self, run_id: RunId) -> Result<Vec<ChunkRecord>> {
+        let rows = sqlx::query("SELECT * FROM chunks WHERE run_id = ? ORDER BY started_at")
+            .bind(run_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(chunk_from_row).collect()
+    }
+
+    async fn last_commit_at(&self, tenant: &TenantId) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT MAX(finished_at) AS at FROM chunks WHERE tenant_id = ? AND status = 'committed'",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let at: Option<String> = row.try_get("at")?;
+        at.map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| StateError::Corrupt(format!("timestamp {s:?}: {e}")))
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,207 @@
+//! Records the state store keeps.
+
+use avesa_model::{ChunkId, Role, RunId, TenantId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A service attached to a tenant; `sealed_config` is ciphertext.
+#[derive(Clone, Debug)]
+pub struct ServiceRecord {
+    pub tenant_id: TenantId,
+    pub service: String,
+    pub sealed_config: Vec<u8>,
+    pub enabled: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub family_id: String,
+    pub user_id: String,
+    pub tenant_id: TenantId,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub user_id: String,
+    pub tenant_id: TenantId,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+    pub revoked: bool,
+}
+
+/// One source table of one tenant's service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TableKey {
+    pub tenant_id: TenantId,
+    pub service: String,
+    pub table: String,
+}
+
+/// A position in a source table's change stream: records are read in
+/// `(updated_at, id)` order, so the pair is a resumable, gap-free keyset position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub updated_at: DateTime<Utc>,
+    pub id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    PartiallyFailed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::PartiallyFailed => "partially_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "partially_failed" => RunStatus::PartiallyFailed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    /// The tenant this run covers, or `None` for a run over every tenant.
+    pub tenant_id: Option<TenantId>,
+    pub kind: String,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkStatus {
+    Running,
+    Committed,
+    Failed,
+}
+
+impl ChunkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkStatus::Running => "running",
+            ChunkStatus::Committed => "committed",
+            ChunkStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => ChunkStatus::Running,
+            "committed" => ChunkStatus::Committed,
+            "failed" => ChunkStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// What a chunk did; filled in at commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChunkCounts {
+    pub records: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub bytes: u64,
+    pub versions_inserted: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChunkRecord {
+    pub id: ChunkId,
+    pub run_id: RunId,
+    pub key: TableKeyView,
+    pub status: ChunkStatus,
+    /// Where the chunk starts reading (exclusive); `None` = from the beginning.
+    pub start: Option<Cursor>,
+    /// The last record the chunk read, once committed.
+    pub end: Option<Cursor>,
+    pub counts: ChunkCounts,
+    pub files: Vec<String>,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// [`TableKey`] as it appears in records and JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableKeyView {
+    pub tenant_id: TenantId,
+    pub service: String,
+    pub table: String,
+}
+
+impl From<TableKey> for TableKeyView {
+    fn from(k: TableKey) -> Self {
+        TableKeyView { tenant_id: k.tenant_id, service: k.service, table: k.table }
+    }
+}
+
+impl TableKeyView {
+    pub fn key(&self) -> TableKey {
+        TableKey {
+            tenant_id: self.tenant_id.clone(),
+            service: self.service.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
+/// The commit of one chunk.
+#[derive(Clone, Debug)]
+pub struct ChunkCommit {
+    pub chunk_id: ChunkId,
+    pub key: TableKey,
+    /// The new cursor; `None` when the chunk read nothing (the cursor stays).
+    pub end: Option<Cursor>,
+    pub counts: ChunkCounts,
+    pub files: Vec<String>,
+}

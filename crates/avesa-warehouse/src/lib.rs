@@ -1,0 +1,80 @@
+//! The warehouse: SCD2 tables of the canonical model, and the queries the API serves.
+//!
+//! [`Warehouse`] is the seam; [`DuckDbWarehouse`] is the embedded implementation
+//! (ClickHouse comes later behind the same trait and the same tests).
+//!
+//! SCD2 semantics (DESIGN.md §7): a version is identified by
+//! `(tenant_id, source_service, source_id, valid_from)` where `valid_from` is the source's
+//! updated-at. `valid_to` is the next version's `valid_from` (null while current). A deletion
+//! is a version of its own with `is_deleted = true`. [`Warehouse::apply`] is idempotent and
+//! order-independent: applying any set of batches, any number of times, in any order,
+//! yields the same table. When two batches disagree about the same version key, the row
+//! with the later `extracted_at` wins (then the greater `record_hash`), which is a property
+//! of the set of batches, not of their order.
+
+mod duck;
+mod query;
+
+pub use duck::DuckDbWarehouse;
+pub use query::*;
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use avesa_model::{CanonicalTable, TenantId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    /// The caller asked for something invalid (unknown sort column, bad id): a 400.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("warehouse: {0}")]
+    Engine(String),
+}
+
+impl From<duckdb::Error> for WarehouseError {
+    fn from(e: duckdb::Error) -> Self {
+        WarehouseError::Engine(e.to_string())
+    }
+}
+
+pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
+
+/// What one apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Rows in the batch.
+    pub rows: u64,
+    /// Versions that did not exist before.
+    pub inserted: u64,
+}
+
+/// The warehouse seam. Every read takes the tenant explicitly and is bound to it.
+#[async_trait]
+pub trait Warehouse: Send + Sync + 'static {
+    /// Applies a batch of canonical rows (schema [`CanonicalTable::arrow_schema`]).
+    async fn apply(&self, table: CanonicalTable, batch: RecordBatch) -> Result<ApplyReport>;
+    /// A page of current (or as-of) records.
+    async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page>;
+    /// One record, current or as of a time; `None` if it does not exist for this tenant.
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        id: &EntityId,
+        as_of: Option<chrono::NaiveDateTime>,
+    ) -> Result<Option<Record>>;
+    /// Every version of one record, oldest first.
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        id: &EntityId,
+    ) -> Result<Vec<Record>>;
+    async fn dashboard(&self, tenant: &TenantId) -> Result<DashboardStats>;
+    async fn ticket_status(&self, tenant: &TenantId) -> Result<Vec<StatusCount>>;
+    async fn top_companies(&self, tenant: &TenantId, limit: u32) -> Result<Vec<TopCompany>>;
+    /// Number of versions (all, including history) of a table for a tenant.
+    async fn version_count(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64>;
+    /// A cheap liveness probe.
+    async fn ping(&self) -> Result<()>;
+}

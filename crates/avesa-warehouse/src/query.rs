@@ -1,0 +1,104 @@
+//! Query shapes shared by every warehouse implementation and the API.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::WarehouseError;
+
+/// A record as the API returns it: column name → JSON value, plus `id`.
+pub type Record = serde_json::Map<String, serde_json::Value>;
+
+/// The public id of an entity: `{service}:{source_id}`, unique within a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityId {
+    pub service: String,
+    pub source_id: String,
+}
+
+impl FromStr for EntityId {
+    type Err = WarehouseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((service, source_id))
+                if !service.is_empty()
+                    && !source_id.is_empty()
+                    && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) =>
+            {
+                Ok(EntityId { service: service.to_owned(), source_id: source_id.to_owned() })
+            }
+            _ => Err(WarehouseError::BadRequest(format!(
+                "invalid id {s:?}: expected \"<service>:<source id>\", e.g. \"connectwise:250\""
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.service, self.source_id)
+    }
+}
+
+/// A list request. `sort` must name a column of the table (checked by the implementation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListQuery {
+    /// 1-based.
+    pub page: u32,
+    pub page_size: u32,
+    /// Case-insensitive substring search over the table's text columns.
+    pub search: Option<String>,
+    pub sort: Option<String>,
+    pub descending: bool,
+    /// Read the table as it was at this instant (UTC) instead of now.
+    pub as_of: Option<chrono::NaiveDateTime>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            page: 1,
+            page_size: 50,
+            search: None,
+            sort: None,
+            descending: false,
+            as_of: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Page {
+    pub items: Vec<Record>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DashboardStats {
+    pub companies: u64,
+    pub contacts: u64,
+    pub tickets: u64,
+    pub open_tickets: u64,
+    pub closed_tickets: u64,
+    pub time_entries: u64,
+    pub total_hours: f64,
+    pub billable_hours: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TopCompany {
+    pub id: String,
+    pub name: String,
+    pub tickets: u64,
+    pub open_tickets: u64,
+    pub hours: f64,
+}

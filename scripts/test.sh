@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every test: formatting and lints, the UI's unit tests and build, and the Rust test
+# suite (unit, integration, end-to-end against the simulators, and the headless-Chromium
+# browser test). Installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+need_pkg ccache ccache
+need_pkg chromium chromium
+build_ui
+(cd web && npm test)
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

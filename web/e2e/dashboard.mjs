@@ -1,0 +1,244 @@
+// End-to-end check of the AVESA web UI against a running backend.
+//
+//   AVESA_URL=http://127.0.0.1:3000 AVESA_TENANT=... AVESA_EMAIL=... AVESA_PASSWORD=... npm run e2e
+//
+// Uses playwright-core with the system Chromium (/usr/bin/chromium by default,
+// override with CHROMIUM_PATH). Exits non-zero with a message on any failure and
+// prints "e2e ok" on success. Hard overall timeout: 60 s (AVESA_E2E_TIMEOUT_MS).
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 60_000);
+const STEP_TIMEOUT_MS = 15_000;
+const EXECUTABLE = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "e2e-artifacts");
+
+let browser;
+let page;
+let step = "startup";
+const consoleLines = [];
+
+class E2EError extends Error {}
+function fail(msg) {
+  throw new E2EError(msg);
+}
+function log(msg) {
+  console.log(`[e2e] ${msg}`);
+}
+
+let dying = false;
+async function dumpAndExit(message) {
+  if (dying) return;
+  dying = true;
+  console.error(`e2e FAILED during "${step}": ${message}`);
+  if (consoleLines.length) {
+    console.error("--- browser console / page errors (last 20) ---");
+    for (const l of consoleLines.slice(-20)) console.error(l);
+  }
+  if (page) {
+    try {
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      const shot = path.join(ARTIFACTS, "failure.png");
+      await Promise.race([page.screenshot({ path: shot, fullPage: true }), new Promise((r) => setTimeout(r, 3000))]);
+      console.error(`url at failure: ${page.url()}\nscreenshot: ${shot}`);
+    } catch {
+      /* ignore */
+    }
+  }
+  try {
+    await Promise.race([browser?.close(), new Promise((r) => setTimeout(r, 3000))]);
+  } catch {
+    /* ignore */
+  }
+  process.exit(1);
+}
+
+const watchdog = setTimeout(() => {
+  void dumpAndExit(`overall timeout of ${OVERALL_TIMEOUT_MS / 1000}s exceeded`);
+}, OVERALL_TIMEOUT_MS);
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) fail(`environment variable ${name} is required`);
+  return v;
+}
+
+async function api(base, pathname, { token, method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(base + pathname, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+    });
+  } catch (e) {
+    fail(`${method} ${pathname}: cannot reach ${base} (${e.cause?.code ?? e.message})`);
+  }
+  const text = await res.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    fail(`${method} ${pathname}: expected JSON, got ${res.status} ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) fail(`${method} ${pathname}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return json;
+}
+
+async function dataValue(testId) {
+  const loc = page.getByTestId(testId);
+  await loc.waitFor({ state: "visible" });
+  // Wait until the value is populated (data-value="" while loading).
+  await page.waitForFunction(
+    (id) => {
+      const el = document.querySelector(`[data-testid="${id}"]`);
+      return el && el.getAttribute("data-value") !== null && el.getAttribute("data-value") !== "";
+    },
+    testId,
+    { timeout: STEP_TIMEOUT_MS },
+  );
+  const raw = await loc.getAttribute("data-value");
+  const n = Number(raw);
+  if (!Number.isFinite(n)) fail(`[data-testid=${testId}] data-value is not a number: ${JSON.stringify(raw)}`);
+  return n;
+}
+
+async function fillLogin(tenant, email, password) {
+  await page.locator("#tenant").fill(tenant);
+  await page.locator("#email").fill(email);
+  await page.locator("#password").fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+async function main() {
+  const base = env("AVESA_URL").replace(/\/+$/, "");
+  const tenant = env("AVESA_TENANT");
+  const email = env("AVESA_EMAIL");
+  const password = env("AVESA_PASSWORD");
+
+  // 1. Expected numbers straight from the API.
+  step = "API login";
+  const login = await api(base, "/auth/login", { method: "POST", body: { tenant_id: tenant, email, password } });
+  if (!login?.access_token) fail("/auth/login response has no access_token");
+  const token = login.access_token;
+  step = "API expected values";
+  const dash = await api(base, "/api/analytics/dashboard", { token });
+  const statusItems = (await api(base, "/api/analytics/tickets/status", { token }))?.items ?? [];
+  const ticketsTotal = (await api(base, "/api/tickets?page=1&page_size=1", { token }))?.total;
+  if (typeof ticketsTotal !== "number") fail("/api/tickets response has no numeric total");
+  log(`API: ${dash.companies} companies, ${dash.tickets} tickets, ${dash.total_hours} h`);
+
+  // 2. Browser.
+  step = "launch chromium";
+  if (!fs.existsSync(EXECUTABLE)) fail(`Chromium not found at ${EXECUTABLE} (apt-get install -y chromium)`);
+  browser = await chromium.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    timeout: STEP_TIMEOUT_MS,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") consoleLines.push(`console.${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => consoleLines.push(`pageerror: ${e.message}`));
+
+  // 3. Unauthenticated visit redirects to /login; a wrong password shows the server error.
+  step = "open UI";
+  await page.goto(base + "/", { waitUntil: "domcontentloaded" });
+  await page.waitForURL((u) => u.pathname === "/login");
+  for (const id of ["tenant", "email", "password"]) {
+    const v = await page.locator(`#${id}`).inputValue();
+    if (v !== "") fail(`login field #${id} should start empty, has ${JSON.stringify(v)}`);
+  }
+
+  step = "wrong password shows login-error";
+  await fillLogin(tenant, email, password + "-definitely-wrong");
+  const errEl = page.getByTestId("login-error");
+  await errEl.waitFor({ state: "visible" });
+  const errText = (await errEl.textContent())?.trim();
+  if (!errText) fail("login-error is empty");
+  if (new URL(page.url()).pathname !== "/login") fail(`wrong password navigated away to ${page.url()}`);
+  log(`wrong password -> "${errText}"`);
+
+  step = "login through the form";
+  await fillLogin(tenant, email, password);
+  await page.waitForURL((u) => u.pathname === "/");
+  await page.getByTestId("kpi-companies").waitFor({ state: "visible" });
+
+  // 4. KPIs equal the API's numbers.
+  step = "dashboard KPIs";
+  const kpis = [
+    ["kpi-companies", dash.companies, 0],
+    ["kpi-contacts", dash.contacts, 0],
+    ["kpi-tickets", dash.tickets, 0],
+    ["kpi-open-tickets", dash.open_tickets, 0],
+    ["kpi-time-entries", dash.time_entries, 0],
+    ["kpi-total-hours", dash.total_hours, 0.05],
+    ["kpi-billable-hours", dash.billable_hours, 0.05],
+  ];
+  const mismatches = [];
+  for (const [id, expected, tol] of kpis) {
+    const got = await dataValue(id);
+    const ok = tol === 0 ? got === expected : Math.abs(got - expected) <= tol;
+    if (!ok) mismatches.push(`${id}: UI ${got} != API ${expected}`);
+  }
+  if (mismatches.length) fail(`KPI mismatch:\n  ${mismatches.join("\n  ")}`);
+  log("KPIs match the API");
+
+  step = "top companies table";
+  const rows = page.locator('[data-testid="top-companies"] tbody tr');
+  await rows.first().waitFor({ state: "visible" });
+  const rowCount = await rows.count();
+  if (rowCount < 1) fail("top-companies table has no rows");
+  log(`top companies: ${rowCount} rows`);
+
+  step = "status chart";
+  await page.locator('[data-testid="status-chart"] svg').first().waitFor({ state: "visible" });
+  if (statusItems.some((s) => s.count > 0)) {
+    await page.locator('[data-testid="status-chart"] .recharts-bar-rectangle').first().waitFor({ state: "attached" });
+  }
+  log("status chart rendered");
+
+  // 5. Tickets list total equals the API total.
+  step = "tickets list";
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tickets", exact: true }).click();
+  await page.waitForURL((u) => u.pathname === "/tickets");
+  const uiTotal = await dataValue("list-total");
+  if (uiTotal !== ticketsTotal) fail(`tickets list-total: UI ${uiTotal} != API ${ticketsTotal}`);
+  const indicator = (await page.getByTestId("page-indicator").textContent())?.trim() ?? "";
+  if (!/^Page 1 of [\d,]+$/.test(indicator)) fail(`unexpected page indicator: ${JSON.stringify(indicator)}`);
+  log(`tickets total ${uiTotal} matches (${indicator})`);
+
+  // 6. Logout returns to the login page.
+  step = "logout";
+  await page.getByTestId("logout").click();
+  await page.waitForURL((u) => u.pathname === "/login");
+  const stored = await page.evaluate(() => localStorage.getItem("avesa.access_token"));
+  if (stored) fail("access token still in localStorage after logout");
+
+  step = "shutdown";
+  await browser.close();
+  browser = undefined;
+  clearTimeout(watchdog);
+  console.log("e2e ok");
+}
+
+main().catch((e) => dumpAndExit(e instanceof E2EError ? e.message : (e?.stack ?? String(e))));

@@ -1,0 +1,33 @@
+import { Route, Routes } from "react-router";
+import { Layout } from "./components/Layout";
+import { RequireAuth } from "./components/RequireAuth";
+import { LoginPage } from "./pages/Login";
+import { DashboardPage } from "./pages/Dashboard";
+import { ListPage } from "./pages/ListPage";
+import { DetailPage } from "./pages/DetailPage";
+import { NotFoundPage } from "./pages/NotFound";
+import { RESOURCES } from "./lib/resources";
+
+export function App() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route
+        element={
+          <RequireAuth>
+            <Layout />
+          </RequireAuth>
+        }
+      >
+        <Route index element={<DashboardPage />} />
+        {Object.keys(RESOURCES).map((r) => (
+          <Route key={r} path={r}>
+            <Route index element={<ListPage key={r} resource={r} />} />
+            <Route path=":id" element={<DetailPage key={r} resource={r} />} />
+          </Route>
+        ))}
+        <Route path="*" element={<NotFoundPage />} />
+      </Route>
+    </Routes>
+  );
+}

@@ -1,0 +1,31 @@
+import type { Column } from "../lib/resources";
+import { formatDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
+import { Badge } from "./ui";
+
+export function cellText(col: Column, row: Record<string, unknown>): string {
+  if (col.render) return col.render(row) || "—";
+  const v = row[col.key];
+  if (v === null || v === undefined || v === "") return "—";
+  switch (col.format) {
+    case "int":
+      return typeof v === "number" ? formatInt(v) : String(v);
+    case "decimal":
+    case "money":
+      return typeof v === "number" ? formatDecimal(v) : String(v);
+    case "hours":
+      return typeof v === "number" ? formatHours(v) : String(v);
+    case "date":
+    case "datetime":
+      return typeof v === "string" ? formatDateTime(v) : String(v);
+    default:
+      return formatValue(v);
+  }
+}
+
+export function CellValue({ col, row }: { col: Column; row: Record<string, unknown> }) {
+  const v = row[col.key];
+  if (col.format === "bool" && typeof v === "boolean") {
+    return <Badge tone={v ? "green" : "slate"}>{v ? "Yes" : "No"}</Badge>;
+  }
+  return <>{cellText(col, row)}</>;
+}

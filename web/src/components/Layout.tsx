@@ -1,0 +1,139 @@
+import { useState, type ReactNode } from "react";
+import { NavLink, Outlet, useNavigate } from "react-router";
+import { useQuery } from "@tanstack/react-query";
+import { useAuth } from "../lib/auth";
+import { api } from "../lib/client";
+import type { User } from "../lib/api";
+import type { Dashboard } from "../lib/types";
+import { formatDateTime, formatRelative } from "../lib/format";
+
+const NAV: { to: string; label: string; icon: ReactNode; end?: boolean }[] = [
+  { to: "/", label: "Dashboard", end: true, icon: <path d="M3 13h8V3H3v10zm0 8h8v-6H3v6zm10 0h8V11h-8v10zm0-18v6h8V3h-8z" /> },
+  { to: "/companies", label: "Companies", icon: <path d="M12 7V3H2v18h20V7H12zM6 19H4v-2h2v2zm0-4H4v-2h2v2zm0-4H4V9h2v2zm0-4H4V5h2v2zm4 12H8v-2h2v2zm0-4H8v-2h2v2zm0-4H8V9h2v2zm0-4H8V5h2v2zm10 12h-8v-2h2v-2h-2v-2h2v-2h-2V9h8v10zm-2-8h-2v2h2v-2zm0 4h-2v2h2v-2z" /> },
+  { to: "/contacts", label: "Contacts", icon: <path d="M16 11c1.66 0 2.99-1.34 2.99-3S17.66 5 16 5s-3 1.34-3 3 1.34 3 3 3zm-8 0c1.66 0 2.99-1.34 2.99-3S9.66 5 8 5 5 6.34 5 8s1.34 3 3 3zm0 2c-2.33 0-7 1.17-7 3.5V19h14v-2.5c0-2.33-4.67-3.5-7-3.5zm8 0c-.29 0-.62.02-.97.05 1.16.84 1.97 1.97 1.97 3.45V19h6v-2.5c0-2.33-4.67-3.5-7-3.5z" /> },
+  { to: "/tickets", label: "Tickets", icon: <path d="M20 12c0-1.1.9-2 2-2V6c0-1.1-.9-2-2-2H4c-1.1 0-1.99.9-1.99 2v4c1.1 0 1.99.9 1.99 2s-.89 2-2 2v4c0 1.1.9 2 2 2h16c1.1 0 2-.9 2-2v-4c-1.1 0-2-.9-2-2z" /> },
+  { to: "/time-entries", label: "Time entries", icon: <path d="M11.99 2C6.47 2 2 6.48 2 12s4.47 10 9.99 10C17.52 22 22 17.52 22 12S17.52 2 11.99 2zM12 20c-4.42 0-8-3.58-8-8s3.58-8 8-8 8 3.58 8 8-3.58 8-8 8zm.5-13H11v6l5.25 3.15.75-1.23-4.5-2.67z" /> },
+];
+
+function NavItems({ onNavigate }: { onNavigate?: () => void }) {
+  return (
+    <nav className="flex flex-col gap-1 px-3" aria-label="Main">
+      {NAV.map((item) => (
+        <NavLink
+          key={item.to}
+          to={item.to}
+          end={item.end}
+          onClick={onNavigate}
+          className={({ isActive }) =>
+            `flex items-center gap-3 rounded-lg px-3 py-2 text-sm font-medium transition-colors ${
+              isActive ? "bg-indigo-600 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"
+            }`
+          }
+        >
+          <svg viewBox="0 0 24 24" className="h-5 w-5 shrink-0" fill="currentColor" aria-hidden="true">
+            {item.icon}
+          </svg>
+          {item.label}
+        </NavLink>
+      ))}
+    </nav>
+  );
+}
+
+function Brand() {
+  return (
+    <div className="flex items-center gap-2 px-6 py-5">
+      <img src="/favicon.svg" alt="" className="h-7 w-7" />
+      <span className="text-lg font-semibold tracking-tight text-white">AVESA</span>
+    </div>
+  );
+}
+
+export function Layout() {
+  const { user: storedUser, logout } = useAuth();
+  const navigate = useNavigate();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const [loggingOut, setLoggingOut] = useState(false);
+
+  const me = useQuery({ queryKey: ["me"], queryFn: () => api.request<User>("/auth/me"), staleTime: 5 * 60_000 });
+  const dash = useQuery({
+    queryKey: ["dashboard"],
+    queryFn: () => api.request<Dashboard>("/api/analytics/dashboard"),
+  });
+  const user = me.data ?? storedUser;
+  const lastSynced = dash.data?.last_synced_at ?? null;
+
+  async function onLogout() {
+    setLoggingOut(true);
+    try {
+      await logout();
+    } finally {
+      setLoggingOut(false);
+      navigate("/login", { replace: true });
+    }
+  }
+
+  return (
+    <div className="flex min-h-full">
+      {/* Desktop sidebar */}
+      <aside className="fixed inset-y-0 left-0 hidden w-60 flex-col bg-slate-900 lg:flex">
+        <Brand />
+        <NavItems />
+        <div className="mt-auto px-6 py-4 text-xs text-slate-500">Multi-tenant data platform</div>
+      </aside>
+
+      {/* Mobile drawer */}
+      {menuOpen && (
+        <div className="fixed inset-0 z-40 lg:hidden">
+          <div className="absolute inset-0 bg-slate-900/50" onClick={() => setMenuOpen(false)} />
+          <aside className="absolute inset-y-0 left-0 flex w-64 flex-col bg-slate-900">
+            <Brand />
+            <NavItems onNavigate={() => setMenuOpen(false)} />
+          </aside>
+        </div>
+      )}
+
+      <div className="flex min-w-0 flex-1 flex-col lg:pl-60">
+        <header className="sticky top-0 z-30 flex h-16 items-center gap-4 border-b border-slate-200 bg-white/90 px-4 backdrop-blur sm:px-6">
+          <button
+            type="button"
+            className="rounded-md p-2 text-slate-600 hover:bg-slate-100 lg:hidden"
+            onClick={() => setMenuOpen(true)}
+            aria-label="Open navigation"
+          >
+            <svg viewBox="0 0 24 24" className="h-5 w-5" fill="currentColor" aria-hidden="true">
+              <path d="M3 18h18v-2H3v2zm0-5h18v-2H3v2zm0-7v2h18V6H3z" />
+            </svg>
+          </button>
+          <div className="min-w-0 flex-1">
+            <div className="truncate text-sm font-semibold text-slate-900" data-testid="tenant-name">
+              {user?.tenant_name ?? user?.tenant_id ?? ""}
+            </div>
+            <div className="truncate text-xs text-slate-500" data-testid="last-synced" data-value={lastSynced ?? ""}>
+              Last synced:{" "}
+              <span title={lastSynced ? formatDateTime(lastSynced) : undefined}>
+                {dash.isLoading ? "…" : lastSynced ? `${formatRelative(lastSynced)} (${formatDateTime(lastSynced)})` : "never"}
+              </span>
+            </div>
+          </div>
+          <div className="hidden text-right sm:block">
+            <div className="text-sm text-slate-700" data-testid="user-email">{user?.email}</div>
+            {user?.role && <div className="text-xs capitalize text-slate-500">{user.role}</div>}
+          </div>
+          <button
+            type="button"
+            data-testid="logout"
+            onClick={onLogout}
+            disabled={loggingOut}
+            className="rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 disabled:opacity-50"
+          >
+            Log out
+          </button>
+        </header>
+        <main className="mx-auto w-full max-w-7xl flex-1 p-4 sm:p-6">
+          <Outlet />
+        </main>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,227 @@
+// API client with bearer auth and a single transparent refresh on 401.
+// Everything here is framework-free so it can be unit-tested with a fake fetch.
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  tenant_id: string;
+  tenant_name: string;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  user: User;
+}
+
+export interface Tokens {
+  access: string;
+  refresh: string;
+}
+
+/** Error carrying the server's {"error":{code,message,details}} payload. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  constructor(status: number, code: string, message: string, details?: unknown) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export const ACCESS_KEY = "avesa.access_token";
+export const REFRESH_KEY = "avesa.refresh_token";
+export const USER_KEY = "avesa.user";
+
+export class TokenStore {
+  constructor(private readonly storage: KeyValueStorage) {}
+  get(): Tokens | null {
+    const access = this.storage.getItem(ACCESS_KEY);
+    const refresh = this.storage.getItem(REFRESH_KEY);
+    return access && refresh ? { access, refresh } : null;
+  }
+  access(): string | null {
+    return this.storage.getItem(ACCESS_KEY);
+  }
+  refresh(): string | null {
+    return this.storage.getItem(REFRESH_KEY);
+  }
+  user(): User | null {
+    const raw = this.storage.getItem(USER_KEY);
+    if (!raw) return null;
+    try {
+      return JSON.parse(raw) as User;
+    } catch {
+      return null;
+    }
+  }
+  save(t: TokenResponse): void {
+    this.storage.setItem(ACCESS_KEY, t.access_token);
+    this.storage.setItem(REFRESH_KEY, t.refresh_token);
+    if (t.user) this.storage.setItem(USER_KEY, JSON.stringify(t.user));
+  }
+  clear(): void {
+    this.storage.removeItem(ACCESS_KEY);
+    this.storage.removeItem(REFRESH_KEY);
+    this.storage.removeItem(USER_KEY);
+  }
+}
+
+type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Reads an error response into an ApiError, tolerating non-JSON bodies. */
+export async function toApiError(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`;
+  let message = res.statusText || `Request failed with status ${res.status}`;
+  let details: unknown;
+  try {
+    const text = await res.text();
+    if (text) {
+      const body = JSON.parse(text) as { error?: { code?: string; message?: string; details?: unknown } };
+      if (body && body.error) {
+        if (body.error.code) code = body.error.code;
+        if (body.error.message) message = body.error.message;
+        details = body.error.details;
+      }
+    }
+  } catch {
+    // keep defaults
+  }
+  return new ApiError(res.status, code, message, details);
+}
+
+async function parseBody<T>(res: Response): Promise<T> {
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export interface ApiClientOptions {
+  fetch: FetchFn;
+  tokens: TokenStore;
+  /** Called once when the session can't be recovered (refresh failed / no tokens). */
+  onAuthFailure?: () => void;
+  /** Base URL prefix; "" for same-origin relative URLs. */
+  baseUrl?: string;
+}
+
+export interface ApiClient {
+  /** Authenticated JSON request; refreshes once on 401 then retries. */
+  request<T>(path: string, init?: RequestInit): Promise<T>;
+  login(tenantId: string, email: string, password: string): Promise<TokenResponse>;
+  logout(): Promise<void>;
+  /** Exchanges the stored refresh token; concurrent callers share one request. */
+  refresh(): Promise<boolean>;
+}
+
+export function createApiClient(opts: ApiClientOptions): ApiClient {
+  const { tokens } = opts;
+  const base = opts.baseUrl ?? "";
+  const doFetch: FetchFn = (input, init) => opts.fetch(input, init);
+  let inflightRefresh: Promise<boolean> | null = null;
+
+  function jsonInit(method: string, body: unknown): RequestInit {
+    return {
+      method,
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    };
+  }
+
+  function refresh(): Promise<boolean> {
+    if (inflightRefresh) return inflightRefresh;
+    const rt = tokens.refresh();
+    if (!rt) return Promise.resolve(false);
+    inflightRefresh = (async () => {
+      try {
+        const res = await doFetch(`${base}/auth/refresh`, jsonInit("POST", { refresh_token: rt }));
+        if (!res.ok) return false;
+        const body = await parseBody<TokenResponse>(res);
+        if (!body || !body.access_token) return false;
+        tokens.save(body);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        inflightRefresh = null;
+      }
+    })();
+    return inflightRefresh;
+  }
+
+  function authFailed(): never {
+    tokens.clear();
+    opts.onAuthFailure?.();
+    throw new ApiError(401, "unauthorized", "Your session has expired. Please sign in again.");
+  }
+
+  function withAuth(init: RequestInit | undefined, access: string | null): RequestInit {
+    const headers = new Headers(init?.headers);
+    if (!headers.has("Accept")) headers.set("Accept", "application/json");
+    if (access) headers.set("Authorization", `Bearer ${access}`);
+    return { ...init, headers };
+  }
+
+  async function request<T>(path: string, init?: RequestInit): Promise<T> {
+    const used = tokens.access();
+    if (!used && !tokens.refresh()) authFailed();
+    let res = await doFetch(`${base}${path}`, withAuth(init, used));
+    if (res.status === 401) {
+      // Another request may already have refreshed the token meanwhile.
+      const current = tokens.access();
+      let ok = current !== null && current !== used;
+      if (!ok) ok = await refresh();
+      if (!ok) authFailed();
+      res = await doFetch(`${base}${path}`, withAuth(init, tokens.access()));
+      if (res.status === 401) authFailed();
+    }
+    if (!res.ok) throw await toApiError(res);
+    return parseBody<T>(res);
+  }
+
+  async function login(tenantId: string, email: string, password: string): Promise<TokenResponse> {
+    let res: Response;
+    try {
+      res = await doFetch(
+        `${base}/auth/login`,
+        jsonInit("POST", { tenant_id: tenantId, email, password }),
+      );
+    } catch {
+      throw new ApiError(0, "network_error", "Could not reach the server. Please try again.");
+    }
+    if (!res.ok) throw await toApiError(res);
+    const body = await parseBody<TokenResponse>(res);
+    tokens.save(body);
+    return body;
+  }
+
+  async function logout(): Promise<void> {
+    const rt = tokens.refresh();
+    try {
+      if (rt) {
+        const init = withAuth(jsonInit("POST", { refresh_token: rt }), tokens.access());
+        await doFetch(`${base}/auth/logout`, init);
+      }
+    } catch {
+      // Logging out locally must succeed even if the server is unreachable.
+    } finally {
+      tokens.clear();
+    }
+  }
+
+  return { request, login, logout, refresh };
+}

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import {
+  fieldLabel,
+  formatDecimal,
+  formatHours,
+  formatInt,
+  formatRelative,
+  formatValue,
+  isIsoDate,
+  pageCount,
+} from "./format";
+
+describe("formatInt", () => {
+  it("uses en-US thousands separators", () => {
+    expect(formatInt(20000)).toBe("20,000");
+    expect(formatInt(1234567)).toBe("1,234,567");
+    expect(formatInt(0)).toBe("0");
+    expect(formatInt(999)).toBe("999");
+  });
+  it("renders missing values as a dash", () => {
+    expect(formatInt(null)).toBe("—");
+    expect(formatInt(undefined)).toBe("—");
+    expect(formatInt(Number.NaN)).toBe("—");
+  });
+});
+
+describe("formatHours", () => {
+  it("always shows exactly one decimal", () => {
+    expect(formatHours(12345.5)).toBe("12,345.5");
+    expect(formatHours(12345.54)).toBe("12,345.5");
+    expect(formatHours(12345.56)).toBe("12,345.6");
+    expect(formatHours(7)).toBe("7.0");
+    expect(formatHours(0)).toBe("0.0");
+  });
+  it("renders missing values as a dash", () => {
+    expect(formatHours(null)).toBe("—");
+  });
+});
+
+describe("misc helpers", () => {
+  it("formatDecimal keeps up to two decimals", () => {
+    expect(formatDecimal(1234.5)).toBe("1,234.5");
+    expect(formatDecimal(150)).toBe("150");
+    expect(formatDecimal(0.125)).toBe("0.13");
+  });
+  it("pageCount is at least 1", () => {
+    expect(pageCount(0, 50)).toBe(1);
+    expect(pageCount(50, 50)).toBe(1);
+    expect(pageCount(51, 50)).toBe(2);
+    expect(pageCount(20000, 50)).toBe(400);
+    expect(pageCount(10, 0)).toBe(1);
+  });
+  it("fieldLabel humanises snake_case", () => {
+    expect(fieldLabel("annual_revenue")).toBe("Annual revenue");
+    expect(fieldLabel("company_id")).toBe("Company ID");
+    expect(fieldLabel("id")).toBe("ID");
+    expect(fieldLabel("sla_met")).toBe("SLA met");
+  });
+  it("isIsoDate recognises RFC3339 and dates only", () => {
+    expect(isIsoDate("2024-05-01T10:20:30Z")).toBe(true);
+    expect(isIsoDate("2024-05-01T10:20:30.123+02:00")).toBe(true);
+    expect(isIsoDate("2024-05-01")).toBe(true);
+    expect(isIsoDate("connectwise:123")).toBe(false);
+    expect(isIsoDate("12345")).toBe(false);
+  });
+  it("formatValue handles scalars", () => {
+    expect(formatValue(null)).toBe("—");
+    expect(formatValue(true)).toBe("Yes");
+    expect(formatValue(false)).toBe("No");
+    expect(formatValue("x")).toBe("x");
+    expect(formatValue(1500000)).toBe("1,500,000");
+    expect(formatValue("2024-05-01")).toBe("2024-05-01");
+  });
+  it("formatRelative", () => {
+    const now = Date.parse("2024-05-01T12:00:00Z");
+    expect(formatRelative(null, now)).toBe("never");
+    expect(formatRelative("2024-05-01T11:59:50Z", now)).toBe("just now");
+    expect(formatRelative("2024-05-01T11:55:00Z", now)).toBe("5 minutes ago");
+    expect(formatRelative("2024-05-01T11:00:00Z", now)).toBe("1 hour ago");
+    expect(formatRelative("2024-04-28T12:00:00Z", now)).toBe("3 days ago");
+  });
+});
+
+import { apiDetailPath, apiListPath, detailPath } from "./resources";
+
+describe("resource paths", () => {
+  it("encodes ids", () => {
+    expect(detailPath("companies", "connectwise:123")).toBe("/companies/connectwise%3A123");
+    expect(apiDetailPath("time-entries", "cw:1/2")).toBe("/api/time-entries/cw%3A1%2F2");
+  });
+  it("builds list query strings", () => {
+    expect(apiListPath("tickets", { page: 2, pageSize: 50 })).toBe("/api/tickets?page=2&page_size=50");
+    expect(apiListPath("tickets", { page: 1, pageSize: 25, q: " printer jam ", sort: "status", order: "desc" })).toBe(
+      "/api/tickets?page=1&page_size=25&q=printer+jam&sort=status&order=desc",
+    );
+  });
+});

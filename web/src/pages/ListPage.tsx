@@ -1,0 +1,190 @@
+import { useEffect, useState } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { api } from "../lib/client";
+import type { AnyRecord, Page } from "../lib/types";
+import { formatInt, pageCount } from "../lib/format";
+import { apiListPath, detailPath, RESOURCES, type Column } from "../lib/resources";
+import { CellValue } from "../components/Cell";
+import { Card, ErrorBox, Spinner } from "../components/ui";
+
+const PAGE_SIZES = [25, 50, 100];
+const DEFAULT_PAGE_SIZE = 50;
+
+function intParam(v: string | null, def: number): number {
+  const n = v ? parseInt(v, 10) : NaN;
+  return Number.isFinite(n) && n > 0 ? n : def;
+}
+
+export function ListPage({ resource }: { resource: string }) {
+  const cfg = RESOURCES[resource];
+  const navigate = useNavigate();
+  const [params, setParams] = useSearchParams();
+  const page = intParam(params.get("page"), 1);
+  const pageSize = intParam(params.get("page_size"), DEFAULT_PAGE_SIZE);
+  const q = params.get("q") ?? "";
+  const sort = params.get("sort") ?? undefined;
+  const order = params.get("order") === "desc" ? "desc" : "asc";
+  const [search, setSearch] = useState(q);
+
+  function update(changes: Record<string, string | number | undefined>) {
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        for (const [k, v] of Object.entries(changes)) {
+          if (v === undefined || v === "" || (k === "page" && v === 1) || (k === "page_size" && v === DEFAULT_PAGE_SIZE)) next.delete(k);
+          else next.set(k, String(v));
+        }
+        return next;
+      },
+      { replace: true },
+    );
+  }
+
+  // Debounce the search box into the URL (?q=), resetting to page 1.
+  useEffect(() => {
+    if (search === q) return;
+    const t = window.setTimeout(() => update({ q: search.trim() || undefined, page: 1 }), 300);
+    return () => window.clearTimeout(t);
+  }, [search]);
+
+  // Keep the box in sync when the URL changes (back/forward).
+  useEffect(() => setSearch(q), [q]);
+
+  const query = useQuery({
+    queryKey: ["list", resource, page, pageSize, q, sort ?? "", order],
+    queryFn: () => api.request<Page<AnyRecord>>(apiListPath(resource, { page, pageSize, q, sort, order })),
+    placeholderData: keepPreviousData,
+  });
+
+  const data = query.data;
+  const total = data?.total ?? 0;
+  const pages = data ? pageCount(total, data.page_size || pageSize) : null;
+
+  function toggleSort(col: Column) {
+    const key = col.sortKey === undefined ? col.key : col.sortKey;
+    if (!key) return;
+    if (sort !== key) update({ sort: key, order: "asc", page: 1 });
+    else if (order === "asc") update({ sort: key, order: "desc", page: 1 });
+    else update({ sort: undefined, order: undefined, page: 1 });
+  }
+
+  return (
+    <div className="space-y-4">
+      <div className="flex flex-col gap-3 sm:flex-row sm:items-end sm:justify-between">
+        <div>
+          <h1 className="text-xl font-semibold text-slate-900">{cfg.title}</h1>
+          <p className="text-sm text-slate-500">
+            <span data-testid="list-total" data-value={data ? total : ""}>
+              {data ? formatInt(total) : "…"}
+            </span>{" "}
+            {total === 1 ? "record" : "records"}
+            {q && <> matching “{q}”</>}
+          </p>
+        </div>
+        <div className="relative w-full sm:w-80">
+          <svg viewBox="0 0 24 24" className="pointer-events-none absolute left-3 top-2.5 h-4 w-4 text-slate-400" fill="currentColor" aria-hidden="true">
+            <path d="M15.5 14h-.79l-.28-.27A6.47 6.47 0 0 0 16 9.5 6.5 6.5 0 1 0 9.5 16c1.61 0 3.09-.59 4.23-1.57l.27.28v.79l5 4.99L20.49 19l-4.99-5zm-6 0C7.01 14 5 11.99 5 9.5S7.01 5 9.5 5 14 7.01 14 9.5 11.99 14 9.5 14z" />
+          </svg>
+          <input
+            type="search"
+            name="q"
+            data-testid="search"
+            aria-label={cfg.searchPlaceholder}
+            placeholder={cfg.searchPlaceholder}
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter") update({ q: search.trim() || undefined, page: 1 });
+            }}
+            className="block w-full rounded-lg border border-slate-300 bg-white py-2 pl-9 pr-3 text-sm shadow-sm placeholder:text-slate-400 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20"
+          />
+        </div>
+      </div>
+
+      <Card className="overflow-hidden">
+        {query.isError ? (
+          <div className="p-4"><ErrorBox error={query.error} /></div>
+        ) : query.isLoading ? (
+          <Spinner />
+        ) : (
+          <div className={`overflow-x-auto transition-opacity ${query.isFetching ? "opacity-60" : ""}`}>
+            <table className="min-w-full text-sm" data-testid="list-table">
+              <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
+                <tr>
+                  {cfg.columns.map((col) => {
+                    const key = col.sortKey === undefined ? col.key : col.sortKey;
+                    const active = key && sort === key;
+                    return (
+                      <th key={col.key + col.label} className={`px-4 py-2.5 ${col.align === "right" ? "text-right" : ""} ${col.className ?? ""}`}
+                        aria-sort={active ? (order === "asc" ? "ascending" : "descending") : undefined}>
+                        {key ? (
+                          <button type="button" onClick={() => toggleSort(col)} className="inline-flex items-center gap-1 uppercase hover:text-slate-800">
+                            {col.label}
+                            <span className={active ? "text-indigo-600" : "text-slate-300"}>{active ? (order === "asc" ? "▲" : "▼") : "↕"}</span>
+                          </button>
+                        ) : (
+                          col.label
+                        )}
+                      </th>
+                    );
+                  })}
+                </tr>
+              </thead>
+              <tbody className="divide-y divide-slate-100">
+                {(data?.items ?? []).map((row) => {
+                  const href = detailPath(resource, String(row.id));
+                  return (
+                    <tr key={String(row.id)} data-testid="list-row" className="cursor-pointer hover:bg-indigo-50/40"
+                      onClick={(e) => {
+                        if ((e.target as HTMLElement).closest("a")) return;
+                        navigate(href);
+                      }}>
+                      {cfg.columns.map((col, i) => (
+                        <td key={col.key + col.label}
+                          className={`max-w-xs truncate px-4 py-2.5 text-slate-700 ${col.align === "right" ? "text-right tabular-nums" : ""} ${col.className ?? ""}`}>
+                          {i === 0 ? (
+                            <Link to={href} className="font-medium text-slate-900 hover:text-indigo-600">
+                              <CellValue col={col} row={row} />
+                            </Link>
+                          ) : (
+                            <CellValue col={col} row={row} />
+                          )}
+                        </td>
+                      ))}
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+            {data && data.items.length === 0 && (
+              <p className="px-4 py-10 text-center text-sm text-slate-500">No {cfg.title.toLowerCase()} found.</p>
+            )}
+          </div>
+        )}
+        <div className="flex flex-wrap items-center justify-between gap-3 border-t border-slate-100 px-4 py-3 text-sm">
+          <div className="flex items-center gap-2 text-slate-600">
+            <label htmlFor="page-size">Rows</label>
+            <select id="page-size" value={pageSize} onChange={(e) => update({ page_size: Number(e.target.value), page: 1 })}
+              className="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm">
+              {PAGE_SIZES.map((s) => <option key={s} value={s}>{s}</option>)}
+            </select>
+          </div>
+          <div className="flex items-center gap-3">
+            <button type="button" data-testid="prev-page" disabled={page <= 1} onClick={() => update({ page: page - 1 })}
+              className="rounded-lg border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-40">
+              Prev
+            </button>
+            <span data-testid="page-indicator" className="tabular-nums text-slate-600">
+              Page {formatInt(page)} of {pages === null ? "…" : formatInt(pages)}
+            </span>
+            <button type="button" data-testid="next-page" disabled={pages === null || page >= pages} onClick={() => update({ page: page + 1 })}
+              className="rounded-lg border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-40">
+              Next
+            </button>
+          </div>
+        </div>
+      </Card>
+    </div>
+  );
+}
