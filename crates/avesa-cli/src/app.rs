@@ -43,6 +43,8 @@ impl App {
             Ok(_) => anyhow::bail!("AVESA_JWT_SECRET must be at least 32 characters"),
             Err(_) => load_or_create_secret(&data_dir.join("jwt.key"))?,
         };
+        let auth = AuthConfig::new(jwt_secret.clone());
+        auth.validate().map_err(anyhow::Error::msg).context("JWT signing key")?;
         let store = SqliteStore::open(&data_dir.join("state.db"))
             .await
             .context("opening the state store")?;
@@ -88,9 +90,17 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
     if path.exists() {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return STANDARD
+        let key = STANDARD
             .decode(text.trim())
-            .with_context(|| format!("{} is not valid base64", path.display()));
+            .with_context(|| format!("{} is not valid base64", path.display()))?;
+        if key.len() < 32 {
+            anyhow::bail!(
+                "{} holds a {}-byte key; at least 32 bytes are required (delete it to make a new one)",
+                path.display(),
+                key.len()
+            );
+        }
+        return Ok(key);
     }
     let mut key = vec![0u8; 48];
     rand::rngs::OsRng.fill_bytes(&mut key);
@@ -98,17 +108,22 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
     Ok(key)
 }
 
-/// Writes a file readable only by its owner.
+/// Writes a file readable only by its owner, atomically: a crash leaves either no file
+/// or the whole file, never a truncated key.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
     Ok(())
 }

@@ -184,8 +184,7 @@ fn init_tracing(filter: &str, json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
-        // JSON output needs the `json` feature; plain text keeps the build small.
-        builder.with_ansi(false).init();
+        builder.json().init();
     } else {
         builder.init();
     }

@@ -59,7 +59,7 @@ pub fn build_client() -> Client {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let secs = (at.timestamp_millis() - chrono::Utc::now().timestamp_millis()).max(0);
@@ -210,6 +210,10 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+        for hostile in ["inf", "1e20", "-3", "NaN"] {
+            h.insert(RETRY_AFTER, hostile.parse().unwrap());
+            assert_eq!(retry_after(&h), None, "{hostile}");
+        }
     }
 
     #[test]

@@ -156,17 +156,8 @@ impl Pipeline {
             },
             None => self.store.list_tenants().await?,
         };
-        let run = RunRecord {
-            id: RunId::new(),
-            tenant_id: req.tenant.clone(),
-            kind: if req.full { "full" } else { "incremental" }.into(),
-            status: RunStatus::Running,
-            started_at: Utc::now(),
-            finished_at: None,
-            error: None,
-        };
-        self.store.create_run(&run).await?;
-        let span = tracing::info_span!("run", run_id = %run.id);
+        let run_id = RunId::new();
+        let span = tracing::info_span!("run", run_id = %run_id);
         let mut outcomes = Vec::new();
         let mut jobs = Vec::new();
         for tenant in &tenants {
@@ -232,12 +223,24 @@ impl Pipeline {
             }
         }
 
+        // The request is valid: record the run.
+        let run = RunRecord {
+            id: run_id,
+            tenant_id: req.tenant.clone(),
+            kind: if req.full { "full" } else { "incremental" }.into(),
+            status: RunStatus::Running,
+            started_at: Utc::now(),
+            finished_at: None,
+            error: None,
+        };
+        self.store.create_run(&run).await?;
         let global = Arc::new(Semaphore::new(self.opts.max_concurrent_tables.max(1)));
         let mut per_tenant: BTreeMap<TenantId, Arc<Semaphore>> = BTreeMap::new();
         // Interleave tenants so that one tenant's many tables don't queue ahead of others.
         jobs.sort_by_key(|j| j.key.tenant_id.clone());
         let jobs = interleave_by_tenant(jobs);
         let mut set = JoinSet::new();
+        let mut task_keys = BTreeMap::new();
         for job in jobs {
             let tenant_sem = per_tenant
                 .entry(job.key.tenant_id.clone())
@@ -249,7 +252,8 @@ impl Pipeline {
             let run_id = run.id;
             let span = tracing::info_span!(parent: &span, "table",
                 tenant = %job.key.tenant_id, service = %job.key.service, table = %job.key.table);
-            set.spawn(
+            let key = job.key.clone();
+            let handle = set.spawn(
                 async move {
                     let _t = tenant_sem.acquire_owned().await.expect("semaphore never closed");
                     let _g = global.acquire_owned().await.expect("semaphore never closed");
@@ -257,11 +261,23 @@ impl Pipeline {
                 }
                 .instrument(span),
             );
+            task_keys.insert(handle.id(), key);
         }
-        while let Some(res) = set.join_next().await {
+        while let Some(res) = set.join_next_with_id().await {
             match res {
-                Ok(o) => outcomes.push(o),
-                Err(e) => tracing::error!(error = %e, "table task panicked"),
+                Ok((_, o)) => outcomes.push(o),
+                Err(e) => {
+                    // A bug, not data: record the table as failed so the run can't pass.
+                    tracing::error!(error = %e, "table task panicked");
+                    if let Some(k) = task_keys.get(&e.id()) {
+                        outcomes.push(failed(
+                            &k.tenant_id,
+                            &k.service,
+                            &k.table,
+                            format!("internal error: {e}"),
+                        ));
+                    }
+                }
             }
         }
         outcomes.sort_by(|a, b| {
@@ -329,19 +345,26 @@ impl Pipeline {
         let st = |e: avesa_state::StateError| e.to_string();
         // Resume a chunk a crashed or failed run left behind, under its own id.
         let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
+        let overlap = |c: Cursor| Cursor {
+            updated_at: c.updated_at - self.opts.overlap,
+            id: if self.opts.overlap.is_zero() { c.id } else { String::new() },
+        };
         let (mut chunk_id, mut start) = match resumed {
+            Some(c) if full => {
+                // A full sync starts over; the unfinished chunk is superseded.
+                self.store.abandon_chunk(c.id).await.map_err(st)?;
+                (ChunkId::new(), None)
+            }
             Some(c) => {
+                // Same id (its files are overwritten), from its start minus the overlap
+                // window (a late-committed record may have appeared just behind it).
                 tracing::info!(chunk = %c.id, "resuming unfinished chunk");
-                (c.id, c.start)
+                (c.id, c.start.map(overlap))
             }
             None if full => (ChunkId::new(), None),
             None => {
                 let cursor = self.store.get_cursor(key).await.map_err(st)?;
-                let start = cursor.map(|c| Cursor {
-                    updated_at: c.updated_at - self.opts.overlap,
-                    id: if self.opts.overlap.is_zero() { c.id } else { String::new() },
-                });
-                (ChunkId::new(), start)
+                (ChunkId::new(), cursor.map(overlap))
             }
         };
         loop {
@@ -411,10 +434,16 @@ impl Pipeline {
             counts.requests += page.stats.requests;
             counts.bytes += page.stats.bytes;
             more = page.more;
-            if let Some(last) = page.last {
-                after = Some(last);
-            } else {
-                more = false;
+            match page.last {
+                Some(last) if after.as_ref() == Some(&last) => {
+                    return Err(format!(
+                        "{} {}: the source returned the same page twice (position {} / {}); \
+                         stopping instead of looping",
+                        key.service, key.table, last.updated_at, last.id
+                    ));
+                }
+                Some(last) => after = Some(last),
+                None => more = false,
             }
             records.extend(page.records);
         }

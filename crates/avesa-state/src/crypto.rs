@@ -59,16 +59,21 @@ impl Cipher {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
+        // Write to a temporary file and rename: a crash never leaves a truncated key.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
+        opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
         use std::io::Write;
-        let mut f = opts.open(path).map_err(io)?;
+        let mut f = opts.open(&tmp).map_err(io)?;
         f.write_all(STANDARD.encode(key).as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(io)?;
         Ok(Self::from_key(&key))
     }
 

@@ -60,7 +60,8 @@ pub trait StateStore: Send + Sync + 'static {
 
     // --- refresh tokens (stored by hash) ---
     async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<()>;
-    /// Marks the token used and returns it as it was before; `None` if unknown.
+    /// Marks the token used and returns it as it was before; `None` if unknown. Atomic:
+    /// of two concurrent uses exactly one sees `used == false`.
     async fn use_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
     async fn revoke_token_family(&self, family_id: &str) -> Result<()>;
 
@@ -79,7 +80,10 @@ pub trait StateStore: Send + Sync + 'static {
     async fn find_unfinished_chunk(&self, key: &TableKey) -> Result<Option<ChunkRecord>>;
     /// The commit: chunk state, files, counts and the cursor advance, in one transaction.
     async fn commit_chunk(&self, commit: &ChunkCommit) -> Result<()>;
+    /// Marks a running chunk failed (a committed chunk is never touched).
     async fn fail_chunk(&self, chunk_id: ChunkId, error: &str) -> Result<()>;
+    /// Marks an unfinished chunk abandoned, so it is never resumed.
+    async fn abandon_chunk(&self, chunk_id: ChunkId) -> Result<()>;
     async fn list_chunks(&self, run_id: RunId) -> Result<Vec<ChunkRecord>>;
     /// When the tenant's data was last committed, if ever.
     async fn last_commit_at(&self, tenant: &TenantId) -> Result<Option<DateTime<Utc>>>;

@@ -306,9 +306,12 @@ impl StateStore for SqliteStore {
     }
 
     async fn insert_refresh_token(&self, t: NewRefreshToken) -> Result<()> {
+        // A token of a revoked family is born revoked: a revocation racing a refresh
+        // cannot leave a live token behind.
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, expires_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, expires_at, created_at, revoked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                     EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ?2 AND revoked = 1))",
         )
         .bind(&t.token_hash)
         .bind(&t.family_id)
@@ -322,27 +325,35 @@ impl StateStore for SqliteStore {
     }
 
     async fn use_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        let rec = RefreshTokenRecord {
-            token_hash: r.try_get("token_hash")?,
-            family_id: r.try_get("family_id")?,
-            user_id: r.try_get("user_id")?,
-            tenant_id: tenant_id(r.try_get("tenant_id")?)?,
-            expires_at: r.try_get("expires_at")?,
-            used: r.try_get::<i64, _>("used")? != 0,
-            revoked: r.try_get::<i64, _>("revoked")? != 0,
+        // One statement claims the token, so two concurrent uses cannot both see it unused.
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0 RETURNING *",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (row, was_used) = match claimed {
+            Some(r) => (r, false),
+            None => {
+                let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match row {
+                    Some(r) => (r, true),
+                    None => return Ok(None),
+                }
+            }
         };
-        sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(rec))
+        Ok(Some(RefreshTokenRecord {
+            token_hash: row.try_get("token_hash")?,
+            family_id: row.try_get("family_id")?,
+            user_id: row.try_get("user_id")?,
+            tenant_id: tenant_id(row.try_get("tenant_id")?)?,
+            expires_at: row.try_get("expires_at")?,
+            used: was_used,
+            revoked: row.try_get::<i64, _>("revoked")? != 0,
+        }))
     }
 
     async fn revoke_token_family(&self, family_id: &str) -> Result<()> {
@@ -432,7 +443,8 @@ impl StateStore for SqliteStore {
                                  start_ts, start_id, started_at)
              VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, status = 'running',
-                 error = NULL, started_at = excluded.started_at",
+                 error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL, records = 0,
+                 pages = 0, requests = 0, bytes = 0, versions_inserted = 0, files = '[]'",
         )
         .bind(c.id.to_string())
         .bind(c.run_id.to_string())
@@ -450,7 +462,8 @@ impl StateStore for SqliteStore {
     async fn find_unfinished_chunk(&self, key: &TableKey) -> Result<Option<ChunkRecord>> {
         let row = sqlx::query(
             "SELECT * FROM chunks WHERE tenant_id = ? AND service = ? AND source_table = ?
-               AND status IN ('running', 'failed') ORDER BY started_at LIMIT 1",
+               AND status IN ('running', 'failed')
+             ORDER BY start_ts IS NOT NULL, start_ts, start_id LIMIT 1",
         )
         .bind(key.tenant_id.as_str())
         .bind(&key.service)
@@ -486,8 +499,9 @@ impl StateStore for SqliteStore {
             return Err(StateError::NotFound(format!("running chunk {}", c.chunk_id)));
         }
         if let Some(end) = &c.end {
-            // The cursor only moves forward: a chunk is read in (updated_at, id) order
-            // from the previous cursor, so its end is the new contiguous prefix.
+            // A chunk is read in (updated_at, id) order from the previous cursor, so its
+            // end is the end of the contiguous committed prefix. (A full sync restarts
+            // from the beginning and may move the cursor back: that only causes re-reads.)
             sqlx::query(
                 "INSERT INTO cursors (tenant_id, service, source_table, cursor_ts, cursor_id, updated_at)
                  VALUES (?, ?, ?, ?, ?, ?)
@@ -509,12 +523,27 @@ impl StateStore for SqliteStore {
     }
 
     async fn fail_chunk(&self, chunk_id: ChunkId, error: &str) -> Result<()> {
-        sqlx::query("UPDATE chunks SET status = 'failed', error = ?, finished_at = ? WHERE id = ?")
-            .bind(error)
-            .bind(Utc::now())
-            .bind(chunk_id.to_string())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE chunks SET status = 'failed', error = ?, finished_at = ?
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(error)
+        .bind(Utc::now())
+        .bind(chunk_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn abandon_chunk(&self, chunk_id: ChunkId) -> Result<()> {
+        sqlx::query(
+            "UPDATE chunks SET status = 'abandoned', finished_at = ?
+             WHERE id = ? AND status IN ('running', 'failed')",
+        )
+        .bind(Utc::now())
+        .bind(chunk_id.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

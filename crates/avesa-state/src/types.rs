@@ -123,6 +123,8 @@ pub enum ChunkStatus {
     Running,
     Committed,
     Failed,
+    /// Left unfinished and then superseded (a full sync started over); never resumed.
+    Abandoned,
 }
 
 impl ChunkStatus {
@@ -131,6 +133,7 @@ impl ChunkStatus {
             ChunkStatus::Running => "running",
             ChunkStatus::Committed => "committed",
             ChunkStatus::Failed => "failed",
+            ChunkStatus::Abandoned => "abandoned",
         }
     }
 
@@ -139,6 +142,7 @@ impl ChunkStatus {
             "running" => ChunkStatus::Running,
             "committed" => ChunkStatus::Committed,
             "failed" => ChunkStatus::Failed,
+            "abandoned" => ChunkStatus::Abandoned,
             _ => return None,
         })
     }

@@ -20,6 +20,8 @@ use crate::*;
 #[derive(Clone)]
 pub struct DuckDbWarehouse {
     writer: Arc<Mutex<Connection>>,
+    /// Only cloned from, never queried: readers don't wait behind an apply.
+    reader_source: Arc<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for DuckDbWarehouse {
@@ -63,7 +65,11 @@ impl DuckDbWarehouse {
                      SELECT * FROM {name} WHERE is_current AND NOT is_deleted;"
             ))?;
         }
-        Ok(Self { writer: Arc::new(Mutex::new(conn)) })
+        let reader_source = conn.try_clone()?;
+        Ok(Self {
+            writer: Arc::new(Mutex::new(conn)),
+            reader_source: Arc::new(Mutex::new(reader_source)),
+        })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -72,7 +78,9 @@ impl DuckDbWarehouse {
     ) -> Result<T> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = writer.lock().map_err(|_| WarehouseError::Engine("poisoned lock".into()))?;
+            // A panic mid-apply committed nothing (the next apply rolls the open
+            // transaction back first), so a poisoned lock is safe to take over.
+            let conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&conn)
         })
         .await
@@ -83,13 +91,10 @@ impl DuckDbWarehouse {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let writer = self.writer.clone();
+        let source = self.reader_source.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = {
-                let w =
-                    writer.lock().map_err(|_| WarehouseError::Engine("poisoned lock".into()))?;
-                w.try_clone()?
-            };
+            let conn =
+                source.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_clone()?;
             f(&conn)
         })
         .await
@@ -115,6 +120,8 @@ fn apply_blocking(
             table.arrow_schema().fields().len()
         )));
     }
+    // Clears a transaction a panicked apply may have left open (an error otherwise, ignored).
+    let _ = conn.execute_batch("ROLLBACK");
     conn.execute_batch("BEGIN TRANSACTION")?;
     let result = (|| -> Result<ApplyReport> {
         conn.execute(&format!("DELETE FROM _stage_{name}"), [])?;
@@ -246,21 +253,27 @@ fn from_clause(
 ) -> String {
     let name = table.name();
     let t = p.push(Value::Text(tenant.as_str().to_owned()));
-    let visible = match as_of {
+    let at = as_of.map(|at| p.push(ts_value(at)));
+    let visible = match &at {
         Some(at) => {
-            let at = p.push(ts_value(at));
             format!(
                 "r.valid_from <= {at} AND (r.valid_to IS NULL OR r.valid_to > {at}) AND NOT r.is_deleted"
             )
         }
         None => "r.is_current AND NOT r.is_deleted".to_owned(),
     };
-    let join = if table == CanonicalTable::Companies {
-        String::new()
-    } else {
-        "LEFT JOIN companies_current co ON co.tenant_id = r.tenant_id \
-         AND co.source_service = r.source_service AND co.source_id = r.company_id"
-            .to_owned()
+    let join = match (table, &at) {
+        (CanonicalTable::Companies, _) => String::new(),
+        (_, None) => "LEFT JOIN companies_current co ON co.tenant_id = r.tenant_id \
+             AND co.source_service = r.source_service AND co.source_id = r.company_id"
+            .to_owned(),
+        // As of an instant, the company's name at that instant.
+        (_, Some(at)) => format!(
+            "LEFT JOIN companies co ON co.tenant_id = r.tenant_id \
+             AND co.source_service = r.source_service AND co.source_id = r.company_id \
+             AND co.valid_from <= {at} AND (co.valid_to IS NULL OR co.valid_to > {at}) \
+             AND NOT co.is_deleted"
+        ),
     };
     format!("{name} r {join} WHERE r.tenant_id = {t} AND {visible}")
 }
