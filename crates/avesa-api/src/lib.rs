@@ -35,6 +35,7 @@
 //! * **CORS** is closed unless [`HttpConfig::cors_allowed_origins`] says otherwise; request
 //!   bodies are limited to [`HttpConfig::body_limit_bytes`]; every request is traced.
 
+pub mod admin;
 pub mod analytics;
 pub mod auth;
 mod config;
@@ -122,6 +123,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/analytics/tickets/status", get(analytics::ticket_status))
         .route("/api/analytics/companies/top", get(analytics::top_companies))
         .merge(entities::routes())
+        .route("/api/admin/runs", get(admin::list_runs))
+        .route("/api/admin/runs/{id}", get(admin::get_run))
         .route("/health", get(health::health))
         .route("/health/detailed", get(health::detailed))
         .fallback(ui::fallback)

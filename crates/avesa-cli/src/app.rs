@@ -14,6 +14,30 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
+/// What operator commands need: the state store and the credentials cipher. Opening only
+/// these (not the warehouse, which one process holds at a time) lets `avesa tenant add`,
+/// `avesa runs` and friends work while `avesa serve` is running.
+#[derive(Clone)]
+pub struct Ops {
+    pub store: Arc<dyn StateStore>,
+    pub cipher: Cipher,
+}
+
+impl Ops {
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+        let cipher = match std::env::var("AVESA_MASTER_KEY") {
+            Ok(k) => Cipher::from_base64(&k).context("AVESA_MASTER_KEY")?,
+            Err(_) => Cipher::load_or_create(&data_dir.join("master.key"))?,
+        };
+        let store = SqliteStore::open(&data_dir.join("state.db"))
+            .await
+            .context("opening the state store")?;
+        Ok(Self { store: Arc::new(store), cipher })
+    }
+}
+
 /// Everything a command needs, opened from one data folder.
 #[derive(Clone)]
 pub struct App {
@@ -32,12 +56,7 @@ impl App {
     /// `master.key` in the data folder (created 0600); `AVESA_JWT_SECRET` signs tokens,
     /// else `jwt.key` likewise.
     pub async fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
-        let cipher = match std::env::var("AVESA_MASTER_KEY") {
-            Ok(k) => Cipher::from_base64(&k).context("AVESA_MASTER_KEY")?,
-            Err(_) => Cipher::load_or_create(&data_dir.join("master.key"))?,
-        };
+        let Ops { store, cipher } = Ops::open(data_dir).await?;
         let jwt_secret = match std::env::var("AVESA_JWT_SECRET") {
             Ok(s) if s.len() >= 32 => s.into_bytes(),
             Ok(_) => anyhow::bail!("AVESA_JWT_SECRET must be at least 32 characters"),
@@ -45,9 +64,6 @@ impl App {
         };
         let auth = AuthConfig::new(jwt_secret.clone());
         auth.validate().map_err(anyhow::Error::msg).context("JWT signing key")?;
-        let store = SqliteStore::open(&data_dir.join("state.db"))
-            .await
-            .context("opening the state store")?;
         let lake = Lake::local(&data_dir.join("lake"))?;
         let wh_path = data_dir.join("warehouse.duckdb");
         let warehouse = DuckDbWarehouse::open(&wh_path).with_context(|| {
@@ -58,7 +74,7 @@ impl App {
         })?;
         Ok(Self {
             data_dir: data_dir.to_owned(),
-            store: Arc::new(store),
+            store,
             lake,
             warehouse: Arc::new(warehouse),
             cipher,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use avesa_cli::app::App;
+use avesa_cli::app::{App, Ops};
 use avesa_cli::demo;
 use avesa_connectors::ConnectWiseConfig;
 use avesa_model::{Role, TenantId};
@@ -58,6 +58,9 @@ enum Command {
         /// Read whole tables instead of from the watermark.
         #[arg(long)]
         full: bool,
+        /// Records per chunk (the unit of commit).
+        #[arg(long, default_value_t = PipelineOptions::default().chunk_records)]
+        chunk_records: usize,
     },
     /// Manage tenants.
     #[command(subcommand)]
@@ -71,6 +74,23 @@ enum Command {
     /// Run a vendor simulator on its own.
     #[command(subcommand)]
     Sim(SimCmd),
+    /// Sync runs: list them, or show one with its chunks.
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCmd>,
+        /// Only this tenant's runs.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How many runs to list, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCmd {
+    /// One run and its chunks.
+    Show { run: String },
 }
 
 #[derive(Subcommand)]
@@ -194,8 +214,8 @@ fn tenant_id(s: &str) -> Result<TenantId> {
     Ok(TenantId::new(s)?)
 }
 
-async fn require_tenant(app: &App, id: &TenantId) -> Result<()> {
-    if app.store.get_tenant(id).await?.is_none() {
+async fn require_tenant(store: &dyn avesa_state::StateStore, id: &TenantId) -> Result<()> {
+    if store.get_tenant(id).await?.is_none() {
         bail!("unknown tenant {id} (see `avesa tenant list`)");
     }
     Ok(())
@@ -210,12 +230,16 @@ async fn run(cli: Cli) -> Result<()> {
             println!("AVESA is serving on http://{addr}");
             wait_for_shutdown(task).await
         }
-        Command::Sync { tenant, service, table, full } => {
+        Command::Sync { tenant, service, table, full, chunk_records } => {
+            if chunk_records == 0 {
+                bail!("--chunk-records must be at least 1");
+            }
             let app = App::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
-            require_tenant(&app, &tenant).await?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
             let req = SyncRequest { tenant: Some(tenant), service, table, full };
-            let summary = app.pipeline(PipelineOptions::default()).run(req).await?;
+            let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
+            let summary = app.pipeline(opts).run(req).await?;
             print_summary(&summary);
             if summary.status != avesa_state::RunStatus::Succeeded {
                 bail!("run {} finished {}", summary.run_id, summary.status.as_str());
@@ -223,13 +247,13 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Tenant(TenantCmd::Add { id, name }) => {
-            let app = App::open(&cli.data_dir).await?;
+            let app = Ops::open(&cli.data_dir).await?;
             let t = app.store.create_tenant(&tenant_id(&id)?, &name).await?;
             println!("tenant {} ({}) added", t.id, t.name);
             Ok(())
         }
         Command::Tenant(TenantCmd::List) => {
-            let app = App::open(&cli.data_dir).await?;
+            let app = Ops::open(&cli.data_dir).await?;
             for t in app.store.list_tenants().await? {
                 println!("{}\t{}\t{}", t.id, t.name, t.created_at.format("%Y-%m-%d"));
             }
@@ -237,9 +261,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Service(ServiceCmd::Add(a)) => service_add(&cli.data_dir, a).await,
         Command::Service(ServiceCmd::List { tenant }) => {
-            let app = App::open(&cli.data_dir).await?;
+            let app = Ops::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
-            require_tenant(&app, &tenant).await?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
             for s in app.store.list_services(&tenant).await? {
                 let shown =
                     avesa_pipeline::open_service_config(&app.cipher, &s.service, &s.sealed_config)
@@ -258,9 +282,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Service(ServiceCmd::Test { tenant, service }) => {
-            let app = App::open(&cli.data_dir).await?;
+            let app = Ops::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
-            require_tenant(&app, &tenant).await?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
             let svc = app
                 .store
                 .list_services(&tenant)
@@ -277,9 +301,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User(UserCmd::Add { tenant, email, name, role, password }) => {
-            let app = App::open(&cli.data_dir).await?;
+            let app = Ops::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
-            require_tenant(&app, &tenant).await?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
             let role: Role = role.parse()?;
             if !email.contains('@') {
                 bail!("invalid email {email:?}");
@@ -305,11 +329,82 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User(UserCmd::List { tenant }) => {
-            let app = App::open(&cli.data_dir).await?;
+            let app = Ops::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
-            require_tenant(&app, &tenant).await?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
             for u in app.store.list_users(&tenant).await? {
                 println!("{}\t{}\t{}", u.email, u.role, u.name);
+            }
+            Ok(())
+        }
+        Command::Runs { show: None, tenant, limit } => {
+            let app = Ops::open(&cli.data_dir).await?;
+            let tenant = tenant.as_deref().map(tenant_id).transpose()?;
+            if let Some(t) = &tenant {
+                require_tenant(app.store.as_ref(), t).await?;
+            }
+            println!(
+                "{:<36}  {:<16} {:<11} {:<16} {:<20} {:>8}  error",
+                "run", "tenant", "kind", "status", "started", "seconds"
+            );
+            for r in app.store.list_runs(tenant.as_ref(), limit).await? {
+                let secs =
+                    r.finished_at.map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0);
+                println!(
+                    "{:<36}  {:<16} {:<11} {:<16} {:<20} {:>8}  {}",
+                    r.id,
+                    r.tenant_id.as_ref().map_or("(all)", |t| t.as_str()),
+                    r.kind,
+                    r.status.as_str(),
+                    r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                    secs.map_or("-".into(), |s| format!("{s:.1}")),
+                    r.error.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        Command::Runs { show: Some(RunsCmd::Show { run }), .. } => {
+            let app = Ops::open(&cli.data_dir).await?;
+            let id: avesa_model::RunId = run.parse()?;
+            let r = app.store.get_run(id).await?.with_context(|| format!("unknown run {id}"))?;
+            println!("run      {}", r.id);
+            println!("tenant   {}", r.tenant_id.as_ref().map_or("(all)", |t| t.as_str()));
+            println!("kind     {}", r.kind);
+            println!("status   {}", r.status.as_str());
+            println!("started  {}", r.started_at.to_rfc3339());
+            if let Some(f) = r.finished_at {
+                println!("finished {}", f.to_rfc3339());
+            }
+            if let Some(e) = &r.error {
+                println!("error    {e}");
+            }
+            println!();
+            println!(
+                "{:<36}  {:<16} {:<20} {:<10} {:>8} {:>6} {:>8} {:>10} {:>9}  error",
+                "chunk",
+                "tenant",
+                "table",
+                "status",
+                "records",
+                "pages",
+                "requests",
+                "bytes",
+                "versions"
+            );
+            for c in app.store.list_chunks(id).await? {
+                println!(
+                    "{:<36}  {:<16} {:<20} {:<10} {:>8} {:>6} {:>8} {:>10} {:>9}  {}",
+                    c.id,
+                    c.key.tenant_id,
+                    c.key.table,
+                    c.status.as_str(),
+                    c.counts.records,
+                    c.counts.pages,
+                    c.counts.requests,
+                    c.counts.bytes,
+                    c.counts.versions_inserted,
+                    c.error.as_deref().unwrap_or("")
+                );
             }
             Ok(())
         }
@@ -421,9 +516,9 @@ fn prompt_secret(label: &str) -> Result<String> {
 }
 
 async fn service_add(data_dir: &std::path::Path, a: ServiceAdd) -> Result<()> {
-    let app = App::open(data_dir).await?;
+    let app = Ops::open(data_dir).await?;
     let tenant = tenant_id(&a.tenant)?;
-    require_tenant(&app, &tenant).await?;
+    require_tenant(app.store.as_ref(), &tenant).await?;
     if a.service != "connectwise" {
         bail!("unknown service {:?}: known services are connectwise", a.service);
     }

@@ -313,6 +313,30 @@ async fn demo_end_to_end() {
         assert_eq!(h["items"].as_array().unwrap().len(), 2, "ticket {id} versions: {h}");
     }
     check_tenant_matches_truth(&api, &d.sim, &MAIN).await;
+
+    // 4. Run records through the API, scoped to the caller's tenant.
+    let runs = api.ok(&token, "/api/admin/runs").await;
+    let runs = runs["items"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "the demo's all-tenant run and the incremental run: {runs:?}");
+    assert_eq!(runs[0]["id"], run.run_id.to_string(), "newest first");
+    let shown = api.ok(&token, &format!("/api/admin/runs/{}", run.run_id)).await;
+    assert_eq!(shown["run"]["status"], "succeeded");
+    let chunks = shown["chunks"].as_array().unwrap();
+    assert!(!chunks.is_empty());
+    assert!(chunks.iter().all(|c| c["key"]["tenant_id"] == MAIN.id));
+    let demo_run =
+        api.ok(&token, &format!("/api/admin/runs/{}", runs[1]["id"].as_str().unwrap())).await;
+    assert!(
+        demo_run["chunks"].as_array().unwrap().iter().all(|c| c["key"]["tenant_id"] == MAIN.id),
+        "an all-tenant run shows only the caller's chunks"
+    );
+    let token_b = api.login(&SECOND).await;
+    let (status, _) = api.get(&token_b, &format!("/api/admin/runs/{}", run.run_id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's run is invisible");
+    let b_runs = api.ok(&token_b, "/api/admin/runs").await;
+    assert_eq!(b_runs["items"].as_array().unwrap().len(), 1, "B sees only the demo run");
+    let (status, _) = api.get(&token_b, "/api/admin/runs/not-a-uuid").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 /// Running the demo again on the same data folder resumes: tenants, users and data are

@@ -368,19 +368,7 @@ impl Pipeline {
             }
         };
         loop {
-            let record = ChunkRecord {
-                id: chunk_id,
-                run_id,
-                key: key.clone().into(),
-                status: ChunkStatus::Running,
-                start: start.clone(),
-                end: None,
-                counts: ChunkCounts::default(),
-                files: vec![],
-                error: None,
-                started_at: Utc::now(),
-                finished_at: None,
-            };
+            let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
             match self.run_chunk(job, chunk_id, start.clone()).instrument(span).await {
@@ -390,6 +378,7 @@ impl Pipeline {
                     out.versions_inserted += commit.counts.versions_inserted;
                     out.requests += commit.counts.requests;
                     let end = commit.end.clone();
+                    crash_point("before_commit");
                     self.store.commit_chunk(&commit).await.map_err(st)?;
                     match (more, end) {
                         (true, Some(end)) => {
@@ -482,6 +471,24 @@ impl Pipeline {
             files: vec![raw_path.to_string(), canonical_path.to_string()],
         };
         Ok((commit, more))
+    }
+}
+
+/// A test hook for crash-safety tests: with `AVESA_CRASH_AT=<point>:<n>` in the
+/// environment, the process aborts the `n`-th time it reaches `<point>` (as a power cut
+/// would stop it). Points: `before_commit` (after the SCD2 apply, before the commit).
+fn crash_point(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let Ok(spec) = std::env::var("AVESA_CRASH_AT") else { return };
+    let Some((name, n)) = spec.split_once(':') else { return };
+    if name != point {
+        return;
+    }
+    let hit = HITS.fetch_add(1, Ordering::SeqCst) + 1;
+    if n.parse::<u64>().is_ok_and(|n| n == hit) {
+        eprintln!("AVESA_CRASH_AT: aborting at {point} #{hit}");
+        std::process::abort();
     }
 }
 

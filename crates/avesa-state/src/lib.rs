@@ -71,6 +71,7 @@ pub trait StateStore: Send + Sync + 'static {
     async fn finish_run(&self, run_id: RunId, status: RunStatus, error: Option<&str>)
     -> Result<()>;
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>>;
+    /// Newest first. With a tenant: its own runs and the all-tenant runs that touched it.
     async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>>;
     /// Records a chunk as running. Re-beginning an existing chunk (a resume) moves it to
     /// the new run and back to running.

@@ -419,8 +419,12 @@ impl StateStore for SqliteStore {
     async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>> {
         let rows = match tenant {
             Some(t) => {
+                // A tenant's runs: its own, and runs over every tenant that touched it.
                 sqlx::query(
-                    "SELECT * FROM runs WHERE tenant_id = ? ORDER BY started_at DESC LIMIT ?",
+                    "SELECT * FROM runs WHERE tenant_id = ?1
+                        OR (tenant_id IS NULL AND EXISTS
+                            (SELECT 1 FROM chunks c WHERE c.run_id = runs.id AND c.tenant_id = ?1))
+                     ORDER BY started_at DESC LIMIT ?2",
                 )
                 .bind(t.as_str())
                 .bind(limit as i64)

@@ -175,6 +175,25 @@ pub struct ChunkRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl ChunkRecord {
+    /// A chunk about to run: `start` is where it reads from (exclusive).
+    pub fn running(id: ChunkId, run_id: RunId, key: TableKey, start: Option<Cursor>) -> Self {
+        ChunkRecord {
+            id,
+            run_id,
+            key: key.into(),
+            status: ChunkStatus::Running,
+            start,
+            end: None,
+            counts: ChunkCounts::default(),
+            files: vec![],
+            error: None,
+            started_at: Utc::now(),
+            finished_at: None,
+        }
+    }
+}
+
 /// [`TableKey`] as it appears in records and JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TableKeyView {

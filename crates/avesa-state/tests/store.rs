@@ -22,19 +22,7 @@ fn key(t: &TenantId) -> TableKey {
 }
 
 fn chunk(run: RunId, t: &TenantId, start: Option<Cursor>) -> ChunkRecord {
-    ChunkRecord {
-        id: ChunkId::new(),
-        run_id: run,
-        key: key(t).into(),
-        status: ChunkStatus::Running,
-        start,
-        end: None,
-        counts: ChunkCounts::default(),
-        files: vec![],
-        error: None,
-        started_at: Utc::now(),
-        finished_at: None,
-    }
+    ChunkRecord::running(ChunkId::new(), run, key(t), start)
 }
 
 #[tokio::test]

@@ -1,0 +1,89 @@
+//! Operations routes: the caller's tenant's sync runs and their chunks (tenant admins and
+//! platform admins). A run over every tenant is shown to a tenant only through its own
+//! chunks, and its error is rebuilt from those chunks, so no other tenant's table names
+//! or errors leak.
+
+use avesa_model::{Role, RunId};
+use avesa_state::{ChunkRecord, ChunkStatus, RunRecord};
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::{AppState, AuthUser};
+
+const ADMINS: &[Role] = &[Role::TenantAdmin, Role::PlatformAdmin];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsParams {
+    limit: Option<u32>,
+}
+
+/// Restricts a run to what the caller's tenant may see.
+fn scoped(mut run: RunRecord, own: &[ChunkRecord]) -> RunRecord {
+    if run.tenant_id.is_none() {
+        let errors: Vec<String> = own
+            .iter()
+            .filter(|c| c.status == ChunkStatus::Failed)
+            .filter_map(|c| {
+                c.error.as_ref().map(|e| format!("{}/{}: {e}", c.key.service, c.key.table))
+            })
+            .collect();
+        run.error = (!errors.is_empty()).then(|| errors.join("; "));
+    }
+    run
+}
+
+/// `GET /api/admin/runs?limit=50`.
+pub(crate) async fn list_runs(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(p): ApiQuery<RunsParams>,
+) -> Result<Json<Value>, ApiError> {
+    user.require_role(ADMINS)?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit must be between 1 and 500, got {limit}")));
+    }
+    let mut items = Vec::new();
+    for run in state.store.list_runs(Some(&user.tenant), limit).await? {
+        let own: Vec<ChunkRecord> = if run.tenant_id.is_none() {
+            let chunks = state.store.list_chunks(run.id).await?;
+            chunks.into_iter().filter(|c| c.key.tenant_id == user.tenant).collect()
+        } else {
+            Vec::new()
+        };
+        items.push(scoped(run, &own));
+    }
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `GET /api/admin/runs/{id}`: the run and the caller's tenant's chunks of it.
+pub(crate) async fn get_run(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    user.require_role(ADMINS)?;
+    let id: RunId = id.parse().map_err(|e: avesa_model::IdError| ApiError::bad_request(e.0))?;
+    let not_found = || ApiError::not_found("run not found");
+    let run = state.store.get_run(id).await?.ok_or_else(not_found)?;
+    let chunks: Vec<ChunkRecord> = state
+        .store
+        .list_chunks(id)
+        .await?
+        .into_iter()
+        .filter(|c| c.key.tenant_id == user.tenant)
+        .collect();
+    let visible = match &run.tenant_id {
+        Some(t) => *t == user.tenant,
+        None => !chunks.is_empty(),
+    };
+    if !visible {
+        return Err(not_found());
+    }
+    Ok(Json(json!({ "run": scoped(run, &chunks), "chunks": chunks })))
+}
