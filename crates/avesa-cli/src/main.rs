@@ -206,7 +206,8 @@ fn init_tracing(filter: &str, json: bool) {
     if json {
         builder.json().init();
     } else {
-        builder.init();
+        // Colours only on a terminal: redirected logs stay plain text.
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
