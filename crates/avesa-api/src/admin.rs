@@ -37,6 +37,16 @@ fn scoped(mut run: RunRecord, own: &[ChunkRecord]) -> RunRecord {
     run
 }
 
+/// The chunks of a run that belong to `tenant`.
+async fn own_chunks(
+    state: &AppState,
+    run: RunId,
+    tenant: &avesa_model::TenantId,
+) -> Result<Vec<ChunkRecord>, ApiError> {
+    let chunks = state.store.list_chunks(run).await?;
+    Ok(chunks.into_iter().filter(|c| c.key.tenant_id == *tenant).collect())
+}
+
 /// `GET /api/admin/runs?limit=50`.
 pub(crate) async fn list_runs(
     State(state): State<AppState>,
@@ -50,11 +60,10 @@ pub(crate) async fn list_runs(
     }
     let mut items = Vec::new();
     for run in state.store.list_runs(Some(&user.tenant), limit).await? {
-        let own: Vec<ChunkRecord> = if run.tenant_id.is_none() {
-            let chunks = state.store.list_chunks(run.id).await?;
-            chunks.into_iter().filter(|c| c.key.tenant_id == user.tenant).collect()
-        } else {
-            Vec::new()
+        // Only all-tenant runs need their chunks (to rebuild the error).
+        let own = match run.tenant_id {
+            None => own_chunks(&state, run.id, &user.tenant).await?,
+            Some(_) => Vec::new(),
         };
         items.push(scoped(run, &own));
     }
@@ -71,13 +80,7 @@ pub(crate) async fn get_run(
     let id: RunId = id.parse().map_err(|e: avesa_model::IdError| ApiError::bad_request(e.0))?;
     let not_found = || ApiError::not_found("run not found");
     let run = state.store.get_run(id).await?.ok_or_else(not_found)?;
-    let chunks: Vec<ChunkRecord> = state
-        .store
-        .list_chunks(id)
-        .await?
-        .into_iter()
-        .filter(|c| c.key.tenant_id == user.tenant)
-        .collect();
+    let chunks = own_chunks(&state, id, &user.tenant).await?;
     let visible = match &run.tenant_id {
         Some(t) => *t == user.tenant,
         None => !chunks.is_empty(),
