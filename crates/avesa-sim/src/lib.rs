@@ -38,3 +38,72 @@ pub use connectwise::{
     AdvanceReport, AdvanceSpec, CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE, CW_TABLES,
     ConnectWiseSim, CwCompanySpec, CwSizes, CwTruth, RequestRecord,
 };
+
+// ---------------------------------------------------------------------------------------------
+// Types shared by the simulators (ServiceNow, Salesforce, Microsoft Graph use them directly;
+// ConnectWise keeps its own richer equivalents for historical reasons).
+
+/// What an `advance` of a simulated tenant should do: move the clock forward by `duration`
+/// and change records inside that window.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Changes {
+    /// How far the clock moves (whole seconds, at least one).
+    #[serde(with = "secs")]
+    pub duration: chrono::Duration,
+    /// Existing records to change, spread over the tables in proportion to their sizes.
+    #[serde(default)]
+    pub updates: usize,
+    /// New records to create, spread the same way.
+    #[serde(default)]
+    pub creates: usize,
+    /// Existing records to delete, spread the same way.
+    #[serde(default)]
+    pub deletes: usize,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &chrono::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_seconds())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
+        let n = <i64 as serde::Deserialize>::deserialize(d)?;
+        Ok(chrono::Duration::seconds(n.max(1)))
+    }
+}
+
+/// What an advance changed, by table (the vendor's table name) and record id (as the
+/// vendor writes it, as a string). Every changed record's updated-at lies in `(from, to]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChangeReport {
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    pub updated: std::collections::BTreeMap<String, Vec<String>>,
+    pub created: std::collections::BTreeMap<String, Vec<String>>,
+    pub deleted: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// What a perfect sync of one simulated tenant holds now: per table, every live record
+/// exactly as the API serves it (raw values, all fields, in id order), and the ids of the
+/// records deleted since the data was generated.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Truth {
+    pub tables: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    pub deleted: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// One request as a simulator saw it, for tests that assert on traffic (throttling, retry
+/// storms, incremental filters).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimRequest {
+    /// Wall-clock arrival, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The simulated tenant (instance, org, directory) the request was for, when known.
+    pub tenant: Option<String>,
+    pub method: String,
+    pub path: String,
+    /// Raw query string, as sent.
+    pub query: String,
+    pub status: u16,
+    /// Records in the response body.
+    pub records: usize,
+}
