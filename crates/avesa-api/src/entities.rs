@@ -20,11 +20,12 @@ use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 
 /// The URL segment of each table (`/api/{segment}`).
-pub const ENTITY_SEGMENTS: [(&str, CanonicalTable); 4] = [
+pub const ENTITY_SEGMENTS: [(&str, CanonicalTable); 5] = [
     ("companies", CanonicalTable::Companies),
     ("contacts", CanonicalTable::Contacts),
     ("tickets", CanonicalTable::Tickets),
     ("time-entries", CanonicalTable::TimeEntries),
+    ("members", CanonicalTable::Members),
 ];
 
 /// Largest `page_size`.
@@ -183,6 +184,7 @@ fn record_not_found(table: CanonicalTable) -> ApiError {
         CanonicalTable::Contacts => "contact",
         CanonicalTable::Tickets => "ticket",
         CanonicalTable::TimeEntries => "time entry",
+        CanonicalTable::Members => "member",
     };
     ApiError::not_found(format!("{what} not found"))
 }

@@ -1,22 +1,25 @@
 //! `avesa demo`: simulators → pipeline → warehouse → API + UI, on the embedded defaults.
 //!
-//! It starts an in-process ConnectWise simulator holding two companies, creates (or
-//! finds) the two demo tenants with their services and users, syncs everything and then
-//! serves. Every step is idempotent, so running the demo again resumes: tenants and users
+//! It starts the four in-process simulators — ConnectWise for the first tenant;
+//! ServiceNow, Salesforce and Microsoft 365 for the second — creates (or finds) the two
+//! demo tenants with their services and users, syncs everything and then serves. Every step is idempotent, so running the demo again resumes: tenants and users
 //! are kept, the service configuration is pointed at the new simulator, and the sync
 //! continues from the stored watermarks (the simulator's data is deterministic from its
 //! seed, and the SCD2 apply is idempotent, so nothing is duplicated).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use avesa_connectors::ConnectWiseConfig;
 use avesa_model::{Role, TenantId};
 use avesa_pipeline::{
     PipelineOptions, RunSummary, ServiceConfig, SyncRequest, seal_service_config,
 };
-use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes};
+use avesa_sim::{
+    ConnectWiseSim, CwCompanySpec, CwSizes, GraphSim, GraphSizes, GraphTenantSpec, SalesforceSim,
+    ServiceNowSim, SfOrgSpec, SfSizes, SnSizes, SnTenantSpec,
+};
 use avesa_state::{NewUser, StateError};
 use chrono::{DateTime, Utc};
 
@@ -53,11 +56,37 @@ pub fn sim_epoch() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("valid constant").to_utc()
 }
 
+/// A demo tenant's ConnectWise credentials (for its simulated company).
+#[derive(Clone, Debug)]
+pub struct CwCredentials {
+    pub api_url: String,
+    pub company_id: String,
+    pub public_key: String,
+    pub private_key: String,
+    pub client_id: String,
+}
+
+impl CwCredentials {
+    /// The service configuration `avesa service add` would store.
+    pub fn config(&self) -> ServiceConfig {
+        ServiceConfig::new(
+            "connectwise",
+            [
+                ("api_url", &self.api_url),
+                ("company_id", &self.company_id),
+                ("public_key", &self.public_key),
+                ("private_key", &self.private_key),
+                ("client_id", &self.client_id),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.clone())),
+        )
+    }
+}
+
 /// The ConnectWise credentials of a demo tenant's simulated company.
-pub fn demo_credentials(t: &DemoTenant, api_url: &str) -> ConnectWiseConfig {
-    ConnectWiseConfig {
+pub fn demo_credentials(t: &DemoTenant, api_url: &str) -> CwCredentials {
+    CwCredentials {
         api_url: api_url.to_owned(),
-        codebase: "v4_6_release".into(),
         company_id: t.id.to_owned(),
         public_key: format!("{}-public", t.id),
         private_key: format!("{}-private-key", t.id),
@@ -65,13 +94,54 @@ pub fn demo_credentials(t: &DemoTenant, api_url: &str) -> ConnectWiseConfig {
     }
 }
 
+/// Sizes of the second tenant's three services.
+#[derive(Clone, Debug)]
+pub struct SecondSizes {
+    pub servicenow: SnSizes,
+    pub salesforce: SfSizes,
+    pub graph: GraphSizes,
+}
+
+impl SecondSizes {
+    /// A mid-sized second tenant: about 14,000 records over three services.
+    pub fn demo() -> Self {
+        SecondSizes {
+            servicenow: SnSizes {
+                companies: 60,
+                users: 15,
+                contacts: 300,
+                incidents: 3_000,
+                time_worked: 6_000,
+            },
+            salesforce: SfSizes {
+                accounts: 80,
+                contacts: 400,
+                cases: 2_500,
+                opportunities: 300,
+                users: 12,
+            },
+            graph: GraphSizes { users: 40, groups: 8 },
+        }
+    }
+
+    /// Small, for fast tests.
+    pub fn small() -> Self {
+        SecondSizes {
+            servicenow: SnSizes::small(),
+            salesforce: SfSizes::small(),
+            graph: GraphSizes::small(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
     pub data_dir: PathBuf,
-    /// Where the simulator listens (port 0 = any free port).
+    /// Where the ConnectWise simulator listens (port 0 = any free port); the other
+    /// simulators take free ports on the same host.
     pub sim_addr: SocketAddr,
     pub main_sizes: CwSizes,
-    pub second_sizes: CwSizes,
+    pub second_sizes: SecondSizes,
     pub pipeline: PipelineOptions,
 }
 
@@ -81,62 +151,168 @@ impl DemoOptions {
             data_dir,
             sim_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             main_sizes: CwSizes::demo(),
-            second_sizes: CwSizes::small(),
+            second_sizes: SecondSizes::demo(),
             pipeline: PipelineOptions::default(),
         }
+    }
+}
+
+/// The four simulators of the demo, and where they listen.
+#[derive(Clone)]
+pub struct DemoSims {
+    pub connectwise: ConnectWiseSim,
+    pub servicenow: ServiceNowSim,
+    pub salesforce: SalesforceSim,
+    pub graph: GraphSim,
+    pub addrs: BTreeMap<&'static str, SocketAddr>,
+}
+
+/// The simulators holding the demo tenants' data: MAIN's (and, for the crash tests,
+/// SECOND's) ConnectWise company, and SECOND's ServiceNow instance, Salesforce org and
+/// Microsoft 365 directory. Not yet serving.
+pub fn demo_sims(main_sizes: &CwSizes, second: &SecondSizes) -> DemoSims {
+    let connectwise = ConnectWiseSim::new();
+    for (t, sizes) in [(&MAIN, main_sizes.clone()), (&SECOND, CwSizes::small())] {
+        let creds = demo_credentials(t, "http://unused");
+        connectwise.add_company(CwCompanySpec {
+            company_id: creds.company_id,
+            public_key: creds.public_key,
+            private_key: creds.private_key,
+            client_id: creds.client_id,
+            seed: t.seed,
+            sizes,
+            now: sim_epoch(),
+        });
+    }
+    let servicenow = ServiceNowSim::new();
+    servicenow.add_tenant(SnTenantSpec::new(
+        SECOND.id,
+        SECOND.seed,
+        second.servicenow.clone(),
+        sim_epoch(),
+    ));
+    let salesforce = SalesforceSim::new();
+    salesforce.add_org(SfOrgSpec::new(
+        SECOND.id,
+        SECOND.seed,
+        second.salesforce.clone(),
+        sim_epoch(),
+    ));
+    let graph = GraphSim::new();
+    graph.add_tenant(GraphTenantSpec::new(
+        SECOND.id,
+        SECOND.seed,
+        second.graph.clone(),
+        sim_epoch(),
+    ));
+    DemoSims { connectwise, servicenow, salesforce, graph, addrs: BTreeMap::new() }
+}
+
+impl DemoSims {
+    /// Serves all four; ConnectWise on `cw_addr`, the others on free ports of its host.
+    pub async fn serve(&mut self, cw_addr: SocketAddr) -> Result<()> {
+        let any = SocketAddr::new(cw_addr.ip(), 0);
+        let what =
+            |name: &str, addr: SocketAddr| format!("starting the {name} simulator on {addr}");
+        let (a, _) =
+            self.connectwise.serve(cw_addr).await.with_context(|| what("ConnectWise", cw_addr))?;
+        self.addrs.insert("connectwise", a);
+        let (a, _) = self.servicenow.serve(any).await.with_context(|| what("ServiceNow", any))?;
+        self.addrs.insert("servicenow", a);
+        let (a, _) = self.salesforce.serve(any).await.with_context(|| what("Salesforce", any))?;
+        self.addrs.insert("salesforce", a);
+        let (a, _) = self.graph.serve(any).await.with_context(|| what("Microsoft Graph", any))?;
+        self.addrs.insert("microsoft365", a);
+        Ok(())
+    }
+
+    /// The service configurations of a demo tenant, pointing at the served simulators.
+    pub fn configs(&self, t: &DemoTenant) -> Vec<ServiceConfig> {
+        let base = |s: &str| format!("http://{}", self.addrs[s]);
+        if t.id == MAIN.id {
+            return vec![demo_credentials(t, &base("connectwise")).config()];
+        }
+        let sn = &self.servicenow.tenants()[0];
+        let sf = &self.salesforce.orgs()[0];
+        let g = &self.graph.tenants()[0];
+        let cfg = |service: &str, fields: &[(&str, &str)]| {
+            ServiceConfig::new(
+                service,
+                fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
+        };
+        vec![
+            cfg(
+                "servicenow",
+                &[
+                    (
+                        "instance_url",
+                        &ServiceNowSim::instance_url(self.addrs["servicenow"], &sn.instance),
+                    ),
+                    ("username", &sn.username),
+                    ("password", &sn.password),
+                    ("client_id", &sn.client_id),
+                    ("client_secret", &sn.client_secret),
+                ],
+            ),
+            cfg(
+                "salesforce",
+                &[
+                    ("login_url", &base("salesforce")),
+                    ("client_id", &sf.client_id),
+                    ("client_secret", &sf.client_secret),
+                ],
+            ),
+            cfg(
+                "microsoft365",
+                &[
+                    ("tenant_id", &g.tenant_id),
+                    ("client_id", &g.client_id),
+                    ("client_secret", &g.client_secret),
+                    ("login_url", &base("microsoft365")),
+                    ("graph_url", &base("microsoft365")),
+                ],
+            ),
+        ]
     }
 }
 
 /// A prepared demo: everything synced, ready to serve.
 pub struct Demo {
     pub app: App,
-    pub sim: ConnectWiseSim,
-    pub sim_addr: SocketAddr,
+    pub sims: DemoSims,
     pub summary: RunSummary,
 }
 
-/// Starts the simulator, sets up both tenants and runs the sync.
+/// Starts the simulators, sets up both tenants and runs the sync.
 pub async fn prepare(opts: DemoOptions) -> Result<Demo> {
     let app = App::open(&opts.data_dir).await?;
-    let sim = ConnectWiseSim::new();
-    for (t, sizes) in [(&MAIN, &opts.main_sizes), (&SECOND, &opts.second_sizes)] {
-        let creds = demo_credentials(t, "http://unused");
-        sim.add_company(CwCompanySpec {
-            company_id: creds.company_id,
-            public_key: creds.public_key,
-            private_key: creds.private_key,
-            client_id: creds.client_id,
-            seed: t.seed,
-            sizes: sizes.clone(),
-            now: sim_epoch(),
-        });
-    }
-    let (sim_addr, _task) = sim
-        .serve(opts.sim_addr)
-        .await
-        .with_context(|| format!("starting the ConnectWise simulator on {}", opts.sim_addr))?;
-    let api_url = format!("http://{sim_addr}");
+    let mut sims = demo_sims(&opts.main_sizes, &opts.second_sizes);
+    sims.serve(opts.sim_addr).await?;
     for t in [&MAIN, &SECOND] {
-        ensure_tenant(&app, t, &api_url).await?;
+        ensure_tenant(&app, t, &sims.configs(t)).await?;
     }
     let summary = app
         .pipeline(opts.pipeline.clone())
         .run(SyncRequest::default())
         .await
         .context("demo sync")?;
-    Ok(Demo { app, sim, sim_addr, summary })
+    Ok(Demo { app, sims, summary })
 }
 
-/// Creates the tenant and its user if missing, and (re)points its ConnectWise service
-/// at the simulator.
-pub async fn ensure_tenant(app: &App, t: &DemoTenant, api_url: &str) -> Result<()> {
+/// Creates the tenant and its user if missing, and (re)points its services at the
+/// simulators.
+pub async fn ensure_tenant(app: &App, t: &DemoTenant, services: &[ServiceConfig]) -> Result<()> {
     let id = TenantId::new(t.id)?;
     match app.store.create_tenant(&id, t.name).await {
         Ok(_) | Err(StateError::AlreadyExists(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let cfg = ServiceConfig::Connectwise(demo_credentials(t, api_url));
-    app.store.upsert_service(&id, "connectwise", &seal_service_config(&app.cipher, &cfg)).await?;
+    for cfg in services {
+        app.store
+            .upsert_service(&id, cfg.service(), &seal_service_config(&app.cipher, cfg))
+            .await?;
+    }
     if app.store.find_user_by_email(&id, t.email).await?.is_none() {
         app.store
             .create_user(NewUser {

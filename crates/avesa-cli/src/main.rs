@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use avesa_cli::app::{App, Ops};
 use avesa_cli::demo;
-use avesa_connectors::ConnectWiseConfig;
 use avesa_model::{Role, TenantId};
 use avesa_pipeline::{PipelineOptions, ServiceConfig, SyncRequest, seal_service_config};
 use avesa_state::NewUser;
@@ -115,6 +114,8 @@ enum ServiceCmd {
         #[arg(long)]
         tenant: String,
     },
+    /// The configuration fields a service needs (from its spec).
+    Fields { service: String },
     /// Check a service's credentials and reachability.
     Test {
         #[arg(long)]
@@ -125,26 +126,20 @@ enum ServiceCmd {
 }
 
 #[derive(Args)]
+#[command(after_help = "Fields come from the service's spec (`avesa service fields SERVICE` \
+lists them), given as `--field-name VALUE`, else from the environment as \
+SERVICE_FIELD_NAME (e.g. CONNECTWISE_PRIVATE_KEY), else from a prompt (hidden for secrets).")]
 struct ServiceAdd {
     #[arg(long)]
     tenant: String,
     #[arg(long)]
     service: String,
-    #[arg(long, env = "CONNECTWISE_API_URL")]
-    api_url: Option<String>,
-    #[arg(long, env = "CONNECTWISE_COMPANY_ID")]
-    company_id: Option<String>,
-    #[arg(long, env = "CONNECTWISE_PUBLIC_KEY")]
-    public_key: Option<String>,
-    #[arg(long, env = "CONNECTWISE_PRIVATE_KEY", hide_env_values = true)]
-    private_key: Option<String>,
-    #[arg(long, env = "CONNECTWISE_CLIENT_ID")]
-    client_id: Option<String>,
-    #[arg(long, default_value = "v4_6_release")]
-    codebase: String,
     /// Store the credentials without testing them first.
     #[arg(long)]
     no_test: bool,
+    /// The service's configuration fields: `--api-url https://… --company-id acme …`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--FIELD VALUE")]
+    fields: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -172,12 +167,21 @@ enum UserCmd {
 #[derive(Subcommand)]
 enum SimCmd {
     /// The ConnectWise PSA simulator, with the two demo companies.
-    Connectwise {
-        #[arg(long, default_value_t = 8081)]
-        port: u16,
-        #[arg(long, default_value = "127.0.0.1")]
-        host: std::net::IpAddr,
-    },
+    Connectwise(SimArgs),
+    /// The ServiceNow Table API simulator, with the second demo tenant's instance.
+    Servicenow(SimArgs),
+    /// The Salesforce REST (SOQL) simulator, with the second demo tenant's org.
+    Salesforce(SimArgs),
+    /// The Microsoft Graph simulator, with the second demo tenant's directory.
+    Microsoft365(SimArgs),
+}
+
+#[derive(Args)]
+struct SimArgs {
+    #[arg(long, default_value_t = 8081)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
 }
 
 fn main() -> ExitCode {
@@ -268,10 +272,12 @@ async fn run(cli: Cli) -> Result<()> {
             for s in app.store.list_services(&tenant).await? {
                 let shown =
                     avesa_pipeline::open_service_config(&app.cipher, &s.service, &s.sealed_config)
-                        .map(|c| match c {
-                            ServiceConfig::Connectwise(c) => {
-                                format!("{} company {} (keys ***)", c.api_url, c.company_id)
-                            }
+                        .map(|c| {
+                            c.redacted()
+                                .into_iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         })
                         .unwrap_or_else(|e| format!("unreadable: {e}"));
                 println!(
@@ -296,9 +302,38 @@ async fn run(cli: Cli) -> Result<()> {
             let cfg =
                 avesa_pipeline::open_service_config(&app.cipher, &svc.service, &svc.sealed_config)
                     .map_err(anyhow::Error::msg)?;
-            let connector = cfg.connector().map_err(anyhow::Error::msg)?;
-            connector.test().await?;
+            let connector = cfg.connector(tenant.as_str()).map_err(anyhow::Error::msg)?;
+            if let Err(e) = connector.test().await {
+                bail!("{}", e.explain());
+            }
             println!("{service}: credentials accepted, API reachable");
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Fields { service }) => {
+            let spec = avesa_pipeline::spec(&service).map_err(anyhow::Error::msg)?;
+            println!("{} ({}): configuration fields", spec.title, spec.service);
+            for f in &spec.config {
+                let mut notes = Vec::new();
+                if f.secret {
+                    notes.push("secret".to_owned());
+                }
+                if f.optional {
+                    notes.push("optional".to_owned());
+                }
+                if let Some(d) = &f.default {
+                    notes.push(format!("default {d}"));
+                }
+                println!(
+                    "  --{:<16} {}{}",
+                    f.name.replace('_', "-"),
+                    if notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("[{}] ", notes.join(", "))
+                    },
+                    f.help
+                );
+            }
             Ok(())
         }
         Command::User(UserCmd::Add { tenant, email, name, role, password }) => {
@@ -409,29 +444,36 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Sim(SimCmd::Connectwise { port, host }) => {
-            let sim = avesa_sim::ConnectWiseSim::new();
-            for t in [&demo::MAIN, &demo::SECOND] {
-                let c = demo::demo_credentials(t, "");
-                sim.add_company(avesa_sim::CwCompanySpec {
-                    company_id: c.company_id,
-                    public_key: c.public_key,
-                    private_key: c.private_key,
-                    client_id: c.client_id,
-                    seed: t.seed,
-                    sizes: if t.id == demo::MAIN.id {
-                        avesa_sim::CwSizes::demo()
-                    } else {
-                        avesa_sim::CwSizes::small()
-                    },
-                    now: demo::sim_epoch(),
-                });
-            }
-            let (addr, task) = sim
-                .serve(SocketAddr::new(host, port))
-                .await
-                .with_context(|| format!("cannot listen on {host}:{port}"))?;
-            println!("ConnectWise simulator on http://{addr}/v4_6_release/apis/3.0/");
+        Command::Sim(cmd) => run_sim(cmd).await,
+    }
+}
+
+/// Serves one simulator with the demo tenants' data until Ctrl-C.
+async fn run_sim(cmd: SimCmd) -> Result<()> {
+    let sims = demo::demo_sims(&avesa_sim::CwSizes::demo(), &demo::SecondSizes::demo());
+    let (name, args, router) = match cmd {
+        SimCmd::Connectwise(a) => ("ConnectWise", a, sims.connectwise.router()),
+        SimCmd::Servicenow(a) => ("ServiceNow", a, sims.servicenow.router()),
+        SimCmd::Salesforce(a) => ("Salesforce", a, sims.salesforce.router()),
+        SimCmd::Microsoft365(a) => ("Microsoft Graph", a, sims.graph.router()),
+    };
+    let bind = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let addr = listener.local_addr()?;
+    if name == "ServiceNow" {
+        sims.servicenow.set_base_url(format!("http://{addr}"));
+    }
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    println!("{name} simulator on http://{addr}");
+    match name {
+        "ConnectWise" => {
+            println!("  API base: http://{addr}/v4_6_release/apis/3.0/");
             for t in [&demo::MAIN, &demo::SECOND] {
                 let c = demo::demo_credentials(t, "");
                 println!(
@@ -439,12 +481,36 @@ async fn run(cli: Cli) -> Result<()> {
                     c.company_id, c.public_key, c.private_key, c.client_id
                 );
             }
-            println!(
-                "  control: GET /_sim/companies, POST /_sim/advance?company=ID, GET /_sim/requests"
-            );
-            wait_for_shutdown(task).await
+        }
+        "ServiceNow" => {
+            for t in sims.servicenow.tenants() {
+                println!(
+                    "  instance_url http://{addr}/{}  username {}  password {}  client_id {}  client_secret {}",
+                    t.instance, t.username, t.password, t.client_id, t.client_secret
+                );
+            }
+        }
+        "Salesforce" => {
+            for o in sims.salesforce.orgs() {
+                println!(
+                    "  org {}: login_url http://{addr}  client_id {}  client_secret {}",
+                    o.org, o.client_id, o.client_secret
+                );
+            }
+        }
+        _ => {
+            for t in sims.graph.tenants() {
+                println!(
+                    "  tenant_id {} ({}): login_url/graph_url http://{addr}  client_id {}  client_secret {}",
+                    t.tenant_id, t.domain, t.client_id, t.client_secret
+                );
+            }
         }
     }
+    println!(
+        "  control: /_sim/truth, /_sim/advance, /_sim/requests, /_sim/faults, /_sim/rate_limit, /_sim/traffic"
+    );
+    wait_for_shutdown(task).await
 }
 
 async fn wait_for_shutdown(task: tokio::task::JoinHandle<()>) -> Result<()> {
@@ -462,7 +528,9 @@ async fn run_demo(data_dir: PathBuf, bind: SocketAddr, no_serve: bool) -> Result
     println!("Starting the AVESA demo in {} ...", data_dir.display());
     let started = std::time::Instant::now();
     let d = demo::prepare(demo::DemoOptions::new(data_dir)).await?;
-    println!("ConnectWise simulator: http://{}/v4_6_release/apis/3.0/", d.sim_addr);
+    for (service, addr) in &d.sims.addrs {
+        println!("{service} simulator: http://{addr}");
+    }
     print_summary(&d.summary);
     println!("Demo data ready in {:.1}s.", started.elapsed().as_secs_f64());
     if no_serve {
@@ -489,9 +557,10 @@ fn print_summary(s: &avesa_pipeline::RunSummary) {
             "  {:<16} {:<12} {:<20} {:>8} records {:>8} new versions {:>4} chunks {:>9.0} rec/s",
             t.tenant_id, t.service, t.table, t.records, t.versions_inserted, t.chunks, rate
         );
-        match &t.error {
-            Some(e) => println!("  FAILED: {e}"),
-            None => println!(),
+        match (&t.error, &t.notice) {
+            (Some(e), _) => println!("  FAILED: {e}"),
+            (None, Some(n)) => println!("  {n}"),
+            (None, None) => println!(),
         }
     }
     let total = s.records();
@@ -520,35 +589,71 @@ async fn service_add(data_dir: &std::path::Path, a: ServiceAdd) -> Result<()> {
     let app = Ops::open(data_dir).await?;
     let tenant = tenant_id(&a.tenant)?;
     require_tenant(app.store.as_ref(), &tenant).await?;
-    if a.service != "connectwise" {
-        bail!("unknown service {:?}: known services are connectwise", a.service);
-    }
-    let get = |v: Option<String>, label: &str, secret: bool| -> Result<String> {
-        match v.filter(|s| !s.trim().is_empty()) {
-            Some(v) => Ok(v),
-            None if secret => prompt_secret(label),
-            None => prompt_line(label),
+    let spec = avesa_pipeline::spec(&a.service).map_err(anyhow::Error::msg)?;
+    let mut given: std::collections::BTreeMap<String, String> = Default::default();
+    let mut no_test = a.no_test;
+    let mut args = a.fields.into_iter();
+    while let Some(flag) = args.next() {
+        if flag == "--no-test" {
+            no_test = true;
+            continue;
         }
-    };
-    let cfg = ConnectWiseConfig {
-        api_url: get(a.api_url, "ConnectWise API URL (CONNECTWISE_API_URL)", false)?,
-        codebase: a.codebase,
-        company_id: get(a.company_id, "Company id (CONNECTWISE_COMPANY_ID)", false)?,
-        public_key: get(a.public_key, "Public key (CONNECTWISE_PUBLIC_KEY)", false)?,
-        private_key: get(a.private_key, "Private key (CONNECTWISE_PRIVATE_KEY)", true)?,
-        client_id: get(a.client_id, "Client id (CONNECTWISE_CLIENT_ID)", false)?,
-    };
-    let cfg = ServiceConfig::Connectwise(cfg);
-    let connector = cfg.connector().map_err(anyhow::Error::msg)?;
-    if !a.no_test {
-        connector
-            .test()
-            .await
-            .context("testing the credentials (use --no-test to store them anyway)")?;
+        let (name, value) = match flag.strip_prefix("--") {
+            Some(f) if f.contains('=') => {
+                let (n, v) = f.split_once('=').unwrap_or((f, ""));
+                (n.to_owned(), v.to_owned())
+            }
+            Some(f) => {
+                let v = args.next().with_context(|| format!("--{f} needs a value"))?;
+                (f.to_owned(), v)
+            }
+            None => bail!("unexpected argument {flag:?}; fields are given as --field-name VALUE"),
+        };
+        let name = name.replace('-', "_");
+        if spec.config_field(&name).is_none() {
+            let known: Vec<String> =
+                spec.config.iter().map(|f| format!("--{}", f.name.replace('_', "-"))).collect();
+            bail!(
+                "{} has no field --{}; its fields: {}",
+                a.service,
+                name.replace('_', "-"),
+                known.join(" ")
+            );
+        }
+        given.insert(name, value);
     }
-    app.store
-        .upsert_service(&tenant, "connectwise", &seal_service_config(&app.cipher, &cfg))
-        .await?;
-    println!("service connectwise attached to {tenant} (credentials encrypted at rest)");
+    for f in &spec.config {
+        if given.contains_key(&f.name) {
+            continue;
+        }
+        let env = format!("{}_{}", spec.service, f.name).to_uppercase();
+        match std::env::var(&env) {
+            Ok(v) if !v.trim().is_empty() => {
+                given.insert(f.name.clone(), v);
+            }
+            _ if f.optional || f.default.is_some() => {}
+            _ => {
+                let words = f.name.replace('_', " ");
+                let mut c = words.chars();
+                let words = c
+                    .next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default();
+                let label = format!("{}: {words} ({env})", spec.title);
+                let v = if f.secret { prompt_secret(&label)? } else { prompt_line(&label)? };
+                given.insert(f.name.clone(), v);
+            }
+        }
+    }
+    let cfg = ServiceConfig::new(&a.service, given);
+    let connector = cfg.connector(tenant.as_str()).map_err(anyhow::Error::msg)?;
+    if !no_test && let Err(e) = connector.test().await {
+        bail!(
+            "testing the credentials failed (use --no-test to store them anyway): {}",
+            e.explain()
+        );
+    }
+    app.store.upsert_service(&tenant, &a.service, &seal_service_config(&app.cipher, &cfg)).await?;
+    println!("service {} attached to {tenant} (credentials encrypted at rest)", a.service);
     Ok(())
 }

@@ -60,6 +60,23 @@ fn operator_commands_and_their_errors() {
     assert!(!ok);
     assert!(err.contains("--nmae"), "{err}");
 
+    // Every service's fields come from its spec; unknown fields are named.
+    let (ok, out, _) = run(avesa(&data).args(["service", "fields", "servicenow"]));
+    assert!(ok && out.contains("--instance-url") && out.contains("secret"), "{out}");
+    let (ok, _, err) = run(avesa(&data).args([
+        "service",
+        "add",
+        "--tenant",
+        "acme",
+        "--service",
+        "salesforce",
+        "--colour",
+        "red",
+    ]));
+    assert!(!ok && err.contains("no field --colour") && err.contains("--client-id"), "{err}");
+    let (ok, _, err) = run(avesa(&data).args(["service", "fields", "jira"]));
+    assert!(!ok && err.contains("unknown service") && err.contains("microsoft365"), "{err}");
+
     // Missing credential and no terminal to prompt on: one clear line.
     let (ok, _, err) = run(avesa(&data)
         .args(["service", "add", "--tenant", "acme", "--service", "connectwise"])

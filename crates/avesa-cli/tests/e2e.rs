@@ -95,8 +95,11 @@ struct Expected {
     ids: BTreeMap<&'static str, BTreeSet<String>>,
 }
 
-fn expected(sim: &avesa_sim::ConnectWiseSim, t: &DemoTenant) -> Expected {
-    let truth = sim.truth(t.id);
+fn expected(sims: &demo::DemoSims, t: &DemoTenant) -> Expected {
+    if t.id == SECOND.id {
+        return expected_second(sims);
+    }
+    let truth = sims.connectwise.truth(t.id);
     let live = |v: &&Value| v.get("deletedFlag").and_then(Value::as_bool) != Some(true);
     let mut by_status = BTreeMap::new();
     for tk in &truth.tickets {
@@ -130,12 +133,97 @@ fn expected(sim: &avesa_sim::ConnectWiseSim, t: &DemoTenant) -> Expected {
             ("contacts", ids(&truth.contacts)),
             ("tickets", ids(&truth.tickets)),
             ("time-entries", ids(&truth.time_entries)),
+            ("members", ids(&truth.members)),
         ]),
     }
 }
 
-async fn check_tenant_matches_truth(api: &Api, sim: &avesa_sim::ConnectWiseSim, t: &DemoTenant) {
-    let want = expected(sim, t);
+/// The second tenant: ServiceNow, Salesforce and Microsoft 365 together.
+fn expected_second(sims: &demo::DemoSims) -> Expected {
+    let sn = sims.servicenow.truth(SECOND.id);
+    let sf = sims.salesforce.truth(SECOND.id);
+    let g = sims.graph.truth(&sims.graph.tenants()[0].tenant_id);
+    let sn_t = |t: &str| sn.tables[t].as_slice();
+    let sf_t = |t: &str| sf.tables[t].as_slice();
+    let ids = |svc: &str, key: &str, vs: &[Value]| -> BTreeSet<String> {
+        vs.iter().map(|v| format!("{svc}:{}", v[key].as_str().unwrap())).collect()
+    };
+    let union =
+        |a: BTreeSet<String>, b: BTreeSet<String>| a.union(&b).cloned().collect::<BTreeSet<_>>();
+    let incident_status = |v: &Value| {
+        match v["state"].as_str().unwrap() {
+            "1" => "New",
+            "2" => "In Progress",
+            "3" => "On Hold",
+            "6" => "Resolved",
+            "7" => "Closed",
+            "8" => "Canceled",
+            other => panic!("incident state {other}"),
+        }
+        .to_owned()
+    };
+    let mut by_status = BTreeMap::new();
+    for i in sn_t("incident") {
+        *by_status.entry(incident_status(i)).or_insert(0) += 1;
+    }
+    for c in sf_t("Case") {
+        *by_status.entry(c["Status"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+    }
+    let hours: f64 = sn_t("task_time_worked")
+        .iter()
+        .map(|e| e["time_in_seconds"].as_str().unwrap().parse::<f64>().unwrap() / 3600.0)
+        .sum();
+    let open = sn_t("incident").iter().filter(|i| i["active"] == "true").count()
+        + sf_t("Case").iter().filter(|c| c["IsClosed"] != Value::Bool(true)).count();
+    Expected {
+        companies: sn_t("core_company").len() + sf_t("Account").len(),
+        contacts: sn_t("customer_contact").len() + sf_t("Contact").len(),
+        tickets: sn_t("incident").len() + sf_t("Case").len(),
+        open,
+        entries: sn_t("task_time_worked").len(),
+        hours,
+        billable: 0.0,
+        by_status,
+        hours_by_company: BTreeMap::new(),
+        ids: BTreeMap::from([
+            (
+                "companies",
+                union(
+                    ids("servicenow", "sys_id", sn_t("core_company")),
+                    ids("salesforce", "Id", sf_t("Account")),
+                ),
+            ),
+            (
+                "contacts",
+                union(
+                    ids("servicenow", "sys_id", sn_t("customer_contact")),
+                    ids("salesforce", "Id", sf_t("Contact")),
+                ),
+            ),
+            (
+                "tickets",
+                union(
+                    ids("servicenow", "sys_id", sn_t("incident")),
+                    ids("salesforce", "Id", sf_t("Case")),
+                ),
+            ),
+            ("time-entries", ids("servicenow", "sys_id", sn_t("task_time_worked"))),
+            (
+                "members",
+                union(
+                    union(
+                        ids("servicenow", "sys_id", sn_t("sys_user")),
+                        ids("salesforce", "Id", sf_t("User")),
+                    ),
+                    ids("microsoft365", "id", &g.tables["users"]),
+                ),
+            ),
+        ]),
+    }
+}
+
+async fn check_tenant_matches_truth(api: &Api, sims: &demo::DemoSims, t: &DemoTenant) {
+    let want = expected(sims, t);
     let token = api.login(t).await;
     let d = api.ok(&token, "/api/analytics/dashboard").await;
     assert_eq!(d["companies"].as_u64().unwrap() as usize, want.companies, "{} companies", t.id);
@@ -166,7 +254,7 @@ async fn check_tenant_matches_truth(api: &Api, sim: &avesa_sim::ConnectWiseSim, 
     let top = top["items"].as_array().unwrap();
     assert!(!top.is_empty());
     for c in top {
-        let id = c["id"].as_str().unwrap().trim_start_matches("connectwise:").to_owned();
+        let id = c["id"].as_str().unwrap().split_once(':').unwrap().1.to_owned();
         let want_h = want.hours_by_company.get(&id).copied().unwrap_or(0.0);
         assert!(
             close(f(c, "hours"), want_h),
@@ -176,21 +264,25 @@ async fn check_tenant_matches_truth(api: &Api, sim: &avesa_sim::ConnectWiseSim, 
         );
     }
 
-    for (route, total) in [("companies", want.companies), ("tickets", want.tickets)] {
+    for (route, total) in [
+        ("companies", want.companies),
+        ("tickets", want.tickets),
+        ("members", want.ids["members"].len()),
+    ] {
         let v = api.ok(&token, &format!("/api/{route}?page_size=5")).await;
         assert_eq!(v["total"].as_u64().unwrap() as usize, total, "{} {route} total", t.id);
         assert_eq!(v["items"].as_array().unwrap().len(), 5);
     }
 }
 
-async fn check_isolation(api: &Api, sim: &avesa_sim::ConnectWiseSim) {
-    let a = expected(sim, &MAIN);
-    let b = expected(sim, &SECOND);
+async fn check_isolation(api: &Api, sims: &demo::DemoSims) {
+    let a = expected(sims, &MAIN);
+    let b = expected(sims, &SECOND);
     let token_b = api.login(&SECOND).await;
     let (missing_status, missing_body) =
         api.get(&token_b, "/api/tickets/connectwise:987654321").await;
     assert_eq!(missing_status, StatusCode::NOT_FOUND);
-    for route in ["companies", "contacts", "tickets", "time-entries"] {
+    for route in ["companies", "contacts", "tickets", "time-entries", "members"] {
         // Every list holds exactly B's records.
         let items = api.all(&token_b, &format!("/api/{route}")).await;
         let got: BTreeSet<String> =
@@ -222,18 +314,18 @@ async fn demo_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = DemoOptions::new(dir.path().join("data"));
     opts.main_sizes = CwSizes::demo();
-    opts.second_sizes = CwSizes::small();
+    opts.second_sizes = demo::SecondSizes::small();
     let d = demo::prepare(opts.clone()).await.expect("demo prepares");
     assert_eq!(d.summary.status, avesa_state::RunStatus::Succeeded, "{:?}", d.summary);
     let (addr, _server) = demo::serve(&d.app, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let api = Api { base: format!("http://{addr}"), http: reqwest::Client::new() };
 
     // 1. The warehouse, through the API, equals the simulator's truth for both tenants.
-    check_tenant_matches_truth(&api, &d.sim, &MAIN).await;
-    check_tenant_matches_truth(&api, &d.sim, &SECOND).await;
+    check_tenant_matches_truth(&api, &d.sims, &MAIN).await;
+    check_tenant_matches_truth(&api, &d.sims, &SECOND).await;
 
     // 2. Tenant isolation.
-    check_isolation(&api, &d.sim).await;
+    check_isolation(&api, &d.sims).await;
 
     // 3. Incremental: the clock moves, records change and appear; the next sync fetches
     //    only what changed (plus the overlap window) and the changes get new versions.
@@ -248,11 +340,11 @@ async fn demo_end_to_end() {
         cursors
             .insert(table, d.app.store.get_cursor(&key).await.unwrap().expect("cursor after sync"));
     }
-    let report = d.sim.advance(
+    let report = d.sims.connectwise.advance(
         MAIN.id,
-        AdvanceSpec { duration: chrono::Duration::days(1), updates: 300, creates: 60 },
+        AdvanceSpec { duration: chrono::Duration::days(1), updates: 300, creates: 60, deletes: 0 },
     );
-    d.sim.clear_requests();
+    d.sims.connectwise.clear_requests();
     let run = d
         .app
         .pipeline(opts.pipeline.clone())
@@ -260,7 +352,7 @@ async fn demo_end_to_end() {
         .await
         .unwrap();
     assert_eq!(run.status, avesa_state::RunStatus::Succeeded, "{run:?}");
-    let truth = d.sim.truth(MAIN.id);
+    let truth = d.sims.connectwise.truth(MAIN.id);
     let overlap = opts.pipeline.overlap;
     for (table, records) in [
         ("company/companies", &truth.companies),
@@ -277,8 +369,13 @@ async fn demo_end_to_end() {
             })
             .map(|r| s(r, &["id"]).unwrap())
             .collect();
-        let reqs: Vec<_> =
-            d.sim.requests().into_iter().filter(|r| r.path == format!("/{table}")).collect();
+        let reqs: Vec<_> = d
+            .sims
+            .connectwise
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == format!("/{table}"))
+            .collect();
         assert!(!reqs.is_empty(), "{table}: no requests");
         for r in &reqs {
             let c = r.conditions.as_deref().unwrap_or("");
@@ -312,7 +409,7 @@ async fn demo_end_to_end() {
         let h = api.ok(&token, &format!("/api/tickets/connectwise:{id}/history")).await;
         assert_eq!(h["items"].as_array().unwrap().len(), 2, "ticket {id} versions: {h}");
     }
-    check_tenant_matches_truth(&api, &d.sim, &MAIN).await;
+    check_tenant_matches_truth(&api, &d.sims, &MAIN).await;
 
     // 4. Run records through the API, scoped to the caller's tenant.
     let runs = api.ok(&token, "/api/admin/runs").await;
@@ -346,7 +443,7 @@ async fn demo_rerun_resumes_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = DemoOptions::new(dir.path().join("data"));
     opts.main_sizes = CwSizes::small();
-    opts.second_sizes = CwSizes::small();
+    opts.second_sizes = demo::SecondSizes::small();
     let counts = |d: &demo::Demo| {
         let wh = d.app.warehouse.clone();
         async move {
@@ -362,7 +459,7 @@ async fn demo_rerun_resumes_without_duplicates() {
     };
     let first = demo::prepare(opts.clone()).await.unwrap();
     let before = counts(&first).await;
-    let truth = first.sim.truth(MAIN.id);
+    let truth = first.sims.connectwise.truth(MAIN.id);
     assert_eq!(
         before[2] as usize,
         truth.tickets.len(),

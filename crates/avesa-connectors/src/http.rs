@@ -8,6 +8,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, Response, StatusCode};
 
+use crate::budget::Budget;
 use crate::{ConnectorError, FetchStats, Result};
 
 /// Retry policy.
@@ -67,18 +68,23 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Sends the request built by `make` until it succeeds, retrying transient failures.
-/// `error_message` extracts the vendor's message from an error body.
+/// `error_message` extracts the vendor's message and error code from an error body. Each
+/// attempt first takes a token from `budget`; a throttle slows the budget down.
 pub async fn send_with_retry(
     service: &str,
     endpoint: &str,
     policy: &RetryPolicy,
+    budget: Option<&Budget>,
     stats: &mut FetchStats,
     make: impl Fn() -> reqwest::RequestBuilder,
-    error_message: impl Fn(&[u8]) -> String,
+    error_message: impl Fn(&[u8]) -> (String, Option<String>),
 ) -> Result<Fetched> {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        if let Some(b) = budget {
+            b.acquire().await;
+        }
         stats.requests += 1;
         let outcome = match make().send().await {
             Ok(resp) => classify(resp).await,
@@ -91,26 +97,27 @@ pub async fn send_with_retry(
         let (message, wait, unreachable) = match outcome {
             Outcome::Ok(f) => {
                 stats.bytes += f.body.len() as u64;
+                if let Some(b) = budget {
+                    b.succeeded();
+                }
                 return Ok(f);
             }
             Outcome::Permanent { status, body } => {
-                let message = error_message(&body);
-                return Err(
-                    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                        ConnectorError::Auth { service: service.into(), message }
-                    } else {
-                        ConnectorError::Rejected {
-                            service: service.into(),
-                            endpoint: endpoint.into(),
-                            status: status.as_u16(),
-                            message,
-                        }
-                    },
-                );
+                let (message, code) = error_message(&body);
+                return Err(ConnectorError::Rejected {
+                    service: service.into(),
+                    endpoint: endpoint.into(),
+                    status: status.as_u16(),
+                    message,
+                    code,
+                });
             }
             Outcome::Throttled { wait, body } => {
                 stats.throttles += 1;
-                (format!("throttled: {}", error_message(&body)), wait, false)
+                if let Some(b) = budget {
+                    b.throttled(wait);
+                }
+                (format!("throttled: {}", error_message(&body).0), wait, false)
             }
             Outcome::Transient { message, wait, unreachable } => (message, wait, unreachable),
         };

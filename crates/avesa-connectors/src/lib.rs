@@ -6,31 +6,41 @@
 //! next chunk (or the next run) continues exactly where the last commit ended, with no
 //! page-number drift when the vendor's data changes mid-sync.
 //!
-//! [`http`] holds what every REST connector shares (retries with capped exponential
-//! backoff and jitter, `Retry-After`, clear errors); [`connectwise`] is ConnectWise PSA.
+//! Connectors are data: each service is a spec file (`specs/*.toml`, see [`spec`] and
+//! `docs/connectors.md`) that one engine ([`engine::SpecConnector`]) executes. [`http`]
+//! holds what every request shares (retries with capped exponential backoff and jitter,
+//! `Retry-After`, clear errors), [`budget`] the per-(tenant, service) request budgets.
 
-pub mod connectwise;
+pub mod budget;
+pub mod engine;
 pub mod http;
+pub mod spec;
+pub mod template;
 
 use async_trait::async_trait;
 use avesa_lake::RawRecord;
 use chrono::{DateTime, Utc};
 
-pub use connectwise::{ConnectWise, ConnectWiseConfig};
+pub use engine::{ServiceCredentials, SpecConnector};
+pub use spec::{Spec, SpecError, builtin_specs};
 
 /// A keyset position: everything up to and including `(updated_at, id)` has been read.
 /// An empty `id` means "from `updated_at` inclusive" (used for overlap windows).
+///
+/// `token` is the vendor's own continuation where it has one: the next page of an open
+/// query (`next:…`, valid for minutes) or a delta link (`delta:…`, valid for days). A
+/// connector falls back to the keyset position when a next-page token has expired.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub updated_at: DateTime<Utc>,
     pub id: String,
+    pub token: Option<String>,
 }
 
-/// One source table a connector can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceTable {
-    /// The vendor's name for it, e.g. `service/tickets`.
-    pub name: &'static str,
+impl Cursor {
+    pub fn new(updated_at: DateTime<Utc>, id: impl Into<String>) -> Self {
+        Cursor { updated_at, id: id.into(), token: None }
+    }
 }
 
 /// One page of records.
@@ -69,9 +79,20 @@ pub enum ConnectorError {
     /// Credentials were refused (401/403): retrying will not help.
     #[error("{service}: authentication failed: {message}")]
     Auth { service: String, message: String },
+    /// The vendor's request quota is used up (Salesforce `REQUEST_LIMIT_EXCEEDED`): the
+    /// work stops cleanly and resumes on a later run.
+    #[error("{service}: API request quota exhausted: {message}")]
+    Quota { service: String, message: String },
     /// The vendor refused the request (4xx other than 408/429).
     #[error("{service}: {endpoint}: HTTP {status}: {message}")]
-    Rejected { service: String, endpoint: String, status: u16, message: String },
+    Rejected {
+        service: String,
+        endpoint: String,
+        status: u16,
+        message: String,
+        /// The vendor's error code, where its error body has one.
+        code: Option<String>,
+    },
     /// Retries ran out on a transient failure.
     #[error("{service}: {endpoint}: gave up after {attempts} attempts: {message}")]
     Exhausted { service: String, endpoint: String, attempts: u32, message: String },
@@ -90,6 +111,54 @@ impl ConnectorError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, ConnectorError::Auth { .. } | ConnectorError::Config { .. })
     }
+
+    /// One line for a person: what is wrong and what to check.
+    pub fn explain(&self) -> String {
+        match self {
+            ConnectorError::Auth { service, message } => {
+                format!(
+                    "{service}: authentication failed: {message} (the credentials were refused; \
+                     check the keys, user and company or instance id)"
+                )
+            }
+            ConnectorError::Unreachable { service, url, message } => {
+                let m = message.to_ascii_lowercase();
+                let why = if m.contains("dns") || m.contains("resolve") || m.contains("lookup") {
+                    "the host name does not resolve (DNS)"
+                } else if m.contains("certificate") || m.contains("tls") || m.contains("ssl") {
+                    "the TLS handshake failed (certificate or protocol)"
+                } else if m.contains("refused") {
+                    "the connection was refused (wrong host or port?)"
+                } else if m.contains("timed out") || m.contains("timeout") {
+                    "the connection timed out"
+                } else {
+                    "the connection failed"
+                };
+                format!("{service}: cannot reach {url}: {why} ({message})")
+            }
+            ConnectorError::Rejected { service, status: 400, message, .. }
+                if message.to_ascii_lowercase().contains("clientid") =>
+            {
+                format!(
+                    "{service}: the clientId was refused ({message}); register one at developer.connectwise.com"
+                )
+            }
+            ConnectorError::Rejected { service, status: 404, message, endpoint, .. } => {
+                format!(
+                    "{service}: {endpoint} was not found ({message}); check the URL, codebase or instance"
+                )
+            }
+            ConnectorError::Config { service, message } => {
+                format!("{service}: configuration: {message}")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the vendor's quota ran out (stop cleanly, resume later).
+    pub fn is_quota(&self) -> bool {
+        matches!(self, ConnectorError::Quota { .. })
+    }
 }
 
 pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
@@ -97,8 +166,9 @@ pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
 /// A vendor connector.
 #[async_trait]
 pub trait Connector: Send + Sync {
-    fn service(&self) -> &'static str;
-    fn tables(&self) -> &'static [SourceTable];
+    fn service(&self) -> &str;
+    /// The source tables a sync reads by default, in dependency order.
+    fn tables(&self) -> Vec<String>;
     /// Reads up to `page_size` records of `table` strictly after `after` (or from the
     /// beginning), in `(updated_at, id)` order.
     async fn fetch_page(&self, table: &str, after: Option<&Cursor>, page_size: u32)
@@ -107,4 +177,18 @@ pub trait Connector: Send + Sync {
     async fn count(&self, table: &str, after: Option<&Cursor>) -> Result<u64>;
     /// Checks credentials and reachability with one cheap call.
     async fn test(&self) -> Result<()>;
+    /// The mapping (source table name) that maps `table`'s records; `None` for a table
+    /// landed as raw Parquet only.
+    fn mapping_of(&self, table: &str) -> Option<String> {
+        Some(table.to_owned())
+    }
+    /// Where the next run starts from a committed watermark: `overlap` behind it, unless the
+    /// vendor's delta token says exactly where.
+    fn resume_from(&self, c: Cursor, overlap: chrono::Duration) -> Cursor {
+        match c.token {
+            Some(t) if t.starts_with("delta:") => Cursor { token: Some(t), ..c },
+            _ if overlap.is_zero() => Cursor { token: None, ..c },
+            _ => Cursor { updated_at: c.updated_at - overlap, id: String::new(), token: None },
+        }
+    }
 }

@@ -146,6 +146,20 @@ const TIME_ENTRIES: &[Column] = &[
 ];
 
 /// The canonical tables.
+/// The MSP's own staff (technicians, agents, users): what tickets' owners and time
+/// entries' members refer to.
+const MEMBERS: &[Column] = &[
+    col("identifier", Text),
+    col("name", Text),
+    col("first_name", Text),
+    col("last_name", Text),
+    col("email", Text),
+    col("title", Text),
+    col("role", Text),
+    col("department", Text),
+    col("active", Bool),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CanonicalTable {
@@ -153,14 +167,16 @@ pub enum CanonicalTable {
     Contacts,
     Tickets,
     TimeEntries,
+    Members,
 }
 
 impl CanonicalTable {
-    pub const ALL: [CanonicalTable; 4] = [
+    pub const ALL: [CanonicalTable; 5] = [
         CanonicalTable::Companies,
         CanonicalTable::Contacts,
         CanonicalTable::Tickets,
         CanonicalTable::TimeEntries,
+        CanonicalTable::Members,
     ];
 
     /// The table's name in the lake and the warehouse.
@@ -170,6 +186,7 @@ impl CanonicalTable {
             CanonicalTable::Contacts => "contacts",
             CanonicalTable::Tickets => "tickets",
             CanonicalTable::TimeEntries => "time_entries",
+            CanonicalTable::Members => "members",
         }
     }
 
@@ -180,6 +197,7 @@ impl CanonicalTable {
             CanonicalTable::Contacts => CONTACTS,
             CanonicalTable::Tickets => TICKETS,
             CanonicalTable::TimeEntries => TIME_ENTRIES,
+            CanonicalTable::Members => MEMBERS,
         }
     }
 
@@ -219,7 +237,7 @@ impl FromStr for CanonicalTable {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         CanonicalTable::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
             IdError(format!(
-                "unknown canonical table {s:?}: use companies, contacts, tickets or time_entries"
+                "unknown canonical table {s:?}: use companies, contacts, tickets, time_entries or members"
             ))
         })
     }

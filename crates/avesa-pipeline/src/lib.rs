@@ -17,7 +17,7 @@
 
 mod services;
 
-pub use services::{ServiceConfig, open_service_config, seal_service_config};
+pub use services::{ServiceConfig, open_service_config, seal_service_config, spec, specs};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,6 +99,8 @@ pub struct TableOutcome {
     pub versions_inserted: u64,
     pub requests: u64,
     pub error: Option<String>,
+    /// Why the table stopped early without failing (a vendor quota ran out).
+    pub notice: Option<String>,
     pub seconds: f64,
 }
 
@@ -131,7 +133,8 @@ pub struct Pipeline {
 struct TableJob {
     key: TableKey,
     connector: Arc<dyn Connector>,
-    mapping: Arc<Mapping>,
+    /// `None`: the table is landed as raw Parquet only.
+    mapping: Option<Arc<Mapping>>,
 }
 
 impl Pipeline {
@@ -175,7 +178,7 @@ impl Pipeline {
             }
             for svc in services {
                 let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
-                    .and_then(|cfg| cfg.connector());
+                    .and_then(|cfg| cfg.connector(tenant.id.as_str()));
                 let connector: Arc<dyn Connector> = match connector {
                     Ok(c) => Arc::from(c),
                     Err(e) => {
@@ -185,35 +188,39 @@ impl Pipeline {
                 };
                 let mut matched = false;
                 for table in connector.tables() {
-                    if req.table.as_ref().is_some_and(|t| t != table.name) {
+                    if req.table.as_ref().is_some_and(|t| *t != table) {
                         continue;
                     }
                     matched = true;
                     let key = TableKey {
                         tenant_id: tenant.id.clone(),
                         service: svc.service.clone(),
-                        table: table.name.to_owned(),
+                        table: table.clone(),
+                    };
+                    let Some(source) = connector.mapping_of(&table) else {
+                        jobs.push(TableJob { key, connector: connector.clone(), mapping: None });
+                        continue;
                     };
                     let mapping = self
                         .mappings
                         .iter()
-                        .find(|m| m.service == svc.service && m.source_table == table.name);
+                        .find(|m| m.service == svc.service && m.source_table == source);
                     match mapping {
                         Some(m) => jobs.push(TableJob {
                             key,
                             connector: connector.clone(),
-                            mapping: Arc::new(m.clone()),
+                            mapping: Some(Arc::new(m.clone())),
                         }),
                         None => outcomes.push(failed(
                             &tenant.id,
                             &svc.service,
-                            table.name,
-                            format!("no mapping for {} {}", svc.service, table.name),
+                            &table,
+                            format!("no mapping for {} {source}", svc.service),
                         )),
                     }
                 }
                 if let (false, Some(t)) = (matched, &req.table) {
-                    let known: Vec<_> = connector.tables().iter().map(|t| t.name).collect();
+                    let known = connector.tables();
                     return Err(PipelineError::Invalid(format!(
                         "{} has no table {t:?}; tables: {}",
                         svc.service,
@@ -322,6 +329,7 @@ impl Pipeline {
             versions_inserted: 0,
             requests: 0,
             error: None,
+            notice: None,
             seconds: 0.0,
         };
         let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
@@ -345,9 +353,9 @@ impl Pipeline {
         let st = |e: avesa_state::StateError| e.to_string();
         // Resume a chunk a crashed or failed run left behind, under its own id.
         let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
-        let overlap = |c: Cursor| Cursor {
-            updated_at: c.updated_at - self.opts.overlap,
-            id: if self.opts.overlap.is_zero() { c.id } else { String::new() },
+        let overlap = |c: Cursor| {
+            let c = job.connector.resume_from(to_source(c), self.opts.overlap);
+            from_source(c)
         };
         let (mut chunk_id, mut start) = match resumed {
             Some(c) if full => {
@@ -372,7 +380,7 @@ impl Pipeline {
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
             match self.run_chunk(job, chunk_id, start.clone()).instrument(span).await {
-                Ok((commit, more)) => {
+                Ok((commit, more, quota)) => {
                     out.chunks += 1;
                     out.records += commit.counts.records;
                     out.versions_inserted += commit.counts.versions_inserted;
@@ -380,6 +388,11 @@ impl Pipeline {
                     let end = commit.end.clone();
                     crash_point("before_commit");
                     self.store.commit_chunk(&commit).await.map_err(st)?;
+                    if let Some(q) = quota {
+                        tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
+                        out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
+                        return Ok(());
+                    }
                     match (more, end) {
                         (true, Some(end)) => {
                             start = Some(end);
@@ -405,20 +418,25 @@ impl Pipeline {
         job: &TableJob,
         chunk: ChunkId,
         start: Option<Cursor>,
-    ) -> Result<(ChunkCommit, bool), String> {
+    ) -> Result<(ChunkCommit, bool, Option<String>), String> {
         let key = &job.key;
         let mut counts = ChunkCounts::default();
         let mut records = Vec::new();
-        let mut after: Option<SourceCursor> =
-            start.map(|c| SourceCursor { updated_at: c.updated_at, id: c.id });
+        let mut after: Option<SourceCursor> = start.map(to_source);
         let mut more = true;
+        let mut quota = None;
         while records.len() < self.opts.chunk_records && more {
             let want = (self.opts.chunk_records - records.len()).min(self.opts.page_size as usize);
-            let page = job
-                .connector
-                .fetch_page(&key.table, after.as_ref(), want as u32)
-                .await
-                .map_err(|e| e.to_string())?;
+            let page = match job.connector.fetch_page(&key.table, after.as_ref(), want as u32).await
+            {
+                Ok(p) => p,
+                // The vendor's quota ran out: keep what this chunk has, stop cleanly.
+                Err(e) if e.is_quota() => {
+                    quota = Some(e.to_string());
+                    break;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             counts.pages += 1;
             counts.requests += page.stats.requests;
             counts.bytes += page.stats.bytes;
@@ -437,11 +455,13 @@ impl Pipeline {
             records.extend(page.records);
         }
         counts.records = records.len() as u64;
-        let end = after.map(|c| Cursor { updated_at: c.updated_at, id: c.id });
+        let end = after.map(from_source);
         if records.is_empty() {
+            // Nothing read; a delta API may still hand out a new delta link to keep.
+            let end = end.filter(|e| e.token.as_deref().is_some_and(|t| t.starts_with("delta:")));
             let commit =
-                ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files: vec![] };
-            return Ok((commit, false));
+                ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files: vec![] };
+            return Ok((commit, false, quota));
         }
         let extracted_at = Utc::now();
         let raw =
@@ -449,7 +469,13 @@ impl Pipeline {
         let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
         self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string())?;
 
-        let mapping = job.mapping.clone();
+        let Some(mapping) = job.mapping.clone() else {
+            tracing::info!(records = counts.records, "chunk landed (raw only)");
+            let files = vec![raw_path.to_string()];
+            let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
+            return Ok((commit, more && quota.is_none(), quota));
+        };
+        let table = mapping.canonical_table;
         let tenant = key.tenant_id.clone();
         let canonical = tokio::task::spawn_blocking(move || {
             mapping.apply(&tenant, chunk, extracted_at, &records)
@@ -457,7 +483,6 @@ impl Pipeline {
         .await
         .map_err(|e| format!("transform task failed: {e}"))?
         .map_err(|e| format!("mapping failed: {e}"))?;
-        let table = job.mapping.canonical_table;
         let canonical_path = Lake::canonical_path(&key.tenant_id, table, &key.service, chunk);
         self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())?;
         let report = self.warehouse.apply(table, canonical).await.map_err(|e| e.to_string())?;
@@ -470,8 +495,16 @@ impl Pipeline {
             counts,
             files: vec![raw_path.to_string(), canonical_path.to_string()],
         };
-        Ok((commit, more))
+        Ok((commit, more && quota.is_none(), quota))
     }
+}
+
+fn to_source(c: Cursor) -> SourceCursor {
+    SourceCursor { updated_at: c.updated_at, id: c.id, token: c.token }
+}
+
+fn from_source(c: SourceCursor) -> Cursor {
+    Cursor { updated_at: c.updated_at, id: c.id, token: c.token }
 }
 
 /// A test hook for crash-safety tests: with `AVESA_CRASH_AT=<point>:<n>` in the
@@ -503,6 +536,7 @@ fn failed(tenant: &TenantId, service: &str, table: &str, e: impl ToString) -> Ta
         versions_inserted: 0,
         requests: 0,
         error: Some(e.to_string()),
+        notice: None,
         seconds: 0.0,
     }
 }

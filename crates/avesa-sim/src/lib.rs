@@ -19,18 +19,34 @@
 //! let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await?;
 //! // GET http://{addr}/v4_6_release/apis/3.0/service/tickets?pageSize=1000
 //! //     Authorization: {auth}, clientId: {spec.client_id}
-//! let report = sim.advance("acme", AdvanceSpec { duration: chrono::Duration::hours(1), updates: 50, creates: 10 });
+//! let report = sim.advance("acme", AdvanceSpec {
+//!     duration: chrono::Duration::hours(1), updates: 50, creates: 10, deletes: 2,
+//! });
 //! let truth = sim.truth("acme"); // what a perfect sync holds now
+//! // make the next two ticket requests fail with 503, then let them through
+//! sim.faults().inject(avesa_sim::FaultRule::status(503).path("service/tickets").times(2));
 //! # let _ = (addr, auth, report, truth); Ok(()) }
 //! ```
 //!
 //! Module map: [`connectwise`] (the simulator: data generation, advance, HTTP), [`conditions`]
-//! (the ConnectWise `conditions`/`orderBy` language), `sink` (one description of a record
+//! (the ConnectWise `conditions`/`orderBy` language), [`faults`] (fault injection, rate
+//! limiting and a traffic log in front of any simulator's router), `sink` (one description of a record
 //! feeding the JSON writer, field lookups and schema checks), `time` (second-resolution
 //! timestamps).
+//!
+//! The ServiceNow Table API simulator is [`ServiceNowSim`] (module [`servicenow`]): instances
+//! served under `/{instance}/`, Basic or OAuth auth, encoded queries, `sys_audit_delete`.
+//!
+//! [`graph`] is the Microsoft Graph (Microsoft 365 / Entra ID) simulator, [`GraphSim`]: client-
+//! credentials login per tenant, `/v1.0/users` and `/v1.0/groups` with OData paging, and delta
+//! queries with expiring delta tokens.
 
 pub mod conditions;
 pub mod connectwise;
+pub mod faults;
+pub mod graph;
+pub mod salesforce;
+pub mod servicenow;
 mod sink;
 mod time;
 
@@ -38,6 +54,10 @@ pub use connectwise::{
     AdvanceReport, AdvanceSpec, CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE, CW_TABLES,
     ConnectWiseSim, CwCompanySpec, CwSizes, CwTruth, RequestRecord,
 };
+pub use faults::{ErrorStyle, FaultKind, FaultRule, Faults, RateLimit, TrafficEntry};
+pub use graph::{GraphSim, GraphSizes, GraphTenantSpec};
+pub use salesforce::{SalesforceSim, SfOrgSpec, SfSizes};
+pub use servicenow::{SN_ACCESS_TOKEN_TTL, SN_TABLES, ServiceNowSim, SnSizes, SnTenantSpec};
 
 // ---------------------------------------------------------------------------------------------
 // Types shared by the simulators (ServiceNow, Salesforce, Microsoft Graph use them directly;
@@ -65,7 +85,9 @@ mod secs {
     pub fn serialize<S: serde::Serializer>(d: &chrono::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_i64(d.num_seconds())
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<chrono::Duration, D::Error> {
         let n = <i64 as serde::Deserialize>::deserialize(d)?;
         Ok(chrono::Duration::seconds(n.max(1)))
     }

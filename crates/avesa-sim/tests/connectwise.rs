@@ -452,7 +452,7 @@ async fn incremental_after_advance_returns_exactly_the_changes() {
     assert_eq!(t0, now());
     let report = f.sim.advance(
         "acme_msp",
-        AdvanceSpec { duration: chrono::Duration::hours(6), updates: 60, creates: 25 },
+        AdvanceSpec { duration: chrono::Duration::hours(6), updates: 60, creates: 25, deletes: 0 },
     );
     assert_eq!(report.from, t0);
     assert_eq!(report.to, t0 + chrono::Duration::hours(6));
@@ -518,7 +518,12 @@ async fn same_seed_same_data() {
     b.add_company(spec.clone());
     assert_eq!(CwCompanySpec::new("acme_msp", 99, tiny(), now()), spec);
     assert!(a.truth("acme_msp") == b.truth("acme_msp"));
-    let adv = || AdvanceSpec { duration: chrono::Duration::days(1), updates: 30, creates: 10 };
+    let adv = || AdvanceSpec {
+        duration: chrono::Duration::days(1),
+        updates: 30,
+        creates: 10,
+        deletes: 0,
+    };
     assert_eq!(a.advance("acme_msp", adv()), b.advance("acme_msp", adv()));
     assert!(a.truth("acme_msp") == b.truth("acme_msp"));
 
@@ -682,4 +687,201 @@ async fn demo_size_is_fast() {
     // generous bounds: debug builds on a busy 2-core machine
     assert!(generated.as_secs_f64() < 10.0, "{generated:?}");
     assert!(paged.as_secs_f64() < 5.0, "{paged:?}");
+}
+
+#[tokio::test]
+async fn deletes_soft_delete_companies_and_remove_other_records() {
+    let f = Fixture::new(tiny()).await;
+    let before = f.sim.truth("acme_msp");
+    assert!(before.deleted.is_empty());
+    assert!(
+        before.companies.iter().all(|c| c["deletedFlag"] == false && c["dateDeleted"].is_null())
+    );
+    let t0 = f.sim.now("acme_msp");
+    let report = f.sim.advance(
+        "acme_msp",
+        AdvanceSpec { duration: chrono::Duration::hours(6), updates: 10, creates: 4, deletes: 12 },
+    );
+    let total_deleted: usize = report.deleted.values().map(Vec::len).sum();
+    assert_eq!(total_deleted, 12, "{report:?}");
+    for table in CW_TABLES {
+        assert!(!report.deleted_ids(table).is_empty(), "{table} got no deletes");
+        for id in report.deleted_ids(table) {
+            assert_eq!(report.changed_ids(table).contains(id), table == "company/companies");
+            assert!(
+                !report.updated_ids(table).contains(id) && !report.created_ids(table).contains(id)
+            );
+        }
+    }
+    let after = f.sim.truth("acme_msp");
+    let ts = |d: DateTime<Utc>| d.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (from, to) = (ts(report.from), ts(report.to));
+
+    // soft-deleted companies: still served, flagged, stamped inside the window
+    assert_eq!(
+        after.companies.len(),
+        before.companies.len() + report.created_ids("company/companies").len()
+    );
+    assert!(after.deleted_ids("company/companies").is_empty());
+    for id in report.deleted_ids("company/companies") {
+        let (status, c) = f.json(&format!("company/companies/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(c["deletedFlag"], true);
+        let deleted_at = c["dateDeleted"].as_str().unwrap();
+        let updated = c["_info"]["lastUpdated"].as_str().unwrap();
+        assert!(deleted_at > from.as_str() && deleted_at <= to.as_str(), "{c}");
+        assert_eq!(updated, deleted_at);
+        assert!(c["deletedBy"].as_str().is_some_and(|b| !b.is_empty()));
+        assert!(after.companies.iter().any(|t| t == &c));
+    }
+    let live = after.companies.iter().filter(|c| c["deletedFlag"] == false).count();
+    assert_eq!(live, after.companies.len() - report.deleted_ids("company/companies").len());
+    let (_, flagged) = f.json("company/companies/count?conditions=deletedFlag%3Dtrue").await;
+    assert_eq!(flagged["count"], report.deleted_ids("company/companies").len() as i64);
+
+    // an incremental sync sees the soft deletes with the updates and creates
+    let q = url_escape(&format!("lastUpdated > [{}]", ts(t0)));
+    let (got, _) = f.all_pages(&format!("company/companies?conditions={q}&pageSize=1000")).await;
+    let mut got = ids(&got);
+    got.sort_unstable();
+    assert_eq!(got, report.changed_ids("company/companies"));
+
+    // deleted contacts, tickets and time entries vanish: 404, gone from lists, counts, truth
+    for (table, vanished) in [
+        ("company/contacts", &after.contacts),
+        ("service/tickets", &after.tickets),
+        ("time/entries", &after.time_entries),
+    ] {
+        let gone = report.deleted_ids(table);
+        assert_eq!(after.deleted_ids(table), gone, "{table}");
+        assert_eq!(
+            vanished.len(),
+            before.table(table).unwrap().len() + report.created_ids(table).len() - gone.len()
+        );
+        for id in gone {
+            let (status, body) = f.json(&format!("{table}/{id}")).await;
+            assert_eq!(status, 404, "{table}/{id}");
+            assert_eq!(body["code"], "NotFound");
+            assert!(!ids(vanished).contains(id));
+            assert!(ids(before.table(table).unwrap()).contains(id));
+        }
+        let (listed, _) = f.all_pages(&format!("{table}?pageSize=100")).await;
+        assert!(&listed == vanished, "{table}: list differs from truth");
+        let (_, count) = f.json(&format!("{table}/count")).await;
+        assert_eq!(count["count"], vanished.len() as i64);
+        let (filtered, _) =
+            f.all_pages(&format!("{table}?conditions=id%3E0&orderBy=id%20desc")).await;
+        assert_eq!(filtered.len(), vanished.len(), "{table}: filtered list");
+        assert!(filtered.iter().all(|r| !gone.contains(&r["id"].as_i64().unwrap())));
+    }
+    // forward-only paging skips them too
+    let mut seen = Vec::new();
+    let mut url = Some(f.url("service/tickets?pageSize=100"));
+    while let Some(u) = url {
+        let r = f
+            .http
+            .get(&u)
+            .header("Authorization", f.spec.authorization())
+            .header("clientId", &f.spec.client_id)
+            .header("pagination-type", "forward-only")
+            .send()
+            .await
+            .unwrap();
+        url = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[1..l.find('>').unwrap()].to_string()
+        });
+        seen.extend(ids(&r.json::<Vec<Value>>().await.unwrap()));
+    }
+    assert_eq!(seen, ids(&after.tickets));
+    // no dangling time entries: deleted tickets had none
+    let deleted_tickets = report.deleted_ids("service/tickets");
+    assert!(
+        after
+            .time_entries
+            .iter()
+            .all(|e| !deleted_tickets.contains(&e["chargeToId"].as_i64().unwrap()))
+    );
+
+    // later advances leave deleted records alone and never reference a deleted contact
+    let later = f.sim.advance(
+        "acme_msp",
+        AdvanceSpec { duration: chrono::Duration::hours(6), updates: 200, creates: 40, deletes: 0 },
+    );
+    assert!(later.deleted.values().all(Vec::is_empty));
+    for table in CW_TABLES {
+        for id in later.updated_ids(table) {
+            assert!(!report.deleted_ids(table).contains(id), "{table} {id} updated after delete");
+        }
+    }
+    let last = f.sim.truth("acme_msp");
+    assert_eq!(last.deleted, after.deleted);
+    let gone_contacts = report.deleted_ids("company/contacts");
+    for t in last
+        .tickets
+        .iter()
+        .filter(|t| later.created_ids("service/tickets").contains(&t["id"].as_i64().unwrap()))
+    {
+        assert!(
+            t["contact"].is_null()
+                || !gone_contacts.contains(&t["contact"]["id"].as_i64().unwrap())
+        );
+        let company = t["company"]["id"].as_i64().unwrap();
+        assert!(
+            !report.deleted_ids("company/companies").contains(&company),
+            "new ticket on a deleted company"
+        );
+    }
+
+    // the control routes take deletes and report vanished ids
+    let base = format!("http://{}", f.addr);
+    let body: Value = f
+        .http
+        .post(format!("{base}/_sim/advance?company=acme_msp"))
+        .body(r#"{"seconds":3600,"deletes":4}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let n: usize =
+        body["deleted"].as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
+    assert_eq!(n, 4, "{body}");
+    let all: Value = f
+        .http
+        .get(format!("{base}/_sim/truth?company=acme_msp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served: avesa_sim::CwTruth = serde_json::from_value(all).unwrap();
+    assert!(served == f.sim.truth("acme_msp"));
+    assert!(served.deleted_ids("service/tickets").len() >= deleted_tickets.len());
+    let companies: Value =
+        f.http.get(format!("{base}/_sim/companies")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(companies[0]["counts"]["service/tickets"], served.tickets.len());
+}
+
+#[tokio::test]
+async fn deletes_are_deterministic() {
+    let run = || {
+        let sim = ConnectWiseSim::new();
+        sim.add_company(CwCompanySpec::new("acme_msp", 11, tiny(), now()));
+        let spec = AdvanceSpec {
+            duration: chrono::Duration::days(1),
+            updates: 20,
+            creates: 5,
+            deletes: 9,
+        };
+        let a = sim.advance("acme_msp", spec.clone());
+        let b = sim.advance("acme_msp", spec);
+        (a, b, sim.truth("acme_msp"))
+    };
+    let (a1, b1, t1) = run();
+    let (a2, b2, t2) = run();
+    assert_eq!((a1, b1), (a2, b2));
+    assert!(t1 == t2);
 }

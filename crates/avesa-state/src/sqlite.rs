@@ -73,6 +73,22 @@ impl SqliteStore {
         for stmt in SCHEMA {
             sqlx::query(stmt).execute(&pool).await?;
         }
+        // Columns added after the first release: add them to older databases.
+        for (table, column) in
+            [("cursors", "cursor_token"), ("chunks", "start_token"), ("chunks", "end_token")]
+        {
+            let present: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?")
+                    .bind(table)
+                    .bind(column)
+                    .fetch_one(&pool)
+                    .await?;
+            if present == 0 {
+                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                    .execute(&pool)
+                    .await?;
+            }
+        }
         Ok(Self { pool })
     }
 }
@@ -82,10 +98,11 @@ fn tenant_id(s: String) -> Result<TenantId> {
 }
 
 fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
-    let cursor = |ts: &str, id: &str| -> Result<Option<Cursor>> {
+    let cursor = |ts: &str, id: &str, token: &str| -> Result<Option<Cursor>> {
         let ts: Option<DateTime<Utc>> = r.try_get(ts)?;
         let id: Option<String> = r.try_get(id)?;
-        Ok(ts.zip(id).map(|(updated_at, id)| Cursor { updated_at, id }))
+        let token: Option<String> = r.try_get(token)?;
+        Ok(ts.zip(id).map(|(updated_at, id)| Cursor { updated_at, id, token }))
     };
     let id: String = r.try_get("id")?;
     let run_id: String = r.try_get("run_id")?;
@@ -102,8 +119,8 @@ fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
         },
         status: ChunkStatus::parse(&status)
             .ok_or_else(|| StateError::Corrupt(format!("chunk status {status:?}")))?,
-        start: cursor("start_ts", "start_id")?,
-        end: cursor("end_ts", "end_id")?,
+        start: cursor("start_ts", "start_id", "start_token")?,
+        end: cursor("end_ts", "end_id", "end_token")?,
         counts: ChunkCounts {
             records: count("records")?,
             pages: count("pages")?,
@@ -366,7 +383,7 @@ impl StateStore for SqliteStore {
 
     async fn get_cursor(&self, key: &TableKey) -> Result<Option<Cursor>> {
         let row = sqlx::query(
-            "SELECT cursor_ts, cursor_id FROM cursors
+            "SELECT cursor_ts, cursor_id, cursor_token FROM cursors
              WHERE tenant_id = ? AND service = ? AND source_table = ?",
         )
         .bind(key.tenant_id.as_str())
@@ -374,8 +391,14 @@ impl StateStore for SqliteStore {
         .bind(&key.table)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok(Cursor { updated_at: r.try_get("cursor_ts")?, id: r.try_get("cursor_id")? }))
-            .transpose()
+        row.map(|r| {
+            Ok(Cursor {
+                updated_at: r.try_get("cursor_ts")?,
+                id: r.try_get("cursor_id")?,
+                token: r.try_get("cursor_token")?,
+            })
+        })
+        .transpose()
     }
 
     async fn create_run(&self, run: &RunRecord) -> Result<()> {
@@ -444,10 +467,11 @@ impl StateStore for SqliteStore {
     async fn begin_chunk(&self, c: &ChunkRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO chunks (id, run_id, tenant_id, service, source_table, status,
-                                 start_ts, start_id, started_at)
-             VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)
+                                 start_ts, start_id, start_token, started_at)
+             VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, status = 'running',
-                 error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL, records = 0,
+                 error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL,
+                 end_token = NULL, records = 0,
                  pages = 0, requests = 0, bytes = 0, versions_inserted = 0, files = '[]'",
         )
         .bind(c.id.to_string())
@@ -457,6 +481,7 @@ impl StateStore for SqliteStore {
         .bind(&c.key.table)
         .bind(c.start.as_ref().map(|s| s.updated_at))
         .bind(c.start.as_ref().map(|s| s.id.clone()))
+        .bind(c.start.as_ref().and_then(|s| s.token.clone()))
         .bind(c.started_at)
         .execute(&self.pool)
         .await?;
@@ -482,13 +507,15 @@ impl StateStore for SqliteStore {
         let now = Utc::now();
         let files = serde_json::to_string(&c.files).expect("a list of strings serializes");
         let updated = sqlx::query(
-            "UPDATE chunks SET status = 'committed', end_ts = ?, end_id = ?, records = ?,
+            "UPDATE chunks SET status = 'committed', end_ts = ?, end_id = ?, end_token = ?,
+                 records = ?,
                  pages = ?, requests = ?, bytes = ?, versions_inserted = ?, files = ?,
                  error = NULL, finished_at = ?
              WHERE id = ? AND status = 'running'",
         )
         .bind(c.end.as_ref().map(|e| e.updated_at))
         .bind(c.end.as_ref().map(|e| e.id.clone()))
+        .bind(c.end.as_ref().and_then(|e| e.token.clone()))
         .bind(c.counts.records as i64)
         .bind(c.counts.pages as i64)
         .bind(c.counts.requests as i64)
@@ -507,17 +534,19 @@ impl StateStore for SqliteStore {
             // end is the end of the contiguous committed prefix. (A full sync restarts
             // from the beginning and may move the cursor back: that only causes re-reads.)
             sqlx::query(
-                "INSERT INTO cursors (tenant_id, service, source_table, cursor_ts, cursor_id, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
+                "INSERT INTO cursors (tenant_id, service, source_table, cursor_ts, cursor_id,
+                                      cursor_token, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (tenant_id, service, source_table) DO UPDATE
                  SET cursor_ts = excluded.cursor_ts, cursor_id = excluded.cursor_id,
-                     updated_at = excluded.updated_at",
+                     cursor_token = excluded.cursor_token, updated_at = excluded.updated_at",
             )
             .bind(c.key.tenant_id.as_str())
             .bind(&c.key.service)
             .bind(&c.key.table)
             .bind(end.updated_at)
             .bind(&end.id)
+            .bind(&end.token)
             .bind(now)
             .execute(&mut *tx)
             .await?;

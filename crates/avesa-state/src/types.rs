@@ -73,6 +73,9 @@ pub struct TableKey {
 pub struct Cursor {
     pub updated_at: DateTime<Utc>,
     pub id: String,
+    /// The vendor's continuation where it has one (a next-page URL or a delta link).
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -108,7 +108,8 @@ async fn chunk_commit_moves_the_cursor_and_unfinished_chunks_resume_in_order() {
 
     let c1 = chunk(run.id, &t, None);
     s.begin_chunk(&c1).await.unwrap();
-    let end = Cursor { updated_at: Utc::now(), id: "42".into() };
+    let end =
+        Cursor { updated_at: Utc::now(), id: "42".into(), token: Some("next:http://x/2".into()) };
     let commit = ChunkCommit {
         chunk_id: c1.id,
         key: key(&t),
@@ -136,7 +137,11 @@ async fn chunk_commit_moves_the_cursor_and_unfinished_chunks_resume_in_order() {
     let later = chunk(
         run.id,
         &t,
-        Some(Cursor { updated_at: end.updated_at + Duration::hours(1), id: "9".into() }),
+        Some(Cursor {
+            updated_at: end.updated_at + Duration::hours(1),
+            id: "9".into(),
+            token: None,
+        }),
     );
     let earlier = chunk(run.id, &t, Some(end.clone()));
     s.begin_chunk(&later).await.unwrap();

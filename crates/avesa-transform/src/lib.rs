@@ -284,9 +284,24 @@ impl ColumnMapping {
             Some(v) => v,
         };
         let typed = convert(&raw, ty)?;
-        Ok(match (typed, self.negate) {
-            (Typed::Bool(b), true) => Typed::Bool(!b),
-            (t, _) => t,
+        Ok(match (typed, self.negate, self.divide) {
+            (Typed::Bool(b), true, _) => Typed::Bool(!b),
+            (Typed::Float(f), _, Some(d)) => Typed::Float(f / d),
+            (Typed::Text(first), _, _) if !self.concat.is_empty() => {
+                let mut out = first;
+                for p in &self.concat {
+                    if let Some(Value::String(s)) = p.resolve(doc)
+                        && !s.is_empty()
+                    {
+                        if !out.is_empty() {
+                            out.push(' ');
+                        }
+                        out.push_str(s);
+                    }
+                }
+                Typed::Text(out)
+            }
+            (t, _, _) => t,
         })
     }
 }

@@ -28,6 +28,11 @@ pub struct ColumnMapping {
     pub default: Option<Value>,
     /// For booleans: store the opposite (`inactiveFlag` → `active`).
     pub negate: bool,
+    /// For numbers: divide by this (`time_in_seconds` → hours with 3600).
+    pub divide: Option<f64>,
+    /// Further paths whose non-empty values are appended, space-separated (a full name
+    /// from first and last names).
+    pub concat: Vec<FieldPath>,
 }
 
 /// A loaded, validated mapping of one source table to one canonical table.
@@ -67,6 +72,10 @@ struct FullColumn {
     default: Option<toml::Value>,
     #[serde(default)]
     negate: bool,
+    #[serde(default)]
+    divide: Option<f64>,
+    #[serde(default)]
+    concat: Vec<String>,
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -120,6 +129,8 @@ impl Mapping {
                     map: None,
                     default: None,
                     negate: false,
+                    divide: None,
+                    concat: Vec::new(),
                 },
                 RawColumn::Full(f) => {
                     if f.negate && table.columns()[idx].ty != avesa_model::ColumnType::Bool {
@@ -131,11 +142,40 @@ impl Mapping {
                             ),
                         ));
                     }
+                    let ty = table.columns()[idx].ty;
+                    if let Some(d) = f.divide
+                        && (!matches!(ty, avesa_model::ColumnType::Float)
+                            || d == 0.0
+                            || !d.is_finite())
+                    {
+                        return Err(err(
+                            line,
+                            format!(
+                                "divide needs a float column and a non-zero number, got {d} for {}",
+                                name.get_ref()
+                            ),
+                        ));
+                    }
+                    if !f.concat.is_empty() && ty != avesa_model::ColumnType::Text {
+                        return Err(err(
+                            line,
+                            format!(
+                                "concat applies only to text columns, and {} is not one",
+                                name.get_ref()
+                            ),
+                        ));
+                    }
                     ColumnMapping {
                         path: FieldPath::parse(&f.path).map_err(|e| err(line, e))?,
                         map: f.map.map(|m| m.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
                         default: f.default.map(to_json),
                         negate: f.negate,
+                        divide: f.divide,
+                        concat: f
+                            .concat
+                            .iter()
+                            .map(|p| FieldPath::parse(p).map_err(|e| err(line, e)))
+                            .collect::<Result<_, _>>()?,
                     }
                 }
             };
@@ -150,22 +190,29 @@ impl Mapping {
     }
 }
 
-/// The mappings shipped in the binary (`mappings/` in this crate).
+/// The mappings shipped in the binary (`mappings/{service}/{table}.toml` in this crate).
 pub fn builtin_mappings() -> Vec<Mapping> {
-    const FILES: &[(&str, &str)] = &[
-        (
-            "mappings/connectwise/companies.toml",
-            include_str!("../mappings/connectwise/companies.toml"),
-        ),
-        (
-            "mappings/connectwise/contacts.toml",
-            include_str!("../mappings/connectwise/contacts.toml"),
-        ),
-        ("mappings/connectwise/tickets.toml", include_str!("../mappings/connectwise/tickets.toml")),
-        (
-            "mappings/connectwise/time_entries.toml",
-            include_str!("../mappings/connectwise/time_entries.toml"),
-        ),
+    macro_rules! files {
+        ($($f:literal),* $(,)?) => {
+            &[$((concat!("mappings/", $f, ".toml"), include_str!(concat!("../mappings/", $f, ".toml")))),*]
+        };
+    }
+    const FILES: &[(&str, &str)] = files![
+        "connectwise/companies",
+        "connectwise/contacts",
+        "connectwise/tickets",
+        "connectwise/time_entries",
+        "connectwise/members",
+        "servicenow/core_company",
+        "servicenow/customer_contact",
+        "servicenow/incident",
+        "servicenow/task_time_worked",
+        "servicenow/sys_user",
+        "salesforce/Account",
+        "salesforce/Contact",
+        "salesforce/Case",
+        "salesforce/User",
+        "microsoft365/users",
     ];
     FILES
         .iter()

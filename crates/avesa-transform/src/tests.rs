@@ -130,3 +130,64 @@ fn timestamps_in_vendor_forms() {
     assert!(parse_timestamp("2024-01-02").is_some());
     assert!(parse_timestamp("yesterday").is_none());
 }
+
+#[test]
+fn every_service_maps_strings_divisions_and_concatenations() {
+    let ms = builtin_mappings();
+    let find = |svc: &str, src: &str| {
+        ms.iter().find(|m| m.service == svc && m.source_table == src).unwrap()
+    };
+    let t = TenantId::new("acme").unwrap();
+    let col = |b: &arrow::record_batch::RecordBatch, n: &str| {
+        b.column(b.schema().index_of(n).unwrap()).clone()
+    };
+
+    // ServiceNow: strings everywhere, durations in seconds become hours, choice maps.
+    let tw = find("servicenow", "task_time_worked");
+    let rec = raw(
+        "ab12",
+        serde_json::json!({"sys_id": "ab12", "time_in_seconds": "5400",
+        "task": {"link": "x", "value": "inc1"}, "user": "", "work_date": "2024-03-01"}),
+    );
+    let b = tw.apply(&t, ChunkId::new(), Utc::now(), &[rec]).unwrap();
+    let hours = col(&b, "actual_hours");
+    let hours = hours.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+    assert_eq!(hours.value(0), 1.5);
+    let inc = find("servicenow", "incident");
+    let rec = raw(
+        "i1",
+        serde_json::json!({"sys_id": "i1", "state": "7", "active": "false",
+        "opened_at": "2024-03-01 10:00:00", "closed_at": "", "company": ""}),
+    );
+    let b = inc.apply(&t, ChunkId::new(), Utc::now(), &[rec]).unwrap();
+    let status = col(&b, "status");
+    let status = status.as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+    assert_eq!(status.value(0), "Closed");
+    let closed = col(&b, "closed");
+    assert!(closed.as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().value(0));
+    assert!(col(&b, "closed_at").is_null(0), "an empty ServiceNow date is null");
+
+    // ConnectWise members: a full name from two fields.
+    let m = find("connectwise", "system/members");
+    let rec = raw(
+        "5",
+        serde_json::json!({"id": 5, "firstName": "Ann", "lastName": "Lee", "inactiveFlag": false}),
+    );
+    let b = m.apply(&t, ChunkId::new(), Utc::now(), &[rec]).unwrap();
+    let name = col(&b, "name");
+    assert_eq!(
+        name.as_any().downcast_ref::<arrow::array::StringArray>().unwrap().value(0),
+        "Ann Lee"
+    );
+}
+
+#[test]
+fn divide_and_concat_are_checked_at_load() {
+    let src = "service = \"s\"\nsource_table = \"t\"\ncanonical_table = \"members\"\n\n[columns]\nname = { path = \"a\", divide = 2.0 }\n";
+    let e = Mapping::parse("m.toml", src).unwrap_err();
+    assert_eq!(e.line, 6);
+    assert!(e.reason.contains("divide needs a float column"), "{e}");
+    let src = "service = \"s\"\nsource_table = \"t\"\ncanonical_table = \"members\"\n\n[columns]\nactive = { path = \"a\", concat = [\"b\"] }\n";
+    let e = Mapping::parse("m.toml", src).unwrap_err();
+    assert!(e.reason.contains("concat applies only to text"), "{e}");
+}

@@ -226,11 +226,16 @@ fn select_list(table: CanonicalTable, alias: &str, history: bool) -> (String, Ve
         exprs.push(format!("{alias}.is_current AS is_current"));
         names.push("is_current".into());
     }
-    if table != CanonicalTable::Companies {
+    if joins_company(table) {
         exprs.push("co.name AS company_name".into());
         names.push("company_name".into());
     }
     (exprs.join(", "), names)
+}
+
+/// Whether rows of `table` refer to a company (and so carry its name, `company_name`).
+fn joins_company(table: CanonicalTable) -> bool {
+    table != CanonicalTable::Companies && table.column("company_id").is_some()
 }
 
 /// Positional SQL parameters: `push` returns the placeholder for the value it adds.
@@ -263,7 +268,7 @@ fn from_clause(
         None => "r.is_current AND NOT r.is_deleted".to_owned(),
     };
     let join = match (table, &at) {
-        (CanonicalTable::Companies, _) => String::new(),
+        _ if !joins_company(table) => String::new(),
         (_, None) => "LEFT JOIN companies_current co ON co.tenant_id = r.tenant_id \
              AND co.source_service = r.source_service AND co.source_id = r.company_id"
             .to_owned(),
@@ -346,7 +351,7 @@ impl Warehouse for DuckDbWarehouse {
         let sort = match &q.sort {
             None => "source_id".to_owned(),
             Some(s) if s == "id" || s == "source_id" => "source_id".to_owned(),
-            Some(s) if s == "company_name" && table != CanonicalTable::Companies => s.clone(),
+            Some(s) if s == "company_name" && joins_company(table) => s.clone(),
             Some(s) => match table.columns().iter().find(|c| c.name == s) {
                 Some(c) => c.name.to_owned(),
                 None => {
@@ -394,7 +399,7 @@ impl Warehouse for DuckDbWarehouse {
             let limit = q.page_size as i64;
             let offset = (q.page.saturating_sub(1) as i64) * limit;
             let sql = format!(
-                "SELECT {select} FROM {from} ORDER BY {sort_expr} {dir} NULLS LAST, r.source_id \
+                "SELECT {select} FROM {from} ORDER BY {sort_expr} {dir} NULLS LAST, r.source_id, r.source_service \
                  LIMIT {limit} OFFSET {offset}"
             );
             let items = query_records(conn, &sql, params, &names)?;
@@ -437,7 +442,7 @@ impl Warehouse for DuckDbWarehouse {
         let id = id.clone();
         self.read(move |conn| {
             let (select, names) = select_list(table, "r", true);
-            let join = if table == CanonicalTable::Companies {
+            let join = if !joins_company(table) {
                 String::new()
             } else {
                 "LEFT JOIN companies_current co ON co.tenant_id = r.tenant_id \

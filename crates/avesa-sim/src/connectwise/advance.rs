@@ -1,5 +1,9 @@
-//! Moving a simulated company's clock forward: updates and creates spread over the four
-//! synced tables, each stamped with a `_info.lastUpdated` inside the advanced window.
+//! Moving a simulated company's clock forward: updates, creates and deletes spread over the
+//! four synced tables, each update, create and (company) soft delete stamped with a
+//! `_info.lastUpdated` inside the advanced window.
+//!
+//! Randomness is drawn in a fixed order (updates, creates, then deletes only when asked
+//! for), so an advance without deletes draws exactly what it always did.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -67,8 +71,10 @@ fn push_id(map: &mut BTreeMap<String, Vec<i64>>, t: Table, id: i64) {
     map.entry(t.path().to_string()).or_default().push(id);
 }
 
-/// Picks `k` distinct indexes of `0..len`, preferring `preferred` for about `share` of them.
-fn choose(g: &mut Gen, len: usize, k: usize, preferred: &[usize], share: f64) -> Vec<usize> {
+/// Picks `k` distinct rows of `pool`, preferring `preferred` (rows of the pool) for about
+/// `share` of them. With `pool` = `0..len` this draws exactly what sampling `0..len` does.
+fn choose(g: &mut Gen, pool: &[usize], k: usize, preferred: &[usize], share: f64) -> Vec<usize> {
+    let len = pool.len();
     let k = k.min(len);
     let want_pref = ((k as f64 * share).round() as usize).min(preferred.len());
     let mut seen = HashSet::new();
@@ -82,8 +88,8 @@ fn choose(g: &mut Gen, len: usize, k: usize, preferred: &[usize], share: f64) ->
         if out.len() >= k {
             break;
         }
-        if seen.insert(i) {
-            out.push(i);
+        if seen.insert(pool[i]) {
+            out.push(pool[i]);
         }
     }
     out
@@ -96,21 +102,32 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
     ds.advances += 1;
     let mut g = Gen::new(ds.spec.seed, 1_000 + ds.advances);
     let at = |g: &mut Gen| from + g.range(1, secs + 1);
-    let sizes = SYNCED.map(|t| ds.len(t));
+    // rows that may change: served ones, and not soft-deleted companies
+    let companies_live: Vec<usize> =
+        (0..ds.companies.len()).filter(|&i| ds.companies[i].deleted.is_none()).collect();
+    let pools = [
+        companies_live,
+        ds.live_rows(Table::Contacts),
+        ds.live_rows(Table::Tickets),
+        ds.live_rows(Table::TimeEntries),
+    ];
+    let sizes = [0, 1, 2, 3].map(|k| pools[k].len());
     let updates = allocate(spec.updates, sizes, true);
     let creates = allocate(spec.creates, sizes, false);
     let mut updated: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut created: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut deleted: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for t in SYNCED {
         updated.insert(t.path().to_string(), Vec::new());
         created.insert(t.path().to_string(), Vec::new());
+        deleted.insert(t.path().to_string(), Vec::new());
     }
     let active: Vec<u16> =
         ds.members.iter().enumerate().filter(|(_, m)| !m.inactive).map(|(i, _)| i as u16).collect();
     let updater = |g: &mut Gen| if active.is_empty() { 0 } else { g.pick(&active) };
 
     // ---- updates
-    for i in choose(&mut g, ds.companies.len(), updates[0], &[], 0.0) {
+    for i in choose(&mut g, &pools[0], updates[0], &[], 0.0) {
         let t = at(&mut g);
         let by = updater(&mut g);
         let c = &mut ds.companies[i];
@@ -128,7 +145,7 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         c.updated_by = by;
         push_id(&mut updated, Table::Companies, c.id);
     }
-    for i in choose(&mut g, ds.contacts.len(), updates[1], &[], 0.0) {
+    for i in choose(&mut g, &pools[1], updates[1], &[], 0.0) {
         let t = at(&mut g);
         let by = updater(&mut g);
         let c = &mut ds.contacts[i];
@@ -141,9 +158,14 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         c.updated_by = by;
         push_id(&mut updated, Table::Contacts, c.id);
     }
-    let open: Vec<usize> =
-        ds.tickets.iter().enumerate().filter(|(_, t)| t.closed.is_none()).map(|(i, _)| i).collect();
-    for i in choose(&mut g, ds.tickets.len(), updates[2], &open, 0.6) {
+    let open: Vec<usize> = ds
+        .tickets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.closed.is_none() && !t.deleted)
+        .map(|(i, _)| i)
+        .collect();
+    for i in choose(&mut g, &pools[2], updates[2], &open, 0.6) {
         let t = at(&mut g);
         let by = updater(&mut g);
         let members = &ds.members;
@@ -200,7 +222,7 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         tk.updated_by = by;
         push_id(&mut updated, Table::Tickets, tk.id);
     }
-    for i in choose(&mut g, ds.entries.len(), updates[3], &[], 0.0) {
+    for i in choose(&mut g, &pools[3], updates[3], &[], 0.0) {
         let t = at(&mut g);
         let e = &mut ds.entries[i];
         let max_q = ((t - e.start) / 900).clamp(1, 32) as u16;
@@ -245,14 +267,19 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         new_companies.push((t, ds.companies.len() - 1));
         push_id(&mut created, Table::Companies, id);
     }
-    let company_dist = WeightedIndex::new(ds.companies.iter().map(|c| c.weight.max(1e-9))).ok();
+    // soft-deleted companies get no new contacts or tickets
+    let company_dist = WeightedIndex::new(
+        ds.companies.iter().map(|c| if c.deleted.is_some() { 0.0 } else { c.weight.max(1e-9) }),
+    )
+    .ok();
+    let fallback = ds.companies.iter().position(|c| c.deleted.is_none()).unwrap_or(0);
     for _ in 0..creates[1] {
         let Some(dist) = &company_dist else { break };
         let t = at(&mut g);
         let mut ci = dist.sample(&mut g.rng);
         // a company created in this window only gets contacts after it exists
         if new_companies.iter().any(|&(ct, i)| i == ci && ct > t) {
-            ci = 0;
+            ci = fallback;
         }
         let id = next_id(&mut g, ds.contacts.last().map_or(1_799, |c| c.id));
         let mut c = new_contact(&mut g, id, ci as u32, &ds.companies[ci], false);
@@ -268,7 +295,7 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         let t = at(&mut g);
         let mut ci = dist.sample(&mut g.rng);
         if new_companies.iter().any(|&(ct, i)| i == ci && ct > t) {
-            ci = 0;
+            ci = fallback;
         }
         let board = g.weighted(&board_w);
         let mut tk = new_generated_ticket(
@@ -291,7 +318,7 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         .tickets
         .iter()
         .enumerate()
-        .filter(|(_, tk)| tk.closed.is_none())
+        .filter(|(_, tk)| tk.closed.is_none() && !tk.deleted)
         .map(|(i, _)| i)
         .collect();
     for _ in 0..creates[3] {
@@ -304,7 +331,7 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         } else {
             (0..50)
                 .map(|_| g.index(ds.tickets.len()))
-                .find(|&i| ds.tickets.get(i).is_some_and(|tk| tk.entered <= t - 900))
+                .find(|&i| ds.tickets.get(i).is_some_and(|tk| !tk.deleted && tk.entered <= t - 900))
         };
         let Some(ti) = ti else { continue };
         let tk = &ds.tickets[ti];
@@ -334,13 +361,85 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
             entered_by: member,
             last_updated: t,
             updated_by: member,
+            deleted: false,
         };
         ds.entries.push(e);
         push_id(&mut created, Table::TimeEntries, id);
     }
 
+    // ---- deletes (no randomness is drawn without them)
+    if spec.deletes > 0 {
+        let touched: Vec<HashSet<i64>> = SYNCED
+            .iter()
+            .map(|t| {
+                let path = t.path();
+                updated[path].iter().chain(&created[path]).copied().collect()
+            })
+            .collect();
+        let defaults: HashSet<u32> =
+            ds.companies.iter().filter_map(|c| c.default_contact).collect();
+        let mut entries_of = vec![0u32; ds.tickets.len()];
+        for e in ds.entries.iter().filter(|e| !e.deleted) {
+            entries_of[e.ticket as usize] += 1;
+        }
+        let companies: Vec<usize> = (0..ds.companies.len())
+            .filter(|&i| {
+                let c = &ds.companies[i];
+                c.deleted.is_none() && !touched[0].contains(&c.id)
+            })
+            .collect();
+        let contacts: Vec<usize> = (0..ds.contacts.len())
+            .filter(|&i| {
+                let c = &ds.contacts[i];
+                !c.deleted && !touched[1].contains(&c.id) && !defaults.contains(&(i as u32))
+            })
+            .collect();
+        let tickets: Vec<usize> = (0..ds.tickets.len())
+            .filter(|&i| {
+                let tk = &ds.tickets[i];
+                !tk.deleted && !touched[2].contains(&tk.id) && entries_of[i] == 0
+            })
+            .collect();
+        let entries: Vec<usize> = (0..ds.entries.len())
+            .filter(|&i| !ds.entries[i].deleted && !touched[3].contains(&ds.entries[i].id))
+            .collect();
+        let n = allocate(
+            spec.deletes,
+            [companies.len(), contacts.len(), tickets.len(), entries.len()],
+            true,
+        );
+        for i in choose(&mut g, &companies, n[0], &[], 0.0) {
+            let t = at(&mut g);
+            let by = updater(&mut g);
+            let c = &mut ds.companies[i];
+            c.deleted = Some((t, by));
+            c.last_updated = t;
+            c.updated_by = by;
+            push_id(&mut deleted, Table::Companies, c.id);
+        }
+        for i in choose(&mut g, &contacts, n[1], &[], 0.0) {
+            let c = &mut ds.contacts[i];
+            c.deleted = true;
+            ds.company_contacts[c.company as usize].retain(|&k| k as usize != i);
+            ds.vanished[Table::Contacts.index()].push(c.id);
+            push_id(&mut deleted, Table::Contacts, c.id);
+        }
+        for i in choose(&mut g, &tickets, n[2], &[], 0.0) {
+            let tk = &mut ds.tickets[i];
+            tk.deleted = true;
+            ds.vanished[Table::Tickets.index()].push(tk.id);
+            push_id(&mut deleted, Table::Tickets, tk.id);
+        }
+        for i in choose(&mut g, &entries, n[3], &[], 0.0) {
+            let e = &mut ds.entries[i];
+            e.deleted = true;
+            ds.vanished[Table::TimeEntries.index()].push(e.id);
+            push_id(&mut deleted, Table::TimeEntries, e.id);
+        }
+    }
+
     ds.now = to;
-    for v in updated.values_mut() {
+    for v in updated.values_mut().chain(deleted.values_mut()) {
         v.sort_unstable();
     }
     AdvanceReport {
@@ -348,6 +447,7 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         to: crate::time::to_datetime(to),
         updated,
         created,
+        deleted,
     }
 }
 

@@ -4,7 +4,10 @@
 //! Rows keep ids, indexes into the catalog and into other tables, and Unix seconds, never
 //! JSON; references (company, contact, member) are resolved at emission time. Rows of a
 //! table are kept sorted by `id` (new rows get larger ids), and no row is ever removed, so
-//! an index into a table stays valid for the life of the dataset.
+//! an index into a table stays valid for the life of the dataset: a deleted contact, ticket
+//! or time entry stays as a row marked `deleted` that the API no longer serves (see
+//! [`Dataset::live`]); a deleted company is soft-deleted and still served, as ConnectWise
+//! does.
 
 use super::catalog::*;
 use super::{CwCompanySpec, Table};
@@ -52,6 +55,8 @@ pub struct Company {
     pub weight: f64,
     pub last_updated: i64,
     pub updated_by: u16,
+    /// Soft deletion: when, and by which member.
+    pub deleted: Option<(i64, u16)>,
 }
 
 pub struct Contact {
@@ -68,6 +73,8 @@ pub struct Contact {
     pub default_flag: bool,
     pub last_updated: i64,
     pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
 }
 
 pub struct Ticket {
@@ -98,6 +105,8 @@ pub struct Ticket {
     pub in_sla: bool,
     pub last_updated: i64,
     pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
 }
 
 pub struct TimeEntry {
@@ -118,6 +127,8 @@ pub struct TimeEntry {
     pub entered_by: u16,
     pub last_updated: i64,
     pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
 }
 
 /// Everything one simulated ConnectWise company holds.
@@ -136,6 +147,9 @@ pub struct Dataset {
     pub schemas: Vec<KeyTree>,
     /// Number of `advance` calls so far (seeds each advance's randomness).
     pub advances: u64,
+    /// Ids of the rows deleted so far that the API no longer serves, by [`Table::index`], in
+    /// deletion order.
+    pub vanished: [Vec<i64>; 5],
 }
 
 fn href(out: &mut String, path: &str, id: i64) {
@@ -202,6 +216,30 @@ impl Dataset {
             Table::Tickets => self.tickets.len(),
             Table::TimeEntries => self.entries.len(),
             Table::Members => self.members.len(),
+        }
+    }
+
+    /// Rows the API serves (deleted contacts, tickets and time entries are not).
+    pub fn live_len(&self, t: Table) -> usize {
+        self.len(t) - self.vanished[t.index()].len()
+    }
+
+    /// Whether the API serves row `i` of `t`.
+    pub fn live(&self, t: Table, i: usize) -> bool {
+        match t {
+            Table::Contacts => !self.contacts[i].deleted,
+            Table::Tickets => !self.tickets[i].deleted,
+            Table::TimeEntries => !self.entries[i].deleted,
+            Table::Companies | Table::Members => true,
+        }
+    }
+
+    /// Indexes of the rows the API serves, in id order.
+    pub fn live_rows(&self, t: Table) -> Vec<usize> {
+        if self.vanished[t.index()].is_empty() {
+            (0..self.len(t)).collect()
+        } else {
+            (0..self.len(t)).filter(|&i| self.live(t, i)).collect()
         }
     }
 
@@ -409,7 +447,9 @@ impl Dataset {
             s.int("id", c.id * 10 + 1);
             s.str("name", "Main");
         });
-        s.bool("deletedFlag", false);
+        s.bool("deletedFlag", c.deleted.is_some());
+        s.opt_time("dateDeleted", c.deleted.map(|(at, _)| at));
+        s.opt_str("deletedBy", c.deleted.map(|(_, by)| self.updated_by(by)));
         s.str("mobileGuid", &guid(self.spec.seed, 1, c.id));
         s.arr("customFields", 0, |_, _| {});
         s.obj("_info", |s| {

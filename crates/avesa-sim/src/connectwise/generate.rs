@@ -221,6 +221,7 @@ pub(super) fn new_company(
         weight: 0.0,
         last_updated: acquired,
         updated_by: manager,
+        deleted: None,
     }
 }
 
@@ -249,6 +250,7 @@ pub(super) fn new_contact(
         default_flag,
         last_updated: 0,
         updated_by: 0,
+        deleted: false,
     }
 }
 
@@ -546,6 +548,7 @@ pub(super) fn generate(spec: CwCompanySpec) -> Dataset {
         company_contacts,
         schemas: Vec::new(),
         advances: 0,
+        vanished: Default::default(),
     };
     ds.learn_schemas();
     ds
@@ -628,6 +631,7 @@ pub(super) fn new_generated_ticket(
         in_sla: true,
         last_updated: entered,
         updated_by: owner.unwrap_or(0),
+        deleted: false,
     };
     if force_open || g.chance(open_p) {
         let choices: Vec<&str> =
@@ -714,5 +718,6 @@ fn new_generated_entry(
         entered_by: member,
         last_updated,
         updated_by: member,
+        deleted: false,
     }
 }

@@ -132,6 +132,7 @@ async fn company_info(
         None => "null".to_string(),
     };
     sim.log(RequestRecord {
+        at_ms: now_ms(),
         company_id: Some(company),
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
@@ -163,6 +164,7 @@ async fn api(State(sim): State<ConnectWiseSim>, req: Request) -> Response {
 async fn fallback(State(sim): State<ConnectWiseSim>, req: Request) -> Response {
     let reply = Reply::not_found(format!("No route for {} {}", req.method(), req.uri().path()));
     sim.log(RequestRecord {
+        at_ms: now_ms(),
         company_id: None,
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
@@ -172,6 +174,10 @@ async fn fallback(State(sim): State<ConnectWiseSim>, req: Request) -> Response {
         records: 0,
     });
     reply.into_response()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -200,6 +206,7 @@ impl ConnectWiseSim {
         let mut claim = None;
         let reply = self.reply(&req, &mut claim);
         self.log(RequestRecord {
+            at_ms: now_ms(),
             company_id: claim,
             method: method.to_string(),
             path: if rest.is_empty() { "/".to_string() } else { rest.to_string() },
@@ -430,7 +437,7 @@ impl Rows {
 }
 
 fn rows(state: &CompanyState, ds: &super::Dataset, t: Table, f: Filter) -> Rows {
-    if f.cond.is_none() && is_default_order(&f.order) {
+    if f.cond.is_none() && is_default_order(&f.order) && ds.live_len(t) == ds.len(t) {
         Rows::All(ds.len(t))
     } else {
         Rows::Some(state.select(ds, t, f.key, f.cond.as_ref(), &f.order))
@@ -552,7 +559,7 @@ fn count(state: &CompanyState, t: Table, req: &Req<'_>) -> Reply {
 
 fn get_one(state: &CompanyState, t: Table, id: i64, req: &Req<'_>) -> Reply {
     let ds = state.read();
-    match ds.find(t, id) {
+    match ds.find(t, id).filter(|&i| ds.live(t, i)) {
         Some(i) => {
             let sel = Selection::parse(param(&req.params, "fields").unwrap_or_default());
             Reply::ok(query::write_row(&ds, t, i, &sel), 1)
@@ -591,7 +598,10 @@ async fn sim_companies(State(sim): State<ConnectWiseSim>) -> Response {
                 .state(&spec.company_id)
                 .map(|s| {
                     let ds = s.read();
-                    Table::ALL.iter().map(|t| (t.path().to_string(), json!(ds.len(*t)))).collect()
+                    Table::ALL
+                        .iter()
+                        .map(|t| (t.path().to_string(), json!(ds.live_len(*t))))
+                        .collect()
                 })
                 .unwrap_or_default();
             let mut v = serde_json::to_value(&spec).unwrap_or_default();
@@ -611,6 +621,8 @@ struct AdvanceBody {
     updates: usize,
     #[serde(default)]
     creates: usize,
+    #[serde(default)]
+    deletes: usize,
 }
 
 fn default_seconds() -> i64 {
@@ -629,7 +641,7 @@ async fn sim_advance(
         return control_error(StatusCode::NOT_FOUND, format!("unknown company {company}"));
     }
     let body: AdvanceBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AdvanceBody { seconds: default_seconds(), updates: 0, creates: 0 }
+        AdvanceBody { seconds: default_seconds(), updates: 0, creates: 0, deletes: 0 }
     } else {
         match serde_json::from_slice(&body) {
             Ok(b) => b,
@@ -640,6 +652,7 @@ async fn sim_advance(
         duration: chrono::Duration::seconds(body.seconds.max(1)),
         updates: body.updates,
         creates: body.creates,
+        deletes: body.deletes,
     };
     let report = tokio::task::spawn_blocking(move || sim.advance(&company, spec)).await;
     match report {
@@ -671,7 +684,7 @@ async fn sim_truth(State(sim): State<ConnectWiseSim>, RawQuery(raw): RawQuery) -
         let ds = state.read();
         match table {
             Some(name) => Table::from_path(&name)
-                .map(|t| query::write_rows(&ds, t, 0..ds.len(t), &Selection::All))
+                .map(|t| query::write_rows(&ds, t, ds.live_rows(t).into_iter(), &Selection::All))
                 .ok_or(name),
             None => {
                 let mut out = String::from("{");
@@ -689,8 +702,15 @@ async fn sim_truth(State(sim): State<ConnectWiseSim>, RawQuery(raw): RawQuery) -
                         out.push(',');
                     }
                     out.push_str(&format!("\"{key}\":"));
-                    out.push_str(&query::write_rows(&ds, t, 0..ds.len(t), &Selection::All));
+                    out.push_str(&query::write_rows(
+                        &ds,
+                        t,
+                        ds.live_rows(t).into_iter(),
+                        &Selection::All,
+                    ));
                 }
+                out.push_str(",\"deleted\":");
+                out.push_str(&serde_json::to_string(&super::vanished(&ds)).unwrap_or_default());
                 out.push('}');
                 Ok(out)
             }

@@ -19,7 +19,9 @@
 //! Besides the vendor API it has test hooks: [`ConnectWiseSim::advance`] moves a company's
 //! clock and changes records, [`ConnectWiseSim::truth`] returns exactly what a perfect sync
 //! must hold, [`ConnectWiseSim::requests`] is the log of every API request; the same hooks are
-//! served under `/_sim/…` for use from another process.
+//! served under `/_sim/…` for use from another process. In front of the API sits a
+//! [`Faults`] layer ([`ConnectWiseSim::faults`]): injected faults, a rate limit and a traffic
+//! log, with ConnectWise error bodies.
 
 mod advance;
 pub mod catalog;
@@ -37,6 +39,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::conditions::{Expr, OrderKey};
+use crate::faults::{ErrorStyle, Faults};
 use crate::sink::Selection;
 use data::Dataset;
 
@@ -187,7 +190,7 @@ impl CwCompanySpec {
 }
 
 /// What [`ConnectWiseSim::advance`] should do.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct AdvanceSpec {
     /// How far the clock moves (at least one second).
     pub duration: chrono::Duration,
@@ -197,16 +200,27 @@ pub struct AdvanceSpec {
     /// New records to create, spread the same way. (A new time entry needs a ticket entered
     /// at least 15 minutes before it; when there is none, fewer entries are created.)
     pub creates: usize,
+    /// Existing records to delete, spread the same way over records not changed by this
+    /// advance. Companies are soft-deleted (`deletedFlag` true, `dateDeleted`, `deletedBy`,
+    /// `_info.lastUpdated` in the window) and still served; contacts (other than a company's
+    /// default contact), tickets (without time entries) and time entries vanish from the API.
+    /// When there are not enough such records, fewer are deleted.
+    pub deletes: usize,
 }
 
 /// What an advance changed: ids per table path (every one of [`CW_TABLES`] is a key).
-/// Every listed record has `_info.lastUpdated` in `(from, to]`, and no other record has.
+/// Every updated, created or soft-deleted (company) record has `_info.lastUpdated` in
+/// `(from, to]`, and no other record has; deleted contacts, tickets and time entries are no
+/// longer served.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdvanceReport {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub updated: BTreeMap<String, Vec<i64>>,
     pub created: BTreeMap<String, Vec<i64>>,
+    /// Deleted ids, sorted: soft-deleted companies, vanished records of the other tables.
+    #[serde(default)]
+    pub deleted: BTreeMap<String, Vec<i64>>,
 }
 
 impl AdvanceReport {
@@ -218,10 +232,25 @@ impl AdvanceReport {
         self.created.get(table).map_or(&[], Vec::as_slice)
     }
 
-    /// Updated and created ids of a table, sorted.
+    pub fn deleted_ids(&self, table: &str) -> &[i64] {
+        self.deleted.get(table).map_or(&[], Vec::as_slice)
+    }
+
+    /// Ids of a table whose records the API now serves with `_info.lastUpdated` in the
+    /// window, sorted: updated and created ones, and soft-deleted companies.
     pub fn changed_ids(&self, table: &str) -> Vec<i64> {
-        let mut ids: Vec<i64> =
-            self.updated_ids(table).iter().chain(self.created_ids(table)).copied().collect();
+        let soft_deleted = if Table::from_path(table) == Some(Table::Companies) {
+            self.deleted_ids(table)
+        } else {
+            &[]
+        };
+        let mut ids: Vec<i64> = self
+            .updated_ids(table)
+            .iter()
+            .chain(self.created_ids(table))
+            .chain(soft_deleted)
+            .copied()
+            .collect();
         ids.sort_unstable();
         ids
     }
@@ -230,6 +259,9 @@ impl AdvanceReport {
 /// One API request as the simulator saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
+    /// Wall-clock time the request was served, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub at_ms: i64,
     /// The company named by the request's Basic auth (even when the keys were wrong), or the
     /// one asked about by `/login/companyinfo`; `None` without a readable one.
     pub company_id: Option<String>,
@@ -245,7 +277,9 @@ pub struct RequestRecord {
     pub records: usize,
 }
 
-/// Every record of a simulated company exactly as the API serves it now (in id order).
+/// Every record of a simulated company exactly as the API serves it now (in id order), and
+/// the ids of the records deleted since generation that it no longer serves. Soft-deleted
+/// companies are still served (with `deletedFlag` true), so they are in `companies`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CwTruth {
     pub companies: Vec<serde_json::Value>,
@@ -253,9 +287,17 @@ pub struct CwTruth {
     pub tickets: Vec<serde_json::Value>,
     pub time_entries: Vec<serde_json::Value>,
     pub members: Vec<serde_json::Value>,
+    /// Ids of vanished records per table path, sorted (tables without any are absent).
+    #[serde(default)]
+    pub deleted: BTreeMap<String, Vec<i64>>,
 }
 
 impl CwTruth {
+    /// Ids of a table's vanished records (`service/tickets`, …), sorted.
+    pub fn deleted_ids(&self, path: &str) -> &[i64] {
+        self.deleted.get(path).map_or(&[], Vec::as_slice)
+    }
+
     /// Records of a table by API path (`service/tickets`, `system/members`, …).
     pub fn table(&self, path: &str) -> Option<&[serde_json::Value]> {
         Some(match Table::from_path(path)? {
@@ -266,6 +308,19 @@ impl CwTruth {
             Table::Members => &self.members,
         })
     }
+}
+
+/// Vanished ids per table path, sorted; tables without any are absent.
+fn vanished(ds: &Dataset) -> BTreeMap<String, Vec<i64>> {
+    Table::ALL
+        .into_iter()
+        .filter(|t| !ds.vanished[t.index()].is_empty())
+        .map(|t| {
+            let mut ids = ds.vanished[t.index()].clone();
+            ids.sort_unstable();
+            (t.path().to_string(), ids)
+        })
+        .collect()
 }
 
 /// A cached `select` result for one query on one dataset version.
@@ -323,6 +378,7 @@ impl CompanyState {
 struct Inner {
     companies: RwLock<BTreeMap<String, Arc<CompanyState>>>,
     requests: Mutex<Vec<RequestRecord>>,
+    faults: Faults,
 }
 
 /// The ConnectWise simulator: cheap to clone, all clones share state.
@@ -358,9 +414,15 @@ impl ConnectWiseSim {
             .collect()
     }
 
-    /// The router serving the API and the `/_sim` control routes.
+    /// The router serving the API and the `/_sim` control routes, behind [`Self::faults`]
+    /// (which adds `/_sim/faults`, `/_sim/rate_limit` and `/_sim/traffic`).
     pub fn router(&self) -> axum::Router {
-        http::router(self.clone())
+        self.inner.faults.layer(http::router(self.clone()), ErrorStyle::ConnectWise)
+    }
+
+    /// Fault injection, rate limit and traffic log in front of the API.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves [`Self::router`] until the task is
@@ -389,7 +451,8 @@ impl ConnectWiseSim {
     /// Moves a company's clock forward by `spec.duration` and changes records inside that
     /// window: updated records get a new `_info.lastUpdated` in the window (ticket status
     /// moves, closes with `closedDate`, or reopens; time-entry hours change; company phone or
-    /// status; contact title), created records get new, larger ids.
+    /// status; contact title), created records get new, larger ids, deleted records are
+    /// soft-deleted (companies) or vanish (see [`AdvanceSpec::deletes`]).
     ///
     /// # Panics
     /// If the company does not exist.
@@ -426,7 +489,7 @@ impl ConnectWiseSim {
         let state = self.state(company_id)?;
         let ds = state.read();
         let table = |t: Table| -> Vec<serde_json::Value> {
-            let json = query::write_rows(&ds, t, 0..ds.len(t), &Selection::All);
+            let json = query::write_rows(&ds, t, ds.live_rows(t).into_iter(), &Selection::All);
             serde_json::from_str(&json).unwrap_or_default()
         };
         Some(CwTruth {
@@ -435,6 +498,7 @@ impl ConnectWiseSim {
             tickets: table(Table::Tickets),
             time_entries: table(Table::TimeEntries),
             members: table(Table::Members),
+            deleted: vanished(&ds),
         })
     }
 

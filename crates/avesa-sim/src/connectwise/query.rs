@@ -119,12 +119,17 @@ impl Key {
     }
 }
 
-/// Row indexes matching `cond`, in `order` (ties and the default: id ascending).
+/// Indexes of served rows matching `cond`, in `order` (ties and the default: id ascending).
 pub(super) fn select(ds: &Dataset, t: Table, cond: Option<&Expr>, order: &[OrderKey]) -> Vec<u32> {
     let n = ds.len(t);
+    let all = ds.live_len(t) == n;
     let idx: Vec<u32> = match cond {
-        None => (0..n as u32).collect(),
-        Some(e) => (0..n).filter(|&i| e.matches(&RowRef { ds, t, i })).map(|i| i as u32).collect(),
+        None if all => (0..n as u32).collect(),
+        None => (0..n).filter(|&i| ds.live(t, i)).map(|i| i as u32).collect(),
+        Some(e) => (0..n)
+            .filter(|&i| (all || ds.live(t, i)) && e.matches(&RowRef { ds, t, i }))
+            .map(|i| i as u32)
+            .collect(),
     };
     if is_default_order(order) {
         return idx; // rows are stored in id order

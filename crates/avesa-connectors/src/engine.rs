@@ -1,0 +1,976 @@
+//! The connector engine: executes a [`Spec`] for one tenant's service.
+//!
+//! Every table is read as a stream of pages in `(updated_at, id)` order (or, for delta
+//! APIs, in the vendor's delta order), starting after a [`Cursor`]. A page is fetched with
+//! the spec's incremental filter written for the cursor (`start`, `since` or `after`),
+//! then followed by the spec's paging (next link, next URL in the body, offset) for as long
+//! as the query lasts. Each page's last record, plus the vendor's continuation token, is
+//! the resumable position the pipeline commits.
+//!
+//! Auth tokens (OAuth2) are cached per connector and fetched again on a 401; requests go
+//! through the (tenant, service) [`Budget`]; transient failures are retried by
+//! [`send_with_retry`]; a body that is not the expected JSON is retried a few times and
+//! then reported with the service, endpoint and page.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use avesa_lake::RawRecord;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use reqwest::Client;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::budget::{Budget, budget_for};
+use crate::http::{Fetched, RetryPolicy, build_client, send_with_retry};
+use crate::spec::{AuthKind, CountSpec, FieldKind, IncrementalSpec, PagingKind, Spec, TableSpec};
+use crate::template::Vars;
+use crate::{Connector, ConnectorError, Cursor, FetchStats, Page, Result};
+
+/// A tenant's configuration of one service: field name → value, as the spec's `[[config]]`
+/// lists them. Stored encrypted; `Debug` shows only the field names.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceCredentials(pub BTreeMap<String, String>);
+
+impl fmt::Debug for ServiceCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl ServiceCredentials {
+    /// The configuration with every secret field replaced by `***`.
+    pub fn redacted(&self, spec: &Spec) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(k, v)| {
+                let secret = spec.config_field(k).is_none_or(|f| f.secret);
+                (k.clone(), if secret { "***".to_owned() } else { v.clone() })
+            })
+            .collect()
+    }
+}
+
+/// Checks a configuration against a spec: unknown fields, missing required fields and
+/// malformed URLs are errors naming the field. Returns the values with defaults filled.
+pub fn validate_config(
+    spec: &Spec,
+    creds: &ServiceCredentials,
+) -> Result<BTreeMap<String, String>> {
+    let bad = |m: String| ConnectorError::Config { service: spec.service.clone(), message: m };
+    for k in creds.0.keys() {
+        if spec.config_field(k).is_none() {
+            let known: Vec<&str> = spec.config.iter().map(|c| c.name.as_str()).collect();
+            return Err(bad(format!("unknown field {k:?} (fields: {})", known.join(", "))));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for f in &spec.config {
+        let v = creds.0.get(&f.name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let v = match (v, &f.default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.clone(),
+            (None, None) if f.optional => continue,
+            (None, None) => {
+                let help = if f.help.is_empty() { String::new() } else { format!(" ({})", f.help) };
+                return Err(bad(format!("{} is missing{help}", f.name)));
+            }
+        };
+        if f.kind == FieldKind::Url {
+            match url::Url::parse(&v) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                _ => return Err(bad(format!("{} {v:?} is not an http(s) URL", f.name))),
+            }
+        }
+        out.insert(f.name.clone(), v.trim_end_matches('/').to_owned());
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Debug)]
+struct Token {
+    access: String,
+    expires_at: Instant,
+    refresh: Option<String>,
+    instance_url: Option<String>,
+}
+
+/// A connector for one tenant's service, driven by its spec.
+pub struct SpecConnector {
+    spec: Arc<Spec>,
+    vars: BTreeMap<String, String>,
+    auth: usize,
+    client: Client,
+    policy: RetryPolicy,
+    budget: Arc<Budget>,
+    token: Mutex<Option<Token>>,
+}
+
+impl fmt::Debug for SpecConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpecConnector").field("service", &self.spec.service).finish()
+    }
+}
+
+/// A request to send: URL, query parameters, headers.
+type Request = (String, Vec<(String, String)>, Vec<(String, String)>);
+
+/// Where the next page comes from.
+enum Continuation {
+    Next(String),
+    Delta(String),
+}
+
+fn parse_token(t: Option<&str>) -> Option<Continuation> {
+    let t = t?;
+    if let Some(u) = t.strip_prefix("next:") {
+        return Some(Continuation::Next(u.to_owned()));
+    }
+    t.strip_prefix("delta:").map(|u| Continuation::Delta(u.to_owned()))
+}
+
+impl SpecConnector {
+    /// Builds the connector of `tenant` for `spec` with its configuration.
+    pub fn new(spec: Arc<Spec>, tenant: &str, creds: &ServiceCredentials) -> Result<Self> {
+        let vars = validate_config(&spec, creds)?;
+        let auth = spec
+            .auth
+            .iter()
+            .position(|a| a.when.iter().all(|w| vars.contains_key(w)))
+            .ok_or_else(|| ConnectorError::Config {
+                service: spec.service.clone(),
+                message: format!(
+                    "no way to authenticate with the fields given; one of these sets is needed: {}",
+                    spec.auth.iter().map(|a| a.when.join("+")).collect::<Vec<_>>().join(" or ")
+                ),
+            })?;
+        let budget =
+            budget_for(tenant, &spec.service, spec.rate.requests_per_second, spec.rate.burst);
+        Ok(SpecConnector {
+            spec,
+            vars,
+            auth,
+            client: build_client(),
+            policy: RetryPolicy::default(),
+            budget,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Overrides the retry policy (tests use short delays).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses a private request budget instead of the process-wide one.
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn table(&self, name: &str) -> Result<&TableSpec> {
+        self.spec.table(name).ok_or_else(|| ConnectorError::Config {
+            service: self.spec.service.clone(),
+            message: format!(
+                "unknown table {name:?} (tables: {})",
+                self.spec.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    fn incremental<'a>(&'a self, t: &'a TableSpec) -> &'a IncrementalSpec {
+        t.incremental.as_ref().unwrap_or(&self.spec.incremental)
+    }
+
+    fn service(&self) -> String {
+        self.spec.service.clone()
+    }
+
+    /// The vendor's message (and code) from an error body, per the spec's paths.
+    fn error_message(&self, body: &[u8]) -> (String, Option<String>) {
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
+            return (text, None);
+        };
+        let parts: Vec<String> = self
+            .spec
+            .error
+            .message
+            .iter()
+            .filter_map(|p| resolve(&v, p))
+            .filter_map(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Null | Value::String(_) => None,
+                other => Some(other.to_string()),
+            })
+            .collect();
+        let code = self.spec.error.code.as_deref().and_then(|p| resolve(&v, p)).and_then(|c| {
+            c.as_str().map(str::to_owned).or_else(|| c.as_i64().map(|n| n.to_string()))
+        });
+        let mut msg = if parts.is_empty() { v.to_string() } else { parts.join(": ") };
+        if let Some(c) = &code
+            && !msg.contains(c.as_str())
+        {
+            msg = format!("{c}: {msg}");
+        }
+        if msg.len() > 500 {
+            msg.truncate(msg.floor_char_boundary(500));
+            msg.push('…');
+        }
+        (msg, code)
+    }
+
+    // ---- auth
+
+    async fn auth_headers(
+        &self,
+        stats: &mut FetchStats,
+    ) -> Result<(Vec<(String, String)>, Option<String>)> {
+        let a = &self.spec.auth[self.auth];
+        let vars = Vars::new(&self.vars);
+        let mut headers: Vec<(String, String)> =
+            a.headers.iter().map(|(k, v)| (k.clone(), v.render(&vars))).collect();
+        let mut instance = None;
+        match &a.kind {
+            AuthKind::None => {}
+            AuthKind::Basic { username, password } => {
+                let raw = format!("{}:{}", username.render(&vars), password.render(&vars));
+                headers.push(("Authorization".into(), format!("Basic {}", STANDARD.encode(raw))));
+            }
+            AuthKind::OAuth2 { .. } => {
+                let t = self.token(stats).await?;
+                headers.push(("Authorization".into(), format!("Bearer {}", t.access)));
+                instance = t.instance_url;
+            }
+        }
+        Ok((headers, instance))
+    }
+
+    /// A cached access token, fetched (or refreshed) when missing or about to expire.
+    async fn token(&self, stats: &mut FetchStats) -> Result<Token> {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref()
+            && t.expires_at > Instant::now() + Duration::from_secs(30)
+        {
+            return Ok(t.clone());
+        }
+        let refresh = cached.as_ref().and_then(|t| t.refresh.clone());
+        let t = self.fetch_token(refresh, stats).await?;
+        *cached = Some(t.clone());
+        Ok(t)
+    }
+
+    async fn invalidate_token(&self) {
+        if let Some(t) = self.token.lock().await.as_mut() {
+            t.expires_at = Instant::now();
+        }
+    }
+
+    async fn fetch_token(&self, refresh: Option<String>, stats: &mut FetchStats) -> Result<Token> {
+        let AuthKind::OAuth2 {
+            token_url,
+            grant,
+            client_auth_basic,
+            client_id,
+            client_secret,
+            form,
+            instance_url_field,
+        } = &self.spec.auth[self.auth].kind
+        else {
+            unreachable!("only OAuth2 specs fetch tokens")
+        };
+        let vars = Vars::new(&self.vars);
+        let url = token_url.render(&vars);
+        let (id, secret) = (client_id.render(&vars), client_secret.render(&vars));
+        let mut body: Vec<(String, String)> = Vec::new();
+        match &refresh {
+            Some(r) => {
+                body.push(("grant_type".into(), "refresh_token".into()));
+                body.push(("refresh_token".into(), r.clone()));
+            }
+            None => {
+                body.push(("grant_type".into(), grant.clone()));
+                body.extend(form.iter().map(|(k, v)| (k.clone(), v.render(&vars))));
+            }
+        }
+        if !client_auth_basic {
+            body.push(("client_id".into(), id.clone()));
+            body.push(("client_secret".into(), secret.clone()));
+        }
+        let basic = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        let result = send_with_retry(
+            &self.spec.service,
+            "token endpoint",
+            &self.policy,
+            Some(&self.budget),
+            stats,
+            || {
+                let mut r = self.client.post(&url).form(&body).header("Accept", "application/json");
+                if *client_auth_basic {
+                    r = r.header("Authorization", &basic);
+                }
+                r
+            },
+            oauth_error,
+        )
+        .await;
+        let fetched = match result {
+            Ok(f) => f,
+            // A refresh token that stopped working: log in again from scratch.
+            Err(ConnectorError::Rejected { .. }) if refresh.is_some() => {
+                return Box::pin(self.fetch_token(None, stats)).await;
+            }
+            Err(ConnectorError::Rejected { message, .. }) => {
+                return Err(ConnectorError::Auth { service: self.service(), message });
+            }
+            Err(e) => return Err(self.unreachable_url(e, &url)),
+        };
+        let v: Value =
+            serde_json::from_slice(&fetched.body).map_err(|e| ConnectorError::Decode {
+                service: self.service(),
+                endpoint: "token endpoint".into(),
+                message: format!("token response is not JSON: {e}"),
+            })?;
+        let access = v.get("access_token").and_then(Value::as_str).ok_or_else(|| {
+            ConnectorError::Decode {
+                service: self.service(),
+                endpoint: "token endpoint".into(),
+                message: "token response has no access_token".into(),
+            }
+        })?;
+        let expires_in = v
+            .get("expires_in")
+            .and_then(|e| e.as_u64().or_else(|| e.as_str().and_then(|s| s.parse().ok())))
+            .unwrap_or(900);
+        Ok(Token {
+            access: access.to_owned(),
+            expires_at: Instant::now() + Duration::from_secs(expires_in),
+            refresh: v.get("refresh_token").and_then(Value::as_str).map(str::to_owned).or(refresh),
+            instance_url: instance_url_field
+                .as_deref()
+                .and_then(|f| v.get(f))
+                .and_then(Value::as_str)
+                .map(|s| s.trim_end_matches('/').to_owned()),
+        })
+    }
+
+    fn unreachable_url(&self, e: ConnectorError, url: &str) -> ConnectorError {
+        match e {
+            ConnectorError::Unreachable { service, message, .. } => {
+                ConnectorError::Unreachable { service, url: url.to_owned(), message }
+            }
+            other => other,
+        }
+    }
+
+    // ---- requests
+
+    /// GETs `url` with auth, the budget and retries; on a 401 with OAuth2 the token is
+    /// fetched again once. Errors are classified per the spec (auth, quota, expired).
+    async fn get(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        headers: &[(String, String)],
+        endpoint: &str,
+        stats: &mut FetchStats,
+    ) -> Result<Fetched> {
+        let mut refreshed = false;
+        loop {
+            let (auth, _) = self.auth_headers(stats).await?;
+            let result = send_with_retry(
+                &self.spec.service,
+                endpoint,
+                &self.policy,
+                Some(&self.budget),
+                stats,
+                || {
+                    let mut r = self.client.get(url);
+                    if !params.is_empty() {
+                        r = r.query(params);
+                    }
+                    for (k, v) in auth.iter().chain(headers) {
+                        r = r.header(k.as_str(), v.as_str());
+                    }
+                    r
+                },
+                |b| self.error_message(b),
+            )
+            .await;
+            match result {
+                Ok(f) => return Ok(f),
+                Err(ConnectorError::Rejected { status: 401, .. })
+                    if !refreshed
+                        && matches!(self.spec.auth[self.auth].kind, AuthKind::OAuth2 { .. }) =>
+                {
+                    refreshed = true;
+                    self.invalidate_token().await;
+                }
+                Err(ConnectorError::Rejected { status, message, code, endpoint: ep, service }) => {
+                    let code_is = |list: &[String]| {
+                        code.as_ref().is_some_and(|c| list.iter().any(|q| q == c))
+                    };
+                    return Err(if code_is(&self.spec.error.quota_codes) {
+                        ConnectorError::Quota { service, message }
+                    } else if status == 401 || status == 403 {
+                        ConnectorError::Auth { service, message }
+                    } else {
+                        ConnectorError::Rejected { service, endpoint: ep, status, message, code }
+                    });
+                }
+                Err(e) => return Err(self.unreachable_url(e, url)),
+            }
+        }
+    }
+
+    /// Like [`Self::get`], parsing the body as JSON; a body that is not JSON (cut short, an
+    /// HTML page from a proxy) is fetched again a few times before it is an error.
+    async fn get_json(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        headers: &[(String, String)],
+        endpoint: &str,
+        stats: &mut FetchStats,
+    ) -> Result<(HeaderMap, Value)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let f = self.get(url, params, headers, endpoint, stats).await?;
+            match serde_json::from_slice::<Value>(&f.body) {
+                Ok(v) => return Ok((f.headers, v)),
+                Err(e) if attempt < self.policy.max_attempts.min(4) => {
+                    stats.retries += 1;
+                    tracing::warn!(service = %self.spec.service, endpoint, error = %e, "response is not JSON; retrying");
+                    tokio::time::sleep(self.policy.base_delay * attempt).await;
+                }
+                Err(e) => {
+                    let start =
+                        String::from_utf8_lossy(&f.body[..f.body.len().min(80)]).into_owned();
+                    return Err(ConnectorError::Decode {
+                        service: self.service(),
+                        endpoint: endpoint.to_owned(),
+                        message: format!("response is not JSON ({e}); it starts with {start:?}"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn base_url(&self, instance: Option<&str>) -> String {
+        let mut vars = Vars::new(&self.vars);
+        if let Some(i) = instance {
+            vars.set("instance_url", i);
+        }
+        self.spec.base_url.render(&vars).trim_end_matches('/').to_owned()
+    }
+
+    /// The URL, parameters and headers of a table's first request after `after`.
+    fn initial_request(
+        &self,
+        t: &TableSpec,
+        after: Option<&Cursor>,
+        limit: u32,
+        instance: Option<&str>,
+    ) -> Request {
+        let base = self.base_url(instance);
+        let filter = self.filter_of(t, after);
+        let mut vars = Vars::new(&self.vars);
+        vars.set("limit", limit.to_string())
+            .set("filter", &filter)
+            .set("table", &t.name)
+            .set("base_url", &base);
+        if let Some(i) = instance {
+            vars.set("instance_url", i);
+        }
+        let path = t.path.render(&vars);
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path
+        } else {
+            format!("{base}/{}", path.trim_start_matches('/'))
+        };
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (k, v) in self.spec.params.iter().chain(&t.params) {
+            params.retain(|(pk, _)| pk != k);
+            params.push((k.clone(), v.render(&vars)));
+        }
+        if let IncrementalSpec::Cursor { param: Some(p), .. } = self.incremental(t)
+            && !params.iter().any(|(k, _)| k == p)
+            && !filter.is_empty()
+        {
+            params.push((p.clone(), filter));
+        }
+        if self.spec.paging.kind == PagingKind::Offset {
+            let p = &self.spec.paging;
+            let (op, lp) = (
+                p.offset_param.clone().unwrap_or_default(),
+                p.limit_param.clone().unwrap_or_default(),
+            );
+            params.retain(|(k, _)| *k != op && *k != lp);
+            params.push((lp, limit.to_string()));
+            params.push((op, "0".into()));
+        }
+        let headers = self.request_headers(&vars);
+        (url, params, headers)
+    }
+
+    fn request_headers(&self, vars: &Vars<'_>) -> Vec<(String, String)> {
+        self.spec
+            .headers
+            .iter()
+            .chain(&self.spec.paging.headers)
+            .map(|(k, v)| (k.clone(), v.render(vars)))
+            .collect()
+    }
+
+    fn resolve_url(&self, next: &str, instance: Option<&str>) -> String {
+        if next.starts_with("http://") || next.starts_with("https://") {
+            return next.to_owned();
+        }
+        // Root-relative (Salesforce `nextRecordsUrl`): against the API host.
+        let base = instance.map(str::to_owned).unwrap_or_else(|| self.base_url(None));
+        match url::Url::parse(&base).and_then(|b| b.join(next)) {
+            Ok(u) => u.to_string(),
+            Err(_) => format!("{base}{next}"),
+        }
+    }
+
+    fn parse_records(&self, t: &TableSpec, body: &Value, endpoint: &str) -> Result<Vec<RawRecord>> {
+        let decode = |m: String| ConnectorError::Decode {
+            service: self.service(),
+            endpoint: endpoint.to_owned(),
+            message: m,
+        };
+        let path = &self.spec.records.path;
+        let list = if path.is_empty() { Some(body) } else { resolve(body, path) };
+        let Some(Value::Array(items)) = list else {
+            let what = if path.is_empty() {
+                "a JSON array".to_owned()
+            } else {
+                format!("an array at {path:?}")
+            };
+            return Err(decode(format!(
+                "expected {what} of records, got {}",
+                truncate(&body.to_string())
+            )));
+        };
+        let id_path = t.id.as_deref().unwrap_or(&self.spec.records.id);
+        let upd_path = t.updated_at.as_deref().or(self.spec.records.updated_at.as_deref());
+        let mut out = Vec::with_capacity(items.len());
+        for v in items {
+            let id = match resolve(v, id_path) {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                _ => {
+                    return Err(decode(format!(
+                        "a record has no {id_path:?}: {}",
+                        truncate(&v.to_string())
+                    )));
+                }
+            };
+            let removed =
+                self.spec.records.removed_marker.as_deref().is_some_and(|m| v.get(m).is_some());
+            let updated_at = match upd_path {
+                None => None,
+                Some(_) if removed => None,
+                Some(p) => {
+                    let s = resolve(v, p)
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| decode(format!("record {id} has no {p:?}")))?;
+                    Some(parse_time(s).ok_or_else(|| {
+                        decode(format!("record {id}: {p} {s:?} is not a date-time"))
+                    })?)
+                }
+            };
+            let flag =
+                self.spec.records.deleted_flag.as_deref().and_then(|p| resolve(v, p)).is_some_and(
+                    |f| {
+                        f.as_bool() == Some(true)
+                            || f.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+                    },
+                );
+            out.push(RawRecord {
+                source_id: id,
+                updated_at,
+                deleted: t.tombstones || removed || flag,
+                json: v.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn next_of(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        headers: &HeaderMap,
+        body: &Value,
+        n: usize,
+    ) -> Option<String> {
+        let p = &self.spec.paging;
+        match p.kind {
+            PagingKind::Keyset => None,
+            PagingKind::LinkHeader => next_link(headers),
+            PagingKind::NextUrl => {
+                let done =
+                    p.done.as_deref().and_then(|d| resolve(body, d)).and_then(Value::as_bool);
+                if done == Some(true) {
+                    return None;
+                }
+                p.next_url
+                    .as_deref()
+                    .and_then(|f| resolve(body, f))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            }
+            PagingKind::Offset => {
+                let total: u64 = p
+                    .total_header
+                    .as_deref()
+                    .and_then(|h| headers.get(h))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())?;
+                let op = p.offset_param.as_deref()?;
+                let mut u = url::Url::parse(url).ok()?;
+                let mut pairs: Vec<(String, String)> =
+                    u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+                if pairs.is_empty() {
+                    pairs = params.to_vec();
+                }
+                let offset: u64 = pairs
+                    .iter()
+                    .find(|(k, _)| k == op)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let next = offset + n as u64;
+                if n == 0 || next >= total {
+                    return None;
+                }
+                pairs.retain(|(k, _)| k != op);
+                pairs.push((op.to_owned(), next.to_string()));
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+                Some(u.to_string())
+            }
+        }
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+        .and_then(|part| {
+            let start = part.find('<')? + 1;
+            let end = part[start..].find('>')? + start;
+            Some(part[start..end].to_owned())
+        })
+}
+
+/// Resolves a dotted path (`error.message`, `0.errorCode`); a key containing dots
+/// (`@odata.nextLink`) matches whole first.
+pub fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(v);
+    }
+    match v {
+        Value::Object(m) => {
+            if let Some(x) = m.get(path) {
+                return Some(x);
+            }
+            let (head, rest) = path.split_once('.')?;
+            resolve(m.get(head)?, rest)
+        }
+        Value::Array(a) => {
+            let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+            resolve(a.get(head.parse::<usize>().ok()?)?, rest)
+        }
+        _ => None,
+    }
+}
+
+/// Parses the date-time forms vendors send: RFC 3339, Salesforce's `+0000`, ServiceNow's
+/// `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc())
+}
+
+fn oauth_error(body: &[u8]) -> (String, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return (String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned(), None);
+    };
+    let code = v.get("error").and_then(Value::as_str).map(str::to_owned);
+    let desc = v.get("error_description").and_then(Value::as_str);
+    let msg = match (&code, desc) {
+        (Some(c), Some(d)) => format!("{c}: {d}"),
+        (Some(c), None) => c.clone(),
+        _ => v.to_string(),
+    };
+    (msg, code)
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 200 { s.to_owned() } else { format!("{}…", &s[..s.floor_char_boundary(200)]) }
+}
+
+#[async_trait]
+impl Connector for SpecConnector {
+    fn service(&self) -> &str {
+        &self.spec.service
+    }
+
+    fn tables(&self) -> Vec<String> {
+        self.spec.tables.iter().filter(|t| !t.optional).map(|t| t.name.clone()).collect()
+    }
+
+    fn mapping_of(&self, table: &str) -> Option<String> {
+        match self.spec.table(table) {
+            Some(t) if t.raw_only => None,
+            Some(t) => Some(t.mapping.clone()),
+            None => Some(table.to_owned()),
+        }
+    }
+
+    async fn fetch_page(
+        &self,
+        table: &str,
+        after: Option<&Cursor>,
+        page_size: u32,
+    ) -> Result<Page> {
+        let t = self.table(table)?;
+        let limit = page_size.clamp(1, self.spec.paging.max_page_size);
+        let mut stats = FetchStats::default();
+        let instance = self.auth_headers(&mut stats).await?.1;
+        let label = |what: &str| format!("{} ({what})", t.name);
+        let mut vars = Vars::new(&self.vars);
+        vars.set("limit", limit.to_string());
+        let cont = parse_token(after.and_then(|c| c.token.as_deref()));
+        let (url, params, headers, endpoint) = match &cont {
+            Some(Continuation::Next(u)) | Some(Continuation::Delta(u)) => (
+                self.resolve_url(u, instance.as_deref()),
+                Vec::new(),
+                self.request_headers(&vars),
+                label("continued page"),
+            ),
+            None => {
+                let (u, p, h) = self.initial_request(t, after, limit, instance.as_deref());
+                (u, p, h, label("first page"))
+            }
+        };
+        let fetched = self.get_json(&url, &params, &headers, &endpoint, &mut stats).await;
+        let (resp_headers, body) = match (fetched, &cont) {
+            (Ok(x), _) => x,
+            // An expired continuation: a next page falls back to the keyset position, a
+            // delta link to a full resync.
+            (Err(ConnectorError::Rejected { status, code, message, .. }), Some(c))
+                if self
+                    .spec
+                    .error
+                    .expired_codes
+                    .iter()
+                    .any(|e| Some(e) == code.as_ref() || *e == status.to_string()) =>
+            {
+                tracing::warn!(service = %self.spec.service, table, %message, "continuation expired; starting over from the last position");
+                let restart = match c {
+                    Continuation::Next(_) => after.map(|a| Cursor { token: None, ..a.clone() }),
+                    Continuation::Delta(_) => None,
+                };
+                let mut page =
+                    Box::pin(self.fetch_page(table, restart.as_ref(), page_size)).await?;
+                page.stats += stats;
+                return Ok(page);
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let records = self.parse_records(t, &body, &endpoint)?;
+        let n = records.len();
+        let next = self.next_of(&url, &params, &resp_headers, &body, n);
+        if next.as_deref() == Some(url.as_str()) {
+            return Err(ConnectorError::Decode {
+                service: self.service(),
+                endpoint,
+                message: format!(
+                    "the API returned the page it was asked for as its next page ({url}); stopping instead of looping"
+                ),
+            });
+        }
+        let delta = self
+            .spec
+            .paging
+            .delta_url
+            .as_deref()
+            .and_then(|d| resolve(&body, d))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let last_rec = records.iter().rev().find(|r| r.updated_at.is_some());
+        let pos_time = last_rec
+            .and_then(|r| r.updated_at)
+            .or(after.map(|a| a.updated_at))
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let pos_id = records
+            .last()
+            .map(|r| r.source_id.clone())
+            .or(after.map(|a| a.id.clone()))
+            .unwrap_or_default();
+        let (last, more) = if let Some(next) = next {
+            (
+                Some(Cursor {
+                    updated_at: pos_time,
+                    id: pos_id,
+                    token: Some(format!("next:{next}")),
+                }),
+                true,
+            )
+        } else if let Some(delta) = delta {
+            (
+                Some(Cursor {
+                    updated_at: Utc::now(),
+                    id: String::new(),
+                    token: Some(format!("delta:{delta}")),
+                }),
+                false,
+            )
+        } else if n == 0 {
+            (None, false)
+        } else {
+            let more = self.spec.paging.kind == PagingKind::Keyset && n as u32 >= limit;
+            (Some(Cursor { updated_at: pos_time, id: pos_id, token: None }), more)
+        };
+        Ok(Page { records, last, more, stats })
+    }
+
+    async fn count(&self, table: &str, after: Option<&Cursor>) -> Result<u64> {
+        let t = self.table(table)?;
+        let mut stats = FetchStats::default();
+        let instance = self.auth_headers(&mut stats).await?.1;
+        let endpoint = format!("{} (count)", t.name);
+        let spec = t.count.as_ref().unwrap_or(&self.spec.count);
+        let after = after.map(|a| Cursor { token: None, ..a.clone() });
+        let (url, mut params, headers) =
+            self.initial_request(t, after.as_ref(), 1, instance.as_deref());
+        let number = |v: Option<&Value>| {
+            v.and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        };
+        let missing = |what: String| ConnectorError::Decode {
+            service: self.service(),
+            endpoint: endpoint.clone(),
+            message: what,
+        };
+        match spec {
+            CountSpec::None => Err(ConnectorError::Config {
+                service: self.service(),
+                message: format!("{table}: the API offers no count"),
+            }),
+            CountSpec::Endpoint { suffix, field } => {
+                let p = &self.spec.paging;
+                params.retain(|(k, _)| {
+                    let paging = [p.offset_param.as_deref(), p.limit_param.as_deref()]
+                        .contains(&Some(k.as_str()));
+                    !paging && !matches!(k.as_str(), "pageSize" | "page" | "orderBy" | "fields")
+                });
+                let (_, body) = self
+                    .get_json(&format!("{url}{suffix}"), &params, &headers, &endpoint, &mut stats)
+                    .await?;
+                number(resolve(&body, field))
+                    .ok_or_else(|| missing(format!("expected a count at {field:?}")))
+            }
+            CountSpec::Header { header } => {
+                let (h, _) = self.get_json(&url, &params, &headers, &endpoint, &mut stats).await?;
+                h.get(header.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| missing(format!("expected a count in the {header} header")))
+            }
+            CountSpec::Query { param, query, field } => {
+                let mut vars = Vars::new(&self.vars);
+                vars.set("filter", self.filter_of(t, after.as_ref())).set("table", &t.name);
+                let q = query.render(&vars);
+                params.retain(|(k, _)| k != param);
+                params.push((param.clone(), q));
+                let (_, body) =
+                    self.get_json(&url, &params, &headers, &endpoint, &mut stats).await?;
+                number(resolve(&body, field))
+                    .ok_or_else(|| missing(format!("expected a count at {field:?}")))
+            }
+        }
+    }
+
+    async fn test(&self) -> Result<()> {
+        let mut stats = FetchStats::default();
+        let instance = self.auth_headers(&mut stats).await?.1;
+        let base = self.base_url(instance.as_deref());
+        let headers = {
+            let mut v = Vars::new(&self.vars);
+            v.set("limit", "1").set("base_url", &base);
+            self.request_headers(&v)
+        };
+        let url = match &self.spec.test_path {
+            Some(p) => {
+                let mut v = Vars::new(&self.vars);
+                v.set("limit", "1").set("base_url", &base);
+                let path = p.render(&v);
+                if path.starts_with("http") {
+                    path
+                } else {
+                    format!("{base}/{}", path.trim_start_matches('/'))
+                }
+            }
+            None => {
+                let t = &self.spec.tables[0];
+                self.initial_request(t, None, 1, instance.as_deref()).0
+            }
+        };
+        self.get_json(&url, &[], &headers, "connection test", &mut stats).await?;
+        Ok(())
+    }
+}
+
+impl SpecConnector {
+    /// The rendered incremental filter of `t` after `after`.
+    fn filter_of(&self, t: &TableSpec, after: Option<&Cursor>) -> String {
+        match self.incremental(t) {
+            IncrementalSpec::Cursor { time_format, start, since, after: after_t, .. } => {
+                let mut fv = Vars::new(&self.vars);
+                fv.set("table", &t.name);
+                match after {
+                    None => start.render(&fv),
+                    Some(c) => {
+                        fv.set("time", c.updated_at.format(time_format).to_string());
+                        fv.set("id", &c.id);
+                        fv.set(
+                            "id_quoted",
+                            format!("'{}'", c.id.replace('\\', "\\\\").replace('\'', "\\'")),
+                        );
+                        if c.id.is_empty() { since.render(&fv) } else { after_t.render(&fv) }
+                    }
+                }
+            }
+            IncrementalSpec::Delta => String::new(),
+        }
+    }
+}
