@@ -239,6 +239,21 @@ impl Warehouse for MemWarehouse {
         Ok(self.versions(tenant, table).len() as u64)
     }
 
+    async fn current_ids(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        service: &str,
+    ) -> Result<Vec<String>, WarehouseError> {
+        Ok(self
+            .current(tenant, table)
+            .iter()
+            .filter_map(|r| {
+                r["id"].as_str()?.strip_prefix(&format!("{service}:")).map(str::to_owned)
+            })
+            .collect())
+    }
+
     async fn ping(&self) -> Result<(), WarehouseError> {
         Ok(())
     }

@@ -153,6 +153,40 @@ async fn four_services_sync_exactly_with_deletes_and_quota() {
     }
     assert!(checked >= 6, "{checked} deletions checked");
 
+    // ConnectWise deletions that leave no trace: a full sync's key scan finds them.
+    let cw_report = sims.connectwise.advance(
+        main,
+        AdvanceSpec { duration: chrono::Duration::hours(2), updates: 5, creates: 0, deletes: 12 },
+    );
+    let full = SyncRequest {
+        tenant: Some(t.clone()),
+        service: Some("connectwise".into()),
+        full: true,
+        ..Default::default()
+    };
+    let run = app.pipeline(opts.clone()).run(full).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    for (table, want) in expect() {
+        assert_eq!(current(&app, &t, table).await, want, "{table} after the full sync's key scan");
+    }
+    let vanished = cw_report.deleted_ids("service/tickets");
+    assert!(!vanished.is_empty(), "{cw_report:?}");
+    for id in vanished {
+        let eid = EntityId { service: "connectwise".into(), source_id: id.to_string() };
+        let h = app.warehouse.history(&t, CanonicalTable::Tickets, &eid).await.unwrap();
+        assert_eq!(h.last().unwrap()["is_deleted"], true, "ticket {id}: {h:?}");
+    }
+    // Running it again finds nothing more to delete.
+    let again = SyncRequest {
+        tenant: Some(t.clone()),
+        service: Some("connectwise".into()),
+        full: true,
+        ..Default::default()
+    };
+    let before = app.warehouse.version_count(&t, CanonicalTable::Tickets).await.unwrap();
+    app.pipeline(opts.clone()).run(again).await.unwrap();
+    assert_eq!(app.warehouse.version_count(&t, CanonicalTable::Tickets).await.unwrap(), before);
+
     // Salesforce's daily quota runs out mid-table: the service stops cleanly (the run
     // still succeeds, with a notice), the others complete, the next run finishes the job.
     sims.salesforce.advance(

@@ -484,6 +484,18 @@ impl SpecConnector {
         limit: u32,
         instance: Option<&str>,
     ) -> Request {
+        self.initial_request_for(t, after, limit, instance, None)
+    }
+
+    /// [`Self::initial_request`] for one parent of a child table.
+    fn initial_request_for(
+        &self,
+        t: &TableSpec,
+        after: Option<&Cursor>,
+        limit: u32,
+        instance: Option<&str>,
+        parent_id: Option<&str>,
+    ) -> Request {
         let base = self.base_url(instance);
         let filter = self.filter_of(t, after);
         let mut vars = Vars::new(&self.vars);
@@ -493,6 +505,9 @@ impl SpecConnector {
             .set("base_url", &base);
         if let Some(i) = instance {
             vars.set("instance_url", i);
+        }
+        if let Some(p) = parent_id {
+            vars.set("parent_id", p);
         }
         let path = t.path.render(&vars);
         let url = if path.starts_with("http://") || path.starts_with("https://") {
@@ -748,6 +763,10 @@ impl Connector for SpecConnector {
         self.spec.tables.iter().filter(|t| !t.optional).map(|t| t.name.clone()).collect()
     }
 
+    fn lists_all(&self, table: &str) -> bool {
+        self.spec.table(table).is_some_and(|t| !t.tombstones && t.parent.is_none() && !t.raw_only)
+    }
+
     fn mapping_of(&self, table: &str) -> Option<String> {
         match self.spec.table(table) {
             Some(t) if t.raw_only => None,
@@ -763,6 +782,9 @@ impl Connector for SpecConnector {
         page_size: u32,
     ) -> Result<Page> {
         let t = self.table(table)?;
+        if let Some(parent) = &t.parent {
+            return self.fetch_children(t, parent, after).await;
+        }
         let limit = page_size.clamp(1, self.spec.paging.max_page_size);
         let mut stats = FetchStats::default();
         let instance = self.auth_headers(&mut stats).await?.1;
@@ -866,6 +888,12 @@ impl Connector for SpecConnector {
 
     async fn count(&self, table: &str, after: Option<&Cursor>) -> Result<u64> {
         let t = self.table(table)?;
+        if t.parent.is_some() {
+            return Err(ConnectorError::Config {
+                service: self.service(),
+                message: format!("{table} is listed per parent and has no count"),
+            });
+        }
         let mut stats = FetchStats::default();
         let instance = self.auth_headers(&mut stats).await?.1;
         let endpoint = format!("{} (count)", t.name);
@@ -951,6 +979,97 @@ impl Connector for SpecConnector {
 }
 
 impl SpecConnector {
+    /// A child table (`service/boards/{parent_id}/statuses`): one page per parent, every
+    /// run reads it whole. The position's token lists the parents still to read.
+    async fn fetch_children(
+        &self,
+        t: &TableSpec,
+        parent: &str,
+        after: Option<&Cursor>,
+    ) -> Result<Page> {
+        let mut stats = FetchStats::default();
+        let mut parents: Vec<String> = match after
+            .and_then(|a| a.token.as_deref())
+            .and_then(|t| t.strip_prefix("parents:"))
+        {
+            Some(rest) => rest.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            None => {
+                // Every parent id, read the way the parent table is read.
+                let mut ids = Vec::new();
+                let mut pos: Option<Cursor> = None;
+                loop {
+                    let page = Box::pin(self.fetch_page(
+                        parent,
+                        pos.as_ref(),
+                        self.spec.paging.max_page_size,
+                    ))
+                    .await?;
+                    stats += page.stats;
+                    ids.extend(
+                        page.records.into_iter().filter(|r| !r.deleted).map(|r| r.source_id),
+                    );
+                    match page.last {
+                        Some(l) if page.more => pos = Some(l),
+                        _ => break,
+                    }
+                }
+                ids.sort();
+                ids.dedup();
+                ids
+            }
+        };
+        if parents.is_empty() {
+            return Ok(Page { records: Vec::new(), last: None, more: false, stats });
+        }
+        let current = parents.remove(0);
+        if current.contains(',') || current.contains('/') {
+            return Err(ConnectorError::Decode {
+                service: self.service(),
+                endpoint: t.name.clone(),
+                message: format!("parent id {current:?} cannot be used in a path"),
+            });
+        }
+        let instance = self.auth_headers(&mut stats).await?.1;
+        let mut records = Vec::new();
+        let mut pos: Option<Cursor> = None;
+        loop {
+            let limit = self.spec.paging.max_page_size;
+            let (url, params, headers) = self.initial_request_for(
+                t,
+                pos.as_ref(),
+                limit,
+                instance.as_deref(),
+                Some(&current),
+            );
+            let endpoint = format!("{} (parent {current})", t.name);
+            let (_, body) = self.get_json(&url, &params, &headers, &endpoint, &mut stats).await?;
+            let page = self.parse_records(t, &body, &endpoint)?;
+            let n = page.len();
+            let last = page.last().map(|r| Cursor {
+                updated_at: r.updated_at.unwrap_or(DateTime::UNIX_EPOCH),
+                id: r.source_id.clone(),
+                token: None,
+            });
+            records.extend(page);
+            match last {
+                Some(l) if n as u32 >= limit && self.spec.paging.kind == PagingKind::Keyset => {
+                    if pos.as_ref() == Some(&l) {
+                        break;
+                    }
+                    pos = Some(l);
+                }
+                _ => break,
+            }
+        }
+        let more = !parents.is_empty();
+        let last = Cursor {
+            updated_at: Utc::now(),
+            id: current,
+            token: more.then(|| format!("parents:{}", parents.join(","))),
+        };
+        Ok(Page { records, last: Some(last), more, stats })
+    }
+
     /// The rendered incremental filter of `t` after `after`.
     fn filter_of(&self, t: &TableSpec, after: Option<&Cursor>) -> String {
         match self.incremental(t) {

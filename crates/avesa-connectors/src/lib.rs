@@ -177,6 +177,12 @@ pub trait Connector: Send + Sync {
     async fn count(&self, table: &str, after: Option<&Cursor>) -> Result<u64>;
     /// Checks credentials and reachability with one cheap call.
     async fn test(&self) -> Result<()>;
+    /// Whether reading `table` from the start lists every live record (so a full sync
+    /// can detect deletions by the ids it did not see). Not true of tombstone streams
+    /// and per-parent tables.
+    fn lists_all(&self, _table: &str) -> bool {
+        true
+    }
     /// The mapping (source table name) that maps `table`'s records; `None` for a table
     /// landed as raw Parquet only.
     fn mapping_of(&self, table: &str) -> Option<String> {

@@ -25,7 +25,7 @@ pub struct SpecError {
 
 /// Placeholders every request template may use (besides configuration fields).
 const REQUEST_VARS: &[&str] =
-    &["limit", "filter", "table", "path", "base_url", "instance_url", "fields"];
+    &["limit", "filter", "table", "path", "base_url", "instance_url", "fields", "parent_id"];
 /// Placeholders of incremental filters.
 const FILTER_VARS: &[&str] = &["time", "id", "id_quoted", "table"];
 
@@ -247,6 +247,9 @@ pub struct TableSpec {
     pub optional: bool,
     /// Landed as raw Parquet only: no canonical table takes it (yet).
     pub raw_only: bool,
+    /// A table listed per record of another (`service/boards/{parent_id}/statuses`):
+    /// read whole on every run, parent by parent.
+    pub parent: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +427,8 @@ struct RawTable {
     optional: bool,
     #[serde(default)]
     raw_only: bool,
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -616,9 +621,25 @@ impl Spec {
                     .transpose()?,
                 optional: t.optional,
                 raw_only: t.raw_only,
+                parent: t.parent.clone(),
             });
         }
         for t in &raw.tables {
+            if let Some(p) = &t.get_ref().parent {
+                let parent = raw.tables.iter().find(|o| o.get_ref().name == *p);
+                if parent.is_none_or(|o| o.get_ref().parent.is_some()) {
+                    return Err(err(
+                        t.span().start,
+                        format!("parent {p:?} names no top-level table of this spec"),
+                    ));
+                }
+                if !t.get_ref().path.as_deref().is_some_and(|s| s.contains("{parent_id}")) {
+                    return Err(err(
+                        t.span().start,
+                        "a child table's path needs {parent_id}".into(),
+                    ));
+                }
+            }
             if let Some(m) = &t.get_ref().mapping
                 && !names.contains(m)
             {

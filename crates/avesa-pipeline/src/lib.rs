@@ -375,11 +375,16 @@ impl Pipeline {
                 (ChunkId::new(), cursor.map(overlap))
             }
         };
+        // A full sync of a table that lists every record ends with a key scan: current
+        // records the vendor no longer lists were deleted there.
+        let mut seen = (full && job.mapping.is_some() && job.connector.lists_all(&key.table))
+            .then(std::collections::HashSet::new);
         loop {
             let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
-            match self.run_chunk(job, chunk_id, start.clone()).instrument(span).await {
+            match self.run_chunk(job, chunk_id, start.clone(), seen.as_mut()).instrument(span).await
+            {
                 Ok((commit, more, quota)) => {
                     out.chunks += 1;
                     out.records += commit.counts.records;
@@ -398,7 +403,13 @@ impl Pipeline {
                             start = Some(end);
                             chunk_id = ChunkId::new();
                         }
-                        _ => return Ok(()),
+                        _ => {
+                            if let Some(seen) = seen.take() {
+                                let gone = self.key_scan(run_id, job, seen).await?;
+                                out.versions_inserted += gone;
+                            }
+                            return Ok(());
+                        }
                     }
                 }
                 Err(e) => {
@@ -411,6 +422,81 @@ impl Pipeline {
         }
     }
 
+    /// The key scan that ends a full sync: every current record of this service in the
+    /// table's canonical table whose id the full read did not see gets a deletion
+    /// version, landed and recorded like any chunk (the apply is idempotent, so a crash
+    /// here is repaired by the next full sync).
+    async fn key_scan(
+        &self,
+        run_id: RunId,
+        job: &TableJob,
+        seen: std::collections::HashSet<String>,
+    ) -> Result<u64, String> {
+        let key = &job.key;
+        let Some(mapping) = job.mapping.clone() else { return Ok(0) };
+        let table = mapping.canonical_table;
+        let current = self
+            .warehouse
+            .current_ids(&key.tenant_id, table, &key.service)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = Utc::now();
+        let gone: Vec<avesa_lake::RawRecord> = current
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .map(|id| avesa_lake::RawRecord {
+                source_id: id,
+                updated_at: Some(now),
+                deleted: true,
+                json: "{}".into(),
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(deleted = gone.len(), "key scan: records the vendor no longer lists");
+        let chunk = ChunkId::new();
+        let record = ChunkRecord::running(chunk, run_id, key.clone(), None);
+        self.store.begin_chunk(&record).await.map_err(|e| e.to_string())?;
+        let mut counts = ChunkCounts { records: gone.len() as u64, ..Default::default() };
+        let (files, inserted) = self.land(job, chunk, now, gone).await?;
+        counts.versions_inserted = inserted;
+        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files };
+        self.store.commit_chunk(&commit).await.map_err(|e| e.to_string())?;
+        Ok(inserted)
+    }
+
+    /// Raw Parquet → canonical Parquet → SCD2 apply for one chunk's records. Returns the
+    /// files written and the versions inserted.
+    async fn land(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        extracted_at: chrono::DateTime<Utc>,
+        records: Vec<avesa_lake::RawRecord>,
+    ) -> Result<(Vec<String>, u64), String> {
+        let key = &job.key;
+        let raw =
+            raw_batch(&key.tenant_id, &key.service, &key.table, chunk, extracted_at, &records);
+        let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+        self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string())?;
+        let Some(mapping) = job.mapping.clone() else {
+            return Ok((vec![raw_path.to_string()], 0));
+        };
+        let table = mapping.canonical_table;
+        let tenant = key.tenant_id.clone();
+        let canonical = tokio::task::spawn_blocking(move || {
+            mapping.apply(&tenant, chunk, extracted_at, &records)
+        })
+        .await
+        .map_err(|e| format!("transform task failed: {e}"))?
+        .map_err(|e| format!("mapping failed: {e}"))?;
+        let canonical_path = Lake::canonical_path(&key.tenant_id, table, &key.service, chunk);
+        self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())?;
+        let report = self.warehouse.apply(table, canonical).await.map_err(|e| e.to_string())?;
+        Ok((vec![raw_path.to_string(), canonical_path.to_string()], report.inserted))
+    }
+
     /// One chunk: fetch → raw Parquet → canonical Parquet → SCD2 apply. Returns the
     /// commit to record and whether the source has more.
     async fn run_chunk(
@@ -418,6 +504,7 @@ impl Pipeline {
         job: &TableJob,
         chunk: ChunkId,
         start: Option<Cursor>,
+        seen: Option<&mut std::collections::HashSet<String>>,
     ) -> Result<(ChunkCommit, bool, Option<String>), String> {
         let key = &job.key;
         let mut counts = ChunkCounts::default();
@@ -463,38 +550,13 @@ impl Pipeline {
                 ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files: vec![] };
             return Ok((commit, false, quota));
         }
-        let extracted_at = Utc::now();
-        let raw =
-            raw_batch(&key.tenant_id, &key.service, &key.table, chunk, extracted_at, &records);
-        let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
-        self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string())?;
-
-        let Some(mapping) = job.mapping.clone() else {
-            tracing::info!(records = counts.records, "chunk landed (raw only)");
-            let files = vec![raw_path.to_string()];
-            let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
-            return Ok((commit, more && quota.is_none(), quota));
-        };
-        let table = mapping.canonical_table;
-        let tenant = key.tenant_id.clone();
-        let canonical = tokio::task::spawn_blocking(move || {
-            mapping.apply(&tenant, chunk, extracted_at, &records)
-        })
-        .await
-        .map_err(|e| format!("transform task failed: {e}"))?
-        .map_err(|e| format!("mapping failed: {e}"))?;
-        let canonical_path = Lake::canonical_path(&key.tenant_id, table, &key.service, chunk);
-        self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())?;
-        let report = self.warehouse.apply(table, canonical).await.map_err(|e| e.to_string())?;
-        counts.versions_inserted = report.inserted;
-        tracing::info!(records = counts.records, inserted = report.inserted, "chunk applied");
-        let commit = ChunkCommit {
-            chunk_id: chunk,
-            key: key.clone(),
-            end,
-            counts,
-            files: vec![raw_path.to_string(), canonical_path.to_string()],
-        };
+        if let Some(seen) = seen {
+            seen.extend(records.iter().map(|r| r.source_id.clone()));
+        }
+        let (files, inserted) = self.land(job, chunk, Utc::now(), records).await?;
+        counts.versions_inserted = inserted;
+        tracing::info!(records = counts.records, inserted, "chunk applied");
+        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
         Ok((commit, more && quota.is_none(), quota))
     }
 }

@@ -556,6 +556,26 @@ impl Warehouse for DuckDbWarehouse {
         .await
     }
 
+    async fn current_ids(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        service: &str,
+    ) -> Result<Vec<String>> {
+        let (tenant, service) = (tenant.as_str().to_owned(), service.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT source_id FROM {}_current WHERE tenant_id = $1 AND source_service = $2",
+                table.name()
+            ))?;
+            let ids = stmt
+                .query_map([&tenant, &service], |r| r.get::<_, String>(0))?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?;

@@ -75,6 +75,14 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn top_companies(&self, tenant: &TenantId, limit: u32) -> Result<Vec<TopCompany>>;
     /// Number of versions (all, including history) of a table for a tenant.
     async fn version_count(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64>;
+    /// Source ids of a service's current (live) records of a table for a tenant: what a
+    /// full sync's key scan compares with the ids the vendor still has.
+    async fn current_ids(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        service: &str,
+    ) -> Result<Vec<String>>;
     /// A cheap liveness probe.
     async fn ping(&self) -> Result<()>;
 }
