@@ -127,11 +127,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/runs/{id}", get(admin::get_run))
         .route("/health", get(health::health))
         .route("/health/detailed", get(health::detailed))
+        .route("/metrics", get(metrics))
         .fallback(ui::fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(finish_response));
+        .layer(middleware::from_fn(finish_response))
+        .layer(middleware::from_fn(time_request));
     let app = match cors_layer(&state.http) {
         Some(cors) => app.layer(cors),
         None => app,
@@ -142,6 +144,42 @@ pub fn router(state: AppState) -> Router {
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
     )
     .with_state(state)
+}
+
+/// Prometheus metrics of this process (pipeline and API), text format 0.0.4.
+async fn metrics() -> axum::response::Response {
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+        .body(axum::body::Body::from(avesa_model::metrics::render()))
+        .unwrap_or_default()
+}
+
+/// Counts and times every request by its route pattern (never the raw path: ids would
+/// make unbounded label values) and status.
+async fn time_request(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method.as_str()), ("route", route.as_str())];
+    avesa_model::metrics::observe(
+        "avesa_http_request_duration_seconds",
+        &labels,
+        started.elapsed().as_secs_f64(),
+    );
+    avesa_model::metrics::add(
+        "avesa_http_requests_total",
+        &[labels[0], labels[1], ("status", status.as_str())],
+        1.0,
+    );
+    resp
 }
 
 /// CORS for the configured origins; `None` (no CORS headers: cross-origin browser calls

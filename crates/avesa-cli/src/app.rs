@@ -82,7 +82,17 @@ impl App {
         })
     }
 
-    pub fn pipeline(&self, opts: PipelineOptions) -> Pipeline {
+    /// The pipeline over this installation. `AVESA_WEBHOOK_URL`, when set and `opts` has
+    /// none, receives an event when each run finishes; `AVESA_METRICS_TENANT_LABEL=false`
+    /// drops the tenant label from metrics (for deployments with many tenants).
+    pub fn pipeline(&self, mut opts: PipelineOptions) -> Pipeline {
+        if opts.webhook_url.is_none() {
+            opts.webhook_url =
+                std::env::var("AVESA_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty());
+        }
+        if std::env::var("AVESA_METRICS_TENANT_LABEL").is_ok_and(|v| v == "false" || v == "0") {
+            avesa_model::metrics::set_tenant_label(false);
+        }
         Pipeline::new(
             self.store.clone(),
             self.lake.clone(),

@@ -416,7 +416,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!();
             println!(
-                "{:<36}  {:<16} {:<20} {:<10} {:>8} {:>6} {:>8} {:>10} {:>9}  error",
+                "{:<36}  {:<16} {:<20} {:<10} {:>8} {:>6} {:>8} {:>10} {:>9} {:>7} {:>9} {:>7}  error",
                 "chunk",
                 "tenant",
                 "table",
@@ -425,11 +425,14 @@ async fn run(cli: Cli) -> Result<()> {
                 "pages",
                 "requests",
                 "bytes",
-                "versions"
+                "versions",
+                "retries",
+                "throttles",
+                "ms"
             );
             for c in app.store.list_chunks(id).await? {
                 println!(
-                    "{:<36}  {:<16} {:<20} {:<10} {:>8} {:>6} {:>8} {:>10} {:>9}  {}",
+                    "{:<36}  {:<16} {:<20} {:<10} {:>8} {:>6} {:>8} {:>10} {:>9} {:>7} {:>9} {:>7}  {}",
                     c.id,
                     c.key.tenant_id,
                     c.key.table,
@@ -439,6 +442,9 @@ async fn run(cli: Cli) -> Result<()> {
                     c.counts.requests,
                     c.counts.bytes,
                     c.counts.versions_inserted,
+                    c.counts.retries,
+                    c.counts.throttles,
+                    c.counts.millis,
                     c.error.as_deref().unwrap_or("")
                 );
             }

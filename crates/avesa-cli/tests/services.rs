@@ -14,7 +14,7 @@ use avesa_state::RunStatus;
 use avesa_warehouse::{EntityId, ListQuery};
 
 fn sizes() -> (CwSizes, SecondSizes) {
-    let cw = CwSizes { companies: 12, contacts: 40, tickets: 260, time_entries: 500, members: 5 };
+    let cw = CwSizes::derived(12, 40, 260, 500, 5);
     let mut second = SecondSizes::small();
     second.salesforce.cases = 900;
     (cw, second)
@@ -194,7 +194,7 @@ async fn four_services_sync_exactly_with_deletes_and_quota() {
         Changes { duration: chrono::Duration::hours(1), updates: 0, creates: 700, deletes: 0 },
     );
     let (_, limit) = sims.salesforce.api_usage(sec);
-    sims.salesforce.set_api_usage(sec, limit - 4);
+    sims.salesforce.set_api_usage(sec, limit - 2);
     let run = app
         .pipeline(opts.clone())
         .run(SyncRequest { tenant: Some(t.clone()), ..Default::default() })

@@ -65,18 +65,7 @@ async fn setup(service: &str, n: usize) -> Setup {
     match service {
         "connectwise" => {
             let sim = ConnectWiseSim::new();
-            let spec = CwCompanySpec::new(
-                "bench",
-                1,
-                CwSizes {
-                    companies: 200,
-                    contacts: 400,
-                    tickets: n,
-                    time_entries: 10,
-                    members: 25,
-                },
-                now,
-            );
+            let spec = CwCompanySpec::new("bench", 1, CwSizes::derived(200, 400, n, 10, 25), now);
             sim.add_company(spec.clone());
             let (addr, _) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
             let connector = conn(

@@ -18,7 +18,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn sizes() -> CwSizes {
-    CwSizes { companies: 15, contacts: 50, tickets: 420, time_entries: 900, members: 7 }
+    CwSizes::derived(15, 50, 420, 900, 7)
 }
 
 struct Fixture {
@@ -303,4 +303,25 @@ async fn throttling_is_obeyed_and_the_request_rate_stays_within_budget() {
         assert!(in_window <= 31, "{in_window} requests within one second");
     }
     assert!(at.last().unwrap() - at[0] >= 2000, "paced: {} ms", at.last().unwrap() - at[0]);
+}
+
+#[tokio::test]
+async fn every_connectwise_table_reads_exactly_the_truth() {
+    let f = Fixture::new().await;
+    let c = f.connector();
+    assert_eq!(c.tables().len(), avesa_sim::CW_ALL_TABLES.len(), "{:?}", c.tables());
+    let truth = f.sim.truth(&f.spec.company_id);
+    for table in avesa_sim::CW_ALL_TABLES {
+        let read = read_all(&c, table, None, 250).await.unwrap();
+        let want = truth.table(table).unwrap_or_else(|| panic!("truth of {table}"));
+        assert!(!want.is_empty(), "{table} has data");
+        assert_eq!(read.records.len(), want.len(), "{table}: each record once");
+        let got: BTreeSet<String> = read.by_id().into_keys().collect();
+        assert_eq!(got, ids(want), "{table}");
+    }
+    // Statuses come board by board, each board's page carrying the boards still to read.
+    let first = c.fetch_page("service/boards/statuses", None, 100).await.unwrap();
+    assert!(first.more);
+    assert!(first.last.unwrap().token.unwrap().starts_with("parents:"));
+    assert!(c.count("service/boards/statuses", None).await.is_err(), "no count per parent");
 }

@@ -6,6 +6,7 @@
 
 mod canonical;
 mod ids;
+pub mod metrics;
 
 pub use canonical::{CanonicalTable, Column, ColumnType, META_COLUMNS, SCD2_COLUMNS};
 pub use ids::{ChunkId, IdError, Role, RunId, ServiceKind, TenantId};

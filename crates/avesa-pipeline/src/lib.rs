@@ -15,6 +15,7 @@
 //! Concurrency is bounded globally (tables in flight) and per tenant; one table's, one
 //! service's or one tenant's failure is recorded and never stops the others.
 
+pub mod notify;
 mod services;
 
 pub use services::{ServiceConfig, open_service_config, seal_service_config, spec, specs};
@@ -53,6 +54,8 @@ pub struct PipelineOptions {
     /// vendor commits late with an earlier updated-at. Re-reads are harmless: the SCD2
     /// apply is idempotent.
     pub overlap: chrono::Duration,
+    /// Where a JSON event is POSTed when a run finishes (`AVESA_WEBHOOK_URL`).
+    pub webhook_url: Option<String>,
 }
 
 impl Default for PipelineOptions {
@@ -63,6 +66,7 @@ impl Default for PipelineOptions {
             max_concurrent_tables: 4,
             max_tables_per_tenant: 2,
             overlap: chrono::Duration::seconds(60),
+            webhook_url: None,
         }
     }
 }
@@ -308,12 +312,22 @@ impl Pipeline {
                 .join("; ")
         });
         self.store.finish_run(run.id, status, error.as_deref()).await?;
-        Ok(RunSummary {
+        let summary = RunSummary {
             run_id: run.id,
             status,
             tables: outcomes,
             seconds: started.elapsed().as_secs_f64(),
-        })
+        };
+        let st = [("status", status.as_str())];
+        avesa_model::metrics::add("avesa_runs_total", &st, 1.0);
+        avesa_model::metrics::observe("avesa_run_duration_seconds", &st, summary.seconds);
+        if let Some(url) = &self.opts.webhook_url {
+            let event = notify::event_json(&summary, req.tenant.as_ref().map(TenantId::as_str));
+            if !notify::send(url, &event).await {
+                tracing::error!(url = %url, run = %summary.run_id, "the run's webhook was not delivered");
+            }
+        }
+        Ok(summary)
     }
 
     /// Syncs one table chunk by chunk until the source has nothing more.
@@ -383,9 +397,24 @@ impl Pipeline {
             let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
-            match self.run_chunk(job, chunk_id, start.clone(), seen.as_mut()).instrument(span).await
-            {
-                Ok((commit, more, quota)) => {
+            let chunk_started = Instant::now();
+            let result =
+                self.run_chunk(job, chunk_id, start.clone(), seen.as_mut()).instrument(span).await;
+            let labels = [
+                ("service", key.service.as_str()),
+                ("table", key.table.as_str()),
+                ("tenant", key.tenant_id.as_str()),
+            ];
+            let elapsed = chunk_started.elapsed();
+            avesa_model::metrics::observe(
+                "avesa_chunk_duration_seconds",
+                &labels[..2],
+                elapsed.as_secs_f64(),
+            );
+            match result {
+                Ok((mut commit, more, quota)) => {
+                    commit.counts.millis = elapsed.as_millis() as u64;
+                    record_metrics(&labels, &commit.counts, "committed");
                     out.chunks += 1;
                     out.records += commit.counts.records;
                     out.versions_inserted += commit.counts.versions_inserted;
@@ -413,6 +442,11 @@ impl Pipeline {
                     }
                 }
                 Err(e) => {
+                    avesa_model::metrics::add(
+                        "avesa_chunks_total",
+                        &[labels[0], labels[1], labels[2], ("status", "failed")],
+                        1.0,
+                    );
                     // Best effort: if even this fails, the chunk stays "running" and the
                     // next run resumes it all the same.
                     let _ = self.store.fail_chunk(chunk_id, &e).await;
@@ -527,6 +561,8 @@ impl Pipeline {
             counts.pages += 1;
             counts.requests += page.stats.requests;
             counts.bytes += page.stats.bytes;
+            counts.retries += page.stats.retries;
+            counts.throttles += page.stats.throttles;
             more = page.more;
             match page.last {
                 Some(last) if after.as_ref() == Some(&last) => {
@@ -559,6 +595,19 @@ impl Pipeline {
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
         Ok((commit, more && quota.is_none(), quota))
     }
+}
+
+/// Adds a committed chunk's counts to the process metrics.
+fn record_metrics(labels: &[(&str, &str); 3], c: &ChunkCounts, status: &str) {
+    use avesa_model::metrics::add;
+    add("avesa_records_total", labels, c.records as f64);
+    add("avesa_pages_total", labels, c.pages as f64);
+    add("avesa_requests_total", labels, c.requests as f64);
+    add("avesa_retries_total", labels, c.retries as f64);
+    add("avesa_throttles_total", labels, c.throttles as f64);
+    add("avesa_bytes_total", labels, c.bytes as f64);
+    add("avesa_versions_inserted_total", labels, c.versions_inserted as f64);
+    add("avesa_chunks_total", &[labels[0], labels[1], labels[2], ("status", status)], 1.0);
 }
 
 fn to_source(c: Cursor) -> SourceCursor {

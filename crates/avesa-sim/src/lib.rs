@@ -51,8 +51,8 @@ mod sink;
 mod time;
 
 pub use connectwise::{
-    AdvanceReport, AdvanceSpec, CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE, CW_TABLES,
-    ConnectWiseSim, CwCompanySpec, CwSizes, CwTruth, RequestRecord,
+    AdvanceReport, AdvanceSpec, CW_ALL_TABLES, CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE,
+    CW_TABLES, ConnectWiseSim, CwCompanySpec, CwSizes, CwTruth, RequestRecord,
 };
 pub use faults::{ErrorStyle, FaultKind, FaultRule, Faults, RateLimit, TrafficEntry};
 pub use graph::{GraphSim, GraphSizes, GraphTenantSpec};

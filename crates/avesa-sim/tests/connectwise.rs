@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use avesa_sim::{AdvanceSpec, CW_TABLES, ConnectWiseSim, CwCompanySpec, CwSizes};
+use avesa_sim::{AdvanceSpec, CW_ALL_TABLES, CW_TABLES, ConnectWiseSim, CwCompanySpec, CwSizes};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -12,7 +12,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn tiny() -> CwSizes {
-    CwSizes { companies: 12, contacts: 40, tickets: 300, time_entries: 700, members: 6 }
+    CwSizes::derived(12, 40, 300, 700, 6)
 }
 
 struct Fixture {
@@ -78,6 +78,55 @@ impl Fixture {
         (out, pages)
     }
 }
+
+impl Fixture {
+    /// Keyset paging as an incremental connector does it: `lastUpdated > [since]`, then
+    /// `(lastUpdated > [T] or (lastUpdated = [T] and id > N))` after the last record seen,
+    /// ordered by `_info/lastUpdated asc, id asc`, until a short page.
+    async fn keyset(&self, path: &str, since: &str, page_size: usize) -> (Vec<Value>, usize) {
+        let mut out: Vec<Value> = Vec::new();
+        let mut pages = 0;
+        loop {
+            let cond = match out.last() {
+                None => format!("lastUpdated > [{since}]"),
+                Some(r) => {
+                    let t = r["_info"]["lastUpdated"].as_str().unwrap();
+                    format!("(lastUpdated > [{t}] or (lastUpdated = [{t}] and id > {}))", r["id"])
+                }
+            };
+            let (status, page) = self
+                .json(&format!(
+                    "{path}?conditions={}&orderBy=_info/lastUpdated%20asc,%20id%20asc&pageSize={page_size}",
+                    url_escape(&cond)
+                ))
+                .await;
+            assert_eq!(status, 200, "{path}: {page}");
+            let page = page.as_array().unwrap().clone();
+            pages += 1;
+            assert!(pages < 1_000);
+            let short = page.len() < page_size;
+            out.extend(page);
+            if short {
+                return (out, pages);
+            }
+        }
+    }
+}
+
+/// Records sorted as the keyset query orders them: `_info.lastUpdated`, then `id`.
+fn by_last_updated(records: &[Value]) -> Vec<Value> {
+    let mut v = records.to_vec();
+    v.sort_by_key(|r| (r["_info"]["lastUpdated"].as_str().unwrap().to_string(), r["id"].as_i64()));
+    v
+}
+
+const NEW_TABLES: [&str; 5] = [
+    "finance/agreements",
+    "company/configurations",
+    "project/projects",
+    "sales/opportunities",
+    "service/boards",
+];
 
 /// The URL of `rel` in the response's Link header.
 fn link(r: &reqwest::Response, rel: &str) -> Option<String> {
@@ -884,4 +933,294 @@ async fn deletes_are_deterministic() {
     let (a2, b2, t2) = run();
     assert_eq!((a1, b1), (a2, b2));
     assert!(t1 == t2);
+}
+
+#[tokio::test]
+async fn new_tables_page_count_get_and_keyset_equal_truth() {
+    let f = Fixture::new(tiny()).await;
+    let truth = f.sim.truth("acme_msp");
+    let sizes = tiny();
+    assert_eq!(CW_ALL_TABLES.len(), 11);
+    for table in CW_ALL_TABLES {
+        assert!(truth.table(table).is_some_and(|t| !t.is_empty()), "{table}");
+    }
+    assert_eq!(truth.configurations.len(), sizes.configurations);
+    assert_eq!(truth.projects.len(), sizes.projects);
+    assert_eq!(truth.opportunities.len(), sizes.opportunities);
+    assert!(truth.agreements.len() >= sizes.agreements);
+    assert_eq!(truth.boards.len(), 5);
+    assert_eq!(truth.board_statuses.len(), 28);
+    let window = ("2023-01-16T12:00:00Z", "2025-01-15T12:00:00Z");
+    for table in NEW_TABLES {
+        let want = truth.table(table).unwrap();
+        // plain paging equals truth, in id order
+        let (records, pages) = f.all_pages(&format!("{table}?pageSize=7")).await;
+        assert_eq!(pages, want.len().div_ceil(7), "{table}");
+        assert!(records == want, "{table} differs from truth");
+        let (status, count) = f.json(&format!("{table}/count")).await;
+        assert_eq!((status, count["count"].as_u64()), (200, Some(want.len() as u64)), "{table}");
+        // keyset paging over the whole table equals truth in (lastUpdated, id) order
+        let (keyset, pages) = f.keyset(table, "2000-01-01T00:00:00Z", 4).await;
+        assert!(pages > 1, "{table}");
+        assert!(keyset == by_last_updated(want), "{table}: keyset paging differs from truth");
+        // one record by id; a missing one
+        let one = &want[want.len() / 2];
+        let (status, got) = f.json(&format!("{table}/{}", one["id"])).await;
+        assert_eq!((status, &got), (200, one), "{table}");
+        let (status, missing) = f.json(&format!("{table}/987654321")).await;
+        assert_eq!((status, missing["code"].as_str()), (404, Some("NotFound")), "{table}");
+        // fields
+        let (_, page) =
+            f.json(&format!("{table}?fields=id,name,_info/lastUpdated&pageSize=3")).await;
+        for r in page.as_array().unwrap() {
+            let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, BTreeSet::from(["id", "name", "_info"]), "{table}");
+            assert_eq!(r["_info"].as_object().unwrap().len(), 1);
+        }
+        // forward-only paging
+        let mut seen = Vec::new();
+        let mut url = Some(f.url(&format!("{table}?pageSize=3")));
+        while let Some(u) = url {
+            let r = f
+                .http
+                .get(&u)
+                .header("Authorization", f.spec.authorization())
+                .header("clientId", &f.spec.client_id)
+                .header("pagination-type", "forward-only")
+                .send()
+                .await
+                .unwrap();
+            url = r.headers().get("link").map(|l| {
+                let l = l.to_str().unwrap();
+                l[1..l.find('>').unwrap()].to_string()
+            });
+            seen.extend(ids(&r.json::<Vec<Value>>().await.unwrap()));
+        }
+        assert_eq!(seen, ids(want), "{table} forward-only");
+        for r in want {
+            let lu = r["_info"]["lastUpdated"].as_str().unwrap();
+            assert!(lu >= window.0 && lu <= window.1, "{table}: {r}");
+            assert!(r["_info"].as_object().unwrap().values().all(Value::is_string));
+        }
+    }
+
+    // references resolve
+    let id_set = |v: &[Value]| ids(v).into_iter().collect::<BTreeSet<i64>>();
+    let (companies, contacts, members) =
+        (id_set(&truth.companies), id_set(&truth.contacts), id_set(&truth.members));
+    let agreements = id_set(&truth.agreements);
+    for (table, refs) in [
+        ("finance/agreements", &["company", "contact"][..]),
+        ("company/configurations", &["company", "contact"]),
+        ("project/projects", &["company", "manager"]),
+        ("sales/opportunities", &["company", "contact", "primarySalesRep"]),
+    ] {
+        for r in truth.table(table).unwrap() {
+            for key in refs {
+                if r[*key].is_null() && *key == "contact" {
+                    continue;
+                }
+                let id = r[*key]["id"].as_i64().unwrap();
+                let set = match *key {
+                    "company" => &companies,
+                    "contact" => &contacts,
+                    _ => &members,
+                };
+                assert!(set.contains(&id), "{table} {key} {id} does not resolve");
+            }
+        }
+    }
+    let mut with_agreement = 0;
+    for t in &truth.tickets {
+        if !t["agreement"].is_null() {
+            with_agreement += 1;
+            assert!(agreements.contains(&t["agreement"]["id"].as_i64().unwrap()), "{t}");
+            let a = truth.agreements.iter().find(|a| a["id"] == t["agreement"]["id"]).unwrap();
+            assert_eq!(a["company"]["id"], t["company"]["id"]);
+            assert_eq!(a["name"], t["agreement"]["name"]);
+            assert_eq!(a["agreementStatus"], "Active");
+        }
+        assert!(truth.boards.iter().any(|b| b["id"] == t["board"]["id"]));
+        let status = truth.board_statuses.iter().find(|s| s["id"] == t["status"]["id"]).unwrap();
+        assert_eq!(status["board"]["id"], t["board"]["id"]);
+        assert_eq!(status["name"], t["status"]["name"]);
+    }
+    assert!(with_agreement > 0);
+    // realistic values
+    for a in &truth.agreements {
+        assert_eq!(a["cancelledFlag"] == true, a["agreementStatus"] == "Cancelled", "{a}");
+    }
+    for p in &truth.projects {
+        assert_eq!(p["board"]["name"], "Projects");
+        assert_eq!(p["closedFlag"] == true, p["actualEnd"].is_string(), "{p}");
+    }
+    for o in &truth.opportunities {
+        assert_eq!(o["closedFlag"] == true, o["closedDate"].is_string(), "{o}");
+        assert!(o["totalSales"].is_number());
+    }
+    assert!(truth.configurations.iter().any(|c| c["activeFlag"] == true));
+    let names: BTreeSet<(i64, &str)> = truth
+        .configurations
+        .iter()
+        .map(|c| (c["company"]["id"].as_i64().unwrap(), c["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names.len(), truth.configurations.len(), "names are unique per company");
+
+    // conditions on the new tables
+    let q = url_escape("agreementStatus = \"Active\" and type/name = \"Managed Services\"");
+    let (got, _) = f.all_pages(&format!("finance/agreements?conditions={q}&pageSize=100")).await;
+    let want: Vec<i64> = ids(&truth
+        .agreements
+        .iter()
+        .filter(|a| a["agreementStatus"] == "Active" && a["type"]["name"] == "Managed Services")
+        .cloned()
+        .collect::<Vec<_>>());
+    assert!(!want.is_empty());
+    assert_eq!(ids(&got), want);
+}
+
+#[tokio::test]
+async fn board_statuses_are_served_per_board() {
+    let f = Fixture::new(tiny()).await;
+    let truth = f.sim.truth("acme_msp");
+    let mut total = 0;
+    for b in &truth.boards {
+        let bid = b["id"].as_i64().unwrap();
+        let want: Vec<Value> =
+            truth.board_statuses.iter().filter(|s| s["board"]["id"] == bid).cloned().collect();
+        assert!(want.len() >= 4, "board {bid}");
+        assert!(want.iter().all(|s| s["board"]["name"] == b["name"]));
+        total += want.len();
+        let path = format!("service/boards/{bid}/statuses");
+        let (got, pages) = f.all_pages(&format!("{path}?pageSize=2")).await;
+        assert_eq!(pages, want.len().div_ceil(2));
+        assert!(got == want, "board {bid}");
+        let (_, count) = f.json(&format!("{path}/count")).await;
+        assert_eq!(count["count"], want.len() as i64);
+        let (keyset, _) = f.keyset(&path, "2000-01-01T00:00:00Z", 3).await;
+        assert!(keyset == by_last_updated(&want), "board {bid} keyset");
+        let q = url_escape("closedStatus = true");
+        let (_, closed) = f.json(&format!("{path}/count?conditions={q}")).await;
+        assert_eq!(closed["count"], 2, "board {bid}: Completed and Closed");
+        let (status, one) = f.json(&format!("{path}/{}", want[0]["id"])).await;
+        assert_eq!((status, &one), (200, &want[0]));
+        // another board's status is not found under this board
+        let other = truth.board_statuses.iter().find(|s| s["board"]["id"] != bid).unwrap();
+        let (status, body) = f.json(&format!("{path}/{}", other["id"])).await;
+        assert_eq!((status, body["code"].as_str()), (404, Some("NotFound")));
+    }
+    assert_eq!(total, truth.board_statuses.len());
+    // an unknown board: 404 NotFound for the list, its count and a record
+    for path in [
+        "service/boards/999/statuses",
+        "service/boards/999/statuses/count",
+        "service/boards/999/statuses/101",
+    ] {
+        let (status, body) = f.json(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["code"], "NotFound", "{path}");
+        assert!(body["message"].as_str().unwrap().contains("999"), "{path}");
+    }
+    // no flat statuses endpoint
+    let (status, _) = f.json("service/boards/statuses").await;
+    assert_ne!(status, 200);
+    let (status, _) = f.json("service/boards/x/statuses").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn advance_changes_the_new_tables() {
+    let f = Fixture::new(tiny()).await;
+    let before = f.sim.truth("acme_msp");
+    let t0 = f.sim.now("acme_msp");
+    let report = f.sim.advance(
+        "acme_msp",
+        AdvanceSpec { duration: chrono::Duration::hours(6), updates: 150, creates: 40, deletes: 0 },
+    );
+    let ts = |d: DateTime<Utc>| d.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (from, to) = (ts(report.from), ts(report.to));
+    assert_eq!(report.updated.values().map(Vec::len).sum::<usize>(), 150);
+    let after = f.sim.truth("acme_msp");
+    for table in CW_ALL_TABLES.iter().filter(|t| **t != "system/members") {
+        assert!(report.updated.contains_key(*table) && report.created.contains_key(*table));
+        assert!(!report.updated_ids(table).is_empty(), "{table} got no updates");
+        let catalog = table.starts_with("service/boards");
+        assert_eq!(report.created_ids(table).is_empty(), catalog, "{table} creates");
+        // an incremental keyset sync returns exactly the changes, stamped in the window
+        let got = if *table == "service/boards/statuses" {
+            let mut all = Vec::new();
+            for b in &after.boards {
+                let path = format!("service/boards/{}/statuses", b["id"]);
+                all.extend(f.keyset(&path, &from, 2).await.0);
+            }
+            all
+        } else {
+            f.keyset(table, &from, 3).await.0
+        };
+        let mut got_ids = ids(&got);
+        got_ids.sort_unstable();
+        assert_eq!(got_ids, report.changed_ids(table), "{table}");
+        for r in &got {
+            let lu = r["_info"]["lastUpdated"].as_str().unwrap();
+            assert!(lu > from.as_str() && lu <= to.as_str(), "{table}: {r}");
+        }
+        let old = before.table(table).unwrap();
+        let new = after.table(table).unwrap();
+        assert_eq!(new.len(), old.len() + report.created_ids(table).len(), "{table}");
+        for (o, n) in old.iter().zip(new) {
+            let changed = report.updated_ids(table).contains(&o["id"].as_i64().unwrap());
+            assert_eq!(o != n, changed, "{table} {}", o["id"]);
+        }
+        let max_old = ids(old).into_iter().max().unwrap();
+        assert!(report.created_ids(table).iter().all(|&id| id > max_old), "{table}");
+    }
+    assert!(t0 < report.to);
+    // statuses and boards keep their names (tickets reference them)
+    for (o, n) in before.board_statuses.iter().zip(&after.board_statuses) {
+        assert_eq!((&o["id"], &o["name"]), (&n["id"], &n["name"]));
+    }
+
+    // deletes vanish agreements, configurations, projects and opportunities
+    let report = f.sim.advance(
+        "acme_msp",
+        AdvanceSpec { duration: chrono::Duration::hours(1), updates: 0, creates: 0, deletes: 40 },
+    );
+    let last = f.sim.truth("acme_msp");
+    for table in ["company/configurations", "project/projects", "sales/opportunities"] {
+        let gone = report.deleted_ids(table);
+        assert!(!gone.is_empty(), "{table} got no deletes");
+        assert_eq!(last.deleted_ids(table), gone);
+        assert_eq!(
+            last.table(table).unwrap().len(),
+            after.table(table).unwrap().len() - gone.len()
+        );
+        for id in gone {
+            let (status, _) = f.json(&format!("{table}/{id}")).await;
+            assert_eq!(status, 404, "{table}/{id}");
+        }
+        let (listed, _) = f.all_pages(&format!("{table}?pageSize=50")).await;
+        assert!(listed == last.table(table).unwrap(), "{table}");
+        let (_, count) = f.json(&format!("{table}/count")).await;
+        assert_eq!(count["count"], listed.len() as i64);
+    }
+    assert!(report.deleted_ids("service/boards").is_empty());
+    // tickets still reference existing agreements
+    let agreements: BTreeSet<i64> = ids(&last.agreements).into_iter().collect();
+    for t in last.tickets.iter().filter(|t| !t["agreement"].is_null()) {
+        assert!(agreements.contains(&t["agreement"]["id"].as_i64().unwrap()), "{t}");
+    }
+}
+
+#[test]
+fn sizes_deserialize_without_the_new_tables() {
+    let old = r#"{"companies":30,"contacts":90,"tickets":500,"time_entries":900,"members":5}"#;
+    let sizes: CwSizes = serde_json::from_str(old).unwrap();
+    assert_eq!(sizes, CwSizes::derived(30, 90, 500, 900, 5));
+    assert_eq!(
+        (sizes.agreements, sizes.configurations, sizes.projects, sizes.opportunities),
+        (15, 150, 10, 60)
+    );
+    let round: CwSizes =
+        serde_json::from_str(&serde_json::to_string(&CwSizes::demo()).unwrap()).unwrap();
+    assert_eq!(round, CwSizes::demo());
 }

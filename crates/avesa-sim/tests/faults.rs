@@ -26,8 +26,7 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Fixture {
         let sim = ConnectWiseSim::new();
-        let sizes =
-            CwSizes { companies: 12, contacts: 40, tickets: 300, time_entries: 700, members: 6 };
+        let sizes = CwSizes::derived(12, 40, 300, 700, 6);
         let spec = CwCompanySpec::new("acme_msp", 7, sizes, now());
         sim.add_company(spec.clone());
         let (addr, server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -74,9 +74,15 @@ impl SqliteStore {
             sqlx::query(stmt).execute(&pool).await?;
         }
         // Columns added after the first release: add them to older databases.
-        for (table, column) in
-            [("cursors", "cursor_token"), ("chunks", "start_token"), ("chunks", "end_token")]
-        {
+        for (table, column) in [
+            ("cursors", "cursor_token TEXT"),
+            ("chunks", "start_token TEXT"),
+            ("chunks", "end_token TEXT"),
+            ("chunks", "retries INTEGER NOT NULL DEFAULT 0"),
+            ("chunks", "throttles INTEGER NOT NULL DEFAULT 0"),
+            ("chunks", "millis INTEGER NOT NULL DEFAULT 0"),
+        ] {
+            let (column, decl) = column.split_once(' ').unwrap_or((column, "TEXT"));
             let present: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?")
                     .bind(table)
@@ -84,7 +90,7 @@ impl SqliteStore {
                     .fetch_one(&pool)
                     .await?;
             if present == 0 {
-                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))
                     .execute(&pool)
                     .await?;
             }
@@ -127,6 +133,9 @@ fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
             requests: count("requests")?,
             bytes: count("bytes")?,
             versions_inserted: count("versions_inserted")?,
+            retries: count("retries")?,
+            throttles: count("throttles")?,
+            millis: count("millis")?,
         },
         files: serde_json::from_str(&files).map_err(|e| StateError::Corrupt(e.to_string()))?,
         error: r.try_get("error")?,
@@ -472,7 +481,8 @@ impl StateStore for SqliteStore {
              ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, status = 'running',
                  error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL,
                  end_token = NULL, records = 0,
-                 pages = 0, requests = 0, bytes = 0, versions_inserted = 0, files = '[]'",
+                 pages = 0, requests = 0, bytes = 0, versions_inserted = 0, retries = 0,
+                 throttles = 0, millis = 0, files = '[]'",
         )
         .bind(c.id.to_string())
         .bind(c.run_id.to_string())
@@ -509,7 +519,8 @@ impl StateStore for SqliteStore {
         let updated = sqlx::query(
             "UPDATE chunks SET status = 'committed', end_ts = ?, end_id = ?, end_token = ?,
                  records = ?,
-                 pages = ?, requests = ?, bytes = ?, versions_inserted = ?, files = ?,
+                 pages = ?, requests = ?, bytes = ?, versions_inserted = ?, retries = ?,
+                 throttles = ?, millis = ?, files = ?,
                  error = NULL, finished_at = ?
              WHERE id = ? AND status = 'running'",
         )
@@ -521,6 +532,9 @@ impl StateStore for SqliteStore {
         .bind(c.counts.requests as i64)
         .bind(c.counts.bytes as i64)
         .bind(c.counts.versions_inserted as i64)
+        .bind(c.counts.retries as i64)
+        .bind(c.counts.throttles as i64)
+        .bind(c.counts.millis as i64)
         .bind(files)
         .bind(now)
         .bind(c.chunk_id.to_string())

@@ -159,6 +159,12 @@ pub struct ChunkCounts {
     pub requests: u64,
     pub bytes: u64,
     pub versions_inserted: u64,
+    /// Vendor requests retried after a transient failure.
+    pub retries: u64,
+    /// Vendor responses that throttled us (429/503).
+    pub throttles: u64,
+    /// Wall time of the chunk, milliseconds.
+    pub millis: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -120,6 +120,9 @@ async fn chunk_commit_moves_the_cursor_and_unfinished_chunks_resume_in_order() {
             requests: 1,
             bytes: 100,
             versions_inserted: 10,
+            retries: 2,
+            throttles: 1,
+            millis: 1500,
         },
         files: vec!["a.parquet".into()],
     };
@@ -131,6 +134,10 @@ async fn chunk_commit_moves_the_cursor_and_unfinished_chunks_resume_in_order() {
     let chunks = s.list_chunks(run.id).await.unwrap();
     assert_eq!(chunks[0].status, ChunkStatus::Committed);
     assert_eq!(chunks[0].files, vec!["a.parquet".to_owned()]);
+    assert_eq!(
+        (chunks[0].counts.retries, chunks[0].counts.throttles, chunks[0].counts.millis),
+        (2, 1, 1500)
+    );
     assert_eq!(chunks[0].counts.records, 10);
 
     // Two unfinished chunks: the earlier position resumes first.

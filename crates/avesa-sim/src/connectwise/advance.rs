@@ -1,9 +1,12 @@
 //! Moving a simulated company's clock forward: updates, creates and deletes spread over the
-//! four synced tables, each update, create and (company) soft delete stamped with a
-//! `_info.lastUpdated` inside the advanced window.
+//! tables in proportion to their sizes, each update, create and (company) soft delete
+//! stamped with a `_info.lastUpdated` inside the advanced window.
 //!
-//! Randomness is drawn in a fixed order (updates, creates, then deletes only when asked
-//! for), so an advance without deletes draws exactly what it always did.
+//! The four synced tables ([`super::CW_TABLES`]) draw from one random stream in a fixed
+//! order (updates, creates, then deletes only when asked for); agreements,
+//! configurations, projects, opportunities, boards and board statuses draw from a second
+//! stream, so the synced tables' changes depend only on how many of them each gets. Boards
+//! and board statuses come from the catalog: they are updated, never created or deleted.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -14,14 +17,29 @@ use super::data::Dataset;
 use super::generate::*;
 use super::{AdvanceReport, AdvanceSpec, Table};
 
-const SYNCED: [Table; 4] = [Table::Companies, Table::Contacts, Table::Tickets, Table::TimeEntries];
+/// Every table an advance changes, in allocation order: the synced ones, then the ones that
+/// are created and deleted too, then the catalog ones (updated only).
+const CHANGED: [Table; 10] = [
+    Table::Companies,
+    Table::Contacts,
+    Table::Tickets,
+    Table::TimeEntries,
+    Table::Agreements,
+    Table::Configurations,
+    Table::Projects,
+    Table::Opportunities,
+    Table::Boards,
+    Table::BoardStatuses,
+];
+
+const DAY: i64 = 86_400;
 
 /// Splits `total` over tables in proportion to `sizes` (largest remainder), giving every
 /// eligible table at least one when there are enough to go round. With `cap`, no table gets
 /// more than it has rows.
-pub(super) fn allocate(total: usize, sizes: [usize; 4], cap: bool) -> [usize; 4] {
-    let mut out = [0usize; 4];
-    let eligible: Vec<usize> = (0..4).filter(|&i| !cap || sizes[i] > 0).collect();
+pub(super) fn allocate<const N: usize>(total: usize, sizes: [usize; N], cap: bool) -> [usize; N] {
+    let mut out = [0usize; N];
+    let eligible: Vec<usize> = (0..N).filter(|&i| !cap || sizes[i] > 0).collect();
     if eligible.is_empty() || total == 0 {
         return out;
     }
@@ -111,13 +129,23 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         ds.live_rows(Table::Tickets),
         ds.live_rows(Table::TimeEntries),
     ];
-    let sizes = [0, 1, 2, 3].map(|k| pools[k].len());
+    let more_pools = [
+        ds.live_rows(Table::Agreements),
+        ds.live_rows(Table::Configurations),
+        ds.live_rows(Table::Projects),
+        ds.live_rows(Table::Opportunities),
+        (0..ds.boards.len()).collect::<Vec<usize>>(),
+        (0..ds.statuses.len()).collect::<Vec<usize>>(),
+    ];
+    let sizes: [usize; 10] =
+        std::array::from_fn(|k| if k < 4 { pools[k].len() } else { more_pools[k - 4].len() });
     let updates = allocate(spec.updates, sizes, true);
-    let creates = allocate(spec.creates, sizes, false);
+    let creates = allocate(spec.creates, std::array::from_fn::<usize, 8, _>(|k| sizes[k]), false);
+    let mut g2 = Gen::new(ds.spec.seed, 7_000 + ds.advances);
     let mut updated: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut created: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut deleted: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for t in SYNCED {
+    for t in CHANGED {
         updated.insert(t.path().to_string(), Vec::new());
         created.insert(t.path().to_string(), Vec::new());
         deleted.insert(t.path().to_string(), Vec::new());
@@ -248,6 +276,8 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         push_id(&mut updated, Table::TimeEntries, e.id);
     }
 
+    update_more(ds, &mut g2, &more_pools, &updates, from, secs, &active, &mut updated);
+
     // ---- creates
     let mut names: HashSet<String> =
         ds.companies.iter().map(|c| c.name.to_ascii_lowercase()).collect();
@@ -367,9 +397,11 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         push_id(&mut created, Table::TimeEntries, id);
     }
 
+    create_more(ds, &mut g2, &creates, from, secs, &new_companies, &active, &mut created);
+
     // ---- deletes (no randomness is drawn without them)
     if spec.deletes > 0 {
-        let touched: Vec<HashSet<i64>> = SYNCED
+        let touched: Vec<HashSet<i64>> = CHANGED
             .iter()
             .map(|t| {
                 let path = t.path();
@@ -403,9 +435,30 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         let entries: Vec<usize> = (0..ds.entries.len())
             .filter(|&i| !ds.entries[i].deleted && !touched[3].contains(&ds.entries[i].id))
             .collect();
+        let in_use: HashSet<u32> = ds.companies.iter().filter_map(|c| c.agreement).collect();
+        let candidates = |t: Table, k: usize, extra: &dyn Fn(usize) -> bool| -> Vec<usize> {
+            (0..ds.len(t))
+                .filter(|&i| ds.live(t, i) && !touched[k].contains(&ds.id_at(t, i)) && extra(i))
+                .collect()
+        };
+        let more = [
+            candidates(Table::Agreements, 4, &|i| !in_use.contains(&(i as u32))),
+            candidates(Table::Configurations, 5, &|_| true),
+            candidates(Table::Projects, 6, &|_| true),
+            candidates(Table::Opportunities, 7, &|_| true),
+        ];
         let n = allocate(
             spec.deletes,
-            [companies.len(), contacts.len(), tickets.len(), entries.len()],
+            [
+                companies.len(),
+                contacts.len(),
+                tickets.len(),
+                entries.len(),
+                more[0].len(),
+                more[1].len(),
+                more[2].len(),
+                more[3].len(),
+            ],
             true,
         );
         for i in choose(&mut g, &companies, n[0], &[], 0.0) {
@@ -436,6 +489,23 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
             ds.vanished[Table::TimeEntries.index()].push(e.id);
             push_id(&mut deleted, Table::TimeEntries, e.id);
         }
+        for (k, t) in
+            [Table::Agreements, Table::Configurations, Table::Projects, Table::Opportunities]
+                .into_iter()
+                .enumerate()
+        {
+            for i in choose(&mut g2, &more[k], n[4 + k], &[], 0.0) {
+                let id = ds.id_at(t, i);
+                match t {
+                    Table::Agreements => ds.agreements[i].deleted = true,
+                    Table::Configurations => ds.configurations[i].deleted = true,
+                    Table::Projects => ds.projects[i].deleted = true,
+                    _ => ds.opportunities[i].deleted = true,
+                }
+                ds.vanished[t.index()].push(id);
+                push_id(&mut deleted, t, id);
+            }
+        }
     }
 
     ds.now = to;
@@ -448,6 +518,241 @@ pub(super) fn advance(ds: &mut Dataset, spec: &AdvanceSpec) -> AdvanceReport {
         updated,
         created,
         deleted,
+    }
+}
+
+/// Updates of agreements, configurations, projects, opportunities, boards and statuses
+/// (`updates[4..]`, over `pools`), stamped inside `(from, from + secs]`.
+#[allow(clippy::too_many_arguments)]
+fn update_more(
+    ds: &mut Dataset,
+    g: &mut Gen,
+    pools: &[Vec<usize>; 6],
+    updates: &[usize; 10],
+    from: i64,
+    secs: i64,
+    active: &[u16],
+    updated: &mut BTreeMap<String, Vec<i64>>,
+) {
+    let at = |g: &mut Gen| from + g.range(1, secs + 1);
+    let updater = |g: &mut Gen| if active.is_empty() { 0 } else { g.pick(active) };
+    for i in choose(g, &pools[0], updates[4], &[], 0.0) {
+        let t = at(g);
+        let by = updater(g);
+        let a = &mut ds.agreements[i];
+        match a.end {
+            // renewal
+            Some(end) if g.chance(0.6) => {
+                a.end = Some(end + 365 * DAY);
+                if a.status != AGREEMENT_CANCELLED {
+                    a.status = AGREEMENT_ACTIVE;
+                }
+            }
+            Some(_) if a.status == AGREEMENT_ACTIVE && g.chance(0.3) => {
+                a.status = AGREEMENT_CANCELLED;
+            }
+            _ => {
+                a.work_role = ((a.work_role as usize + 1 + g.index(WORK_ROLES.len() - 1))
+                    % WORK_ROLES.len()) as u8
+            }
+        }
+        a.last_updated = t;
+        a.updated_by = by;
+        push_id(updated, Table::Agreements, a.id);
+    }
+    for i in choose(g, &pools[1], updates[5], &[], 0.0) {
+        let t = at(g);
+        let by = updater(g);
+        let contacts = ds.company_contacts[ds.configurations[i].company as usize].clone();
+        let c = &mut ds.configurations[i];
+        let r = g.index(10);
+        if r < 5 {
+            c.status = if c.status == 0 { 1 + g.index(2) as u8 } else { 0 };
+        } else if r < 8 || contacts.is_empty() {
+            c.warranty += 365 * DAY;
+        } else {
+            let next = g.pick(&contacts);
+            c.contact = if c.contact == Some(next) { None } else { Some(next) };
+        }
+        c.last_updated = t;
+        c.updated_by = by;
+        push_id(updated, Table::Configurations, c.id);
+    }
+    for i in choose(g, &pools[2], updates[6], &[], 0.0) {
+        let t = at(g);
+        let p = &mut ds.projects[i];
+        match p.status {
+            0 | 2 => {
+                p.status = 1;
+                p.actual_start.get_or_insert(t);
+            }
+            1 if g.chance(0.25) => {
+                p.status = 3;
+                p.actual_end = Some(t);
+                p.actual_hours += g.range(1, 17) as f64 / 4.0;
+            }
+            1 => p.actual_hours += g.range(1, 33) as f64 / 4.0,
+            3 => p.status = 4,
+            _ => p.budget_hours += 5.0,
+        }
+        p.last_updated = t;
+        p.updated_by = p.manager;
+        push_id(updated, Table::Projects, p.id);
+    }
+    for i in choose(g, &pools[3], updates[7], &[], 0.0) {
+        let t = at(g);
+        let o = &mut ds.opportunities[i];
+        if o.closed.is_some() {
+            o.rating = ((o.rating as usize + 1 + g.index(2)) % OPP_RATINGS.len()) as u8;
+        } else if g.chance(0.4) {
+            close_opportunity(g, o, t);
+        } else if (o.stage as usize) < OPP_STAGES.len() - 1 {
+            o.stage += 1;
+            o.probability = OPP_STAGES[o.stage as usize].2;
+        } else {
+            o.expected_close += 14 * DAY;
+        }
+        o.last_updated = t;
+        o.updated_by = o.rep;
+        push_id(updated, Table::Opportunities, o.id);
+    }
+    for i in choose(g, &pools[4], updates[8], &[], 0.0) {
+        let t = at(g);
+        let by = updater(g);
+        let b = &mut ds.boards[i];
+        let n = BOARD_DEPARTMENTS.len();
+        b.department = ((b.department as usize + 1 + g.index(n - 1)) % n) as u8;
+        b.last_updated = t;
+        b.updated_by = by;
+        push_id(updated, Table::Boards, b.id);
+    }
+    for i in choose(g, &pools[5], updates[9], &[], 0.0) {
+        let t = at(g);
+        let by = updater(g);
+        let st = &mut ds.statuses[i];
+        st.display = !st.display;
+        st.last_updated = t;
+        st.updated_by = by;
+        push_id(updated, Table::BoardStatuses, st.id);
+    }
+}
+
+/// Creates agreements, configurations, projects and opportunities (`creates[4..]`) inside
+/// `(from, from + secs]`, on companies that are not soft-deleted and that exist by then. A
+/// client created in this window with a managed-services agreement gets it among the
+/// agreements created (when enough are), or none.
+#[allow(clippy::too_many_arguments)]
+fn create_more(
+    ds: &mut Dataset,
+    g: &mut Gen,
+    creates: &[usize; 8],
+    from: i64,
+    secs: i64,
+    new_companies: &[(i64, usize)],
+    active: &[u16],
+    created: &mut BTreeMap<String, Vec<i64>>,
+) {
+    let at = |g: &mut Gen| from + g.range(1, secs + 1);
+    let updater = |g: &mut Gen| if active.is_empty() { 0 } else { g.pick(active) };
+    let to = from + secs;
+    let company_dist = WeightedIndex::new(
+        ds.companies.iter().map(|c| if c.deleted.is_some() { 0.0 } else { c.weight.sqrt() + 0.02 }),
+    )
+    .ok();
+    let fallback = ds.companies.iter().position(|c| c.deleted.is_none()).unwrap_or(0);
+    // a company, and a time in the window at which it exists
+    let pick = |g: &mut Gen| -> Option<(usize, i64)> {
+        let dist = company_dist.as_ref()?;
+        let t = at(g);
+        let mut ci = dist.sample(&mut g.rng);
+        if new_companies.iter().any(|&(ct, i)| i == ci && ct > t) {
+            ci = fallback;
+        }
+        Some((ci, t))
+    };
+
+    // agreements: managed ones for new clients first
+    let mut managed: Vec<(usize, i64)> = new_companies
+        .iter()
+        .filter(|&&(_, i)| ds.companies[i].has_agreement && ds.companies[i].agreement.is_none())
+        .map(|&(t, i)| (i, t))
+        .collect();
+    managed.reverse();
+    for _ in 0..creates[4] {
+        let (ci, t, kind) = match managed.pop() {
+            Some((ci, ct)) => (ci, ct + g.range(0, to - ct + 1), AGREEMENT_MANAGED),
+            None => {
+                let Some((ci, t)) = pick(g) else { break };
+                (ci, t, g.range(1, AGREEMENT_TYPES.len() as i64) as u8)
+            }
+        };
+        let mut a = new_agreement(
+            g,
+            kind,
+            ci as u32,
+            t,
+            to,
+            from,
+            &ds.companies,
+            &ds.company_contacts,
+            ds.members.len(),
+        );
+        a.id = next_id(g, ds.agreements.last().map_or(19_999, |a| a.id));
+        a.last_updated = t;
+        a.updated_by = updater(g);
+        if kind == AGREEMENT_MANAGED {
+            ds.companies[ci].agreement = Some(ds.agreements.len() as u32);
+        }
+        push_id(created, Table::Agreements, a.id);
+        ds.agreements.push(a);
+    }
+    // a new client left without its agreement never gets one (its tickets would change)
+    for (ci, _) in managed {
+        ds.companies[ci].has_agreement = false;
+    }
+    for _ in 0..creates[5] {
+        let Some((ci, t)) = pick(g) else { break };
+        let mut c = new_configuration(
+            g,
+            ci as u32,
+            t,
+            to,
+            from,
+            &ds.companies,
+            &ds.company_contacts,
+            ds.members.len(),
+        );
+        c.id = next_id(g, ds.configurations.last().map_or(4_999, |c| c.id));
+        c.last_updated = t;
+        c.updated_by = updater(g);
+        ds.configurations.push(c);
+        let start = ds.configurations.len() - 1;
+        // number it after the company's configurations of the same type
+        let same = ds.configurations[..start]
+            .iter()
+            .filter(|o| o.company == ci as u32 && o.kind == ds.configurations[start].kind)
+            .count();
+        let prefix: String =
+            ds.companies[ci].identifier.chars().take(4).collect::<String>().to_ascii_uppercase();
+        let c = &mut ds.configurations[start];
+        c.name = format!("{prefix}-{}{:02}", CONFIG_TYPES[c.kind as usize].2, same + 1);
+        push_id(created, Table::Configurations, c.id);
+    }
+    for _ in 0..creates[6] {
+        let Some((ci, t)) = pick(g) else { break };
+        let mut p = new_project(g, ci as u32, t, t, &ds.companies, &ds.members);
+        p.id = next_id(g, ds.projects.last().map_or(299, |p| p.id));
+        p.last_updated = t;
+        push_id(created, Table::Projects, p.id);
+        ds.projects.push(p);
+    }
+    for _ in 0..creates[7] {
+        let Some((ci, t)) = pick(g) else { break };
+        let mut o = new_opportunity(g, ci as u32, t, t, &ds.company_contacts, &ds.members);
+        o.id = next_id(g, ds.opportunities.last().map_or(999, |o| o.id));
+        o.last_updated = t;
+        push_id(created, Table::Opportunities, o.id);
+        ds.opportunities.push(o);
     }
 }
 

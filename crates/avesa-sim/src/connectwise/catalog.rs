@@ -584,3 +584,115 @@ pub const HOST_KINDS: [&str; 7] = ["DC", "FS", "SQL", "APP", "RDS", "WS", "NAS"]
 /// (id, name)
 pub const TIME_ZONES: [(i64, &str); 4] =
     [(1, "US Eastern"), (2, "US Central"), (3, "US Mountain"), (4, "US Pacific")];
+
+// ---- finance/agreements
+
+/// Agreement types: (id, name). The first is the managed-services agreement tickets and time
+/// entries reference.
+pub const AGREEMENT_TYPES: [(i64, &str); 5] = [
+    (1, "Managed Services"),
+    (2, "Block Time"),
+    (3, "Break Fix"),
+    (4, "Project"),
+    (5, "Backup & DR"),
+];
+pub const AGREEMENT_MANAGED: u8 = 0;
+/// `agreementStatus` values.
+pub const AGREEMENT_STATUSES: [&str; 4] = ["Active", "Cancelled", "Expired", "Inactive"];
+pub const AGREEMENT_ACTIVE: u8 = 0;
+pub const AGREEMENT_CANCELLED: u8 = 1;
+/// `billTime` values.
+pub const BILL_TIME: [&str; 3] = ["Billable", "DoNotBill", "NoCharge"];
+
+// ---- company/configurations
+
+/// Configuration types: (id, name, name code, models, share).
+pub const CONFIG_TYPES: [(i64, &str, &str, &[&str], f64); 8] = [
+    (1, "Workstation", "WS", &["OptiPlex 7010", "ThinkCentre M70q", "EliteDesk 800 G9"], 0.34),
+    (2, "Laptop", "LT", &["Latitude 5440", "ThinkPad T14", "EliteBook 840 G10"], 0.28),
+    (3, "Server", "SRV", &["PowerEdge R750", "ProLiant DL380 Gen10"], 0.08),
+    (4, "Firewall", "FW", &["FortiGate 60F", "SonicWall TZ470", "Meraki MX68"], 0.05),
+    (5, "Switch", "SW", &["Aruba 2930F", "Meraki MS120", "UniFi USW-24"], 0.07),
+    (6, "Printer", "PRN", &["HP LaserJet M507", "Brother HL-L6200", "Canon imageRUNNER"], 0.08),
+    (7, "Wireless Access Point", "AP", &["Meraki MR36", "UniFi U6-Pro", "Aruba AP-515"], 0.07),
+    (8, "NAS", "NAS", &["Synology DS920+", "QNAP TS-464"], 0.03),
+];
+/// Configuration statuses: (id, name, active).
+pub const CONFIG_STATUSES: [(i64, &str, bool); 3] =
+    [(1, "Active", true), (2, "Inactive", false), (3, "Retired", false)];
+
+// ---- project/projects
+
+/// Project statuses: (id, name, closed).
+pub const PROJECT_STATUSES: [(i64, &str, bool); 5] = [
+    (1, "Open", false),
+    (2, "In Progress", false),
+    (3, "On Hold", false),
+    (4, "Completed", true),
+    (5, "Closed", true),
+];
+pub const PROJECT_BILLING: [&str; 4] = ["FixedFee", "ActualRates", "NotToExceed", "OverrideRate"];
+pub const PROJECT_NAMES: [&str; 12] = [
+    "Microsoft 365 Migration",
+    "Server Refresh",
+    "Firewall Replacement",
+    "Office Move",
+    "Network Upgrade",
+    "Backup Modernization",
+    "Windows 11 Rollout",
+    "Wi-Fi Redesign",
+    "VoIP Deployment",
+    "Security Hardening",
+    "Azure AD Cleanup",
+    "Onboarding",
+];
+
+// ---- sales/opportunities
+
+/// Opportunity stages: (id, name, probability index).
+pub const OPP_STAGES: [(i64, &str, u8); 5] = [
+    (1, "1.Prospect", 0),
+    (2, "2.Qualification", 1),
+    (3, "3.Proposal", 2),
+    (4, "4.Negotiation", 3),
+    (5, "5.Verbal", 4),
+];
+/// Opportunity statuses: (id, name, closed).
+pub const OPP_STATUSES: [(i64, &str, bool); 4] =
+    [(1, "Open", false), (2, "Won", true), (3, "Lost", true), (4, "No Decision", true)];
+pub const OPP_OPEN: u8 = 0;
+pub const OPP_WON: u8 = 1;
+/// Probabilities: (id, name).
+pub const OPP_PROBABILITIES: [(i64, &str); 7] =
+    [(1, "10%"), (2, "25%"), (3, "50%"), (4, "75%"), (5, "90%"), (6, "100%"), (7, "0%")];
+pub const OPP_PROB_WON: u8 = 5;
+pub const OPP_PROB_LOST: u8 = 6;
+/// Ratings: (id, name).
+pub const OPP_RATINGS: [(i64, &str); 3] = [(1, "Hot"), (2, "Warm"), (3, "Cold")];
+/// Opportunity names and a typical deal size.
+pub const OPP_NAMES: [(&str, f64); 10] = [
+    ("Managed Services Agreement", 24_000.0),
+    ("Firewall Upgrade", 6_500.0),
+    ("Microsoft 365 Licensing", 9_000.0),
+    ("Laptop Refresh", 18_000.0),
+    ("Backup and DR Solution", 12_000.0),
+    ("Security Awareness Training", 3_000.0),
+    ("Server Replacement", 22_000.0),
+    ("Wi-Fi Expansion", 7_500.0),
+    ("VoIP Phone System", 11_000.0),
+    ("Network Assessment", 2_500.0),
+];
+
+// ---- service/boards
+
+/// Board locations: (id, name).
+pub const BOARD_LOCATIONS: [(i64, &str); 2] = [(2, "Tampa Office"), (3, "Orlando Office")];
+/// Board departments: (id, name).
+pub const BOARD_DEPARTMENTS: [(i64, &str); 4] = [
+    (10, "Service"),
+    (11, "Network Operations"),
+    (12, "Professional Services"),
+    (13, "Field Services"),
+];
+/// A board's default department, by board index.
+pub const BOARD_DEFAULT_DEPARTMENT: [u8; 5] = [0, 1, 2, 3, 1];

@@ -51,6 +51,9 @@ pub struct Company {
     pub employees: i64,
     pub manager: u16,
     pub has_agreement: bool,
+    /// The managed-services agreement (index into `agreements`) tickets and time entries
+    /// reference.
+    pub agreement: Option<u32>,
     /// Share of tickets this company raises (not on the wire).
     pub weight: f64,
     pub last_updated: i64,
@@ -131,6 +134,120 @@ pub struct TimeEntry {
     pub deleted: bool,
 }
 
+pub struct Agreement {
+    pub id: i64,
+    pub name: String,
+    /// Index into [`AGREEMENT_TYPES`].
+    pub kind: u8,
+    pub company: u32,
+    pub contact: Option<u32>,
+    /// Index into [`AGREEMENT_STATUSES`].
+    pub status: u8,
+    /// Midnight UTC.
+    pub start: i64,
+    pub end: Option<i64>,
+    /// Index into [`BILL_TIME`].
+    pub bill_time: u8,
+    pub work_role: u8,
+    pub work_type: u8,
+    pub entered: i64,
+    pub last_updated: i64,
+    pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
+}
+
+pub struct Configuration {
+    pub id: i64,
+    pub name: String,
+    /// Index into [`CONFIG_TYPES`].
+    pub kind: u8,
+    /// Index into [`CONFIG_STATUSES`].
+    pub status: u8,
+    pub company: u32,
+    pub contact: Option<u32>,
+    pub serial: String,
+    /// Index into the type's models.
+    pub model: u8,
+    pub tag: String,
+    pub purchased: i64,
+    pub warranty: i64,
+    pub installed: i64,
+    pub last_updated: i64,
+    pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
+}
+
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub company: u32,
+    pub manager: u16,
+    /// Index into [`PROJECT_STATUSES`].
+    pub status: u8,
+    pub est_start: i64,
+    pub est_end: i64,
+    pub actual_start: Option<i64>,
+    pub actual_end: Option<i64>,
+    pub budget_hours: f64,
+    pub actual_hours: f64,
+    /// Index into [`PROJECT_BILLING`].
+    pub billing: u8,
+    pub entered: i64,
+    pub last_updated: i64,
+    pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
+}
+
+pub struct Opportunity {
+    pub id: i64,
+    pub name: String,
+    pub company: u32,
+    pub contact: Option<u32>,
+    pub rep: u16,
+    /// Index into [`OPP_STAGES`].
+    pub stage: u8,
+    /// Index into [`OPP_STATUSES`].
+    pub status: u8,
+    /// Index into [`OPP_PROBABILITIES`].
+    pub probability: u8,
+    /// Index into [`OPP_RATINGS`].
+    pub rating: u8,
+    pub expected_close: i64,
+    pub closed: Option<i64>,
+    pub total: f64,
+    pub entered: i64,
+    pub last_updated: i64,
+    pub updated_by: u16,
+    /// Deleted: no longer served.
+    pub deleted: bool,
+}
+
+/// A service board (one per [`BOARDS`] entry, same order and ids).
+pub struct BoardRow {
+    pub id: i64,
+    /// Index into [`BOARDS`].
+    pub board: u8,
+    /// Index into [`BOARD_LOCATIONS`].
+    pub location: u8,
+    /// Index into [`BOARD_DEPARTMENTS`].
+    pub department: u8,
+    pub last_updated: i64,
+    pub updated_by: u16,
+}
+
+/// A board status (`BOARDS[board].statuses[status]`, id `status_base + status`).
+pub struct StatusRow {
+    pub id: i64,
+    pub board: u8,
+    pub status: u8,
+    pub display: bool,
+    pub last_updated: i64,
+    pub updated_by: u16,
+}
+
 /// Everything one simulated ConnectWise company holds.
 pub struct Dataset {
     pub spec: CwCompanySpec,
@@ -141,6 +258,13 @@ pub struct Dataset {
     pub contacts: Vec<Contact>,
     pub tickets: Vec<Ticket>,
     pub entries: Vec<TimeEntry>,
+    pub agreements: Vec<Agreement>,
+    pub configurations: Vec<Configuration>,
+    pub projects: Vec<Project>,
+    pub opportunities: Vec<Opportunity>,
+    pub boards: Vec<BoardRow>,
+    /// All boards' statuses, in id order.
+    pub statuses: Vec<StatusRow>,
     /// Contact indexes per company index.
     pub company_contacts: Vec<Vec<u32>>,
     /// Learned record shapes, by [`Table::index`].
@@ -149,7 +273,7 @@ pub struct Dataset {
     pub advances: u64,
     /// Ids of the rows deleted so far that the API no longer serves, by [`Table::index`], in
     /// deletion order.
-    pub vanished: [Vec<i64>; 5],
+    pub vanished: [Vec<i64>; Table::COUNT],
 }
 
 fn href(out: &mut String, path: &str, id: i64) {
@@ -216,6 +340,12 @@ impl Dataset {
             Table::Tickets => self.tickets.len(),
             Table::TimeEntries => self.entries.len(),
             Table::Members => self.members.len(),
+            Table::Agreements => self.agreements.len(),
+            Table::Configurations => self.configurations.len(),
+            Table::Projects => self.projects.len(),
+            Table::Opportunities => self.opportunities.len(),
+            Table::Boards => self.boards.len(),
+            Table::BoardStatuses => self.statuses.len(),
         }
     }
 
@@ -230,7 +360,11 @@ impl Dataset {
             Table::Contacts => !self.contacts[i].deleted,
             Table::Tickets => !self.tickets[i].deleted,
             Table::TimeEntries => !self.entries[i].deleted,
-            Table::Companies | Table::Members => true,
+            Table::Agreements => !self.agreements[i].deleted,
+            Table::Configurations => !self.configurations[i].deleted,
+            Table::Projects => !self.projects[i].deleted,
+            Table::Opportunities => !self.opportunities[i].deleted,
+            Table::Companies | Table::Members | Table::Boards | Table::BoardStatuses => true,
         }
     }
 
@@ -250,6 +384,12 @@ impl Dataset {
             Table::Tickets => self.tickets[i].id,
             Table::TimeEntries => self.entries[i].id,
             Table::Members => self.members[i].id,
+            Table::Agreements => self.agreements[i].id,
+            Table::Configurations => self.configurations[i].id,
+            Table::Projects => self.projects[i].id,
+            Table::Opportunities => self.opportunities[i].id,
+            Table::Boards => self.boards[i].id,
+            Table::BoardStatuses => self.statuses[i].id,
         }
     }
 
@@ -260,6 +400,12 @@ impl Dataset {
             Table::Tickets => self.tickets[i].last_updated,
             Table::TimeEntries => self.entries[i].last_updated,
             Table::Members => self.members[i].last_updated,
+            Table::Agreements => self.agreements[i].last_updated,
+            Table::Configurations => self.configurations[i].last_updated,
+            Table::Projects => self.projects[i].last_updated,
+            Table::Opportunities => self.opportunities[i].last_updated,
+            Table::Boards => self.boards[i].last_updated,
+            Table::BoardStatuses => self.statuses[i].last_updated,
         }
     }
 
@@ -284,6 +430,12 @@ impl Dataset {
             Table::Tickets => self.emit_ticket(&self.tickets[i], s),
             Table::TimeEntries => self.emit_entry(&self.entries[i], s),
             Table::Members => self.emit_member(&self.members[i], s),
+            Table::Agreements => self.emit_agreement(&self.agreements[i], s),
+            Table::Configurations => self.emit_configuration(&self.configurations[i], s),
+            Table::Projects => self.emit_project(&self.projects[i], s),
+            Table::Opportunities => self.emit_opportunity(&self.opportunities[i], s),
+            Table::Boards => self.emit_board(&self.boards[i], s),
+            Table::BoardStatuses => self.emit_status(&self.statuses[i], s),
         }
     }
 
@@ -537,9 +689,10 @@ impl Dataset {
         });
     }
 
+    /// The managed-services agreement tickets and time entries of this company reference.
     pub fn agreement(&self, company: u32) -> Option<(i64, String)> {
-        let c = &self.companies[company as usize];
-        c.has_agreement.then(|| (20_000 + c.id, format!("{} - Managed Services", c.identifier)))
+        let a = &self.agreements[self.companies[company as usize].agreement? as usize];
+        Some((a.id, a.name.clone()))
     }
 
     fn emit_ticket(&self, t: &Ticket, s: &mut dyn Sink) {
@@ -763,6 +916,192 @@ impl Dataset {
             s.time("lastUpdated", e.last_updated);
             s.str("updatedBy", self.updated_by(e.updated_by));
             s.str("chargeToMobileGuid", &guid(self.spec.seed, 3, ticket.id));
+        });
+    }
+}
+
+impl Dataset {
+    fn contact_ref(&self, s: &mut dyn Sink, key: &str, c: Option<u32>) {
+        match c.map(|i| &self.contacts[i as usize]) {
+            Some(ct) => reference(
+                s,
+                key,
+                ct.id,
+                None,
+                &self.contact_name(ct),
+                "contact_href",
+                "company/contacts",
+            ),
+            None => s.null(key),
+        }
+    }
+
+    fn board_ref(&self, s: &mut dyn Sink, board: usize) {
+        let b = &BOARDS[board];
+        reference(s, "board", b.id, None, b.name, "board_href", "service/boards");
+    }
+
+    fn emit_agreement(&self, a: &Agreement, s: &mut dyn Sink) {
+        s.int("id", a.id);
+        s.str("name", &a.name);
+        let (type_id, type_name) = AGREEMENT_TYPES[a.kind as usize];
+        reference(s, "type", type_id, None, type_name, "type_href", "finance/agreements/types");
+        self.company_ref(s, "company", a.company);
+        self.contact_ref(s, "contact", a.contact);
+        s.str("agreementStatus", AGREEMENT_STATUSES[a.status as usize]);
+        s.bool("cancelledFlag", a.status == AGREEMENT_CANCELLED);
+        s.time("startDate", a.start);
+        s.opt_time("endDate", a.end);
+        s.bool("noEndingDateFlag", a.end.is_none());
+        s.str("billTime", BILL_TIME[a.bill_time as usize]);
+        let (wr_id, wr_name, _) = WORK_ROLES[a.work_role as usize];
+        reference(s, "workRole", wr_id, None, wr_name, "workRole_href", "time/workRoles");
+        let (wt_id, wt_name) = WORK_TYPES[a.work_type as usize];
+        reference(s, "workType", wt_id, None, wt_name, "workType_href", "time/workTypes");
+        s.str("applicationUnits", "Amount");
+        s.obj("_info", |s| {
+            s.time("lastUpdated", a.last_updated);
+            s.str("updatedBy", self.updated_by(a.updated_by));
+            s.time("dateEntered", a.entered);
+            s.str("additions_href", &format!("{HREF_BASE}/finance/agreements/{}/additions", a.id));
+        });
+    }
+
+    fn emit_configuration(&self, c: &Configuration, s: &mut dyn Sink) {
+        let (type_id, type_name, _, models, _) = CONFIG_TYPES[c.kind as usize];
+        let (status_id, status_name, active) = CONFIG_STATUSES[c.status as usize];
+        let company = &self.companies[c.company as usize];
+        s.int("id", c.id);
+        s.str("name", &c.name);
+        reference(s, "type", type_id, None, type_name, "type_href", "company/configurations/types");
+        reference(
+            s,
+            "status",
+            status_id,
+            None,
+            status_name,
+            "status_href",
+            "company/configurations/statuses",
+        );
+        self.company_ref(s, "company", c.company);
+        self.contact_ref(s, "contact", c.contact);
+        s.obj("site", |s| {
+            s.int("id", company.id * 10 + 1);
+            s.str("name", "Main");
+        });
+        s.str("serialNumber", &c.serial);
+        s.str("modelNumber", models[c.model as usize % models.len()]);
+        s.str("tagNumber", &c.tag);
+        s.time("purchaseDate", c.purchased);
+        s.time("installationDate", c.installed);
+        s.time("warrantyExpirationDate", c.warranty);
+        s.bool("activeFlag", active);
+        s.str("mobileGuid", &guid(self.spec.seed, 6, c.id));
+        s.obj("_info", |s| {
+            s.time("lastUpdated", c.last_updated);
+            s.str("updatedBy", self.updated_by(c.updated_by));
+        });
+    }
+
+    fn emit_project(&self, p: &Project, s: &mut dyn Sink) {
+        s.int("id", p.id);
+        s.str("name", &p.name);
+        self.company_ref(s, "company", p.company);
+        self.member_ref(s, "manager", Some(p.manager));
+        self.board_ref(s, PROJECTS_BOARD);
+        let (status_id, status_name, closed) = PROJECT_STATUSES[p.status as usize];
+        reference(s, "status", status_id, None, status_name, "status_href", "project/statuses");
+        s.time("estimatedStart", p.est_start);
+        s.time("estimatedEnd", p.est_end);
+        s.opt_time("actualStart", p.actual_start);
+        s.opt_time("actualEnd", p.actual_end);
+        s.num("budgetHours", p.budget_hours);
+        s.num("actualHours", p.actual_hours);
+        s.str("billingMethod", PROJECT_BILLING[p.billing as usize]);
+        s.bool("closedFlag", closed);
+        s.obj("_info", |s| {
+            s.time("lastUpdated", p.last_updated);
+            s.str("updatedBy", self.updated_by(p.updated_by));
+            s.time("dateEntered", p.entered);
+            s.str("phases_href", &format!("{HREF_BASE}/project/projects/{}/phases", p.id));
+        });
+    }
+
+    fn emit_opportunity(&self, o: &Opportunity, s: &mut dyn Sink) {
+        s.int("id", o.id);
+        s.str("name", &o.name);
+        self.company_ref(s, "company", o.company);
+        self.contact_ref(s, "contact", o.contact);
+        self.member_ref(s, "primarySalesRep", Some(o.rep));
+        let (stage_id, stage_name, _) = OPP_STAGES[o.stage as usize];
+        reference(s, "stage", stage_id, None, stage_name, "stage_href", "sales/stages");
+        let (status_id, status_name, closed) = OPP_STATUSES[o.status as usize];
+        reference(
+            s,
+            "status",
+            status_id,
+            None,
+            status_name,
+            "status_href",
+            "sales/opportunities/statuses",
+        );
+        let (p_id, p_name) = OPP_PROBABILITIES[o.probability as usize];
+        reference(s, "probability", p_id, None, p_name, "probability_href", "sales/probabilities");
+        let (r_id, r_name) = OPP_RATINGS[o.rating as usize];
+        reference(s, "rating", r_id, None, r_name, "rating_href", "sales/opportunities/ratings");
+        s.time("expectedCloseDate", o.expected_close);
+        s.opt_time("closedDate", o.closed);
+        s.bool("closedFlag", closed);
+        s.num("totalSales", o.total);
+        s.obj("_info", |s| {
+            s.time("lastUpdated", o.last_updated);
+            s.str("updatedBy", self.updated_by(o.updated_by));
+            s.time("dateEntered", o.entered);
+        });
+    }
+
+    fn emit_board(&self, b: &BoardRow, s: &mut dyn Sink) {
+        let board = &BOARDS[b.board as usize];
+        s.int("id", b.id);
+        s.str("name", board.name);
+        let (l_id, l_name) = BOARD_LOCATIONS[b.location as usize];
+        reference(s, "location", l_id, None, l_name, "location_href", "system/locations");
+        let (d_id, d_name) = BOARD_DEPARTMENTS[b.department as usize];
+        reference(s, "department", d_id, None, d_name, "department_href", "system/departments");
+        s.bool("inactiveFlag", false);
+        s.bool("projectFlag", b.board as usize == PROJECTS_BOARD);
+        s.obj("_info", |s| {
+            s.time("lastUpdated", b.last_updated);
+            s.str("updatedBy", self.updated_by(b.updated_by));
+            s.str("statuses_href", &format!("{HREF_BASE}/service/boards/{}/statuses", b.id));
+            s.str("types_href", &format!("{HREF_BASE}/service/boards/{}/types", b.id));
+        });
+    }
+
+    fn emit_status(&self, st: &StatusRow, s: &mut dyn Sink) {
+        let board = &BOARDS[st.board as usize];
+        let name = board.statuses[st.status as usize];
+        let closed = is_closed_status(name);
+        s.int("id", st.id);
+        s.str("name", name);
+        self.board_ref(s, st.board as usize);
+        s.int("sortOrder", st.status as i64);
+        s.bool("displayOnBoard", st.display);
+        s.bool("inactive", false);
+        s.bool("closedStatus", closed);
+        s.bool("defaultFlag", st.status == 0);
+        s.bool("timeEntryNotAllowed", closed);
+        let escalation = if name == STATUS_NEW {
+            "NotResponded"
+        } else if closed {
+            "Resolved"
+        } else {
+            "Responded"
+        };
+        s.str("escalationStatus", escalation);
+        s.obj("_info", |s| {
+            s.time("lastUpdated", st.last_updated);
+            s.str("updatedBy", self.updated_by(st.updated_by));
         });
     }
 }

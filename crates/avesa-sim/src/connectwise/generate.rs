@@ -218,6 +218,7 @@ pub(super) fn new_company(
         employees,
         manager,
         has_agreement: kind == TYPE_CLIENT && g.chance(0.7),
+        agreement: None,
         weight: 0.0,
         last_updated: acquired,
         updated_by: manager,
@@ -537,6 +538,132 @@ pub(super) fn generate(spec: CwCompanySpec) -> Dataset {
         }
     }
 
+    // boards and their statuses, from the catalog
+    let mut g = Gen::new(seed, 6);
+    let (boards, statuses) = catalog_boards(&mut g, start, now, members.len());
+
+    // agreements: a managed-services one for every client that has one, then others
+    let mut g = Gen::new(seed, 7);
+    let managed: Vec<usize> =
+        (0..companies.len()).filter(|&i| companies[i].has_agreement).collect();
+    let mut drafts: Vec<(Agreement, Option<usize>)> = Vec::new();
+    for &ci in &managed {
+        let from = companies[ci].acquired.max(start - 4 * 365 * DAY);
+        let at = g.range(from, now - DAY).max(from);
+        let a = new_agreement(
+            &mut g,
+            AGREEMENT_MANAGED,
+            ci as u32,
+            at,
+            now,
+            start,
+            &companies,
+            &company_contacts,
+            members.len(),
+        );
+        drafts.push((a, Some(ci)));
+    }
+    let client_dist = WeightedIndex::new(companies.iter().map(|c| c.weight.sqrt() + 0.02)).ok();
+    for _ in 0..sizes.agreements.saturating_sub(managed.len()) {
+        let Some(dist) = &client_dist else { break };
+        let ci = dist.sample(&mut g.rng);
+        let kind = g.range(1, AGREEMENT_TYPES.len() as i64) as u8;
+        let from = companies[ci].acquired.max(start - 365 * DAY);
+        let at = g.range(from, now - DAY).max(from);
+        let a = new_agreement(
+            &mut g,
+            kind,
+            ci as u32,
+            at,
+            now,
+            start,
+            &companies,
+            &company_contacts,
+            members.len(),
+        );
+        drafts.push((a, None));
+    }
+    drafts.sort_by_key(|(a, _)| a.entered);
+    let mut agreements = Vec::with_capacity(drafts.len());
+    let mut id = 19_999;
+    for (mut a, owner) in drafts {
+        id = next_id(&mut g, id);
+        a.id = id;
+        if let Some(ci) = owner {
+            companies[ci].agreement = Some(agreements.len() as u32);
+        }
+        agreements.push(a);
+    }
+
+    // configurations
+    let mut g = Gen::new(seed, 8);
+    let mut configurations = Vec::with_capacity(sizes.configurations);
+    if let Some(dist) = &client_dist {
+        for _ in 0..sizes.configurations {
+            let ci = dist.sample(&mut g.rng);
+            let from = companies[ci].acquired.max(start - 5 * 365 * DAY);
+            let at = g.range(from, now - DAY).max(from);
+            configurations.push(new_configuration(
+                &mut g,
+                ci as u32,
+                at,
+                now,
+                start,
+                &companies,
+                &company_contacts,
+                members.len(),
+            ));
+        }
+        configurations.sort_by_key(|c| c.installed);
+        name_configurations(&mut configurations, &companies);
+        let mut id = 4_999;
+        for c in &mut configurations {
+            id = next_id(&mut g, id);
+            c.id = id;
+        }
+    }
+
+    // projects
+    let mut g = Gen::new(seed, 9);
+    let mut projects = Vec::with_capacity(sizes.projects);
+    if let Some(dist) = &client_dist {
+        for _ in 0..sizes.projects {
+            let ci = dist.sample(&mut g.rng);
+            let entered = g.range(start.max(companies[ci].acquired), now - DAY);
+            projects.push(new_project(&mut g, ci as u32, entered, now, &companies, &members));
+        }
+        projects.sort_by_key(|p| p.entered);
+        let mut id = 299;
+        for p in &mut projects {
+            id = next_id(&mut g, id);
+            p.id = id;
+        }
+    }
+
+    // opportunities
+    let mut g = Gen::new(seed, 10);
+    let mut opportunities = Vec::with_capacity(sizes.opportunities);
+    if !companies.is_empty() {
+        for _ in 0..sizes.opportunities {
+            let ci = g.index(companies.len());
+            let entered = g.range(start.max(companies[ci].acquired), now - DAY);
+            opportunities.push(new_opportunity(
+                &mut g,
+                ci as u32,
+                entered,
+                now,
+                &company_contacts,
+                &members,
+            ));
+        }
+        opportunities.sort_by_key(|o| o.entered);
+        let mut id = 999;
+        for o in &mut opportunities {
+            id = next_id(&mut g, id);
+            o.id = id;
+        }
+    }
+
     let mut ds = Dataset {
         spec,
         now,
@@ -545,6 +672,12 @@ pub(super) fn generate(spec: CwCompanySpec) -> Dataset {
         contacts,
         tickets,
         entries,
+        agreements,
+        configurations,
+        projects,
+        opportunities,
+        boards,
+        statuses,
         company_contacts,
         schemas: Vec::new(),
         advances: 0,
@@ -720,4 +853,294 @@ fn new_generated_entry(
         updated_by: member,
         deleted: false,
     }
+}
+
+/// The catalog's boards and statuses as rows, `_info.lastUpdated` in `[start, now)`.
+fn catalog_boards(
+    g: &mut Gen,
+    start: i64,
+    now: i64,
+    members: usize,
+) -> (Vec<BoardRow>, Vec<StatusRow>) {
+    let mut boards = Vec::with_capacity(BOARDS.len());
+    let mut statuses = Vec::new();
+    for (bi, b) in BOARDS.iter().enumerate() {
+        boards.push(BoardRow {
+            id: b.id,
+            board: bi as u8,
+            location: u8::from(bi == ONSITE_BOARD),
+            department: BOARD_DEFAULT_DEPARTMENT[bi],
+            last_updated: g.range(start, now - DAY),
+            updated_by: g.index(members) as u16,
+        });
+        for (si, name) in b.statuses.iter().enumerate() {
+            statuses.push(StatusRow {
+                id: b.status_base + si as i64,
+                board: bi as u8,
+                status: si as u8,
+                display: *name != STATUS_CLOSED,
+                last_updated: g.range(start, now - DAY),
+                updated_by: g.index(members) as u16,
+            });
+        }
+    }
+    statuses.sort_by_key(|s| s.id);
+    (boards, statuses)
+}
+
+/// A contact of the company (its default one with probability `p_default`), or none.
+fn some_contact(g: &mut Gen, list: &[u32], p: f64) -> Option<u32> {
+    if list.is_empty() || !g.chance(p) {
+        None
+    } else if g.chance(0.5) {
+        list.first().copied()
+    } else {
+        Some(g.pick(list))
+    }
+}
+
+/// An agreement entered at `at` (its id is set by the caller). Managed-services agreements
+/// are active and open-ended.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_agreement(
+    g: &mut Gen,
+    kind: u8,
+    company: u32,
+    at: i64,
+    now: i64,
+    window_start: i64,
+    companies: &[Company],
+    company_contacts: &[Vec<u32>],
+    members: usize,
+) -> Agreement {
+    let c = &companies[company as usize];
+    let start = day_start(at + g.range(0, 14) * DAY);
+    let (type_id, type_name) = AGREEMENT_TYPES[kind as usize];
+    let (end, status) = if kind == AGREEMENT_MANAGED {
+        (None, AGREEMENT_ACTIVE)
+    } else {
+        let end = start + 365 * DAY;
+        let status = if end < now {
+            if g.chance(0.7) { 2 } else { AGREEMENT_CANCELLED }
+        } else if g.chance(0.85) {
+            AGREEMENT_ACTIVE
+        } else if g.chance(0.7) {
+            AGREEMENT_CANCELLED
+        } else {
+            3
+        };
+        (Some(end), status)
+    };
+    let name = if kind == AGREEMENT_MANAGED {
+        format!("{} - {type_name}", c.identifier)
+    } else {
+        format!("{} - {type_name} {}", c.identifier, 1_000 + type_id * 100 + g.range(0, 100))
+    };
+    let (work_role, work_type) = match kind {
+        1 => (0, 0),
+        4 => (4, 3),
+        _ => (g.index(WORK_ROLES.len()) as u8, g.index(3) as u8),
+    };
+    Agreement {
+        id: 0,
+        name,
+        kind,
+        company,
+        contact: some_contact(g, &company_contacts[company as usize], 0.9),
+        status,
+        start,
+        end,
+        bill_time: if kind == AGREEMENT_MANAGED { 2 } else { g.weighted(&[0.7, 0.1, 0.2]) as u8 },
+        work_role,
+        work_type,
+        entered: at,
+        last_updated: g.range(at.max(window_start), now).max(at).min(now),
+        updated_by: g.index(members) as u16,
+        deleted: false,
+    }
+}
+
+/// A configuration installed around `at` (name and id are set by the caller).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_configuration(
+    g: &mut Gen,
+    company: u32,
+    at: i64,
+    now: i64,
+    window_start: i64,
+    companies: &[Company],
+    company_contacts: &[Vec<u32>],
+    members: usize,
+) -> Configuration {
+    let c = &companies[company as usize];
+    let kind = g.weighted(&CONFIG_TYPES.map(|t| t.4));
+    let models = CONFIG_TYPES[kind].3;
+    let purchased = day_start(at - g.range(0, 20) * DAY);
+    let installed = day_start(at).max(purchased);
+    let warranty = purchased + [365, 3 * 365, 5 * 365][g.index(3)] * DAY;
+    let status = if installed > now - 90 * DAY { 0 } else { g.weighted(&[0.85, 0.07, 0.08]) as u8 };
+    let serial: String = {
+        const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+        (0..10).map(|_| CHARS[g.index(CHARS.len())] as char).collect()
+    };
+    let prefix: String = c.identifier.chars().take(4).collect::<String>().to_ascii_uppercase();
+    let contact = some_contact(g, &company_contacts[company as usize], 0.6);
+    Configuration {
+        id: 0,
+        name: String::new(),
+        kind: kind as u8,
+        status,
+        company,
+        contact,
+        serial,
+        model: g.index(models.len()) as u8,
+        tag: format!("{prefix}{:05}", g.range(1, 100_000)),
+        purchased,
+        warranty,
+        installed,
+        last_updated: g.range(at.max(window_start), now).max(at).min(now),
+        updated_by: g.index(members) as u16,
+        deleted: false,
+    }
+}
+
+/// Names configurations without a name `{PREFIX}-{CODE}{NN}`, numbering per company and
+/// type after the ones already named.
+pub(super) fn name_configurations(configs: &mut [Configuration], companies: &[Company]) {
+    let mut seen: std::collections::HashMap<(u32, u8), usize> = std::collections::HashMap::new();
+    for c in configs.iter_mut() {
+        let n = seen.entry((c.company, c.kind)).or_default();
+        *n += 1;
+        if c.name.is_empty() {
+            let prefix: String = companies[c.company as usize]
+                .identifier
+                .chars()
+                .take(4)
+                .collect::<String>()
+                .to_ascii_uppercase();
+            c.name = format!("{prefix}-{}{:02}", CONFIG_TYPES[c.kind as usize].2, n);
+        }
+    }
+}
+
+/// Members that manage projects (project managers first), or any active one.
+fn pick_manager(g: &mut Gen, members: &[Member]) -> u16 {
+    let pms: Vec<u16> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.inactive && (m.role == 4 || m.role == 3))
+        .map(|(i, _)| i as u16)
+        .collect();
+    if !pms.is_empty() && g.chance(0.8) {
+        return g.pick(&pms);
+    }
+    pick_owner(g, members, PROJECTS_BOARD).unwrap_or(0)
+}
+
+/// A project entered at `entered` (its id is set by the caller); `now` bounds every date
+/// that has happened.
+pub(super) fn new_project(
+    g: &mut Gen,
+    company: u32,
+    entered: i64,
+    now: i64,
+    companies: &[Company],
+    members: &[Member],
+) -> Project {
+    let c = &companies[company as usize];
+    let est_start = day_start(entered + g.range(1, 30) * DAY);
+    let est_end = est_start + g.range(14, 120) * DAY;
+    let budget_hours = (g.range(4, 40) * 5) as f64;
+    let manager = pick_manager(g, members);
+    let (status, actual_start, actual_end, actual_hours) = if est_start > now {
+        (0, None, None, 0.0)
+    } else {
+        let actual_start = (est_start + g.range(-2, 5) * DAY).clamp(entered, now);
+        if est_end < now - 30 * DAY && g.chance(0.85) {
+            let end = (est_end + g.range(-10, 30) * DAY).clamp(actual_start, now);
+            let hours = (budget_hours * (0.7 + g.range(0, 60) as f64 / 100.0) * 4.0).round() / 4.0;
+            (if g.chance(0.7) { 4 } else { 3 }, Some(actual_start), Some(end), hours)
+        } else {
+            let done =
+                ((now - actual_start) as f64 / (est_end - est_start).max(DAY) as f64).min(1.0);
+            let hours = (budget_hours * done * 4.0).round() / 4.0;
+            (if g.chance(0.8) { 1 } else { 2 }, Some(actual_start), None, hours)
+        }
+    };
+    let last_updated = actual_end.or(actual_start).unwrap_or(entered).max(entered);
+    let last_updated = (last_updated + g.range(0, 3 * DAY)).min(now);
+    Project {
+        id: 0,
+        name: format!("{} - {}", c.name, g.pick(&PROJECT_NAMES)),
+        company,
+        manager,
+        status,
+        est_start,
+        est_end,
+        actual_start,
+        actual_end,
+        budget_hours,
+        actual_hours,
+        billing: g.weighted(&[0.4, 0.35, 0.2, 0.05]) as u8,
+        entered,
+        last_updated,
+        updated_by: manager,
+        deleted: false,
+    }
+}
+
+/// An opportunity entered at `entered` (its id is set by the caller).
+pub(super) fn new_opportunity(
+    g: &mut Gen,
+    company: u32,
+    entered: i64,
+    now: i64,
+    company_contacts: &[Vec<u32>],
+    members: &[Member],
+) -> Opportunity {
+    let (name, base) = g.pick(&OPP_NAMES);
+    let expected_close = day_start(entered + g.range(14, 120) * DAY);
+    let active: Vec<u16> =
+        members.iter().enumerate().filter(|(_, m)| !m.inactive).map(|(i, _)| i as u16).collect();
+    let rep = if active.is_empty() { 0 } else { g.pick(&active) };
+    let total = ((base * (0.5 + g.range(0, 150) as f64 / 100.0)) / 50.0).round() * 50.0;
+    let mut o = Opportunity {
+        id: 0,
+        name: name.to_string(),
+        company,
+        contact: some_contact(g, &company_contacts[company as usize], 0.85),
+        rep,
+        stage: g.index(OPP_STAGES.len() - 1) as u8,
+        status: OPP_OPEN,
+        probability: 0,
+        rating: g.weighted(&[0.25, 0.5, 0.25]) as u8,
+        expected_close,
+        closed: None,
+        total,
+        entered,
+        last_updated: entered,
+        updated_by: rep,
+        deleted: false,
+    };
+    o.probability = OPP_STAGES[o.stage as usize].2;
+    if expected_close < now - 14 * DAY && g.chance(0.9) {
+        let closed = (expected_close + g.range(-10, 10) * DAY).clamp(entered, now);
+        close_opportunity(g, &mut o, closed);
+    } else {
+        o.last_updated = g.range(entered, now).min(now);
+    }
+    o
+}
+
+/// Closes an opportunity at `at`: won, lost or no decision.
+pub(super) fn close_opportunity(g: &mut Gen, o: &mut Opportunity, at: i64) {
+    o.status = g.weighted(&[0.0, 0.45, 0.4, 0.15]) as u8;
+    if o.status == OPP_WON {
+        o.stage = OPP_STAGES.len() as u8 - 1;
+        o.probability = OPP_PROB_WON;
+    } else {
+        o.probability = OPP_PROB_LOST;
+    }
+    o.closed = Some(at);
+    o.last_updated = at;
 }

@@ -12,12 +12,15 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::catalog::BOARDS;
 use super::query::{self, is_default_order, resolve_field};
 use super::{
     AdvanceSpec, CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE, CompanyState, ConnectWiseSim,
     RequestRecord, Table,
 };
-use crate::conditions::{ConditionError, parse_conditions, parse_order_by};
+use crate::conditions::{
+    CmpOp, ConditionError, Expr, Field, FieldKind, Literal, parse_conditions, parse_order_by,
+};
 use crate::sink::Selection;
 
 const MAX_PAGE_SIZE: i64 = 1000;
@@ -242,17 +245,23 @@ impl ConnectWiseSim {
             });
             return Reply::ok(body.to_string(), 0);
         }
+        if let Some(reply) = board_statuses(&state, rest, req) {
+            return reply;
+        }
         for t in Table::ALL {
+            if t == Table::BoardStatuses {
+                continue; // served per board only
+            }
             let Some(tail) = strip_prefix_ci(rest, t.path()) else { continue };
             let tail = tail.trim_start_matches('/');
             if tail.is_empty() {
-                return list(&state, t, req);
+                return list(&state, t, None, req);
             }
             if tail.eq_ignore_ascii_case("count") {
-                return count(&state, t, req);
+                return count(&state, t, None, req);
             }
             if let Ok(id) = tail.parse::<i64>() {
-                return get_one(&state, t, id, req);
+                return get_one(&state, t, None, id, req);
             }
             if !tail.contains('/')
                 && rest.len() > t.path().len()
@@ -337,6 +346,48 @@ impl ConnectWiseSim {
     }
 }
 
+/// `service/boards/{boardId}/statuses[/count | /{id}]`: one board's statuses, with the same
+/// paging, conditions and ordering as any list; `None` for other paths.
+fn board_statuses(state: &CompanyState, rest: &str, req: &Req<'_>) -> Option<Reply> {
+    let tail = strip_prefix_ci(rest, "service/boards/")?;
+    let segs: Vec<&str> = tail.split('/').collect();
+    if segs.len() < 2 || segs.len() > 3 || !segs[1].eq_ignore_ascii_case("statuses") {
+        return None;
+    }
+    let t = Table::BoardStatuses;
+    let bad_id = |what: &str, field: &str| {
+        Reply::invalid(
+            format!("'{what}' is not a valid id"),
+            SubError {
+                code: "InvalidValue",
+                message: "id must be an integer".into(),
+                resource: if field == "boardId" { "board" } else { t.resource() }.into(),
+                field: field.into(),
+            },
+        )
+    };
+    let Ok(board) = segs[0].parse::<i64>() else { return Some(bad_id(segs[0], "boardId")) };
+    if state.read().find(Table::Boards, board).is_none() {
+        return Some(Reply::not_found(format!("Board with id {board} was not found")));
+    }
+    Some(match segs.get(2) {
+        None => list(state, t, Some(board), req),
+        Some(s) if s.eq_ignore_ascii_case("count") => count(state, t, Some(board), req),
+        Some(s) => match s.parse::<i64>() {
+            Ok(id) => get_one(state, t, Some(board), id, req),
+            Err(_) => bad_id(s, "id"),
+        },
+    })
+}
+
+/// Whether row `i` of `t` belongs to the board a per-board list is scoped to.
+fn in_scope(ds: &super::Dataset, t: Table, i: usize, board: Option<i64>) -> bool {
+    match (t, board) {
+        (Table::BoardStatuses, Some(b)) => BOARDS[ds.statuses[i].board as usize].id == b,
+        _ => true,
+    }
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
@@ -393,12 +444,36 @@ struct Filter {
     key: String,
 }
 
-fn filter(ds: &super::Dataset, t: Table, req: &Req<'_>, with_order: bool) -> Result<Filter, Reply> {
+/// With `board`, rows are limited to that board's (`board/id = {board}` and the request's
+/// conditions).
+fn filter(
+    ds: &super::Dataset,
+    t: Table,
+    board: Option<i64>,
+    req: &Req<'_>,
+    with_order: bool,
+) -> Result<Filter, Reply> {
     let cond_text = param(&req.params, "conditions").unwrap_or_default();
     let mut cond = parse_conditions(cond_text).map_err(|e| syntax_error(t, "conditions", e))?;
     if let Some(e) = &mut cond {
         e.fields_mut(&mut |f| resolve_field(ds, t, f, "conditions"))
             .map_err(|e| syntax_error(t, "conditions", e))?;
+    }
+    if let Some(b) = board {
+        let scope = Expr::Cmp {
+            field: Field {
+                text: "board/id".into(),
+                path: vec!["board".into(), "id".into()],
+                kind: FieldKind::Path,
+                pos: 0,
+            },
+            op: CmpOp::Eq,
+            value: Literal::Int(b),
+        };
+        cond = Some(match cond {
+            None => scope,
+            Some(e) => Expr::And(vec![scope, e]),
+        });
     }
     let order_text =
         if with_order { param(&req.params, "orderBy").unwrap_or_default() } else { "" };
@@ -407,8 +482,9 @@ fn filter(ds: &super::Dataset, t: Table, req: &Req<'_>, with_order: bool) -> Res
         resolve_field(ds, t, &mut k.field, "orderBy").map_err(|e| syntax_error(t, "orderBy", e))?;
     }
     let key = format!(
-        "{}\u{1}{}\u{1}{}",
+        "{}{}\u{1}{}\u{1}{}",
         t.path(),
+        board.map(|b| format!("#{b}")).unwrap_or_default(),
         cond_text.trim(),
         if is_default_order(&order) { "" } else { order_text.trim() }
     );
@@ -444,7 +520,7 @@ fn rows(state: &CompanyState, ds: &super::Dataset, t: Table, f: Filter) -> Rows 
     }
 }
 
-fn list(state: &CompanyState, t: Table, req: &Req<'_>) -> Reply {
+fn list(state: &CompanyState, t: Table, board: Option<i64>, req: &Req<'_>) -> Reply {
     let ds = state.read();
     let page_size = match int_param(req, t, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE) {
         Ok(v) => v as usize,
@@ -455,7 +531,7 @@ fn list(state: &CompanyState, t: Table, req: &Req<'_>) -> Reply {
         .get("pagination-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("forward-only"));
-    let f = match filter(&ds, t, req, !forward_only) {
+    let f = match filter(&ds, t, board, req, !forward_only) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -547,9 +623,9 @@ fn link_url(req: &Req<'_>, drop: &[&str], add: &str, value: i64) -> String {
     format!("http://{host}{}?{}", req.uri.path(), parts.join("&"))
 }
 
-fn count(state: &CompanyState, t: Table, req: &Req<'_>) -> Reply {
+fn count(state: &CompanyState, t: Table, board: Option<i64>, req: &Req<'_>) -> Reply {
     let ds = state.read();
-    let f = match filter(&ds, t, req, false) {
+    let f = match filter(&ds, t, board, req, false) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -557,9 +633,9 @@ fn count(state: &CompanyState, t: Table, req: &Req<'_>) -> Reply {
     Reply::ok(json!({ "count": n }).to_string(), 0)
 }
 
-fn get_one(state: &CompanyState, t: Table, id: i64, req: &Req<'_>) -> Reply {
+fn get_one(state: &CompanyState, t: Table, board: Option<i64>, id: i64, req: &Req<'_>) -> Reply {
     let ds = state.read();
-    match ds.find(t, id).filter(|&i| ds.live(t, i)) {
+    match ds.find(t, id).filter(|&i| ds.live(t, i) && in_scope(&ds, t, i, board)) {
         Some(i) => {
             let sel = Selection::parse(param(&req.params, "fields").unwrap_or_default());
             Reply::ok(query::write_row(&ds, t, i, &sel), 1)
@@ -694,6 +770,12 @@ async fn sim_truth(State(sim): State<ConnectWiseSim>, RawQuery(raw): RawQuery) -
                     ("tickets", Table::Tickets),
                     ("time_entries", Table::TimeEntries),
                     ("members", Table::Members),
+                    ("agreements", Table::Agreements),
+                    ("configurations", Table::Configurations),
+                    ("projects", Table::Projects),
+                    ("opportunities", Table::Opportunities),
+                    ("boards", Table::Boards),
+                    ("board_statuses", Table::BoardStatuses),
                 ]
                 .into_iter()
                 .enumerate()

@@ -7,7 +7,10 @@
 //!
 //! * `GET /login/companyinfo/{companyId}` (no auth): codebase discovery, or JSON `null`;
 //! * `GET /v4_6_release/apis/3.0/{table}`, `/{table}/count`, `/{table}/{id}` for
-//!   [`CW_TABLES`] and `system/members`, plus `system/info`;
+//!   [`CW_ALL_TABLES`] (the four [`CW_TABLES`], `system/members`, `finance/agreements`,
+//!   `company/configurations`, `project/projects`, `sales/opportunities`, `service/boards`),
+//!   board statuses per board at `service/boards/{boardId}/statuses` (404 `NotFound` for an
+//!   unknown board), plus `system/info`;
 //! * Basic auth `{companyId}+{publicKey}:{privateKey}` selects the company (401 otherwise),
 //!   the `clientId` header must be the spec's (400 otherwise);
 //! * `page`/`pageSize` (default 25, max 1000) with an RFC 5988 `Link` header whose URLs keep
@@ -47,6 +50,23 @@ use data::Dataset;
 pub const CW_TABLES: [&str; 4] =
     ["company/companies", "company/contacts", "service/tickets", "time/entries"];
 
+/// Every list the simulator serves, by API path. Board statuses are served per board at
+/// `service/boards/{boardId}/statuses`; `service/boards/statuses` names all boards' statuses
+/// together (in [`CwTruth::table`] and [`AdvanceReport`] keys), it is not an API path.
+pub const CW_ALL_TABLES: [&str; 11] = [
+    "company/companies",
+    "company/contacts",
+    "service/tickets",
+    "time/entries",
+    "system/members",
+    "finance/agreements",
+    "company/configurations",
+    "project/projects",
+    "sales/opportunities",
+    "service/boards",
+    "service/boards/statuses",
+];
+
 /// Path prefix of the REST API (codebase + API version).
 pub const CW_API_PREFIX: &str = "/v4_6_release/apis/3.0";
 
@@ -64,11 +84,31 @@ pub(crate) enum Table {
     Tickets,
     TimeEntries,
     Members,
+    Agreements,
+    Configurations,
+    Projects,
+    Opportunities,
+    Boards,
+    /// All boards' statuses; served per board at `service/boards/{boardId}/statuses`.
+    BoardStatuses,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] =
-        [Table::Companies, Table::Contacts, Table::Tickets, Table::TimeEntries, Table::Members];
+    pub const COUNT: usize = 11;
+
+    pub const ALL: [Table; Table::COUNT] = [
+        Table::Companies,
+        Table::Contacts,
+        Table::Tickets,
+        Table::TimeEntries,
+        Table::Members,
+        Table::Agreements,
+        Table::Configurations,
+        Table::Projects,
+        Table::Opportunities,
+        Table::Boards,
+        Table::BoardStatuses,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
@@ -77,6 +117,12 @@ impl Table {
             Table::Tickets => "service/tickets",
             Table::TimeEntries => "time/entries",
             Table::Members => "system/members",
+            Table::Agreements => "finance/agreements",
+            Table::Configurations => "company/configurations",
+            Table::Projects => "project/projects",
+            Table::Opportunities => "sales/opportunities",
+            Table::Boards => "service/boards",
+            Table::BoardStatuses => "service/boards/statuses",
         }
     }
 
@@ -97,37 +143,106 @@ impl Table {
             Table::Tickets => "ticket",
             Table::TimeEntries => "timeEntry",
             Table::Members => "member",
+            Table::Agreements => "agreement",
+            Table::Configurations => "configuration",
+            Table::Projects => "project",
+            Table::Opportunities => "opportunity",
+            Table::Boards => "board",
+            Table::BoardStatuses => "boardStatus",
         }
     }
 }
 
-/// How many records of each kind a simulated company starts with.
+/// How many records of each kind a simulated company starts with. Boards and their
+/// statuses come from the fixed catalog (5 boards, 28 statuses).
+///
+/// When deserializing, a missing `agreements`, `configurations`, `projects` or
+/// `opportunities` is derived from `companies` ([`CwSizes::derived`]), so specs written
+/// before those tables existed keep working.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "CwSizesWire")]
 pub struct CwSizes {
     pub companies: usize,
     pub contacts: usize,
     pub tickets: usize,
     pub time_entries: usize,
     pub members: usize,
+    /// `finance/agreements`: every client company with a managed-services agreement (about
+    /// half of the companies; tickets and time entries reference it) has one, and other
+    /// agreements make up the rest, so there are at least as many as such clients.
+    pub agreements: usize,
+    /// `company/configurations`.
+    pub configurations: usize,
+    /// `project/projects`.
+    pub projects: usize,
+    /// `sales/opportunities`.
+    pub opportunities: usize,
+}
+
+#[derive(Deserialize)]
+struct CwSizesWire {
+    companies: usize,
+    contacts: usize,
+    tickets: usize,
+    time_entries: usize,
+    members: usize,
+    #[serde(default)]
+    agreements: Option<usize>,
+    #[serde(default)]
+    configurations: Option<usize>,
+    #[serde(default)]
+    projects: Option<usize>,
+    #[serde(default)]
+    opportunities: Option<usize>,
+}
+
+impl From<CwSizesWire> for CwSizes {
+    fn from(w: CwSizesWire) -> Self {
+        let d = CwSizes::derived(w.companies, w.contacts, w.tickets, w.time_entries, w.members);
+        CwSizes {
+            agreements: w.agreements.unwrap_or(d.agreements),
+            configurations: w.configurations.unwrap_or(d.configurations),
+            projects: w.projects.unwrap_or(d.projects),
+            opportunities: w.opportunities.unwrap_or(d.opportunities),
+            ..d
+        }
+    }
 }
 
 impl CwSizes {
     /// A mid-sized MSP: 220 companies, 1,200 contacts, 20,000 tickets, 50,000 time entries,
-    /// 25 members.
+    /// 25 members, 110 agreements, 1,100 configurations, 73 projects, 440 opportunities.
     pub fn demo() -> Self {
-        CwSizes {
-            companies: 220,
-            contacts: 1_200,
-            tickets: 20_000,
-            time_entries: 50_000,
-            members: 25,
-        }
+        CwSizes::derived(220, 1_200, 20_000, 50_000, 25)
     }
 
     /// A small MSP for fast tests: 40 companies, 150 contacts, 1,500 tickets, 3,000 time
-    /// entries, 8 members.
+    /// entries, 8 members, 20 agreements, 200 configurations, 13 projects, 80 opportunities.
     pub fn small() -> Self {
-        CwSizes { companies: 40, contacts: 150, tickets: 1_500, time_entries: 3_000, members: 8 }
+        CwSizes::derived(40, 150, 1_500, 3_000, 8)
+    }
+
+    /// Sizes with the newer tables derived from `companies`: agreements = companies / 2,
+    /// configurations = companies × 5, projects = companies / 3, opportunities =
+    /// companies × 2.
+    pub fn derived(
+        companies: usize,
+        contacts: usize,
+        tickets: usize,
+        time_entries: usize,
+        members: usize,
+    ) -> Self {
+        CwSizes {
+            companies,
+            contacts,
+            tickets,
+            time_entries,
+            members,
+            agreements: companies / 2,
+            configurations: companies * 5,
+            projects: companies / 3,
+            opportunities: companies * 2,
+        }
     }
 }
 
@@ -194,21 +309,26 @@ impl CwCompanySpec {
 pub struct AdvanceSpec {
     /// How far the clock moves (at least one second).
     pub duration: chrono::Duration,
-    /// Existing records to change, spread over [`CW_TABLES`] in proportion to their sizes
-    /// (each table gets at least one when there are enough).
+    /// Existing records to change, spread over [`CW_TABLES`], agreements, configurations,
+    /// projects, opportunities, boards and board statuses in proportion to their sizes (each
+    /// table gets at least one when there are enough).
     pub updates: usize,
-    /// New records to create, spread the same way. (A new time entry needs a ticket entered
-    /// at least 15 minutes before it; when there is none, fewer entries are created.)
+    /// New records to create, spread the same way over the tables but boards and board
+    /// statuses (catalog data, never created). (A new time entry needs a ticket entered at
+    /// least 15 minutes before it; when there is none, fewer entries are created.)
     pub creates: usize,
     /// Existing records to delete, spread the same way over records not changed by this
     /// advance. Companies are soft-deleted (`deletedFlag` true, `dateDeleted`, `deletedBy`,
     /// `_info.lastUpdated` in the window) and still served; contacts (other than a company's
-    /// default contact), tickets (without time entries) and time entries vanish from the API.
-    /// When there are not enough such records, fewer are deleted.
+    /// default contact), tickets (without time entries), time entries, agreements (other than
+    /// the managed-services ones tickets reference), configurations, projects and
+    /// opportunities vanish from the API. Boards and board statuses are never deleted. When
+    /// there are not enough such records, fewer are deleted.
     pub deletes: usize,
 }
 
-/// What an advance changed: ids per table path (every one of [`CW_TABLES`] is a key).
+/// What an advance changed: ids per table path (every one of [`CW_ALL_TABLES`] but
+/// `system/members` is a key; board statuses under `service/boards/statuses`).
 /// Every updated, created or soft-deleted (company) record has `_info.lastUpdated` in
 /// `(from, to]`, and no other record has; deleted contacts, tickets and time entries are no
 /// longer served.
@@ -287,6 +407,19 @@ pub struct CwTruth {
     pub tickets: Vec<serde_json::Value>,
     pub time_entries: Vec<serde_json::Value>,
     pub members: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub agreements: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub configurations: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub projects: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub opportunities: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub boards: Vec<serde_json::Value>,
+    /// Every board's statuses, in id order (the API serves them per board).
+    #[serde(default)]
+    pub board_statuses: Vec<serde_json::Value>,
     /// Ids of vanished records per table path, sorted (tables without any are absent).
     #[serde(default)]
     pub deleted: BTreeMap<String, Vec<i64>>,
@@ -298,7 +431,9 @@ impl CwTruth {
         self.deleted.get(path).map_or(&[], Vec::as_slice)
     }
 
-    /// Records of a table by API path (`service/tickets`, `system/members`, …).
+    /// Records of a table by path, one of [`CW_ALL_TABLES`] (`service/tickets`,
+    /// `system/members`, `finance/agreements`, …; `service/boards/statuses` is every board's
+    /// statuses).
     pub fn table(&self, path: &str) -> Option<&[serde_json::Value]> {
         Some(match Table::from_path(path)? {
             Table::Companies => &self.companies,
@@ -306,6 +441,12 @@ impl CwTruth {
             Table::Tickets => &self.tickets,
             Table::TimeEntries => &self.time_entries,
             Table::Members => &self.members,
+            Table::Agreements => &self.agreements,
+            Table::Configurations => &self.configurations,
+            Table::Projects => &self.projects,
+            Table::Opportunities => &self.opportunities,
+            Table::Boards => &self.boards,
+            Table::BoardStatuses => &self.board_statuses,
         })
     }
 }
@@ -451,8 +592,10 @@ impl ConnectWiseSim {
     /// Moves a company's clock forward by `spec.duration` and changes records inside that
     /// window: updated records get a new `_info.lastUpdated` in the window (ticket status
     /// moves, closes with `closedDate`, or reopens; time-entry hours change; company phone or
-    /// status; contact title), created records get new, larger ids, deleted records are
-    /// soft-deleted (companies) or vanish (see [`AdvanceSpec::deletes`]).
+    /// status; contact title; agreement renewals and cancellations; configuration status,
+    /// warranty or contact; project progress; opportunity stage moves and closes; board
+    /// department; status `displayOnBoard`), created records get new, larger ids, deleted
+    /// records are soft-deleted (companies) or vanish (see [`AdvanceSpec::deletes`]).
     ///
     /// # Panics
     /// If the company does not exist.
@@ -498,6 +641,12 @@ impl ConnectWiseSim {
             tickets: table(Table::Tickets),
             time_entries: table(Table::TimeEntries),
             members: table(Table::Members),
+            agreements: table(Table::Agreements),
+            configurations: table(Table::Configurations),
+            projects: table(Table::Projects),
+            opportunities: table(Table::Opportunities),
+            boards: table(Table::Boards),
+            board_statuses: table(Table::BoardStatuses),
             deleted: vanished(&ds),
         })
     }
