@@ -61,6 +61,25 @@ enum Command {
         #[arg(long, default_value_t = PipelineOptions::default().chunk_records)]
         chunk_records: usize,
     },
+    /// Re-read the records updated in a date range, without moving the tables'
+    /// watermarks. Running the same backfill again resumes it.
+    Backfill {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        service: String,
+        /// One source table (default: every table read by an updated-at cursor).
+        #[arg(long)]
+        table: Option<String>,
+        /// Start of the range, inclusive: YYYY-MM-DD or an RFC 3339 instant (UTC).
+        #[arg(long)]
+        from: String,
+        /// End of the range, exclusive.
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value_t = PipelineOptions::default().chunk_records)]
+        chunk_records: usize,
+    },
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCmd),
@@ -242,12 +261,38 @@ async fn run(cli: Cli) -> Result<()> {
             let app = App::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
-            let req = SyncRequest { tenant: Some(tenant), service, table, full };
+            let req = SyncRequest { tenant: Some(tenant), service, table, full, backfill: None };
             let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
             let summary = app.pipeline(opts).run(req).await?;
             print_summary(&summary);
             if summary.status != avesa_state::RunStatus::Succeeded {
                 bail!("run {} finished {}", summary.run_id, summary.status.as_str());
+            }
+            Ok(())
+        }
+        Command::Backfill { tenant, service, table, from, to, chunk_records } => {
+            if chunk_records == 0 {
+                bail!("--chunk-records must be at least 1");
+            }
+            let (from, to) = (parse_instant("--from", &from)?, parse_instant("--to", &to)?);
+            if from >= to {
+                bail!("--from ({from}) must be before --to ({to})");
+            }
+            let app = App::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
+            let req = SyncRequest {
+                tenant: Some(tenant),
+                service: Some(service),
+                table,
+                full: false,
+                backfill: Some((from, to)),
+            };
+            let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
+            let summary = app.pipeline(opts).run(req).await?;
+            print_summary(&summary);
+            if summary.status != avesa_state::RunStatus::Succeeded {
+                bail!("backfill run {} finished {}", summary.run_id, summary.status.as_str());
             }
             Ok(())
         }
@@ -517,6 +562,18 @@ async fn run_sim(cmd: SimCmd) -> Result<()> {
         "  control: /_sim/truth, /_sim/advance, /_sim/requests, /_sim/faults, /_sim/rate_limit, /_sim/traffic"
     );
     wait_for_shutdown(task).await
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
+fn parse_instant(flag: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .with_context(|| format!("{flag} {s:?}: expected YYYY-MM-DD or an RFC 3339 instant"))
 }
 
 async fn wait_for_shutdown(task: tokio::task::JoinHandle<()>) -> Result<()> {

@@ -157,3 +157,33 @@ fn operator_commands_and_their_errors() {
     assert!(!ok);
     assert!(one_line_error(&err).contains("unknown role"), "{err}");
 }
+
+#[test]
+fn backfill_arguments_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, _, err) = run(avesa(&data).args([
+        "backfill",
+        "--tenant",
+        "x",
+        "--service",
+        "connectwise",
+        "--from",
+        "2024-02-01",
+        "--to",
+        "2024-01-01",
+    ]));
+    assert!(!ok && err.contains("must be before"), "{err}");
+    let (ok, _, err) = run(avesa(&data).args([
+        "backfill",
+        "--tenant",
+        "x",
+        "--service",
+        "connectwise",
+        "--from",
+        "last tuesday",
+        "--to",
+        "2024-01-01",
+    ]));
+    assert!(!ok && err.contains("--from") && err.contains("YYYY-MM-DD"), "{err}");
+}

@@ -25,6 +25,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::Client;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
 use crate::budget::{Budget, budget_for};
@@ -444,12 +445,32 @@ impl SpecConnector {
         endpoint: &str,
         stats: &mut FetchStats,
     ) -> Result<(HeaderMap, Value)> {
+        let f = self.get_raw(url, params, headers, endpoint, stats).await?;
+        let v = serde_json::from_slice::<Value>(&f.body).map_err(|e| ConnectorError::Decode {
+            service: self.service(),
+            endpoint: endpoint.to_owned(),
+            message: format!("response is not JSON: {e}"),
+        })?;
+        Ok((f.headers, v))
+    }
+
+    /// Like [`Self::get`], checking that the body is JSON (without building it); a body
+    /// that is not (cut short, an HTML page from a proxy) is fetched again a few times
+    /// before it is an error.
+    async fn get_raw(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        headers: &[(String, String)],
+        endpoint: &str,
+        stats: &mut FetchStats,
+    ) -> Result<Fetched> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let f = self.get(url, params, headers, endpoint, stats).await?;
-            match serde_json::from_slice::<Value>(&f.body) {
-                Ok(v) => return Ok((f.headers, v)),
+            match serde_json::from_slice::<&RawValue>(&f.body) {
+                Ok(_) => return Ok(f),
                 Err(e) if attempt < self.policy.max_attempts.min(4) => {
                     stats.retries += 1;
                     tracing::warn!(service = %self.spec.service, endpoint, error = %e, "response is not JSON; retrying");
@@ -561,15 +582,23 @@ impl SpecConnector {
         }
     }
 
-    fn parse_records(&self, t: &TableSpec, body: &Value, endpoint: &str) -> Result<Vec<RawRecord>> {
+    /// The records of a page, each kept as the exact JSON text the vendor sent; only the
+    /// id, updated-at and deleted fields are decoded.
+    fn parse_records(
+        &self,
+        t: &TableSpec,
+        body: &Node<'_>,
+        endpoint: &str,
+    ) -> Result<Vec<RawRecord>> {
         let decode = |m: String| ConnectorError::Decode {
             service: self.service(),
             endpoint: endpoint.to_owned(),
             message: m,
         };
         let path = &self.spec.records.path;
-        let list = if path.is_empty() { Some(body) } else { resolve(body, path) };
-        let Some(Value::Array(items)) = list else {
+        let items: Option<Vec<&RawValue>> =
+            body.get(path).and_then(|raw| serde_json::from_str(raw.get()).ok());
+        let Some(items) = items else {
             let what = if path.is_empty() {
                 "a JSON array".to_owned()
             } else {
@@ -577,39 +606,40 @@ impl SpecConnector {
             };
             return Err(decode(format!(
                 "expected {what} of records, got {}",
-                truncate(&body.to_string())
+                truncate(body.raw.get())
             )));
         };
         let id_path = t.id.as_deref().unwrap_or(&self.spec.records.id);
         let upd_path = t.updated_at.as_deref().or(self.spec.records.updated_at.as_deref());
         let mut out = Vec::with_capacity(items.len());
-        for v in items {
-            let id = match resolve(v, id_path) {
+        for raw in items {
+            let v = Node::new(raw);
+            let id = match v.leaf(id_path) {
                 Some(Value::Number(n)) => n.to_string(),
-                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(Value::String(s)) if !s.is_empty() => s,
                 _ => {
                     return Err(decode(format!(
                         "a record has no {id_path:?}: {}",
-                        truncate(&v.to_string())
+                        truncate(raw.get())
                     )));
                 }
             };
-            let removed =
-                self.spec.records.removed_marker.as_deref().is_some_and(|m| v.get(m).is_some());
+            let removed = self.spec.records.removed_marker.as_deref().is_some_and(|m| v.has_key(m));
             let updated_at = match upd_path {
                 None => None,
                 Some(_) if removed => None,
                 Some(p) => {
-                    let s = resolve(v, p)
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| decode(format!("record {id} has no {p:?}")))?;
-                    Some(parse_time(s).ok_or_else(|| {
+                    let s = match v.leaf(p) {
+                        Some(Value::String(s)) => s,
+                        _ => return Err(decode(format!("record {id} has no {p:?}"))),
+                    };
+                    Some(parse_time(&s).ok_or_else(|| {
                         decode(format!("record {id}: {p} {s:?} is not a date-time"))
                     })?)
                 }
             };
             let flag =
-                self.spec.records.deleted_flag.as_deref().and_then(|p| resolve(v, p)).is_some_and(
+                self.spec.records.deleted_flag.as_deref().and_then(|p| v.leaf(p)).is_some_and(
                     |f| {
                         f.as_bool() == Some(true)
                             || f.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
@@ -619,7 +649,7 @@ impl SpecConnector {
                 source_id: id,
                 updated_at,
                 deleted: t.tombstones || removed || flag,
-                json: v.to_string(),
+                json: raw.get().to_owned(),
             });
         }
         Ok(out)
@@ -630,7 +660,7 @@ impl SpecConnector {
         url: &str,
         params: &[(String, String)],
         headers: &HeaderMap,
-        body: &Value,
+        body: &Node<'_>,
         n: usize,
     ) -> Option<String> {
         let p = &self.spec.paging;
@@ -638,17 +668,14 @@ impl SpecConnector {
             PagingKind::Keyset => None,
             PagingKind::LinkHeader => next_link(headers),
             PagingKind::NextUrl => {
-                let done =
-                    p.done.as_deref().and_then(|d| resolve(body, d)).and_then(Value::as_bool);
+                let done = p.done.as_deref().and_then(|d| body.leaf(d)).and_then(|v| v.as_bool());
                 if done == Some(true) {
                     return None;
                 }
-                p.next_url
-                    .as_deref()
-                    .and_then(|f| resolve(body, f))
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
+                match p.next_url.as_deref().and_then(|f| body.leaf(f)) {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s),
+                    _ => None,
+                }
             }
             PagingKind::Offset => {
                 let total: u64 = p
@@ -719,6 +746,55 @@ pub fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     }
 }
 
+/// A JSON value parsed one level deep: objects keep their members as raw JSON text
+/// borrowed from the body, so reading a few fields of a record never builds the rest.
+pub struct Node<'a> {
+    raw: &'a RawValue,
+    members: Option<std::collections::HashMap<String, &'a RawValue>>,
+}
+
+impl<'a> Node<'a> {
+    pub fn new(raw: &'a RawValue) -> Self {
+        let members = if raw.get().trim_start().starts_with('{') {
+            serde_json::from_str(raw.get()).ok()
+        } else {
+            None
+        };
+        Node { raw, members }
+    }
+
+    /// The raw value at a dotted path (same rules as [`resolve`]).
+    pub fn get(&self, path: &str) -> Option<&'a RawValue> {
+        if path.is_empty() {
+            return Some(self.raw);
+        }
+        match &self.members {
+            Some(m) => {
+                if let Some(v) = m.get(path) {
+                    return Some(*v);
+                }
+                let (head, rest) = path.split_once('.')?;
+                Node::new(m.get(head)?).get(rest)
+            }
+            None if self.raw.get().trim_start().starts_with('[') => {
+                let list: Vec<&'a RawValue> = serde_json::from_str(self.raw.get()).ok()?;
+                let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+                Node::new(list.get(head.parse::<usize>().ok()?)?).get(rest)
+            }
+            None => None,
+        }
+    }
+
+    /// The decoded value at a path (meant for leaves: ids, stamps, flags, links).
+    pub fn leaf(&self, path: &str) -> Option<Value> {
+        self.get(path).and_then(|r| serde_json::from_str(r.get()).ok())
+    }
+
+    pub fn has_key(&self, key: &str) -> bool {
+        self.members.as_ref().is_some_and(|m| m.contains_key(key))
+    }
+}
+
 /// Parses the date-time forms vendors send: RFC 3339, Salesforce's `+0000`, ServiceNow's
 /// `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -763,6 +839,12 @@ impl Connector for SpecConnector {
         self.spec.tables.iter().filter(|t| !t.optional).map(|t| t.name.clone()).collect()
     }
 
+    fn supports_range(&self, table: &str) -> bool {
+        self.spec.table(table).is_some_and(|t| {
+            t.parent.is_none() && matches!(self.incremental(t), IncrementalSpec::Cursor { .. })
+        })
+    }
+
     fn lists_all(&self, table: &str) -> bool {
         self.spec.table(table).is_some_and(|t| !t.tombstones && t.parent.is_none() && !t.raw_only)
     }
@@ -804,8 +886,8 @@ impl Connector for SpecConnector {
                 (u, p, h, label("first page"))
             }
         };
-        let fetched = self.get_json(&url, &params, &headers, &endpoint, &mut stats).await;
-        let (resp_headers, body) = match (fetched, &cont) {
+        let fetched = self.get_raw(&url, &params, &headers, &endpoint, &mut stats).await;
+        let fetched = match (fetched, &cont) {
             (Ok(x), _) => x,
             // An expired continuation: a next page falls back to the keyset position, a
             // delta link to a full resync.
@@ -829,9 +911,17 @@ impl Connector for SpecConnector {
             }
             (Err(e), _) => return Err(e),
         };
+        let raw: &RawValue =
+            serde_json::from_slice(&fetched.body).map_err(|e| ConnectorError::Decode {
+                service: self.service(),
+                endpoint: endpoint.clone(),
+                message: e.to_string(),
+            })?;
+        let body = Node::new(raw);
+        let resp_headers = &fetched.headers;
         let records = self.parse_records(t, &body, &endpoint)?;
         let n = records.len();
-        let next = self.next_of(&url, &params, &resp_headers, &body, n);
+        let next = self.next_of(&url, &params, resp_headers, &body, n);
         if next.as_deref() == Some(url.as_str()) {
             return Err(ConnectorError::Decode {
                 service: self.service(),
@@ -841,14 +931,10 @@ impl Connector for SpecConnector {
                 ),
             });
         }
-        let delta = self
-            .spec
-            .paging
-            .delta_url
-            .as_deref()
-            .and_then(|d| resolve(&body, d))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let delta = match self.spec.paging.delta_url.as_deref().and_then(|d| body.leaf(d)) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
         let last_rec = records.iter().rev().find(|r| r.updated_at.is_some());
         let pos_time = last_rec
             .and_then(|r| r.updated_at)
@@ -1042,8 +1128,14 @@ impl SpecConnector {
                 Some(&current),
             );
             let endpoint = format!("{} (parent {current})", t.name);
-            let (_, body) = self.get_json(&url, &params, &headers, &endpoint, &mut stats).await?;
-            let page = self.parse_records(t, &body, &endpoint)?;
+            let fetched = self.get_raw(&url, &params, &headers, &endpoint, &mut stats).await?;
+            let raw: &RawValue =
+                serde_json::from_slice(&fetched.body).map_err(|e| ConnectorError::Decode {
+                    service: self.service(),
+                    endpoint: endpoint.clone(),
+                    message: e.to_string(),
+                })?;
+            let page = self.parse_records(t, &Node::new(raw), &endpoint)?;
             let n = page.len();
             let last = page.last().map(|r| Cursor {
                 updated_at: r.updated_at.unwrap_or(DateTime::UNIX_EPOCH),

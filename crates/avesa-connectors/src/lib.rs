@@ -177,6 +177,11 @@ pub trait Connector: Send + Sync {
     async fn count(&self, table: &str, after: Option<&Cursor>) -> Result<u64>;
     /// Checks credentials and reachability with one cheap call.
     async fn test(&self) -> Result<()>;
+    /// Whether `table` is read by an updated-at cursor, so that a date range of it can be
+    /// read (a backfill).
+    fn supports_range(&self, _table: &str) -> bool {
+        true
+    }
     /// Whether reading `table` from the start lists every live record (so a full sync
     /// can detect deletions by the ids it did not see). Not true of tombstone streams
     /// and per-parent tables.

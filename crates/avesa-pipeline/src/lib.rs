@@ -81,6 +81,16 @@ pub struct SyncRequest {
     pub table: Option<String>,
     /// Read whole tables instead of from the watermark.
     pub full: bool,
+    /// Read only records updated in `[from, to)`, without touching the tables'
+    /// watermarks. Progress is kept under the backfill's own key, so running the same
+    /// backfill again resumes it.
+    pub backfill: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+}
+
+/// The key a backfill of `table` over `[from, to)` keeps its progress (and run records)
+/// under: `service/tickets@backfill-20240101T000000-20240201T000000`.
+pub fn backfill_key(table: &str, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> String {
+    format!("{table}@backfill-{}-{}", from.format("%Y%m%dT%H%M%S"), to.format("%Y%m%dT%H%M%S"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +146,10 @@ pub struct Pipeline {
 
 struct TableJob {
     key: TableKey,
+    /// The source table to read (`key.table` differs for a backfill).
+    source: String,
+    /// A backfill's range.
+    range: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
     connector: Arc<dyn Connector>,
     /// `None`: the table is landed as raw Parquet only.
     mapping: Option<Arc<Mapping>>,
@@ -199,10 +213,31 @@ impl Pipeline {
                     let key = TableKey {
                         tenant_id: tenant.id.clone(),
                         service: svc.service.clone(),
-                        table: table.clone(),
+                        table: match req.backfill {
+                            Some((from, to)) => backfill_key(&table, from, to),
+                            None => table.clone(),
+                        },
+                    };
+                    if req.backfill.is_some() && !connector.supports_range(&table) {
+                        if req.table.is_some() {
+                            outcomes.push(failed(
+                                &tenant.id,
+                                &svc.service,
+                                &table,
+                                "a backfill needs a table read by an updated-at cursor",
+                            ));
+                        }
+                        continue;
+                    }
+                    let base = TableJob {
+                        key,
+                        source: table.clone(),
+                        range: req.backfill,
+                        connector: connector.clone(),
+                        mapping: None,
                     };
                     let Some(source) = connector.mapping_of(&table) else {
-                        jobs.push(TableJob { key, connector: connector.clone(), mapping: None });
+                        jobs.push(base);
                         continue;
                     };
                     let mapping = self
@@ -210,11 +245,9 @@ impl Pipeline {
                         .iter()
                         .find(|m| m.service == svc.service && m.source_table == source);
                     match mapping {
-                        Some(m) => jobs.push(TableJob {
-                            key,
-                            connector: connector.clone(),
-                            mapping: Some(Arc::new(m.clone())),
-                        }),
+                        Some(m) => {
+                            jobs.push(TableJob { mapping: Some(Arc::new(m.clone())), ..base })
+                        }
                         None => outcomes.push(failed(
                             &tenant.id,
                             &svc.service,
@@ -238,7 +271,12 @@ impl Pipeline {
         let run = RunRecord {
             id: run_id,
             tenant_id: req.tenant.clone(),
-            kind: if req.full { "full" } else { "incremental" }.into(),
+            kind: match (&req.backfill, req.full) {
+                (Some(_), _) => "backfill",
+                (None, true) => "full",
+                (None, false) => "incremental",
+            }
+            .into(),
             status: RunStatus::Running,
             started_at: Utc::now(),
             finished_at: None,
@@ -368,8 +406,14 @@ impl Pipeline {
         // Resume a chunk a crashed or failed run left behind, under its own id.
         let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
         let overlap = |c: Cursor| {
-            let c = job.connector.resume_from(to_source(c), self.opts.overlap);
-            from_source(c)
+            let c = from_source(job.connector.resume_from(to_source(c), self.opts.overlap));
+            match job.range {
+                // A backfill never rewinds before its range.
+                Some((from, _)) if c.updated_at < from => {
+                    Cursor { updated_at: from, id: String::new(), token: None }
+                }
+                _ => c,
+            }
         };
         let (mut chunk_id, mut start) = match resumed {
             Some(c) if full => {
@@ -386,13 +430,24 @@ impl Pipeline {
             None if full => (ChunkId::new(), None),
             None => {
                 let cursor = self.store.get_cursor(key).await.map_err(st)?;
-                (ChunkId::new(), cursor.map(overlap))
+                let start = match (cursor, job.range) {
+                    (Some(c), _) => Some(overlap(c)),
+                    // A backfill starts at its range's beginning (inclusive).
+                    (None, Some((from, _))) => {
+                        Some(Cursor { updated_at: from, id: String::new(), token: None })
+                    }
+                    (None, None) => None,
+                };
+                (ChunkId::new(), start)
             }
         };
         // A full sync of a table that lists every record ends with a key scan: current
         // records the vendor no longer lists were deleted there.
-        let mut seen = (full && job.mapping.is_some() && job.connector.lists_all(&key.table))
-            .then(std::collections::HashSet::new);
+        let mut seen = (full
+            && job.range.is_none()
+            && job.mapping.is_some()
+            && job.connector.lists_all(&job.source))
+        .then(std::collections::HashSet::new);
         loop {
             let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
             self.store.begin_chunk(&record).await.map_err(st)?;
@@ -548,22 +603,39 @@ impl Pipeline {
         let mut quota = None;
         while records.len() < self.opts.chunk_records && more {
             let want = (self.opts.chunk_records - records.len()).min(self.opts.page_size as usize);
-            let page = match job.connector.fetch_page(&key.table, after.as_ref(), want as u32).await
-            {
-                Ok(p) => p,
-                // The vendor's quota ran out: keep what this chunk has, stop cleanly.
-                Err(e) if e.is_quota() => {
-                    quota = Some(e.to_string());
-                    break;
-                }
-                Err(e) => return Err(e.to_string()),
-            };
+            let page =
+                match job.connector.fetch_page(&job.source, after.as_ref(), want as u32).await {
+                    Ok(p) => p,
+                    // The vendor's quota ran out: keep what this chunk has, stop cleanly.
+                    Err(e) if e.is_quota() => {
+                        quota = Some(e.to_string());
+                        break;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
             counts.pages += 1;
             counts.requests += page.stats.requests;
             counts.bytes += page.stats.bytes;
             counts.retries += page.stats.retries;
             counts.throttles += page.stats.throttles;
             more = page.more;
+            let mut page = page;
+            if let Some((_, to)) = job.range {
+                // The range ends here: keep what was updated before `to`, stop after.
+                let n = page.records.len();
+                page.records.retain(|r| r.updated_at.is_none_or(|u| u < to));
+                if page.records.len() < n {
+                    more = false;
+                    page.last = page.records.last().map(|r| SourceCursor {
+                        updated_at: r.updated_at.unwrap_or(to),
+                        id: r.source_id.clone(),
+                        token: None,
+                    });
+                    if page.last.is_none() {
+                        break;
+                    }
+                }
+            }
             match page.last {
                 Some(last) if after.as_ref() == Some(&last) => {
                     return Err(format!(
