@@ -47,6 +47,90 @@ async fn own_chunks(
     Ok(chunks.into_iter().filter(|c| c.key.tenant_id == *tenant).collect())
 }
 
+/// The body of `POST /api/admin/runs`: a sync of the caller's tenant (one service,
+/// optionally one table; `full` for a full sync with delete detection), or, with `from`
+/// and `to`, a backfill of that date range.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    service: Option<String>,
+    table: Option<String>,
+    #[serde(default)]
+    full: bool,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn instant(field: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{field} {s:?}: expected YYYY-MM-DD or an RFC 3339 instant"
+            ))
+        })
+}
+
+/// `POST /api/admin/runs`: starts a run of the caller's tenant in the background and
+/// answers `202 {run_id}` at once; `GET /api/admin/runs/{run_id}` follows it.
+pub(crate) async fn start_run(
+    State(state): State<AppState>,
+    user: AuthUser,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<StartRun>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    user.require_role(ADMINS)?;
+    let Some(trigger) = state.trigger.clone() else {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::Unavailable,
+            "this server does not run syncs",
+        ));
+    };
+    let backfill = match (&body.from, &body.to) {
+        (None, None) => None,
+        (Some(f), Some(t)) => {
+            let (from, to) = (instant("from", f)?, instant("to", t)?);
+            if from >= to {
+                return Err(ApiError::bad_request("from must be before to"));
+            }
+            if body.service.is_none() {
+                return Err(ApiError::bad_request("a backfill needs a service"));
+            }
+            Some((from, to))
+        }
+        _ => return Err(ApiError::bad_request("a backfill needs both from and to")),
+    };
+    if backfill.is_some() && body.full {
+        return Err(ApiError::bad_request("full and a backfill range exclude each other"));
+    }
+    let services = state.store.list_services(&user.tenant).await?;
+    if let Some(s) = &body.service
+        && !services.iter().any(|r| r.service == *s)
+    {
+        let known: Vec<&str> = services.iter().map(|r| r.service.as_str()).collect();
+        return Err(ApiError::bad_request(format!(
+            "this tenant has no service {s:?} (it has: {})",
+            known.join(", ")
+        )));
+    }
+    if body.table.is_some() && body.service.is_none() {
+        return Err(ApiError::bad_request("a table needs its service"));
+    }
+    let req = crate::TriggerRequest {
+        tenant: user.tenant.clone(),
+        service: body.service,
+        table: body.table,
+        full: body.full,
+        backfill,
+    };
+    let run_id = trigger(req).await.map_err(ApiError::bad_request)?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))))
+}
+
 /// `GET /api/admin/runs?limit=50`.
 pub(crate) async fn list_runs(
     State(state): State<AppState>,

@@ -80,7 +80,30 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
     /// Failed logins per (tenant, email); shared by every clone of the state.
     pub login_limiter: Arc<LoginLimiter>,
+    /// Starts sync runs and backfills (`POST /api/admin/runs`); `None` where this
+    /// process does not run the pipeline.
+    pub trigger: Option<Trigger>,
 }
+
+/// What `POST /api/admin/runs` asks for; the tenant is the caller's.
+#[derive(Clone, Debug)]
+pub struct TriggerRequest {
+    pub tenant: avesa_model::TenantId,
+    pub service: Option<String>,
+    pub table: Option<String>,
+    pub full: bool,
+    pub backfill: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Starts a run in the background and returns its id at once, or says why it cannot.
+pub type Trigger = Arc<
+    dyn Fn(
+            TriggerRequest,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl AppState {
     /// A state with the default [`HttpConfig`] (CORS closed, 1 MiB bodies) and the default
@@ -100,7 +123,14 @@ impl AppState {
             auth: Arc::new(auth),
             http: Arc::new(HttpConfig::default()),
             login_limiter: Arc::new(LoginLimiter::default()),
+            trigger: None,
         }
+    }
+
+    /// Lets the API start runs (`POST /api/admin/runs`).
+    pub fn with_trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = Some(trigger);
+        self
     }
 
     /// Replaces the HTTP settings (CORS origins, body limit).
@@ -123,7 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/analytics/tickets/status", get(analytics::ticket_status))
         .route("/api/analytics/companies/top", get(analytics::top_companies))
         .merge(entities::routes())
-        .route("/api/admin/runs", get(admin::list_runs))
+        .route("/api/admin/runs", get(admin::list_runs).post(admin::start_run))
         .route("/api/admin/runs/{id}", get(admin::get_run))
         .route("/health", get(health::health))
         .route("/health/detailed", get(health::detailed))

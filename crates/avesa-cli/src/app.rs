@@ -103,12 +103,48 @@ impl App {
         )
     }
 
+    /// The API's state, able to start runs in this process (`POST /api/admin/runs`).
     pub fn api_state(&self) -> AppState {
+        let pipeline = self.pipeline(PipelineOptions::default());
+        let trigger: avesa_api::Trigger = std::sync::Arc::new(
+            move |r: avesa_api::TriggerRequest| {
+                let pipeline = pipeline.clone();
+                Box::pin(async move {
+                    if let (Some(service), Some(table)) = (&r.service, &r.table) {
+                        let spec = avesa_pipeline::spec(service)?;
+                        if spec.table(table).is_none() {
+                            let known: Vec<&str> =
+                                spec.tables.iter().map(|t| t.name.as_str()).collect();
+                            return Err(format!(
+                                "{service} has no table {table:?}; tables: {}",
+                                known.join(", ")
+                            ));
+                        }
+                    }
+                    let run_id = avesa_model::RunId::new();
+                    let req = avesa_pipeline::SyncRequest {
+                        tenant: Some(r.tenant),
+                        service: r.service,
+                        table: r.table,
+                        full: r.full,
+                        backfill: r.backfill,
+                        run_id: Some(run_id),
+                    };
+                    tokio::spawn(async move {
+                        if let Err(e) = pipeline.run(req).await {
+                            tracing::error!(run = %run_id, error = %e, "triggered run did not start");
+                        }
+                    });
+                    Ok(run_id.to_string())
+                })
+            },
+        );
         AppState::new(
             self.store.clone(),
             self.warehouse.clone(),
             AuthConfig::new(self.jwt_secret.clone()),
         )
+        .with_trigger(trigger)
     }
 }
 

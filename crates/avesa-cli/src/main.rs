@@ -44,6 +44,9 @@ enum Command {
     Serve {
         #[arg(long, env = "AVESA_BIND", default_value = "127.0.0.1:3000")]
         bind: SocketAddr,
+        /// Do not start scheduled runs (see `avesa service schedule`).
+        #[arg(long)]
+        no_scheduler: bool,
     },
     /// Sync data from vendors into the warehouse.
     Sync {
@@ -135,6 +138,18 @@ enum ServiceCmd {
     },
     /// The configuration fields a service needs (from its spec).
     Fields { service: String },
+    /// When `avesa serve` runs a service's syncs: a 5-field cron expression in UTC
+    /// (minute hour day-of-month month day-of-week); `--default` resets it to hourly.
+    Schedule {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        service: String,
+        #[arg(long, conflicts_with = "default", required_unless_present = "default")]
+        cron: Option<String>,
+        #[arg(long)]
+        default: bool,
+    },
     /// Check a service's credentials and reachability.
     Test {
         #[arg(long)]
@@ -248,11 +263,23 @@ async fn require_tenant(store: &dyn avesa_state::StateStore, id: &TenantId) -> R
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { bind, no_serve } => run_demo(cli.data_dir, bind, no_serve).await,
-        Command::Serve { bind } => {
+        Command::Serve { bind, no_scheduler } => {
             let app = App::open(&cli.data_dir).await?;
             let (addr, task) = demo::serve(&app, bind).await?;
             println!("AVESA is serving on http://{addr}");
-            wait_for_shutdown(task).await
+            let scheduler = (!no_scheduler).then(|| {
+                let s = avesa_pipeline::schedule::Scheduler::new(
+                    app.pipeline(PipelineOptions::default()),
+                    std::sync::Arc::new(avesa_pipeline::schedule::SystemClock),
+                );
+                println!("scheduler: each service runs on its schedule (default hourly, UTC)");
+                tokio::spawn(s.run(std::time::Duration::from_secs(20)))
+            });
+            let r = wait_for_shutdown(task).await;
+            if let Some(s) = scheduler {
+                s.abort();
+            }
+            r
         }
         Command::Sync { tenant, service, table, full, chunk_records } => {
             if chunk_records == 0 {
@@ -261,7 +288,14 @@ async fn run(cli: Cli) -> Result<()> {
             let app = App::open(&cli.data_dir).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
-            let req = SyncRequest { tenant: Some(tenant), service, table, full, backfill: None };
+            let req = SyncRequest {
+                tenant: Some(tenant),
+                service,
+                table,
+                full,
+                backfill: None,
+                run_id: None,
+            };
             let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
             let summary = app.pipeline(opts).run(req).await?;
             print_summary(&summary);
@@ -287,6 +321,7 @@ async fn run(cli: Cli) -> Result<()> {
                 table,
                 full: false,
                 backfill: Some((from, to)),
+                run_id: None,
             };
             let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
             let summary = app.pipeline(opts).run(req).await?;
@@ -352,6 +387,25 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("{}", e.explain());
             }
             println!("{service}: credentials accepted, API reachable");
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Schedule { tenant, service, cron, default: _ }) => {
+            let app = Ops::open(&cli.data_dir).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
+            if let Some(c) = &cron {
+                let parsed: avesa_pipeline::schedule::Cron =
+                    c.parse().map_err(anyhow::Error::msg)?;
+                if parsed.next_after(chrono::Utc::now()).is_none() {
+                    bail!("schedule {c:?} never fires");
+                }
+            }
+            app.store
+                .set_schedule(&tenant, &service, cron.as_deref())
+                .await
+                .with_context(|| format!("tenant {tenant} has no service {service}"))?;
+            let shown = cron.as_deref().unwrap_or(avesa_pipeline::schedule::DEFAULT_SCHEDULE);
+            println!("{service} of {tenant} runs on \"{shown}\" (UTC) while avesa serve runs");
             Ok(())
         }
         Command::Service(ServiceCmd::Fields { service }) => {

@@ -16,6 +16,7 @@
 //! service's or one tenant's failure is recorded and never stops the others.
 
 pub mod notify;
+pub mod schedule;
 mod services;
 
 pub use services::{ServiceConfig, open_service_config, seal_service_config, spec, specs};
@@ -85,6 +86,8 @@ pub struct SyncRequest {
     /// watermarks. Progress is kept under the backfill's own key, so running the same
     /// backfill again resumes it.
     pub backfill: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    /// The run's id, when the caller needs it before the run ends (API triggers).
+    pub run_id: Option<RunId>,
 }
 
 /// The key a backfill of `table` over `[from, to)` keeps its progress (and run records)
@@ -177,7 +180,7 @@ impl Pipeline {
             },
             None => self.store.list_tenants().await?,
         };
-        let run_id = RunId::new();
+        let run_id = req.run_id.unwrap_or_default();
         let span = tracing::info_span!("run", run_id = %run_id);
         let mut outcomes = Vec::new();
         let mut jobs = Vec::new();
@@ -371,6 +374,16 @@ impl Pipeline {
     /// Syncs one table chunk by chunk until the source has nothing more.
     async fn sync_table(&self, run_id: RunId, job: TableJob, full: bool) -> TableOutcome {
         let started = Instant::now();
+        // One run at a time per table in this process (the scheduler, API triggers and
+        // a manual sync may overlap).
+        let store_id = Arc::as_ptr(&self.store) as *const () as usize;
+        let Some(_active) = ActiveTable::claim(store_id, &job.key) else {
+            let mut o = failed(&job.key.tenant_id, &job.key.service, &job.key.table, "");
+            o.status = ChunkStatus::Committed;
+            o.error = None;
+            o.notice = Some("skipped: another run is syncing this table".into());
+            return o;
+        };
         let mut out = TableOutcome {
             tenant_id: job.key.tenant_id.clone(),
             service: job.key.service.clone(),
@@ -666,6 +679,28 @@ impl Pipeline {
         tracing::info!(records = counts.records, inserted, "chunk applied");
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
         Ok((commit, more && quota.is_none(), quota))
+    }
+}
+
+/// A table being synced by a run of this process, per state store (one installation);
+/// released when dropped.
+struct ActiveTable((usize, TableKey));
+
+type ActiveSet = std::sync::Mutex<std::collections::HashSet<(usize, TableKey)>>;
+
+static ACTIVE: std::sync::LazyLock<ActiveSet> = std::sync::LazyLock::new(Default::default);
+
+impl ActiveTable {
+    fn claim(store: usize, key: &TableKey) -> Option<ActiveTable> {
+        let mut set = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let k = (store, key.clone());
+        set.insert(k.clone()).then(|| ActiveTable(k))
+    }
+}
+
+impl Drop for ActiveTable {
+    fn drop(&mut self) {
+        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
     }
 }
 

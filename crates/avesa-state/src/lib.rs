@@ -51,6 +51,13 @@ pub trait StateStore: Send + Sync + 'static {
         sealed_config: &[u8],
     ) -> Result<()>;
     async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>>;
+    /// Sets (or, with `None`, resets to the default) a service's run schedule.
+    async fn set_schedule(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        schedule: Option<&str>,
+    ) -> Result<()>;
 
     // --- users ---
     async fn create_user(&self, user: NewUser) -> Result<User>;

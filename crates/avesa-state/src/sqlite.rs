@@ -81,6 +81,7 @@ impl SqliteStore {
             ("chunks", "retries INTEGER NOT NULL DEFAULT 0"),
             ("chunks", "throttles INTEGER NOT NULL DEFAULT 0"),
             ("chunks", "millis INTEGER NOT NULL DEFAULT 0"),
+            ("services", "schedule TEXT"),
         ] {
             let (column, decl) = column.split_once(' ').unwrap_or((column, "TEXT"));
             let present: i64 =
@@ -250,9 +251,31 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_schedule(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        schedule: Option<&str>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE services SET schedule = ?, updated_at = ? WHERE tenant_id = ? AND service = ?",
+        )
+        .bind(schedule)
+        .bind(Utc::now())
+        .bind(tenant.as_str())
+        .bind(service)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::NotFound(format!("service {service} of tenant {tenant}")));
+        }
+        Ok(())
+    }
+
     async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>> {
         let rows = sqlx::query(
-            "SELECT service, sealed_config, enabled FROM services WHERE tenant_id = ? ORDER BY service",
+            "SELECT service, sealed_config, enabled, schedule FROM services WHERE tenant_id = ?
+             ORDER BY service",
         )
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
@@ -264,6 +287,7 @@ impl StateStore for SqliteStore {
                     service: r.try_get("service")?,
                     sealed_config: r.try_get("sealed_config")?,
                     enabled: r.try_get::<i64, _>("enabled")? != 0,
+                    schedule: r.try_get("schedule")?,
                 })
             })
             .collect()

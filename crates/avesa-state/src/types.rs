@@ -18,6 +18,8 @@ pub struct ServiceRecord {
     pub service: String,
     pub sealed_config: Vec<u8>,
     pub enabled: bool,
+    /// A 5-field cron expression (UTC) for scheduled runs; `None` = the default (hourly).
+    pub schedule: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -1,0 +1,317 @@
+//! Scheduled runs: a 5-field cron expression per tenant service (default hourly), and a
+//! scheduler inside `avesa serve` that starts due runs and never two of the same tenant
+//! service at once.
+//!
+//! The scheduler reads time from a [`Clock`], so tests drive it with a clock they move.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use avesa_model::TenantId;
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+
+use crate::{Pipeline, SyncRequest};
+
+/// The schedule of a service that has none set: at the top of every hour.
+pub const DEFAULT_SCHEDULE: &str = "0 * * * *";
+
+/// A parsed cron expression: minute, hour, day of month, month, day of week (0 or 7 =
+/// Sunday), each `*`, a number, a range `a-b`, a step `*/n` or `a-b/n`, or a list of
+/// those. Times are UTC. As in cron, when both day fields are restricted a day matching
+/// either one fires.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cron {
+    source: String,
+    minutes: Vec<bool>,
+    hours: Vec<bool>,
+    days: Vec<bool>,
+    months: Vec<bool>,
+    weekdays: Vec<bool>,
+    days_any: bool,
+    weekdays_any: bool,
+}
+
+impl fmt::Debug for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cron({:?})", self.source)
+    }
+}
+
+impl fmt::Display for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+fn field(name: &str, text: &str, lo: u32, hi: u32) -> Result<Vec<bool>, String> {
+    let mut set = vec![false; hi as usize + 1];
+    for part in text.split(',') {
+        let bad = |why: &str| format!("{name} field {text:?}: {why}");
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 =
+                    s.parse().map_err(|_| bad(&format!("step {s:?} is not a number")))?;
+                if step == 0 {
+                    return Err(bad("a step of 0"));
+                }
+                (r, step)
+            }
+            None => (part, 1),
+        };
+        let (a, b) = if range == "*" {
+            (lo, hi)
+        } else if let Some((a, b)) = range.split_once('-') {
+            let a: u32 = a.parse().map_err(|_| bad(&format!("{a:?} is not a number")))?;
+            let b: u32 = b.parse().map_err(|_| bad(&format!("{b:?} is not a number")))?;
+            (a, b)
+        } else {
+            let a: u32 = range.parse().map_err(|_| bad(&format!("{range:?} is not a number")))?;
+            (a, if part.contains('/') { hi } else { a })
+        };
+        if a < lo || b > hi || a > b {
+            return Err(bad(&format!("{a}-{b} is outside {lo}-{hi}")));
+        }
+        for v in (a..=b).step_by(step as usize) {
+            set[v as usize] = true;
+        }
+    }
+    Ok(set)
+}
+
+impl FromStr for Cron {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        let [mi, h, dom, mo, dow] = parts[..] else {
+            return Err(format!(
+                "schedule {s:?}: expected 5 fields (minute hour day-of-month month day-of-week), got {}",
+                parts.len()
+            ));
+        };
+        let mut weekdays = field("day-of-week", dow, 0, 7)?;
+        if weekdays[7] {
+            weekdays[0] = true;
+        }
+        Ok(Cron {
+            source: parts.join(" "),
+            minutes: field("minute", mi, 0, 59)?,
+            hours: field("hour", h, 0, 23)?,
+            days: field("day-of-month", dom, 1, 31)?,
+            months: field("month", mo, 1, 12)?,
+            weekdays,
+            days_any: dom == "*",
+            weekdays_any: dow == "*",
+        })
+    }
+}
+
+impl Cron {
+    fn day_matches(&self, t: DateTime<Utc>) -> bool {
+        let dom = self.days[t.day() as usize];
+        let dow = self.weekdays[t.weekday().num_days_from_sunday() as usize];
+        match (self.days_any, self.weekdays_any) {
+            (true, true) => true,
+            (true, false) => dow,
+            (false, true) => dom,
+            (false, false) => dom || dow,
+        }
+    }
+
+    /// The first whole minute strictly after `t` that the expression matches (within
+    /// five years; `None` for an expression that never fires, like Feb 30).
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut c = t.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
+        let limit = t + Duration::days(5 * 366);
+        while c <= limit {
+            if !self.months[c.month() as usize] {
+                // First minute of the next month.
+                let (y, m) =
+                    if c.month() == 12 { (c.year() + 1, 1) } else { (c.year(), c.month() + 1) };
+                c = chrono::NaiveDate::from_ymd_opt(y, m, 1)?.and_hms_opt(0, 0, 0)?.and_utc();
+                continue;
+            }
+            if !self.day_matches(c) {
+                c = (c + Duration::days(1)).with_hour(0)?.with_minute(0)?;
+                continue;
+            }
+            if !self.hours[c.hour() as usize] {
+                c = (c + Duration::hours(1)).with_minute(0)?;
+                continue;
+            }
+            if !self.minutes[c.minute() as usize] {
+                c += Duration::minutes(1);
+                continue;
+            }
+            return Some(c);
+        }
+        None
+    }
+}
+
+/// Where the scheduler reads the time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Default)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(t: DateTime<Utc>) -> Self {
+        ManualClock(Mutex::new(t))
+    }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+type ServiceKey = (TenantId, String);
+
+/// Starts due runs. Cheap to clone; clones share the running set.
+#[derive(Clone)]
+pub struct Scheduler {
+    pipeline: Pipeline,
+    clock: Arc<dyn Clock>,
+    started: DateTime<Utc>,
+    /// When each tenant service last fired (or the scheduler's start).
+    last: Arc<Mutex<BTreeMap<ServiceKey, DateTime<Utc>>>>,
+    running: Arc<Mutex<BTreeSet<ServiceKey>>>,
+}
+
+impl Scheduler {
+    pub fn new(pipeline: Pipeline, clock: Arc<dyn Clock>) -> Self {
+        let started = clock.now();
+        Scheduler { pipeline, clock, started, last: Arc::default(), running: Arc::default() }
+    }
+
+    /// Starts a run for every tenant service that is due now and not already running;
+    /// returns the tasks started (each ends when its run does).
+    pub async fn tick(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let now = self.clock.now();
+        let mut started = Vec::new();
+        let tenants = match self.pipeline.store.list_tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "scheduler: cannot list tenants");
+                return started;
+            }
+        };
+        for tenant in tenants {
+            let services = match self.pipeline.store.list_services(&tenant.id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(tenant = %tenant.id, error = %e, "scheduler: cannot list services");
+                    continue;
+                }
+            };
+            for svc in services.into_iter().filter(|s| s.enabled) {
+                let text = svc.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE);
+                let cron: Cron = match text.parse() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(tenant = %tenant.id, service = %svc.service, error = %e, "scheduler: bad schedule");
+                        continue;
+                    }
+                };
+                let key = (tenant.id.clone(), svc.service.clone());
+                let last = *self
+                    .last
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .unwrap_or(&self.started);
+                if cron.next_after(last).is_none_or(|due| due > now) {
+                    continue;
+                }
+                if !self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
+                    tracing::info!(tenant = %key.0, service = %key.1, "scheduler: previous run still going; skipped");
+                    continue;
+                }
+                self.last.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), now);
+                let this = self.clone();
+                started.push(tokio::spawn(async move {
+                    let req = SyncRequest {
+                        tenant: Some(key.0.clone()),
+                        service: Some(key.1.clone()),
+                        ..Default::default()
+                    };
+                    tracing::info!(tenant = %key.0, service = %key.1, "scheduled run starting");
+                    if let Err(e) = this.pipeline.run(req).await {
+                        tracing::error!(tenant = %key.0, service = %key.1, error = %e, "scheduled run failed to start");
+                    }
+                    this.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                }));
+            }
+        }
+        started
+    }
+
+    /// Ticks every `every` until the task is aborted.
+    pub async fn run(self, every: std::time::Duration) {
+        loop {
+            self.tick().await;
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn next_times() {
+        let c: Cron = "0 * * * *".parse().unwrap();
+        assert_eq!(c.next_after(at("2026-01-01T10:00:00Z")), Some(at("2026-01-01T11:00:00Z")));
+        assert_eq!(c.next_after(at("2026-01-01T10:59:59Z")), Some(at("2026-01-01T11:00:00Z")));
+        let c: Cron = "*/15 9-17 * * 1-5".parse().unwrap();
+        // Friday 17:50 → Monday 09:00.
+        assert_eq!(c.next_after(at("2026-01-02T17:50:00Z")), Some(at("2026-01-05T09:00:00Z")));
+        let c: Cron = "30 2 1 */3 *".parse().unwrap();
+        assert_eq!(c.next_after(at("2026-01-15T00:00:00Z")), Some(at("2026-04-01T02:30:00Z")));
+        let c: Cron = "0 0 29 2 *".parse().unwrap();
+        assert_eq!(c.next_after(at("2026-03-01T00:00:00Z")), Some(at("2028-02-29T00:00:00Z")));
+        // Either day field matches when both are restricted; 7 is Sunday.
+        let c: Cron = "0 12 13 * 7".parse().unwrap();
+        assert_eq!(c.next_after(at("2026-01-01T00:00:00Z")), Some(at("2026-01-04T12:00:00Z")));
+        assert_eq!(c.next_after(at("2026-01-11T13:00:00Z")), Some(at("2026-01-13T12:00:00Z")));
+        assert_eq!(
+            "0 0 30 2 *".parse::<Cron>().unwrap().next_after(at("2026-01-01T00:00:00Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_expressions_say_which_field() {
+        let e = "61 * * * *".parse::<Cron>().unwrap_err();
+        assert!(e.contains("minute") && e.contains("0-59"), "{e}");
+        let e = "* * * *".parse::<Cron>().unwrap_err();
+        assert!(e.contains("expected 5 fields"), "{e}");
+        let e = "*/0 * * * *".parse::<Cron>().unwrap_err();
+        assert!(e.contains("step of 0"), "{e}");
+        let e = "* * * jan *".parse::<Cron>().unwrap_err();
+        assert!(e.contains("month") && e.contains("jan"), "{e}");
+    }
+}
