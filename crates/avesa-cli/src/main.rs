@@ -297,7 +297,14 @@ async fn run(cli: Cli) -> Result<()> {
                 run_id: None,
             };
             let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
-            let summary = app.pipeline(opts).run(req).await?;
+            let pipeline = app.pipeline(opts);
+            let cancel = pipeline.cancel_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                eprintln!("stopping: each table commits what it has read; run again to resume");
+                cancel.cancel();
+            });
+            let summary = pipeline.run(req).await?;
             print_summary(&summary);
             if summary.status != avesa_state::RunStatus::Succeeded {
                 bail!("run {} finished {}", summary.run_id, summary.status.as_str());
@@ -628,6 +635,22 @@ fn parse_instant(flag: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .with_context(|| format!("{flag} {s:?}: expected YYYY-MM-DD or an RFC 3339 instant"))
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 async fn wait_for_shutdown(task: tokio::task::JoinHandle<()>) -> Result<()> {

@@ -104,3 +104,73 @@ async fn a_backfill_lands_exactly_its_range_and_resumes() {
         stamps.len()
     );
 }
+
+/// Cancelling a run (Ctrl-C / SIGTERM in `avesa sync`) commits what each table has read
+/// and stops; the next run resumes and the result is exact. A small time budget splits
+/// the reads into continuation chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_then_resume_and_time_budgeted_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(&dir.path().join("data")).await.unwrap();
+    let sim = ConnectWiseSim::new();
+    let creds = demo_credentials(&MAIN, "");
+    sim.add_company(CwCompanySpec {
+        company_id: creds.company_id.clone(),
+        public_key: creds.public_key.clone(),
+        private_key: creds.private_key.clone(),
+        client_id: creds.client_id.clone(),
+        seed: 8,
+        sizes: CwSizes::derived(6, 20, 300, 100, 3),
+        now: sim_epoch(),
+    });
+    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let t = TenantId::new("cx").unwrap();
+    app.store.create_tenant(&t, "Cancel").await.unwrap();
+    let cfg = demo_credentials(&MAIN, &format!("http://{addr}")).config();
+    app.store
+        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
+        .await
+        .unwrap();
+    let req = SyncRequest {
+        tenant: Some(t.clone()),
+        service: Some("connectwise".into()),
+        table: Some("service/tickets".into()),
+        ..Default::default()
+    };
+    // Every tickets page takes 150 ms; chunks may fetch for 200 ms, so each chunk holds
+    // about two pages and the table needs many continuation chunks.
+    sim.faults().inject(
+        FaultRule::new(avesa_sim::FaultKind::Slow { millis: 150 }).path("service/tickets?"),
+    );
+    let opts = PipelineOptions {
+        chunk_records: 1000,
+        page_size: 20,
+        chunk_budget: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let pipeline = app.pipeline(opts.clone());
+    let cancel = pipeline.cancel_handle();
+    let run = tokio::spawn({
+        let req = req.clone();
+        async move { pipeline.run(req).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    cancel.cancel();
+    let run = run.await.unwrap();
+    assert_ne!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert!(run.tables[0].error.as_deref().unwrap().contains("cancelled"), "{run:#?}");
+    let partial = app.warehouse.version_count(&t, CanonicalTable::Tickets).await.unwrap();
+    let total = sim.truth(&creds.company_id).tickets.len() as u64;
+    assert!(partial > 0 && partial < total, "{partial} of {total}");
+
+    let run = app.pipeline(opts).run(req).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(app.warehouse.version_count(&t, CanonicalTable::Tickets).await.unwrap(), total);
+    let chunks = app.store.list_chunks(run.run_id).await.unwrap();
+    assert!(chunks.len() >= 3, "time-budgeted continuation chunks: {}", chunks.len());
+    assert!(chunks.iter().all(|c| c.counts.records <= 100), "{chunks:?}");
+    assert!(
+        run.tables[0].planned.is_some_and(|p| p >= run.tables[0].records.min(total - partial)),
+        "{run:#?}"
+    );
+}

@@ -60,7 +60,7 @@ async fn webhooks_run_records_and_metrics() {
             .unwrap();
     }
     // One transient failure on the tickets table: retried, and the chunk record says so.
-    sim.faults().inject(FaultRule::status(503).path("service/tickets").times(1));
+    sim.faults().inject(FaultRule::status(503).path("service/tickets?").times(1));
     let opts = PipelineOptions { webhook_url: Some(hook.clone()), ..Default::default() };
     let run = app
         .pipeline(opts.clone())

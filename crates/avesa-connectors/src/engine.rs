@@ -711,17 +711,22 @@ impl SpecConnector {
 
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
-        .and_then(|part| {
-            let start = part.find('<')? + 1;
-            let end = part[start..].find('>')? + start;
-            Some(part[start..end].to_owned())
-        })
+    // Entries are `<url>; rel="next"`, comma-separated; a URL may itself hold commas, so
+    // entries are found by their angle brackets, not by splitting on commas.
+    for value in headers.get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()) {
+        let mut rest = value;
+        while let Some(open) = rest.find('<') {
+            let after = &rest[open + 1..];
+            let close = after.find('>')?;
+            let tail = &after[close + 1..];
+            let params = &tail[..tail.find('<').unwrap_or(tail.len())];
+            if params.contains("rel=\"next\"") || params.contains("rel=next") {
+                return Some(after[..close].to_owned());
+            }
+            rest = tail;
+        }
+    }
+    None
 }
 
 /// Resolves a dotted path (`error.message`, `0.errorCode`); a key containing dots
@@ -1183,5 +1188,39 @@ impl SpecConnector {
             }
             IncrementalSpec::Delta => String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_with_commas_in_urls() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            "<http://x/a?orderBy=b asc, id asc&page=1>; rel=\"first\", <http://x/a?orderBy=b asc, id asc&page=2>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("http://x/a?orderBy=b asc, id asc&page=2"));
+        h.insert(reqwest::header::LINK, "<http://x/a?page=1>; rel=\"last\"".parse().unwrap());
+        assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn nodes_read_leaves_without_building_the_rest() {
+        let raw: &RawValue = serde_json::from_str(
+            r#"{"id": 7, "_info": {"lastUpdated": "2024-01-01T00:00:00Z"}, "@odata.nextLink": "u", "a": [{"b": 1}]}"#,
+        )
+        .unwrap();
+        let n = Node::new(raw);
+        assert_eq!(n.leaf("id"), Some(Value::from(7)));
+        assert_eq!(n.leaf("_info.lastUpdated"), Some(Value::from("2024-01-01T00:00:00Z")));
+        assert_eq!(n.leaf("@odata.nextLink"), Some(Value::from("u")));
+        assert_eq!(n.leaf("a.0.b"), Some(Value::from(1)));
+        assert_eq!(n.leaf("missing.x"), None);
+        assert!(n.has_key("_info"));
     }
 }

@@ -325,3 +325,40 @@ async fn every_connectwise_table_reads_exactly_the_truth() {
     assert!(first.last.unwrap().token.unwrap().starts_with("parents:"));
     assert!(c.count("service/boards/statuses", None).await.is_err(), "no count per parent");
 }
+
+/// ConnectWise's forward-only pagination (`pagination-type: forward-only`, `pageId` in
+/// the `Link` URL) through the engine's link paging: the whole table, exactly.
+#[tokio::test]
+async fn forward_only_pagination_reads_the_whole_table() {
+    let f = Fixture::new().await;
+    let src = include_str!("../specs/connectwise.toml").replace(
+        "[paging]\nkind = \"keyset\"",
+        "[paging]\nkind = \"link_header\"\nheaders = { \"pagination-type\" = \"forward-only\" }",
+    );
+    let spec =
+        std::sync::Arc::new(avesa_connectors::Spec::parse("forward-only.toml", &src).unwrap());
+    let creds = avesa_connectors::ServiceCredentials(
+        [
+            ("api_url", f.api_url.as_str()),
+            ("company_id", &f.spec.company_id),
+            ("public_key", &f.spec.public_key),
+            ("private_key", &f.spec.private_key),
+            ("client_id", &f.spec.client_id),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+    );
+    let c = avesa_connectors::SpecConnector::new(spec, "fwd", &creds).unwrap();
+    f.sim.clear_requests();
+    let read = read_all(&c, "time/entries", None, 100).await.unwrap();
+    let truth = f.sim.truth(&f.spec.company_id);
+    assert_eq!(read.records.len(), truth.time_entries.len());
+    let got: BTreeSet<String> = read.by_id().into_keys().collect();
+    assert_eq!(got, ids(&truth.time_entries));
+    assert!(read.pages >= 9, "{} pages", read.pages);
+    assert!(
+        f.sim.requests().iter().skip(1).all(|r| r.query.contains("pageId=")),
+        "followed pageId links"
+    );
+}

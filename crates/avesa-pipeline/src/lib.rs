@@ -57,6 +57,10 @@ pub struct PipelineOptions {
     pub overlap: chrono::Duration,
     /// Where a JSON event is POSTed when a run finishes (`AVESA_WEBHOOK_URL`).
     pub webhook_url: Option<String>,
+    /// How long a chunk may fetch before it commits what it has and hands the rest on
+    /// to a continuation chunk. Later chunks of the table are sized from the throughput
+    /// of earlier ones to fit it (never above `chunk_records`).
+    pub chunk_budget: std::time::Duration,
 }
 
 impl Default for PipelineOptions {
@@ -68,6 +72,7 @@ impl Default for PipelineOptions {
             max_tables_per_tenant: 2,
             overlap: chrono::Duration::seconds(60),
             webhook_url: None,
+            chunk_budget: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -118,6 +123,8 @@ pub struct TableOutcome {
     pub error: Option<String>,
     /// Why the table stopped early without failing (a vendor quota ran out).
     pub notice: Option<String>,
+    /// Records the count probe expected at the start (where the API can count).
+    pub planned: Option<u64>,
     pub seconds: f64,
 }
 
@@ -145,6 +152,18 @@ pub struct Pipeline {
     cipher: Cipher,
     mappings: Arc<Vec<Mapping>>,
     opts: PipelineOptions,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Stops a pipeline's runs cleanly: each table commits what its chunk has read and stops;
+/// the next run resumes from there.
+#[derive(Clone, Debug)]
+pub struct CancelHandle(Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 struct TableJob {
@@ -167,7 +186,24 @@ impl Pipeline {
         mappings: Vec<Mapping>,
         opts: PipelineOptions,
     ) -> Self {
-        Self { store, lake, warehouse, cipher, mappings: Arc::new(mappings), opts }
+        Self {
+            store,
+            lake,
+            warehouse,
+            cipher,
+            mappings: Arc::new(mappings),
+            opts,
+            cancel: Arc::default(),
+        }
+    }
+
+    /// A handle that cancels this pipeline's runs (Ctrl-C, SIGTERM).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs one sync over the requested tenants, services and tables.
@@ -395,6 +431,7 @@ impl Pipeline {
             requests: 0,
             error: None,
             notice: None,
+            planned: None,
             seconds: 0.0,
         };
         let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
@@ -456,6 +493,16 @@ impl Pipeline {
         };
         // A full sync of a table that lists every record ends with a key scan: current
         // records the vendor no longer lists were deleted there.
+        let mut target = self.opts.chunk_records;
+        if let Ok(n) = job.connector.count(&job.source, start.clone().map(to_source).as_ref()).await
+        {
+            tracing::info!(
+                planned = n,
+                chunks = n.div_ceil(self.opts.chunk_records.max(1) as u64),
+                "table planned"
+            );
+            out.planned = Some(n);
+        }
         let mut seen = (full
             && job.range.is_none()
             && job.mapping.is_some()
@@ -466,8 +513,10 @@ impl Pipeline {
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
             let chunk_started = Instant::now();
-            let result =
-                self.run_chunk(job, chunk_id, start.clone(), seen.as_mut()).instrument(span).await;
+            let result = self
+                .run_chunk(job, chunk_id, start.clone(), seen.as_mut(), target)
+                .instrument(span)
+                .await;
             let labels = [
                 ("service", key.service.as_str()),
                 ("table", key.table.as_str()),
@@ -482,6 +531,13 @@ impl Pipeline {
             match result {
                 Ok((mut commit, more, quota)) => {
                     commit.counts.millis = elapsed.as_millis() as u64;
+                    // Size the next chunk from this one's throughput to fit the budget.
+                    if commit.counts.records > 0 && !elapsed.is_zero() {
+                        let rate = commit.counts.records as f64 / elapsed.as_secs_f64();
+                        let fit = (rate * self.opts.chunk_budget.as_secs_f64()) as usize;
+                        let max = self.opts.chunk_records.max(1);
+                        target = fit.clamp((self.opts.page_size as usize).min(max), max);
+                    }
                     record_metrics(&labels, &commit.counts, "committed");
                     out.chunks += 1;
                     out.records += commit.counts.records;
@@ -491,6 +547,11 @@ impl Pipeline {
                     crash_point("before_commit");
                     self.store.commit_chunk(&commit).await.map_err(st)?;
                     if let Some(q) = quota {
+                        if q == "cancelled" {
+                            return Err(
+                                "cancelled; the next run resumes from the last commit".into()
+                            );
+                        }
                         tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
                         out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
                         return Ok(());
@@ -607,6 +668,7 @@ impl Pipeline {
         chunk: ChunkId,
         start: Option<Cursor>,
         seen: Option<&mut std::collections::HashSet<String>>,
+        target: usize,
     ) -> Result<(ChunkCommit, bool, Option<String>), String> {
         let key = &job.key;
         let mut counts = ChunkCounts::default();
@@ -614,8 +676,22 @@ impl Pipeline {
         let mut after: Option<SourceCursor> = start.map(to_source);
         let mut more = true;
         let mut quota = None;
-        while records.len() < self.opts.chunk_records && more {
-            let want = (self.opts.chunk_records - records.len()).min(self.opts.page_size as usize);
+        let began = Instant::now();
+        let target = target.clamp(1, self.opts.chunk_records);
+        while records.len() < target && more {
+            if !records.is_empty() && began.elapsed() >= self.opts.chunk_budget {
+                // Over budget: commit this much; a continuation chunk reads on.
+                tracing::info!(
+                    records = records.len(),
+                    "chunk over its time budget; continuing in a new chunk"
+                );
+                break;
+            }
+            if self.cancelled() {
+                quota = Some("cancelled".to_owned());
+                break;
+            }
+            let want = (target - records.len()).min(self.opts.page_size as usize);
             let page =
                 match job.connector.fetch_page(&job.source, after.as_ref(), want as u32).await {
                     Ok(p) => p,
@@ -755,6 +831,7 @@ fn failed(tenant: &TenantId, service: &str, table: &str, e: impl ToString) -> Ta
         requests: 0,
         error: Some(e.to_string()),
         notice: None,
+        planned: None,
         seconds: 0.0,
     }
 }
