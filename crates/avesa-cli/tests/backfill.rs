@@ -174,3 +174,66 @@ async fn cancel_then_resume_and_time_budgeted_chunks() {
         "{run:#?}"
     );
 }
+
+/// With a chunk failing in the middle of a table, the watermark stays at the end of the
+/// last committed chunk, and the next run fills exactly the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watermark_never_passes_a_failed_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(&dir.path().join("data")).await.unwrap();
+    let sim = ConnectWiseSim::new();
+    let creds = demo_credentials(&MAIN, "");
+    sim.add_company(CwCompanySpec {
+        company_id: creds.company_id.clone(),
+        public_key: creds.public_key.clone(),
+        private_key: creds.private_key.clone(),
+        client_id: creds.client_id.clone(),
+        seed: 9,
+        sizes: CwSizes::derived(6, 20, 200, 100, 3),
+        now: sim_epoch(),
+    });
+    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let t = TenantId::new("wm").unwrap();
+    app.store.create_tenant(&t, "Watermark").await.unwrap();
+    let cfg = demo_credentials(&MAIN, &format!("http://{addr}")).config();
+    app.store
+        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
+        .await
+        .unwrap();
+    let req = SyncRequest {
+        tenant: Some(t.clone()),
+        service: Some("connectwise".into()),
+        table: Some("service/tickets".into()),
+        ..Default::default()
+    };
+    let opts = PipelineOptions { chunk_records: 40, page_size: 20, ..Default::default() };
+    // The third chunk's first page is refused outright.
+    sim.faults().inject(FaultRule::status(400).path("service/tickets?").skip(4).times(1));
+    let run = app.pipeline(opts.clone()).run(req.clone()).await.unwrap();
+    assert_ne!(run.status, RunStatus::Succeeded);
+    let chunks = app.store.list_chunks(run.run_id).await.unwrap();
+    let committed: Vec<_> =
+        chunks.iter().filter(|c| c.status == avesa_state::ChunkStatus::Committed).collect();
+    assert_eq!(committed.len(), 2, "{chunks:#?}");
+    assert!(chunks.iter().any(|c| c.status == avesa_state::ChunkStatus::Failed));
+    let key = TableKey {
+        tenant_id: t.clone(),
+        service: "connectwise".into(),
+        table: "service/tickets".into(),
+    };
+    let mark = app.store.get_cursor(&key).await.unwrap().unwrap();
+    let last_end = committed
+        .iter()
+        .filter_map(|c| c.end.clone())
+        .max_by_key(|e| (e.updated_at, e.id.clone()))
+        .unwrap();
+    assert_eq!(mark, last_end, "the watermark is the end of the last committed chunk");
+    assert_eq!(app.warehouse.version_count(&t, CanonicalTable::Tickets).await.unwrap(), 80);
+
+    let run = app.pipeline(opts).run(req).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        app.warehouse.version_count(&t, CanonicalTable::Tickets).await.unwrap() as usize,
+        sim.truth(&creds.company_id).tickets.len()
+    );
+}

@@ -209,6 +209,27 @@ async fn configuration_errors_name_the_field() {
     .with_retry_policy(common::quick_policy());
     let e = unreachable.test().await.unwrap_err();
     assert!(e.explain().contains("cannot reach"), "{}", e.explain());
+    assert!(e.explain().contains("refused"), "{}", e.explain());
+    let no_dns = avesa_connectors::SpecConnector::new(
+        spec.clone(),
+        "t",
+        &avesa_connectors::ServiceCredentials(
+            [
+                ("api_url", "http://no-such-host.invalid"),
+                ("company_id", "a"),
+                ("public_key", "p"),
+                ("private_key", "k"),
+                ("client_id", "c"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ),
+    )
+    .unwrap()
+    .with_retry_policy(common::quick_policy());
+    let e = no_dns.test().await.unwrap_err();
+    assert!(e.explain().contains("DNS"), "{}", e.explain());
     let _ = Cursor::new(now(), "1");
 }
 

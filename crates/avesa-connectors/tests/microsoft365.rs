@@ -145,3 +145,35 @@ async fn a_wrong_secret_is_one_clear_error_without_retries() {
     assert_eq!(f.sim.requests().len(), 1, "no retry storm");
     assert!(f.connector().test().await.is_ok());
 }
+
+#[tokio::test]
+async fn faults_and_throttling_are_survived() {
+    use avesa_sim::{FaultKind, FaultRule};
+    let f = Fixture::new().await;
+    let c = f.connector();
+    for (i, k) in [
+        FaultKind::Status { status: 429, retry_after: Some(1) },
+        FaultKind::Status { status: 503, retry_after: Some(1) },
+        FaultKind::Status { status: 502, retry_after: None },
+        FaultKind::Drop,
+        FaultKind::Truncate,
+        FaultKind::Garbage,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        f.sim
+            .faults()
+            .inject(FaultRule::new(k).path("/users/delta").skip(2 * i as u32 + 1).times(1));
+    }
+    let read = read_all(&c, "users", None, 20).await.unwrap();
+    let got: BTreeSet<String> = read.by_id().into_keys().collect();
+    assert_eq!(got, f.truth_ids("users"));
+    assert_eq!(read.records.len(), got.len(), "nothing duplicated");
+    let traffic = f.sim.faults().traffic();
+    assert_eq!(traffic.iter().filter(|t| t.outcome.starts_with("fault")).count(), 6);
+    for (i, t) in traffic.iter().enumerate().filter(|(_, t)| t.status == 429 || t.status == 503) {
+        let next = traffic[i + 1..].iter().find(|n| n.client == t.client).unwrap();
+        assert!(next.at_ms - t.at_ms >= 995, "Retry-After obeyed: {t:?} then {next:?}");
+    }
+}
