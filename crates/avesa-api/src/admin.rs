@@ -62,18 +62,9 @@ pub struct StartRun {
 }
 
 fn instant(field: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.to_utc());
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{field} {s:?}: expected YYYY-MM-DD or an RFC 3339 instant"
-            ))
-        })
+    avesa_model::parse_instant(s).ok_or_else(|| {
+        ApiError::bad_request(format!("{field} {s:?}: expected YYYY-MM-DD or an RFC 3339 instant"))
+    })
 }
 
 /// `POST /api/admin/runs`: starts a run of the caller's tenant in the background and

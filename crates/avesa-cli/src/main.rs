@@ -627,13 +627,7 @@ async fn run_sim(cmd: SimCmd) -> Result<()> {
 
 /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
 fn parse_instant(flag: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.to_utc());
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+    avesa_model::parse_instant(s)
         .with_context(|| format!("{flag} {s:?}: expected YYYY-MM-DD or an RFC 3339 instant"))
 }
 

@@ -10,3 +10,15 @@ pub mod metrics;
 
 pub use canonical::{CanonicalTable, Column, ColumnType, META_COLUMNS, SCD2_COLUMNS};
 pub use ids::{ChunkId, IdError, Role, RunId, ServiceKind, TenantId};
+
+/// Parses an instant a person types: `YYYY-MM-DD` (midnight UTC) or RFC 3339. Used by the
+/// CLI's and the API's date-range arguments alike.
+pub fn parse_instant(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
