@@ -102,12 +102,17 @@ type Registry = Mutex<HashMap<(String, String), Arc<Budget>>>;
 
 static BUDGETS: LazyLock<Registry> = LazyLock::new(Default::default);
 
-/// The process-wide budget of a (tenant, service); created on first use.
+/// The process-wide budget of a (tenant, service); created on first use, and replaced
+/// when the configured rate or burst changes (a tenant's override edited).
 pub fn budget_for(tenant: &str, service: &str, rps: f64, burst: u32) -> Arc<Budget> {
     let mut map = BUDGETS.lock().unwrap_or_else(|e| e.into_inner());
-    map.entry((tenant.to_owned(), service.to_owned()))
-        .or_insert_with(|| Arc::new(Budget::new(rps, burst)))
-        .clone()
+    let slot = map
+        .entry((tenant.to_owned(), service.to_owned()))
+        .or_insert_with(|| Arc::new(Budget::new(rps, burst)));
+    if slot.base_rate != rps || slot.burst != f64::from(burst.max(1)) {
+        *slot = Arc::new(Budget::new(rps, burst));
+    }
+    slot.clone()
 }
 
 #[cfg(test)]
@@ -115,6 +120,17 @@ mod tests {
     use super::*;
 
     // Only lower bounds on time: pacing can be slower on a busy machine, never faster.
+
+    #[test]
+    fn registry_shares_a_budget_and_replaces_it_when_the_rate_changes() {
+        let a = budget_for("reg-t", "svc", 8.0, 8);
+        let b = budget_for("reg-t", "svc", 8.0, 8);
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = budget_for("reg-t", "svc", 100.0, 100);
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(c.rate(), 100.0);
+        assert!(!Arc::ptr_eq(&c, &budget_for("reg-t2", "svc", 100.0, 100)));
+    }
 
     #[tokio::test]
     async fn bucket_paces_requests_after_the_burst() {

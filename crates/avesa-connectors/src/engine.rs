@@ -151,8 +151,22 @@ impl SpecConnector {
                     spec.auth.iter().map(|a| a.when.join("+")).collect::<Vec<_>>().join(" or ")
                 ),
             })?;
-        let budget =
-            budget_for(tenant, &spec.service, spec.rate.requests_per_second, spec.rate.burst);
+        let (rate, burst) = match vars.get(crate::spec::RATE_FIELD) {
+            None => (spec.rate.requests_per_second, spec.rate.burst),
+            Some(v) => match v.parse::<f64>() {
+                Ok(r) if r > 0.0 && r.is_finite() => (r, spec.rate.burst.max(r.ceil() as u32)),
+                _ => {
+                    return Err(ConnectorError::Config {
+                        service: spec.service.clone(),
+                        message: format!(
+                            "{} {v:?} is not a positive number of requests per second",
+                            crate::spec::RATE_FIELD
+                        ),
+                    });
+                }
+            },
+        };
+        let budget = budget_for(tenant, &spec.service, rate, burst);
         Ok(SpecConnector {
             spec,
             vars,

@@ -431,6 +431,11 @@ struct RawTable {
     parent: Option<String>,
 }
 
+/// The optional configuration field every service has: the tenant's request budget, in
+/// requests per second, overriding the spec's `[rate]` (an account with a higher or lower
+/// vendor allowance).
+pub const RATE_FIELD: &str = "requests_per_second";
+
 fn line_of(src: &str, offset: usize) -> usize {
     src[..offset.min(src.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
@@ -653,11 +658,30 @@ impl Spec {
             return Err(err(0, "a spec needs at least one [[tables]] entry".into()));
         }
 
+        let mut config = raw.config;
+        if config.iter().any(|c| c.name == RATE_FIELD) {
+            return Err(err(
+                0,
+                format!("config field {RATE_FIELD:?} is reserved (every service has it)"),
+            ));
+        }
+        config.push(ConfigField {
+            name: RATE_FIELD.to_owned(),
+            secret: false,
+            optional: true,
+            kind: FieldKind::Text,
+            default: None,
+            help: format!(
+                "request budget for this tenant's account, requests per second (default {})",
+                raw.rate.requests_per_second
+            ),
+        });
+
         Ok(Spec {
             service,
             title: raw.title,
             file: file.to_owned(),
-            config: raw.config,
+            config,
             auth,
             base_url,
             test_path,

@@ -189,6 +189,18 @@ async fn configuration_errors_name_the_field() {
     let mut extra = full.to_vec();
     extra.push(("colour", "red"));
     assert!(make(&extra).contains("unknown field \"colour\""));
+    for bad_rate in ["fast", "0", "-3", "inf"] {
+        let mut rated = full.to_vec();
+        rated.push(("requests_per_second", bad_rate));
+        let e = make(&rated);
+        assert!(e.contains("requests_per_second") && e.contains(bad_rate), "{e}");
+    }
+    let mut rated = full.to_vec();
+    rated.push(("requests_per_second", "250"));
+    let creds = avesa_connectors::ServiceCredentials(
+        rated.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    );
+    assert!(avesa_connectors::SpecConnector::new(spec.clone(), "t", &creds).is_ok());
     let unreachable = avesa_connectors::SpecConnector::new(
         spec.clone(),
         "t",

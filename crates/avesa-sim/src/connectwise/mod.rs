@@ -474,9 +474,38 @@ struct CacheEntry {
 pub(crate) struct CompanyState {
     data: RwLock<Dataset>,
     cache: Mutex<Vec<CacheEntry>>,
+    /// Whole tables sorted by an `orderBy`: keyset paging asks for a new condition on
+    /// every page but the same order, so the sort is done once per dataset version.
+    orders: Mutex<Vec<CacheEntry>>,
 }
 
 const CACHE_ENTRIES: usize = 16;
+const ORDER_ENTRIES: usize = 8;
+
+/// Looks `key` up in `cache` for `version`, or computes and remembers it (keeping at most
+/// `cap` entries, all of this version).
+fn cached(
+    cache: &Mutex<Vec<CacheEntry>>,
+    cap: usize,
+    version: u64,
+    key: String,
+    compute: impl FnOnce() -> Vec<u32>,
+) -> Arc<Vec<u32>> {
+    {
+        let cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cache.iter().find(|e| e.version == version && e.key == key) {
+            return e.rows.clone();
+        }
+    }
+    let rows = Arc::new(compute());
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|e| e.version == version);
+    if cache.len() >= cap {
+        cache.remove(0);
+    }
+    cache.push(CacheEntry { version, key, rows: rows.clone() });
+    rows
+}
 
 impl CompanyState {
     fn read(&self) -> RwLockReadGuard<'_, Dataset> {
@@ -498,20 +527,21 @@ impl CompanyState {
         order: &[OrderKey],
     ) -> Arc<Vec<u32>> {
         let version = ds.advances;
-        {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(e) = cache.iter().find(|e| e.version == version && e.key == key) {
-                return e.rows.clone();
+        cached(&self.cache, CACHE_ENTRIES, version, key, || {
+            if query::is_default_order(order) {
+                return query::select(ds, t, cond, None);
             }
-        }
-        let rows = Arc::new(query::select(ds, t, cond, order));
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.retain(|e| e.version == version);
-        if cache.len() >= CACHE_ENTRIES {
-            cache.remove(0);
-        }
-        cache.push(CacheEntry { version, key, rows: rows.clone() });
-        rows
+            let order_key = order.iter().fold(t.path().to_string(), |mut k, o| {
+                k.push('\u{1}');
+                k.push_str(&o.field.text);
+                k.push_str(if o.desc { " desc" } else { " asc" });
+                k
+            });
+            let sorted = cached(&self.orders, ORDER_ENTRIES, version, order_key, || {
+                query::sort(ds, t, order)
+            });
+            query::select(ds, t, cond, Some(&sorted))
+        })
     }
 }
 
@@ -539,7 +569,11 @@ impl ConnectWiseSim {
         spec.now = crate::time::to_datetime(spec.now.timestamp());
         let id = spec.company_id.clone();
         let ds = generate::generate(spec);
-        let state = Arc::new(CompanyState { data: RwLock::new(ds), cache: Mutex::new(Vec::new()) });
+        let state = Arc::new(CompanyState {
+            data: RwLock::new(ds),
+            cache: Mutex::new(Vec::new()),
+            orders: Mutex::new(Vec::new()),
+        });
         self.companies_mut().insert(id, state);
     }
 

@@ -119,18 +119,32 @@ impl Key {
     }
 }
 
-/// Indexes of served rows matching `cond`, in `order` (ties and the default: id ascending).
-pub(super) fn select(ds: &Dataset, t: Table, cond: Option<&Expr>, order: &[OrderKey]) -> Vec<u32> {
+/// Indexes of served rows matching `cond`, in the order of `sorted` (every served row in
+/// response order, from [`sort`]) or, without it, in id order.
+pub(super) fn select(
+    ds: &Dataset,
+    t: Table,
+    cond: Option<&Expr>,
+    sorted: Option<&[u32]>,
+) -> Vec<u32> {
     let n = ds.len(t);
     let all = ds.live_len(t) == n;
-    let idx: Vec<u32> = match cond {
-        None if all => (0..n as u32).collect(),
-        None => (0..n).filter(|&i| ds.live(t, i)).map(|i| i as u32).collect(),
-        Some(e) => (0..n)
-            .filter(|&i| (all || ds.live(t, i)) && e.matches(&RowRef { ds, t, i }))
-            .map(|i| i as u32)
+    let keep =
+        |i: usize| (all || ds.live(t, i)) && cond.is_none_or(|e| e.matches(&RowRef { ds, t, i }));
+    match sorted {
+        Some(rows) => rows
+            .iter()
+            .copied()
+            .filter(|&i| cond.is_none_or(|e| e.matches(&RowRef { ds, t, i: i as usize })))
             .collect(),
-    };
+        None if all && cond.is_none() => (0..n as u32).collect(),
+        None => (0..n).filter(|&i| keep(i)).map(|i| i as u32).collect(),
+    }
+}
+
+/// Every served row in `order` (ties: id ascending).
+pub(super) fn sort(ds: &Dataset, t: Table, order: &[OrderKey]) -> Vec<u32> {
+    let idx = select(ds, t, None, None);
     if is_default_order(order) {
         return idx; // rows are stored in id order
     }
