@@ -118,7 +118,10 @@ pub(crate) async fn start_run(
         full: body.full,
         backfill,
     };
-    let run_id = trigger(req).await.map_err(ApiError::bad_request)?;
+    let run_id = trigger(req).await.map_err(|r| match r {
+        crate::TriggerRefusal::Invalid(m) => ApiError::bad_request(m),
+        crate::TriggerRefusal::Unavailable(m) => ApiError::unavailable(m),
+    })?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))))
 }
 

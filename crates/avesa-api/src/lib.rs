@@ -95,13 +95,22 @@ pub struct TriggerRequest {
     pub backfill: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
 }
 
+/// Why a run was not started.
+#[derive(Clone, Debug)]
+pub enum TriggerRefusal {
+    /// The request is wrong (400), e.g. an unknown table.
+    Invalid(String),
+    /// The server cannot start runs now (503), e.g. it is shutting down.
+    Unavailable(String),
+}
+
 /// Starts a run in the background and returns its id at once, or says why it cannot.
 pub type Trigger = Arc<
     dyn Fn(
             TriggerRequest,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
-        + Send
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<String, TriggerRefusal>> + Send>,
+        > + Send
         + Sync,
 >;
 

@@ -5,22 +5,29 @@
 //! cargo run [--release] -p avesa-cli --example pipeline_bench -- [TICKETS] [TENANTS]
 //! ```
 //!
-//! 1. One tenant, `service/tickets` with TICKETS records (default 1,000,000): records/s,
-//!    MB/s of vendor JSON, peak RSS, and the simulator's serving ceiling for the same
-//!    requests replayed by a bare client.
-//! 2. 1% of the tickets change; the incremental sync's wall time.
+//! The ConnectWise simulator runs in a child process (this binary with `--sim`), so the
+//! peak RSS reported is the pipeline's own.
+//!
+//! 1. One tenant with TICKETS / 10 tickets, then one with TICKETS (default 1,000,000):
+//!    records/s, MB/s of vendor JSON, and the pipeline's peak RSS after each (the same
+//!    peak for a table ten times larger: memory independent of table size). Then the
+//!    simulator's serving ceiling: the same requests replayed by a bare client.
+//! 2. 1% of the big table's tickets change; the incremental sync's wall time.
 //! 3. TENANTS tenants (default 10) × four tables in one run, against one tenant alone.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use avesa_cli::app::App;
-use avesa_cli::demo::{MAIN, demo_credentials};
+use avesa_cli::demo::{MAIN, demo_credentials, sim_epoch};
 use avesa_model::TenantId;
 use avesa_pipeline::{PipelineOptions, SyncRequest, seal_service_config};
-use avesa_sim::{AdvanceSpec, ConnectWiseSim, CwCompanySpec, CwSizes};
+use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes};
+use serde_json::Value;
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+fn peak_rss_mb(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -30,127 +37,208 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-async fn tenant(app: &App, sim: &ConnectWiseSim, id: &str, sizes: CwSizes, api: &str) -> TenantId {
-    let t = TenantId::new(id).unwrap();
-    app.store.create_tenant(&t, id).await.unwrap();
-    let mut creds = demo_credentials(&MAIN, api);
+/// The companies of the run: (id, sizes).
+fn companies(tickets: usize, tenants: usize) -> Vec<(String, CwSizes)> {
+    let small = CwSizes::derived(100, 400, 5_000, 5_000, 10);
+    let mut v = vec![
+        ("tenth".to_owned(), CwSizes::derived(200, 500, tickets / 10, 10, 25)),
+        ("big".to_owned(), CwSizes::derived(200, 500, tickets, 10, 25)),
+    ];
+    for n in [1, tenants] {
+        for i in 0..n {
+            v.push((format!("n{n}t{i:02}"), small.clone()));
+        }
+    }
+    v
+}
+
+fn spec(id: &str, sizes: CwSizes, seed: u64) -> CwCompanySpec {
+    let mut creds = demo_credentials(&MAIN, "");
     creds.company_id = id.to_owned();
-    sim.add_company(CwCompanySpec {
+    CwCompanySpec {
         company_id: creds.company_id.clone(),
         public_key: creds.public_key.clone(),
         private_key: creds.private_key.clone(),
         client_id: creds.client_id.clone(),
-        seed: id.len() as u64 + 11,
+        seed,
         sizes,
-        now: avesa_cli::demo::sim_epoch(),
-    });
+        now: sim_epoch(),
+    }
+}
+
+/// `--sim TICKETS TENANTS`: generates the companies, serves them, prints `ADDR a.b.c.d:p`,
+/// and serves until stdin closes.
+async fn serve_sim(tickets: usize, tenants: usize) {
+    let sim = ConnectWiseSim::new();
+    for (i, (id, sizes)) in companies(tickets, tenants).into_iter().enumerate() {
+        sim.add_company(spec(&id, sizes, 11 + i as u64));
+    }
+    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    println!("ADDR {addr}");
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {}
+    })
+    .await
+    .unwrap();
+}
+
+async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
+    let t = TenantId::new(id).unwrap();
+    app.store.create_tenant(&t, id).await.unwrap();
+    let mut creds = demo_credentials(&MAIN, api);
+    creds.company_id = id.to_owned();
+    let mut cfg = creds.config();
+    // The simulator imposes no limit; the spec's default budget (8 requests/s, for real
+    // ConnectWise) would be the bottleneck here, so this account is given more.
+    cfg.creds.0.insert("requests_per_second".into(), "1000".into());
     app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &creds.config()))
+        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
         .await
         .unwrap();
     t
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let tickets: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let tenants: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::open(&dir.path().join("data")).await.unwrap();
-    let sim = ConnectWiseSim::new();
-    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let api = format!("http://{addr}");
-    let opts = PipelineOptions::default();
-
-    // 1. One big table.
-    let started = Instant::now();
-    let big = tenant(&app, &sim, "big", CwSizes::derived(200, 500, tickets, 10, 25), &api).await;
-    println!(
-        "generated {tickets} tickets in {:.1}s; RSS so far {:.0} MB",
-        started.elapsed().as_secs_f64(),
-        peak_rss_mb()
-    );
-    let req = |t: &TenantId, table: Option<&str>| SyncRequest {
+fn tickets_req(t: &TenantId) -> SyncRequest {
+    SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
-        table: table.map(str::to_owned),
+        table: Some("service/tickets".into()),
         ..Default::default()
-    };
-    sim.clear_requests();
+    }
+}
+
+/// A full first sync of one tenant's tickets; returns (records, seconds).
+async fn full_sync(app: &App, t: &TenantId, label: &str) -> (u64, f64) {
     let started = Instant::now();
-    let run = app.pipeline(opts.clone()).run(req(&big, Some("service/tickets"))).await.unwrap();
+    let run = app.pipeline(PipelineOptions::default()).run(tickets_req(t)).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
-    let bytes: u64 =
-        app.store.list_chunks(run.run_id).await.unwrap().iter().map(|c| c.counts.bytes).sum();
+    let chunks = app.store.list_chunks(run.run_id).await.unwrap();
+    let bytes: u64 = chunks.iter().map(|c| c.counts.bytes).sum();
+    let pages: u64 = chunks.iter().map(|c| c.counts.pages).sum();
     println!(
-        "full sync: {} records in {secs:.1}s = {:.0} rec/s, {:.1} MB/s vendor JSON, {} chunks, status {}",
+        "{label}: {} records in {secs:.1}s = {:.0} rec/s, {:.1} MB/s vendor JSON ({:.0} MB), \
+         {pages} pages, {} chunks, status {}; pipeline peak RSS so far {:.0} MB",
         run.records(),
         run.records() as f64 / secs,
         bytes as f64 / 1e6 / secs,
-        run.tables[0].chunks,
-        run.status.as_str()
+        bytes as f64 / 1e6,
+        chunks.len(),
+        run.status.as_str(),
+        peak_rss_mb("self")
     );
-    // The simulator's ceiling: the same requests, replayed by a bare client.
-    let spec = sim.companies().into_iter().find(|c| c.company_id == "big").unwrap();
-    let urls: Vec<String> = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/service/tickets")
-        .map(|r| format!("{}{}?{}", ConnectWiseSim::api_base(addr), r.path, r.query))
-        .collect();
-    let http = reqwest::Client::new();
+    (run.records(), secs)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sim_mode = args.first().is_some_and(|a| a == "--sim");
+    let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let tickets = nums.first().copied().unwrap_or(1_000_000);
+    let tenants = nums.get(1).copied().unwrap_or(10);
+    if sim_mode {
+        serve_sim(tickets, tenants).await;
+        return;
+    }
+
     let started = Instant::now();
+    let mut child: Child = Command::new(std::env::current_exe().unwrap())
+        .args(["--sim", &tickets.to_string(), &tenants.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sim_pid = child.id().to_string();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr = first.trim().strip_prefix("ADDR ").expect("the simulator's address").to_owned();
+    let api = format!("http://{addr}");
+    println!(
+        "simulator process generated {tickets} + {} tickets and more in {:.1}s (its RSS {:.0} MB)",
+        tickets / 10,
+        started.elapsed().as_secs_f64(),
+        peak_rss_mb(&sim_pid)
+    );
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(&dir.path().join("data")).await.unwrap();
+
+    // 1. A table a tenth the size, then the big one.
+    let tenth = tenant(&app, "tenth", &api).await;
+    full_sync(&app, &tenth, "full sync, 1/10 size").await;
+    let big = tenant(&app, "big", &api).await;
+    http.delete(format!("{api}/_sim/requests")).send().await.unwrap();
+    let (records, secs) = full_sync(&app, &big, "full sync").await;
+
+    // The simulator's ceiling: the same requests, replayed by a bare client.
+    let log: Vec<Value> =
+        http.get(format!("{api}/_sim/requests")).send().await.unwrap().json().await.unwrap();
+    let urls: Vec<String> = log
+        .iter()
+        .filter(|r| r["path"] == "/service/tickets" && r["company_id"] == "big")
+        .map(|r| {
+            format!(
+                "{}{}?{}",
+                ConnectWiseSim::api_base(addr.parse().unwrap()),
+                r["path"].as_str().unwrap(),
+                r["query"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let s = spec("big", CwSizes::derived(1, 1, 1, 1, 1), 0);
+    let replay = Instant::now();
     let mut served = 0u64;
     for u in &urls {
         let r = http
             .get(u)
-            .header("Authorization", spec.authorization())
-            .header("clientId", &spec.client_id)
+            .header("Authorization", s.authorization())
+            .header("clientId", &s.client_id)
             .send()
             .await
             .unwrap();
         served += r.bytes().await.unwrap().len() as u64;
     }
-    let ceiling = started.elapsed().as_secs_f64();
+    let ceiling = replay.elapsed().as_secs_f64();
     println!(
-        "simulator ceiling: {} requests, {:.0} rec/s, {:.1} MB/s; peak RSS of this process {:.0} MB",
+        "simulator ceiling: {} requests replayed in {ceiling:.1}s = {:.0} rec/s, {:.1} MB/s; \
+         the pipeline ran at {:.0}% of it",
         urls.len(),
-        run.records() as f64 / ceiling,
+        records as f64 / ceiling,
         served as f64 / 1e6 / ceiling,
-        peak_rss_mb()
+        100.0 * ceiling / secs
     );
 
     // 2. 1% changes, incremental.
-    sim.advance(
-        "big",
-        AdvanceSpec {
-            duration: chrono::Duration::hours(1),
-            updates: tickets / 100,
-            creates: 0,
-            deletes: 0,
-        },
-    );
+    let r = http
+        .post(format!("{api}/_sim/advance?company=big"))
+        .json(&serde_json::json!({"seconds": 3600, "updates": tickets / 100}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
     let started = Instant::now();
-    let run = app.pipeline(opts.clone()).run(req(&big, Some("service/tickets"))).await.unwrap();
+    let run = app.pipeline(PipelineOptions::default()).run(tickets_req(&big)).await.unwrap();
     println!(
-        "incremental after ~1% changed: {} records in {:.1}s",
+        "incremental after 1% changed: {} records in {:.1}s, status {}",
         run.records(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        run.status.as_str()
     );
+    println!("pipeline peak RSS {:.0} MB", peak_rss_mb("self"));
 
     // 3. Many tenants × every ConnectWise table (four canonical ones) in one run, against
     //    one tenant alone, each on a fresh installation.
-    let small = CwSizes::derived(100, 400, 5_000, 5_000, 10);
     let mut timings = Vec::new();
     for n in [1, tenants] {
         let dir = tempfile::tempdir().unwrap();
         let app = App::open(&dir.path().join("data")).await.unwrap();
         for i in 0..n {
-            tenant(&app, &sim, &format!("n{n}t{i:02}"), small.clone(), &api).await;
+            tenant(&app, &format!("n{n}t{i:02}"), &api).await;
         }
         let started = Instant::now();
-        let run = app.pipeline(opts.clone()).run(SyncRequest::default()).await.unwrap();
+        let run =
+            app.pipeline(PipelineOptions::default()).run(SyncRequest::default()).await.unwrap();
         let secs = started.elapsed().as_secs_f64();
         println!(
             "{n} tenant(s) in one run: {} records, {} tables, {secs:.1}s, status {}",
@@ -165,5 +253,11 @@ async fn main() {
         timings[1].0 / timings[0].0,
         timings[1].1 as f64 / timings[0].1 as f64
     );
-    println!("peak RSS {:.0} MB", peak_rss_mb());
+    println!(
+        "peak RSS: pipeline {:.0} MB, simulator process {:.0} MB",
+        peak_rss_mb("self"),
+        peak_rss_mb(&sim_pid)
+    );
+    drop(child.stdin.take());
+    let _ = child.wait();
 }

@@ -72,6 +72,18 @@ impl App {
                 wh_path.display()
             )
         })?;
+        // This process now holds the installation (the warehouse admits one): a run an
+        // earlier process left `running` was cut off by a crash or a kill.
+        let cut = store
+            .interrupt_running_runs(
+                "interrupted: the process running it stopped before it finished; \
+                 the next run resumes its unfinished chunks",
+            )
+            .await
+            .context("marking interrupted runs")?;
+        if cut > 0 {
+            tracing::warn!(runs = cut, "marked runs of a stopped process as interrupted");
+        }
         Ok(Self {
             data_dir: data_dir.to_owned(),
             store,
@@ -105,20 +117,32 @@ impl App {
 
     /// The API's state, able to start runs in this process (`POST /api/admin/runs`).
     pub fn api_state(&self) -> AppState {
-        let pipeline = self.pipeline(PipelineOptions::default());
+        self.api_state_with(self.pipeline(PipelineOptions::default()))
+    }
+
+    /// The API's state, starting runs on `pipeline` (shared with the scheduler in
+    /// `avesa serve`, so one cancel stops them all and `drain` waits for them all).
+    pub fn api_state_with(&self, pipeline: Pipeline) -> AppState {
         let trigger: avesa_api::Trigger = std::sync::Arc::new(
             move |r: avesa_api::TriggerRequest| {
                 let pipeline = pipeline.clone();
                 Box::pin(async move {
+                    use avesa_api::TriggerRefusal;
+                    if pipeline.is_cancelled() {
+                        return Err(TriggerRefusal::Unavailable(
+                            "the server is shutting down; no new runs start".into(),
+                        ));
+                    }
                     if let (Some(service), Some(table)) = (&r.service, &r.table) {
-                        let spec = avesa_pipeline::spec(service)?;
+                        let spec =
+                            avesa_pipeline::spec(service).map_err(TriggerRefusal::Invalid)?;
                         if spec.table(table).is_none() {
                             let known: Vec<&str> =
                                 spec.tables.iter().map(|t| t.name.as_str()).collect();
-                            return Err(format!(
+                            return Err(TriggerRefusal::Invalid(format!(
                                 "{service} has no table {table:?}; tables: {}",
                                 known.join(", ")
-                            ));
+                            )));
                         }
                     }
                     let run_id = avesa_model::RunId::new();

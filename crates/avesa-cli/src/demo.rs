@@ -332,11 +332,19 @@ pub async fn serve(
     app: &App,
     bind: SocketAddr,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_state(app.api_state(), bind).await
+}
+
+/// Serves the API and UI over `state` until the process ends.
+pub async fn serve_state(
+    state: avesa_api::AppState,
+    bind: SocketAddr,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
-    let router = avesa_api::router(app.api_state());
+    let router = avesa_api::router(state);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "server stopped");

@@ -265,21 +265,27 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { bind, no_serve } => run_demo(cli.data_dir, bind, no_serve).await,
         Command::Serve { bind, no_scheduler } => {
             let app = App::open(&cli.data_dir).await?;
-            let (addr, task) = demo::serve(&app, bind).await?;
+            // One pipeline for scheduled and API-triggered runs: one cancel stops both.
+            let pipeline = app.pipeline(PipelineOptions::default());
+            let (addr, task) =
+                demo::serve_state(app.api_state_with(pipeline.clone()), bind).await?;
             println!("AVESA is serving on http://{addr}");
             let scheduler = (!no_scheduler).then(|| {
                 let s = avesa_pipeline::schedule::Scheduler::new(
-                    app.pipeline(PipelineOptions::default()),
+                    pipeline.clone(),
                     std::sync::Arc::new(avesa_pipeline::schedule::SystemClock),
                 );
                 println!("scheduler: each service runs on its schedule (default hourly, UTC)");
                 tokio::spawn(s.run(std::time::Duration::from_secs(20)))
             });
-            let r = wait_for_shutdown(task).await;
+            tokio::select! {
+                r = task => return r.context("server task failed"),
+                _ = shutdown_signal() => {}
+            }
             if let Some(s) = scheduler {
                 s.abort();
             }
-            r
+            graceful_stop(&pipeline).await
         }
         Command::Sync { tenant, service, table, full, chunk_records } => {
             if chunk_records == 0 {
@@ -647,11 +653,38 @@ async fn shutdown_signal() {
     }
 }
 
+/// After Ctrl-C or SIGTERM: no new runs start, each table in flight commits the chunk it
+/// is reading and stops, and the process exits once they have (the next start resumes
+/// them). A second signal, or `AVESA_SHUTDOWN_GRACE_SECS` (default 120) passing, stops at
+/// once: nothing is lost then either, as the next run resumes unfinished chunks.
+async fn graceful_stop(pipeline: &avesa_pipeline::Pipeline) -> Result<()> {
+    pipeline.cancel_handle().cancel();
+    let active = pipeline.active_runs();
+    if active == 0 {
+        println!("shutting down");
+        return Ok(());
+    }
+    println!(
+        "stopping: {active} run(s) commit their chunks in flight; the next start resumes them"
+    );
+    let grace: u64 =
+        std::env::var("AVESA_SHUTDOWN_GRACE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    tokio::select! {
+        _ = pipeline.drain() => {
+            println!("stopped cleanly");
+            Ok(())
+        }
+        _ = tokio::time::sleep(std::time::Duration::from_secs(grace)) => {
+            bail!("runs still going after {grace}s; stopping anyway (the next run resumes them)")
+        }
+        _ = shutdown_signal() => bail!("stopping at once; the next run resumes unfinished chunks"),
+    }
+}
+
 async fn wait_for_shutdown(task: tokio::task::JoinHandle<()>) -> Result<()> {
     tokio::select! {
         r = task => r.context("server task failed"),
-        r = tokio::signal::ctrl_c() => {
-            r.context("waiting for Ctrl-C")?;
+        _ = shutdown_signal() => {
             println!("shutting down");
             Ok(())
         }

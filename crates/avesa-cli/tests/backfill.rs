@@ -237,3 +237,92 @@ async fn the_watermark_never_passes_a_failed_chunk() {
         sim.truth(&creds.company_id).tickets.len()
     );
 }
+
+/// Fairness: with one chunk slot for everybody, a tenant with a huge table takes turns
+/// with the others chunk by chunk instead of holding the slot until its table is done,
+/// and the slot is shared by every run of the pipeline (as the scheduler's and the API's
+/// runs share one in `avesa serve`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_table_does_not_starve_other_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(&dir.path().join("data")).await.unwrap();
+    let sim = ConnectWiseSim::new();
+    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let tenants = [("huge", 3000), ("s1", 60), ("s2", 60), ("s3", 60)];
+    for (i, (id, tickets)) in tenants.iter().enumerate() {
+        let mut creds = demo_credentials(&MAIN, &format!("http://{addr}"));
+        creds.company_id = (*id).to_owned();
+        sim.add_company(CwCompanySpec {
+            company_id: creds.company_id.clone(),
+            public_key: creds.public_key.clone(),
+            private_key: creds.private_key.clone(),
+            client_id: creds.client_id.clone(),
+            seed: 40 + i as u64,
+            sizes: CwSizes::derived(5, 10, *tickets, 10, 2),
+            now: sim_epoch(),
+        });
+        let t = TenantId::new(id).unwrap();
+        app.store.create_tenant(&t, id).await.unwrap();
+        app.store
+            .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &creds.config()))
+            .await
+            .unwrap();
+    }
+    let pipeline = app.pipeline(PipelineOptions {
+        chunk_records: 200,
+        page_size: 100,
+        max_concurrent_chunks: 1,
+        max_tables_per_tenant: 1,
+        ..Default::default()
+    });
+    let req = |t: &str| SyncRequest {
+        tenant: Some(TenantId::new(t).unwrap()),
+        service: Some("connectwise".into()),
+        table: Some("service/tickets".into()),
+        run_id: Some(avesa_model::RunId::new()),
+        ..Default::default()
+    };
+    // The huge table's run starts first; once its first chunk has committed, each small
+    // tenant's run starts.
+    let huge = req("huge");
+    let mut runs = vec![huge.run_id.unwrap()];
+    let mut tasks = vec![tokio::spawn({
+        let p = pipeline.clone();
+        async move { p.run(huge).await.unwrap() }
+    })];
+    for _ in 0..500 {
+        let chunks = app.store.list_chunks(runs[0]).await.unwrap();
+        if chunks.iter().any(|c| c.status == avesa_state::ChunkStatus::Committed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for t in ["s1", "s2", "s3"] {
+        let r = req(t);
+        runs.push(r.run_id.unwrap());
+        let p = pipeline.clone();
+        tasks.push(tokio::spawn(async move { p.run(r).await.unwrap() }));
+    }
+    for t in tasks {
+        let run = t.await.unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    }
+    let mut chunks = Vec::new();
+    for r in runs {
+        chunks.extend(app.store.list_chunks(r).await.unwrap());
+    }
+    chunks.retain(|c| c.counts.records > 0);
+    chunks.sort_by_key(|c| c.finished_at);
+    let order: Vec<&str> = chunks.iter().map(|c| c.key.tenant_id.as_str()).collect();
+    assert_eq!(order.iter().filter(|t| **t == "huge").count(), 15, "{order:?}");
+    // Every small tenant's table is done before the huge one's fourth chunk.
+    let fourth_huge = order.iter().enumerate().filter(|(_, t)| **t == "huge").nth(3).unwrap().0;
+    for small in ["s1", "s2", "s3"] {
+        let at = order.iter().position(|t| *t == small).unwrap();
+        assert!(at < fourth_huge, "{small} waited behind the huge table: {order:?}");
+    }
+    // The one slot really was one, across the four runs: no two chunks overlapped.
+    for w in chunks.windows(2) {
+        assert!(w[1].started_at >= w[0].finished_at.unwrap(), "overlapping chunks: {w:#?}");
+    }
+}

@@ -1,9 +1,12 @@
 //! Crash safety, as an operator would meet it: the ConnectWise simulator runs as its own
 //! process (`avesa sim connectwise`), the tenant is set up with the CLI, and `avesa sync`
-//! is killed again and again — with SIGKILL at random instants and with an abort exactly
-//! between the SCD2 apply and the commit — while the vendor's data keeps changing. After
-//! a final clean sync the warehouse must equal the simulator's truth exactly: nothing
-//! missing, nothing duplicated, and the lake holds one raw file per committed chunk.
+//! is killed again and again — incremental and full syncs, with SIGKILL at random
+//! instants, with an abort exactly between an SCD2 apply and its commit, and with an abort
+//! between a full sync's key-scan deletions and their commit — while the vendor's data
+//! keeps changing (updates, creates and deletes). After a final clean full sync the
+//! warehouse must equal the simulator's truth exactly: nothing missing, nothing
+//! duplicated, every record's history a gap-free chain of distinct versions, and the lake
+//! holding one raw file per committed chunk.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,14 +97,22 @@ async fn sync_survives_being_killed_anywhere() {
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261127);
     let sync_args = ["sync", "--tenant", "nw", "--chunk-records", "400"];
+    let full_args = ["sync", "--tenant", "nw", "--chunk-records", "400", "--full"];
     // `scripts/crash_soak.sh` raises this to 100.
     let trials: usize =
         std::env::var("AVESA_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let mut interrupted = 0;
     for trial in 0..trials {
         let mut cmd = avesa(&data);
-        cmd.args(sync_args).stdout(Stdio::null()).stderr(Stdio::null());
-        if trial % 2 == 0 {
+        let full = trial % 4 >= 2;
+        cmd.args(if full { &full_args[..] } else { &sync_args[..] });
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        if trial % 4 == 2 {
+            // Abort between the key scan's deletion versions and their commit.
+            cmd.env("AVESA_CRASH_AT", "key_scan_before_commit:1");
+            let status = cmd.status().await.unwrap();
+            interrupted += usize::from(!status.success());
+        } else if trial % 2 == 0 {
             // Abort exactly between an SCD2 apply and its commit.
             cmd.env("AVESA_CRASH_AT", format!("before_commit:{}", rng.gen_range(1..4)));
             let status = cmd.status().await.unwrap();
@@ -113,11 +124,12 @@ async fn sync_survives_being_killed_anywhere() {
             let status = child.wait().await.unwrap();
             interrupted += usize::from(!status.success());
         }
-        if trial % 3 == 2 {
-            // The vendor's data moves on between crashes.
+        if trial % 4 == 1 || trial % 4 == 3 {
+            // The vendor's data moves on between crashes; some records vanish, which
+            // only a full sync's key scan can see.
             let r = http
                 .post(format!("{base}/_sim/advance?company={}", SECOND.id))
-                .json(&serde_json::json!({"seconds": 3600, "updates": 60, "creates": 15}))
+                .json(&serde_json::json!({"seconds": 3600, "updates": 60, "creates": 15, "deletes": 6}))
                 .send()
                 .await
                 .unwrap();
@@ -128,7 +140,7 @@ async fn sync_survives_being_killed_anywhere() {
         interrupted * 2 >= trials,
         "only {interrupted} of {trials} syncs were actually interrupted"
     );
-    let out = run_ok(avesa(&data).args(sync_args)).await;
+    let out = run_ok(avesa(&data).args(full_args)).await;
     assert!(out.contains("succeeded"), "{out}");
 
     let truth: Value = http
@@ -171,6 +183,31 @@ async fn sync_survives_being_killed_anywhere() {
         assert_eq!(page.total as usize, page.items.len());
         assert_eq!(got.len(), want.len(), "{key}: record count");
         assert_eq!(got, want, "{key}: current state differs from the simulator's truth");
+
+        // History: per record, versions chain without gaps or overlaps, exactly the last
+        // is current, and no two neighbours are the same version twice (a replayed chunk
+        // must not add one). A sample, as each history is one query.
+        let step = (page.items.len() / 150).max(1);
+        for r in page.items.iter().step_by(step) {
+            let id: avesa_warehouse::EntityId = r["id"].as_str().unwrap().parse().unwrap();
+            let h = wh.history(&tenant, table, &id).await.unwrap();
+            assert!(!h.is_empty(), "{key} {id}: no history");
+            for (i, v) in h.iter().enumerate() {
+                let last = i + 1 == h.len();
+                assert_eq!(v["is_current"], Value::Bool(last), "{key} {id}: {h:#?}");
+                if !last {
+                    assert_eq!(v["valid_to"], h[i + 1]["valid_from"], "{key} {id}: gap: {h:#?}");
+                    let strip = |v: &avesa_warehouse::Record| {
+                        let mut v = v.clone();
+                        for k in ["valid_from", "valid_to", "is_current"] {
+                            v.remove(k);
+                        }
+                        v
+                    };
+                    assert_ne!(strip(v), strip(&h[i + 1]), "{key} {id}: a duplicated version");
+                }
+            }
+        }
     }
 
     // The lake: exactly one raw file per committed chunk that read records.
@@ -219,4 +256,203 @@ fn walk(dir: &Path) -> usize {
         }
     }
     n
+}
+
+/// `avesa serve` on SIGTERM: no new runs, the run in flight commits its chunk and stops,
+/// the process exits cleanly, and the run is recorded `cancelled`; a serve killed outright
+/// leaves a run the next process marks `interrupted`. Either way the next sync completes
+/// the table exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_gracefully_on_sigterm_and_resumes() {
+    use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes, FaultKind, FaultRule};
+    use avesa_state::{ChunkStatus, RunStatus, StateStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sim = ConnectWiseSim::new();
+    let creds = demo_credentials(&SECOND, "");
+    sim.add_company(CwCompanySpec {
+        company_id: creds.company_id.clone(),
+        public_key: creds.public_key.clone(),
+        private_key: creds.private_key.clone(),
+        client_id: creds.client_id.clone(),
+        seed: 31,
+        sizes: CwSizes::derived(20, 40, 12_000, 50, 3),
+        now: avesa_cli::demo::sim_epoch(),
+    });
+    let total = sim.truth(&creds.company_id).tickets.len();
+    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    run_ok(avesa(&data).args(["tenant", "add", "gs", "--name", "Graceful"])).await;
+    run_ok(
+        avesa(&data)
+            .args(["service", "add", "--tenant", "gs", "--service", "connectwise"])
+            .args(["--api-url", &base, "--company-id", &creds.company_id])
+            .args(["--public-key", &creds.public_key, "--private-key", &creds.private_key])
+            .args(["--client-id", &creds.client_id]),
+    )
+    .await;
+    run_ok(
+        avesa(&data).args(["user", "add", "--tenant", "gs", "--email", "ops@gs.example"]).args([
+            "--role",
+            "tenant_admin",
+            "--password",
+            "graceful-pass-1",
+        ]),
+    )
+    .await;
+    // Every tickets page is slow, so a run is still going when the signal comes.
+    sim.faults().inject(FaultRule::new(FaultKind::Slow { millis: 400 }).path("service/tickets?"));
+
+    let http = reqwest::Client::new();
+    let start_serve = || async {
+        let mut child = avesa(&data)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-scheduler"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("serve starts")
+            .unwrap()
+            .unwrap();
+        let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = out.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = lines.next_line().await {
+                sink.lock().unwrap().push_str(&(l + "\n"));
+            }
+        });
+        (child, url, out)
+    };
+    // Starts a run of the tickets table over the API and waits for its first commit.
+    let trigger = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .post(format!("{url}/auth/login"))
+                .json(&serde_json::json!({"tenant_id": "gs", "email": "ops@gs.example", "password": "graceful-pass-1"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+            let token =
+                r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+            let r = http
+                .post(format!("{url}/api/admin/runs"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"service": "connectwise", "table": "service/tickets"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+            let run = r.json::<Value>().await.unwrap()["run_id"].as_str().unwrap().to_owned();
+            for _ in 0..300 {
+                let v: Value = http
+                    .get(format!("{url}/api/admin/runs/{run}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let committed = v["chunks"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["status"] == "committed"));
+                if committed {
+                    return (run, token);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("run {run} committed no chunk in 30 s");
+        }
+    };
+
+    // 1. SIGTERM: a clean stop.
+    let (mut serve, url, out) = start_serve().await;
+    let (run1, token) = trigger(url.clone()).await;
+    let pid = serve.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // Once the signal is handled, new runs are refused with 503 (or the server is gone).
+    for _ in 0..300 {
+        if out.lock().unwrap().contains("stopping") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Ok(r) = http
+        .post(format!("{url}/api/admin/runs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+    {
+        assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(60), serve.wait())
+        .await
+        .expect("serve stops within a minute")
+        .unwrap();
+    let said = out.lock().unwrap().clone();
+    assert!(status.success(), "{status:?}\n{said}");
+    assert!(said.contains("stopping") && said.contains("stopped cleanly"), "{said}");
+    {
+        let state = avesa_state::SqliteStore::open(&data.join("state.db")).await.unwrap();
+        let run1 = run1.parse().unwrap();
+        let r = state.get_run(run1).await.unwrap().unwrap();
+        assert_eq!(r.status, RunStatus::Cancelled, "{r:?}");
+        let chunks = state.list_chunks(run1).await.unwrap();
+        assert!(chunks.iter().all(|c| c.status == ChunkStatus::Committed), "{chunks:#?}");
+        let read: u64 = chunks.iter().map(|c| c.counts.records).sum();
+        assert!(read > 0 && (read as usize) < total, "{read} of {total}");
+    }
+
+    // 2. SIGKILL: the run stays `running` until the next process marks it interrupted.
+    let (mut serve, url, _out) = start_serve().await;
+    let (run2, _) = trigger(url).await;
+    serve.start_kill().unwrap();
+    serve.wait().await.unwrap();
+
+    // 3. The next sync completes the table exactly.
+    // (With JSON logs: every chunk's lines carry the run, tenant, service, table and
+    // chunk ids in their spans.)
+    sim.faults().clear();
+    let synced = Command::new(env!("CARGO_BIN_EXE_avesa"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--log", "info", "--log-json"])
+        .args(["sync", "--tenant", "gs", "--table", "service/tickets"])
+        .output()
+        .await
+        .unwrap();
+    let (out, err) =
+        (String::from_utf8_lossy(&synced.stdout), String::from_utf8_lossy(&synced.stderr));
+    assert!(synced.status.success() && out.contains("succeeded"), "{out}\n{err}");
+    let applied: Vec<Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "chunk applied")
+        .collect();
+    assert!(!applied.is_empty(), "no chunk log lines:\n{err}");
+    for line in &applied {
+        let spans = line["spans"].as_array().expect("span list");
+        let field = |name: &str| spans.iter().find_map(|s| s.get(name)).cloned();
+        assert!(field("run_id").is_some_and(|v| v.as_str().is_some_and(|s| s.len() > 8)), "{line}");
+        assert_eq!(field("tenant"), Some(Value::from("gs")), "{line}");
+        assert_eq!(field("service"), Some(Value::from("connectwise")), "{line}");
+        assert_eq!(field("table"), Some(Value::from("service/tickets")), "{line}");
+        assert!(field("chunk").is_some(), "{line}");
+        assert!(line["fields"]["records"].as_u64().is_some_and(|n| n > 0), "{line}");
+    }
+    let state = avesa_state::SqliteStore::open(&data.join("state.db")).await.unwrap();
+    let r = state.get_run(run2.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Interrupted, "{r:?}");
+    assert!(r.error.unwrap().contains("interrupted"));
+    drop(state);
+    let wh = DuckDbWarehouse::open(&data.join("warehouse.duckdb")).unwrap();
+    let tenant = TenantId::new("gs").unwrap();
+    assert_eq!(wh.version_count(&tenant, CanonicalTable::Tickets).await.unwrap() as usize, total);
 }

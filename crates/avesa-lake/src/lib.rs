@@ -98,6 +98,14 @@ impl Lake {
         Ok(len)
     }
 
+    /// Deletes the object at `path`; an object that is not there is not an error.
+    pub async fn delete(&self, path: &Path) -> Result<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Reads a Parquet file back into record batches.
     pub async fn read_batches(&self, path: &Path) -> Result<Vec<RecordBatch>> {
         let bytes = self.store.get(path).await?.bytes().await?;

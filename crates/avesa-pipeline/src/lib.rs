@@ -12,7 +12,11 @@
 //! commit ended, the committed chunks always form a contiguous prefix and the cursor
 //! (watermark) never passes a gap.
 //!
-//! Concurrency is bounded globally (tables in flight) and per tenant; one table's, one
+//! Concurrency is bounded globally and per tenant, across all runs of a pipeline (the
+//! scheduler's and the API's runs in `avesa serve` share one). A table holds one of its
+//! tenant's table slots for its whole sync, but one of the global chunk slots only while
+//! a chunk runs: between chunks it queues again (first come, first served), so a tenant with a
+//! huge table takes turns with everyone else instead of starving them. One table's, one
 //! service's or one tenant's failure is recorded and never stops the others.
 
 pub mod notify;
@@ -47,9 +51,10 @@ pub struct PipelineOptions {
     pub chunk_records: usize,
     /// Records per vendor request.
     pub page_size: u32,
-    /// Tables in flight across all tenants.
-    pub max_concurrent_tables: usize,
-    /// Tables in flight per tenant.
+    /// Chunks in flight across all tenants and all runs of a pipeline and its clones
+    /// (each table runs one chunk at a time).
+    pub max_concurrent_chunks: usize,
+    /// Tables in flight per tenant, across all runs of a pipeline and its clones.
     pub max_tables_per_tenant: usize,
     /// An incremental run re-reads this far behind the watermark, to catch records a
     /// vendor commits late with an earlier updated-at. Re-reads are harmless: the SCD2
@@ -68,7 +73,7 @@ impl Default for PipelineOptions {
         PipelineOptions {
             chunk_records: 5_000,
             page_size: 1_000,
-            max_concurrent_tables: 4,
+            max_concurrent_chunks: 4,
             max_tables_per_tenant: 2,
             overlap: chrono::Duration::seconds(60),
             webhook_url: None,
@@ -107,6 +112,17 @@ pub enum PipelineError {
     State(#[from] avesa_state::StateError),
     #[error("{0}")]
     Invalid(String),
+    #[error("shutting down: no new runs start")]
+    ShuttingDown,
+}
+
+/// Counts a run in progress until dropped.
+struct ActiveRun(tokio::sync::watch::Sender<usize>);
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// The outcome of one table in a run.
@@ -153,6 +169,12 @@ pub struct Pipeline {
     mappings: Arc<Vec<Mapping>>,
     opts: PipelineOptions,
     cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// Runs in progress on this pipeline (and its clones); `drain` waits for none.
+    active: tokio::sync::watch::Sender<usize>,
+    /// Global chunk slots, shared by every run of this pipeline and its clones.
+    chunk_slots: Arc<Semaphore>,
+    /// Table slots per tenant, likewise shared.
+    tenant_slots: Arc<std::sync::Mutex<BTreeMap<TenantId, Arc<Semaphore>>>>,
 }
 
 /// Stops a pipeline's runs cleanly: each table commits what its chunk has read and stops;
@@ -192,9 +214,31 @@ impl Pipeline {
             warehouse,
             cipher,
             mappings: Arc::new(mappings),
-            opts,
             cancel: Arc::default(),
+            active: tokio::sync::watch::Sender::new(0),
+            chunk_slots: Arc::new(Semaphore::new(opts.max_concurrent_chunks.max(1))),
+            tenant_slots: Arc::default(),
+            opts,
         }
+    }
+
+    fn tenant_slots(&self, tenant: &TenantId) -> Arc<Semaphore> {
+        let mut map = self.tenant_slots.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(tenant.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_tables_per_tenant.max(1))))
+            .clone()
+    }
+
+    /// Waits until no run of this pipeline (or its clones) is in progress. After a
+    /// [`CancelHandle::cancel`], that is when every table has committed its last chunk.
+    pub async fn drain(&self) {
+        let mut rx = self.active.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Runs in progress.
+    pub fn active_runs(&self) -> usize {
+        *self.active.borrow()
     }
 
     /// A handle that cancels this pipeline's runs (Ctrl-C, SIGTERM).
@@ -206,8 +250,18 @@ impl Pipeline {
         self.cancel.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Whether this pipeline was cancelled (it starts no new runs).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled()
+    }
+
     /// Runs one sync over the requested tenants, services and tables.
     pub async fn run(&self, req: SyncRequest) -> Result<RunSummary, PipelineError> {
+        if self.cancelled() {
+            return Err(PipelineError::ShuttingDown);
+        }
+        self.active.send_modify(|n| *n += 1);
+        let _active = ActiveRun(self.active.clone());
         let started = Instant::now();
         let tenants = match &req.tenant {
             Some(t) => match self.store.get_tenant(t).await? {
@@ -322,19 +376,13 @@ impl Pipeline {
             error: None,
         };
         self.store.create_run(&run).await?;
-        let global = Arc::new(Semaphore::new(self.opts.max_concurrent_tables.max(1)));
-        let mut per_tenant: BTreeMap<TenantId, Arc<Semaphore>> = BTreeMap::new();
         // Interleave tenants so that one tenant's many tables don't queue ahead of others.
         jobs.sort_by_key(|j| j.key.tenant_id.clone());
         let jobs = interleave_by_tenant(jobs);
         let mut set = JoinSet::new();
         let mut task_keys = BTreeMap::new();
         for job in jobs {
-            let tenant_sem = per_tenant
-                .entry(job.key.tenant_id.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_tables_per_tenant.max(1))))
-                .clone();
-            let global = global.clone();
+            let tenant_sem = self.tenant_slots(&job.key.tenant_id);
             let this = self.clone();
             let full = req.full;
             let run_id = run.id;
@@ -344,7 +392,6 @@ impl Pipeline {
             let handle = set.spawn(
                 async move {
                     let _t = tenant_sem.acquire_owned().await.expect("semaphore never closed");
-                    let _g = global.acquire_owned().await.expect("semaphore never closed");
                     this.sync_table(run_id, job, full).await
                 }
                 .instrument(span),
@@ -374,6 +421,7 @@ impl Pipeline {
         let failed_n = outcomes.iter().filter(|o| o.status != ChunkStatus::Committed).count();
         let status = match failed_n {
             0 => RunStatus::Succeeded,
+            _ if self.cancelled() => RunStatus::Cancelled,
             n if n == outcomes.len() => RunStatus::Failed,
             _ => RunStatus::PartiallyFailed,
         };
@@ -465,11 +513,18 @@ impl Pipeline {
                 _ => c,
             }
         };
+        let cursor = self.store.get_cursor(key).await.map_err(st)?;
         let (mut chunk_id, mut start) = match resumed {
-            Some(c) if full => {
-                // A full sync starts over; the unfinished chunk is superseded.
-                self.store.abandon_chunk(c.id).await.map_err(st)?;
-                (ChunkId::new(), None)
+            // A full sync starts over, superseding the unfinished chunk. So does an
+            // incremental run when that chunk read from the beginning of a table that
+            // has a watermark: it was a full sync's first chunk or its key scan, whose
+            // work a full sync redoes, and the watermark is the place to go on from.
+            Some(c) if full || (c.start.is_none() && cursor.is_some()) => {
+                self.abandon(job, c.id).await?;
+                match (full, cursor) {
+                    (false, Some(c)) => (ChunkId::new(), Some(overlap(c))),
+                    _ => (ChunkId::new(), None),
+                }
             }
             Some(c) => {
                 // Same id (its files are overwritten), from its start minus the overlap
@@ -479,7 +534,6 @@ impl Pipeline {
             }
             None if full => (ChunkId::new(), None),
             None => {
-                let cursor = self.store.get_cursor(key).await.map_err(st)?;
                 let start = match (cursor, job.range) {
                     (Some(c), _) => Some(overlap(c)),
                     // A backfill starts at its range's beginning (inclusive).
@@ -509,6 +563,11 @@ impl Pipeline {
             && job.connector.lists_all(&job.source))
         .then(std::collections::HashSet::new);
         loop {
+            // A global chunk slot, held until this chunk commits.
+            let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
+            if self.cancelled() {
+                return Err("cancelled; the next run resumes from the last commit".into());
+            }
             let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
@@ -556,6 +615,7 @@ impl Pipeline {
                         out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
                         return Ok(());
                     }
+                    drop(slot);
                     match (more, end) {
                         (true, Some(end)) => {
                             start = Some(end);
@@ -563,6 +623,11 @@ impl Pipeline {
                         }
                         _ => {
                             if let Some(seen) = seen.take() {
+                                let _slot = self
+                                    .chunk_slots
+                                    .acquire()
+                                    .await
+                                    .expect("semaphore never closed");
                                 let gone = self.key_scan(run_id, job, seen).await?;
                                 out.versions_inserted += gone;
                             }
@@ -625,8 +690,32 @@ impl Pipeline {
         let (files, inserted) = self.land(job, chunk, now, gone).await?;
         counts.versions_inserted = inserted;
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files };
+        crash_point("key_scan_before_commit");
         self.store.commit_chunk(&commit).await.map_err(|e| e.to_string())?;
         Ok(inserted)
+    }
+
+    /// Marks an unfinished chunk abandoned and deletes the lake files it may have
+    /// written: only committed chunks' files belong to the lake. (Versions its SCD2 apply
+    /// may have written stay: they are states the vendor really had, and the apply is
+    /// idempotent.)
+    async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), String> {
+        let key = &job.key;
+        tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
+        self.store.abandon_chunk(chunk).await.map_err(|e| e.to_string())?;
+        let mut paths = vec![Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk)];
+        if let Some(m) = &job.mapping {
+            paths.push(Lake::canonical_path(
+                &key.tenant_id,
+                m.canonical_table,
+                &key.service,
+                chunk,
+            ));
+        }
+        for p in paths {
+            self.lake.delete(&p).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// Raw Parquet → canonical Parquet → SCD2 apply for one chunk's records. Returns the
@@ -803,7 +892,9 @@ fn from_source(c: SourceCursor) -> Cursor {
 
 /// A test hook for crash-safety tests: with `AVESA_CRASH_AT=<point>:<n>` in the
 /// environment, the process aborts the `n`-th time it reaches `<point>` (as a power cut
-/// would stop it). Points: `before_commit` (after the SCD2 apply, before the commit).
+/// would stop it). Points: `before_commit` (after a chunk's SCD2 apply, before its
+/// commit) and `key_scan_before_commit` (after a full sync's deletion versions are
+/// applied, before the key-scan chunk commits).
 fn crash_point(point: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static HITS: AtomicU64 = AtomicU64::new(0);

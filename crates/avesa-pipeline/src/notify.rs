@@ -1,8 +1,8 @@
 //! Run notifications: a JSON event POSTed to a webhook when a run finishes.
 //!
-//! The event is `run.succeeded`, `run.partially_failed` or `run.failed`, with the run's
-//! id, tenant (if the run was for one), timing, totals and per-table outcomes (errors and
-//! notices included; credentials never appear in them). Delivery is attempted three
+//! The event is `run.succeeded`, `run.partially_failed`, `run.failed` or `run.cancelled`,
+//! with the run's id, tenant (if the run was for one), timing, totals and per-table
+//! outcomes (errors and notices included; credentials never appear in them). Delivery is attempted three
 //! times with a short backoff; a webhook that fails is logged and never fails the run.
 
 use std::time::Duration;

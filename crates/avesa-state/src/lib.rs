@@ -78,6 +78,10 @@ pub trait StateStore: Send + Sync + 'static {
     async fn finish_run(&self, run_id: RunId, status: RunStatus, error: Option<&str>)
     -> Result<()>;
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>>;
+    /// Marks every run still `running` as `interrupted`, with `reason`; returns how many.
+    /// Only for the one process that owns the installation, at its start (a run of an
+    /// earlier process that is still `running` then can only have been cut off).
+    async fn interrupt_running_runs(&self, reason: &str) -> Result<u64>;
     /// Newest first. With a tenant: its own runs and the all-tenant runs that touched it.
     async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>>;
     /// Records a chunk as running. Re-beginning an existing chunk (a resume) moves it to

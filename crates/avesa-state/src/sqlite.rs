@@ -472,6 +472,18 @@ impl StateStore for SqliteStore {
         row.as_ref().map(run_from_row).transpose()
     }
 
+    async fn interrupt_running_runs(&self, reason: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ?
+             WHERE status = 'running'",
+        )
+        .bind(reason)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>> {
         let rows = match tenant {
             Some(t) => {

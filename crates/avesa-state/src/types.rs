@@ -87,6 +87,13 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     PartiallyFailed,
+    /// Stopped by a shutdown (Ctrl-C, SIGTERM): in-flight chunks committed, and the next
+    /// run resumes where it stopped.
+    Cancelled,
+    /// The process running it ended without finishing it (a crash or a kill); found and
+    /// marked by the next process to open the installation. Its unfinished chunks are
+    /// resumed by the next run.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -96,6 +103,8 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::PartiallyFailed => "partially_failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -105,6 +114,8 @@ impl RunStatus {
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
             "partially_failed" => RunStatus::PartiallyFailed,
+            "cancelled" => RunStatus::Cancelled,
+            "interrupted" => RunStatus::Interrupted,
             _ => return None,
         })
     }

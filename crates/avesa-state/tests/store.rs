@@ -168,4 +168,16 @@ async fn chunk_commit_moves_the_cursor_and_unfinished_chunks_resume_in_order() {
     assert!(got.finished_at.is_some());
     assert_eq!(s.list_runs(Some(&t), 10).await.unwrap().len(), 1);
     assert!(s.last_commit_at(&t).await.unwrap().is_some());
+
+    // A run a killed process left `running` is marked interrupted by the next process;
+    // finished runs keep their status.
+    let cut = RunRecord { id: RunId::new(), ..run.clone() };
+    s.create_run(&cut).await.unwrap();
+    assert_eq!(s.interrupt_running_runs("the process stopped").await.unwrap(), 1);
+    let got = s.get_run(cut.id).await.unwrap().unwrap();
+    assert_eq!(got.status, RunStatus::Interrupted);
+    assert_eq!(got.error.as_deref(), Some("the process stopped"));
+    assert!(got.finished_at.is_some());
+    assert_eq!(s.get_run(run.id).await.unwrap().unwrap().status, RunStatus::Succeeded);
+    assert_eq!(s.interrupt_running_runs("again").await.unwrap(), 0);
 }
