@@ -141,6 +141,13 @@ async fn main() {
         serve_sim(tickets, tenants).await;
         return;
     }
+    if let Ok(filter) = std::env::var("AVESA_LOG") {
+        // e.g. AVESA_LOG=avesa_pipeline=debug: each chunk's fetch, transform and apply times.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
 
     let started = Instant::now();
     let mut child: Child = Command::new(std::env::current_exe().unwrap())

@@ -2,13 +2,14 @@
 //! backfill run again resumes), never moves the table's watermark, and shows in run
 //! records as a backfill.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use avesa_cli::app::App;
-use avesa_cli::demo::{MAIN, demo_credentials, sim_epoch};
 use avesa_model::{CanonicalTable, TenantId};
-use avesa_pipeline::{PipelineOptions, SyncRequest, backfill_key, seal_service_config};
-use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes, FaultRule};
+use avesa_pipeline::{PipelineOptions, SyncRequest, backfill_key};
+use avesa_sim::{ConnectWiseSim, CwSizes, FaultRule};
 use avesa_state::{RunStatus, TableKey};
 use chrono::{DateTime, Utc};
 
@@ -17,24 +18,10 @@ async fn a_backfill_lands_exactly_its_range_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(&dir.path().join("data")).await.unwrap();
     let sim = ConnectWiseSim::new();
-    let creds = demo_credentials(&MAIN, "");
-    sim.add_company(CwCompanySpec {
-        company_id: creds.company_id.clone(),
-        public_key: creds.public_key.clone(),
-        private_key: creds.private_key.clone(),
-        client_id: creds.client_id.clone(),
-        seed: 5,
-        sizes: CwSizes::derived(10, 30, 400, 200, 4),
-        now: sim_epoch(),
-    });
     let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let t = TenantId::new("bf").unwrap();
-    app.store.create_tenant(&t, "Backfill").await.unwrap();
-    let cfg = demo_credentials(&MAIN, &format!("http://{addr}")).config();
-    app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
-        .await
-        .unwrap();
+    let (t, creds) =
+        common::cw_tenant(&app, &sim, addr, "bf", "bf", 5, CwSizes::derived(10, 30, 400, 200, 4))
+            .await;
 
     let stamps: Vec<(DateTime<Utc>, String)> = {
         let mut v: Vec<_> = sim
@@ -113,24 +100,10 @@ async fn cancel_then_resume_and_time_budgeted_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(&dir.path().join("data")).await.unwrap();
     let sim = ConnectWiseSim::new();
-    let creds = demo_credentials(&MAIN, "");
-    sim.add_company(CwCompanySpec {
-        company_id: creds.company_id.clone(),
-        public_key: creds.public_key.clone(),
-        private_key: creds.private_key.clone(),
-        client_id: creds.client_id.clone(),
-        seed: 8,
-        sizes: CwSizes::derived(6, 20, 300, 100, 3),
-        now: sim_epoch(),
-    });
     let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let t = TenantId::new("cx").unwrap();
-    app.store.create_tenant(&t, "Cancel").await.unwrap();
-    let cfg = demo_credentials(&MAIN, &format!("http://{addr}")).config();
-    app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
-        .await
-        .unwrap();
+    let (t, creds) =
+        common::cw_tenant(&app, &sim, addr, "cx", "cx", 8, CwSizes::derived(6, 20, 300, 100, 3))
+            .await;
     let req = SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
@@ -182,24 +155,10 @@ async fn the_watermark_never_passes_a_failed_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(&dir.path().join("data")).await.unwrap();
     let sim = ConnectWiseSim::new();
-    let creds = demo_credentials(&MAIN, "");
-    sim.add_company(CwCompanySpec {
-        company_id: creds.company_id.clone(),
-        public_key: creds.public_key.clone(),
-        private_key: creds.private_key.clone(),
-        client_id: creds.client_id.clone(),
-        seed: 9,
-        sizes: CwSizes::derived(6, 20, 200, 100, 3),
-        now: sim_epoch(),
-    });
     let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let t = TenantId::new("wm").unwrap();
-    app.store.create_tenant(&t, "Watermark").await.unwrap();
-    let cfg = demo_credentials(&MAIN, &format!("http://{addr}")).config();
-    app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
-        .await
-        .unwrap();
+    let (t, creds) =
+        common::cw_tenant(&app, &sim, addr, "wm", "wm", 9, CwSizes::derived(6, 20, 200, 100, 3))
+            .await;
     let req = SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
@@ -250,23 +209,8 @@ async fn a_huge_table_does_not_starve_other_tenants() {
     let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let tenants = [("huge", 3000), ("s1", 60), ("s2", 60), ("s3", 60)];
     for (i, (id, tickets)) in tenants.iter().enumerate() {
-        let mut creds = demo_credentials(&MAIN, &format!("http://{addr}"));
-        creds.company_id = (*id).to_owned();
-        sim.add_company(CwCompanySpec {
-            company_id: creds.company_id.clone(),
-            public_key: creds.public_key.clone(),
-            private_key: creds.private_key.clone(),
-            client_id: creds.client_id.clone(),
-            seed: 40 + i as u64,
-            sizes: CwSizes::derived(5, 10, *tickets, 10, 2),
-            now: sim_epoch(),
-        });
-        let t = TenantId::new(id).unwrap();
-        app.store.create_tenant(&t, id).await.unwrap();
-        app.store
-            .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &creds.config()))
-            .await
-            .unwrap();
+        let sizes = CwSizes::derived(5, 10, *tickets, 10, 2);
+        common::cw_tenant(&app, &sim, addr, id, id, 40 + i as u64, sizes).await;
     }
     let pipeline = app.pipeline(PipelineOptions {
         chunk_records: 200,

@@ -719,7 +719,9 @@ impl Pipeline {
     }
 
     /// Raw Parquet → canonical Parquet → SCD2 apply for one chunk's records. Returns the
-    /// files written and the versions inserted.
+    /// files written and the versions inserted. Building the batches runs on a blocking
+    /// thread; the two Parquet writes and the apply then run side by side (the commit,
+    /// after all three, is what makes them count).
     async fn land(
         &self,
         job: &TableJob,
@@ -728,24 +730,47 @@ impl Pipeline {
         records: Vec<avesa_lake::RawRecord>,
     ) -> Result<(Vec<String>, u64), String> {
         let key = &job.key;
-        let raw =
-            raw_batch(&key.tenant_id, &key.service, &key.table, chunk, extracted_at, &records);
-        let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
-        self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string())?;
-        let Some(mapping) = job.mapping.clone() else {
-            return Ok((vec![raw_path.to_string()], 0));
-        };
-        let table = mapping.canonical_table;
-        let tenant = key.tenant_id.clone();
-        let canonical = tokio::task::spawn_blocking(move || {
-            mapping.apply(&tenant, chunk, extracted_at, &records)
+        let began = Instant::now();
+        let (tenant, service, table) =
+            (key.tenant_id.clone(), key.service.clone(), key.table.clone());
+        let mapping = job.mapping.clone();
+        let (raw, canonical) = tokio::task::spawn_blocking(move || {
+            let raw = raw_batch(&tenant, &service, &table, chunk, extracted_at, &records);
+            let canonical = mapping
+                .map(|m| {
+                    m.apply(&tenant, chunk, extracted_at, &records)
+                        .map(|batch| (m.canonical_table, batch))
+                        .map_err(|e| format!("mapping failed: {e}"))
+                })
+                .transpose()?;
+            Ok::<_, String>((raw, canonical))
         })
         .await
-        .map_err(|e| format!("transform task failed: {e}"))?
-        .map_err(|e| format!("mapping failed: {e}"))?;
+        .map_err(|e| format!("transform task failed: {e}"))??;
+        let transform_ms = began.elapsed().as_millis() as u64;
+        let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+        let put_raw =
+            async { self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string()) };
+        let Some((table, canonical)) = canonical else {
+            put_raw.await?;
+            return Ok((vec![raw_path.to_string()], 0));
+        };
         let canonical_path = Lake::canonical_path(&key.tenant_id, table, &key.service, chunk);
-        self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())?;
-        let report = self.warehouse.apply(table, canonical).await.map_err(|e| e.to_string())?;
+        let put_canonical = async {
+            self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())
+        };
+        let apply = async {
+            let started = Instant::now();
+            let r = self.warehouse.apply(table, canonical.clone()).await.map_err(|e| e.to_string());
+            r.map(|r| (r, started.elapsed().as_millis() as u64))
+        };
+        let (_, _, (report, apply_ms)) = tokio::try_join!(put_raw, put_canonical, apply)?;
+        tracing::debug!(
+            transform_ms,
+            apply_ms,
+            land_ms = began.elapsed().as_millis() as u64,
+            "chunk landed"
+        );
         Ok((vec![raw_path.to_string(), canonical_path.to_string()], report.inserted))
     }
 
@@ -839,9 +864,16 @@ impl Pipeline {
         if let Some(seen) = seen {
             seen.extend(records.iter().map(|r| r.source_id.clone()));
         }
+        let fetch_ms = began.elapsed().as_millis() as u64;
         let (files, inserted) = self.land(job, chunk, Utc::now(), records).await?;
         counts.versions_inserted = inserted;
-        tracing::info!(records = counts.records, inserted, "chunk applied");
+        tracing::info!(
+            records = counts.records,
+            inserted,
+            fetch_ms,
+            land_ms = began.elapsed().as_millis() as u64 - fetch_ms,
+            "chunk applied"
+        );
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
         Ok((commit, more && quota.is_none(), quota))
     }

@@ -54,6 +54,19 @@ impl DuckDbWarehouse {
     }
 
     fn init(conn: Connection) -> Result<Self> {
+        // DuckDB's buffer pool would otherwise grow to 80% of RAM as tables grow; a
+        // bound keeps the process's memory independent of the data (blocks beyond it
+        // are re-read from the file, usually from the OS page cache).
+        let limit = std::env::var("AVESA_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "256MB".into());
+        let valid = limit.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        if valid.is_empty() || !valid.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return Err(WarehouseError::Engine(format!(
+                "AVESA_DUCKDB_MEMORY_LIMIT {limit:?}: expected a size such as 512MB or 2GB"
+            )));
+        }
+        conn.execute_batch(&format!("SET memory_limit = '{limit}'")).map_err(|e| {
+            WarehouseError::Engine(format!("AVESA_DUCKDB_MEMORY_LIMIT {limit:?}: {e}"))
+        })?;
         for t in CanonicalTable::ALL {
             let name = t.name();
             let all = ddl_columns(t.all_columns().chain(SCD2_COLUMNS));

@@ -540,7 +540,7 @@ impl CompanyState {
             let sorted = cached(&self.orders, ORDER_ENTRIES, version, order_key, || {
                 query::sort(ds, t, order)
             });
-            query::select(ds, t, cond, Some(&sorted))
+            query::select(ds, t, cond, Some((&sorted, order)))
         })
     }
 }

@@ -125,20 +125,65 @@ pub(super) fn select(
     ds: &Dataset,
     t: Table,
     cond: Option<&Expr>,
-    sorted: Option<&[u32]>,
+    sorted: Option<(&[u32], &[OrderKey])>,
 ) -> Vec<u32> {
     let n = ds.len(t);
     let all = ds.live_len(t) == n;
     let keep =
         |i: usize| (all || ds.live(t, i)) && cond.is_none_or(|e| e.matches(&RowRef { ds, t, i }));
-    match sorted {
-        Some(rows) => rows
-            .iter()
-            .copied()
-            .filter(|&i| cond.is_none_or(|e| e.matches(&RowRef { ds, t, i: i as usize })))
-            .collect(),
-        None if all && cond.is_none() => (0..n as u32).collect(),
-        None => (0..n).filter(|&i| keep(i)).map(|i| i as u32).collect(),
+    let hit = |e: &Expr, i: u32| e.matches(&RowRef { ds, t, i: i as usize });
+    match (sorted, cond) {
+        (Some((rows, order)), Some(e)) if is_keyset_suffix(e, order) => {
+            // The rows a keyset condition matches are a suffix of the sorted order, as an
+            // index range scan would find them: binary search with the condition itself.
+            let start = rows.partition_point(|&i| !hit(e, i));
+            rows[start..].to_vec()
+        }
+        (Some((rows, _)), _) => {
+            rows.iter().copied().filter(|&i| cond.is_none_or(|e| hit(e, i))).collect()
+        }
+        (None, None) if all => (0..n as u32).collect(),
+        (None, _) => (0..n).filter(|&i| keep(i)).map(|i| i as u32).collect(),
+    }
+}
+
+/// Whether `cond` is true exactly on a suffix of rows sorted by `order`: with the order
+/// `lastUpdated asc, id asc`, the conditions `lastUpdated > [t]` or `>= [t]`, and the
+/// keyset continuation `lastUpdated > [t] or (lastUpdated = [t] and id > n)`. (Both keys
+/// are never null and compare numerically, so these conditions are monotone.)
+fn is_keyset_suffix(cond: &Expr, order: &[OrderKey]) -> bool {
+    use crate::conditions::{CmpOp, Literal};
+    let asc =
+        |i: usize, kind: FieldKind| order.get(i).is_some_and(|k| k.field.kind == kind && !k.desc);
+    if !asc(0, FieldKind::LastUpdated) {
+        return false;
+    }
+    let cmp = |e: &Expr, kind: FieldKind, ops: &[CmpOp]| match e {
+        Expr::Cmp { field, op, value } if field.kind == kind && ops.contains(op) => {
+            match (kind, value) {
+                (FieldKind::LastUpdated, Literal::Time(t)) => Some(*t),
+                (FieldKind::Id, Literal::Int(n)) => Some(*n),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match cond {
+        e if cmp(e, FieldKind::LastUpdated, &[CmpOp::Gt, CmpOp::Ge]).is_some() => true,
+        Expr::Or(v) if v.len() == 2 && asc(1, FieldKind::Id) => {
+            let tie_break = |gt: &Expr, and: &Expr| {
+                let Some(after) = cmp(gt, FieldKind::LastUpdated, &[CmpOp::Gt]) else {
+                    return false;
+                };
+                let at = |x: &Expr, y: &Expr| {
+                    cmp(x, FieldKind::LastUpdated, &[CmpOp::Eq]) == Some(after)
+                        && cmp(y, FieldKind::Id, &[CmpOp::Gt]).is_some()
+                };
+                matches!(and, Expr::And(w) if w.len() == 2 && (at(&w[0], &w[1]) || at(&w[1], &w[0])))
+            };
+            tie_break(&v[0], &v[1]) || tie_break(&v[1], &v[0])
+        }
+        _ => false,
     }
 }
 
@@ -209,4 +254,78 @@ pub(super) fn write_row(ds: &Dataset, t: Table, i: usize, sel: &Selection) -> St
     let mut out = String::with_capacity(2048);
     write_object(&mut out, sel, |s| ds.emit(t, i, s));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::{parse_conditions, parse_order_by};
+
+    /// The binary-searched suffix equals filtering every row, at every position of a
+    /// table with many equal `lastUpdated` values (and at positions between rows).
+    #[test]
+    fn keyset_suffix_equals_a_full_filter() {
+        let sim = super::super::ConnectWiseSim::new();
+        sim.add_company(super::super::CwCompanySpec {
+            company_id: "q".into(),
+            public_key: "p".into(),
+            private_key: "k".into(),
+            client_id: "c".into(),
+            seed: 4,
+            sizes: super::super::CwSizes::derived(5, 10, 800, 10, 2),
+            now: crate::time::to_datetime(1_700_000_000),
+        });
+        // Many updates within two seconds: lastUpdated ties for the id to break.
+        sim.advance(
+            "q",
+            crate::AdvanceSpec {
+                duration: chrono::Duration::seconds(2),
+                updates: 300,
+                creates: 20,
+                deletes: 5,
+            },
+        );
+        let state = sim.state("q").unwrap();
+        let ds = state.read();
+        let t = Table::Tickets;
+        let mut order = parse_order_by("_info/lastUpdated asc, id asc").unwrap();
+        for k in &mut order {
+            resolve_field(&ds, t, &mut k.field, "orderBy").unwrap();
+        }
+        let sorted = sort(&ds, t, &order);
+        let stamps: std::collections::BTreeSet<i64> =
+            sorted.iter().map(|&i| ds.last_updated_at(t, i as usize)).collect();
+        assert!(stamps.len() < sorted.len(), "the table has ties to break");
+        let mut checked = 0;
+        for (j, &i) in sorted.iter().enumerate().step_by(7) {
+            let (at, id) = (ds.last_updated_at(t, i as usize), ds.id_at(t, i as usize));
+            for (at, id) in [(at, id), (at, id - 1), (at - 1, 0), (at + 1, id)] {
+                let when = crate::time::ts(at);
+                for text in [
+                    format!("lastUpdated > [{when}] or (lastUpdated = [{when}] and id > {id})"),
+                    format!("(lastUpdated = [{when}] and id > {id}) or lastUpdated > [{when}]"),
+                    format!("lastUpdated >= [{when}]"),
+                    format!("lastUpdated > [{when}]"),
+                ] {
+                    let mut e = parse_conditions(&text).unwrap().unwrap();
+                    e.fields_mut(&mut |f| resolve_field(&ds, t, f, "conditions")).unwrap();
+                    assert!(is_keyset_suffix(&e, &order), "{text}");
+                    let fast = select(&ds, t, Some(&e), Some((&sorted, &order)));
+                    let slow: Vec<u32> = sorted
+                        .iter()
+                        .copied()
+                        .filter(|&i| e.matches(&RowRef { ds: &ds, t, i: i as usize }))
+                        .collect();
+                    assert_eq!(fast, slow, "{text} (row {j})");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 400);
+        // Anything else is filtered row by row.
+        let mut e =
+            parse_conditions("id > 5 or lastUpdated > [2020-01-01T00:00:00Z]").unwrap().unwrap();
+        e.fields_mut(&mut |f| resolve_field(&ds, t, f, "conditions")).unwrap();
+        assert!(!is_keyset_suffix(&e, &order));
+    }
 }
