@@ -116,6 +116,17 @@ pub enum PipelineError {
     ShuttingDown,
 }
 
+/// One chunk's records as read, before they land.
+struct Fetched {
+    records: Vec<avesa_lake::RawRecord>,
+    counts: ChunkCounts,
+    end: Option<Cursor>,
+    more: bool,
+    /// Why reading stopped early (a vendor quota, or `cancelled`).
+    quota: Option<String>,
+    fetch_ms: u64,
+}
+
 /// Counts a run in progress until dropped.
 struct ActiveRun(tokio::sync::watch::Sender<usize>);
 
@@ -562,6 +573,7 @@ impl Pipeline {
             && job.mapping.is_some()
             && job.connector.lists_all(&job.source))
         .then(std::collections::HashSet::new);
+        let mut prefetched: Option<Result<Fetched, String>> = None;
         loop {
             // A global chunk slot, held until this chunk commits.
             let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
@@ -572,10 +584,33 @@ impl Pipeline {
             self.store.begin_chunk(&record).await.map_err(st)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
             let chunk_started = Instant::now();
-            let result = self
-                .run_chunk(job, chunk_id, start.clone(), seen.as_mut(), target)
-                .instrument(span)
-                .await;
+            let fetched = match prefetched.take() {
+                Some(f) => f,
+                None => self.fetch(job, start.clone(), target).instrument(span.clone()).await,
+            };
+            let result = match fetched {
+                Err(e) => Err(e),
+                Ok(f) => {
+                    // While this chunk lands, the next one is read (it begins, and counts,
+                    // only once this one has committed; a crash just drops what it read).
+                    let next = match &f {
+                        f if f.more && f.quota.is_none() && !f.records.is_empty() => f.end.clone(),
+                        _ => None,
+                    };
+                    let land = self.land_chunk(job, chunk_id, f, seen.as_mut()).instrument(span);
+                    match next {
+                        None => land.await,
+                        Some(next) => {
+                            let prefetch = self
+                                .fetch(job, Some(next), target)
+                                .instrument(tracing::info_span!("prefetch"));
+                            let (landed, read) = tokio::join!(land, prefetch);
+                            prefetched = Some(read);
+                            landed
+                        }
+                    }
+                }
+            };
             let labels = [
                 ("service", key.service.as_str()),
                 ("table", key.table.as_str()),
@@ -774,16 +809,14 @@ impl Pipeline {
         Ok((vec![raw_path.to_string(), canonical_path.to_string()], report.inserted))
     }
 
-    /// One chunk: fetch → raw Parquet → canonical Parquet → SCD2 apply. Returns the
-    /// commit to record and whether the source has more.
-    async fn run_chunk(
+    /// Reads one chunk's records: pages from `start` until `target` records, the time
+    /// budget, the end of the source, a quota or a cancel.
+    async fn fetch(
         &self,
         job: &TableJob,
-        chunk: ChunkId,
         start: Option<Cursor>,
-        seen: Option<&mut std::collections::HashSet<String>>,
         target: usize,
-    ) -> Result<(ChunkCommit, bool, Option<String>), String> {
+    ) -> Result<Fetched, String> {
         let key = &job.key;
         let mut counts = ChunkCounts::default();
         let mut records = Vec::new();
@@ -853,7 +886,22 @@ impl Pipeline {
             records.extend(page.records);
         }
         counts.records = records.len() as u64;
-        let end = after.map(from_source);
+        let fetch_ms = began.elapsed().as_millis() as u64;
+        Ok(Fetched { records, counts, end: after.map(from_source), more, quota, fetch_ms })
+    }
+
+    /// Lands one fetched chunk: raw Parquet → canonical Parquet → SCD2 apply. Returns the
+    /// commit to record and whether the source has more.
+    async fn land_chunk(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        f: Fetched,
+        seen: Option<&mut std::collections::HashSet<String>>,
+    ) -> Result<(ChunkCommit, bool, Option<String>), String> {
+        let key = &job.key;
+        let Fetched { records, mut counts, end, more, quota, fetch_ms } = f;
+        let began = Instant::now();
         if records.is_empty() {
             // Nothing read; a delta API may still hand out a new delta link to keep.
             let end = end.filter(|e| e.token.as_deref().is_some_and(|t| t.starts_with("delta:")));
@@ -864,14 +912,13 @@ impl Pipeline {
         if let Some(seen) = seen {
             seen.extend(records.iter().map(|r| r.source_id.clone()));
         }
-        let fetch_ms = began.elapsed().as_millis() as u64;
         let (files, inserted) = self.land(job, chunk, Utc::now(), records).await?;
         counts.versions_inserted = inserted;
         tracing::info!(
             records = counts.records,
             inserted,
             fetch_ms,
-            land_ms = began.elapsed().as_millis() as u64 - fetch_ms,
+            land_ms = began.elapsed().as_millis() as u64,
             "chunk applied"
         );
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
