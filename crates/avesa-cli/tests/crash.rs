@@ -277,7 +277,7 @@ async fn serve_stops_gracefully_on_sigterm_and_resumes() {
         private_key: creds.private_key.clone(),
         client_id: creds.client_id.clone(),
         seed: 31,
-        sizes: CwSizes::derived(20, 40, 12_000, 50, 3),
+        sizes: CwSizes::derived(20, 40, 30_000, 50, 3),
         now: avesa_cli::demo::sim_epoch(),
     });
     let total = sim.truth(&creds.company_id).tickets.len();
