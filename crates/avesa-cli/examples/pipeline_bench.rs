@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use avesa_cli::app::App;
-use avesa_cli::demo::{MAIN, demo_credentials, sim_epoch};
+use avesa_cli::demo::{MAIN, demo_credentials};
 use avesa_model::TenantId;
 use avesa_pipeline::{PipelineOptions, SyncRequest, seal_service_config};
 use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes};
@@ -55,15 +55,7 @@ fn companies(tickets: usize, tenants: usize) -> Vec<(String, CwSizes)> {
 fn spec(id: &str, sizes: CwSizes, seed: u64) -> CwCompanySpec {
     let mut creds = demo_credentials(&MAIN, "");
     creds.company_id = id.to_owned();
-    CwCompanySpec {
-        company_id: creds.company_id.clone(),
-        public_key: creds.public_key.clone(),
-        private_key: creds.private_key.clone(),
-        client_id: creds.client_id.clone(),
-        seed,
-        sizes,
-        now: sim_epoch(),
-    }
+    creds.company_spec(seed, sizes)
 }
 
 /// `--sim TICKETS TENANTS`: generates the companies, serves them, prints `ADDR a.b.c.d:p`,

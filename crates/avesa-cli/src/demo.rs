@@ -81,6 +81,19 @@ impl CwCredentials {
             .map(|(k, v)| (k.to_owned(), v.clone())),
         )
     }
+
+    /// The simulator company these credentials log in to, generated from `seed`.
+    pub fn company_spec(&self, seed: u64, sizes: CwSizes) -> CwCompanySpec {
+        CwCompanySpec {
+            company_id: self.company_id.clone(),
+            public_key: self.public_key.clone(),
+            private_key: self.private_key.clone(),
+            client_id: self.client_id.clone(),
+            seed,
+            sizes,
+            now: sim_epoch(),
+        }
+    }
 }
 
 /// The ConnectWise credentials of a demo tenant's simulated company.
@@ -173,16 +186,7 @@ pub struct DemoSims {
 pub fn demo_sims(main_sizes: &CwSizes, second: &SecondSizes) -> DemoSims {
     let connectwise = ConnectWiseSim::new();
     for (t, sizes) in [(&MAIN, main_sizes.clone()), (&SECOND, CwSizes::small())] {
-        let creds = demo_credentials(t, "http://unused");
-        connectwise.add_company(CwCompanySpec {
-            company_id: creds.company_id,
-            public_key: creds.public_key,
-            private_key: creds.private_key,
-            client_id: creds.client_id,
-            seed: t.seed,
-            sizes,
-            now: sim_epoch(),
-        });
+        connectwise.add_company(demo_credentials(t, "http://unused").company_spec(t.seed, sizes));
     }
     let servicenow = ServiceNowSim::new();
     servicenow.add_tenant(SnTenantSpec::new(

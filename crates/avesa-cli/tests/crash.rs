@@ -35,22 +35,34 @@ async fn run_ok(c: &mut Command) -> String {
     o.into_owned()
 }
 
-/// Starts `avesa sim connectwise` on a free port and returns it with its base URL.
-async fn start_sim(data: &Path) -> (Child, String) {
-    let mut child = avesa(data)
-        .args(["sim", "connectwise", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Spawns `cmd`, waits for the first line of its output and returns the process, the
+/// first `http://` URL on that line, and the rest of its output as it comes.
+async fn spawn_announcing(
+    cmd: &mut Command,
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
         .await
-        .expect("simulator starts")
+        .expect("the process announces its address")
         .unwrap()
         .unwrap();
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap();
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = out.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            sink.lock().unwrap().push_str(&(l + "\n"));
+        }
+    });
+    (child, url, out)
+}
+
+/// Starts `avesa sim connectwise` on a free port and returns it with its base URL.
+async fn start_sim(data: &Path) -> (Child, String) {
+    let (child, url, _) =
+        spawn_announcing(avesa(data).args(["sim", "connectwise", "--port", "0"])).await;
     let base = url.trim_end_matches('/').trim_end_matches("/v4_6_release/apis/3.0").to_owned();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, base)
 }
 
@@ -264,22 +276,14 @@ fn walk(dir: &Path) -> usize {
 /// the table exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stops_gracefully_on_sigterm_and_resumes() {
-    use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes, FaultKind, FaultRule};
+    use avesa_sim::{ConnectWiseSim, CwSizes, FaultKind, FaultRule};
     use avesa_state::{ChunkStatus, RunStatus, StateStore};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sim = ConnectWiseSim::new();
     let creds = demo_credentials(&SECOND, "");
-    sim.add_company(CwCompanySpec {
-        company_id: creds.company_id.clone(),
-        public_key: creds.public_key.clone(),
-        private_key: creds.private_key.clone(),
-        client_id: creds.client_id.clone(),
-        seed: 31,
-        sizes: CwSizes::derived(20, 40, 30_000, 50, 3),
-        now: avesa_cli::demo::sim_epoch(),
-    });
+    sim.add_company(creds.company_spec(31, CwSizes::derived(20, 40, 30_000, 50, 3)));
     let total = sim.truth(&creds.company_id).tickets.len();
     let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{addr}");
@@ -306,26 +310,8 @@ async fn serve_stops_gracefully_on_sigterm_and_resumes() {
 
     let http = reqwest::Client::new();
     let start_serve = || async {
-        let mut child = avesa(&data)
-            .args(["serve", "--bind", "127.0.0.1:0", "--no-scheduler"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        spawn_announcing(avesa(&data).args(["serve", "--bind", "127.0.0.1:0", "--no-scheduler"]))
             .await
-            .expect("serve starts")
-            .unwrap()
-            .unwrap();
-        let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
-        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = out.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(l)) = lines.next_line().await {
-                sink.lock().unwrap().push_str(&(l + "\n"));
-            }
-        });
-        (child, url, out)
     };
     // Starts a run of the tickets table over the API and waits for its first commit.
     let trigger = |url: String| {

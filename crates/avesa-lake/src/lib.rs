@@ -13,6 +13,7 @@
 
 mod raw;
 
+pub use object_store::path::Path as LakePath;
 pub use raw::{RawRecord, raw_batch, raw_schema};
 
 use std::path::Path as FsPath;

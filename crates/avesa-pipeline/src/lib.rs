@@ -116,6 +116,9 @@ pub enum PipelineError {
     ShuttingDown,
 }
 
+/// A table's error when its run was cancelled.
+const CANCELLED: &str = "cancelled; the next run resumes from the last commit";
+
 /// One chunk's records as read, before they land.
 struct Fetched {
     records: Vec<avesa_lake::RawRecord>,
@@ -257,18 +260,14 @@ impl Pipeline {
         CancelHandle(self.cancel.clone())
     }
 
-    fn cancelled(&self) -> bool {
-        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
     /// Whether this pipeline was cancelled (it starts no new runs).
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled()
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs one sync over the requested tenants, services and tables.
     pub async fn run(&self, req: SyncRequest) -> Result<RunSummary, PipelineError> {
-        if self.cancelled() {
+        if self.is_cancelled() {
             return Err(PipelineError::ShuttingDown);
         }
         self.active.send_modify(|n| *n += 1);
@@ -432,7 +431,7 @@ impl Pipeline {
         let failed_n = outcomes.iter().filter(|o| o.status != ChunkStatus::Committed).count();
         let status = match failed_n {
             0 => RunStatus::Succeeded,
-            _ if self.cancelled() => RunStatus::Cancelled,
+            _ if self.is_cancelled() => RunStatus::Cancelled,
             n if n == outcomes.len() => RunStatus::Failed,
             _ => RunStatus::PartiallyFailed,
         };
@@ -577,8 +576,8 @@ impl Pipeline {
         loop {
             // A global chunk slot, held until this chunk commits.
             let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
-            if self.cancelled() {
-                return Err("cancelled; the next run resumes from the last commit".into());
+            if self.is_cancelled() {
+                return Err(CANCELLED.into());
             }
             let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
             self.store.begin_chunk(&record).await.map_err(st)?;
@@ -642,9 +641,7 @@ impl Pipeline {
                     self.store.commit_chunk(&commit).await.map_err(st)?;
                     if let Some(q) = quota {
                         if q == "cancelled" {
-                            return Err(
-                                "cancelled; the next run resumes from the last commit".into()
-                            );
+                            return Err(CANCELLED.into());
                         }
                         tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
                         out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
@@ -735,19 +732,10 @@ impl Pipeline {
     /// may have written stay: they are states the vendor really had, and the apply is
     /// idempotent.)
     async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), String> {
-        let key = &job.key;
         tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
         self.store.abandon_chunk(chunk).await.map_err(|e| e.to_string())?;
-        let mut paths = vec![Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk)];
-        if let Some(m) = &job.mapping {
-            paths.push(Lake::canonical_path(
-                &key.tenant_id,
-                m.canonical_table,
-                &key.service,
-                chunk,
-            ));
-        }
-        for p in paths {
+        let (raw, canonical) = chunk_paths(job, chunk);
+        for p in std::iter::once(raw).chain(canonical) {
             self.lake.delete(&p).await.map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -783,14 +771,13 @@ impl Pipeline {
         .await
         .map_err(|e| format!("transform task failed: {e}"))??;
         let transform_ms = began.elapsed().as_millis() as u64;
-        let raw_path = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+        let (raw_path, canonical_path) = chunk_paths(job, chunk);
         let put_raw =
             async { self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string()) };
-        let Some((table, canonical)) = canonical else {
+        let (Some((table, canonical)), Some(canonical_path)) = (canonical, canonical_path) else {
             put_raw.await?;
             return Ok((vec![raw_path.to_string()], 0));
         };
-        let canonical_path = Lake::canonical_path(&key.tenant_id, table, &key.service, chunk);
         let put_canonical = async {
             self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())
         };
@@ -834,7 +821,7 @@ impl Pipeline {
                 );
                 break;
             }
-            if self.cancelled() {
+            if self.is_cancelled() {
                 quota = Some("cancelled".to_owned());
                 break;
             }
@@ -959,6 +946,20 @@ fn record_metrics(labels: &[(&str, &str); 3], c: &ChunkCounts, status: &str) {
     add("avesa_bytes_total", labels, c.bytes as f64);
     add("avesa_versions_inserted_total", labels, c.versions_inserted as f64);
     add("avesa_chunks_total", &[labels[0], labels[1], labels[2], ("status", status)], 1.0);
+}
+
+/// The lake files a chunk of `job` writes: raw, and canonical when the table is mapped.
+fn chunk_paths(
+    job: &TableJob,
+    chunk: ChunkId,
+) -> (avesa_lake::LakePath, Option<avesa_lake::LakePath>) {
+    let key = &job.key;
+    let raw = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+    let canonical = job
+        .mapping
+        .as_ref()
+        .map(|m| Lake::canonical_path(&key.tenant_id, m.canonical_table, &key.service, chunk));
+    (raw, canonical)
 }
 
 fn to_source(c: Cursor) -> SourceCursor {

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 
 use avesa_cli::app::App;
-use avesa_cli::demo::{CwCredentials, MAIN, demo_credentials, sim_epoch};
+use avesa_cli::demo::{CwCredentials, MAIN, demo_credentials};
 use avesa_model::TenantId;
 use avesa_pipeline::seal_service_config;
-use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes};
+use avesa_sim::{ConnectWiseSim, CwSizes};
 
 /// Adds company `company` (seeded with `seed`) to `sim`, served at `addr`, and tenant
 /// `tenant` with a ConnectWise service reading it. Returns the credentials.
@@ -22,15 +22,7 @@ pub async fn cw_tenant(
 ) -> (TenantId, CwCredentials) {
     let mut creds = demo_credentials(&MAIN, &format!("http://{addr}"));
     creds.company_id = company.to_owned();
-    sim.add_company(CwCompanySpec {
-        company_id: creds.company_id.clone(),
-        public_key: creds.public_key.clone(),
-        private_key: creds.private_key.clone(),
-        client_id: creds.client_id.clone(),
-        seed,
-        sizes,
-        now: sim_epoch(),
-    });
+    sim.add_company(creds.company_spec(seed, sizes));
     let t = TenantId::new(tenant).unwrap();
     app.store.create_tenant(&t, tenant).await.unwrap();
     app.store
