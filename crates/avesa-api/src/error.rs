@@ -184,8 +184,9 @@ impl From<avesa_warehouse::WarehouseError> for ApiError {
     fn from(e: avesa_warehouse::WarehouseError) -> Self {
         match e {
             avesa_warehouse::WarehouseError::BadRequest(m) => ApiError::bad_request(m),
-            avesa_warehouse::WarehouseError::Engine(detail) => {
-                tracing::error!(error = %detail, "warehouse engine error");
+            e @ (avesa_warehouse::WarehouseError::Engine(_)
+            | avesa_warehouse::WarehouseError::Internal(_)) => {
+                tracing::error!(error = %e, "warehouse error");
                 ApiError::internal()
             }
         }

@@ -1,4 +1,4 @@
-//! AVESA's HTTP API (DESIGN.md §8–§9): JSON over HTTP with axum, plus the embedded UI.
+//! AVESA's HTTP API (docs/design.md §8–§9): JSON over HTTP with axum, plus the embedded UI.
 //!
 //! [`router`] builds the whole application from an [`AppState`] (the [`StateStore`], the
 //! [`Warehouse`] and the [`AuthConfig`]); the binary only binds a listener and serves it.

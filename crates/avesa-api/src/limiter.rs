@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failed logins allowed per key within the window (DESIGN.md §8).
+/// Failed logins allowed per key within the window (docs/design.md §8).
 pub const DEFAULT_MAX_FAILURES: usize = 5;
 /// The window failures are counted over.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5 * 60);

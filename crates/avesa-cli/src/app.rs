@@ -1,15 +1,18 @@
-//! Opening an AVESA installation on the embedded defaults: a data folder holding the
-//! SQLite state store, the local lake, the DuckDB warehouse and the key files.
+//! Opening an AVESA installation from its [`Settings`]: each backend built from its URL
+//! (today the embedded ones: a SQLite state store, a local-folder lake, a DuckDB
+//! warehouse), plus the keys (from the settings, else key files in the data folder).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use avesa_api::{AppState, AuthConfig};
+use avesa_config::{LakeBackend, Settings, StateBackend, WarehouseBackend};
 use avesa_lake::Lake;
-use avesa_pipeline::{Pipeline, PipelineOptions};
+use avesa_pipeline::{ActiveTables, Catalogue, Pipeline, PipelineOptions};
 use avesa_state::{Cipher, SqliteStore, StateStore};
-use avesa_warehouse::{DuckDbWarehouse, Warehouse};
+use avesa_warehouse::Warehouse;
+use avesa_warehouse_duckdb::{DuckDbOptions, DuckDbWarehouse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
@@ -21,57 +24,82 @@ use rand::RngCore;
 pub struct Ops {
     pub store: Arc<dyn StateStore>,
     pub cipher: Cipher,
+    /// The services AVESA knows (specs and mappings).
+    pub catalogue: Catalogue,
 }
 
 impl Ops {
-    pub async fn open(data_dir: &Path) -> Result<Self> {
+    /// Opens the state store and the cipher the settings name.
+    pub async fn open(settings: &Settings) -> Result<Self> {
+        let data_dir = &settings.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
-        let cipher = match std::env::var("AVESA_MASTER_KEY") {
-            Ok(k) => Cipher::from_base64(&k).context("AVESA_MASTER_KEY")?,
-            Err(_) => Cipher::load_or_create(&data_dir.join("master.key"))?,
+        let cipher = match &settings.master_key {
+            Some(k) => Cipher::from_base64(k.expose()).context("master_key")?,
+            None => Cipher::load_or_create(&data_dir.join("master.key"))?,
         };
-        let store = SqliteStore::open(&data_dir.join("state.db"))
-            .await
-            .context("opening the state store")?;
-        Ok(Self { store: Arc::new(store), cipher })
+        let store: Arc<dyn StateStore> = match &settings.state {
+            StateBackend::Sqlite(path) => Arc::new(
+                SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("opening the state store {}", settings.state))?,
+            ),
+        };
+        Ok(Self { store, cipher, catalogue: Catalogue::builtin() })
     }
 }
 
-/// Everything a command needs, opened from one data folder.
+/// Everything a command needs, opened from one configuration.
 #[derive(Clone)]
 pub struct App {
+    pub settings: Settings,
     pub data_dir: PathBuf,
     pub store: Arc<dyn StateStore>,
     pub lake: Lake,
     pub warehouse: Arc<dyn Warehouse>,
     pub cipher: Cipher,
     pub jwt_secret: Vec<u8>,
+    pub catalogue: Catalogue,
+    /// Shared by every pipeline of this app: no two runs sync one table at once.
+    active_tables: ActiveTables,
 }
 
 impl App {
-    /// Opens (creating if needed) the installation in `data_dir`.
-    ///
-    /// Keys: `AVESA_MASTER_KEY` (base64, 32 bytes) encrypts vendor credentials, else
-    /// `master.key` in the data folder (created 0600); `AVESA_JWT_SECRET` signs tokens,
-    /// else `jwt.key` likewise.
+    /// Opens (creating if needed) the installation in `data_dir` on the embedded
+    /// defaults, reading nothing from the environment (tests and tools).
     pub async fn open(data_dir: &Path) -> Result<Self> {
-        let Ops { store, cipher } = Ops::open(data_dir).await?;
-        let jwt_secret = match std::env::var("AVESA_JWT_SECRET") {
-            Ok(s) if s.len() >= 32 => s.into_bytes(),
-            Ok(_) => anyhow::bail!("AVESA_JWT_SECRET must be at least 32 characters"),
-            Err(_) => load_or_create_secret(&data_dir.join("jwt.key"))?,
+        Self::open_with(Settings::embedded(data_dir)).await
+    }
+
+    /// Opens (creating if needed) the installation the settings describe.
+    ///
+    /// Keys: `master_key` (base64, 32 bytes) encrypts vendor credentials, else
+    /// `master.key` in the data folder (created 0600); `jwt_secret` signs tokens, else
+    /// `jwt.key` likewise.
+    pub async fn open_with(settings: Settings) -> Result<Self> {
+        let data_dir = settings.data_dir.clone();
+        let Ops { store, cipher, catalogue } = Ops::open(&settings).await?;
+        let jwt_secret = match &settings.jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => load_or_create_secret(&data_dir.join("jwt.key"))?,
         };
         let auth = AuthConfig::new(jwt_secret.clone());
         auth.validate().map_err(anyhow::Error::msg).context("JWT signing key")?;
-        let lake = Lake::local(&data_dir.join("lake"))?;
-        let wh_path = data_dir.join("warehouse.duckdb");
-        let warehouse = DuckDbWarehouse::open(&wh_path).with_context(|| {
-            format!(
-                "opening the warehouse {} (is another avesa process using this data folder?)",
-                wh_path.display()
-            )
-        })?;
+        let lake = match &settings.lake {
+            LakeBackend::File(path) => Lake::local(path)?,
+        };
+        let warehouse: Arc<dyn Warehouse> = match &settings.warehouse {
+            WarehouseBackend::DuckDb(path) => {
+                let opts = DuckDbOptions { memory_limit_bytes: settings.duckdb.memory_limit_bytes };
+                Arc::new(DuckDbWarehouse::open(path, &opts).with_context(|| {
+                    format!(
+                        "opening the warehouse {} (is another avesa process using it?)",
+                        settings.warehouse
+                    )
+                })?)
+            }
+        };
+        avesa_model::metrics::set_tenant_label(settings.metrics.tenant_label);
         // This process now holds the installation (the warehouse admits one): a run an
         // earlier process left `running` was cut off by a crash or a kill.
         let cut = store
@@ -85,39 +113,43 @@ impl App {
             tracing::warn!(runs = cut, "marked runs of a stopped process as interrupted");
         }
         Ok(Self {
-            data_dir: data_dir.to_owned(),
+            settings,
+            data_dir,
             store,
             lake,
-            warehouse: Arc::new(warehouse),
+            warehouse,
             cipher,
             jwt_secret,
+            catalogue,
+            active_tables: ActiveTables::default(),
         })
     }
 
-    /// The pipeline over this installation. `AVESA_WEBHOOK_URL`, when set and `opts` has
-    /// none, receives an event when each run finishes; `AVESA_METRICS_TENANT_LABEL=false`
-    /// drops the tenant label from metrics (for deployments with many tenants).
+    /// The pipeline options the settings give.
+    pub fn pipeline_options(&self) -> PipelineOptions {
+        pipeline_options(&self.settings)
+    }
+
+    /// The pipeline over this installation. The settings' webhook, when `opts` has none,
+    /// receives an event when each run finishes.
     pub fn pipeline(&self, mut opts: PipelineOptions) -> Pipeline {
         if opts.webhook_url.is_none() {
-            opts.webhook_url =
-                std::env::var("AVESA_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty());
-        }
-        if std::env::var("AVESA_METRICS_TENANT_LABEL").is_ok_and(|v| v == "false" || v == "0") {
-            avesa_model::metrics::set_tenant_label(false);
+            opts.webhook_url = self.settings.pipeline.webhook_url.clone();
         }
         Pipeline::new(
             self.store.clone(),
             self.lake.clone(),
             self.warehouse.clone(),
             self.cipher.clone(),
-            avesa_transform::builtin_mappings(),
+            self.catalogue.clone(),
             opts,
         )
+        .with_active_tables(self.active_tables.clone())
     }
 
     /// The API's state, able to start runs in this process (`POST /api/admin/runs`).
     pub fn api_state(&self) -> AppState {
-        self.api_state_with(self.pipeline(PipelineOptions::default()))
+        self.api_state_with(self.pipeline(self.pipeline_options()))
     }
 
     /// The API's state, starting runs on `pipeline` (shared with the scheduler in
@@ -135,7 +167,7 @@ impl App {
                     }
                     if let (Some(service), Some(table)) = (&r.service, &r.table) {
                         let spec =
-                            avesa_pipeline::spec(service).map_err(TriggerRefusal::Invalid)?;
+                            pipeline.catalogue().spec(service).map_err(TriggerRefusal::Invalid)?;
                         if spec.table(table).is_none() {
                             let known: Vec<&str> =
                                 spec.tables.iter().map(|t| t.name.as_str()).collect();
@@ -169,6 +201,20 @@ impl App {
             AuthConfig::new(self.jwt_secret.clone()),
         )
         .with_trigger(trigger)
+    }
+}
+
+/// The pipeline options `settings` give.
+pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
+    let p = &settings.pipeline;
+    PipelineOptions {
+        chunk_records: p.chunk_records,
+        page_size: p.page_size,
+        max_concurrent_chunks: p.max_concurrent_chunks,
+        max_tables_per_tenant: p.max_tables_per_tenant,
+        overlap: chrono::Duration::from_std(p.overlap).unwrap_or(chrono::Duration::MAX),
+        webhook_url: p.webhook_url.clone(),
+        chunk_budget: p.chunk_budget,
     }
 }
 

@@ -149,7 +149,7 @@ impl SecondSizes {
 
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
-    pub data_dir: PathBuf,
+    pub settings: avesa_config::Settings,
     /// Where the ConnectWise simulator listens (port 0 = any free port); the other
     /// simulators take free ports on the same host.
     pub sim_addr: SocketAddr,
@@ -159,13 +159,19 @@ pub struct DemoOptions {
 }
 
 impl DemoOptions {
+    /// The demo on the embedded defaults in `data_dir`.
     pub fn new(data_dir: PathBuf) -> Self {
+        Self::with_settings(avesa_config::Settings::embedded(&data_dir))
+    }
+
+    /// The demo on resolved settings (`avesa demo` honours the configuration).
+    pub fn with_settings(settings: avesa_config::Settings) -> Self {
         DemoOptions {
-            data_dir,
+            pipeline: crate::app::pipeline_options(&settings),
+            settings,
             sim_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             main_sizes: CwSizes::demo(),
             second_sizes: SecondSizes::demo(),
-            pipeline: PipelineOptions::default(),
         }
     }
 }
@@ -290,7 +296,7 @@ pub struct Demo {
 
 /// Starts the simulators, sets up both tenants and runs the sync.
 pub async fn prepare(opts: DemoOptions) -> Result<Demo> {
-    let app = App::open(&opts.data_dir).await?;
+    let app = App::open_with(opts.settings.clone()).await?;
     let mut sims = demo_sims(&opts.main_sizes, &opts.second_sizes);
     sims.serve(opts.sim_addr).await?;
     for t in [&MAIN, &SECOND] {

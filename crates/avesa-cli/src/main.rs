@@ -8,21 +8,28 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use avesa_cli::app::{App, Ops};
 use avesa_cli::demo;
+use avesa_config::{Resolved, Settings};
 use avesa_model::{Role, TenantId};
-use avesa_pipeline::{PipelineOptions, ServiceConfig, SyncRequest, seal_service_config};
+use avesa_pipeline::{ServiceConfig, SyncRequest, seal_service_config};
 use avesa_state::NewUser;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "avesa", version, about = "AVESA: multi-tenant data platform for MSPs")]
+#[command(after_help = "Settings come from defaults, then a config file (avesa.toml in the \
+working folder, or --config / AVESA_CONFIG), then AVESA_* environment variables, then flags. \
+`avesa config show` prints them and where each came from; docs/configuration.md lists them all.")]
 struct Cli {
-    /// Folder holding the state store, lake, warehouse and keys.
-    #[arg(long, global = true, env = "AVESA_DATA_DIR", default_value = "avesa-data")]
-    data_dir: PathBuf,
-    /// Log filter (e.g. info, avesa_pipeline=debug).
-    #[arg(long, global = true, env = "AVESA_LOG", default_value = "info")]
-    log: String,
-    /// Log as JSON lines.
+    /// The config file (default: avesa.toml in the working folder, if present).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Folder holding the embedded backends' files and the keys [data_dir; default avesa-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log filter, e.g. info or info,avesa_pipeline=debug [log.filter; default info].
+    #[arg(long, global = true)]
+    log: Option<String>,
+    /// Log as JSON lines [log.json].
     #[arg(long, global = true)]
     log_json: bool,
     #[command(subcommand)]
@@ -33,17 +40,18 @@ struct Cli {
 enum Command {
     /// Simulators → pipeline → warehouse → API + UI, with two demo tenants.
     Demo {
-        /// Address for the API and UI.
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        bind: SocketAddr,
+        /// Address for the API and UI [server.bind; default 127.0.0.1:3000].
+        #[arg(long)]
+        bind: Option<SocketAddr>,
         /// Set up and sync, then exit instead of serving.
         #[arg(long)]
         no_serve: bool,
     },
     /// Serve the API and UI.
     Serve {
-        #[arg(long, env = "AVESA_BIND", default_value = "127.0.0.1:3000")]
-        bind: SocketAddr,
+        /// Address for the API and UI [server.bind; default 127.0.0.1:3000].
+        #[arg(long)]
+        bind: Option<SocketAddr>,
         /// Do not start scheduled runs (see `avesa service schedule`).
         #[arg(long)]
         no_scheduler: bool,
@@ -60,9 +68,9 @@ enum Command {
         /// Read whole tables instead of from the watermark.
         #[arg(long)]
         full: bool,
-        /// Records per chunk (the unit of commit).
-        #[arg(long, default_value_t = PipelineOptions::default().chunk_records)]
-        chunk_records: usize,
+        /// Records per chunk, the unit of commit [pipeline.chunk_records; default 5000].
+        #[arg(long)]
+        chunk_records: Option<u64>,
     },
     /// Re-read the records updated in a date range, without moving the tables'
     /// watermarks. Running the same backfill again resumes it.
@@ -80,9 +88,13 @@ enum Command {
         /// End of the range, exclusive.
         #[arg(long)]
         to: String,
-        #[arg(long, default_value_t = PipelineOptions::default().chunk_records)]
-        chunk_records: usize,
+        /// Records per chunk [pipeline.chunk_records; default 5000].
+        #[arg(long)]
+        chunk_records: Option<u64>,
     },
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCmd),
@@ -106,6 +118,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// The resolved settings, secrets masked, each with where it came from.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -220,7 +238,24 @@ struct SimArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log, cli.log_json);
+    let resolved = match settings(&cli) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_tracing(&resolved) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    // Crash-test failpoints (test builds only): `name=actions;…`, the `fail` crate's syntax.
+    if let Some(spec) = std::env::var_os("AVESA_FAILPOINTS")
+        && let Err(e) = avesa_pipeline::failpoints::configure(&spec.to_string_lossy())
+    {
+        eprintln!("error: AVESA_FAILPOINTS: {e}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -228,7 +263,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli.command, resolved)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -237,16 +272,64 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// The settings, resolved once: defaults, config file, environment, then these flags.
+fn settings(cli: &Cli) -> Result<Resolved, avesa_config::ConfigError> {
+    let mut flags: Vec<(&'static str, &'static str, String)> = Vec::new();
+    if let Some(d) = &cli.data_dir {
+        flags.push(("data_dir", "--data-dir", d.display().to_string()));
+    }
+    if let Some(l) = &cli.log {
+        flags.push(("log.filter", "--log", l.clone()));
+    }
+    if cli.log_json {
+        flags.push(("log.json", "--log-json", "true".into()));
+    }
+    match &cli.command {
+        Command::Demo { bind: Some(b), .. } => flags.push(("server.bind", "--bind", b.to_string())),
+        Command::Serve { bind, no_scheduler } => {
+            if let Some(b) = bind {
+                flags.push(("server.bind", "--bind", b.to_string()));
+            }
+            if *no_scheduler {
+                flags.push(("server.scheduler", "--no-scheduler", "false".into()));
+            }
+        }
+        Command::Sync { chunk_records: Some(n), .. }
+        | Command::Backfill { chunk_records: Some(n), .. } => {
+            flags.push(("pipeline.chunk_records", "--chunk-records", n.to_string()));
+        }
+        _ => {}
+    }
+    avesa_config::resolve(&avesa_config::Inputs {
+        config_flag: cli.config.clone(),
+        // Variables that are not UTF-8 cannot be settings; they are left out.
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+        flags,
+        working_dir: std::env::current_dir().unwrap_or_default(),
+    })
+}
+
+fn init_tracing(resolved: &Resolved) -> Result<(), avesa_config::ConfigError> {
+    let log = &resolved.settings.log;
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.filter).map_err(|e| {
+        avesa_config::ConfigError::Invalid {
+            key: "log.filter".into(),
+            value: format!("{:?}", log.filter),
+            origin: resolved.origin("log.filter").clone(),
+            problem: e.to_string(),
+            accepted: avesa_config::key_named("log.filter").map_or("", |k| k.accepted).into(),
+        }
+    })?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
+    if log.json {
         builder.json().init();
     } else {
         // Colours only on a terminal: redirected logs stay plain text.
         builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
+    Ok(())
 }
 
 fn tenant_id(s: &str) -> Result<TenantId> {
@@ -260,17 +343,23 @@ async fn require_tenant(store: &dyn avesa_state::StateStore, id: &TenantId) -> R
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Demo { bind, no_serve } => run_demo(cli.data_dir, bind, no_serve).await,
-        Command::Serve { bind, no_scheduler } => {
-            let app = App::open(&cli.data_dir).await?;
+async fn run(command: Command, resolved: Resolved) -> Result<()> {
+    let settings = resolved.settings.clone();
+    match command {
+        Command::Config(ConfigCmd::Show) => {
+            print!("{}", resolved.show());
+            Ok(())
+        }
+        Command::Demo { bind: _, no_serve } => run_demo(settings, no_serve).await,
+        Command::Serve { .. } => {
+            let bind = settings.server.bind;
+            let app = App::open_with(settings.clone()).await?;
             // One pipeline for scheduled and API-triggered runs: one cancel stops both.
-            let pipeline = app.pipeline(PipelineOptions::default());
+            let pipeline = app.pipeline(app.pipeline_options());
             let (addr, task) =
                 demo::serve_state(app.api_state_with(pipeline.clone()), bind).await?;
             println!("AVESA is serving on http://{addr}");
-            let scheduler = (!no_scheduler).then(|| {
+            let scheduler = settings.server.scheduler.then(|| {
                 let s = avesa_pipeline::schedule::Scheduler::new(
                     pipeline.clone(),
                     std::sync::Arc::new(avesa_pipeline::schedule::SystemClock),
@@ -285,13 +374,10 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(s) = scheduler {
                 s.abort();
             }
-            graceful_stop(&pipeline).await
+            graceful_stop(&pipeline, settings.server.shutdown_grace).await
         }
-        Command::Sync { tenant, service, table, full, chunk_records } => {
-            if chunk_records == 0 {
-                bail!("--chunk-records must be at least 1");
-            }
-            let app = App::open(&cli.data_dir).await?;
+        Command::Sync { tenant, service, table, full, chunk_records: _ } => {
+            let app = App::open_with(settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             let req = SyncRequest {
@@ -302,8 +388,7 @@ async fn run(cli: Cli) -> Result<()> {
                 backfill: None,
                 run_id: None,
             };
-            let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
-            let pipeline = app.pipeline(opts);
+            let pipeline = app.pipeline(app.pipeline_options());
             let cancel = pipeline.cancel_handle();
             tokio::spawn(async move {
                 shutdown_signal().await;
@@ -317,15 +402,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Backfill { tenant, service, table, from, to, chunk_records } => {
-            if chunk_records == 0 {
-                bail!("--chunk-records must be at least 1");
-            }
+        Command::Backfill { tenant, service, table, from, to, chunk_records: _ } => {
             let (from, to) = (parse_instant("--from", &from)?, parse_instant("--to", &to)?);
             if from >= to {
                 bail!("--from ({from}) must be before --to ({to})");
             }
-            let app = App::open(&cli.data_dir).await?;
+            let app = App::open_with(settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             let req = SyncRequest {
@@ -336,8 +418,7 @@ async fn run(cli: Cli) -> Result<()> {
                 backfill: Some((from, to)),
                 run_id: None,
             };
-            let opts = PipelineOptions { chunk_records, ..PipelineOptions::default() };
-            let summary = app.pipeline(opts).run(req).await?;
+            let summary = app.pipeline(app.pipeline_options()).run(req).await?;
             print_summary(&summary);
             if summary.status != avesa_state::RunStatus::Succeeded {
                 bail!("backfill run {} finished {}", summary.run_id, summary.status.as_str());
@@ -345,28 +426,29 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Tenant(TenantCmd::Add { id, name }) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let t = app.store.create_tenant(&tenant_id(&id)?, &name).await?;
             println!("tenant {} ({}) added", t.id, t.name);
             Ok(())
         }
         Command::Tenant(TenantCmd::List) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             for t in app.store.list_tenants().await? {
                 println!("{}\t{}\t{}", t.id, t.name, t.created_at.format("%Y-%m-%d"));
             }
             Ok(())
         }
-        Command::Service(ServiceCmd::Add(a)) => service_add(&cli.data_dir, a).await,
+        Command::Service(ServiceCmd::Add(a)) => service_add(&settings, a).await,
         Command::Service(ServiceCmd::List { tenant }) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             for s in app.store.list_services(&tenant).await? {
                 let shown =
                     avesa_pipeline::open_service_config(&app.cipher, &s.service, &s.sealed_config)
                         .map(|c| {
-                            c.redacted()
+                            app.catalogue
+                                .redacted(&c)
                                 .into_iter()
                                 .map(|(k, v)| format!("{k}={v}"))
                                 .collect::<Vec<_>>()
@@ -382,7 +464,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Service(ServiceCmd::Test { tenant, service }) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             let svc = app
@@ -395,7 +477,7 @@ async fn run(cli: Cli) -> Result<()> {
             let cfg =
                 avesa_pipeline::open_service_config(&app.cipher, &svc.service, &svc.sealed_config)
                     .map_err(anyhow::Error::msg)?;
-            let connector = cfg.connector(tenant.as_str()).map_err(anyhow::Error::msg)?;
+            let connector = app.catalogue.connector(&tenant, &cfg).map_err(anyhow::Error::msg)?;
             if let Err(e) = connector.test().await {
                 bail!("{}", e.explain());
             }
@@ -403,7 +485,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Service(ServiceCmd::Schedule { tenant, service, cron, default: _ }) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             if let Some(c) = &cron {
@@ -422,7 +504,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Service(ServiceCmd::Fields { service }) => {
-            let spec = avesa_pipeline::spec(&service).map_err(anyhow::Error::msg)?;
+            let spec =
+                avesa_pipeline::Catalogue::builtin().spec(&service).map_err(anyhow::Error::msg)?;
             println!("{} ({}): configuration fields", spec.title, spec.service);
             for f in &spec.config {
                 let mut notes = Vec::new();
@@ -449,7 +532,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User(UserCmd::Add { tenant, email, name, role, password }) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             let role: Role = role.parse()?;
@@ -477,7 +560,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User(UserCmd::List { tenant }) => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             for u in app.store.list_users(&tenant).await? {
@@ -486,7 +569,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Runs { show: None, tenant, limit } => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let tenant = tenant.as_deref().map(tenant_id).transpose()?;
             if let Some(t) = &tenant {
                 require_tenant(app.store.as_ref(), t).await?;
@@ -512,7 +595,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Runs { show: Some(RunsCmd::Show { run }), .. } => {
-            let app = Ops::open(&cli.data_dir).await?;
+            let app = Ops::open(&settings).await?;
             let id: avesa_model::RunId = run.parse()?;
             let r = app.store.get_run(id).await?.with_context(|| format!("unknown run {id}"))?;
             println!("run      {}", r.id);
@@ -655,9 +738,12 @@ async fn shutdown_signal() {
 
 /// After Ctrl-C or SIGTERM: no new runs start, each table in flight commits the chunk it
 /// is reading and stops, and the process exits once they have (the next start resumes
-/// them). A second signal, or `AVESA_SHUTDOWN_GRACE_SECS` (default 120) passing, stops at
+/// them). A second signal, or `server.shutdown_grace_secs` (default 120) passing, stops at
 /// once: nothing is lost then either, as the next run resumes unfinished chunks.
-async fn graceful_stop(pipeline: &avesa_pipeline::Pipeline) -> Result<()> {
+async fn graceful_stop(
+    pipeline: &avesa_pipeline::Pipeline,
+    grace: std::time::Duration,
+) -> Result<()> {
     pipeline.cancel_handle().cancel();
     let active = pipeline.active_runs();
     if active == 0 {
@@ -667,15 +753,14 @@ async fn graceful_stop(pipeline: &avesa_pipeline::Pipeline) -> Result<()> {
     println!(
         "stopping: {active} run(s) commit their chunks in flight; the next start resumes them"
     );
-    let grace: u64 =
-        std::env::var("AVESA_SHUTDOWN_GRACE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    let secs = grace.as_secs();
     tokio::select! {
         _ = pipeline.drain() => {
             println!("stopped cleanly");
             Ok(())
         }
-        _ = tokio::time::sleep(std::time::Duration::from_secs(grace)) => {
-            bail!("runs still going after {grace}s; stopping anyway (the next run resumes them)")
+        _ = tokio::time::sleep(grace) => {
+            bail!("runs still going after {secs}s; stopping anyway (the next run resumes them)")
         }
         _ = shutdown_signal() => bail!("stopping at once; the next run resumes unfinished chunks"),
     }
@@ -691,10 +776,11 @@ async fn wait_for_shutdown(task: tokio::task::JoinHandle<()>) -> Result<()> {
     }
 }
 
-async fn run_demo(data_dir: PathBuf, bind: SocketAddr, no_serve: bool) -> Result<()> {
-    println!("Starting the AVESA demo in {} ...", data_dir.display());
+async fn run_demo(settings: Settings, no_serve: bool) -> Result<()> {
+    println!("Starting the AVESA demo in {} ...", settings.data_dir.display());
     let started = std::time::Instant::now();
-    let d = demo::prepare(demo::DemoOptions::new(data_dir)).await?;
+    let bind = settings.server.bind;
+    let d = demo::prepare(demo::DemoOptions::with_settings(settings)).await?;
     for (service, addr) in &d.sims.addrs {
         println!("{service} simulator: http://{addr}");
     }
@@ -752,11 +838,11 @@ fn prompt_secret(label: &str) -> Result<String> {
     Ok(rpassword::prompt_password(format!("{label}: "))?.trim().to_owned())
 }
 
-async fn service_add(data_dir: &std::path::Path, a: ServiceAdd) -> Result<()> {
-    let app = Ops::open(data_dir).await?;
+async fn service_add(settings: &Settings, a: ServiceAdd) -> Result<()> {
+    let app = Ops::open(settings).await?;
     let tenant = tenant_id(&a.tenant)?;
     require_tenant(app.store.as_ref(), &tenant).await?;
-    let spec = avesa_pipeline::spec(&a.service).map_err(anyhow::Error::msg)?;
+    let spec = app.catalogue.spec(&a.service).map_err(anyhow::Error::msg)?;
     let mut given: std::collections::BTreeMap<String, String> = Default::default();
     let mut no_test = a.no_test;
     let mut args = a.fields.into_iter();
@@ -813,7 +899,7 @@ async fn service_add(data_dir: &std::path::Path, a: ServiceAdd) -> Result<()> {
         }
     }
     let cfg = ServiceConfig::new(&a.service, given);
-    let connector = cfg.connector(tenant.as_str()).map_err(anyhow::Error::msg)?;
+    let connector = app.catalogue.connector(&tenant, &cfg).map_err(anyhow::Error::msg)?;
     if !no_test && let Err(e) = connector.test().await {
         bail!(
             "testing the credentials failed (use --no-test to store them anyway): {}",

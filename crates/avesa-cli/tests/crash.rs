@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use avesa_cli::demo::{SECOND, demo_credentials};
 use avesa_model::{CanonicalTable, TenantId};
-use avesa_warehouse::{DuckDbWarehouse, ListQuery, Warehouse};
+use avesa_warehouse::{ListQuery, Warehouse};
+use avesa_warehouse_duckdb::{DuckDbOptions, DuckDbWarehouse};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -23,7 +24,7 @@ use tokio::process::{Child, Command};
 
 fn avesa(data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_avesa"));
-    c.arg("--data-dir").arg(data).arg("--log").arg("warn").env_remove("AVESA_CRASH_AT");
+    c.arg("--data-dir").arg(data).arg("--log").arg("warn").env_remove("AVESA_FAILPOINTS");
     c.kill_on_drop(true);
     c
 }
@@ -121,12 +122,16 @@ async fn sync_survives_being_killed_anywhere() {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         if trial % 4 == 2 {
             // Abort between the key scan's deletion versions and their commit.
-            cmd.env("AVESA_CRASH_AT", "key_scan_before_commit:1");
+            cmd.env("AVESA_FAILPOINTS", "key_scan_before_commit=return");
             let status = cmd.status().await.unwrap();
             interrupted += usize::from(!status.success());
         } else if trial % 2 == 0 {
             // Abort exactly between an SCD2 apply and its commit.
-            cmd.env("AVESA_CRASH_AT", format!("before_commit:{}", rng.gen_range(1..4)));
+            // Abort at the 1st, 2nd or 3rd commit.
+            let passes = rng.gen_range(0..3);
+            let actions =
+                if passes == 0 { "return".to_owned() } else { format!("{passes}*off->return") };
+            cmd.env("AVESA_FAILPOINTS", format!("before_commit={actions}"));
             let status = cmd.status().await.unwrap();
             interrupted += usize::from(!status.success());
         } else {
@@ -163,7 +168,8 @@ async fn sync_survives_being_killed_anywhere() {
         .json()
         .await
         .unwrap();
-    let wh = DuckDbWarehouse::open(&data.join("warehouse.duckdb")).unwrap();
+    let wh =
+        DuckDbWarehouse::open(&data.join("warehouse.duckdb"), &DuckDbOptions::default()).unwrap();
     let tenant = TenantId::new("nw").unwrap();
     for (table, key, field, truth_field) in [
         (CanonicalTable::Companies, "companies", "name", "name"),
@@ -438,7 +444,8 @@ async fn serve_stops_gracefully_on_sigterm_and_resumes() {
     assert_eq!(r.status, RunStatus::Interrupted, "{r:?}");
     assert!(r.error.unwrap().contains("interrupted"));
     drop(state);
-    let wh = DuckDbWarehouse::open(&data.join("warehouse.duckdb")).unwrap();
+    let wh =
+        DuckDbWarehouse::open(&data.join("warehouse.duckdb"), &DuckDbOptions::default()).unwrap();
     let tenant = TenantId::new("gs").unwrap();
     assert_eq!(wh.version_count(&tenant, CanonicalTable::Tickets).await.unwrap() as usize, total);
 }

@@ -1,6 +1,6 @@
 //! The data lake: where raw and canonical Parquet live, and how they are written.
 //!
-//! Layout (DESIGN.md §3), under any `object_store` backend (a local folder by default):
+//! Layout (docs/design.md §3), under any `object_store` backend (a local folder by default):
 //!
 //! ```text
 //! {tenant}/raw/{service}/{table}/{chunk_id}.parquet        the vendor's records, as sent

@@ -1,4 +1,4 @@
-//! The canonical model: the tables every service maps into (DESIGN.md §6).
+//! The canonical model: the tables every service maps into (docs/design.md §6).
 //!
 //! A canonical row is keyed by `(tenant_id, source_service, source_id)` and carries the
 //! metadata columns ([`META_COLUMNS`]) followed by the table's business columns. The

@@ -1,6 +1,6 @@
 //! Domain types shared by every AVESA crate: identifiers, roles and the canonical model.
 //!
-//! No I/O lives here. The canonical model (section 6 of DESIGN.md) is described once, as
+//! No I/O lives here. The canonical model (section 6 of docs/design.md) is described once, as
 //! data ([`CanonicalTable::columns`]), and every layer derives from that description: the
 //! Arrow schema of canonical Parquet, the warehouse DDL, the API's JSON.
 

@@ -19,26 +19,30 @@
 //! huge table takes turns with everyone else instead of starving them. One table's, one
 //! service's or one tenant's failure is recorded and never stops the others.
 
+mod chunk;
+pub mod failpoints;
 pub mod notify;
+mod plan;
 pub mod schedule;
 mod services;
+mod table;
+#[cfg(test)]
+mod tests;
 
-pub use services::{ServiceConfig, open_service_config, seal_service_config, spec, specs};
+pub use services::{
+    Catalogue, ConnectorFactory, ServiceConfig, open_service_config, seal_service_config,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use avesa_connectors::{Connector, Cursor as SourceCursor};
-use avesa_lake::{Lake, raw_batch};
-use avesa_model::{ChunkId, RunId, TenantId};
-use avesa_state::{
-    ChunkCommit, ChunkCounts, ChunkRecord, ChunkStatus, Cipher, Cursor, RunRecord, RunStatus,
-    StateStore, TableKey,
-};
-use avesa_transform::Mapping;
+use avesa_lake::Lake;
+use avesa_model::{RunId, TenantId};
+use avesa_state::{ChunkStatus, Cipher, RunRecord, RunStatus, StateStore, TableKey};
 use avesa_warehouse::Warehouse;
 use chrono::Utc;
+use plan::Plan;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -119,17 +123,6 @@ pub enum PipelineError {
 /// A table's error when its run was cancelled.
 const CANCELLED: &str = "cancelled; the next run resumes from the last commit";
 
-/// One chunk's records as read, before they land.
-struct Fetched {
-    records: Vec<avesa_lake::RawRecord>,
-    counts: ChunkCounts,
-    end: Option<Cursor>,
-    more: bool,
-    /// Why reading stopped early (a vendor quota, or `cancelled`).
-    quota: Option<String>,
-    fetch_ms: u64,
-}
-
 /// Counts a run in progress until dropped.
 struct ActiveRun(tokio::sync::watch::Sender<usize>);
 
@@ -180,8 +173,10 @@ pub struct Pipeline {
     lake: Lake,
     warehouse: Arc<dyn Warehouse>,
     cipher: Cipher,
-    mappings: Arc<Vec<Mapping>>,
+    catalogue: Catalogue,
     opts: PipelineOptions,
+    /// Tables being synced by a run of this pipeline (or another sharing the set).
+    active_tables: ActiveTables,
     cancel: Arc<std::sync::atomic::AtomicBool>,
     /// Runs in progress on this pipeline (and its clones); `drain` waits for none.
     active: tokio::sync::watch::Sender<usize>,
@@ -202,24 +197,13 @@ impl CancelHandle {
     }
 }
 
-struct TableJob {
-    key: TableKey,
-    /// The source table to read (`key.table` differs for a backfill).
-    source: String,
-    /// A backfill's range.
-    range: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
-    connector: Arc<dyn Connector>,
-    /// `None`: the table is landed as raw Parquet only.
-    mapping: Option<Arc<Mapping>>,
-}
-
 impl Pipeline {
     pub fn new(
         store: Arc<dyn StateStore>,
         lake: Lake,
         warehouse: Arc<dyn Warehouse>,
         cipher: Cipher,
-        mappings: Vec<Mapping>,
+        catalogue: Catalogue,
         opts: PipelineOptions,
     ) -> Self {
         Self {
@@ -227,13 +211,26 @@ impl Pipeline {
             lake,
             warehouse,
             cipher,
-            mappings: Arc::new(mappings),
+            catalogue,
+            active_tables: ActiveTables::default(),
             cancel: Arc::default(),
             active: tokio::sync::watch::Sender::new(0),
             chunk_slots: Arc::new(Semaphore::new(opts.max_concurrent_chunks.max(1))),
             tenant_slots: Arc::default(),
             opts,
         }
+    }
+
+    /// Shares `tables` with other pipelines over the same installation, so that no two
+    /// of their runs sync one table at once.
+    pub fn with_active_tables(mut self, tables: ActiveTables) -> Self {
+        self.active_tables = tables;
+        self
+    }
+
+    /// The services this pipeline knows.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
     }
 
     fn tenant_slots(&self, tenant: &TenantId) -> Arc<Semaphore> {
@@ -273,103 +270,9 @@ impl Pipeline {
         self.active.send_modify(|n| *n += 1);
         let _active = ActiveRun(self.active.clone());
         let started = Instant::now();
-        let tenants = match &req.tenant {
-            Some(t) => match self.store.get_tenant(t).await? {
-                Some(t) => vec![t],
-                None => return Err(PipelineError::Invalid(format!("unknown tenant {t}"))),
-            },
-            None => self.store.list_tenants().await?,
-        };
         let run_id = req.run_id.unwrap_or_default();
         let span = tracing::info_span!("run", run_id = %run_id);
-        let mut outcomes = Vec::new();
-        let mut jobs = Vec::new();
-        for tenant in &tenants {
-            let services = self.store.list_services(&tenant.id).await?;
-            let services: Vec<_> = services
-                .into_iter()
-                .filter(|s| s.enabled && req.service.as_ref().is_none_or(|w| *w == s.service))
-                .collect();
-            if req.service.is_some() && services.is_empty() && req.tenant.is_some() {
-                return Err(PipelineError::Invalid(format!(
-                    "tenant {} has no service {}",
-                    tenant.id,
-                    req.service.as_deref().unwrap_or_default()
-                )));
-            }
-            for svc in services {
-                let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
-                    .and_then(|cfg| cfg.connector(tenant.id.as_str()));
-                let connector: Arc<dyn Connector> = match connector {
-                    Ok(c) => Arc::from(c),
-                    Err(e) => {
-                        outcomes.push(failed(&tenant.id, &svc.service, "*", e));
-                        continue;
-                    }
-                };
-                let mut matched = false;
-                for table in connector.tables() {
-                    if req.table.as_ref().is_some_and(|t| *t != table) {
-                        continue;
-                    }
-                    matched = true;
-                    let key = TableKey {
-                        tenant_id: tenant.id.clone(),
-                        service: svc.service.clone(),
-                        table: match req.backfill {
-                            Some((from, to)) => backfill_key(&table, from, to),
-                            None => table.clone(),
-                        },
-                    };
-                    if req.backfill.is_some() && !connector.supports_range(&table) {
-                        if req.table.is_some() {
-                            outcomes.push(failed(
-                                &tenant.id,
-                                &svc.service,
-                                &table,
-                                "a backfill needs a table read by an updated-at cursor",
-                            ));
-                        }
-                        continue;
-                    }
-                    let base = TableJob {
-                        key,
-                        source: table.clone(),
-                        range: req.backfill,
-                        connector: connector.clone(),
-                        mapping: None,
-                    };
-                    let Some(source) = connector.mapping_of(&table) else {
-                        jobs.push(base);
-                        continue;
-                    };
-                    let mapping = self
-                        .mappings
-                        .iter()
-                        .find(|m| m.service == svc.service && m.source_table == source);
-                    match mapping {
-                        Some(m) => {
-                            jobs.push(TableJob { mapping: Some(Arc::new(m.clone())), ..base })
-                        }
-                        None => outcomes.push(failed(
-                            &tenant.id,
-                            &svc.service,
-                            &table,
-                            format!("no mapping for {} {source}", svc.service),
-                        )),
-                    }
-                }
-                if let (false, Some(t)) = (matched, &req.table) {
-                    let known = connector.tables();
-                    return Err(PipelineError::Invalid(format!(
-                        "{} has no table {t:?}; tables: {}",
-                        svc.service,
-                        known.join(", ")
-                    )));
-                }
-            }
-        }
-
+        let Plan { jobs, mut outcomes } = self.plan(&req).await?;
         // The request is valid: record the run.
         let run = RunRecord {
             id: run_id,
@@ -386,9 +289,6 @@ impl Pipeline {
             error: None,
         };
         self.store.create_run(&run).await?;
-        // Interleave tenants so that one tenant's many tables don't queue ahead of others.
-        jobs.sort_by_key(|j| j.key.tenant_id.clone());
-        let jobs = interleave_by_tenant(jobs);
         let mut set = JoinSet::new();
         let mut task_keys = BTreeMap::new();
         for job in jobs {
@@ -464,529 +364,27 @@ impl Pipeline {
         }
         Ok(summary)
     }
+}
 
-    /// Syncs one table chunk by chunk until the source has nothing more.
-    async fn sync_table(&self, run_id: RunId, job: TableJob, full: bool) -> TableOutcome {
-        let started = Instant::now();
-        // One run at a time per table in this process (the scheduler, API triggers and
-        // a manual sync may overlap).
-        let store_id = Arc::as_ptr(&self.store) as *const () as usize;
-        let Some(_active) = ActiveTable::claim(store_id, &job.key) else {
-            let mut o = failed(&job.key.tenant_id, &job.key.service, &job.key.table, "");
-            o.status = ChunkStatus::Committed;
-            o.error = None;
-            o.notice = Some("skipped: another run is syncing this table".into());
-            return o;
-        };
-        let mut out = TableOutcome {
-            tenant_id: job.key.tenant_id.clone(),
-            service: job.key.service.clone(),
-            table: job.key.table.clone(),
-            status: ChunkStatus::Committed,
-            chunks: 0,
-            records: 0,
-            versions_inserted: 0,
-            requests: 0,
-            error: None,
-            notice: None,
-            planned: None,
-            seconds: 0.0,
-        };
-        let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "table failed");
-            out.status = ChunkStatus::Failed;
-            out.error = Some(e);
-        }
-        out.seconds = started.elapsed().as_secs_f64();
-        out
-    }
+/// The tables being synced, shared by the pipelines of one installation (the app holds
+/// one set and gives it to every pipeline it makes).
+#[derive(Clone, Debug, Default)]
+pub struct ActiveTables(Arc<std::sync::Mutex<std::collections::HashSet<TableKey>>>);
 
-    async fn sync_table_inner(
-        &self,
-        run_id: RunId,
-        job: &TableJob,
-        full: bool,
-        out: &mut TableOutcome,
-    ) -> Result<(), String> {
-        let key = &job.key;
-        let st = |e: avesa_state::StateError| e.to_string();
-        // Resume a chunk a crashed or failed run left behind, under its own id.
-        let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
-        let overlap = |c: Cursor| {
-            let c = from_source(job.connector.resume_from(to_source(c), self.opts.overlap));
-            match job.range {
-                // A backfill never rewinds before its range.
-                Some((from, _)) if c.updated_at < from => {
-                    Cursor { updated_at: from, id: String::new(), token: None }
-                }
-                _ => c,
-            }
-        };
-        let cursor = self.store.get_cursor(key).await.map_err(st)?;
-        let (mut chunk_id, mut start) = match resumed {
-            // A full sync starts over, superseding the unfinished chunk. So does an
-            // incremental run when that chunk read from the beginning of a table that
-            // has a watermark: it was a full sync's first chunk or its key scan, whose
-            // work a full sync redoes, and the watermark is the place to go on from.
-            Some(c) if full || (c.start.is_none() && cursor.is_some()) => {
-                self.abandon(job, c.id).await?;
-                match (full, cursor) {
-                    (false, Some(c)) => (ChunkId::new(), Some(overlap(c))),
-                    _ => (ChunkId::new(), None),
-                }
-            }
-            Some(c) => {
-                // Same id (its files are overwritten), from its start minus the overlap
-                // window (a late-committed record may have appeared just behind it).
-                tracing::info!(chunk = %c.id, "resuming unfinished chunk");
-                (c.id, c.start.map(overlap))
-            }
-            None if full => (ChunkId::new(), None),
-            None => {
-                let start = match (cursor, job.range) {
-                    (Some(c), _) => Some(overlap(c)),
-                    // A backfill starts at its range's beginning (inclusive).
-                    (None, Some((from, _))) => {
-                        Some(Cursor { updated_at: from, id: String::new(), token: None })
-                    }
-                    (None, None) => None,
-                };
-                (ChunkId::new(), start)
-            }
-        };
-        // A full sync of a table that lists every record ends with a key scan: current
-        // records the vendor no longer lists were deleted there.
-        let mut target = self.opts.chunk_records;
-        if let Ok(n) = job.connector.count(&job.source, start.clone().map(to_source).as_ref()).await
-        {
-            tracing::info!(
-                planned = n,
-                chunks = n.div_ceil(self.opts.chunk_records.max(1) as u64),
-                "table planned"
-            );
-            out.planned = Some(n);
-        }
-        let mut seen = (full
-            && job.range.is_none()
-            && job.mapping.is_some()
-            && job.connector.lists_all(&job.source))
-        .then(std::collections::HashSet::new);
-        let mut prefetched: Option<Result<Fetched, String>> = None;
-        loop {
-            // A global chunk slot, held until this chunk commits.
-            let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
-            if self.is_cancelled() {
-                return Err(CANCELLED.into());
-            }
-            let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
-            self.store.begin_chunk(&record).await.map_err(st)?;
-            let span = tracing::info_span!("chunk", chunk = %chunk_id);
-            let chunk_started = Instant::now();
-            let fetched = match prefetched.take() {
-                Some(f) => f,
-                None => self.fetch(job, start.clone(), target).instrument(span.clone()).await,
-            };
-            let result = match fetched {
-                Err(e) => Err(e),
-                Ok(f) => {
-                    // While this chunk lands, the next one is read (it begins, and counts,
-                    // only once this one has committed; a crash just drops what it read).
-                    let next = match &f {
-                        f if f.more && f.quota.is_none() && !f.records.is_empty() => f.end.clone(),
-                        _ => None,
-                    };
-                    let land = self.land_chunk(job, chunk_id, f, seen.as_mut()).instrument(span);
-                    match next {
-                        None => land.await,
-                        Some(next) => {
-                            let prefetch = self
-                                .fetch(job, Some(next), target)
-                                .instrument(tracing::info_span!("prefetch"));
-                            let (landed, read) = tokio::join!(land, prefetch);
-                            prefetched = Some(read);
-                            landed
-                        }
-                    }
-                }
-            };
-            let labels = [
-                ("service", key.service.as_str()),
-                ("table", key.table.as_str()),
-                ("tenant", key.tenant_id.as_str()),
-            ];
-            let elapsed = chunk_started.elapsed();
-            avesa_model::metrics::observe(
-                "avesa_chunk_duration_seconds",
-                &labels[..2],
-                elapsed.as_secs_f64(),
-            );
-            match result {
-                Ok((mut commit, more, quota)) => {
-                    commit.counts.millis = elapsed.as_millis() as u64;
-                    // Size the next chunk from this one's throughput to fit the budget.
-                    if commit.counts.records > 0 && !elapsed.is_zero() {
-                        let rate = commit.counts.records as f64 / elapsed.as_secs_f64();
-                        let fit = (rate * self.opts.chunk_budget.as_secs_f64()) as usize;
-                        let max = self.opts.chunk_records.max(1);
-                        target = fit.clamp((self.opts.page_size as usize).min(max), max);
-                    }
-                    record_metrics(&labels, &commit.counts, "committed");
-                    out.chunks += 1;
-                    out.records += commit.counts.records;
-                    out.versions_inserted += commit.counts.versions_inserted;
-                    out.requests += commit.counts.requests;
-                    let end = commit.end.clone();
-                    crash_point("before_commit");
-                    self.store.commit_chunk(&commit).await.map_err(st)?;
-                    if let Some(q) = quota {
-                        if q == "cancelled" {
-                            return Err(CANCELLED.into());
-                        }
-                        tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
-                        out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
-                        return Ok(());
-                    }
-                    drop(slot);
-                    match (more, end) {
-                        (true, Some(end)) => {
-                            start = Some(end);
-                            chunk_id = ChunkId::new();
-                        }
-                        _ => {
-                            if let Some(seen) = seen.take() {
-                                let _slot = self
-                                    .chunk_slots
-                                    .acquire()
-                                    .await
-                                    .expect("semaphore never closed");
-                                let gone = self.key_scan(run_id, job, seen).await?;
-                                out.versions_inserted += gone;
-                            }
-                            return Ok(());
-                        }
-                    }
-                }
-                Err(e) => {
-                    avesa_model::metrics::add(
-                        "avesa_chunks_total",
-                        &[labels[0], labels[1], labels[2], ("status", "failed")],
-                        1.0,
-                    );
-                    // Best effort: if even this fails, the chunk stays "running" and the
-                    // next run resumes it all the same.
-                    let _ = self.store.fail_chunk(chunk_id, &e).await;
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    /// The key scan that ends a full sync: every current record of this service in the
-    /// table's canonical table whose id the full read did not see gets a deletion
-    /// version, landed and recorded like any chunk (the apply is idempotent, so a crash
-    /// here is repaired by the next full sync).
-    async fn key_scan(
-        &self,
-        run_id: RunId,
-        job: &TableJob,
-        seen: std::collections::HashSet<String>,
-    ) -> Result<u64, String> {
-        let key = &job.key;
-        let Some(mapping) = job.mapping.clone() else { return Ok(0) };
-        let table = mapping.canonical_table;
-        let current = self
-            .warehouse
-            .current_ids(&key.tenant_id, table, &key.service)
-            .await
-            .map_err(|e| e.to_string())?;
-        let now = Utc::now();
-        let gone: Vec<avesa_lake::RawRecord> = current
-            .into_iter()
-            .filter(|id| !seen.contains(id))
-            .map(|id| avesa_lake::RawRecord {
-                source_id: id,
-                updated_at: Some(now),
-                deleted: true,
-                json: "{}".into(),
-            })
-            .collect();
-        if gone.is_empty() {
-            return Ok(0);
-        }
-        tracing::info!(deleted = gone.len(), "key scan: records the vendor no longer lists");
-        let chunk = ChunkId::new();
-        let record = ChunkRecord::running(chunk, run_id, key.clone(), None);
-        self.store.begin_chunk(&record).await.map_err(|e| e.to_string())?;
-        let mut counts = ChunkCounts { records: gone.len() as u64, ..Default::default() };
-        let (files, inserted) = self.land(job, chunk, now, gone).await?;
-        counts.versions_inserted = inserted;
-        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files };
-        crash_point("key_scan_before_commit");
-        self.store.commit_chunk(&commit).await.map_err(|e| e.to_string())?;
-        Ok(inserted)
-    }
-
-    /// Marks an unfinished chunk abandoned and deletes the lake files it may have
-    /// written: only committed chunks' files belong to the lake. (Versions its SCD2 apply
-    /// may have written stay: they are states the vendor really had, and the apply is
-    /// idempotent.)
-    async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), String> {
-        tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
-        self.store.abandon_chunk(chunk).await.map_err(|e| e.to_string())?;
-        let (raw, canonical) = chunk_paths(job, chunk);
-        for p in std::iter::once(raw).chain(canonical) {
-            self.lake.delete(&p).await.map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    /// Raw Parquet → canonical Parquet → SCD2 apply for one chunk's records. Returns the
-    /// files written and the versions inserted. Building the batches runs on a blocking
-    /// thread; the two Parquet writes and the apply then run side by side (the commit,
-    /// after all three, is what makes them count).
-    async fn land(
-        &self,
-        job: &TableJob,
-        chunk: ChunkId,
-        extracted_at: chrono::DateTime<Utc>,
-        records: Vec<avesa_lake::RawRecord>,
-    ) -> Result<(Vec<String>, u64), String> {
-        let key = &job.key;
-        let began = Instant::now();
-        let (tenant, service, table) =
-            (key.tenant_id.clone(), key.service.clone(), key.table.clone());
-        let mapping = job.mapping.clone();
-        let (raw, canonical) = tokio::task::spawn_blocking(move || {
-            let raw = raw_batch(&tenant, &service, &table, chunk, extracted_at, &records);
-            let canonical = mapping
-                .map(|m| {
-                    m.apply(&tenant, chunk, extracted_at, &records)
-                        .map(|batch| (m.canonical_table, batch))
-                        .map_err(|e| format!("mapping failed: {e}"))
-                })
-                .transpose()?;
-            Ok::<_, String>((raw, canonical))
-        })
-        .await
-        .map_err(|e| format!("transform task failed: {e}"))??;
-        let transform_ms = began.elapsed().as_millis() as u64;
-        let (raw_path, canonical_path) = chunk_paths(job, chunk);
-        let put_raw =
-            async { self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string()) };
-        let (Some((table, canonical)), Some(canonical_path)) = (canonical, canonical_path) else {
-            put_raw.await?;
-            return Ok((vec![raw_path.to_string()], 0));
-        };
-        let put_canonical = async {
-            self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())
-        };
-        let apply = async {
-            let started = Instant::now();
-            let r = self.warehouse.apply(table, canonical.clone()).await.map_err(|e| e.to_string());
-            r.map(|r| (r, started.elapsed().as_millis() as u64))
-        };
-        let (_, _, (report, apply_ms)) = tokio::try_join!(put_raw, put_canonical, apply)?;
-        tracing::debug!(
-            transform_ms,
-            apply_ms,
-            land_ms = began.elapsed().as_millis() as u64,
-            "chunk landed"
-        );
-        Ok((vec![raw_path.to_string(), canonical_path.to_string()], report.inserted))
-    }
-
-    /// Reads one chunk's records: pages from `start` until `target` records, the time
-    /// budget, the end of the source, a quota or a cancel.
-    async fn fetch(
-        &self,
-        job: &TableJob,
-        start: Option<Cursor>,
-        target: usize,
-    ) -> Result<Fetched, String> {
-        let key = &job.key;
-        let mut counts = ChunkCounts::default();
-        let mut records = Vec::new();
-        let mut after: Option<SourceCursor> = start.map(to_source);
-        let mut more = true;
-        let mut quota = None;
-        let began = Instant::now();
-        let target = target.clamp(1, self.opts.chunk_records);
-        while records.len() < target && more {
-            if !records.is_empty() && began.elapsed() >= self.opts.chunk_budget {
-                // Over budget: commit this much; a continuation chunk reads on.
-                tracing::info!(
-                    records = records.len(),
-                    "chunk over its time budget; continuing in a new chunk"
-                );
-                break;
-            }
-            if self.is_cancelled() {
-                quota = Some("cancelled".to_owned());
-                break;
-            }
-            let want = (target - records.len()).min(self.opts.page_size as usize);
-            let page =
-                match job.connector.fetch_page(&job.source, after.as_ref(), want as u32).await {
-                    Ok(p) => p,
-                    // The vendor's quota ran out: keep what this chunk has, stop cleanly.
-                    Err(e) if e.is_quota() => {
-                        quota = Some(e.to_string());
-                        break;
-                    }
-                    Err(e) => return Err(e.to_string()),
-                };
-            counts.pages += 1;
-            counts.requests += page.stats.requests;
-            counts.bytes += page.stats.bytes;
-            counts.retries += page.stats.retries;
-            counts.throttles += page.stats.throttles;
-            more = page.more;
-            let mut page = page;
-            if let Some((_, to)) = job.range {
-                // The range ends here: keep what was updated before `to`, stop after.
-                let n = page.records.len();
-                page.records.retain(|r| r.updated_at.is_none_or(|u| u < to));
-                if page.records.len() < n {
-                    more = false;
-                    page.last = page.records.last().map(|r| SourceCursor {
-                        updated_at: r.updated_at.unwrap_or(to),
-                        id: r.source_id.clone(),
-                        token: None,
-                    });
-                    if page.last.is_none() {
-                        break;
-                    }
-                }
-            }
-            match page.last {
-                Some(last) if after.as_ref() == Some(&last) => {
-                    return Err(format!(
-                        "{} {}: the source returned the same page twice (position {} / {}); \
-                         stopping instead of looping",
-                        key.service, key.table, last.updated_at, last.id
-                    ));
-                }
-                Some(last) => after = Some(last),
-                None => more = false,
-            }
-            records.extend(page.records);
-        }
-        counts.records = records.len() as u64;
-        let fetch_ms = began.elapsed().as_millis() as u64;
-        Ok(Fetched { records, counts, end: after.map(from_source), more, quota, fetch_ms })
-    }
-
-    /// Lands one fetched chunk: raw Parquet → canonical Parquet → SCD2 apply. Returns the
-    /// commit to record and whether the source has more.
-    async fn land_chunk(
-        &self,
-        job: &TableJob,
-        chunk: ChunkId,
-        f: Fetched,
-        seen: Option<&mut std::collections::HashSet<String>>,
-    ) -> Result<(ChunkCommit, bool, Option<String>), String> {
-        let key = &job.key;
-        let Fetched { records, mut counts, end, more, quota, fetch_ms } = f;
-        let began = Instant::now();
-        if records.is_empty() {
-            // Nothing read; a delta API may still hand out a new delta link to keep.
-            let end = end.filter(|e| e.token.as_deref().is_some_and(|t| t.starts_with("delta:")));
-            let commit =
-                ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files: vec![] };
-            return Ok((commit, false, quota));
-        }
-        if let Some(seen) = seen {
-            seen.extend(records.iter().map(|r| r.source_id.clone()));
-        }
-        let (files, inserted) = self.land(job, chunk, Utc::now(), records).await?;
-        counts.versions_inserted = inserted;
-        tracing::info!(
-            records = counts.records,
-            inserted,
-            fetch_ms,
-            land_ms = began.elapsed().as_millis() as u64,
-            "chunk applied"
-        );
-        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
-        Ok((commit, more && quota.is_none(), quota))
+impl ActiveTables {
+    /// Claims `key`; `None` if a run already holds it. Released when the claim drops.
+    fn claim(&self, key: &TableKey) -> Option<ActiveTable> {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(key.clone()).then(|| ActiveTable(self.clone(), key.clone()))
     }
 }
 
-/// A table being synced by a run of this process, per state store (one installation);
-/// released when dropped.
-struct ActiveTable((usize, TableKey));
-
-type ActiveSet = std::sync::Mutex<std::collections::HashSet<(usize, TableKey)>>;
-
-static ACTIVE: std::sync::LazyLock<ActiveSet> = std::sync::LazyLock::new(Default::default);
-
-impl ActiveTable {
-    fn claim(store: usize, key: &TableKey) -> Option<ActiveTable> {
-        let mut set = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
-        let k = (store, key.clone());
-        set.insert(k.clone()).then(|| ActiveTable(k))
-    }
-}
+/// A claimed table; released when dropped.
+struct ActiveTable(ActiveTables, TableKey);
 
 impl Drop for ActiveTable {
     fn drop(&mut self) {
-        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
-    }
-}
-
-/// Adds a committed chunk's counts to the process metrics.
-fn record_metrics(labels: &[(&str, &str); 3], c: &ChunkCounts, status: &str) {
-    use avesa_model::metrics::add;
-    add("avesa_records_total", labels, c.records as f64);
-    add("avesa_pages_total", labels, c.pages as f64);
-    add("avesa_requests_total", labels, c.requests as f64);
-    add("avesa_retries_total", labels, c.retries as f64);
-    add("avesa_throttles_total", labels, c.throttles as f64);
-    add("avesa_bytes_total", labels, c.bytes as f64);
-    add("avesa_versions_inserted_total", labels, c.versions_inserted as f64);
-    add("avesa_chunks_total", &[labels[0], labels[1], labels[2], ("status", status)], 1.0);
-}
-
-/// The lake files a chunk of `job` writes: raw, and canonical when the table is mapped.
-fn chunk_paths(
-    job: &TableJob,
-    chunk: ChunkId,
-) -> (avesa_lake::LakePath, Option<avesa_lake::LakePath>) {
-    let key = &job.key;
-    let raw = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
-    let canonical = job
-        .mapping
-        .as_ref()
-        .map(|m| Lake::canonical_path(&key.tenant_id, m.canonical_table, &key.service, chunk));
-    (raw, canonical)
-}
-
-fn to_source(c: Cursor) -> SourceCursor {
-    SourceCursor { updated_at: c.updated_at, id: c.id, token: c.token }
-}
-
-fn from_source(c: SourceCursor) -> Cursor {
-    Cursor { updated_at: c.updated_at, id: c.id, token: c.token }
-}
-
-/// A test hook for crash-safety tests: with `AVESA_CRASH_AT=<point>:<n>` in the
-/// environment, the process aborts the `n`-th time it reaches `<point>` (as a power cut
-/// would stop it). Points: `before_commit` (after a chunk's SCD2 apply, before its
-/// commit) and `key_scan_before_commit` (after a full sync's deletion versions are
-/// applied, before the key-scan chunk commits).
-fn crash_point(point: &str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static HITS: AtomicU64 = AtomicU64::new(0);
-    let Ok(spec) = std::env::var("AVESA_CRASH_AT") else { return };
-    let Some((name, n)) = spec.split_once(':') else { return };
-    if name != point {
-        return;
-    }
-    let hit = HITS.fetch_add(1, Ordering::SeqCst) + 1;
-    if n.parse::<u64>().is_ok_and(|n| n == hit) {
-        eprintln!("AVESA_CRASH_AT: aborting at {point} #{hit}");
-        std::process::abort();
+        (self.0).0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
     }
 }
 
@@ -1005,22 +403,4 @@ fn failed(tenant: &TenantId, service: &str, table: &str, e: impl ToString) -> Ta
         planned: None,
         seconds: 0.0,
     }
-}
-
-/// Round-robin over tenants: t1a, t2a, t1b, t2b, …
-fn interleave_by_tenant(jobs: Vec<TableJob>) -> Vec<TableJob> {
-    let mut groups: BTreeMap<TenantId, std::collections::VecDeque<TableJob>> = BTreeMap::new();
-    for j in jobs {
-        groups.entry(j.key.tenant_id.clone()).or_default().push_back(j);
-    }
-    let mut out = Vec::new();
-    while !groups.is_empty() {
-        groups.retain(|_, q| {
-            if let Some(j) = q.pop_front() {
-                out.push(j);
-            }
-            !q.is_empty()
-        });
-    }
-    out
 }

@@ -1,27 +1,108 @@
 //! Service configurations: what `avesa service add` stores (sealed) and how a connector
 //! is built from it and the service's spec.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use avesa_connectors::{Connector, ServiceCredentials, Spec, SpecConnector, builtin_specs};
+use avesa_model::TenantId;
 use avesa_state::Cipher;
+use avesa_transform::Mapping;
 
-static SPECS: LazyLock<Vec<Arc<Spec>>> =
-    LazyLock::new(|| builtin_specs().into_iter().map(Arc::new).collect());
+/// Builds a tenant's connector for a service configuration.
+pub type ConnectorFactory = dyn Fn(&Catalogue, &TenantId, &ServiceConfig) -> Result<Arc<dyn Connector>, String>
+    + Send
+    + Sync;
 
-/// The specs of every service AVESA knows.
-pub fn specs() -> &'static [Arc<Spec>] {
-    &SPECS
+/// What the pipeline knows about services: each one's spec, the mappings of its tables,
+/// and how a tenant's connector is built. A value handed to the pipeline (no process-wide
+/// registry), so tests bring their own services and connectors.
+#[derive(Clone)]
+pub struct Catalogue {
+    specs: Arc<Vec<Arc<Spec>>>,
+    mappings: Arc<Vec<Arc<Mapping>>>,
+    connect: Arc<ConnectorFactory>,
 }
 
-/// The spec of `service`, or an error listing the known services.
-pub fn spec(service: &str) -> Result<Arc<Spec>, String> {
-    SPECS.iter().find(|s| s.service == service).cloned().ok_or_else(|| {
-        format!(
-            "unknown service {service:?}; known services: {}",
-            SPECS.iter().map(|s| s.service.as_str()).collect::<Vec<_>>().join(", ")
-        )
-    })
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("services", &self.specs.iter().map(|s| s.service.as_str()).collect::<Vec<_>>())
+            .field("mappings", &self.mappings.len())
+            .finish()
+    }
+}
+
+impl Catalogue {
+    /// The services AVESA ships: the built-in specs and mappings, connectors from specs.
+    pub fn builtin() -> Self {
+        Self::new(builtin_specs(), avesa_transform::builtin_mappings())
+    }
+
+    /// These specs and mappings; connectors are built from the specs.
+    pub fn new(specs: Vec<Spec>, mappings: Vec<Mapping>) -> Self {
+        Catalogue {
+            specs: Arc::new(specs.into_iter().map(Arc::new).collect()),
+            mappings: Arc::new(mappings.into_iter().map(Arc::new).collect()),
+            connect: Arc::new(|cat: &Catalogue, tenant: &TenantId, cfg: &ServiceConfig| {
+                let spec = cat.spec(&cfg.service)?;
+                SpecConnector::new(spec, tenant.as_str(), &cfg.creds)
+                    .map(|c| Arc::new(c) as Arc<dyn Connector>)
+                    .map_err(|e| e.to_string())
+            }),
+        }
+    }
+
+    /// The same services, with connectors built by `f` (tests: a fake vendor).
+    pub fn with_connectors(
+        mut self,
+        f: impl Fn(&Catalogue, &TenantId, &ServiceConfig) -> Result<Arc<dyn Connector>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.connect = Arc::new(f);
+        self
+    }
+
+    /// Every service's spec.
+    pub fn specs(&self) -> &[Arc<Spec>] {
+        &self.specs
+    }
+
+    /// The spec of `service`, or an error listing the known services.
+    pub fn spec(&self, service: &str) -> Result<Arc<Spec>, String> {
+        self.specs.iter().find(|s| s.service == service).cloned().ok_or_else(|| {
+            format!(
+                "unknown service {service:?}; known services: {}",
+                self.specs.iter().map(|s| s.service.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// The mapping of a service's source table, if it has one.
+    pub fn mapping(&self, service: &str, source_table: &str) -> Option<Arc<Mapping>> {
+        self.mappings
+            .iter()
+            .find(|m| m.service == service && m.source_table == source_table)
+            .cloned()
+    }
+
+    /// The tenant's connector for a service configuration.
+    pub fn connector(
+        &self,
+        tenant: &TenantId,
+        cfg: &ServiceConfig,
+    ) -> Result<Arc<dyn Connector>, String> {
+        (self.connect)(self, tenant, cfg)
+    }
+
+    /// The configuration with secrets replaced by `***`, for display.
+    pub fn redacted(&self, cfg: &ServiceConfig) -> Vec<(String, String)> {
+        match self.spec(&cfg.service) {
+            Ok(s) => cfg.creds.redacted(&s).into_iter().collect(),
+            Err(_) => cfg.creds.0.keys().map(|k| (k.clone(), "***".to_owned())).collect(),
+        }
+    }
 }
 
 /// A service's configuration, credentials included. Never logged: `Debug` shows only
@@ -42,22 +123,6 @@ impl ServiceConfig {
 
     pub fn service(&self) -> &str {
         &self.service
-    }
-
-    /// The configuration with secrets replaced by `***`, for display.
-    pub fn redacted(&self) -> Vec<(String, String)> {
-        match spec(&self.service) {
-            Ok(s) => self.creds.redacted(&s).into_iter().collect(),
-            Err(_) => self.creds.0.keys().map(|k| (k.clone(), "***".to_owned())).collect(),
-        }
-    }
-
-    /// The tenant's connector for this service.
-    pub fn connector(&self, tenant: &str) -> Result<Box<dyn Connector>, String> {
-        let spec = spec(&self.service)?;
-        SpecConnector::new(spec, tenant, &self.creds)
-            .map(|c| Box::new(c) as Box<dyn Connector>)
-            .map_err(|e| e.to_string())
     }
 }
 

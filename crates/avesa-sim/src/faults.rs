@@ -178,7 +178,7 @@ pub struct TrafficEntry {
     pub status: u16,
 }
 
-/// Whose error bodies a simulator speaks (`shared/VENDOR_APIS.md` §1.8, §2.7, §3.7, §4.7).
+/// Whose error bodies a simulator speaks (`docs/vendor-apis.md` §1.8, §2.7, §3.7, §4.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorStyle {

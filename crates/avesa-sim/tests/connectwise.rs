@@ -558,6 +558,131 @@ async fn incremental_after_advance_returns_exactly_the_changes() {
     assert_eq!(count["count"], after.companies.len() as i64);
 }
 
+/// Every `system/members` row carries the fields ConnectWise's member schema requires, with
+/// the vendor's enumeration values, served over HTTP exactly as in truth.
+#[tokio::test]
+async fn members_carry_the_required_fields() {
+    let f = Fixture::new(CwSizes::derived(12, 40, 300, 700, 40)).await;
+    let (members, _) = f.all_pages("system/members?pageSize=7").await;
+    assert_eq!(members.len(), 40);
+    assert!(members == f.sim.truth("acme_msp").members, "HTTP rows differ from truth");
+    let member_ids: BTreeSet<i64> = ids(&members).into_iter().collect();
+    let enums: [(&str, &[&str]); 7] = [
+        ("defaultEmail", &["Office", "Mobile", "Home"]),
+        ("defaultPhone", &["Office", "Mobile", "Home"]),
+        ("invoiceScreenDefaultTabFormat", &["ShowInvoicingTab", "ShowAgreementInvoicingTab"]),
+        ("invoicingDisplayOptions", &["RemainOnInvoicingScreen", "ShowRecentInvoices"]),
+        ("agreementInvoicingDisplayOptions", &["RemainOnInvoicingScreen", "ShowRecentInvoices"]),
+        ("companyActivityTabFormat", &["SummaryList", "DetailList"]),
+        ("invoiceTimeTabFormat", &["SummaryList", "DetailList"]),
+    ];
+    let mut seen: BTreeSet<(&str, String)> = BTreeSet::new();
+    for m in &members {
+        for (key, allowed) in &enums {
+            let v = m[*key].as_str().unwrap_or_else(|| panic!("{key} is not a string: {m}"));
+            assert!(allowed.contains(&v), "{key} = {v:?}");
+            seen.insert((key, v.to_string()));
+        }
+        if m["defaultPhone"] == "Mobile" {
+            assert!(m["mobilePhone"].as_str().is_some_and(|p| !p.is_empty()), "{m}");
+        }
+        if m["defaultEmail"] == "Office" {
+            assert!(m["officeEmail"].as_str().is_some_and(|e| e.contains('@')), "{m}");
+        }
+        // references the schema requires: {id, name}, approvers resolve to members
+        for key in [
+            "securityRole",
+            "structureLevel",
+            "securityLocation",
+            "defaultLocation",
+            "defaultDepartment",
+            "salesDefaultLocation",
+            "timeZone",
+            "workRole",
+        ] {
+            assert!(m[key]["id"].is_i64() && m[key]["name"].is_string(), "{key}: {m}");
+        }
+        for key in ["timeApprover", "expenseApprover"] {
+            let id = m[key]["id"].as_i64().unwrap_or_else(|| panic!("{key}: {m}"));
+            assert!(member_ids.contains(&id), "{key} {id} is not a member");
+            assert!(m[key]["identifier"].is_string() && m[key]["name"].is_string());
+        }
+        assert!(m["hireDate"].is_string() && m["licenseClass"].is_string());
+    }
+    // seeded choices vary across members (the draw is per member, not one constant)
+    for (key, v) in [
+        ("defaultPhone", "Office"),
+        ("defaultPhone", "Mobile"),
+        ("invoicingDisplayOptions", "RemainOnInvoicingScreen"),
+        ("invoicingDisplayOptions", "ShowRecentInvoices"),
+        ("agreementInvoicingDisplayOptions", "ShowRecentInvoices"),
+    ] {
+        assert!(seen.contains(&(key, v.to_string())), "no member has {key} = {v}");
+    }
+    // deterministic: the same spec gives the same members
+    let again = ConnectWiseSim::new();
+    again.add_company(f.spec.clone());
+    assert!(again.truth("acme_msp").members == members);
+
+    // the fields can be asked for and filtered on like any other
+    let (status, page) =
+        f.json("system/members?fields=id,defaultEmail,defaultPhone&pageSize=1000").await;
+    assert_eq!(status, 200);
+    for r in page.as_array().unwrap() {
+        let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, BTreeSet::from(["id", "defaultEmail", "defaultPhone"]));
+    }
+    let q = url_escape("defaultPhone = \"Mobile\"");
+    let (got, _) = f.all_pages(&format!("system/members?conditions={q}&pageSize=1000")).await;
+    let want: Vec<i64> =
+        ids(&members.iter().filter(|m| m["defaultPhone"] == "Mobile").cloned().collect::<Vec<_>>());
+    assert!(!want.is_empty());
+    assert_eq!(ids(&got), want);
+}
+
+/// Agreements and opportunities always name a contact (ConnectWise requires one), and
+/// opportunities their company's site.
+#[tokio::test]
+async fn agreements_and_opportunities_carry_required_references() {
+    let f = Fixture::new(CwSizes::small()).await;
+    let truth = f.sim.truth("acme_msp");
+    let contacts: BTreeSet<i64> = ids(&truth.contacts).into_iter().collect();
+    for (table, rows) in
+        [("finance/agreements", &truth.agreements), ("sales/opportunities", &truth.opportunities)]
+    {
+        assert!(!rows.is_empty());
+        for r in rows {
+            let id = r["contact"]["id"].as_i64().unwrap_or_else(|| panic!("{table}: {r}"));
+            assert!(contacts.contains(&id), "{table}: contact {id}");
+            assert!(r["contact"]["name"].is_string());
+        }
+    }
+    for o in &truth.opportunities {
+        assert!(o["site"]["id"].is_i64() && o["site"]["name"] == "Main", "{o}");
+        let company = truth.companies.iter().find(|c| c["id"] == o["company"]["id"]).unwrap();
+        assert_eq!(o["site"]["id"], company["site"]["id"], "{o}");
+    }
+    // still so after an advance creates more of them, except for a company created in the
+    // window that has no contact yet (its managed agreement cannot name one)
+    f.sim.advance(
+        "acme_msp",
+        AdvanceSpec { duration: chrono::Duration::days(20), updates: 50, creates: 200, deletes: 0 },
+    );
+    let truth = f.sim.truth("acme_msp");
+    let mut with_contact = 0;
+    for r in truth.agreements.iter().chain(&truth.opportunities) {
+        if r["contact"].is_null() {
+            let company = &r["company"]["id"];
+            assert!(!truth.contacts.iter().any(|c| &c["company"]["id"] == company), "{r}");
+        } else {
+            assert!(r["contact"]["id"].is_i64(), "{r}");
+            with_contact += 1;
+        }
+    }
+    assert!(with_contact > truth.agreements.len());
+    assert!(truth.opportunities.iter().all(|o| o["site"]["id"].is_i64()));
+}
+
 #[tokio::test]
 async fn same_seed_same_data() {
     let a = ConnectWiseSim::new();

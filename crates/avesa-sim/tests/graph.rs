@@ -169,7 +169,8 @@ async fn discovery_and_client_credentials() {
         assert_eq!(r.status(), 200);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
         let doc: Value = r.json().await.unwrap();
-        let login = format!("http://{}/{}", f.addr, spec.tenant_id);
+        // Microsoft's authority, never the address that served the document.
+        let login = format!("https://login.microsoftonline.com/{}", spec.tenant_id);
         assert_eq!(doc["token_endpoint"], json!(format!("{login}/oauth2/v2.0/token")));
         assert_eq!(doc["authorization_endpoint"], json!(format!("{login}/oauth2/v2.0/authorize")));
         assert_eq!(doc["issuer"], json!(format!("{login}/v2.0")));
@@ -277,6 +278,89 @@ async fn discovery_and_client_credentials() {
             && r.tenant.is_none())
     );
     assert!(log.iter().filter(|r| r.path.ends_with("openid-configuration")).count() >= 3);
+}
+
+/// The v2.0 discovery document is Microsoft's, field for field, for the tenant asked for (by
+/// id or by domain, either way answered with the tenant id), whatever host served it.
+#[tokio::test]
+async fn discovery_document_is_microsofts() {
+    let f = Fixture::new().await;
+    for spec in [&f.acme, &f.globex] {
+        for tenant in [spec.tenant_id.clone(), spec.domain.to_uppercase()] {
+            let r = f
+                .http
+                .get(f.url(&format!("{tenant}/v2.0/.well-known/openid-configuration")))
+                .header("host", "login.example.test:8443")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{tenant}");
+            let doc: Value = r.json().await.unwrap();
+            let login = format!("https://login.microsoftonline.com/{}", spec.tenant_id);
+            let want = [
+                ("issuer", format!("{login}/v2.0")),
+                ("token_endpoint", format!("{login}/oauth2/v2.0/token")),
+                ("authorization_endpoint", format!("{login}/oauth2/v2.0/authorize")),
+                ("device_authorization_endpoint", format!("{login}/oauth2/v2.0/devicecode")),
+                ("end_session_endpoint", format!("{login}/oauth2/v2.0/logout")),
+                ("jwks_uri", format!("{login}/discovery/v2.0/keys")),
+                ("kerberos_endpoint", format!("{login}/kerberos")),
+                ("userinfo_endpoint", "https://graph.microsoft.com/oidc/userinfo".to_string()),
+                ("cloud_instance_name", "microsoftonline.com".to_string()),
+                ("cloud_graph_host_name", "graph.windows.net".to_string()),
+                ("msgraph_host", "graph.microsoft.com".to_string()),
+                ("rbac_url", "https://pas.windows.net".to_string()),
+                ("tenant_region_scope", "NA".to_string()),
+            ];
+            for (key, value) in &want {
+                assert_eq!(doc[*key], json!(value), "{tenant}: {key}");
+            }
+            // No URL anywhere in the document names the simulator or plain http.
+            let text = doc.to_string();
+            assert!(!text.contains("http://"), "{text}");
+            assert!(!text.contains(&f.addr.to_string()) && !text.contains("example.test"));
+            let list = |k: &str| -> Vec<&str> {
+                doc[k]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{k}"))
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect()
+            };
+            assert_eq!(
+                list("token_endpoint_auth_methods_supported"),
+                ["client_secret_post", "private_key_jwt", "client_secret_basic"]
+            );
+            assert_eq!(list("response_modes_supported"), ["query", "fragment", "form_post"]);
+            assert_eq!(list("subject_types_supported"), ["pairwise"]);
+            assert_eq!(list("id_token_signing_alg_values_supported"), ["RS256"]);
+            assert_eq!(
+                list("response_types_supported"),
+                ["code", "id_token", "code id_token", "id_token token"]
+            );
+            assert_eq!(list("scopes_supported"), ["openid", "profile", "email", "offline_access"]);
+            let claims = list("claims_supported");
+            for c in ["sub", "iss", "aud", "tid", "ver", "cloud_instance_name", "msgraph_host"] {
+                assert!(claims.contains(&c), "{c}");
+            }
+            assert_eq!(doc["request_uri_parameter_supported"], false);
+            assert_eq!(doc["http_logout_supported"], true);
+            assert_eq!(doc["frontchannel_logout_supported"], true);
+        }
+    }
+
+    // The access token names the same tenant as the document, with the v1.0 issuer Graph
+    // tokens carry.
+    let token = f.token(&f.acme).await;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], json!(format!("https://sts.windows.net/{}/", f.acme.tenant_id)));
+    assert_eq!(claims["tid"], json!(f.acme.tenant_id));
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
 }
 
 #[tokio::test]
@@ -822,4 +906,111 @@ async fn control_routes_and_determinism() {
     let groups = &t.tables["groups"];
     assert!(groups.iter().any(|g| g["groupTypes"] == json!(["Unified"])));
     assert!(groups.iter().any(|g| g["securityEnabled"] == json!(true) && g["mail"].is_null()));
+}
+
+/// `GET /groups` without `$select` returns Microsoft's default property set, each with a
+/// value of the right shape: collections as arrays (never null), the dynamic-membership rule
+/// and its processing state on dynamic groups only, proxy addresses for mail-enabled groups.
+#[tokio::test]
+async fn groups_carry_the_default_properties() {
+    let sim = GraphSim::new();
+    let spec = GraphTenantSpec::new("contoso", 3, GraphSizes { users: 20, groups: 60 }, now());
+    sim.add_tenant(spec.clone());
+    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(GraphSim::token_url(addr, &spec.tenant_id))
+        .form(&[
+            ("client_id", spec.client_id.as_str()),
+            ("client_secret", spec.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let page: Value = http
+        .get(format!("http://{addr}/v1.0/groups?$top=999"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let groups = page["value"].as_array().unwrap();
+    assert_eq!(groups.len(), 60);
+    let want: BTreeSet<String> = [
+        "id",
+        "deletedDateTime",
+        "classification",
+        "createdDateTime",
+        "description",
+        "displayName",
+        "expirationDateTime",
+        "groupTypes",
+        "isAssignableToRole",
+        "mail",
+        "mailEnabled",
+        "mailNickname",
+        "membershipRule",
+        "membershipRuleProcessingState",
+        "onPremisesLastSyncDateTime",
+        "onPremisesSecurityIdentifier",
+        "onPremisesSyncEnabled",
+        "preferredDataLocation",
+        "preferredLanguage",
+        "proxyAddresses",
+        "renewedDateTime",
+        "resourceBehaviorOptions",
+        "resourceProvisioningOptions",
+        "securityEnabled",
+        "theme",
+        "visibility",
+        "onPremisesProvisioningErrors",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut dynamic = 0;
+    for g in groups {
+        assert_eq!(keys(g), want);
+        for k in [
+            "resourceBehaviorOptions",
+            "resourceProvisioningOptions",
+            "onPremisesProvisioningErrors",
+        ] {
+            assert_eq!(g[k], json!([]), "{k}: {g}");
+        }
+        match g["mail"].as_str() {
+            Some(mail) => assert_eq!(g["proxyAddresses"], json!([format!("SMTP:{mail}")])),
+            None => assert_eq!(g["proxyAddresses"], json!([])),
+        }
+        if g["groupTypes"] == json!(["DynamicMembership"]) {
+            dynamic += 1;
+            let rule = g["membershipRule"].as_str().unwrap();
+            assert!(rule.starts_with("(user.department -eq \"") && rule.ends_with("\")"), "{rule}");
+            assert_eq!(g["membershipRuleProcessingState"], "On");
+        } else {
+            assert!(g["membershipRule"].is_null() && g["membershipRuleProcessingState"].is_null());
+        }
+    }
+    assert!(dynamic > 0, "no dynamic group among 60");
+    // the same properties can be selected one by one
+    let page: Value = http
+        .get(format!("http://{addr}/v1.0/groups?$select=id,proxyAddresses,membershipRule"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = &page["value"][0];
+    assert_eq!(keys(first).len(), 3, "{first}");
+    assert!(first["proxyAddresses"].is_array());
 }

@@ -958,3 +958,51 @@ async fn keyset_on_a_large_org_is_fast() {
     let per_query = started.elapsed() / 5;
     assert!(per_query < std::time::Duration::from_millis(1500), "{per_query:?} per query");
 }
+
+/// Every user has the fields Salesforce requires on `User` (alias and locale settings), with
+/// values, and describe lists them as not nillable.
+#[tokio::test]
+async fn users_carry_the_required_fields() {
+    let f = Fixture::new(tiny()).await;
+    let q = "SELECT Id, FirstName, LastName, Alias, TimeZoneSidKey, LocaleSidKey, EmailEncodingKey, LanguageLocaleKey FROM User";
+    let (st, body) = f.soql("query", q).await;
+    assert_eq!(st, 200, "{body}");
+    let users = body["records"].as_array().unwrap();
+    assert_eq!(users.len(), tiny().users);
+    for u in users {
+        let alias = u["Alias"].as_str().unwrap_or_else(|| panic!("{u}"));
+        let first = u["FirstName"].as_str().unwrap().to_ascii_lowercase();
+        let last = u["LastName"].as_str().unwrap().to_ascii_lowercase();
+        assert!((2..=8).contains(&alias.len()), "{alias}");
+        assert!(alias.starts_with(&first[..1]) && last.starts_with(&alias[1..]), "{alias}: {u}");
+        assert_eq!(u["TimeZoneSidKey"], "America/New_York");
+        assert_eq!(u["LocaleSidKey"], "en_US");
+        assert_eq!(u["LanguageLocaleKey"], "en_US");
+        assert_eq!(u["EmailEncodingKey"], "UTF-8");
+    }
+    // users an advance creates have them too
+    f.sim.advance(
+        "acme",
+        Changes { duration: chrono::Duration::days(30), updates: 0, creates: 200, deletes: 0 },
+    );
+    let truth = f.sim.truth("acme");
+    assert!(truth.tables["User"].len() >= users.len());
+    for u in &truth.tables["User"] {
+        for k in
+            ["Alias", "TimeZoneSidKey", "LocaleSidKey", "EmailEncodingKey", "LanguageLocaleKey"]
+        {
+            assert!(u[k].as_str().is_some_and(|v| !v.is_empty()), "{k}: {u}");
+        }
+    }
+    let (st, d) = f.get(&format!("/services/data/{V}/sobjects/User/describe")).await;
+    assert_eq!(st, 200);
+    let fields = d["fields"].as_array().unwrap();
+    let nillable = |name: &str| {
+        fields.iter().find(|x| x["name"] == name).unwrap_or_else(|| panic!("{name}"))["nillable"]
+            .clone()
+    };
+    for k in ["Alias", "TimeZoneSidKey", "LocaleSidKey", "EmailEncodingKey", "LanguageLocaleKey"] {
+        assert_eq!(nillable(k), false, "{k}");
+    }
+    assert_eq!(nillable("Title"), true);
+}

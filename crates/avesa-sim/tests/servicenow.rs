@@ -729,6 +729,100 @@ async fn fields_and_display_values() {
     assert!(rows.iter().all(|r| r.as_object().unwrap().len() == 2));
 }
 
+/// Every record carries every column of its table, as the Table API returns them: the
+/// `sys_tags` system field everywhere, and on incidents the task fields the vendor's sample
+/// record shows (empty references as "", dictionary defaults, and `calendar_stc` /
+/// `business_stc` in seconds once resolved).
+#[tokio::test]
+async fn records_carry_every_dictionary_field() {
+    let fx = Fixture::new().await;
+    let secs = |s: &str| {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp()
+    };
+    let check = |incidents: &[Value]| {
+        let mut resolved = 0;
+        for r in incidents {
+            for (k, want) in [
+                ("approval", "not requested"),
+                ("escalation", "0"),
+                ("notify", "1"),
+                ("knowledge", "false"),
+                ("sys_domain_path", "/"),
+                ("sys_tags", ""),
+            ] {
+                assert_eq!(field(r, k), want, "{k}: {r}");
+            }
+            for k in [
+                "assignment_group",
+                "cmdb_ci",
+                "location",
+                "parent",
+                "problem_id",
+                "business_service",
+                "watch_list",
+                "work_notes",
+                "comments",
+                "correlation_id",
+                "due_date",
+                "upon_approval",
+                "upon_reject",
+                "order",
+            ] {
+                assert_eq!(field(r, k), "", "{k}: {r}");
+            }
+            if matches!(field(r, "state"), "6" | "7") {
+                resolved += 1;
+                let calendar = secs(field(r, "resolved_at")) - secs(field(r, "opened_at"));
+                assert_eq!(field(r, "calendar_stc"), calendar.to_string(), "{r}");
+                let business: i64 = field(r, "business_stc").parse().unwrap();
+                assert!((0..=calendar).contains(&business), "{r}");
+            } else {
+                assert_eq!((field(r, "calendar_stc"), field(r, "business_stc")), ("", ""), "{r}");
+            }
+        }
+        resolved
+    };
+    let incidents = page_all(&fx, "incident", 150).await;
+    assert_eq!(incidents.len(), 400);
+    assert!(check(&incidents) > 0);
+    for table in SN_TABLES.iter().filter(|t| **t != "sys_audit_delete") {
+        for r in fx.result(&format!("api/now/table/{table}")).await {
+            assert_eq!(field(&r, "sys_tags"), "", "{table}: {r}");
+        }
+    }
+    // choice labels in display values
+    let id = field(&incidents[0], "sys_id");
+    let (_, _, body) = fx
+        .get(&format!(
+            "api/now/table/incident/{id}?sysparm_display_value=true&sysparm_fields=approval,escalation,notify"
+        ))
+        .await;
+    assert_eq!(
+        body["result"],
+        json!({"approval": "Not Yet Requested", "escalation": "Normal", "notify": "Do Not Notify"})
+    );
+    // filterable like any other column
+    let rows = fx
+        .result(&format!("api/now/table/incident?sysparm_query={}", enc("calendar_stcISNOTEMPTY")))
+        .await;
+    assert_eq!(
+        rows.len(),
+        incidents.iter().filter(|r| !field(r, "calendar_stc").is_empty()).count()
+    );
+
+    // records created, resolved and reopened by an advance keep it so; deletion-log rows too
+    fx.sim.advance(
+        "acme",
+        Changes { duration: chrono::Duration::hours(6), updates: 150, creates: 40, deletes: 10 },
+    );
+    let truth = fx.sim.truth("acme");
+    assert!(check(&truth.tables["incident"]) > 0);
+    for (table, rows) in &truth.tables {
+        assert!(rows.iter().all(|r| r["sys_tags"] == ""), "{table}");
+    }
+    assert!(!truth.tables["sys_audit_delete"].is_empty());
+}
+
 fn all_contact(truth: &Truth, r: &Value) -> bool {
     let caller = &r["caller_id"]["value"];
     truth.tables["customer_contact"].iter().any(|c| &c["sys_id"] == caller)

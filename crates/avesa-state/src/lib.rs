@@ -7,6 +7,8 @@
 //! committed, records its files and counts, and advances the table's cursor, all in one
 //! transaction. Everything a chunk does before that commit is idempotent.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod crypto;
 mod sqlite;
 mod types;

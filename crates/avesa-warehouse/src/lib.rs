@@ -1,9 +1,11 @@
 //! The warehouse: SCD2 tables of the canonical model, and the queries the API serves.
 //!
-//! [`Warehouse`] is the seam; [`DuckDbWarehouse`] is the embedded implementation
-//! (ClickHouse comes later behind the same trait and the same tests).
+//! [`Warehouse`] is the seam; the embedded implementation is `DuckDbWarehouse` in the
+//! `avesa-warehouse-duckdb` crate (ClickHouse comes later behind the same trait). Every
+//! backend passes one conformance suite ([`conformance`], behind the `conformance`
+//! feature) and returns records through one presentation layer ([`present`]).
 //!
-//! SCD2 semantics (DESIGN.md §7): a version is identified by
+//! SCD2 semantics (docs/design.md §7): a version is identified by
 //! `(tenant_id, source_service, source_id, valid_from)` where `valid_from` is the source's
 //! updated-at. `valid_to` is the next version's `valid_from` (null while current). A deletion
 //! is a version of its own with `is_deleted = true`. [`Warehouse::apply`] is idempotent and
@@ -12,11 +14,26 @@
 //! with the later `extracted_at` wins (then the greater `record_hash`), which is a property
 //! of the set of batches, not of their order.
 
-mod duck;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod memory;
+pub mod present;
 mod query;
 
-pub use duck::DuckDbWarehouse;
+pub use memory::MemoryWarehouse;
 pub use query::*;
+
+/// The reference backend passes the suite every backend passes.
+#[cfg(test)]
+mod memory_conformance {
+    use std::sync::Arc;
+
+    async fn open_warehouse() -> ((), Arc<dyn crate::Warehouse>) {
+        ((), Arc::new(crate::MemoryWarehouse::new()))
+    }
+
+    crate::warehouse_conformance!(open_warehouse);
+}
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -27,13 +44,19 @@ pub enum WarehouseError {
     /// The caller asked for something invalid (unknown sort column, bad id): a 400.
     #[error("{0}")]
     BadRequest(String),
+    /// The engine failed (I/O, memory, a lock): the error it gave is the source.
     #[error("warehouse: {0}")]
-    Engine(String),
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A bug in AVESA: a backend broke the contract (a row of the wrong shape, a batch of
+    /// the wrong schema).
+    #[error("warehouse bug: {0}")]
+    Internal(String),
 }
 
-impl From<duckdb::Error> for WarehouseError {
-    fn from(e: duckdb::Error) -> Self {
-        WarehouseError::Engine(e.to_string())
+impl WarehouseError {
+    /// An engine error with only a message.
+    pub fn engine(message: impl Into<String>) -> Self {
+        WarehouseError::Engine(message.into().into())
     }
 }
 

@@ -210,6 +210,25 @@ pub const ROLE_TITLES: [&str; 6] = [
     "Field Technician",
 ];
 
+/// Member security roles, by work role index: (id, name).
+pub const ROLE_SECURITY: [(i64, &str); 6] = [
+    (62, "Technician"),
+    (62, "Technician"),
+    (62, "Technician"),
+    (64, "Service Manager"),
+    (65, "Project Manager"),
+    (62, "Technician"),
+];
+
+/// A member's default department (index into [`BOARD_DEPARTMENTS`]), by work role index.
+pub const ROLE_DEPARTMENT: [u8; 6] = [0, 2, 1, 2, 2, 3];
+
+/// The work role (index into [`WORK_ROLES`]) of the member who approves time and expenses.
+pub const APPROVER_ROLE: u8 = 3;
+
+/// The structure level every member sits at: (id, name).
+pub const MEMBER_STRUCTURE: (i64, &str) = (1, "Corporate");
+
 /// (id, name)
 pub const WORK_TYPES: [(i64, &str); 6] = [
     (3, "Remote Support"),

@@ -332,6 +332,31 @@ fn guid(seed: u64, salt: u64, id: i64) -> String {
     )
 }
 
+/// A deterministic draw in `0..n` for (seed, salt, id), for per-record choices made at
+/// emission time (they must not consume the generators' streams, so existing data stays as
+/// it was for a seed).
+fn draw(seed: u64, salt: u64, id: i64, n: u64) -> u64 {
+    let mut z = seed
+        ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (id as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % n
+}
+
+/// `first` with `percent`% probability for (seed, salt, id), else `second`.
+fn either(
+    seed: u64,
+    salt: u64,
+    id: i64,
+    percent: u64,
+    first: &'static str,
+    second: &'static str,
+) -> &'static str {
+    if draw(seed, salt, id, 100) < percent { first } else { second }
+}
+
 impl Dataset {
     pub fn len(&self, t: Table) -> usize {
         match t {
@@ -482,17 +507,56 @@ impl Dataset {
         format!("{} {}", c.first, c.last)
     }
 
+    /// The member time and expense approvals go to: the first active one in the approver
+    /// role, else the first member.
+    fn approver(&self) -> Option<u16> {
+        let i = self.members.iter().position(|m| m.role == APPROVER_ROLE && !m.inactive);
+        Some(i.unwrap_or(0) as u16).filter(|&i| (i as usize) < self.members.len())
+    }
+
+    /// A member. The fields ConnectWise's member schema requires (so every member has them)
+    /// are all emitted: `defaultEmail`/`defaultPhone` (Office/Mobile/Home), security role,
+    /// structure level, locations, department, approvers and the screen/invoicing display
+    /// preferences. Choices not kept on the row are drawn per member from the seed.
     fn emit_member(&self, m: &Member, s: &mut dyn Sink) {
+        let seed = self.spec.seed;
         s.int("id", m.id);
         s.str("identifier", &m.identifier);
         s.str("firstName", m.first);
         s.str("lastName", m.last);
         s.str("officeEmail", &m.email);
         s.str("officePhone", &m.phone);
+        s.str("mobilePhone", &format!("813555{:04}", 100 + draw(seed, 101, m.id, 9_900)));
+        // Members have only an office address; about a quarter are called on their mobile.
+        s.str("defaultEmail", "Office");
+        s.str("defaultPhone", either(seed, 102, m.id, 75, "Office", "Mobile"));
         s.bool("inactiveFlag", m.inactive);
         s.str("title", ROLE_TITLES[m.role as usize]);
         s.str("licenseClass", "F");
+        let (sr_id, sr_name) = ROLE_SECURITY[m.role as usize];
+        s.obj("securityRole", |s| {
+            s.int("id", sr_id);
+            s.str("name", sr_name);
+        });
         s.bool("adminFlag", false);
+        s.obj("structureLevel", |s| {
+            s.int("id", MEMBER_STRUCTURE.0);
+            s.str("name", MEMBER_STRUCTURE.1);
+        });
+        let (loc_id, loc_name) = BOARD_LOCATIONS[usize::from(draw(seed, 103, m.id, 100) >= 70)];
+        for key in ["securityLocation", "defaultLocation"] {
+            reference(s, key, loc_id, None, loc_name, "location_href", "system/locations");
+        }
+        let (d_id, d_name) = BOARD_DEPARTMENTS[ROLE_DEPARTMENT[m.role as usize] as usize];
+        reference(
+            s,
+            "defaultDepartment",
+            d_id,
+            None,
+            d_name,
+            "department_href",
+            "system/departments",
+        );
         let (tz_id, tz_name) = TIME_ZONES[m.time_zone as usize];
         s.obj("timeZone", |s| {
             s.int("id", tz_id);
@@ -500,7 +564,35 @@ impl Dataset {
         });
         let (role_id, role_name, _) = WORK_ROLES[m.role as usize];
         reference(s, "workRole", role_id, None, role_name, "workRole_href", "time/workRoles");
+        let approver = self.approver();
+        self.member_ref(s, "timeApprover", approver);
+        self.member_ref(s, "expenseApprover", approver);
         s.time("hireDate", m.hired);
+        // Sales territory, by the member's time zone (East, Central, Mountain, West).
+        let (t_id, t_name) = TERRITORIES[m.time_zone as usize % TERRITORIES.len()];
+        reference(
+            s,
+            "salesDefaultLocation",
+            t_id,
+            None,
+            t_name,
+            "location_href",
+            "system/locations",
+        );
+        s.str("companyActivityTabFormat", either(seed, 104, m.id, 80, "SummaryList", "DetailList"));
+        s.str("invoiceTimeTabFormat", either(seed, 105, m.id, 80, "SummaryList", "DetailList"));
+        s.str(
+            "invoiceScreenDefaultTabFormat",
+            either(seed, 106, m.id, 85, "ShowInvoicingTab", "ShowAgreementInvoicingTab"),
+        );
+        s.str(
+            "invoicingDisplayOptions",
+            either(seed, 107, m.id, 75, "RemainOnInvoicingScreen", "ShowRecentInvoices"),
+        );
+        s.str(
+            "agreementInvoicingDisplayOptions",
+            either(seed, 108, m.id, 60, "RemainOnInvoicingScreen", "ShowRecentInvoices"),
+        );
         s.time("lastLogin", m.last_login);
         s.str("mobileGuid", &guid(self.spec.seed, 5, m.id));
         s.obj("_info", |s| {
@@ -1032,6 +1124,11 @@ impl Dataset {
         s.str("name", &o.name);
         self.company_ref(s, "company", o.company);
         self.contact_ref(s, "contact", o.contact);
+        let company = &self.companies[o.company as usize];
+        s.obj("site", |s| {
+            s.int("id", company.id * 10 + 1);
+            s.str("name", "Main");
+        });
         self.member_ref(s, "primarySalesRep", Some(o.rep));
         let (stage_id, stage_name, _) = OPP_STAGES[o.stage as usize];
         reference(s, "stage", stage_id, None, stage_name, "stage_href", "sales/stages");

@@ -946,7 +946,10 @@ pub(super) fn new_agreement(
         name,
         kind,
         company,
-        contact: some_contact(g, &company_contacts[company as usize], 0.9),
+        // ConnectWise requires a contact on an agreement: the company's default one when
+        // the draw names none (none only for a company with no contact yet).
+        contact: some_contact(g, &company_contacts[company as usize], 0.9)
+            .or_else(|| company_contacts[company as usize].first().copied()),
         status,
         start,
         end,
@@ -1108,7 +1111,9 @@ pub(super) fn new_opportunity(
         id: 0,
         name: name.to_string(),
         company,
-        contact: some_contact(g, &company_contacts[company as usize], 0.85),
+        // ConnectWise requires a contact (and site) on an opportunity, as on an agreement.
+        contact: some_contact(g, &company_contacts[company as usize], 0.85)
+            .or_else(|| company_contacts[company as usize].first().copied()),
         rep,
         stage: g.index(OPP_STAGES.len() - 1) as u8,
         status: OPP_OPEN,

@@ -439,7 +439,7 @@ fn syntax_error(t: Table, field: &str, e: ConditionError) -> Reply {
 
 /// Parsed and validated `conditions` and `orderBy`.
 struct Filter {
-    cond: Option<crate::conditions::Expr>,
+    cond: Option<Expr>,
     order: Vec<crate::conditions::OrderKey>,
     key: String,
 }

@@ -3,7 +3,7 @@
 //! [`ConnectWiseSim`] holds any number of simulated ConnectWise *companies* (a company is one
 //! PSA instance, i.e. one of our tenants' ConnectWise logins), each generated
 //! deterministically from a [`CwCompanySpec`], and serves them over ConnectWise's wire
-//! protocol (see `shared/VENDOR_APIS.md` §1):
+//! protocol (see `docs/vendor-apis.md` §1):
 //!
 //! * `GET /login/companyinfo/{companyId}` (no auth): codebase discovery, or JSON `null`;
 //! * `GET /v4_6_release/apis/3.0/{table}`, `/{table}/count`, `/{table}/{id}` for

@@ -164,7 +164,7 @@ pub(crate) const USER_PROPS: [&str; 18] = [
     "userType",
 ];
 
-/// What `/users` returns without `$select` (VENDOR_APIS.md §4.3).
+/// What `/users` returns without `$select` (docs/vendor-apis.md §4.3).
 pub(crate) const USER_DEFAULT: [&str; 11] = [
     "businessPhones",
     "displayName",
@@ -179,20 +179,37 @@ pub(crate) const USER_DEFAULT: [&str; 11] = [
     "id",
 ];
 
-/// Properties of `microsoft.graph.group` the simulator serves, in schema order. Without
-/// `$select` all of them are returned.
-pub(crate) const GROUP_PROPS: [&str; 11] = [
+/// Properties of `microsoft.graph.group` the simulator serves, in schema order: the default
+/// set `GET /groups` returns (Microsoft's list-groups example). Without `$select` all of them
+/// are returned.
+pub(crate) const GROUP_PROPS: [&str; 27] = [
     "id",
+    "deletedDateTime",
+    "classification",
     "createdDateTime",
     "description",
     "displayName",
+    "expirationDateTime",
     "groupTypes",
+    "isAssignableToRole",
     "mail",
     "mailEnabled",
     "mailNickname",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "onPremisesLastSyncDateTime",
+    "onPremisesSecurityIdentifier",
+    "onPremisesSyncEnabled",
+    "preferredDataLocation",
+    "preferredLanguage",
+    "proxyAddresses",
     "renewedDateTime",
+    "resourceBehaviorOptions",
+    "resourceProvisioningOptions",
     "securityEnabled",
+    "theme",
     "visibility",
+    "onPremisesProvisioningErrors",
 ];
 
 #[derive(Clone, Debug)]
@@ -231,6 +248,8 @@ pub(crate) struct Group {
     pub renewed: i64,
     pub security_enabled: bool,
     pub visibility: Option<&'static str>,
+    /// The rule of a dynamic-membership group.
+    pub membership_rule: Option<String>,
     pub meta: Meta,
 }
 
@@ -305,6 +324,19 @@ impl Obj for Group {
             "renewedDateTime" => json!(crate::time::ts(self.renewed)),
             "securityEnabled" => json!(self.security_enabled),
             "visibility" => self.visibility.map_or(Value::Null, |v| json!(v)),
+            "membershipRule" => opt(&self.membership_rule),
+            "membershipRuleProcessingState" => {
+                self.membership_rule.as_ref().map_or(Value::Null, |_| json!("On"))
+            }
+            "proxyAddresses" => match &self.mail {
+                Some(mail) => json!([format!("SMTP:{mail}")]),
+                None => json!([]),
+            },
+            "resourceBehaviorOptions"
+            | "resourceProvisioningOptions"
+            | "onPremisesProvisioningErrors" => json!([]),
+            // deletedDateTime, classification, expirationDateTime, isAssignableToRole,
+            // onPremises*, preferred*, theme: not set on the simulated groups.
             _ => Value::Null,
         }
     }
@@ -526,20 +558,20 @@ pub(crate) fn new_group(
     now: i64,
 ) -> Group {
     let kind = g.index(10);
-    let (name, nick_base) = if kind < 5 {
+    let (name, nick_base, dept) = if kind < 5 {
         let name = if n < TEAM_NAMES.len() {
             TEAM_NAMES[n].to_string()
         } else {
             format!("{} {}", g.pick(&TEAM_NAMES), n / TEAM_NAMES.len() + 1)
         };
         let nick = name.replace(' ', "");
-        (name, nick)
+        (name, nick, None)
     } else {
         let (dept, _) = g.pick(&DEPARTMENTS);
         let suffix = g.pick(&["Users", "Admins", "File Share", "VPN Access", "Managers"]);
         let name = format!("SG-{} {}", dept.replace(' ', ""), suffix);
         let nick = format!("SG-{}-{}", dept.replace(' ', ""), suffix.replace(' ', ""));
-        (name, nick)
+        (name, nick, Some(dept))
     };
     let mut nick = nick_base.clone();
     let mut k = 2;
@@ -571,6 +603,10 @@ pub(crate) fn new_group(
     } else {
         created
     };
+    // A dynamic group takes in its department's users.
+    let membership_rule = group_types
+        .contains(&"DynamicMembership")
+        .then(|| format!("(user.department -eq \"{}\")", dept.unwrap_or_default()));
     Group {
         id: g.guid(),
         created,
@@ -583,6 +619,7 @@ pub(crate) fn new_group(
         renewed,
         security_enabled,
         visibility,
+        membership_rule,
         meta: Meta { seq: 0, changed_at: created, deleted: false },
     }
 }

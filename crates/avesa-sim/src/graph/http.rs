@@ -25,6 +25,8 @@ use crate::{Changes, SimRequest};
 const GRAPH_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 /// Content type of login responses.
 const PLAIN_JSON: &str = "application/json; charset=utf-8";
+/// The Microsoft identity platform's public authority host (worldwide cloud).
+const LOGIN_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
@@ -216,6 +218,45 @@ fn tenant_not_found(tenant: &str, error: &str) -> Reply {
     )
 }
 
+/// The tenant's v2.0 OpenID Connect discovery document, as Microsoft serves it: every endpoint
+/// and the issuer are under `https://login.microsoftonline.com/{tenant id}` whatever host
+/// served the request (a tenant asked for by domain is answered with its id). Clients that
+/// follow `token_endpoint` (msal) go to Microsoft's host, so pointing them at the simulator
+/// takes a name override or proxy for `login.microsoftonline.com`; the connector instead
+/// builds the token URL from its own `login_url` and never reads this document.
+fn discovery_document(tid: &str) -> Value {
+    let login = format!("{LOGIN_AUTHORITY}/{tid}");
+    json!({
+        "token_endpoint": format!("{login}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{login}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{login}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": format!("{login}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{login}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{login}/oauth2/v2.0/logout"),
+        "claims_supported": [
+            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
+            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
+            "name", "tid", "ver", "at_hash", "c_hash", "email"
+        ],
+        "kerberos_endpoint": format!("{login}/kerberos"),
+        "tenant_region_scope": "NA",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    })
+}
+
 async fn openid_configuration(
     State(sim): State<GraphSim>,
     Path(tenant): Path<String>,
@@ -227,36 +268,15 @@ async fn openid_configuration(
     let reply = match &tid {
         None => tenant_not_found(&tenant, "invalid_tenant"),
         Some(tid) => {
-            let login = format!("http://{}/{tid}", ctx.host);
-            let body = json!({
-                "token_endpoint": format!("{login}/oauth2/v2.0/token"),
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-                "jwks_uri": format!("http://{}/{tid}/discovery/v2.0/keys", ctx.host),
-                "response_modes_supported": ["query", "fragment", "form_post"],
-                "subject_types_supported": ["pairwise"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-                "scopes_supported": ["openid", "profile", "email", "offline_access"],
-                "issuer": format!("{login}/v2.0"),
-                "request_uri_parameter_supported": false,
-                "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-                "authorization_endpoint": format!("{login}/oauth2/v2.0/authorize"),
-                "device_authorization_endpoint": format!("{login}/oauth2/v2.0/devicecode"),
-                "http_logout_supported": true,
-                "frontchannel_logout_supported": true,
-                "end_session_endpoint": format!("{login}/oauth2/v2.0/logout"),
-                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-                "tenant_region_scope": "NA",
-                "cloud_instance_name": "microsoftonline.com",
-                "cloud_graph_host_name": "graph.windows.net",
-                "msgraph_host": "graph.microsoft.com",
-                "rbac_url": "https://pas.windows.net",
-            });
+            let body = discovery_document(tid);
             Reply {
                 status: StatusCode::OK,
                 body: body.to_string(),
                 content_type: PLAIN_JSON,
-                headers: Vec::new(),
+                headers: vec![
+                    ("cache-control", "max-age=86400, private".to_string()),
+                    ("access-control-allow-origin", "*".to_string()),
+                ],
                 records: 0,
             }
         }
@@ -431,6 +451,10 @@ impl GraphSim {
             );
         }
         let iat = wall_now().timestamp();
+        // Microsoft Graph accepts v1.0-format access tokens only, so Entra ID issues them
+        // with the v1.0 issuer of the same tenant (`https://sts.windows.net/{tid}/`), even
+        // from the v2.0 token endpoint; the v2.0 discovery `issuer`
+        // (`https://login.microsoftonline.com/{tid}/v2.0`) is the issuer of ID tokens.
         let claims = AccessClaims {
             aud: "https://graph.microsoft.com".into(),
             iss: format!("https://sts.windows.net/{tid}/"),

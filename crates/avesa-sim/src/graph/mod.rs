@@ -2,14 +2,18 @@
 //!
 //! [`GraphSim`] holds any number of simulated Entra ID *directories* (tenants), each
 //! generated deterministically from a [`GraphTenantSpec`], and serves them over the Microsoft
-//! identity platform and Graph wire protocols (`shared/VENDOR_APIS.md` §4 and §8):
+//! identity platform and Graph wire protocols (`docs/vendor-apis.md` §4 and §8):
 //!
 //! * login, one per tenant, named by tenant id (GUID) or domain (`acme.onmicrosoft.com`):
 //!   `GET /{tenant}/v2.0/.well-known/openid-configuration` and
 //!   `POST /{tenant}/oauth2/v2.0/token` (client-credentials grant, form body). The real
 //!   service lives at `https://login.microsoftonline.com`; the simulator serves login and API
-//!   from one plain-`http` address, so every URL it writes (token endpoint, issuer,
-//!   `@odata.nextLink`, `@odata.deltaLink`) is `http://{Host header}/…`;
+//!   from one plain-`http` address. The discovery document is Microsoft's, field for field:
+//!   its issuer and endpoints are `https://login.microsoftonline.com/{tenant id}/…` whatever
+//!   host served it (a client that follows them needs `login.microsoftonline.com` routed to
+//!   the simulator); the API's own links (`@odata.nextLink`, `@odata.deltaLink`) are
+//!   `http://{Host header}/…`. Access tokens carry the tenant's v1.0 issuer
+//!   (`https://sts.windows.net/{tenant id}/`), as Graph tokens from Entra ID do;
 //! * the API at `/v1.0/…`, where the Bearer token selects the tenant: `users`, `groups`
 //!   (paged lists with `$top`, `$select`, `$skiptoken`, `$count`), `users/{id}`,
 //!   `groups/{id}`, and delta queries `users/delta` and `groups/delta` (also `delta()`);

@@ -272,6 +272,19 @@ pub fn user_row(g: &mut Gen, seed: UserSeed<'_>, active: bool) -> Vec<Val> {
     set(&mut r, o, "Department", Val::Pick(g.pick(&USER_DEPARTMENTS)));
     set(&mut r, o, "IsActive", Val::Bool(active));
     set(&mut r, o, "UserType", Val::Pick("Standard"));
+    // Salesforce's default alias: the first initial and up to four letters of the last name.
+    let alias: String = seed
+        .first
+        .chars()
+        .take(1)
+        .chain(seed.last.chars().filter(char::is_ascii_alphanumeric).take(4))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    set(&mut r, o, "Alias", Val::str(alias));
+    set(&mut r, o, "TimeZoneSidKey", Val::Pick("America/New_York"));
+    set(&mut r, o, "LocaleSidKey", Val::Pick("en_US"));
+    set(&mut r, o, "EmailEncodingKey", Val::Pick("UTF-8"));
+    set(&mut r, o, "LanguageLocaleKey", Val::Pick("en_US"));
     r
 }
 

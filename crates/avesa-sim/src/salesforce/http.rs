@@ -579,7 +579,7 @@ fn describe(obj: Obj, version: &str, fields: bool) -> serde_json::Value {
                 json!({
                     "name": f.name,
                     "type": soap_type(f.ty),
-                    "nillable": !matches!(f.name, "Id" | "IsDeleted" | "CreatedDate" | "CreatedById" | "LastModifiedDate" | "LastModifiedById" | "SystemModstamp") && f.ty != Ty::Bool,
+                    "nillable": !schema::required(obj, f.name) && f.ty != Ty::Bool,
                     "filterable": true,
                     "sortable": true,
                 })

@@ -2,7 +2,7 @@
 //!
 //! [`SalesforceSim`] holds any number of simulated Salesforce *orgs* (one per tenant), each
 //! generated deterministically from an [`SfOrgSpec`], and serves them over Salesforce's wire
-//! protocol (see `shared/VENDOR_APIS.md` §3 and §8):
+//! protocol (see `docs/vendor-apis.md` §3 and §8):
 //!
 //! * `POST /services/oauth2/token` (form): `client_credentials` (consumer key and secret in a
 //!   Basic `Authorization` header, or `client_id`/`client_secret` in the body), `password`

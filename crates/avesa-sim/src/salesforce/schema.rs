@@ -156,7 +156,37 @@ const USER: &[Field] = object_fields![
     f("Department", Ty::Str),
     f("IsActive", Ty::Bool),
     f("UserType", Ty::Pick),
+    // Required on every user (not nillable): the alias and the locale settings.
+    f("Alias", Ty::Str),
+    f("TimeZoneSidKey", Ty::Pick),
+    f("LocaleSidKey", Ty::Pick),
+    f("EmailEncodingKey", Ty::Pick),
+    f("LanguageLocaleKey", Ty::Pick),
 ];
+
+/// Fields of `obj` that are never null (`nillable: false` in describe), besides booleans.
+pub fn required(obj: Obj, name: &str) -> bool {
+    matches!(
+        name,
+        "Id" | "IsDeleted"
+            | "CreatedDate"
+            | "CreatedById"
+            | "LastModifiedDate"
+            | "LastModifiedById"
+            | "SystemModstamp"
+    ) || (obj == Obj::User
+        && matches!(
+            name,
+            "Username"
+                | "LastName"
+                | "Email"
+                | "Alias"
+                | "TimeZoneSidKey"
+                | "LocaleSidKey"
+                | "EmailEncodingKey"
+                | "LanguageLocaleKey"
+        ))
+}
 
 /// A simulated sObject type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -332,6 +332,8 @@ fn update_incident(cx: &mut Ctx, r: &mut Row, at: i64) {
                 "close_notes",
                 "calendar_duration",
                 "business_duration",
+                "calendar_stc",
+                "business_stc",
             ] {
                 set(r, t, f, V::Empty);
             }
@@ -355,8 +357,11 @@ fn update_incident(cx: &mut Ctx, r: &mut Row, at: i64) {
             set(r, t, "close_code", V::St(cx.g.pick(&CLOSE_CODES)));
             set(r, t, "close_notes", V::St(cx.g.pick(&CLOSE_NOTES)));
             let calendar = (at - open).max(0);
+            let business = calendar * cx.g.range(25, 45) / 100;
             set(r, t, "calendar_duration", V::T(calendar));
-            set(r, t, "business_duration", V::T(calendar * cx.g.range(25, 45) / 100));
+            set(r, t, "business_duration", V::T(business));
+            set(r, t, "calendar_stc", V::Int(calendar));
+            set(r, t, "business_stc", V::Int(business));
             let due = get(r, t, "sla_due").as_t().unwrap_or(at);
             set(r, t, "made_sla", V::Bool(at <= due));
         }

@@ -105,10 +105,28 @@ pub(crate) enum Kind {
 pub(crate) struct Field {
     pub name: &'static str,
     pub kind: Kind,
+    /// Raw value of a new record (`""` for none), as the dictionary default sets it.
+    pub default: &'static str,
+}
+
+impl Field {
+    /// The value a new record holds before anything sets it.
+    pub fn initial(&self) -> V {
+        match (self.kind, self.default) {
+            (_, "") => V::Empty,
+            (Bool, d) => V::Bool(d == "true"),
+            (_, d) => V::St(d),
+        }
+    }
 }
 
 const fn f(name: &'static str, kind: Kind) -> Field {
-    Field { name, kind }
+    Field { name, kind, default: "" }
+}
+
+/// A field whose new records hold `default`.
+const fn d(name: &'static str, kind: Kind, default: &'static str) -> Field {
+    Field { name, kind, default }
 }
 
 pub(crate) const STATES: &[(&str, &str)] = &[
@@ -144,6 +162,15 @@ pub(crate) const CONTACT_TYPES: &[(&str, &str)] = &[
 ];
 pub(crate) const WORK_CATEGORIES: &[(&str, &str)] =
     &[("task_work", "Task work"), ("admin", "Admin"), ("meeting", "Meeting"), ("travel", "Travel")];
+pub(crate) const APPROVALS: &[(&str, &str)] = &[
+    ("not requested", "Not Yet Requested"),
+    ("requested", "Requested"),
+    ("approved", "Approved"),
+    ("rejected", "Rejected"),
+];
+pub(crate) const ESCALATIONS: &[(&str, &str)] =
+    &[("0", "Normal"), ("1", "Moderate"), ("2", "High"), ("3", "Overdue")];
+pub(crate) const NOTIFY: &[(&str, &str)] = &[("1", "Do Not Notify"), ("2", "Send Email")];
 
 use Kind::*;
 
@@ -168,6 +195,7 @@ const COMPANY_FIELDS: &[Field] = &[
     f("sys_updated_on", Time),
     f("sys_updated_by", Str),
     f("sys_mod_count", Int),
+    f("sys_tags", Str),
 ];
 
 const USER_FIELDS: &[Field] = &[
@@ -192,6 +220,7 @@ const USER_FIELDS: &[Field] = &[
     f("sys_updated_on", Time),
     f("sys_updated_by", Str),
     f("sys_mod_count", Int),
+    f("sys_tags", Str),
 ];
 
 const CONTACT_FIELDS: &[Field] = &[
@@ -213,6 +242,7 @@ const CONTACT_FIELDS: &[Field] = &[
     f("sys_updated_on", Time),
     f("sys_updated_by", Str),
     f("sys_mod_count", Int),
+    f("sys_tags", Str),
 ];
 
 const INCIDENT_FIELDS: &[Field] = &[
@@ -247,12 +277,58 @@ const INCIDENT_FIELDS: &[Field] = &[
     f("close_notes", Str),
     f("business_duration", Dur),
     f("calendar_duration", Dur),
+    f("business_stc", Int),
+    f("calendar_stc", Int),
+    // The rest of the task/incident dictionary, as every record carries it (the Table API
+    // returns every column; empty ones as ""): references to tables the simulator does not
+    // hold stay empty, defaults are the values a new incident gets.
+    f("parent", Ref),
+    f("parent_incident", Ref),
+    f("child_incidents", Int),
+    f("caused_by", Ref),
+    f("problem_id", Ref),
+    f("rfc", Ref),
+    f("assignment_group", Ref),
+    f("additional_assignee_list", Str),
+    f("group_list", Str),
+    f("watch_list", Str),
+    f("work_notes_list", Str),
+    f("location", Ref),
+    f("cmdb_ci", Ref),
+    f("business_service", Ref),
+    f("delivery_plan", Ref),
+    f("delivery_task", Ref),
+    f("wf_activity", Ref),
+    f("rejection_goto", Ref),
+    d("approval", Choice(APPROVALS), "not requested"),
+    f("approval_set", Time),
+    f("approval_history", Str),
+    f("upon_approval", Str),
+    f("upon_reject", Str),
+    d("escalation", Choice(ESCALATIONS), "0"),
+    d("notify", Choice(NOTIFY), "1"),
+    d("knowledge", Bool, "false"),
+    f("order", Int),
+    f("expected_start", Time),
+    f("work_start", Time),
+    f("work_end", Time),
+    f("activity_due", Time),
+    f("due_date", Time),
+    f("follow_up", Time),
+    f("correlation_id", Str),
+    f("correlation_display", Str),
+    f("user_input", Str),
+    f("comments", Str),
+    f("work_notes", Str),
+    f("comments_and_work_notes", Str),
+    d("sys_domain_path", Str, "/"),
     f("sys_class_name", Str),
     f("sys_created_on", Time),
     f("sys_created_by", Str),
     f("sys_updated_on", Time),
     f("sys_updated_by", Str),
     f("sys_mod_count", Int),
+    f("sys_tags", Str),
 ];
 
 const TIME_WORKED_FIELDS: &[Field] = &[
@@ -270,6 +346,7 @@ const TIME_WORKED_FIELDS: &[Field] = &[
     f("sys_updated_on", Time),
     f("sys_updated_by", Str),
     f("sys_mod_count", Int),
+    f("sys_tags", Str),
 ];
 
 const AUDIT_DELETE_FIELDS: &[Field] = &[
@@ -282,6 +359,7 @@ const AUDIT_DELETE_FIELDS: &[Field] = &[
     f("sys_updated_on", Time),
     f("sys_updated_by", Str),
     f("sys_mod_count", Int),
+    f("sys_tags", Str),
 ];
 
 /// A 32-hex `sys_id`, kept as 16 bytes (byte order = hex string order).
@@ -393,7 +471,7 @@ pub(crate) struct Row {
 
 impl Row {
     pub fn new(t: Tab, id: Id) -> Row {
-        Row { id, vals: vec![V::Empty; t.fields().len()].into_boxed_slice() }
+        Row { id, vals: t.fields().iter().map(Field::initial).collect() }
     }
 }
 
@@ -416,7 +494,7 @@ pub(crate) fn push_raw(out: &mut String, kind: Kind, v: &V) {
         }
         V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         V::T(t) => {
-            if kind == Kind::Date {
+            if kind == Date {
                 let start = out.len();
                 push_datetime(out, *t);
                 out.truncate(start + 10);
@@ -487,7 +565,7 @@ impl Dataset {
         let v = &row.vals[col];
         match (field.kind, v) {
             (Kind::Id, _) => row.id.push(out),
-            (Kind::Choice(choices), v) => {
+            (Choice(choices), v) => {
                 let raw = v.as_str().unwrap_or_default();
                 match choices.iter().find(|(value, _)| *value == raw) {
                     Some((_, label)) => out.push_str(label),

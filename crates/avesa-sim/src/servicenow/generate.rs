@@ -618,8 +618,11 @@ pub(super) fn new_incident(
         set(&mut r, t, "close_code", V::St(g.pick(&CLOSE_CODES)));
         set(&mut r, t, "close_notes", V::St(g.pick(&CLOSE_NOTES)));
         let calendar = resolve - open;
+        let business = calendar * g.range(25, 45) / 100;
         set(&mut r, t, "calendar_duration", V::T(calendar));
-        set(&mut r, t, "business_duration", V::T(calendar * g.range(25, 45) / 100));
+        set(&mut r, t, "business_duration", V::T(business));
+        set(&mut r, t, "calendar_stc", V::Int(calendar));
+        set(&mut r, t, "business_stc", V::Int(business));
     }
     if state == "7" {
         set(&mut r, t, "closed_at", V::T(close));

@@ -4,7 +4,7 @@
 //! each generated deterministically from a [`SnTenantSpec`], all served on one port. An
 //! instance lives under its own path prefix, so its instance URL is
 //! `http://{addr}/{instance}` (see [`ServiceNowSim::instance_url`]). The wire protocol follows
-//! `shared/VENDOR_APIS.md` §2 and §8:
+//! `docs/vendor-apis.md` §2 and §8:
 //!
 //! * `GET /{instance}/api/now/table/{table}` (also `/api/now/v1/table/…`, `/api/now/v2/table/…`)
 //!   → `{"result":[…]}`; `GET …/{table}/{sys_id}` → `{"result":{…}}` or 404 `No Record found`;

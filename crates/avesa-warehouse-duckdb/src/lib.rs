@@ -1,4 +1,6 @@
-//! [`Warehouse`] on an embedded DuckDB file.
+//! [`Warehouse`] on an embedded DuckDB file: the embedded default, and the only crate
+//! that builds DuckDB (its C++ build is the slowest thing in the tree; keeping it here
+//! means an edit elsewhere never rebuilds it).
 //!
 //! DuckDB calls are blocking, so every operation runs under `spawn_blocking`. Writes are
 //! serialised by one mutex-guarded connection; reads use cloned connections (DuckDB's
@@ -10,11 +12,47 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use avesa_model::{CanonicalTable, ColumnType, SCD2_COLUMNS, TenantId};
+use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
+use avesa_warehouse::{
+    ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result, StatusCount,
+    TopCompany, Warehouse, WarehouseError,
+};
 use chrono::NaiveDateTime;
-use duckdb::types::{Value, ValueRef};
+use duckdb::types::{TimeUnit, Value, ValueRef};
 use duckdb::{Connection, params_from_iter};
 
-use crate::*;
+/// An error inside this crate: DuckDB's own, or one of the seam's.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Duck(#[from] duckdb::Error),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+}
+
+impl From<Error> for WarehouseError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Duck(e) => WarehouseError::Engine(Box::new(e)),
+            Error::Warehouse(e) => e,
+        }
+    }
+}
+
+type DResult<T, E = Error> = std::result::Result<T, E>;
+
+/// Options of the DuckDB warehouse.
+#[derive(Clone, Debug)]
+pub struct DuckDbOptions {
+    /// DuckDB's buffer-pool bound (`memory_limit`), in bytes.
+    pub memory_limit_bytes: u64,
+}
+
+impl Default for DuckDbOptions {
+    fn default() -> Self {
+        DuckDbOptions { memory_limit_bytes: 256_000_000 }
+    }
+}
 
 /// The DuckDB warehouse.
 #[derive(Clone)]
@@ -39,34 +77,29 @@ const KEY_MATCH: &str = "t.tenant_id = i.tenant_id AND t.source_service = i.sour
 
 impl DuckDbWarehouse {
     /// Opens (creating if needed) the DuckDB file and its tables and views.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, opts: &DuckDbOptions) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| WarehouseError::Engine(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                WarehouseError::engine(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        let conn = Connection::open(path).map_err(Error::from)?;
+        Ok(Self::init(conn, opts)?)
     }
 
     /// An in-memory warehouse (for tests and throwaway tools).
     pub fn in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        let conn = Connection::open_in_memory().map_err(Error::from)?;
+        Ok(Self::init(conn, &DuckDbOptions::default())?)
     }
 
-    fn init(conn: Connection) -> Result<Self> {
+    fn init(conn: Connection, opts: &DuckDbOptions) -> DResult<Self> {
         // DuckDB's buffer pool would otherwise grow to 80% of RAM as tables grow; a
         // bound keeps the process's memory independent of the data (blocks beyond it
         // are re-read from the file, usually from the OS page cache).
-        let limit = std::env::var("AVESA_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "256MB".into());
-        let valid = limit.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-        if valid.is_empty() || !valid.chars().all(|c| c.is_ascii_digit() || c == '.') {
-            return Err(WarehouseError::Engine(format!(
-                "AVESA_DUCKDB_MEMORY_LIMIT {limit:?}: expected a size such as 512MB or 2GB"
-            )));
-        }
-        conn.execute_batch(&format!("SET memory_limit = '{limit}'")).map_err(|e| {
-            WarehouseError::Engine(format!("AVESA_DUCKDB_MEMORY_LIMIT {limit:?}: {e}"))
-        })?;
+        // DuckDB's KB is 1000 bytes.
+        let kb = (opts.memory_limit_bytes / 1000).max(1);
+        conn.execute_batch(&format!("SET memory_limit = '{kb}KB'"))?;
         for t in CanonicalTable::ALL {
             let name = t.name();
             let all = ddl_columns(t.all_columns().chain(SCD2_COLUMNS));
@@ -85,33 +118,44 @@ impl DuckDbWarehouse {
         })
     }
 
+    /// DuckDB's `memory_limit` as it reports it (e.g. `244.1 MiB`).
+    pub async fn memory_limit(&self) -> Result<String> {
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))?)
+        })
+        .await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> DResult<T> + Send + 'static,
     ) -> Result<T> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
             // A panic mid-apply committed nothing (the next apply rolls the open
             // transaction back first), so a poisoned lock is safe to take over.
             let conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&conn)
+            Ok(f(&conn)?)
         })
         .await
-        .map_err(|e| WarehouseError::Engine(format!("warehouse task failed: {e}")))?
+        .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
     }
 
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> DResult<T> + Send + 'static,
     ) -> Result<T> {
         let source = self.reader_source.clone();
         tokio::task::spawn_blocking(move || {
-            let conn =
-                source.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_clone()?;
-            f(&conn)
+            let conn = source
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .try_clone()
+                .map_err(Error::from)?;
+            Ok(f(&conn)?)
         })
         .await
-        .map_err(|e| WarehouseError::Engine(format!("warehouse task failed: {e}")))?
+        .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
     }
 }
 
@@ -120,23 +164,24 @@ fn apply_blocking(
     conn: &Connection,
     table: CanonicalTable,
     batch: RecordBatch,
-) -> Result<ApplyReport> {
+) -> DResult<ApplyReport> {
     let name = table.name();
     let rows = batch.num_rows() as u64;
     if rows == 0 {
         return Ok(ApplyReport::default());
     }
     if batch.schema().fields().len() != table.arrow_schema().fields().len() {
-        return Err(WarehouseError::Engine(format!(
+        return Err(WarehouseError::Internal(format!(
             "batch for {name} has {} columns, expected {}",
             batch.schema().fields().len(),
             table.arrow_schema().fields().len()
-        )));
+        ))
+        .into());
     }
     // Clears a transaction a panicked apply may have left open (an error otherwise, ignored).
     let _ = conn.execute_batch("ROLLBACK");
     conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = (|| -> Result<ApplyReport> {
+    let result = (|| -> DResult<ApplyReport> {
         conn.execute(&format!("DELETE FROM _stage_{name}"), [])?;
         {
             let mut app = conn.appender(&format!("_stage_{name}"))?;
@@ -210,45 +255,17 @@ fn apply_blocking(
     }
 }
 
-/// The SELECT list the API sees for a table: `id`, the source keys, the business
-/// columns, with timestamps as RFC 3339 text.
-fn select_list(table: CanonicalTable, alias: &str, history: bool) -> (String, Vec<String>) {
-    let ts = |c: &str| format!("strftime({alias}.{c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}");
-    let mut exprs = vec![
-        format!("{alias}.source_service || ':' || {alias}.source_id AS id"),
-        format!("{alias}.source_service AS source_service"),
-        format!("{alias}.source_id AS source_id"),
-        ts("source_updated_at"),
-    ];
-    let mut names: Vec<String> =
-        ["id", "source_service", "source_id", "source_updated_at"].map(String::from).to_vec();
-    for c in table.columns() {
-        exprs.push(match c.ty {
-            ColumnType::Timestamp => ts(c.name),
-            _ => format!("{alias}.{}", c.name),
-        });
-        names.push(c.name.to_owned());
-    }
-    if history {
-        for c in ["valid_from", "valid_to"] {
-            exprs.push(ts(c));
-            names.push(c.to_owned());
-        }
-        exprs.push(format!("{alias}.is_deleted AS is_deleted"));
-        names.push("is_deleted".into());
-        exprs.push(format!("{alias}.is_current AS is_current"));
-        names.push("is_current".into());
-    }
-    if joins_company(table) {
-        exprs.push("co.name AS company_name".into());
-        names.push("company_name".into());
-    }
-    (exprs.join(", "), names)
-}
-
-/// Whether rows of `table` refer to a company (and so carry its name, `company_name`).
-fn joins_company(table: CanonicalTable) -> bool {
-    table != CanonicalTable::Companies && table.column("company_id").is_some()
+/// The SELECT list of a projection: the stored values themselves (the presentation layer
+/// turns them into the API's JSON).
+fn select_list(p: &Projection, alias: &str) -> String {
+    p.fields()
+        .iter()
+        .map(|f| match f.source {
+            Source::Column => format!("{alias}.{}", f.name),
+            Source::CompanyName => "co.name".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Positional SQL parameters: `push` returns the placeholder for the value it adds.
@@ -296,42 +313,47 @@ fn from_clause(
     format!("{name} r {join} WHERE r.tenant_id = {t} AND {visible}")
 }
 
-fn to_json(v: ValueRef<'_>) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        ValueRef::Null => J::Null,
-        ValueRef::Boolean(b) => J::Bool(b),
-        ValueRef::TinyInt(i) => J::from(i),
-        ValueRef::SmallInt(i) => J::from(i),
-        ValueRef::Int(i) => J::from(i),
-        ValueRef::BigInt(i) => J::from(i),
-        ValueRef::HugeInt(i) => J::from(i as f64),
-        ValueRef::UTinyInt(i) => J::from(i),
-        ValueRef::USmallInt(i) => J::from(i),
-        ValueRef::UInt(i) => J::from(i),
-        ValueRef::UBigInt(i) => J::from(i),
-        ValueRef::Float(f) => J::from(f as f64),
-        ValueRef::Double(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
-        ValueRef::Text(t) => J::String(String::from_utf8_lossy(t).into_owned()),
-        other => J::String(format!("{other:?}")),
-    }
+/// A DuckDB value as the projection's [`Cell`].
+fn cell(v: ValueRef<'_>) -> DResult<Cell> {
+    Ok(match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Boolean(b) => Cell::Bool(b),
+        ValueRef::TinyInt(i) => Cell::Int(i.into()),
+        ValueRef::SmallInt(i) => Cell::Int(i.into()),
+        ValueRef::Int(i) => Cell::Int(i.into()),
+        ValueRef::BigInt(i) => Cell::Int(i),
+        ValueRef::Float(f) => Cell::Float(f.into()),
+        ValueRef::Double(f) => Cell::Float(f),
+        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Timestamp(unit, t) => Cell::Timestamp(match unit {
+            TimeUnit::Second => t.saturating_mul(1_000_000),
+            TimeUnit::Millisecond => t.saturating_mul(1_000),
+            TimeUnit::Microsecond => t,
+            TimeUnit::Nanosecond => t / 1_000,
+        }),
+        other => {
+            return Err(WarehouseError::Internal(format!(
+                "unexpected DuckDB value {:?}",
+                other.data_type()
+            ))
+            .into());
+        }
+    })
 }
 
 fn query_records(
     conn: &Connection,
     sql: &str,
     params: Vec<Value>,
-    names: &[String],
-) -> Result<Vec<Record>> {
+    projection: &Projection,
+) -> DResult<Vec<Record>> {
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query(params_from_iter(params))?;
+    let n = projection.fields().len();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let mut rec = Record::new();
-        for (i, n) in names.iter().enumerate() {
-            rec.insert(n.clone(), to_json(row.get_ref(i)?));
-        }
-        out.push(rec);
+        let cells = (0..n).map(|i| cell(row.get_ref(i)?)).collect::<DResult<Vec<_>>>()?;
+        out.push(projection.record(cells)?);
     }
     Ok(out)
 }
@@ -388,7 +410,8 @@ impl Warehouse for DuckDbWarehouse {
         let q = q.clone();
         let tenant = tenant.clone();
         self.read(move |conn| {
-            let (select, names) = select_list(table, "r", false);
+            let projection = Projection::new(table, false);
+            let select = select_list(&projection, "r");
             let mut p = Params::default();
             let mut from = from_clause(table, &tenant, q.as_of, &mut p);
             if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -415,7 +438,7 @@ impl Warehouse for DuckDbWarehouse {
                 "SELECT {select} FROM {from} ORDER BY {sort_expr} {dir} NULLS LAST, r.source_id, r.source_service \
                  LIMIT {limit} OFFSET {offset}"
             );
-            let items = query_records(conn, &sql, params, &names)?;
+            let items = query_records(conn, &sql, params, &projection)?;
             Ok(Page { items, page: q.page, page_size: q.page_size, total: total as u64 })
         })
         .await
@@ -431,7 +454,8 @@ impl Warehouse for DuckDbWarehouse {
         let tenant = tenant.clone();
         let id = id.clone();
         self.read(move |conn| {
-            let (select, names) = select_list(table, "r", false);
+            let projection = Projection::new(table, false);
+            let select = select_list(&projection, "r");
             let mut p = Params::default();
             let from = from_clause(table, &tenant, as_of, &mut p);
             let svc = p.push(Value::Text(id.service.clone()));
@@ -440,7 +464,7 @@ impl Warehouse for DuckDbWarehouse {
                 "SELECT {select} FROM {from} AND r.source_service = {svc} AND r.source_id = {sid} LIMIT 1"
             );
             let params = p.0;
-            Ok(query_records(conn, &sql, params, &names)?.pop())
+            Ok(query_records(conn, &sql, params, &projection)?.pop())
         })
         .await
     }
@@ -454,7 +478,8 @@ impl Warehouse for DuckDbWarehouse {
         let tenant = tenant.clone();
         let id = id.clone();
         self.read(move |conn| {
-            let (select, names) = select_list(table, "r", true);
+            let projection = Projection::new(table, true);
+            let select = select_list(&projection, "r");
             let join = if !joins_company(table) {
                 String::new()
             } else {
@@ -473,7 +498,7 @@ impl Warehouse for DuckDbWarehouse {
                 Value::Text(id.service.clone()),
                 Value::Text(id.source_id.clone()),
             ];
-            query_records(conn, &sql, params, &names)
+            query_records(conn, &sql, params, &projection)
         })
         .await
     }
@@ -534,21 +559,21 @@ impl Warehouse for DuckDbWarehouse {
                  h AS (
                      SELECT source_service, company_id, sum(actual_hours) AS hours
                      FROM time_entries_current WHERE tenant_id = $1 GROUP BY ALL)
-                 SELECT c.source_service || ':' || c.source_id, coalesce(c.name, ''),
+                 SELECT c.source_service, c.source_id, coalesce(c.name, ''),
                         coalesce(t.n, 0), coalesce(t.open_n, 0), coalesce(h.hours, 0)::DOUBLE
                  FROM companies_current c
                  LEFT JOIN t ON t.source_service = c.source_service AND t.company_id = c.source_id
                  LEFT JOIN h ON h.source_service = c.source_service AND h.company_id = c.source_id
                  WHERE c.tenant_id = $1
-                 ORDER BY 3 DESC, 5 DESC, 2 LIMIT $2",
+                 ORDER BY 4 DESC, 6 DESC, 3 LIMIT $2",
             )?;
             let rows = stmt.query_map(duckdb::params![tenant, limit as i64], |r| {
                 Ok(TopCompany {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    tickets: r.get::<_, i64>(2)? as u64,
-                    open_tickets: r.get::<_, i64>(3)? as u64,
-                    hours: r.get(4)?,
+                    id: EntityId { service: r.get(0)?, source_id: r.get(1)? }.to_string(),
+                    name: r.get(2)?,
+                    tickets: r.get::<_, i64>(3)? as u64,
+                    open_tickets: r.get::<_, i64>(4)? as u64,
+                    hours: r.get(5)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -1,0 +1,135 @@
+//! Backends chosen by URL: `sqlite://PATH` for the state store, `file://PATH` for the
+//! lake, `duckdb://PATH` for the warehouse. A path after `scheme://` is taken as written:
+//! `sqlite://avesa-data/state.db` is relative to the working folder,
+//! `sqlite:///var/lib/avesa/state.db` absolute.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// The state store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateBackend {
+    Sqlite(PathBuf),
+}
+
+/// The lake (raw and canonical Parquet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LakeBackend {
+    File(PathBuf),
+}
+
+/// The warehouse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WarehouseBackend {
+    DuckDb(PathBuf),
+}
+
+/// The path of `scheme://PATH`, if `url` has that scheme and a path.
+fn path_of(url: &str, scheme: &str) -> Option<Result<PathBuf, String>> {
+    let rest = url.trim().strip_prefix(scheme)?.strip_prefix("://")?;
+    Some(if rest.is_empty() {
+        Err(format!("{scheme}:// needs a path"))
+    } else if rest.contains(['?', '#']) {
+        Err(format!("{scheme}:// takes a plain path, without ? or #"))
+    } else {
+        Ok(PathBuf::from(rest))
+    })
+}
+
+fn unsupported(url: &str, what: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}:// is not a supported {what}"),
+        None => format!("not a URL (scheme://…) naming a {what}"),
+    }
+}
+
+impl FromStr for StateBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match path_of(s, "sqlite") {
+            Some(p) => p.map(StateBackend::Sqlite),
+            None => Err(unsupported(s, "state store")),
+        }
+    }
+}
+
+impl FromStr for LakeBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match path_of(s, "file") {
+            Some(p) => p.map(LakeBackend::File),
+            None => Err(unsupported(s, "lake")),
+        }
+    }
+}
+
+impl FromStr for WarehouseBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match path_of(s, "duckdb") {
+            Some(p) => p.map(WarehouseBackend::DuckDb),
+            None => Err(unsupported(s, "warehouse")),
+        }
+    }
+}
+
+impl fmt::Display for StateBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateBackend::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+        }
+    }
+}
+
+impl fmt::Display for LakeBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LakeBackend::File(p) => write!(f, "file://{}", p.display()),
+        }
+    }
+}
+
+impl fmt::Display for WarehouseBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WarehouseBackend::DuckDb(p) => write!(f, "duckdb://{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_round_trip_and_keep_relative_and_absolute_paths() {
+        for u in ["sqlite://avesa-data/state.db", "sqlite:///var/lib/avesa/state.db"] {
+            let b: StateBackend = u.parse().unwrap();
+            assert_eq!(b.to_string(), u);
+        }
+        assert_eq!(
+            "file:///srv/lake".parse::<LakeBackend>().unwrap(),
+            LakeBackend::File("/srv/lake".into())
+        );
+        assert_eq!(
+            "duckdb://wh.duckdb".parse::<WarehouseBackend>().unwrap(),
+            WarehouseBackend::DuckDb("wh.duckdb".into())
+        );
+    }
+
+    #[test]
+    fn other_schemes_and_empty_paths_are_refused() {
+        assert!(
+            "postgres://localhost/avesa"
+                .parse::<StateBackend>()
+                .unwrap_err()
+                .contains("postgres://")
+        );
+        assert!("s3://bucket/prefix".parse::<LakeBackend>().unwrap_err().contains("s3://"));
+        assert!("/plain/path".parse::<WarehouseBackend>().unwrap_err().contains("not a URL"));
+        assert!("sqlite://".parse::<StateBackend>().unwrap_err().contains("needs a path"));
+        assert!("sqlitex://a".parse::<StateBackend>().is_err());
+        assert!("file://a?b".parse::<LakeBackend>().is_err());
+    }
+}

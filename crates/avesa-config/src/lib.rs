@@ -1,0 +1,879 @@
+//! AVESA's one configuration.
+//!
+//! [`resolve`] builds a [`Settings`] value once, at start-up, from four layers, each
+//! overriding the one before: built-in defaults, a TOML config file (`avesa.toml`, or the
+//! path given by `--config` / `AVESA_CONFIG`), environment variables, and command-line
+//! flags. It remembers where each value came from ([`Resolved::origin`],
+//! [`Resolved::show`]). Every key is declared once, in [`KEYS`], with its environment
+//! variable, what it accepts and whether it is a secret; `docs/configuration.md` documents
+//! them field by field.
+//!
+//! Library crates never read the process environment: the binary passes the environment
+//! in as a map ([`Inputs::env`]) and hands each crate the typed values it needs.
+//!
+//! Layering, typed extraction and key paths in errors come from `figment`; this crate adds
+//! the key registry, the backend URLs and the provenance report.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+mod backend;
+mod size;
+
+pub use backend::{LakeBackend, StateBackend, WarehouseBackend};
+pub use size::parse_size;
+
+/// The file read when no `--config` / `AVESA_CONFIG` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "avesa.toml";
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "AVESA_CONFIG";
+
+/// How a key's text from the environment or a flag is typed before extraction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Number,
+    Bool,
+}
+
+/// One configuration key.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    /// Dotted path, as in the config file (`server.bind` is `bind` in `[server]`).
+    pub path: &'static str,
+    /// The environment variable that sets it.
+    pub env: &'static str,
+    pub kind: Kind,
+    /// Masked wherever settings are shown.
+    pub secret: bool,
+    /// What a valid value looks like.
+    pub accepted: &'static str,
+    /// One line on what it does.
+    pub doc: &'static str,
+}
+
+const fn key(
+    path: &'static str,
+    env: &'static str,
+    kind: Kind,
+    accepted: &'static str,
+    doc: &'static str,
+) -> Key {
+    Key { path, env, kind, secret: false, accepted, doc }
+}
+
+const fn secret(
+    path: &'static str,
+    env: &'static str,
+    accepted: &'static str,
+    doc: &'static str,
+) -> Key {
+    Key { path, env, kind: Kind::Text, secret: true, accepted, doc }
+}
+
+/// Every key, in the order `avesa config show` prints them.
+pub const KEYS: &[Key] = &[
+    key(
+        "data_dir",
+        "AVESA_DATA_DIR",
+        Kind::Text,
+        "a folder path",
+        "the folder holding the embedded backends' files and the key files",
+    ),
+    key(
+        "state",
+        "AVESA_STATE",
+        Kind::Text,
+        "sqlite://PATH",
+        "the state store (tenants, users, services, cursors, runs, chunks)",
+    ),
+    key("lake", "AVESA_LAKE", Kind::Text, "file://PATH", "where raw and canonical Parquet lands"),
+    key(
+        "warehouse",
+        "AVESA_WAREHOUSE",
+        Kind::Text,
+        "duckdb://PATH",
+        "the SCD2 warehouse the API reads",
+    ),
+    secret(
+        "master_key",
+        "AVESA_MASTER_KEY",
+        "base64 of exactly 32 bytes",
+        "encrypts vendor credentials at rest (else master.key in data_dir, created on first start)",
+    ),
+    secret(
+        "jwt_secret",
+        "AVESA_JWT_SECRET",
+        "at least 32 characters",
+        "signs access tokens (else jwt.key in data_dir, created on first start)",
+    ),
+    key(
+        "server.bind",
+        "AVESA_BIND",
+        Kind::Text,
+        "an address and port such as 127.0.0.1:3000",
+        "where `avesa serve` listens",
+    ),
+    key(
+        "server.scheduler",
+        "AVESA_SCHEDULER",
+        Kind::Bool,
+        "true or false",
+        "whether `avesa serve` runs each service on its schedule",
+    ),
+    key(
+        "server.shutdown_grace_secs",
+        "AVESA_SHUTDOWN_GRACE_SECS",
+        Kind::Number,
+        "a whole number of seconds",
+        "how long a stopping server waits for runs in flight to commit",
+    ),
+    key(
+        "log.filter",
+        "AVESA_LOG",
+        Kind::Text,
+        "a tracing filter such as info or info,avesa_pipeline=debug",
+        "what is logged",
+    ),
+    key("log.json", "AVESA_LOG_JSON", Kind::Bool, "true or false", "log as JSON lines"),
+    key(
+        "pipeline.chunk_records",
+        "AVESA_CHUNK_RECORDS",
+        Kind::Number,
+        "a whole number of records, at least 1",
+        "records per chunk, the unit of commit",
+    ),
+    key(
+        "pipeline.page_size",
+        "AVESA_PAGE_SIZE",
+        Kind::Number,
+        "a whole number from 1 to 10000",
+        "records asked of a vendor per request",
+    ),
+    key(
+        "pipeline.max_concurrent_chunks",
+        "AVESA_MAX_CONCURRENT_CHUNKS",
+        Kind::Number,
+        "a whole number, at least 1",
+        "chunks in flight across all tenants",
+    ),
+    key(
+        "pipeline.max_tables_per_tenant",
+        "AVESA_MAX_TABLES_PER_TENANT",
+        Kind::Number,
+        "a whole number, at least 1",
+        "tables in flight per tenant",
+    ),
+    key(
+        "pipeline.overlap_secs",
+        "AVESA_OVERLAP_SECS",
+        Kind::Number,
+        "a whole number of seconds",
+        "how far behind its watermark an incremental run re-reads",
+    ),
+    key(
+        "pipeline.chunk_budget_secs",
+        "AVESA_CHUNK_BUDGET_SECS",
+        Kind::Number,
+        "a whole number of seconds, at least 1",
+        "how long a chunk may fetch before it commits",
+    ),
+    key(
+        "pipeline.webhook_url",
+        "AVESA_WEBHOOK_URL",
+        Kind::Text,
+        "an http:// or https:// URL",
+        "receives a JSON event when a run finishes",
+    ),
+    key(
+        "duckdb.memory_limit",
+        "AVESA_DUCKDB_MEMORY_LIMIT",
+        Kind::Text,
+        "a size such as 256MB, 2GB or 1.5GiB",
+        "DuckDB's buffer-pool bound",
+    ),
+    key(
+        "metrics.tenant_label",
+        "AVESA_METRICS_TENANT_LABEL",
+        Kind::Bool,
+        "true or false",
+        "whether metrics carry a tenant label (turn off with many tenants)",
+    ),
+];
+
+/// The key registered under `path`.
+pub fn key_named(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.path == path)
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    /// The default, derived from `data_dir`.
+    UnderDataDir,
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::UnderDataDir => f.write_str("default, under data_dir"),
+            Origin::File(p) => write!(f, "config file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A secret value: never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+/// A configuration that cannot be used: which key, where it came from, what is accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key} = {value} (from {origin}): {problem}; accepted: {accepted}")]
+    Invalid { key: String, value: String, origin: Origin, problem: String, accepted: String },
+    #[error("config file {}: {problem}", path.display())]
+    File { path: PathBuf, problem: String },
+}
+
+/// What [`resolve`] reads. Nothing here comes from the process unless the caller put it in.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// `--config PATH`: must exist.
+    pub config_flag: Option<PathBuf>,
+    /// The environment (`AVESA_CONFIG` among it names a config file that must exist).
+    pub env: BTreeMap<String, String>,
+    /// Flags given on the command line: (key path, flag as typed, value).
+    pub flags: Vec<(&'static str, &'static str, String)>,
+    /// Where `avesa.toml` is looked for when no file is named (the working folder).
+    pub working_dir: PathBuf,
+}
+
+/// The configuration: every value typed and checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub state: StateBackend,
+    pub lake: LakeBackend,
+    pub warehouse: WarehouseBackend,
+    /// Base64 of 32 bytes, checked.
+    pub master_key: Option<Secret>,
+    /// At least 32 characters, checked.
+    pub jwt_secret: Option<Secret>,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub pipeline: PipelineSettings,
+    pub duckdb: DuckDbSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    pub scheduler: bool,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    pub filter: String,
+    pub json: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    pub chunk_records: usize,
+    pub page_size: u32,
+    pub max_concurrent_chunks: usize,
+    pub max_tables_per_tenant: usize,
+    pub overlap: Duration,
+    pub chunk_budget: Duration,
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DuckDbSettings {
+    /// As written (`256MB`).
+    pub memory_limit: String,
+    /// The same, in bytes.
+    pub memory_limit_bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct MetricsSettings {
+    pub tenant_label: bool,
+}
+
+impl Settings {
+    /// The embedded defaults over `data_dir`, with nothing read from anywhere (for tests
+    /// and tools that open an installation by its folder).
+    pub fn embedded(data_dir: &Path) -> Settings {
+        let inputs = Inputs {
+            flags: vec![("data_dir", "--data-dir", data_dir.display().to_string())],
+            ..Inputs::default()
+        };
+        resolve(&inputs).expect("the defaults over any folder are valid").settings
+    }
+}
+
+/// Settings and where each value came from.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub settings: Settings,
+    /// The config file read, if any.
+    pub file: Option<PathBuf>,
+    origins: BTreeMap<&'static str, Origin>,
+}
+
+impl Resolved {
+    pub fn origin(&self, key: &str) -> &Origin {
+        self.origins.get(key).unwrap_or(&Origin::Default)
+    }
+
+    /// The settings as a config file, secrets masked, each line saying where its value
+    /// came from: what `avesa config show` prints.
+    pub fn show(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&match &self.file {
+            Some(f) => format!("# config file: {}\n", f.display()),
+            None => format!(
+                "# config file: none ({DEFAULT_CONFIG_FILE} not found; --config or {CONFIG_ENV} names one)\n"
+            ),
+        });
+        let mut section = "";
+        let mut lines: Vec<(String, String)> = Vec::new();
+        let flush = |lines: &mut Vec<(String, String)>, out: &mut String| {
+            let width = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+            for (l, c) in lines.drain(..) {
+                out.push_str(&format!("{l:<width$}  # {c}\n"));
+            }
+        };
+        for k in KEYS {
+            let (sec, name) = k.path.split_once('.').unwrap_or(("", k.path));
+            if sec != section {
+                flush(&mut lines, &mut out);
+                out.push_str(&format!("\n[{sec}]\n"));
+                section = sec;
+            }
+            let value = self.display_value(k);
+            lines.push((format!("{name} = {value}"), self.origin(k.path).to_string()));
+        }
+        flush(&mut lines, &mut out);
+        out
+    }
+
+    fn display_value(&self, k: &Key) -> String {
+        let s = &self.settings;
+        let text = |v: &str| format!("{v:?}");
+        let secret = |v: &Option<Secret>, fallback: &str| match v {
+            Some(_) => "\"********\"".to_owned(),
+            None => format!("\"\" # unset: {fallback}"),
+        };
+        match k.path {
+            "data_dir" => text(&s.data_dir.display().to_string()),
+            "state" => text(&s.state.to_string()),
+            "lake" => text(&s.lake.to_string()),
+            "warehouse" => text(&s.warehouse.to_string()),
+            "master_key" => secret(&s.master_key, "master.key in data_dir"),
+            "jwt_secret" => secret(&s.jwt_secret, "jwt.key in data_dir"),
+            "server.bind" => text(&s.server.bind.to_string()),
+            "server.scheduler" => s.server.scheduler.to_string(),
+            "server.shutdown_grace_secs" => s.server.shutdown_grace.as_secs().to_string(),
+            "log.filter" => text(&s.log.filter),
+            "log.json" => s.log.json.to_string(),
+            "pipeline.chunk_records" => s.pipeline.chunk_records.to_string(),
+            "pipeline.page_size" => s.pipeline.page_size.to_string(),
+            "pipeline.max_concurrent_chunks" => s.pipeline.max_concurrent_chunks.to_string(),
+            "pipeline.max_tables_per_tenant" => s.pipeline.max_tables_per_tenant.to_string(),
+            "pipeline.overlap_secs" => s.pipeline.overlap.as_secs().to_string(),
+            "pipeline.chunk_budget_secs" => s.pipeline.chunk_budget.as_secs().to_string(),
+            "pipeline.webhook_url" => text(s.pipeline.webhook_url.as_deref().unwrap_or("")),
+            "duckdb.memory_limit" => text(&s.duckdb.memory_limit),
+            "metrics.tenant_label" => s.metrics.tenant_label.to_string(),
+            other => format!("\"?\" # unknown key {other}"),
+        }
+    }
+}
+
+// ---- the raw layer figment extracts ----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    data_dir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lake: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warehouse: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    master_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt_secret: Option<String>,
+    server: RawServer,
+    log: RawLog,
+    pipeline: RawPipeline,
+    duckdb: RawDuckDb,
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    bind: String,
+    scheduler: bool,
+    shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    filter: String,
+    json: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    chunk_records: u64,
+    page_size: u64,
+    max_concurrent_chunks: u64,
+    max_tables_per_tenant: u64,
+    overlap_secs: u64,
+    chunk_budget_secs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDuckDb {
+    memory_limit: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    tenant_label: bool,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            data_dir: "avesa-data".into(),
+            state: None,
+            lake: None,
+            warehouse: None,
+            master_key: None,
+            jwt_secret: None,
+            server: RawServer {
+                bind: "127.0.0.1:3000".into(),
+                scheduler: true,
+                shutdown_grace_secs: 120,
+            },
+            log: RawLog { filter: "info".into(), json: false },
+            pipeline: RawPipeline {
+                chunk_records: 5_000,
+                page_size: 1_000,
+                max_concurrent_chunks: 4,
+                max_tables_per_tenant: 2,
+                overlap_secs: 60,
+                chunk_budget_secs: 60,
+                webhook_url: None,
+            },
+            duckdb: RawDuckDb { memory_limit: "256MB".into() },
+            metrics: RawMetrics { tenant_label: true },
+        }
+    }
+}
+
+/// A layer of key paths and their (typed) values: the environment or the flags.
+struct Layer {
+    name: &'static str,
+    values: Vec<(&'static str, Value)>,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut root = Dict::new();
+        for (path, value) in &self.values {
+            match path.split_once('.') {
+                None => {
+                    root.insert((*path).to_owned(), value.clone());
+                }
+                Some((section, name)) => {
+                    let entry =
+                        root.entry(section.to_owned()).or_insert_with(|| Value::from(Dict::new()));
+                    if let Value::Dict(_, d) = entry {
+                        d.insert(name.to_owned(), value.clone());
+                    }
+                }
+            }
+        }
+        Ok(Profile::Default.collect(root))
+    }
+}
+
+/// Text from the environment or a flag, typed as its key declares (text that does not
+/// parse stays text, so extraction reports it against the key).
+fn typed(kind: Kind, text: &str) -> Value {
+    let t = text.trim();
+    match kind {
+        Kind::Text => Value::from(text.to_owned()),
+        Kind::Number => {
+            t.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(text.to_owned()))
+        }
+        Kind::Bool => match t.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Value::from(true),
+            "false" | "0" | "no" | "off" => Value::from(false),
+            _ => Value::from(text.to_owned()),
+        },
+    }
+}
+
+/// Resolves the settings: defaults, then the config file, then the environment, then
+/// flags; then checks every value.
+pub fn resolve(inputs: &Inputs) -> Result<Resolved, ConfigError> {
+    // The config file: named by the flag, else by AVESA_CONFIG (either must exist), else
+    // avesa.toml in the working folder if there is one.
+    let named = inputs.config_flag.clone().map(|p| (p, Origin::Flag("--config"))).or_else(|| {
+        inputs
+            .env
+            .get(CONFIG_ENV)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (PathBuf::from(v), Origin::Env(CONFIG_ENV)))
+    });
+    let (file, text) = match named {
+        Some((path, origin)) => match std::fs::read_to_string(&path) {
+            Ok(text) => (Some(path), Some(text)),
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    key: "config".into(),
+                    value: format!("{:?}", path.display().to_string()),
+                    origin,
+                    problem: format!("cannot read it: {e}"),
+                    accepted: "the path of a readable TOML file".into(),
+                });
+            }
+        },
+        None => {
+            let path = inputs.working_dir.join(DEFAULT_CONFIG_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => (Some(path), Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
+                Err(e) => {
+                    return Err(ConfigError::File {
+                        path,
+                        problem: format!("cannot read it: {e}"),
+                    });
+                }
+            }
+        }
+    };
+
+    let file_figment = text.as_deref().map(|t| Figment::from(Toml::string(t)));
+    if let (Some(path), Some(f)) = (&file, &file_figment) {
+        // A file that is not TOML at all: say so before anything else.
+        if let Err(e) = f.extract::<Dict>() {
+            return Err(ConfigError::File { path: path.clone(), problem: e.to_string() });
+        }
+    }
+
+    let env_layer = Layer {
+        name: "environment",
+        values: KEYS
+            .iter()
+            .filter_map(|k| {
+                let v = inputs.env.get(k.env).filter(|v| !v.trim().is_empty())?;
+                Some((k.path, typed(k.kind, v)))
+            })
+            .collect(),
+    };
+    let flag_layer = Layer {
+        name: "flags",
+        values: inputs
+            .flags
+            .iter()
+            .map(|(path, _, v)| {
+                let kind = key_named(path).map_or(Kind::Text, |k| k.kind);
+                (*path, typed(kind, v))
+            })
+            .collect(),
+    };
+
+    // Where each key's value comes from: the last layer that has it.
+    let mut origins: BTreeMap<&'static str, Origin> = BTreeMap::new();
+    for k in KEYS {
+        let origin =
+            if let Some((_, flag, _)) = inputs.flags.iter().rev().find(|(p, _, _)| *p == k.path) {
+                Origin::Flag(flag)
+            } else if env_layer.values.iter().any(|(p, _)| *p == k.path) {
+                Origin::Env(k.env)
+            } else if let (Some(f), Some(path)) = (&file_figment, &file)
+                && f.contains(k.path)
+            {
+                Origin::File(path.clone())
+            } else if matches!(k.path, "state" | "lake" | "warehouse") {
+                Origin::UnderDataDir
+            } else {
+                Origin::Default
+            };
+        origins.insert(k.path, origin);
+    }
+
+    let mut figment = Figment::from(Serialized::defaults(Raw::default()));
+    if let Some(t) = text.as_deref() {
+        figment = figment.merge(Toml::string(t));
+    }
+    let figment = figment.merge(env_layer).merge(flag_layer);
+    let raw: Raw = figment.extract().map_err(|e| extraction_error(e, inputs, &origins, &file))?;
+
+    let invalid = |key: &str, value: String, problem: String| -> ConfigError {
+        let k = key_named(key);
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            value: if k.is_some_and(|k| k.secret) { "\"********\"".into() } else { value },
+            origin: origins.get(key).cloned().unwrap_or(Origin::Default),
+            problem,
+            accepted: k.map_or("", |k| k.accepted).to_owned(),
+        }
+    };
+    let settings = check(raw, &invalid)?;
+    Ok(Resolved { settings, file, origins })
+}
+
+fn extraction_error(
+    e: figment::Error,
+    inputs: &Inputs,
+    origins: &BTreeMap<&'static str, Origin>,
+    file: &Option<PathBuf>,
+) -> ConfigError {
+    let e = e
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| figment::Error::from("invalid configuration".to_owned()));
+    let path = e.path.join(".");
+    let problem = e.kind.to_string();
+    match key_named(&path) {
+        Some(k) => {
+            let origin = origins.get(k.path).cloned().unwrap_or(Origin::Default);
+            let given = match &origin {
+                _ if k.secret => Some("********".to_owned()),
+                Origin::Env(var) => inputs.env.get(*var).cloned(),
+                Origin::Flag(_) => inputs
+                    .flags
+                    .iter()
+                    .rev()
+                    .find(|(p, _, _)| *p == k.path)
+                    .map(|(_, _, v)| v.clone()),
+                _ => None,
+            };
+            ConfigError::Invalid {
+                key: path.clone(),
+                value: given.map_or_else(|| "(as written)".to_owned(), |v| format!("{v:?}")),
+                origin,
+                problem,
+                accepted: k.accepted.to_owned(),
+            }
+        }
+        None => {
+            // An unknown key or section: only a file can hold one.
+            let known: Vec<&str> = KEYS.iter().map(|k| k.path).collect();
+            let problem = if path.is_empty() { problem } else { format!("{path}: {problem}") };
+            match file {
+                Some(f) => ConfigError::File {
+                    path: f.clone(),
+                    problem: format!("{problem} (known keys: {})", known.join(", ")),
+                },
+                None => ConfigError::Invalid {
+                    key: path,
+                    value: String::new(),
+                    origin: Origin::Default,
+                    problem,
+                    accepted: known.join(", "),
+                },
+            }
+        }
+    }
+}
+
+fn positive(n: u64) -> bool {
+    n >= 1
+}
+
+fn check(
+    raw: Raw,
+    invalid: &dyn Fn(&str, String, String) -> ConfigError,
+) -> Result<Settings, ConfigError> {
+    if raw.data_dir.trim().is_empty() {
+        return Err(invalid("data_dir", "\"\"".into(), "empty".into()));
+    }
+    let data_dir = PathBuf::from(&raw.data_dir);
+    let state = match &raw.state {
+        None => StateBackend::Sqlite(data_dir.join("state.db")),
+        Some(u) => u.parse().map_err(|p| invalid("state", format!("{u:?}"), p))?,
+    };
+    let lake = match &raw.lake {
+        None => LakeBackend::File(data_dir.join("lake")),
+        Some(u) => u.parse().map_err(|p| invalid("lake", format!("{u:?}"), p))?,
+    };
+    let warehouse = match &raw.warehouse {
+        None => WarehouseBackend::DuckDb(data_dir.join("warehouse.duckdb")),
+        Some(u) => u.parse().map_err(|p| invalid("warehouse", format!("{u:?}"), p))?,
+    };
+    let master_key = match raw.master_key {
+        None => None,
+        Some(k) if k.trim().is_empty() => None,
+        Some(k) => {
+            use base64::Engine;
+            match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
+                Ok(bytes) if bytes.len() == 32 => Some(Secret(k.trim().to_owned())),
+                Ok(bytes) => {
+                    return Err(invalid(
+                        "master_key",
+                        String::new(),
+                        format!("decodes to {} bytes", bytes.len()),
+                    ));
+                }
+                Err(e) => {
+                    return Err(invalid("master_key", String::new(), format!("not base64 ({e})")));
+                }
+            }
+        }
+    };
+    let jwt_secret = match raw.jwt_secret {
+        None => None,
+        Some(s) if s.is_empty() => None,
+        Some(s) if s.chars().count() >= 32 => Some(Secret(s)),
+        Some(s) => {
+            return Err(invalid(
+                "jwt_secret",
+                String::new(),
+                format!("only {} characters", s.chars().count()),
+            ));
+        }
+    };
+    let bind = raw
+        .server
+        .bind
+        .trim()
+        .parse::<SocketAddr>()
+        .map_err(|e| invalid("server.bind", format!("{:?}", raw.server.bind), e.to_string()))?;
+    if raw.log.filter.trim().is_empty() {
+        return Err(invalid("log.filter", "\"\"".into(), "empty".into()));
+    }
+    let p = &raw.pipeline;
+    let numbers = [
+        ("pipeline.chunk_records", p.chunk_records, positive(p.chunk_records)),
+        ("pipeline.page_size", p.page_size, (1..=10_000).contains(&p.page_size)),
+        (
+            "pipeline.max_concurrent_chunks",
+            p.max_concurrent_chunks,
+            positive(p.max_concurrent_chunks),
+        ),
+        (
+            "pipeline.max_tables_per_tenant",
+            p.max_tables_per_tenant,
+            positive(p.max_tables_per_tenant),
+        ),
+        ("pipeline.chunk_budget_secs", p.chunk_budget_secs, positive(p.chunk_budget_secs)),
+    ];
+    for (key, value, ok) in numbers {
+        if !ok {
+            return Err(invalid(key, value.to_string(), "out of range".into()));
+        }
+    }
+    let webhook_url = match &p.webhook_url {
+        None => None,
+        Some(u) if u.trim().is_empty() => None,
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            Some(u.trim().to_owned())
+        }
+        Some(u) => {
+            return Err(invalid(
+                "pipeline.webhook_url",
+                format!("{u:?}"),
+                "not an http(s) URL".into(),
+            ));
+        }
+    };
+    let memory_limit_bytes = parse_size(&raw.duckdb.memory_limit).ok_or_else(|| {
+        invalid(
+            "duckdb.memory_limit",
+            format!("{:?}", raw.duckdb.memory_limit),
+            "not a size".into(),
+        )
+    })?;
+    if memory_limit_bytes < 16 * 1024 * 1024 {
+        return Err(invalid(
+            "duckdb.memory_limit",
+            format!("{:?}", raw.duckdb.memory_limit),
+            "below 16MiB, too small for DuckDB to apply a chunk".into(),
+        ));
+    }
+    let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(Settings {
+        data_dir,
+        state,
+        lake,
+        warehouse,
+        master_key,
+        jwt_secret,
+        server: ServerSettings {
+            bind,
+            scheduler: raw.server.scheduler,
+            shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs),
+        },
+        log: LogSettings { filter: raw.log.filter, json: raw.log.json },
+        pipeline: PipelineSettings {
+            chunk_records: usize_of(p.chunk_records),
+            page_size: u32::try_from(p.page_size).unwrap_or(u32::MAX),
+            max_concurrent_chunks: usize_of(p.max_concurrent_chunks),
+            max_tables_per_tenant: usize_of(p.max_tables_per_tenant),
+            overlap: Duration::from_secs(p.overlap_secs),
+            chunk_budget: Duration::from_secs(p.chunk_budget_secs),
+            webhook_url,
+        },
+        duckdb: DuckDbSettings {
+            memory_limit: raw.duckdb.memory_limit.trim().to_owned(),
+            memory_limit_bytes,
+        },
+        metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label },
+    })
+}

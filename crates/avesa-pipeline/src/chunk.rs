@@ -1,0 +1,291 @@
+//! One chunk: fetch pages → raw Parquet → canonical Parquet → SCD2 apply, then (in
+//! [`crate::table`]) the commit. Everything here is idempotent: lake files are named by
+//! chunk id and the apply is idempotent, so a chunk cut off anywhere is simply run again.
+
+use std::time::Instant;
+
+use avesa_connectors::Cursor as SourceCursor;
+use avesa_lake::{Lake, raw_batch};
+use avesa_model::{ChunkId, RunId};
+use avesa_state::{ChunkCommit, ChunkCounts, ChunkRecord, Cursor};
+use chrono::Utc;
+
+use crate::Pipeline;
+use crate::plan::TableJob;
+
+/// One chunk's records as read, before they land.
+pub(crate) struct Fetched {
+    pub(crate) records: Vec<avesa_lake::RawRecord>,
+    pub(crate) counts: ChunkCounts,
+    pub(crate) end: Option<Cursor>,
+    pub(crate) more: bool,
+    /// Why reading stopped early (a vendor quota, or `cancelled`).
+    pub(crate) quota: Option<String>,
+    pub(crate) fetch_ms: u64,
+}
+
+impl Pipeline {
+    /// The key scan that ends a full sync: every current record of this service in the
+    /// table's canonical table whose id the full read did not see gets a deletion
+    /// version, landed and recorded like any chunk (the apply is idempotent, so a crash
+    /// here is repaired by the next full sync).
+    pub(crate) async fn key_scan(
+        &self,
+        run_id: RunId,
+        job: &TableJob,
+        seen: std::collections::HashSet<String>,
+    ) -> Result<u64, String> {
+        let key = &job.key;
+        let Some(mapping) = job.mapping.clone() else { return Ok(0) };
+        let table = mapping.canonical_table;
+        let current = self
+            .warehouse
+            .current_ids(&key.tenant_id, table, &key.service)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = Utc::now();
+        let gone: Vec<avesa_lake::RawRecord> = current
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .map(|id| avesa_lake::RawRecord {
+                source_id: id,
+                updated_at: Some(now),
+                deleted: true,
+                json: "{}".into(),
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(deleted = gone.len(), "key scan: records the vendor no longer lists");
+        let chunk = ChunkId::new();
+        let record = ChunkRecord::running(chunk, run_id, key.clone(), None);
+        self.store.begin_chunk(&record).await.map_err(|e| e.to_string())?;
+        let mut counts = ChunkCounts { records: gone.len() as u64, ..Default::default() };
+        let (files, inserted) = self.land(job, chunk, now, gone).await?;
+        counts.versions_inserted = inserted;
+        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files };
+        crash_point("key_scan_before_commit");
+        self.store.commit_chunk(&commit).await.map_err(|e| e.to_string())?;
+        Ok(inserted)
+    }
+
+    /// Raw Parquet → canonical Parquet → SCD2 apply for one chunk's records. Returns the
+    /// files written and the versions inserted. Building the batches runs on a blocking
+    /// thread; the two Parquet writes and the apply then run side by side (the commit,
+    /// after all three, is what makes them count).
+    async fn land(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        extracted_at: chrono::DateTime<Utc>,
+        records: Vec<avesa_lake::RawRecord>,
+    ) -> Result<(Vec<String>, u64), String> {
+        let key = &job.key;
+        let began = Instant::now();
+        let (tenant, service, table) =
+            (key.tenant_id.clone(), key.service.clone(), key.table.clone());
+        let mapping = job.mapping.clone();
+        let (raw, canonical) = tokio::task::spawn_blocking(move || {
+            let raw = raw_batch(&tenant, &service, &table, chunk, extracted_at, &records);
+            let canonical = mapping
+                .map(|m| {
+                    m.apply(&tenant, chunk, extracted_at, &records)
+                        .map(|batch| (m.canonical_table, batch))
+                        .map_err(|e| format!("mapping failed: {e}"))
+                })
+                .transpose()?;
+            Ok::<_, String>((raw, canonical))
+        })
+        .await
+        .map_err(|e| format!("transform task failed: {e}"))??;
+        let transform_ms = began.elapsed().as_millis() as u64;
+        let (raw_path, canonical_path) = chunk_paths(job, chunk);
+        let put_raw =
+            async { self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string()) };
+        let (Some((table, canonical)), Some(canonical_path)) = (canonical, canonical_path) else {
+            put_raw.await?;
+            return Ok((vec![raw_path.to_string()], 0));
+        };
+        let put_canonical = async {
+            self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())
+        };
+        let apply = async {
+            let started = Instant::now();
+            let r = self.warehouse.apply(table, canonical.clone()).await.map_err(|e| e.to_string());
+            r.map(|r| (r, started.elapsed().as_millis() as u64))
+        };
+        let (_, _, (report, apply_ms)) = tokio::try_join!(put_raw, put_canonical, apply)?;
+        tracing::debug!(
+            transform_ms,
+            apply_ms,
+            land_ms = began.elapsed().as_millis() as u64,
+            "chunk landed"
+        );
+        Ok((vec![raw_path.to_string(), canonical_path.to_string()], report.inserted))
+    }
+
+    /// Reads one chunk's records: pages from `start` until `target` records, the time
+    /// budget, the end of the source, a quota or a cancel.
+    pub(crate) async fn fetch(
+        &self,
+        job: &TableJob,
+        start: Option<Cursor>,
+        target: usize,
+    ) -> Result<Fetched, String> {
+        let key = &job.key;
+        let mut counts = ChunkCounts::default();
+        let mut records = Vec::new();
+        let mut after: Option<SourceCursor> = start.map(to_source);
+        let mut more = true;
+        let mut quota = None;
+        let began = Instant::now();
+        let target = target.clamp(1, self.opts.chunk_records);
+        while records.len() < target && more {
+            if !records.is_empty() && began.elapsed() >= self.opts.chunk_budget {
+                // Over budget: commit this much; a continuation chunk reads on.
+                tracing::info!(
+                    records = records.len(),
+                    "chunk over its time budget; continuing in a new chunk"
+                );
+                break;
+            }
+            if self.is_cancelled() {
+                quota = Some("cancelled".to_owned());
+                break;
+            }
+            let want = (target - records.len()).min(self.opts.page_size as usize);
+            let page =
+                match job.connector.fetch_page(&job.source, after.as_ref(), want as u32).await {
+                    Ok(p) => p,
+                    // The vendor's quota ran out: keep what this chunk has, stop cleanly.
+                    Err(e) if e.is_quota() => {
+                        quota = Some(e.to_string());
+                        break;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
+            counts.pages += 1;
+            counts.requests += page.stats.requests;
+            counts.bytes += page.stats.bytes;
+            counts.retries += page.stats.retries;
+            counts.throttles += page.stats.throttles;
+            more = page.more;
+            let mut page = page;
+            if let Some((_, to)) = job.range {
+                // The range ends here: keep what was updated before `to`, stop after.
+                let n = page.records.len();
+                page.records.retain(|r| r.updated_at.is_none_or(|u| u < to));
+                if page.records.len() < n {
+                    more = false;
+                    page.last = page.records.last().map(|r| SourceCursor {
+                        updated_at: r.updated_at.unwrap_or(to),
+                        id: r.source_id.clone(),
+                        token: None,
+                    });
+                    if page.last.is_none() {
+                        break;
+                    }
+                }
+            }
+            match page.last {
+                Some(last) if after.as_ref() == Some(&last) => {
+                    return Err(format!(
+                        "{} {}: the source returned the same page twice (position {} / {}); \
+                         stopping instead of looping",
+                        key.service, key.table, last.updated_at, last.id
+                    ));
+                }
+                Some(last) => after = Some(last),
+                None => more = false,
+            }
+            records.extend(page.records);
+        }
+        counts.records = records.len() as u64;
+        let fetch_ms = began.elapsed().as_millis() as u64;
+        Ok(Fetched { records, counts, end: after.map(from_source), more, quota, fetch_ms })
+    }
+
+    /// Lands one fetched chunk: raw Parquet → canonical Parquet → SCD2 apply. Returns the
+    /// commit to record and whether the source has more.
+    pub(crate) async fn land_chunk(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        f: Fetched,
+        seen: Option<&mut std::collections::HashSet<String>>,
+    ) -> Result<(ChunkCommit, bool, Option<String>), String> {
+        let key = &job.key;
+        let Fetched { records, mut counts, end, more, quota, fetch_ms } = f;
+        let began = Instant::now();
+        if records.is_empty() {
+            // Nothing read; a delta API may still hand out a new delta link to keep.
+            let end = end.filter(|e| e.token.as_deref().is_some_and(|t| t.starts_with("delta:")));
+            let commit =
+                ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files: vec![] };
+            return Ok((commit, false, quota));
+        }
+        if let Some(seen) = seen {
+            seen.extend(records.iter().map(|r| r.source_id.clone()));
+        }
+        let (files, inserted) = self.land(job, chunk, Utc::now(), records).await?;
+        counts.versions_inserted = inserted;
+        tracing::info!(
+            records = counts.records,
+            inserted,
+            fetch_ms,
+            land_ms = began.elapsed().as_millis() as u64,
+            "chunk applied"
+        );
+        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
+        Ok((commit, more && quota.is_none(), quota))
+    }
+}
+
+/// Adds a committed chunk's counts to the process metrics.
+pub(crate) fn record_metrics(labels: &[(&str, &str); 3], c: &ChunkCounts, status: &str) {
+    use avesa_model::metrics::add;
+    add("avesa_records_total", labels, c.records as f64);
+    add("avesa_pages_total", labels, c.pages as f64);
+    add("avesa_requests_total", labels, c.requests as f64);
+    add("avesa_retries_total", labels, c.retries as f64);
+    add("avesa_throttles_total", labels, c.throttles as f64);
+    add("avesa_bytes_total", labels, c.bytes as f64);
+    add("avesa_versions_inserted_total", labels, c.versions_inserted as f64);
+    add("avesa_chunks_total", &[labels[0], labels[1], labels[2], ("status", status)], 1.0);
+}
+
+/// The lake files a chunk of `job` writes: raw, and canonical when the table is mapped.
+pub(crate) fn chunk_paths(
+    job: &TableJob,
+    chunk: ChunkId,
+) -> (avesa_lake::LakePath, Option<avesa_lake::LakePath>) {
+    let key = &job.key;
+    let raw = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+    let canonical = job
+        .mapping
+        .as_ref()
+        .map(|m| Lake::canonical_path(&key.tenant_id, m.canonical_table, &key.service, chunk));
+    (raw, canonical)
+}
+
+pub(crate) fn to_source(c: Cursor) -> SourceCursor {
+    SourceCursor { updated_at: c.updated_at, id: c.id, token: c.token }
+}
+
+pub(crate) fn from_source(c: SourceCursor) -> Cursor {
+    Cursor { updated_at: c.updated_at, id: c.id, token: c.token }
+}
+
+/// A failpoint for crash-safety tests: compiled in only with the `failpoints` feature
+/// (test builds), and then configured by [`failpoints::configure`]; when its action is
+/// `return`, the process aborts there, as a power cut would stop it. Points:
+/// `before_commit` (after a chunk's SCD2 apply, before its commit) and
+/// `key_scan_before_commit` (after a full sync's deletion versions are applied, before the
+/// key-scan chunk commits).
+pub(crate) fn crash_point(point: &'static str) {
+    fail::fail_point!(point, |_| {
+        eprintln!("failpoint: aborting at {point}");
+        std::process::abort();
+    });
+}

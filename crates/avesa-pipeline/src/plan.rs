@@ -1,0 +1,153 @@
+//! Planning a run: the request (tenant, service, table, full or backfill) becomes one job
+//! per table, each with its tenant's connector and its mapping, interleaved by tenant so
+//! that one tenant's many tables do not queue ahead of everyone else. An invalid request
+//! (an unknown tenant, service or table) is an error before anything is recorded; what
+//! cannot run (a connector that cannot be built, a table without a mapping) becomes a
+//! failed outcome of the run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use avesa_connectors::Connector;
+use avesa_model::TenantId;
+use avesa_state::TableKey;
+use chrono::Utc;
+
+use crate::{
+    Pipeline, PipelineError, SyncRequest, TableOutcome, backfill_key, failed, open_service_config,
+};
+
+/// One table of one tenant's service, to sync.
+pub(crate) struct TableJob {
+    pub(crate) key: TableKey,
+    /// The source table to read (`key.table` differs for a backfill).
+    pub(crate) source: String,
+    /// A backfill's range.
+    pub(crate) range: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    pub(crate) connector: Arc<dyn Connector>,
+    /// `None`: the table is landed as raw Parquet only.
+    pub(crate) mapping: Option<Arc<avesa_transform::Mapping>>,
+}
+
+/// A planned run.
+pub(crate) struct Plan {
+    /// In the order they should start.
+    pub(crate) jobs: Vec<TableJob>,
+    /// Tables that cannot run, recorded as failed.
+    pub(crate) outcomes: Vec<TableOutcome>,
+}
+
+impl Pipeline {
+    /// Plans `req` into table jobs.
+    pub(crate) async fn plan(&self, req: &SyncRequest) -> Result<Plan, PipelineError> {
+        let tenants = match &req.tenant {
+            Some(t) => match self.store.get_tenant(t).await? {
+                Some(t) => vec![t],
+                None => return Err(PipelineError::Invalid(format!("unknown tenant {t}"))),
+            },
+            None => self.store.list_tenants().await?,
+        };
+        let mut outcomes = Vec::new();
+        let mut jobs = Vec::new();
+        for tenant in &tenants {
+            let services = self.store.list_services(&tenant.id).await?;
+            let services: Vec<_> = services
+                .into_iter()
+                .filter(|s| s.enabled && req.service.as_ref().is_none_or(|w| *w == s.service))
+                .collect();
+            if req.service.is_some() && services.is_empty() && req.tenant.is_some() {
+                return Err(PipelineError::Invalid(format!(
+                    "tenant {} has no service {}",
+                    tenant.id,
+                    req.service.as_deref().unwrap_or_default()
+                )));
+            }
+            for svc in services {
+                let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
+                    .and_then(|cfg| self.catalogue.connector(&tenant.id, &cfg));
+                let connector: Arc<dyn Connector> = match connector {
+                    Ok(c) => c,
+                    Err(e) => {
+                        outcomes.push(failed(&tenant.id, &svc.service, "*", e));
+                        continue;
+                    }
+                };
+                let mut matched = false;
+                for table in connector.tables() {
+                    if req.table.as_ref().is_some_and(|t| *t != table) {
+                        continue;
+                    }
+                    matched = true;
+                    let key = TableKey {
+                        tenant_id: tenant.id.clone(),
+                        service: svc.service.clone(),
+                        table: match req.backfill {
+                            Some((from, to)) => backfill_key(&table, from, to),
+                            None => table.clone(),
+                        },
+                    };
+                    if req.backfill.is_some() && !connector.supports_range(&table) {
+                        if req.table.is_some() {
+                            outcomes.push(failed(
+                                &tenant.id,
+                                &svc.service,
+                                &table,
+                                "a backfill needs a table read by an updated-at cursor",
+                            ));
+                        }
+                        continue;
+                    }
+                    let base = TableJob {
+                        key,
+                        source: table.clone(),
+                        range: req.backfill,
+                        connector: connector.clone(),
+                        mapping: None,
+                    };
+                    let Some(source) = connector.mapping_of(&table) else {
+                        jobs.push(base);
+                        continue;
+                    };
+                    match self.catalogue.mapping(&svc.service, &source) {
+                        Some(m) => jobs.push(TableJob { mapping: Some(m), ..base }),
+                        None => outcomes.push(failed(
+                            &tenant.id,
+                            &svc.service,
+                            &table,
+                            format!("no mapping for {} {source}", svc.service),
+                        )),
+                    }
+                }
+                if let (false, Some(t)) = (matched, &req.table) {
+                    let known = connector.tables();
+                    return Err(PipelineError::Invalid(format!(
+                        "{} has no table {t:?}; tables: {}",
+                        svc.service,
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        // Interleave tenants so that one tenant's many tables don't queue ahead of others.
+        jobs.sort_by_key(|j| j.key.tenant_id.clone());
+        Ok(Plan { jobs: interleave_by_tenant(jobs), outcomes })
+    }
+}
+
+/// Round-robin over tenants: t1a, t2a, t1b, t2b, …
+fn interleave_by_tenant(jobs: Vec<TableJob>) -> Vec<TableJob> {
+    let mut groups: BTreeMap<TenantId, std::collections::VecDeque<TableJob>> = BTreeMap::new();
+    for j in jobs {
+        groups.entry(j.key.tenant_id.clone()).or_default().push_back(j);
+    }
+    let mut out = Vec::new();
+    while !groups.is_empty() {
+        groups.retain(|_, q| {
+            if let Some(j) = q.pop_front() {
+                out.push(j);
+            }
+            !q.is_empty()
+        });
+    }
+    out
+}

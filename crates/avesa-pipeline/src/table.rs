@@ -1,0 +1,286 @@
+//! One table's run: where it starts (resume, supersede or go on from the watermark), then
+//! its chunks one after another, each committed before the next begins, with the next
+//! one read ahead while the current one lands; a full sync ends with a key scan.
+
+use std::time::Instant;
+
+use avesa_model::{ChunkId, RunId};
+use avesa_state::{ChunkRecord, ChunkStatus, Cursor};
+use chrono::Utc;
+use tracing::Instrument;
+
+use crate::chunk::{Fetched, chunk_paths, crash_point, from_source, record_metrics, to_source};
+use crate::plan::TableJob;
+use crate::{CANCELLED, Pipeline, TableOutcome, failed};
+
+/// Where a table's run begins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// An unfinished chunk, resumed under its own id (its lake files are overwritten, not
+    /// duplicated), from its start.
+    Resume { chunk: ChunkId, from: Option<Cursor> },
+    /// A new chunk from `from` (`None`: the table's beginning), after abandoning the
+    /// unfinished chunk `supersede`, if any.
+    Fresh { supersede: Option<ChunkId>, from: Option<Cursor> },
+}
+
+/// The table's state machine, as a pure function of what the state store holds:
+///
+/// - an unfinished chunk is resumed under its id, from its start rewound by the overlap;
+/// - unless the run is a full sync, or the chunk read from the table's beginning while the
+///   table has a watermark (a full sync's first chunk or its key scan, whose work only a
+///   full sync redoes): then it is superseded, and the run goes on from the watermark
+///   (incremental) or the beginning (full);
+/// - otherwise a full sync starts at the beginning, an incremental run at the watermark
+///   rewound by the overlap, and a backfill without progress at its range's start.
+///
+/// `rewind` applies the overlap window (and a backfill's floor) to a position.
+pub(crate) fn start_of(
+    unfinished: Option<&ChunkRecord>,
+    watermark: Option<Cursor>,
+    full: bool,
+    range: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    rewind: &dyn Fn(Cursor) -> Cursor,
+) -> Start {
+    match unfinished {
+        Some(c) if full || (c.start.is_none() && watermark.is_some()) => Start::Fresh {
+            supersede: Some(c.id),
+            from: match (full, watermark) {
+                (false, Some(w)) => Some(rewind(w)),
+                _ => None,
+            },
+        },
+        Some(c) => Start::Resume { chunk: c.id, from: c.start.clone().map(rewind) },
+        None if full => Start::Fresh { supersede: None, from: None },
+        None => Start::Fresh {
+            supersede: None,
+            from: match (watermark, range) {
+                (Some(w), _) => Some(rewind(w)),
+                // A backfill starts at its range's beginning (inclusive).
+                (None, Some((from, _))) => {
+                    Some(Cursor { updated_at: from, id: String::new(), token: None })
+                }
+                (None, None) => None,
+            },
+        },
+    }
+}
+
+impl Pipeline {
+    /// Syncs one table chunk by chunk until the source has nothing more.
+    pub(crate) async fn sync_table(
+        &self,
+        run_id: RunId,
+        job: TableJob,
+        full: bool,
+    ) -> TableOutcome {
+        let started = Instant::now();
+        // One run at a time per table in this process (the scheduler, API triggers and
+        // a manual sync may overlap).
+        let Some(_active) = self.active_tables.claim(&job.key) else {
+            let mut o = failed(&job.key.tenant_id, &job.key.service, &job.key.table, "");
+            o.status = ChunkStatus::Committed;
+            o.error = None;
+            o.notice = Some("skipped: another run is syncing this table".into());
+            return o;
+        };
+        let mut out = TableOutcome {
+            tenant_id: job.key.tenant_id.clone(),
+            service: job.key.service.clone(),
+            table: job.key.table.clone(),
+            status: ChunkStatus::Committed,
+            chunks: 0,
+            records: 0,
+            versions_inserted: 0,
+            requests: 0,
+            error: None,
+            notice: None,
+            planned: None,
+            seconds: 0.0,
+        };
+        let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "table failed");
+            out.status = ChunkStatus::Failed;
+            out.error = Some(e);
+        }
+        out.seconds = started.elapsed().as_secs_f64();
+        out
+    }
+
+    async fn sync_table_inner(
+        &self,
+        run_id: RunId,
+        job: &TableJob,
+        full: bool,
+        out: &mut TableOutcome,
+    ) -> Result<(), String> {
+        let key = &job.key;
+        let st = |e: avesa_state::StateError| e.to_string();
+        // Resume a chunk a crashed or failed run left behind, under its own id.
+        let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
+        let watermark = self.store.get_cursor(key).await.map_err(st)?;
+        let rewind = |c: Cursor| {
+            let c = from_source(job.connector.resume_from(to_source(c), self.opts.overlap));
+            match job.range {
+                // A backfill never rewinds before its range.
+                Some((from, _)) if c.updated_at < from => {
+                    Cursor { updated_at: from, id: String::new(), token: None }
+                }
+                _ => c,
+            }
+        };
+        let (mut chunk_id, mut start) =
+            match start_of(resumed.as_ref(), watermark, full, job.range, &rewind) {
+                Start::Resume { chunk, from } => {
+                    tracing::info!(chunk = %chunk, "resuming unfinished chunk");
+                    (chunk, from)
+                }
+                Start::Fresh { supersede, from } => {
+                    if let Some(old) = supersede {
+                        self.abandon(job, old).await?;
+                    }
+                    (ChunkId::new(), from)
+                }
+            };
+        // A full sync of a table that lists every record ends with a key scan: current
+        // records the vendor no longer lists were deleted there.
+        let mut target = self.opts.chunk_records;
+        if let Ok(n) = job.connector.count(&job.source, start.clone().map(to_source).as_ref()).await
+        {
+            tracing::info!(
+                planned = n,
+                chunks = n.div_ceil(self.opts.chunk_records.max(1) as u64),
+                "table planned"
+            );
+            out.planned = Some(n);
+        }
+        let mut seen = (full
+            && job.range.is_none()
+            && job.mapping.is_some()
+            && job.connector.lists_all(&job.source))
+        .then(std::collections::HashSet::new);
+        let mut prefetched: Option<Result<Fetched, String>> = None;
+        loop {
+            // A global chunk slot, held until this chunk commits.
+            let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
+            if self.is_cancelled() {
+                return Err(CANCELLED.into());
+            }
+            let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
+            self.store.begin_chunk(&record).await.map_err(st)?;
+            let span = tracing::info_span!("chunk", chunk = %chunk_id);
+            let chunk_started = Instant::now();
+            let fetched = match prefetched.take() {
+                Some(f) => f,
+                None => self.fetch(job, start.clone(), target).instrument(span.clone()).await,
+            };
+            let result = match fetched {
+                Err(e) => Err(e),
+                Ok(f) => {
+                    // While this chunk lands, the next one is read (it begins, and counts,
+                    // only once this one has committed; a crash just drops what it read).
+                    let next = match &f {
+                        f if f.more && f.quota.is_none() && !f.records.is_empty() => f.end.clone(),
+                        _ => None,
+                    };
+                    let land = self.land_chunk(job, chunk_id, f, seen.as_mut()).instrument(span);
+                    match next {
+                        None => land.await,
+                        Some(next) => {
+                            let prefetch = self
+                                .fetch(job, Some(next), target)
+                                .instrument(tracing::info_span!("prefetch"));
+                            let (landed, read) = tokio::join!(land, prefetch);
+                            prefetched = Some(read);
+                            landed
+                        }
+                    }
+                }
+            };
+            let labels = [
+                ("service", key.service.as_str()),
+                ("table", key.table.as_str()),
+                ("tenant", key.tenant_id.as_str()),
+            ];
+            let elapsed = chunk_started.elapsed();
+            avesa_model::metrics::observe(
+                "avesa_chunk_duration_seconds",
+                &labels[..2],
+                elapsed.as_secs_f64(),
+            );
+            match result {
+                Ok((mut commit, more, quota)) => {
+                    commit.counts.millis = elapsed.as_millis() as u64;
+                    // Size the next chunk from this one's throughput to fit the budget.
+                    if commit.counts.records > 0 && !elapsed.is_zero() {
+                        let rate = commit.counts.records as f64 / elapsed.as_secs_f64();
+                        let fit = (rate * self.opts.chunk_budget.as_secs_f64()) as usize;
+                        let max = self.opts.chunk_records.max(1);
+                        target = fit.clamp((self.opts.page_size as usize).min(max), max);
+                    }
+                    record_metrics(&labels, &commit.counts, "committed");
+                    out.chunks += 1;
+                    out.records += commit.counts.records;
+                    out.versions_inserted += commit.counts.versions_inserted;
+                    out.requests += commit.counts.requests;
+                    let end = commit.end.clone();
+                    crash_point("before_commit");
+                    self.store.commit_chunk(&commit).await.map_err(st)?;
+                    if let Some(q) = quota {
+                        if q == "cancelled" {
+                            return Err(CANCELLED.into());
+                        }
+                        tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
+                        out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
+                        return Ok(());
+                    }
+                    drop(slot);
+                    match (more, end) {
+                        (true, Some(end)) => {
+                            start = Some(end);
+                            chunk_id = ChunkId::new();
+                        }
+                        _ => {
+                            if let Some(seen) = seen.take() {
+                                let _slot = self
+                                    .chunk_slots
+                                    .acquire()
+                                    .await
+                                    .expect("semaphore never closed");
+                                let gone = self.key_scan(run_id, job, seen).await?;
+                                out.versions_inserted += gone;
+                            }
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(e) => {
+                    avesa_model::metrics::add(
+                        "avesa_chunks_total",
+                        &[labels[0], labels[1], labels[2], ("status", "failed")],
+                        1.0,
+                    );
+                    // Best effort: if even this fails, the chunk stays "running" and the
+                    // next run resumes it all the same.
+                    let _ = self.store.fail_chunk(chunk_id, &e).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Marks an unfinished chunk abandoned and deletes the lake files it may have
+    /// written: only committed chunks' files belong to the lake. (Versions its SCD2 apply
+    /// may have written stay: they are states the vendor really had, and the apply is
+    /// idempotent.)
+    async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), String> {
+        tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
+        self.store.abandon_chunk(chunk).await.map_err(|e| e.to_string())?;
+        let (raw, canonical) = chunk_paths(job, chunk);
+        for p in std::iter::once(raw).chain(canonical) {
+            self.lake.delete(&p).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

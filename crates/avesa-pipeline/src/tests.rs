@@ -1,0 +1,500 @@
+//! The pipeline's rules, in milliseconds: a fake vendor (a [`Connector`] over a list in
+//! memory), an in-memory object store for the lake, the reference warehouse
+//! ([`MemoryWarehouse`]) and a SQLite state store in a temporary folder. Resume,
+//! supersede, watermark, cancellation and key-scan rules are checked here; the end-to-end
+//! tests in `avesa-cli` check the same against the simulators, DuckDB and real processes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use avesa_connectors::{Connector, ConnectorError, Cursor as SourceCursor, FetchStats, Page};
+use avesa_lake::Lake;
+use avesa_model::{CanonicalTable, ChunkId, RunId, TenantId};
+use avesa_state::{
+    ChunkRecord, ChunkStatus, Cipher, Cursor, RunStatus, SqliteStore, StateStore, TableKey,
+};
+use avesa_warehouse::{MemoryWarehouse, Warehouse};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::*;
+
+const TABLE: &str = "service/tickets";
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 0).expect("in range")
+}
+
+/// One vendor record: updated at `t0 + minutes`, id zero-padded so text order is numeric.
+#[derive(Clone, Debug)]
+struct VendorRecord {
+    updated: DateTime<Utc>,
+    id: String,
+    summary: String,
+}
+
+/// A ConnectWise-shaped vendor in memory: pages in `(updated_at, id)` order after a
+/// position, with failures, a cancel hook and a request log on demand.
+#[derive(Default)]
+struct FakeVendor {
+    records: Mutex<Vec<VendorRecord>>,
+    /// Fail every request from this page number on (1-based), until cleared.
+    fail_from_page: Mutex<Option<usize>>,
+    /// Cancel this pipeline once this many pages have been served.
+    cancel_after: Mutex<Option<(usize, CancelHandle)>>,
+    pages: AtomicUsize,
+}
+
+impl FakeVendor {
+    fn with(n: usize) -> Arc<Self> {
+        let v = Arc::new(FakeVendor::default());
+        for i in 0..n {
+            v.upsert(i, i as i64, "first");
+        }
+        v
+    }
+
+    fn upsert(&self, id: usize, minute: i64, summary: &str) {
+        let mut r = self.records.lock().unwrap();
+        let id = format!("{id:05}");
+        r.retain(|x| x.id != id);
+        r.push(VendorRecord {
+            updated: t0() + Duration::minutes(minute),
+            id,
+            summary: summary.into(),
+        });
+        r.sort_by(|a, b| (a.updated, &a.id).cmp(&(b.updated, &b.id)));
+    }
+
+    fn remove(&self, id: usize) {
+        self.records.lock().unwrap().retain(|x| x.id != format!("{id:05}"));
+    }
+
+    fn after(&self, after: Option<&SourceCursor>) -> Vec<VendorRecord> {
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| match after {
+                None => true,
+                // An empty id means "from updated_at inclusive" (an overlap window).
+                Some(a) if a.id.is_empty() => r.updated >= a.updated_at,
+                Some(a) => (r.updated, r.id.as_str()) > (a.updated_at, a.id.as_str()),
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Connector for FakeVendor {
+    fn service(&self) -> &str {
+        "connectwise"
+    }
+
+    fn tables(&self) -> Vec<String> {
+        vec![TABLE.into()]
+    }
+
+    async fn fetch_page(
+        &self,
+        _table: &str,
+        after: Option<&SourceCursor>,
+        page_size: u32,
+    ) -> avesa_connectors::Result<Page> {
+        let n = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail_from_page.lock().unwrap().is_some_and(|f| n >= f) {
+            return Err(ConnectorError::Exhausted {
+                service: "connectwise".into(),
+                endpoint: TABLE.into(),
+                attempts: 3,
+                message: "HTTP 503".into(),
+            });
+        }
+        let rows: Vec<VendorRecord> =
+            self.after(after).into_iter().take(page_size as usize).collect();
+        if let Some((after_pages, handle)) = &*self.cancel_after.lock().unwrap()
+            && n >= *after_pages
+        {
+            handle.cancel();
+        }
+        let records: Vec<avesa_lake::RawRecord> = rows
+            .iter()
+            .map(|r| avesa_lake::RawRecord {
+                source_id: r.id.clone(),
+                updated_at: Some(r.updated),
+                deleted: false,
+                json: serde_json::json!({"id": r.id, "summary": r.summary}).to_string(),
+            })
+            .collect();
+        let last = rows.last().map(|r| SourceCursor::new(r.updated, r.id.clone()));
+        Ok(Page {
+            more: records.len() == page_size as usize,
+            records,
+            last,
+            stats: FetchStats { requests: 1, ..FetchStats::default() },
+        })
+    }
+
+    async fn count(
+        &self,
+        _table: &str,
+        after: Option<&SourceCursor>,
+    ) -> avesa_connectors::Result<u64> {
+        Ok(self.after(after).len() as u64)
+    }
+
+    async fn test(&self) -> avesa_connectors::Result<()> {
+        Ok(())
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    vendor: Arc<FakeVendor>,
+    store: Arc<dyn StateStore>,
+    warehouse: Arc<MemoryWarehouse>,
+    lake: Lake,
+    pipeline: Pipeline,
+    tenant: TenantId,
+}
+
+impl Rig {
+    async fn new(vendor: Arc<FakeVendor>) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("state.db")).await.unwrap());
+        let cipher = Cipher::from_key(&[7; 32]);
+        let tenant = TenantId::new("acme").unwrap();
+        store.create_tenant(&tenant, "Acme").await.unwrap();
+        let cfg = ServiceConfig::new("connectwise", Vec::<(String, String)>::new());
+        store
+            .upsert_service(&tenant, "connectwise", &seal_service_config(&cipher, &cfg))
+            .await
+            .unwrap();
+        let fake = vendor.clone();
+        let catalogue = Catalogue::builtin()
+            .with_connectors(move |_, _, _| Ok(fake.clone() as Arc<dyn Connector>));
+        let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()));
+        let warehouse = Arc::new(MemoryWarehouse::new());
+        let opts = PipelineOptions {
+            chunk_records: 10,
+            page_size: 5,
+            overlap: chrono::Duration::zero(),
+            ..PipelineOptions::default()
+        };
+        let pipeline =
+            Pipeline::new(store.clone(), lake.clone(), warehouse.clone(), cipher, catalogue, opts);
+        Rig { _dir: dir, vendor, store, warehouse, lake, pipeline, tenant }
+    }
+
+    fn key(&self) -> TableKey {
+        TableKey {
+            tenant_id: self.tenant.clone(),
+            service: "connectwise".into(),
+            table: TABLE.into(),
+        }
+    }
+
+    async fn run(&self, full: bool) -> RunSummary {
+        let req = SyncRequest { tenant: Some(self.tenant.clone()), full, ..SyncRequest::default() };
+        self.pipeline.run(req).await.unwrap()
+    }
+
+    async fn versions(&self) -> u64 {
+        self.warehouse.version_count(&self.tenant, CanonicalTable::Tickets).await.unwrap()
+    }
+
+    async fn cursor(&self) -> Option<Cursor> {
+        self.store.get_cursor(&self.key()).await.unwrap()
+    }
+
+    async fn chunks(&self, run: RunId) -> Vec<ChunkRecord> {
+        self.store.list_chunks(run).await.unwrap()
+    }
+
+    async fn lake_files(&self) -> BTreeSet<String> {
+        self.lake.list("acme/").await.unwrap().into_iter().map(|p| p.to_string()).collect()
+    }
+
+    async fn current(&self) -> BTreeSet<String> {
+        let ids = self
+            .warehouse
+            .current_ids(&self.tenant, CanonicalTable::Tickets, "connectwise")
+            .await
+            .unwrap();
+        ids.into_iter().collect()
+    }
+}
+
+fn at(minute: i64, id: usize) -> Cursor {
+    Cursor { updated_at: t0() + Duration::minutes(minute), id: format!("{id:05}"), token: None }
+}
+
+#[tokio::test]
+async fn chunks_commit_in_order_and_the_watermark_follows() {
+    let rig = Rig::new(FakeVendor::with(23)).await;
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let t = &run.tables[0];
+    assert_eq!((t.records, t.chunks, t.planned), (23, 3, Some(23)));
+    assert_eq!(rig.versions().await, 23);
+    assert_eq!(rig.cursor().await, Some(at(22, 22)));
+    let chunks = rig.chunks(run.run_id).await;
+    assert!(chunks.iter().all(|c| c.status == ChunkStatus::Committed));
+    // Each chunk starts where the one before ended.
+    assert_eq!(chunks[0].start, None);
+    assert_eq!(chunks[1].start, chunks[0].end);
+    assert_eq!(chunks[2].start, chunks[1].end);
+    assert_eq!(rig.lake_files().await.len(), 6, "one raw and one canonical file per chunk");
+
+    // Nothing new: nothing read past the watermark, no new versions.
+    let again = rig.run(false).await;
+    assert_eq!(again.tables[0].records, 0);
+    assert_eq!(rig.versions().await, 23);
+    // Two updates and a new record: exactly those are read.
+    rig.vendor.upsert(3, 30, "second");
+    rig.vendor.upsert(7, 31, "second");
+    rig.vendor.upsert(99, 32, "new");
+    let inc = rig.run(false).await;
+    assert_eq!(inc.tables[0].records, 3);
+    assert_eq!(rig.versions().await, 26);
+    assert_eq!(rig.cursor().await, Some(at(32, 99)));
+}
+
+#[tokio::test]
+async fn the_watermark_never_passes_a_failed_chunk_and_the_next_run_resumes_it() {
+    let rig = Rig::new(FakeVendor::with(23)).await;
+    // Pages 1–2 make chunk 1; page 3 is chunk 2's first, page 4 fails.
+    *rig.vendor.fail_from_page.lock().unwrap() = Some(4);
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.tables[0].error.as_deref().unwrap().contains("HTTP 503"));
+    assert_eq!(rig.cursor().await, Some(at(9, 9)), "the end of the one committed chunk");
+    let chunks = rig.chunks(run.run_id).await;
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[1].status, ChunkStatus::Failed);
+    let failed_id = chunks[1].id;
+    assert_eq!(rig.versions().await, 10, "the failed chunk applied nothing");
+
+    *rig.vendor.fail_from_page.lock().unwrap() = None;
+    let next = rig.run(false).await;
+    assert_eq!(next.status, RunStatus::Succeeded);
+    let resumed = rig.chunks(next.run_id).await;
+    assert_eq!(resumed[0].id, failed_id, "resumed under its own id");
+    assert_eq!(resumed[0].start, Some(at(9, 9)));
+    assert_eq!(rig.versions().await, 23, "every record once");
+    assert_eq!(rig.cursor().await, Some(at(22, 22)));
+}
+
+#[tokio::test]
+async fn a_chunk_left_running_by_a_crash_is_resumed_under_its_id() {
+    let rig = Rig::new(FakeVendor::with(15)).await;
+    rig.run(false).await;
+    rig.vendor.upsert(20, 40, "late");
+    // A process died mid-chunk: the chunk is recorded running from the watermark.
+    let dead_run = RunId::new();
+    let crashed = ChunkRecord::running(ChunkId::new(), dead_run, rig.key(), rig.cursor().await);
+    rig.store.begin_chunk(&crashed).await.unwrap();
+    let run = rig.run(false).await;
+    let chunks = rig.chunks(run.run_id).await;
+    assert_eq!(chunks.len(), 1);
+    assert_eq!((chunks[0].id, chunks[0].status), (crashed.id, ChunkStatus::Committed));
+    assert_eq!(chunks[0].counts.records, 1);
+    assert_eq!(rig.versions().await, 16);
+}
+
+#[tokio::test]
+async fn an_unfinished_full_read_is_superseded_by_an_incremental_run() {
+    let rig = Rig::new(FakeVendor::with(12)).await;
+    rig.run(false).await;
+    let before = rig.lake_files().await;
+    // A full sync's first chunk (reading from the beginning) was cut off after writing
+    // its raw file.
+    let cut = ChunkRecord::running(ChunkId::new(), RunId::new(), rig.key(), None);
+    rig.store.begin_chunk(&cut).await.unwrap();
+    let stray = Lake::raw_path(&rig.tenant, "connectwise", TABLE, cut.id);
+    let batch = avesa_lake::raw_batch(&rig.tenant, "connectwise", TABLE, cut.id, Utc::now(), &[]);
+    rig.lake.put_batch(&stray, batch).await.unwrap();
+    rig.vendor.upsert(50, 60, "new");
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let chunks = rig.chunks(run.run_id).await;
+    assert_eq!(chunks.len(), 1);
+    assert_ne!(chunks[0].id, cut.id, "not resumed: superseded");
+    assert_eq!(chunks[0].counts.records, 1, "read on from the watermark, not from the start");
+    assert!(rig.store.find_unfinished_chunk(&rig.key()).await.unwrap().is_none());
+    let after = rig.lake_files().await;
+    assert!(!after.contains(&stray.to_string()), "the superseded chunk's file is gone");
+    assert_eq!(after.len(), before.len() + 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_run_commits_what_it_read_and_the_next_run_goes_on() {
+    let rig = Rig::new(FakeVendor::with(40)).await;
+    *rig.vendor.cancel_after.lock().unwrap() = Some((3, rig.pipeline.cancel_handle()));
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Cancelled);
+    let read = run.tables[0].records;
+    assert!((10..40).contains(&read), "stopped part-way, after committing: {read}");
+    assert_eq!(rig.versions().await, read);
+    let committed: u64 = rig
+        .chunks(run.run_id)
+        .await
+        .iter()
+        .filter(|c| c.status == ChunkStatus::Committed)
+        .map(|c| c.counts.records)
+        .sum();
+    assert_eq!(committed, read, "everything read was committed");
+    assert!(matches!(
+        rig.pipeline.run(SyncRequest::default()).await,
+        Err(PipelineError::ShuttingDown)
+    ));
+
+    // A new pipeline (the next process) finishes the table: every record exactly once.
+    let rig2 = Rig { pipeline: rig.pipeline_without_cancel(), ..rig };
+    let next = rig2.run(false).await;
+    assert_eq!(next.status, RunStatus::Succeeded);
+    assert_eq!(rig2.versions().await, 40);
+    assert_eq!(rig2.current().await.len(), 40);
+}
+
+impl Rig {
+    /// The same installation under a fresh pipeline (not cancelled).
+    fn pipeline_without_cancel(&self) -> Pipeline {
+        let fake = self.vendor.clone();
+        Pipeline::new(
+            self.store.clone(),
+            self.lake.clone(),
+            self.warehouse.clone(),
+            Cipher::from_key(&[7; 32]),
+            Catalogue::builtin()
+                .with_connectors(move |_, _, _| Ok(fake.clone() as Arc<dyn Connector>)),
+            self.pipeline.opts.clone(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_full_sync_finds_what_the_vendor_deleted() {
+    let rig = Rig::new(FakeVendor::with(12)).await;
+    rig.run(false).await;
+    rig.vendor.remove(4);
+    rig.vendor.remove(11);
+    let incremental = rig.run(false).await;
+    assert_eq!(incremental.tables[0].records, 0);
+    assert_eq!(rig.current().await.len(), 12, "an incremental read cannot see deletions");
+    let full = rig.run(true).await;
+    assert_eq!(full.status, RunStatus::Succeeded);
+    let current = rig.current().await;
+    assert_eq!(current.len(), 10);
+    assert!(!current.contains("00004") && !current.contains("00011"));
+    let chunks = rig.chunks(full.run_id).await;
+    let scan = chunks.last().unwrap();
+    assert_eq!(
+        (scan.counts.records, scan.counts.versions_inserted),
+        (2, 2),
+        "the key scan's chunk"
+    );
+    // A second full sync deletes nothing more.
+    let again = rig.run(true).await;
+    assert_eq!(again.tables[0].versions_inserted, 0);
+}
+
+#[tokio::test]
+async fn one_run_at_a_time_per_table() {
+    let rig = Rig::new(FakeVendor::with(5)).await;
+    let key = rig.key();
+    let held = rig.pipeline.active_tables.claim(&key).expect("free");
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert!(run.tables[0].notice.as_deref().unwrap().contains("another run"));
+    assert_eq!(rig.versions().await, 0);
+    drop(held);
+    rig.run(false).await;
+    assert_eq!(rig.versions().await, 5);
+}
+
+mod start_of {
+    use super::*;
+    use crate::table::{Start, start_of};
+
+    fn rewind(c: Cursor) -> Cursor {
+        Cursor { updated_at: c.updated_at - Duration::minutes(1), id: String::new(), token: None }
+    }
+
+    fn unfinished(start: Option<Cursor>) -> ChunkRecord {
+        ChunkRecord::running(
+            ChunkId::new(),
+            RunId::new(),
+            TableKey {
+                tenant_id: TenantId::new("acme").unwrap(),
+                service: "connectwise".into(),
+                table: TABLE.into(),
+            },
+            start,
+        )
+    }
+
+    #[test]
+    fn a_first_run_starts_at_the_beginning_and_later_ones_at_the_watermark() {
+        assert_eq!(
+            start_of(None, None, false, None, &rewind),
+            Start::Fresh { supersede: None, from: None }
+        );
+        assert_eq!(
+            start_of(None, Some(at(10, 1)), false, None, &rewind),
+            Start::Fresh { supersede: None, from: Some(rewind(at(10, 1))) }
+        );
+        assert_eq!(
+            start_of(None, Some(at(10, 1)), true, None, &rewind),
+            Start::Fresh { supersede: None, from: None },
+            "a full sync reads everything"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_chunk_resumes_under_its_id_from_its_start() {
+        let c = unfinished(Some(at(5, 2)));
+        assert_eq!(
+            start_of(Some(&c), Some(at(4, 9)), false, None, &rewind),
+            Start::Resume { chunk: c.id, from: Some(rewind(at(5, 2))) }
+        );
+        // A first run's first chunk, with no watermark yet, resumes from the beginning.
+        let first = unfinished(None);
+        assert_eq!(
+            start_of(Some(&first), None, false, None, &rewind),
+            Start::Resume { chunk: first.id, from: None }
+        );
+    }
+
+    #[test]
+    fn full_reads_are_superseded_not_resumed() {
+        let from_start = unfinished(None);
+        assert_eq!(
+            start_of(Some(&from_start), Some(at(9, 3)), false, None, &rewind),
+            Start::Fresh { supersede: Some(from_start.id), from: Some(rewind(at(9, 3))) },
+            "an incremental run goes on from the watermark"
+        );
+        let mid = unfinished(Some(at(5, 2)));
+        assert_eq!(
+            start_of(Some(&mid), Some(at(9, 3)), true, None, &rewind),
+            Start::Fresh { supersede: Some(mid.id), from: None },
+            "a full sync starts over"
+        );
+    }
+
+    #[test]
+    fn a_backfill_starts_at_its_range() {
+        let from = t0() + Duration::days(1);
+        let range = Some((from, from + Duration::days(1)));
+        assert_eq!(
+            start_of(None, None, false, range, &rewind),
+            Start::Fresh {
+                supersede: None,
+                from: Some(Cursor { updated_at: from, id: String::new(), token: None })
+            }
+        );
+    }
+}

@@ -1,0 +1,470 @@
+//! The state store's contract, written once and run against every [`StateStore`].
+//!
+//! Each case is a public async function taking a fresh, empty store. A backend's test file
+//! runs them all with one line:
+//!
+//! ```ignore
+//! avesa_state::state_store_conformance!(open_store);
+//! ```
+//!
+//! where `open_store` is an `async fn() -> (Guard, Arc<dyn StateStore>)` that opens a fresh,
+//! empty store (the guard keeps its files or database alive for the test). Enabled by the
+//! `conformance` feature (dev-dependencies turn it on).
+
+use std::sync::Arc;
+
+use avesa_model::{ChunkId, Role, RunId, TenantId};
+use chrono::{Duration, Utc};
+
+use crate::*;
+
+/// Runs every case of the suite as its own `#[tokio::test]`.
+#[macro_export]
+macro_rules! state_store_conformance {
+    ($open:path) => {
+        $crate::state_store_conformance!(@cases $open;
+            tenants_are_unique_and_listed,
+            services_are_tenant_scoped_and_replaced,
+            schedules_are_set_and_reset,
+            users_are_tenant_scoped_and_emails_normalised,
+            refresh_tokens_are_claimed_once_and_revocation_sticks,
+            chunk_commit_moves_the_cursor_atomically,
+            unfinished_chunks_resume_earliest_first,
+            rebegun_chunk_moves_to_the_new_run,
+            tables_and_tenants_are_independent,
+            runs_are_listed_per_tenant_newest_first,
+            interrupted_runs_are_marked_once,
+        );
+    };
+    (@cases $open:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (_guard, store) = $open().await;
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+fn tenant(s: &str) -> TenantId {
+    TenantId::new(s).expect("a valid tenant id")
+}
+
+fn key(t: &TenantId, table: &str) -> TableKey {
+    TableKey { tenant_id: t.clone(), service: "connectwise".into(), table: table.into() }
+}
+
+fn run_record(t: Option<&TenantId>) -> RunRecord {
+    RunRecord {
+        id: RunId::new(),
+        tenant_id: t.cloned(),
+        kind: "incremental".into(),
+        status: RunStatus::Running,
+        started_at: Utc::now(),
+        finished_at: None,
+        error: None,
+    }
+}
+
+fn counts(records: u64) -> ChunkCounts {
+    ChunkCounts {
+        records,
+        pages: 2,
+        requests: 3,
+        bytes: 4096,
+        versions_inserted: records / 2,
+        retries: 1,
+        throttles: 1,
+        millis: 1500,
+    }
+}
+
+fn cursor(minutes: i64, id: &str, token: Option<&str>) -> Cursor {
+    // Whole seconds: every backend stores at least that precision.
+    let base = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("a valid instant");
+    Cursor {
+        updated_at: base + Duration::minutes(minutes),
+        id: id.into(),
+        token: token.map(Into::into),
+    }
+}
+
+async fn with_tenant(s: &dyn StateStore, id: &str) -> TenantId {
+    let t = tenant(id);
+    s.create_tenant(&t, &format!("Tenant {id}")).await.expect("create tenant");
+    t
+}
+
+pub async fn tenants_are_unique_and_listed(s: Arc<dyn StateStore>) {
+    assert!(s.list_tenants().await.unwrap().is_empty());
+    let b = with_tenant(s.as_ref(), "beta").await;
+    let a = with_tenant(s.as_ref(), "acme").await;
+    assert!(matches!(s.create_tenant(&a, "Again").await, Err(StateError::AlreadyExists(_))));
+    let got = s.get_tenant(&a).await.unwrap().expect("tenant exists");
+    assert_eq!((got.id.as_str(), got.name.as_str()), ("acme", "Tenant acme"));
+    assert!(s.get_tenant(&tenant("ghost")).await.unwrap().is_none());
+    let ids: Vec<String> =
+        s.list_tenants().await.unwrap().into_iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(ids, vec![a.to_string(), b.to_string()], "listed by id");
+}
+
+pub async fn services_are_tenant_scoped_and_replaced(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let other = with_tenant(s.as_ref(), "other").await;
+    assert!(matches!(
+        s.upsert_service(&tenant("ghost"), "connectwise", b"x").await,
+        Err(StateError::NotFound(_))
+    ));
+    s.upsert_service(&t, "servicenow", b"sn").await.unwrap();
+    s.upsert_service(&t, "connectwise", b"one").await.unwrap();
+    s.upsert_service(&t, "connectwise", b"two\x00\xff").await.unwrap();
+    let svcs = s.list_services(&t).await.unwrap();
+    let names: Vec<&str> = svcs.iter().map(|s| s.service.as_str()).collect();
+    assert_eq!(names, ["connectwise", "servicenow"], "one row per service, by name");
+    assert_eq!(svcs[0].sealed_config, b"two\x00\xff", "the latest bytes, exactly");
+    assert!(svcs[0].enabled);
+    assert_eq!(svcs[0].schedule, None);
+    assert_eq!(svcs[0].tenant_id, t);
+    assert!(s.list_services(&other).await.unwrap().is_empty());
+}
+
+pub async fn schedules_are_set_and_reset(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    s.upsert_service(&t, "connectwise", b"cfg").await.unwrap();
+    s.set_schedule(&t, "connectwise", Some("*/15 * * * *")).await.unwrap();
+    let got = s.list_services(&t).await.unwrap();
+    assert_eq!(got[0].schedule.as_deref(), Some("*/15 * * * *"));
+    // Re-sealing the credentials keeps the schedule.
+    s.upsert_service(&t, "connectwise", b"cfg2").await.unwrap();
+    assert_eq!(s.list_services(&t).await.unwrap()[0].schedule.as_deref(), Some("*/15 * * * *"));
+    s.set_schedule(&t, "connectwise", None).await.unwrap();
+    assert_eq!(s.list_services(&t).await.unwrap()[0].schedule, None);
+    assert!(matches!(
+        s.set_schedule(&t, "salesforce", Some("0 * * * *")).await,
+        Err(StateError::NotFound(_))
+    ));
+    let other = with_tenant(s.as_ref(), "other").await;
+    assert!(matches!(
+        s.set_schedule(&other, "connectwise", Some("0 * * * *")).await,
+        Err(StateError::NotFound(_))
+    ));
+}
+
+pub async fn users_are_tenant_scoped_and_emails_normalised(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let other = with_tenant(s.as_ref(), "other").await;
+    let new = |tenant: &TenantId, email: &str| NewUser {
+        tenant_id: tenant.clone(),
+        email: email.into(),
+        name: "A".into(),
+        role: Role::TenantAdmin,
+        password_hash: "$argon2id$hash".into(),
+    };
+    assert!(matches!(
+        s.create_user(new(&tenant("ghost"), "a@b.test")).await,
+        Err(StateError::NotFound(_))
+    ));
+    let u = s.create_user(new(&t, " Admin@Acme.test ")).await.unwrap();
+    assert_eq!(u.email, "admin@acme.test");
+    assert_eq!(u.role, Role::TenantAdmin);
+    assert!(matches!(
+        s.create_user(new(&t, "ADMIN@acme.test")).await,
+        Err(StateError::AlreadyExists(_))
+    ));
+    // The same address in another tenant is another user.
+    let u2 = s.create_user(new(&other, "admin@acme.test")).await.unwrap();
+    assert_ne!(u.id, u2.id);
+    let found = s.find_user_by_email(&t, "ADMIN@acme.test ").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.password_hash.as_str()),
+        (u.id.as_str(), "$argon2id$hash")
+    );
+    assert!(s.find_user_by_email(&tenant("ghost"), "admin@acme.test").await.unwrap().is_none());
+    assert!(s.get_user(&other, &u.id).await.unwrap().is_none(), "users are tenant-scoped");
+    assert_eq!(s.get_user(&t, &u.id).await.unwrap().unwrap().email, "admin@acme.test");
+    s.create_user(NewUser { role: Role::Viewer, ..new(&t, "b@acme.test") }).await.unwrap();
+    let listed: Vec<String> =
+        s.list_users(&t).await.unwrap().into_iter().map(|u| u.email).collect();
+    assert_eq!(listed, ["admin@acme.test", "b@acme.test"]);
+    assert_eq!(s.list_users(&other).await.unwrap().len(), 1);
+}
+
+pub async fn refresh_tokens_are_claimed_once_and_revocation_sticks(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let tok = |hash: &str, family: &str| NewRefreshToken {
+        token_hash: hash.into(),
+        family_id: family.into(),
+        user_id: "u".into(),
+        tenant_id: t.clone(),
+        expires_at: Utc::now() + Duration::days(1),
+    };
+    s.insert_refresh_token(tok("a", "fam")).await.unwrap();
+    s.insert_refresh_token(tok("x", "other-family")).await.unwrap();
+    // Concurrent uses: exactly one sees the token unused.
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move { s.use_refresh_token("a").await.unwrap().unwrap() }));
+    }
+    let mut fresh = 0;
+    for h in handles {
+        let rec = h.await.unwrap();
+        assert_eq!((rec.family_id.as_str(), rec.tenant_id.as_str()), ("fam", "acme"));
+        if !rec.used {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+    assert!(s.use_refresh_token("nope").await.unwrap().is_none());
+    s.revoke_token_family("fam").await.unwrap();
+    assert!(s.use_refresh_token("a").await.unwrap().unwrap().revoked);
+    // A token minted into a revoked family (a refresh racing the revocation) is revoked.
+    s.insert_refresh_token(tok("b", "fam")).await.unwrap();
+    assert!(s.use_refresh_token("b").await.unwrap().unwrap().revoked);
+    // Other families are untouched.
+    let x = s.use_refresh_token("x").await.unwrap().unwrap();
+    assert!(!x.revoked && !x.used);
+}
+
+pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let k = key(&t, "service/tickets");
+    let run = run_record(Some(&t));
+    s.create_run(&run).await.unwrap();
+    assert!(s.get_cursor(&k).await.unwrap().is_none());
+    assert!(s.last_commit_at(&t).await.unwrap().is_none());
+
+    let c1 = ChunkRecord::running(ChunkId::new(), run.id, k.clone(), None);
+    s.begin_chunk(&c1).await.unwrap();
+    let end = cursor(5, "42", Some("next:http://x/2"));
+    let commit = ChunkCommit {
+        chunk_id: c1.id,
+        key: k.clone(),
+        end: Some(end.clone()),
+        counts: counts(10),
+        files: vec!["a.parquet".into(), "b.parquet".into()],
+    };
+    let before = Utc::now() - Duration::seconds(1);
+    s.commit_chunk(&commit).await.unwrap();
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end.clone()), "token kept exactly");
+    let last = s.last_commit_at(&t).await.unwrap().expect("a commit happened");
+    assert!(last >= before && last <= Utc::now() + Duration::seconds(1));
+    // Committing twice is refused; failing or abandoning a committed chunk changes nothing.
+    assert!(s.commit_chunk(&commit).await.is_err());
+    s.fail_chunk(c1.id, "late failure").await.unwrap();
+    s.abandon_chunk(c1.id).await.unwrap();
+    let chunks = s.list_chunks(run.id).await.unwrap();
+    assert_eq!(chunks.len(), 1);
+    let c = &chunks[0];
+    assert_eq!(c.status, ChunkStatus::Committed);
+    assert_eq!(c.files, ["a.parquet", "b.parquet"]);
+    assert_eq!(c.counts, counts(10));
+    assert_eq!(c.start, None);
+    assert_eq!(c.end.as_ref(), Some(&end));
+    assert_eq!(c.error, None);
+    assert!(c.finished_at.is_some());
+    assert_eq!(c.key.key(), k);
+    assert!(s.find_unfinished_chunk(&k).await.unwrap().is_none());
+
+    // A chunk that read nothing commits without moving the cursor.
+    let c2 = ChunkRecord::running(ChunkId::new(), run.id, k.clone(), Some(end.clone()));
+    s.begin_chunk(&c2).await.unwrap();
+    s.commit_chunk(&ChunkCommit {
+        chunk_id: c2.id,
+        key: k.clone(),
+        end: None,
+        counts: ChunkCounts::default(),
+        files: vec![],
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end.clone()));
+
+    // A commit of an unknown chunk fails and moves nothing.
+    let ghost = ChunkCommit {
+        chunk_id: ChunkId::new(),
+        key: k.clone(),
+        end: Some(cursor(60, "99", None)),
+        counts: counts(1),
+        files: vec![],
+    };
+    assert!(s.commit_chunk(&ghost).await.is_err());
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end));
+}
+
+pub async fn unfinished_chunks_resume_earliest_first(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let k = key(&t, "service/tickets");
+    let run = run_record(Some(&t));
+    s.create_run(&run).await.unwrap();
+    let later =
+        ChunkRecord::running(ChunkId::new(), run.id, k.clone(), Some(cursor(60, "9", None)));
+    let earlier = ChunkRecord::running(
+        ChunkId::new(),
+        run.id,
+        k.clone(),
+        Some(cursor(0, "10", Some("delta:x"))),
+    );
+    s.begin_chunk(&later).await.unwrap();
+    s.begin_chunk(&earlier).await.unwrap();
+    s.fail_chunk(earlier.id, "boom").await.unwrap();
+    let next = s.find_unfinished_chunk(&k).await.unwrap().unwrap();
+    assert_eq!(next.id, earlier.id);
+    assert_eq!(next.status, ChunkStatus::Failed);
+    assert_eq!(next.error.as_deref(), Some("boom"));
+    assert_eq!(next.start, Some(cursor(0, "10", Some("delta:x"))));
+    // A chunk from the table's beginning comes before any positioned one.
+    let first = ChunkRecord::running(ChunkId::new(), run.id, k.clone(), None);
+    s.begin_chunk(&first).await.unwrap();
+    assert_eq!(s.find_unfinished_chunk(&k).await.unwrap().unwrap().id, first.id);
+    for c in [&first, &earlier] {
+        s.abandon_chunk(c.id).await.unwrap();
+    }
+    assert_eq!(s.find_unfinished_chunk(&k).await.unwrap().unwrap().id, later.id);
+    s.abandon_chunk(later.id).await.unwrap();
+    assert!(s.find_unfinished_chunk(&k).await.unwrap().is_none());
+    let statuses: Vec<ChunkStatus> =
+        s.list_chunks(run.id).await.unwrap().into_iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [ChunkStatus::Abandoned; 3]);
+    // An abandoned chunk cannot be committed.
+    let commit = ChunkCommit {
+        chunk_id: later.id,
+        key: k.clone(),
+        end: Some(cursor(90, "1", None)),
+        counts: counts(1),
+        files: vec![],
+    };
+    assert!(s.commit_chunk(&commit).await.is_err());
+    assert!(s.get_cursor(&k).await.unwrap().is_none());
+}
+
+pub async fn rebegun_chunk_moves_to_the_new_run(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let k = key(&t, "service/tickets");
+    let first = run_record(Some(&t));
+    let second = run_record(Some(&t));
+    s.create_run(&first).await.unwrap();
+    s.create_run(&second).await.unwrap();
+    let c = ChunkRecord::running(ChunkId::new(), first.id, k.clone(), Some(cursor(1, "5", None)));
+    s.begin_chunk(&c).await.unwrap();
+    s.fail_chunk(c.id, "vendor down").await.unwrap();
+    // The next run resumes it under the same id.
+    let resumed = ChunkRecord { run_id: second.id, ..c.clone() };
+    s.begin_chunk(&resumed).await.unwrap();
+    assert!(s.list_chunks(first.id).await.unwrap().is_empty());
+    let got = s.list_chunks(second.id).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].id, got[0].status, got[0].error.as_deref()),
+        (c.id, ChunkStatus::Running, None)
+    );
+    assert_eq!(got[0].start, Some(cursor(1, "5", None)));
+    s.commit_chunk(&ChunkCommit {
+        chunk_id: c.id,
+        key: k.clone(),
+        end: Some(cursor(2, "6", None)),
+        counts: counts(4),
+        files: vec!["f".into()],
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(cursor(2, "6", None)));
+}
+
+pub async fn tables_and_tenants_are_independent(s: Arc<dyn StateStore>) {
+    let a = with_tenant(s.as_ref(), "acme").await;
+    let b = with_tenant(s.as_ref(), "beta").await;
+    let run = run_record(None);
+    s.create_run(&run).await.unwrap();
+    let keys = [
+        key(&a, "service/tickets"),
+        key(&a, "company/companies"),
+        key(&b, "service/tickets"),
+        key(&a, "service/tickets@backfill-20240101T000000-20240201T000000"),
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        let c = ChunkRecord::running(ChunkId::new(), run.id, k.clone(), None);
+        s.begin_chunk(&c).await.unwrap();
+        s.commit_chunk(&ChunkCommit {
+            chunk_id: c.id,
+            key: k.clone(),
+            end: Some(cursor(i as i64, &i.to_string(), None)),
+            counts: counts(1),
+            files: vec![],
+        })
+        .await
+        .unwrap();
+    }
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(s.get_cursor(k).await.unwrap(), Some(cursor(i as i64, &i.to_string(), None)));
+    }
+    let unfinished = ChunkRecord::running(ChunkId::new(), run.id, keys[0].clone(), None);
+    s.begin_chunk(&unfinished).await.unwrap();
+    for k in &keys[1..] {
+        assert!(s.find_unfinished_chunk(k).await.unwrap().is_none(), "{k:?}");
+    }
+    let c = tenant("gamma");
+    assert!(s.get_cursor(&key(&c, "service/tickets")).await.unwrap().is_none());
+    assert!(s.last_commit_at(&c).await.unwrap().is_none());
+}
+
+pub async fn runs_are_listed_per_tenant_newest_first(s: Arc<dyn StateStore>) {
+    let a = with_tenant(s.as_ref(), "acme").await;
+    let b = with_tenant(s.as_ref(), "beta").await;
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
+    let ra = RunRecord { started_at: at(1), ..run_record(Some(&a)) };
+    let rb = RunRecord { started_at: at(2), ..run_record(Some(&b)) };
+    // A run over every tenant that touched only beta, and one that touched acme.
+    let all_b = RunRecord { started_at: at(3), ..run_record(None) };
+    let all_a = RunRecord { started_at: at(4), kind: "full".into(), ..run_record(None) };
+    for r in [&ra, &rb, &all_b, &all_a] {
+        s.create_run(r).await.unwrap();
+    }
+    s.begin_chunk(&ChunkRecord::running(ChunkId::new(), all_b.id, key(&b, "t"), None))
+        .await
+        .unwrap();
+    s.begin_chunk(&ChunkRecord::running(ChunkId::new(), all_a.id, key(&a, "t"), None))
+        .await
+        .unwrap();
+    let ids = |v: Vec<RunRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_runs(Some(&a), 10).await.unwrap()), [all_a.id, ra.id]);
+    assert_eq!(ids(s.list_runs(Some(&b), 10).await.unwrap()), [all_b.id, rb.id]);
+    assert_eq!(ids(s.list_runs(None, 10).await.unwrap()), [all_a.id, all_b.id, rb.id, ra.id]);
+    assert_eq!(ids(s.list_runs(None, 2).await.unwrap()), [all_a.id, all_b.id]);
+
+    s.finish_run(ra.id, RunStatus::PartiallyFailed, Some("tickets: vendor said 500"))
+        .await
+        .unwrap();
+    let got = s.get_run(ra.id).await.unwrap().unwrap();
+    assert_eq!(got.status, RunStatus::PartiallyFailed);
+    assert_eq!(got.error.as_deref(), Some("tickets: vendor said 500"));
+    assert_eq!(got.tenant_id.as_ref(), Some(&a));
+    assert_eq!(got.kind, "incremental");
+    assert_eq!(got.started_at, at(1));
+    assert!(got.finished_at.is_some());
+    assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().tenant_id, None);
+    assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().kind, "full");
+    assert!(s.get_run(RunId::new()).await.unwrap().is_none());
+}
+
+pub async fn interrupted_runs_are_marked_once(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let done = run_record(Some(&t));
+    let cut = run_record(Some(&t));
+    let cut_all = run_record(None);
+    for r in [&done, &cut, &cut_all] {
+        s.create_run(r).await.unwrap();
+    }
+    s.finish_run(done.id, RunStatus::Succeeded, None).await.unwrap();
+    assert_eq!(s.interrupt_running_runs("the process stopped").await.unwrap(), 2);
+    for id in [cut.id, cut_all.id] {
+        let got = s.get_run(id).await.unwrap().unwrap();
+        assert_eq!(got.status, RunStatus::Interrupted);
+        assert_eq!(got.error.as_deref(), Some("the process stopped"));
+        assert!(got.finished_at.is_some());
+    }
+    let kept = s.get_run(done.id).await.unwrap().unwrap();
+    assert_eq!((kept.status, kept.error), (RunStatus::Succeeded, None));
+    assert_eq!(s.interrupt_running_runs("again").await.unwrap(), 0);
+}

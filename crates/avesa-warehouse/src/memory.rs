@@ -1,0 +1,497 @@
+//! [`MemoryWarehouse`]: the warehouse contract in plain Rust collections. It is the
+//! reference backend: it passes the same conformance suite as the engines, and the
+//! pipeline's own tests run on it (milliseconds, no engine). Not for production data: it
+//! holds every version in memory and scans to answer.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use avesa_model::{CanonicalTable, ColumnType, TenantId};
+use chrono::NaiveDateTime;
+
+use crate::present::{Cell, Projection, Source, joins_company};
+use crate::*;
+
+/// One stored version.
+#[derive(Clone, Debug)]
+struct Version {
+    extracted_at: i64,
+    hash: String,
+    deleted: bool,
+    /// The business columns, in [`CanonicalTable::columns`] order.
+    cells: Vec<Cell>,
+}
+
+/// (tenant, service, source id).
+type Key = (String, String, String);
+
+/// A record's versions by `valid_from` (microseconds).
+type Versions = BTreeMap<i64, Version>;
+
+/// The in-memory warehouse.
+#[derive(Debug, Default)]
+pub struct MemoryWarehouse {
+    tables: Mutex<BTreeMap<CanonicalTable, BTreeMap<Key, Versions>>>,
+}
+
+impl MemoryWarehouse {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// A version visible at `at` (now if `None`), as (valid_from, version, valid_to).
+fn visible(versions: &Versions, at: Option<i64>) -> Option<(i64, &Version)> {
+    let (from, v) = match at {
+        None => versions.iter().next_back()?,
+        Some(t) => versions.range(..=t).next_back()?,
+    };
+    (!v.deleted).then_some((*from, v))
+}
+
+fn micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+fn cell_at(col: &ArrayRef, ty: ColumnType, i: usize) -> Result<Cell> {
+    if col.is_null(i) {
+        return Ok(Cell::Null);
+    }
+    let any = col.as_any();
+    let wrong = || WarehouseError::Internal(format!("a {ty:?} column of type {}", col.data_type()));
+    Ok(match ty {
+        ColumnType::Text => {
+            Cell::Text(any.downcast_ref::<StringArray>().ok_or_else(wrong)?.value(i).to_owned())
+        }
+        ColumnType::Int => Cell::Int(any.downcast_ref::<Int64Array>().ok_or_else(wrong)?.value(i)),
+        ColumnType::Float => {
+            Cell::Float(any.downcast_ref::<Float64Array>().ok_or_else(wrong)?.value(i))
+        }
+        ColumnType::Bool => {
+            Cell::Bool(any.downcast_ref::<BooleanArray>().ok_or_else(wrong)?.value(i))
+        }
+        ColumnType::Timestamp => Cell::Timestamp(
+            any.downcast_ref::<TimestampMicrosecondArray>().ok_or_else(wrong)?.value(i),
+        ),
+    })
+}
+
+fn text(c: Cell) -> Option<String> {
+    match c {
+        Cell::Text(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// SQL's ordering of two non-null values of one column.
+fn compare(a: &Cell, b: &Cell) -> Ordering {
+    match (a, b) {
+        (Cell::Text(a), Cell::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+        (Cell::Int(a), Cell::Int(b)) | (Cell::Timestamp(a), Cell::Timestamp(b)) => a.cmp(b),
+        (Cell::Float(a), Cell::Float(b)) => a.total_cmp(b),
+        (Cell::Bool(a), Cell::Bool(b)) => a.cmp(b),
+        _ => Ordering::Equal,
+    }
+}
+
+/// A row as a read sees it.
+struct Row<'a> {
+    key: &'a Key,
+    valid_from: i64,
+    valid_to: Option<i64>,
+    current: bool,
+    version: &'a Version,
+    company_name: Option<String>,
+}
+
+impl Row<'_> {
+    fn column(&self, table: CanonicalTable, name: &str) -> Cell {
+        match name {
+            "company_name" => self.company_name.clone().map_or(Cell::Null, Cell::Text),
+            _ => table
+                .columns()
+                .iter()
+                .position(|c| c.name == name)
+                .map_or(Cell::Null, |i| self.version.cells[i].clone()),
+        }
+    }
+
+    fn record(&self, table: CanonicalTable, p: &Projection) -> Result<Record> {
+        let cells = p
+            .fields()
+            .iter()
+            .map(|f| match (f.source, f.name) {
+                (Source::CompanyName, _) => {
+                    self.company_name.clone().map_or(Cell::Null, Cell::Text)
+                }
+                (_, "source_service") => Cell::Text(self.key.1.clone()),
+                (_, "source_id") => Cell::Text(self.key.2.clone()),
+                (_, "source_updated_at" | "valid_from") => Cell::Timestamp(self.valid_from),
+                (_, "valid_to") => self.valid_to.map_or(Cell::Null, Cell::Timestamp),
+                (_, "is_deleted") => Cell::Bool(self.version.deleted),
+                (_, "is_current") => Cell::Bool(self.current),
+                (_, name) => self.column(table, name),
+            })
+            .collect();
+        p.record(cells)
+    }
+}
+
+type Tables = BTreeMap<CanonicalTable, BTreeMap<Key, Versions>>;
+
+/// The name of the company `company_id` refers to, visible at `at`.
+fn company_name(
+    tables: &Tables,
+    tenant: &str,
+    service: &str,
+    company_id: &Cell,
+    at: Option<i64>,
+) -> Option<String> {
+    let Cell::Text(id) = company_id else { return None };
+    let companies = tables.get(&CanonicalTable::Companies)?;
+    let versions = companies.get(&(tenant.to_owned(), service.to_owned(), id.clone()))?;
+    let (_, v) = visible(versions, at)?;
+    let name = CanonicalTable::Companies.columns().iter().position(|c| c.name == "name")?;
+    text(v.cells[name].clone())
+}
+
+/// The tenant's rows of `table` visible at `at`.
+fn visible_rows<'a>(
+    tables: &'a Tables,
+    table: CanonicalTable,
+    tenant: &str,
+    at: Option<i64>,
+) -> Vec<Row<'a>> {
+    let Some(t) = tables.get(&table) else { return vec![] };
+    let company_col = table.columns().iter().position(|c| c.name == "company_id");
+    t.iter()
+        .filter(|(k, _)| k.0 == tenant)
+        .filter_map(|(k, versions)| {
+            let (from, v) = visible(versions, at)?;
+            let company_name = match company_col {
+                Some(i) if joins_company(table) => {
+                    company_name(tables, tenant, &k.1, &v.cells[i], at)
+                }
+                _ => None,
+            };
+            Some(Row {
+                key: k,
+                valid_from: from,
+                valid_to: None,
+                current: true,
+                version: v,
+                company_name,
+            })
+        })
+        .collect()
+}
+
+impl MemoryWarehouse {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current rows of a tenant's table, as (key, cells).
+    fn current_cells(&self, table: CanonicalTable, tenant: &TenantId) -> Vec<(Key, Vec<Cell>)> {
+        let tables = self.lock();
+        visible_rows(&tables, table, tenant.as_str(), None)
+            .into_iter()
+            .map(|r| (r.key.clone(), r.version.cells.clone()))
+            .collect()
+    }
+}
+
+fn col(table: CanonicalTable, name: &str) -> usize {
+    table.columns().iter().position(|c| c.name == name).expect("a canonical column")
+}
+
+fn float(c: &Cell) -> Option<f64> {
+    match c {
+        Cell::Float(f) => Some(*f),
+        Cell::Int(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Warehouse for MemoryWarehouse {
+    async fn apply(&self, table: CanonicalTable, batch: RecordBatch) -> Result<ApplyReport> {
+        let rows = batch.num_rows() as u64;
+        if rows == 0 {
+            return Ok(ApplyReport::default());
+        }
+        let schema = table.arrow_schema();
+        if batch.schema().fields().len() != schema.fields().len() {
+            return Err(WarehouseError::Internal(format!(
+                "batch for {table} has {} columns, expected {}",
+                batch.schema().fields().len(),
+                schema.fields().len()
+            )));
+        }
+        // Read the whole batch before touching the table: a bad batch changes nothing.
+        let column = |name: &str| batch.column(schema.index_of(name).expect("a meta column"));
+        let mut incoming = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let updated = cell_at(column("source_updated_at"), ColumnType::Timestamp, i)?;
+            let Cell::Timestamp(valid_from) = updated else { continue };
+            let key = (
+                text(cell_at(column("tenant_id"), ColumnType::Text, i)?).unwrap_or_default(),
+                text(cell_at(column("source_service"), ColumnType::Text, i)?).unwrap_or_default(),
+                text(cell_at(column("source_id"), ColumnType::Text, i)?).unwrap_or_default(),
+            );
+            let version = Version {
+                extracted_at: match cell_at(column("extracted_at"), ColumnType::Timestamp, i)? {
+                    Cell::Timestamp(t) => t,
+                    _ => i64::MIN,
+                },
+                hash: text(cell_at(column("record_hash"), ColumnType::Text, i)?)
+                    .unwrap_or_default(),
+                deleted: cell_at(column("is_deleted"), ColumnType::Bool, i)? == Cell::Bool(true),
+                cells: table
+                    .columns()
+                    .iter()
+                    .map(|c| cell_at(column(c.name), c.ty, i))
+                    .collect::<Result<_>>()?,
+            };
+            incoming.push((key, valid_from, version));
+        }
+        let mut tables = self.lock();
+        let t = tables.entry(table).or_default();
+        let mut inserted = 0;
+        for (key, valid_from, v) in incoming {
+            let versions = t.entry(key).or_default();
+            match versions.get(&valid_from) {
+                None => {
+                    inserted += 1;
+                    versions.insert(valid_from, v);
+                }
+                // The latest extraction wins, then the greater hash.
+                Some(held) if (v.extracted_at, &v.hash) > (held.extracted_at, &held.hash) => {
+                    versions.insert(valid_from, v);
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(ApplyReport { rows, inserted })
+    }
+
+    async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page> {
+        let sort = match q.sort.as_deref() {
+            None | Some("id") | Some("source_id") => None,
+            Some("company_name") if joins_company(table) => Some("company_name".to_owned()),
+            Some(s) if table.columns().iter().any(|c| c.name == s) => Some(s.to_owned()),
+            Some(s) => {
+                let cols: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
+                return Err(WarehouseError::BadRequest(format!(
+                    "cannot sort {table} by {s:?}: use one of id, {}",
+                    cols.join(", ")
+                )));
+            }
+        };
+        let tables = self.lock();
+        let mut rows = visible_rows(&tables, table, tenant.as_str(), q.as_of.map(micros));
+        if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let needle = search.to_lowercase();
+            rows.retain(|r| {
+                r.key.2.to_lowercase().contains(&needle)
+                    || table.columns().iter().zip(&r.version.cells).any(|(c, v)| {
+                        c.ty == ColumnType::Text
+                            && matches!(v, Cell::Text(s) if s.to_lowercase().contains(&needle))
+                    })
+            });
+        }
+        let sort_value = |r: &Row<'_>| -> Cell {
+            match &sort {
+                None => r.key.2.trim().parse::<i64>().map_or(Cell::Null, Cell::Int),
+                Some(c) => r.column(table, c),
+            }
+        };
+        rows.sort_by(|a, b| {
+            let (va, vb) = (sort_value(a), sort_value(b));
+            let primary = match (&va, &vb) {
+                (Cell::Null, Cell::Null) => Ordering::Equal,
+                (Cell::Null, _) => Ordering::Greater,
+                (_, Cell::Null) => Ordering::Less,
+                _ if q.descending => compare(&vb, &va),
+                _ => compare(&va, &vb),
+            };
+            primary.then_with(|| a.key.2.cmp(&b.key.2)).then_with(|| a.key.1.cmp(&b.key.1))
+        });
+        let total = rows.len() as u64;
+        let p = Projection::new(table, false);
+        let skip = (q.page.saturating_sub(1) as usize).saturating_mul(q.page_size as usize);
+        let items = rows
+            .iter()
+            .skip(skip)
+            .take(q.page_size as usize)
+            .map(|r| r.record(table, &p))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, page: q.page, page_size: q.page_size, total })
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        id: &EntityId,
+        as_of: Option<NaiveDateTime>,
+    ) -> Result<Option<Record>> {
+        let tables = self.lock();
+        let p = Projection::new(table, false);
+        visible_rows(&tables, table, tenant.as_str(), as_of.map(micros))
+            .into_iter()
+            .find(|r| r.key.1 == id.service && r.key.2 == id.source_id)
+            .map(|r| r.record(table, &p))
+            .transpose()
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        id: &EntityId,
+    ) -> Result<Vec<Record>> {
+        let tables = self.lock();
+        let key = (tenant.as_str().to_owned(), id.service.clone(), id.source_id.clone());
+        let Some(versions) = tables.get(&table).and_then(|t| t.get(&key)) else {
+            return Ok(vec![]);
+        };
+        let p = Projection::new(table, true);
+        let froms: Vec<i64> = versions.keys().copied().collect();
+        let company_col = table.columns().iter().position(|c| c.name == "company_id");
+        versions
+            .iter()
+            .enumerate()
+            .map(|(i, (from, v))| {
+                let company_name = match company_col {
+                    Some(c) if joins_company(table) => {
+                        company_name(&tables, &key.0, &key.1, &v.cells[c], None)
+                    }
+                    _ => None,
+                };
+                Row {
+                    key: &key,
+                    valid_from: *from,
+                    valid_to: froms.get(i + 1).copied(),
+                    current: i + 1 == froms.len(),
+                    version: v,
+                    company_name,
+                }
+                .record(table, &p)
+            })
+            .collect()
+    }
+
+    async fn dashboard(&self, tenant: &TenantId) -> Result<DashboardStats> {
+        let tickets = self.current_cells(CanonicalTable::Tickets, tenant);
+        let entries = self.current_cells(CanonicalTable::TimeEntries, tenant);
+        let closed = col(CanonicalTable::Tickets, "closed");
+        let hours = col(CanonicalTable::TimeEntries, "actual_hours");
+        let billable = col(CanonicalTable::TimeEntries, "billable_option");
+        let closed_n = tickets.iter().filter(|(_, c)| c[closed] == Cell::Bool(true)).count() as u64;
+        Ok(DashboardStats {
+            companies: self.current_cells(CanonicalTable::Companies, tenant).len() as u64,
+            contacts: self.current_cells(CanonicalTable::Contacts, tenant).len() as u64,
+            tickets: tickets.len() as u64,
+            open_tickets: tickets.len() as u64 - closed_n,
+            closed_tickets: closed_n,
+            time_entries: entries.len() as u64,
+            total_hours: entries.iter().filter_map(|(_, c)| float(&c[hours])).sum(),
+            billable_hours: entries
+                .iter()
+                .filter(|(_, c)| c[billable] == Cell::Text("Billable".into()))
+                .filter_map(|(_, c)| float(&c[hours]))
+                .sum(),
+        })
+    }
+
+    async fn ticket_status(&self, tenant: &TenantId) -> Result<Vec<StatusCount>> {
+        let status = col(CanonicalTable::Tickets, "status");
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, c) in self.current_cells(CanonicalTable::Tickets, tenant) {
+            *counts
+                .entry(text(c[status].clone()).unwrap_or_else(|| "(none)".into()))
+                .or_default() += 1;
+        }
+        let mut out: Vec<StatusCount> =
+            counts.into_iter().map(|(status, count)| StatusCount { status, count }).collect();
+        out.sort_by(|a, b| {
+            b.count.cmp(&a.count).then_with(|| a.status.as_bytes().cmp(b.status.as_bytes()))
+        });
+        Ok(out)
+    }
+
+    async fn top_companies(&self, tenant: &TenantId, limit: u32) -> Result<Vec<TopCompany>> {
+        let t_company = col(CanonicalTable::Tickets, "company_id");
+        let t_closed = col(CanonicalTable::Tickets, "closed");
+        let e_company = col(CanonicalTable::TimeEntries, "company_id");
+        let e_hours = col(CanonicalTable::TimeEntries, "actual_hours");
+        let tickets_of = self.current_cells(CanonicalTable::Tickets, tenant);
+        let entries_of = self.current_cells(CanonicalTable::TimeEntries, tenant);
+        let name = col(CanonicalTable::Companies, "name");
+        let mut out: Vec<TopCompany> = self
+            .current_cells(CanonicalTable::Companies, tenant)
+            .into_iter()
+            .map(|(k, c)| {
+                let mine = |cell: &Cell| matches!(cell, Cell::Text(id) if *id == k.2);
+                let ts: Vec<_> = tickets_of
+                    .iter()
+                    .filter(|(tk, t)| tk.1 == k.1 && mine(&t[t_company]))
+                    .collect();
+                let open =
+                    ts.iter().filter(|(_, t)| t[t_closed] != Cell::Bool(true)).count() as u64;
+                let hours = entries_of
+                    .iter()
+                    .filter(|(ek, e)| ek.1 == k.1 && mine(&e[e_company]))
+                    .filter_map(|(_, e)| float(&e[e_hours]))
+                    .sum();
+                TopCompany {
+                    id: EntityId { service: k.1.clone(), source_id: k.2.clone() }.to_string(),
+                    name: text(c[name].clone()).unwrap_or_default(),
+                    tickets: ts.len() as u64,
+                    open_tickets: open,
+                    hours,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.tickets
+                .cmp(&a.tickets)
+                .then_with(|| b.hours.total_cmp(&a.hours))
+                .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
+        });
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn version_count(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        let tables = self.lock();
+        Ok(tables.get(&table).map_or(0, |t| {
+            t.iter().filter(|(k, _)| k.0 == tenant.as_str()).map(|(_, v)| v.len() as u64).sum()
+        }))
+    }
+
+    async fn current_ids(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        service: &str,
+    ) -> Result<Vec<String>> {
+        let tables = self.lock();
+        Ok(visible_rows(&tables, table, tenant.as_str(), None)
+            .into_iter()
+            .filter(|r| r.key.1 == service)
+            .map(|r| r.key.2.clone())
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
