@@ -183,7 +183,11 @@ impl App {
                         service: r.service,
                         table: r.table,
                         full: r.full,
-                        backfill: r.backfill,
+                        backfill: r
+                            .backfill
+                            .map(|(from, to)| avesa_model::Backfill::new(from, to))
+                            .transpose()
+                            .map_err(|e| TriggerRefusal::Invalid(e.to_string()))?,
                         run_id: Some(run_id),
                     };
                     tokio::spawn(async move {

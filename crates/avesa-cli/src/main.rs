@@ -407,6 +407,7 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
             if from >= to {
                 bail!("--from ({from}) must be before --to ({to})");
             }
+            let range = avesa_model::Backfill::new(from, to)?;
             let app = App::open_with(settings).await?;
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
@@ -415,7 +416,7 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                 service: Some(service),
                 table,
                 full: false,
-                backfill: Some((from, to)),
+                backfill: Some(range),
                 run_id: None,
             };
             let summary = app.pipeline(app.pipeline_options()).run(req).await?;

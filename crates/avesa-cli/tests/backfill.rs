@@ -7,8 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use avesa_cli::app::App;
+use avesa_model::Backfill;
 use avesa_model::{CanonicalTable, TenantId};
-use avesa_pipeline::{PipelineOptions, SyncRequest, backfill_key};
+use avesa_pipeline::{PipelineOptions, SyncRequest};
 use avesa_sim::{ConnectWiseSim, CwSizes, FaultRule};
 use avesa_state::{RunStatus, TableKey};
 use chrono::{DateTime, Utc};
@@ -45,7 +46,7 @@ async fn a_backfill_lands_exactly_its_range_and_resumes() {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
         table: Some("service/tickets".into()),
-        backfill: Some((from, to)),
+        backfill: Some(Backfill::new(from, to).unwrap()),
         ..Default::default()
     };
     let opts = PipelineOptions { chunk_records: 40, page_size: 20, ..Default::default() };
@@ -64,9 +65,13 @@ async fn a_backfill_lands_exactly_its_range_and_resumes() {
         want.len()
     );
     let runs = app.store.list_runs(Some(&t), 10).await.unwrap();
-    assert!(runs.iter().all(|r| r.kind == "backfill"), "{runs:?}");
+    assert!(runs.iter().all(|r| r.kind == avesa_model::RunKind::Backfill), "{runs:?}");
     let chunks = app.store.list_chunks(run.run_id).await.unwrap();
-    assert!(chunks.iter().all(|c| c.key.table == backfill_key("service/tickets", from, to)));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c.key.table == Backfill::new(from, to).unwrap().key("service/tickets"))
+    );
 
     // The table's own watermark was never touched: an incremental sync reads it all.
     let key = TableKey {

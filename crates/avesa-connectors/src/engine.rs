@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use avesa_lake::RawRecord;
+use avesa_model::{Continuation, RawRecord};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -121,20 +121,6 @@ impl fmt::Debug for SpecConnector {
 
 /// A request to send: URL, query parameters, headers.
 type Request = (String, Vec<(String, String)>, Vec<(String, String)>);
-
-/// Where the next page comes from.
-enum Continuation {
-    Next(String),
-    Delta(String),
-}
-
-fn parse_token(t: Option<&str>) -> Option<Continuation> {
-    let t = t?;
-    if let Some(u) = t.strip_prefix("next:") {
-        return Some(Continuation::Next(u.to_owned()));
-    }
-    t.strip_prefix("delta:").map(|u| Continuation::Delta(u.to_owned()))
-}
 
 impl SpecConnector {
     /// Builds the connector of `tenant` for `spec` with its configuration.
@@ -892,15 +878,17 @@ impl Connector for SpecConnector {
         let label = |what: &str| format!("{} ({what})", t.name);
         let mut vars = Vars::new(&self.vars);
         vars.set("limit", limit.to_string());
-        let cont = parse_token(after.and_then(|c| c.token.as_deref()));
+        let cont = after
+            .and_then(|c| c.continuation.clone())
+            .filter(|c| matches!(c, Continuation::NextPage(_) | Continuation::Delta(_)));
         let (url, params, headers, endpoint) = match &cont {
-            Some(Continuation::Next(u)) | Some(Continuation::Delta(u)) => (
+            Some(Continuation::NextPage(u)) | Some(Continuation::Delta(u)) => (
                 self.resolve_url(u, instance.as_deref()),
                 Vec::new(),
                 self.request_headers(&vars),
                 label("continued page"),
             ),
-            None => {
+            _ => {
                 let (u, p, h) = self.initial_request(t, after, limit, instance.as_deref());
                 (u, p, h, label("first page"))
             }
@@ -920,8 +908,8 @@ impl Connector for SpecConnector {
             {
                 tracing::warn!(service = %self.spec.service, table, %message, "continuation expired; starting over from the last position");
                 let restart = match c {
-                    Continuation::Next(_) => after.map(|a| Cursor { token: None, ..a.clone() }),
                     Continuation::Delta(_) => None,
+                    _ => after.map(|a| Cursor { continuation: None, ..a.clone() }),
                 };
                 let mut page =
                     Box::pin(self.fetch_page(table, restart.as_ref(), page_size)).await?;
@@ -969,7 +957,7 @@ impl Connector for SpecConnector {
                 Some(Cursor {
                     updated_at: pos_time,
                     id: pos_id,
-                    token: Some(format!("next:{next}")),
+                    continuation: Some(Continuation::NextPage(next)),
                 }),
                 true,
             )
@@ -978,7 +966,7 @@ impl Connector for SpecConnector {
                 Some(Cursor {
                     updated_at: Utc::now(),
                     id: String::new(),
-                    token: Some(format!("delta:{delta}")),
+                    continuation: Some(Continuation::Delta(delta)),
                 }),
                 false,
             )
@@ -986,7 +974,7 @@ impl Connector for SpecConnector {
             (None, false)
         } else {
             let more = self.spec.paging.kind == PagingKind::Keyset && n as u32 >= limit;
-            (Some(Cursor { updated_at: pos_time, id: pos_id, token: None }), more)
+            (Some(Cursor::new(pos_time, pos_id)), more)
         };
         Ok(Page { records, last, more, stats })
     }
@@ -1003,7 +991,7 @@ impl Connector for SpecConnector {
         let instance = self.auth_headers(&mut stats).await?.1;
         let endpoint = format!("{} (count)", t.name);
         let spec = t.count.as_ref().unwrap_or(&self.spec.count);
-        let after = after.map(|a| Cursor { token: None, ..a.clone() });
+        let after = after.map(|a| Cursor { continuation: None, ..a.clone() });
         let (url, mut params, headers) =
             self.initial_request(t, after.as_ref(), 1, instance.as_deref());
         let number = |v: Option<&Value>| {
@@ -1093,12 +1081,9 @@ impl SpecConnector {
         after: Option<&Cursor>,
     ) -> Result<Page> {
         let mut stats = FetchStats::default();
-        let mut parents: Vec<String> = match after
-            .and_then(|a| a.token.as_deref())
-            .and_then(|t| t.strip_prefix("parents:"))
-        {
-            Some(rest) => rest.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-            None => {
+        let mut parents: Vec<String> = match after.and_then(|a| a.continuation.as_ref()) {
+            Some(Continuation::Parents(rest)) => rest.clone(),
+            _ => {
                 // Every parent id, read the way the parent table is read.
                 let mut ids = Vec::new();
                 let mut pos: Option<Cursor> = None;
@@ -1156,10 +1141,8 @@ impl SpecConnector {
                 })?;
             let page = self.parse_records(t, &Node::new(raw), &endpoint)?;
             let n = page.len();
-            let last = page.last().map(|r| Cursor {
-                updated_at: r.updated_at.unwrap_or(DateTime::UNIX_EPOCH),
-                id: r.source_id.clone(),
-                token: None,
+            let last = page.last().map(|r| {
+                Cursor::new(r.updated_at.unwrap_or(DateTime::UNIX_EPOCH), r.source_id.clone())
             });
             records.extend(page);
             match last {
@@ -1176,7 +1159,7 @@ impl SpecConnector {
         let last = Cursor {
             updated_at: Utc::now(),
             id: current,
-            token: more.then(|| format!("parents:{}", parents.join(","))),
+            continuation: more.then_some(Continuation::Parents(parents)),
         };
         Ok(Page { records, last: Some(last), more, stats })
     }

@@ -18,30 +18,16 @@ pub mod spec;
 pub mod template;
 
 use async_trait::async_trait;
-use avesa_lake::RawRecord;
-use chrono::{DateTime, Utc};
+use avesa_model::{Continuation, RawRecord};
 
 pub use engine::{ServiceCredentials, SpecConnector};
 pub use spec::{Spec, SpecError, builtin_specs};
 
-/// A keyset position: everything up to and including `(updated_at, id)` has been read.
-/// An empty `id` means "from `updated_at` inclusive" (used for overlap windows).
-///
-/// `token` is the vendor's own continuation where it has one: the next page of an open
-/// query (`next:…`, valid for minutes) or a delta link (`delta:…`, valid for days). A
-/// connector falls back to the keyset position when a next-page token has expired.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub updated_at: DateTime<Utc>,
-    pub id: String,
-    pub token: Option<String>,
-}
-
-impl Cursor {
-    pub fn new(updated_at: DateTime<Utc>, id: impl Into<String>) -> Self {
-        Cursor { updated_at, id: id.into(), token: None }
-    }
-}
+/// A keyset position (the model's [`avesa_model::Position`]): everything up to and
+/// including `(updated_at, id)` has been read, plus the vendor's own continuation where it
+/// has one. A connector falls back to the keyset position when a next-page continuation
+/// has expired.
+pub type Cursor = avesa_model::Position;
 
 /// One page of records.
 #[derive(Clone, Debug, Default)]
@@ -196,10 +182,10 @@ pub trait Connector: Send + Sync {
     /// Where the next run starts from a committed watermark: `overlap` behind it, unless the
     /// vendor's delta token says exactly where.
     fn resume_from(&self, c: Cursor, overlap: chrono::Duration) -> Cursor {
-        match c.token {
-            Some(t) if t.starts_with("delta:") => Cursor { token: Some(t), ..c },
-            _ if overlap.is_zero() => Cursor { token: None, ..c },
-            _ => Cursor { updated_at: c.updated_at - overlap, id: String::new(), token: None },
+        match c.continuation {
+            Some(Continuation::Delta(_)) => c,
+            _ if overlap.is_zero() => Cursor { continuation: None, ..c },
+            _ => Cursor::from_instant(c.updated_at - overlap),
         }
     }
 }

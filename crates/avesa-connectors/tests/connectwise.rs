@@ -129,7 +129,7 @@ async fn an_overlap_window_rereads_without_losing_anything() {
     let read = read_all(&c, "service/tickets", None, 1000).await.unwrap();
     let end = read.end.unwrap();
     let after = c.resume_from(end.clone(), chrono::Duration::days(30));
-    assert!(after.id.is_empty() && after.token.is_none());
+    assert!(after.id.is_empty() && after.continuation.is_none());
     let again = read_all(&c, "service/tickets", Some(after), 1000).await.unwrap();
     let truth = f.sim.truth(&f.spec.company_id);
     let recent = truth
@@ -355,7 +355,7 @@ async fn every_connectwise_table_reads_exactly_the_truth() {
     // Statuses come board by board, each board's page carrying the boards still to read.
     let first = c.fetch_page("service/boards/statuses", None, 100).await.unwrap();
     assert!(first.more);
-    assert!(first.last.unwrap().token.unwrap().starts_with("parents:"));
+    assert!(first.last.unwrap().token().unwrap().starts_with("parents:"));
     assert!(c.count("service/boards/statuses", None).await.is_err(), "no count per parent");
 }
 

@@ -142,7 +142,7 @@ async fn expired_locators_and_sessions_are_recovered() {
     let c = f.connector();
     let first = c.fetch_page("Case", None, 200).await.unwrap();
     let pos = first.last.clone().unwrap();
-    assert!(pos.token.as_deref().unwrap().starts_with("next:"), "{pos:?}");
+    assert!(pos.token().unwrap().starts_with("next:"), "{pos:?}");
     f.sim.expire_locators();
     f.sim.expire_tokens();
     let rest = read_all(&c, "Case", Some(pos), 200).await.unwrap();

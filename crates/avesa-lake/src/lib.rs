@@ -14,7 +14,7 @@
 mod raw;
 
 pub use object_store::path::Path as LakePath;
-pub use raw::{RawRecord, raw_batch, raw_schema};
+pub use raw::{raw_batch, raw_schema};
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -140,6 +140,7 @@ fn encode_parquet(batch: &RecordBatch) -> Result<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use avesa_model::RawRecord;
     use chrono::Utc;
 
     #[tokio::test]

@@ -6,18 +6,8 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use avesa_model::{ChunkId, TenantId};
+use avesa_model::{ChunkId, RawRecord, TenantId};
 use chrono::{DateTime, Utc};
-
-/// One record as fetched.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RawRecord {
-    pub source_id: String,
-    pub updated_at: Option<DateTime<Utc>>,
-    pub deleted: bool,
-    /// The record's JSON text, unmodified.
-    pub json: String,
-}
 
 static RAW_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, None);

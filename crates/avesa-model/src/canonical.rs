@@ -7,8 +7,10 @@
 
 use std::fmt;
 use std::str::FromStr;
+#[cfg(feature = "arrow")]
 use std::sync::Arc;
 
+#[cfg(feature = "arrow")]
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,7 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    #[cfg(feature = "arrow")]
     pub fn arrow(self) -> DataType {
         match self {
             ColumnType::Text => DataType::Utf8,
@@ -211,6 +214,7 @@ impl CanonicalTable {
     }
 
     /// The Arrow schema of canonical Parquet for this table.
+    #[cfg(feature = "arrow")]
     pub fn arrow_schema(self) -> SchemaRef {
         let fields: Vec<Field> = self
             .all_columns()
@@ -247,6 +251,7 @@ impl FromStr for CanonicalTable {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "arrow")]
     #[test]
     fn schemas_start_with_meta_columns_and_names_are_unique() {
         for t in CanonicalTable::ALL {

@@ -7,9 +7,11 @@
 mod canonical;
 mod ids;
 pub mod metrics;
+mod sync;
 
 pub use canonical::{CanonicalTable, Column, ColumnType, META_COLUMNS, SCD2_COLUMNS};
 pub use ids::{ChunkId, IdError, Role, RunId, ServiceKind, TenantId};
+pub use sync::{Backfill, Continuation, Position, RawRecord, RunKind, StopReason};
 
 /// Parses an instant a person types: `YYYY-MM-DD` (midnight UTC) or RFC 3339. Used by the
 /// CLI's and the API's date-range arguments alike.

@@ -4,10 +4,9 @@
 
 use std::time::Instant;
 
-use avesa_connectors::Cursor as SourceCursor;
 use avesa_lake::{Lake, raw_batch};
-use avesa_model::{ChunkId, RunId};
-use avesa_state::{ChunkCommit, ChunkCounts, ChunkRecord, Cursor};
+use avesa_model::{ChunkId, Continuation, RunId, StopReason};
+use avesa_state::{ChunkCommit, ChunkCounts, ChunkRecord, Position};
 use chrono::Utc;
 
 use crate::Pipeline;
@@ -15,12 +14,12 @@ use crate::plan::TableJob;
 
 /// One chunk's records as read, before they land.
 pub(crate) struct Fetched {
-    pub(crate) records: Vec<avesa_lake::RawRecord>,
+    pub(crate) records: Vec<avesa_model::RawRecord>,
     pub(crate) counts: ChunkCounts,
-    pub(crate) end: Option<Cursor>,
+    pub(crate) end: Option<Position>,
     pub(crate) more: bool,
-    /// Why reading stopped early (a vendor quota, or `cancelled`).
-    pub(crate) quota: Option<String>,
+    /// Why reading stopped before `more` ran out, if it did.
+    pub(crate) stop: Option<StopReason>,
     pub(crate) fetch_ms: u64,
 }
 
@@ -44,10 +43,10 @@ impl Pipeline {
             .await
             .map_err(|e| e.to_string())?;
         let now = Utc::now();
-        let gone: Vec<avesa_lake::RawRecord> = current
+        let gone: Vec<avesa_model::RawRecord> = current
             .into_iter()
             .filter(|id| !seen.contains(id))
-            .map(|id| avesa_lake::RawRecord {
+            .map(|id| avesa_model::RawRecord {
                 source_id: id,
                 updated_at: Some(now),
                 deleted: true,
@@ -79,7 +78,7 @@ impl Pipeline {
         job: &TableJob,
         chunk: ChunkId,
         extracted_at: chrono::DateTime<Utc>,
-        records: Vec<avesa_lake::RawRecord>,
+        records: Vec<avesa_model::RawRecord>,
     ) -> Result<(Vec<String>, u64), String> {
         let key = &job.key;
         let began = Instant::now();
@@ -130,15 +129,15 @@ impl Pipeline {
     pub(crate) async fn fetch(
         &self,
         job: &TableJob,
-        start: Option<Cursor>,
+        start: Option<Position>,
         target: usize,
     ) -> Result<Fetched, String> {
         let key = &job.key;
         let mut counts = ChunkCounts::default();
         let mut records = Vec::new();
-        let mut after: Option<SourceCursor> = start.map(to_source);
+        let mut after: Option<Position> = start;
         let mut more = true;
-        let mut quota = None;
+        let mut stop = None;
         let began = Instant::now();
         let target = target.clamp(1, self.opts.chunk_records);
         while records.len() < target && more {
@@ -148,10 +147,11 @@ impl Pipeline {
                     records = records.len(),
                     "chunk over its time budget; continuing in a new chunk"
                 );
+                stop = Some(StopReason::TimeBudget);
                 break;
             }
             if self.is_cancelled() {
-                quota = Some("cancelled".to_owned());
+                stop = Some(StopReason::Cancelled);
                 break;
             }
             let want = (target - records.len()).min(self.opts.page_size as usize);
@@ -160,7 +160,7 @@ impl Pipeline {
                     Ok(p) => p,
                     // The vendor's quota ran out: keep what this chunk has, stop cleanly.
                     Err(e) if e.is_quota() => {
-                        quota = Some(e.to_string());
+                        stop = Some(StopReason::Quota(e.to_string()));
                         break;
                     }
                     Err(e) => return Err(e.to_string()),
@@ -172,17 +172,16 @@ impl Pipeline {
             counts.throttles += page.stats.throttles;
             more = page.more;
             let mut page = page;
-            if let Some((_, to)) = job.range {
+            if let Some(to) = job.range.map(|b| b.to) {
                 // The range ends here: keep what was updated before `to`, stop after.
                 let n = page.records.len();
                 page.records.retain(|r| r.updated_at.is_none_or(|u| u < to));
                 if page.records.len() < n {
                     more = false;
-                    page.last = page.records.last().map(|r| SourceCursor {
-                        updated_at: r.updated_at.unwrap_or(to),
-                        id: r.source_id.clone(),
-                        token: None,
-                    });
+                    page.last = page
+                        .records
+                        .last()
+                        .map(|r| Position::new(r.updated_at.unwrap_or(to), r.source_id.clone()));
                     if page.last.is_none() {
                         break;
                     }
@@ -203,7 +202,7 @@ impl Pipeline {
         }
         counts.records = records.len() as u64;
         let fetch_ms = began.elapsed().as_millis() as u64;
-        Ok(Fetched { records, counts, end: after.map(from_source), more, quota, fetch_ms })
+        Ok(Fetched { records, counts, end: after, more, stop, fetch_ms })
     }
 
     /// Lands one fetched chunk: raw Parquet → canonical Parquet → SCD2 apply. Returns the
@@ -214,16 +213,16 @@ impl Pipeline {
         chunk: ChunkId,
         f: Fetched,
         seen: Option<&mut std::collections::HashSet<String>>,
-    ) -> Result<(ChunkCommit, bool, Option<String>), String> {
+    ) -> Result<(ChunkCommit, bool, Option<StopReason>), String> {
         let key = &job.key;
-        let Fetched { records, mut counts, end, more, quota, fetch_ms } = f;
+        let Fetched { records, mut counts, end, more, stop, fetch_ms } = f;
         let began = Instant::now();
         if records.is_empty() {
             // Nothing read; a delta API may still hand out a new delta link to keep.
-            let end = end.filter(|e| e.token.as_deref().is_some_and(|t| t.starts_with("delta:")));
+            let end = end.filter(|e| e.continuation.as_ref().is_some_and(Continuation::is_delta));
             let commit =
                 ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files: vec![] };
-            return Ok((commit, false, quota));
+            return Ok((commit, false, stop));
         }
         if let Some(seen) = seen {
             seen.extend(records.iter().map(|r| r.source_id.clone()));
@@ -238,7 +237,8 @@ impl Pipeline {
             "chunk applied"
         );
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
-        Ok((commit, more && quota.is_none(), quota))
+        let more = more && stop.as_ref().is_none_or(|s| !s.ends_table());
+        Ok((commit, more, stop))
     }
 }
 
@@ -269,14 +269,6 @@ pub(crate) fn chunk_paths(
     (raw, canonical)
 }
 
-pub(crate) fn to_source(c: Cursor) -> SourceCursor {
-    SourceCursor { updated_at: c.updated_at, id: c.id, token: c.token }
-}
-
-pub(crate) fn from_source(c: SourceCursor) -> Cursor {
-    Cursor { updated_at: c.updated_at, id: c.id, token: c.token }
-}
-
 /// A failpoint for crash-safety tests: compiled in only with the `failpoints` feature
 /// (test builds), and then configured by [`failpoints::configure`]; when its action is
 /// `return`, the process aborts there, as a power cut would stop it. Points:
@@ -284,6 +276,8 @@ pub(crate) fn from_source(c: SourceCursor) -> Cursor {
 /// `key_scan_before_commit` (after a full sync's deletion versions are applied, before the
 /// key-scan chunk commits).
 pub(crate) fn crash_point(point: &'static str) {
+    // Without the feature the failpoint compiles to nothing and `point` goes unused.
+    let _ = point;
     fail::fail_point!(point, |_| {
         eprintln!("failpoint: aborting at {point}");
         std::process::abort();

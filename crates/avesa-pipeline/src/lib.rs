@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use avesa_lake::Lake;
-use avesa_model::{RunId, TenantId};
+use avesa_model::{Backfill, RunId, RunKind, TenantId};
 use avesa_state::{ChunkStatus, Cipher, RunRecord, RunStatus, StateStore, TableKey};
 use avesa_warehouse::Warehouse;
 use chrono::Utc;
@@ -99,15 +99,9 @@ pub struct SyncRequest {
     /// Read only records updated in `[from, to)`, without touching the tables'
     /// watermarks. Progress is kept under the backfill's own key, so running the same
     /// backfill again resumes it.
-    pub backfill: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    pub backfill: Option<Backfill>,
     /// The run's id, when the caller needs it before the run ends (API triggers).
     pub run_id: Option<RunId>,
-}
-
-/// The key a backfill of `table` over `[from, to)` keeps its progress (and run records)
-/// under: `service/tickets@backfill-20240101T000000-20240201T000000`.
-pub fn backfill_key(table: &str, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> String {
-    format!("{table}@backfill-{}-{}", from.format("%Y%m%dT%H%M%S"), to.format("%Y%m%dT%H%M%S"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,11 +272,10 @@ impl Pipeline {
             id: run_id,
             tenant_id: req.tenant.clone(),
             kind: match (&req.backfill, req.full) {
-                (Some(_), _) => "backfill",
-                (None, true) => "full",
-                (None, false) => "incremental",
-            }
-            .into(),
+                (Some(_), _) => RunKind::Backfill,
+                (None, true) => RunKind::Full,
+                (None, false) => RunKind::Incremental,
+            },
             status: RunStatus::Running,
             started_at: Utc::now(),
             finished_at: None,

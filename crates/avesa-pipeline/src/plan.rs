@@ -9,13 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use avesa_connectors::Connector;
-use avesa_model::TenantId;
+use avesa_model::{Backfill, TenantId};
 use avesa_state::TableKey;
-use chrono::Utc;
 
-use crate::{
-    Pipeline, PipelineError, SyncRequest, TableOutcome, backfill_key, failed, open_service_config,
-};
+use crate::{Pipeline, PipelineError, SyncRequest, TableOutcome, failed, open_service_config};
 
 /// One table of one tenant's service, to sync.
 pub(crate) struct TableJob {
@@ -23,7 +20,7 @@ pub(crate) struct TableJob {
     /// The source table to read (`key.table` differs for a backfill).
     pub(crate) source: String,
     /// A backfill's range.
-    pub(crate) range: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    pub(crate) range: Option<Backfill>,
     pub(crate) connector: Arc<dyn Connector>,
     /// `None`: the table is landed as raw Parquet only.
     pub(crate) mapping: Option<Arc<avesa_transform::Mapping>>,
@@ -82,7 +79,7 @@ impl Pipeline {
                         tenant_id: tenant.id.clone(),
                         service: svc.service.clone(),
                         table: match req.backfill {
-                            Some((from, to)) => backfill_key(&table, from, to),
+                            Some(b) => b.key(&table),
                             None => table.clone(),
                         },
                     };

@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
-use avesa_model::{ChunkId, RunId};
-use avesa_state::{ChunkRecord, ChunkStatus, Cursor};
-use chrono::Utc;
+use avesa_model::{Backfill, ChunkId, RunId, StopReason};
+use avesa_state::{ChunkRecord, ChunkStatus, Position};
 use tracing::Instrument;
 
-use crate::chunk::{Fetched, chunk_paths, crash_point, from_source, record_metrics, to_source};
+use crate::chunk::{Fetched, chunk_paths, crash_point, record_metrics};
 use crate::plan::TableJob;
 use crate::{CANCELLED, Pipeline, TableOutcome, failed};
 
@@ -18,10 +17,10 @@ use crate::{CANCELLED, Pipeline, TableOutcome, failed};
 pub(crate) enum Start {
     /// An unfinished chunk, resumed under its own id (its lake files are overwritten, not
     /// duplicated), from its start.
-    Resume { chunk: ChunkId, from: Option<Cursor> },
+    Resume { chunk: ChunkId, from: Option<Position> },
     /// A new chunk from `from` (`None`: the table's beginning), after abandoning the
     /// unfinished chunk `supersede`, if any.
-    Fresh { supersede: Option<ChunkId>, from: Option<Cursor> },
+    Fresh { supersede: Option<ChunkId>, from: Option<Position> },
 }
 
 /// The table's state machine, as a pure function of what the state store holds:
@@ -37,10 +36,10 @@ pub(crate) enum Start {
 /// `rewind` applies the overlap window (and a backfill's floor) to a position.
 pub(crate) fn start_of(
     unfinished: Option<&ChunkRecord>,
-    watermark: Option<Cursor>,
+    watermark: Option<Position>,
     full: bool,
-    range: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
-    rewind: &dyn Fn(Cursor) -> Cursor,
+    range: Option<Backfill>,
+    rewind: &dyn Fn(Position) -> Position,
 ) -> Start {
     match unfinished {
         Some(c) if full || (c.start.is_none() && watermark.is_some()) => Start::Fresh {
@@ -57,9 +56,7 @@ pub(crate) fn start_of(
             from: match (watermark, range) {
                 (Some(w), _) => Some(rewind(w)),
                 // A backfill starts at its range's beginning (inclusive).
-                (None, Some((from, _))) => {
-                    Some(Cursor { updated_at: from, id: String::new(), token: None })
-                }
+                (None, Some(b)) => Some(Position::from_instant(b.from)),
                 (None, None) => None,
             },
         },
@@ -120,13 +117,11 @@ impl Pipeline {
         // Resume a chunk a crashed or failed run left behind, under its own id.
         let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
         let watermark = self.store.get_cursor(key).await.map_err(st)?;
-        let rewind = |c: Cursor| {
-            let c = from_source(job.connector.resume_from(to_source(c), self.opts.overlap));
+        let rewind = |c: Position| {
+            let c = job.connector.resume_from(c, self.opts.overlap);
             match job.range {
                 // A backfill never rewinds before its range.
-                Some((from, _)) if c.updated_at < from => {
-                    Cursor { updated_at: from, id: String::new(), token: None }
-                }
+                Some(b) if c.updated_at < b.from => Position::from_instant(b.from),
                 _ => c,
             }
         };
@@ -146,8 +141,7 @@ impl Pipeline {
         // A full sync of a table that lists every record ends with a key scan: current
         // records the vendor no longer lists were deleted there.
         let mut target = self.opts.chunk_records;
-        if let Ok(n) = job.connector.count(&job.source, start.clone().map(to_source).as_ref()).await
-        {
+        if let Ok(n) = job.connector.count(&job.source, start.as_ref()).await {
             tracing::info!(
                 planned = n,
                 chunks = n.div_ceil(self.opts.chunk_records.max(1) as u64),
@@ -181,7 +175,12 @@ impl Pipeline {
                     // While this chunk lands, the next one is read (it begins, and counts,
                     // only once this one has committed; a crash just drops what it read).
                     let next = match &f {
-                        f if f.more && f.quota.is_none() && !f.records.is_empty() => f.end.clone(),
+                        f if f.more
+                            && f.stop.as_ref().is_none_or(|s| !s.ends_table())
+                            && !f.records.is_empty() =>
+                        {
+                            f.end.clone()
+                        }
                         _ => None,
                     };
                     let land = self.land_chunk(job, chunk_id, f, seen.as_mut()).instrument(span);
@@ -210,7 +209,7 @@ impl Pipeline {
                 elapsed.as_secs_f64(),
             );
             match result {
-                Ok((mut commit, more, quota)) => {
+                Ok((mut commit, more, stop)) => {
                     commit.counts.millis = elapsed.as_millis() as u64;
                     // Size the next chunk from this one's throughput to fit the budget.
                     if commit.counts.records > 0 && !elapsed.is_zero() {
@@ -227,13 +226,15 @@ impl Pipeline {
                     let end = commit.end.clone();
                     crash_point("before_commit");
                     self.store.commit_chunk(&commit).await.map_err(st)?;
-                    if let Some(q) = quota {
-                        if q == "cancelled" {
-                            return Err(CANCELLED.into());
+                    match stop {
+                        Some(StopReason::Cancelled) => return Err(CANCELLED.into()),
+                        Some(StopReason::Quota(q)) => {
+                            tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
+                            out.notice =
+                                Some(format!("stopped early: {q}; the next run resumes here"));
+                            return Ok(());
                         }
-                        tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
-                        out.notice = Some(format!("stopped early: {q}; the next run resumes here"));
-                        return Ok(());
+                        Some(StopReason::TimeBudget) | None => {}
                     }
                     drop(slot);
                     match (more, end) {

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use avesa_connectors::{Connector, ConnectorError, Cursor as SourceCursor, FetchStats, Page};
+use avesa_connectors::{Connector, ConnectorError, FetchStats, Page};
 use avesa_lake::Lake;
 use avesa_model::{CanonicalTable, ChunkId, RunId, TenantId};
 use avesa_state::{
-    ChunkRecord, ChunkStatus, Cipher, Cursor, RunStatus, SqliteStore, StateStore, TableKey,
+    ChunkRecord, ChunkStatus, Cipher, Position, RunStatus, SqliteStore, StateStore, TableKey,
 };
 use avesa_warehouse::{MemoryWarehouse, Warehouse};
 use chrono::{DateTime, Duration, Utc};
@@ -71,7 +71,7 @@ impl FakeVendor {
         self.records.lock().unwrap().retain(|x| x.id != format!("{id:05}"));
     }
 
-    fn after(&self, after: Option<&SourceCursor>) -> Vec<VendorRecord> {
+    fn after(&self, after: Option<&Position>) -> Vec<VendorRecord> {
         self.records
             .lock()
             .unwrap()
@@ -100,7 +100,7 @@ impl Connector for FakeVendor {
     async fn fetch_page(
         &self,
         _table: &str,
-        after: Option<&SourceCursor>,
+        after: Option<&Position>,
         page_size: u32,
     ) -> avesa_connectors::Result<Page> {
         let n = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
@@ -119,16 +119,16 @@ impl Connector for FakeVendor {
         {
             handle.cancel();
         }
-        let records: Vec<avesa_lake::RawRecord> = rows
+        let records: Vec<avesa_model::RawRecord> = rows
             .iter()
-            .map(|r| avesa_lake::RawRecord {
+            .map(|r| avesa_model::RawRecord {
                 source_id: r.id.clone(),
                 updated_at: Some(r.updated),
                 deleted: false,
                 json: serde_json::json!({"id": r.id, "summary": r.summary}).to_string(),
             })
             .collect();
-        let last = rows.last().map(|r| SourceCursor::new(r.updated, r.id.clone()));
+        let last = rows.last().map(|r| Position::new(r.updated, r.id.clone()));
         Ok(Page {
             more: records.len() == page_size as usize,
             records,
@@ -137,11 +137,7 @@ impl Connector for FakeVendor {
         })
     }
 
-    async fn count(
-        &self,
-        _table: &str,
-        after: Option<&SourceCursor>,
-    ) -> avesa_connectors::Result<u64> {
+    async fn count(&self, _table: &str, after: Option<&Position>) -> avesa_connectors::Result<u64> {
         Ok(self.after(after).len() as u64)
     }
 
@@ -206,7 +202,7 @@ impl Rig {
         self.warehouse.version_count(&self.tenant, CanonicalTable::Tickets).await.unwrap()
     }
 
-    async fn cursor(&self) -> Option<Cursor> {
+    async fn cursor(&self) -> Option<Position> {
         self.store.get_cursor(&self.key()).await.unwrap()
     }
 
@@ -228,8 +224,8 @@ impl Rig {
     }
 }
 
-fn at(minute: i64, id: usize) -> Cursor {
-    Cursor { updated_at: t0() + Duration::minutes(minute), id: format!("{id:05}"), token: None }
+fn at(minute: i64, id: usize) -> Position {
+    Position::new(t0() + Duration::minutes(minute), format!("{id:05}"))
 }
 
 #[tokio::test]
@@ -420,11 +416,11 @@ mod start_of {
     use super::*;
     use crate::table::{Start, start_of};
 
-    fn rewind(c: Cursor) -> Cursor {
-        Cursor { updated_at: c.updated_at - Duration::minutes(1), id: String::new(), token: None }
+    fn rewind(c: Position) -> Position {
+        Position::from_instant(c.updated_at - Duration::minutes(1))
     }
 
-    fn unfinished(start: Option<Cursor>) -> ChunkRecord {
+    fn unfinished(start: Option<Position>) -> ChunkRecord {
         ChunkRecord::running(
             ChunkId::new(),
             RunId::new(),
@@ -488,13 +484,10 @@ mod start_of {
     #[test]
     fn a_backfill_starts_at_its_range() {
         let from = t0() + Duration::days(1);
-        let range = Some((from, from + Duration::days(1)));
+        let range = Some(avesa_model::Backfill::new(from, from + Duration::days(1)).unwrap());
         assert_eq!(
             start_of(None, None, false, range, &rewind),
-            Start::Fresh {
-                supersede: None,
-                from: Some(Cursor { updated_at: from, id: String::new(), token: None })
-            }
+            Start::Fresh { supersede: None, from: Some(Position::from_instant(from)) }
         );
     }
 }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use avesa_model::{ChunkId, Role, RunId, TenantId};
+use avesa_model::{ChunkId, Role, RunId, RunKind, TenantId};
 use chrono::{Duration, Utc};
 
 use crate::*;
@@ -59,7 +59,7 @@ fn run_record(t: Option<&TenantId>) -> RunRecord {
     RunRecord {
         id: RunId::new(),
         tenant_id: t.cloned(),
-        kind: "incremental".into(),
+        kind: RunKind::Incremental,
         status: RunStatus::Running,
         started_at: Utc::now(),
         finished_at: None,
@@ -80,13 +80,13 @@ fn counts(records: u64) -> ChunkCounts {
     }
 }
 
-fn cursor(minutes: i64, id: &str, token: Option<&str>) -> Cursor {
+fn cursor(minutes: i64, id: &str, token: Option<&str>) -> Position {
     // Whole seconds: every backend stores at least that precision.
     let base = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("a valid instant");
-    Cursor {
+    Position {
         updated_at: base + Duration::minutes(minutes),
         id: id.into(),
-        token: token.map(Into::into),
+        continuation: token.map(|t| Continuation::from_token(t).expect("a valid token")),
     }
 }
 
@@ -417,7 +417,7 @@ pub async fn runs_are_listed_per_tenant_newest_first(s: Arc<dyn StateStore>) {
     let rb = RunRecord { started_at: at(2), ..run_record(Some(&b)) };
     // A run over every tenant that touched only beta, and one that touched acme.
     let all_b = RunRecord { started_at: at(3), ..run_record(None) };
-    let all_a = RunRecord { started_at: at(4), kind: "full".into(), ..run_record(None) };
+    let all_a = RunRecord { started_at: at(4), kind: RunKind::Full, ..run_record(None) };
     for r in [&ra, &rb, &all_b, &all_a] {
         s.create_run(r).await.unwrap();
     }
@@ -440,11 +440,11 @@ pub async fn runs_are_listed_per_tenant_newest_first(s: Arc<dyn StateStore>) {
     assert_eq!(got.status, RunStatus::PartiallyFailed);
     assert_eq!(got.error.as_deref(), Some("tickets: vendor said 500"));
     assert_eq!(got.tenant_id.as_ref(), Some(&a));
-    assert_eq!(got.kind, "incremental");
+    assert_eq!(got.kind, RunKind::Incremental);
     assert_eq!(got.started_at, at(1));
     assert!(got.finished_at.is_some());
     assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().tenant_id, None);
-    assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().kind, "full");
+    assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().kind, RunKind::Full);
     assert!(s.get_run(RunId::new()).await.unwrap().is_none());
 }
 

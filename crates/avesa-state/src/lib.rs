@@ -19,6 +19,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use avesa_model::{ChunkId, RunId, TenantId};
+pub use avesa_model::{Continuation, Position};
 use chrono::{DateTime, Utc};
 
 /// What can go wrong in the state store.
@@ -75,7 +76,7 @@ pub trait StateStore: Send + Sync + 'static {
     async fn revoke_token_family(&self, family_id: &str) -> Result<()>;
 
     // --- sync state ---
-    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Cursor>>;
+    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Position>>;
     async fn create_run(&self, run: &RunRecord) -> Result<()>;
     async fn finish_run(&self, run_id: RunId, status: RunStatus, error: Option<&str>)
     -> Result<()>;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use avesa_model::{ChunkId, Role, RunId, TenantId};
+use avesa_model::{ChunkId, Continuation, Position, Role, RunId, TenantId};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
@@ -104,12 +104,20 @@ fn tenant_id(s: String) -> Result<TenantId> {
     TenantId::new(&s).map_err(|e| StateError::Corrupt(e.to_string()))
 }
 
+/// A stored continuation token, parsed.
+fn continuation(token: Option<String>) -> Result<Option<Continuation>> {
+    token
+        .map(|t| Continuation::from_token(&t).map_err(|e| StateError::Corrupt(e.to_string())))
+        .transpose()
+}
+
 fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
-    let cursor = |ts: &str, id: &str, token: &str| -> Result<Option<Cursor>> {
+    let cursor = |ts: &str, id: &str, token: &str| -> Result<Option<Position>> {
         let ts: Option<DateTime<Utc>> = r.try_get(ts)?;
         let id: Option<String> = r.try_get(id)?;
         let token: Option<String> = r.try_get(token)?;
-        Ok(ts.zip(id).map(|(updated_at, id)| Cursor { updated_at, id, token }))
+        let continuation = continuation(token)?;
+        Ok(ts.zip(id).map(|(updated_at, id)| Position { updated_at, id, continuation }))
     };
     let id: String = r.try_get("id")?;
     let run_id: String = r.try_get("run_id")?;
@@ -152,7 +160,10 @@ fn run_from_row(r: &SqliteRow) -> Result<RunRecord> {
     Ok(RunRecord {
         id: RunId::from_str(&id).map_err(|e| StateError::Corrupt(e.to_string()))?,
         tenant_id: tenant.map(tenant_id).transpose()?,
-        kind: r.try_get("kind")?,
+        kind: r
+            .try_get::<String, _>("kind")?
+            .parse()
+            .map_err(|e: avesa_model::IdError| StateError::Corrupt(e.to_string()))?,
         status: RunStatus::parse(&status)
             .ok_or_else(|| StateError::Corrupt(format!("run status {status:?}")))?,
         started_at: r.try_get("started_at")?,
@@ -414,7 +425,7 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Cursor>> {
+    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Position>> {
         let row = sqlx::query(
             "SELECT cursor_ts, cursor_id, cursor_token FROM cursors
              WHERE tenant_id = ? AND service = ? AND source_table = ?",
@@ -425,10 +436,10 @@ impl StateStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            Ok(Cursor {
+            Ok(Position {
                 updated_at: r.try_get("cursor_ts")?,
                 id: r.try_get("cursor_id")?,
-                token: r.try_get("cursor_token")?,
+                continuation: continuation(r.try_get("cursor_token")?)?,
             })
         })
         .transpose()
@@ -440,7 +451,7 @@ impl StateStore for SqliteStore {
         )
         .bind(run.id.to_string())
         .bind(run.tenant_id.as_ref().map(|t| t.as_str().to_owned()))
-        .bind(&run.kind)
+        .bind(run.kind.as_str())
         .bind(run.status.as_str())
         .bind(run.started_at)
         .execute(&self.pool)
@@ -527,7 +538,7 @@ impl StateStore for SqliteStore {
         .bind(&c.key.table)
         .bind(c.start.as_ref().map(|s| s.updated_at))
         .bind(c.start.as_ref().map(|s| s.id.clone()))
-        .bind(c.start.as_ref().and_then(|s| s.token.clone()))
+        .bind(c.start.as_ref().and_then(Position::token))
         .bind(c.started_at)
         .execute(&self.pool)
         .await?;
@@ -562,7 +573,7 @@ impl StateStore for SqliteStore {
         )
         .bind(c.end.as_ref().map(|e| e.updated_at))
         .bind(c.end.as_ref().map(|e| e.id.clone()))
-        .bind(c.end.as_ref().and_then(|e| e.token.clone()))
+        .bind(c.end.as_ref().and_then(Position::token))
         .bind(c.counts.records as i64)
         .bind(c.counts.pages as i64)
         .bind(c.counts.requests as i64)
@@ -596,7 +607,7 @@ impl StateStore for SqliteStore {
             .bind(&c.key.table)
             .bind(end.updated_at)
             .bind(&end.id)
-            .bind(&end.token)
+            .bind(end.token())
             .bind(now)
             .execute(&mut *tx)
             .await?;

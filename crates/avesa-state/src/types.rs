@@ -1,6 +1,6 @@
 //! Records the state store keeps.
 
-use avesa_model::{ChunkId, Role, RunId, TenantId};
+use avesa_model::{ChunkId, Position, Role, RunId, RunKind, TenantId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -69,17 +69,6 @@ pub struct TableKey {
     pub table: String,
 }
 
-/// A position in a source table's change stream: records are read in
-/// `(updated_at, id)` order, so the pair is a resumable, gap-free keyset position.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    pub updated_at: DateTime<Utc>,
-    pub id: String,
-    /// The vendor's continuation where it has one (a next-page URL or a delta link).
-    #[serde(default)]
-    pub token: Option<String>,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -126,7 +115,7 @@ pub struct RunRecord {
     pub id: RunId,
     /// The tenant this run covers, or `None` for a run over every tenant.
     pub tenant_id: Option<TenantId>,
-    pub kind: String,
+    pub kind: RunKind,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -187,9 +176,9 @@ pub struct ChunkRecord {
     pub key: TableKeyView,
     pub status: ChunkStatus,
     /// Where the chunk starts reading (exclusive); `None` = from the beginning.
-    pub start: Option<Cursor>,
+    pub start: Option<Position>,
     /// The last record the chunk read, once committed.
-    pub end: Option<Cursor>,
+    pub end: Option<Position>,
     pub counts: ChunkCounts,
     pub files: Vec<String>,
     pub error: Option<String>,
@@ -199,7 +188,7 @@ pub struct ChunkRecord {
 
 impl ChunkRecord {
     /// A chunk about to run: `start` is where it reads from (exclusive).
-    pub fn running(id: ChunkId, run_id: RunId, key: TableKey, start: Option<Cursor>) -> Self {
+    pub fn running(id: ChunkId, run_id: RunId, key: TableKey, start: Option<Position>) -> Self {
         ChunkRecord {
             id,
             run_id,
@@ -246,7 +235,7 @@ pub struct ChunkCommit {
     pub chunk_id: ChunkId,
     pub key: TableKey,
     /// The new cursor; `None` when the chunk read nothing (the cursor stays).
-    pub end: Option<Cursor>,
+    pub end: Option<Position>,
     pub counts: ChunkCounts,
     pub files: Vec<String>,
 }

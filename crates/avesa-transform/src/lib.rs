@@ -23,7 +23,7 @@ use arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
-use avesa_lake::RawRecord;
+use avesa_model::RawRecord;
 use avesa_model::{ChunkId, ColumnType, TenantId};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;

@@ -11,7 +11,7 @@ use avesa_connectors::http::RetryPolicy;
 use avesa_connectors::{
     Connector, Cursor, FetchStats, ServiceCredentials, SpecConnector, builtin_specs,
 };
-use avesa_lake::RawRecord;
+use avesa_model::RawRecord;
 
 /// Fast retries for tests.
 pub fn quick_policy() -> RetryPolicy {
