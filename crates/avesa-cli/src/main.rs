@@ -812,7 +812,16 @@ fn print_summary(s: &avesa_pipeline::RunSummary) {
             t.tenant_id, t.service, t.table, t.records, t.versions_inserted, t.chunks, rate
         );
         match (&t.error, &t.notice) {
-            (Some(e), _) => println!("  FAILED: {e}"),
+            (Some(e), _) => match t.error_class {
+                Some(avesa_pipeline::ErrorClass::Bug) => {
+                    println!("  FAILED (a bug in AVESA; please report it): {e}")
+                }
+                Some(c) => println!(
+                    "  FAILED ({}): {e}",
+                    serde_json::to_value(c).unwrap_or_default().as_str().unwrap_or("error")
+                ),
+                None => println!("  FAILED: {e}"),
+            },
             (None, Some(n)) => println!("  {n}"),
             (None, None) => println!(),
         }

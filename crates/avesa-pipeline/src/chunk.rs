@@ -10,6 +10,7 @@ use avesa_state::{ChunkCommit, ChunkCounts, ChunkRecord, Position};
 use chrono::Utc;
 
 use crate::Pipeline;
+use crate::error::TableError;
 use crate::plan::TableJob;
 
 /// One chunk's records as read, before they land.
@@ -33,15 +34,11 @@ impl Pipeline {
         run_id: RunId,
         job: &TableJob,
         seen: std::collections::HashSet<String>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, TableError> {
         let key = &job.key;
         let Some(mapping) = job.mapping.clone() else { return Ok(0) };
         let table = mapping.canonical_table;
-        let current = self
-            .warehouse
-            .current_ids(&key.tenant_id, table, &key.service)
-            .await
-            .map_err(|e| e.to_string())?;
+        let current = self.warehouse.current_ids(&key.tenant_id, table, &key.service).await?;
         let now = Utc::now();
         let gone: Vec<avesa_model::RawRecord> = current
             .into_iter()
@@ -59,13 +56,13 @@ impl Pipeline {
         tracing::info!(deleted = gone.len(), "key scan: records the vendor no longer lists");
         let chunk = ChunkId::new();
         let record = ChunkRecord::running(chunk, run_id, key.clone(), None);
-        self.store.begin_chunk(&record).await.map_err(|e| e.to_string())?;
+        self.store.begin_chunk(&record).await?;
         let mut counts = ChunkCounts { records: gone.len() as u64, ..Default::default() };
         let (files, inserted) = self.land(job, chunk, now, gone).await?;
         counts.versions_inserted = inserted;
         let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files };
         crash_point("key_scan_before_commit");
-        self.store.commit_chunk(&commit).await.map_err(|e| e.to_string())?;
+        self.store.commit_chunk(&commit).await?;
         Ok(inserted)
     }
 
@@ -79,7 +76,7 @@ impl Pipeline {
         chunk: ChunkId,
         extracted_at: chrono::DateTime<Utc>,
         records: Vec<avesa_model::RawRecord>,
-    ) -> Result<(Vec<String>, u64), String> {
+    ) -> Result<(Vec<String>, u64), TableError> {
         let key = &job.key;
         let began = Instant::now();
         let (tenant, service, table) =
@@ -91,27 +88,26 @@ impl Pipeline {
                 .map(|m| {
                     m.apply(&tenant, chunk, extracted_at, &records)
                         .map(|batch| (m.canonical_table, batch))
-                        .map_err(|e| format!("mapping failed: {e}"))
+                        .map_err(TableError::from)
                 })
                 .transpose()?;
-            Ok::<_, String>((raw, canonical))
+            Ok::<_, TableError>((raw, canonical))
         })
         .await
-        .map_err(|e| format!("transform task failed: {e}"))??;
+        .map_err(|e| TableError::Internal(format!("transform task failed: {e}")))??;
         let transform_ms = began.elapsed().as_millis() as u64;
         let (raw_path, canonical_path) = chunk_paths(job, chunk);
-        let put_raw =
-            async { self.lake.put_batch(&raw_path, raw).await.map_err(|e| e.to_string()) };
+        let put_raw = async { self.lake.put_batch(&raw_path, raw).await.map_err(TableError::from) };
         let (Some((table, canonical)), Some(canonical_path)) = (canonical, canonical_path) else {
             put_raw.await?;
             return Ok((vec![raw_path.to_string()], 0));
         };
         let put_canonical = async {
-            self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(|e| e.to_string())
+            self.lake.put_batch(&canonical_path, canonical.clone()).await.map_err(TableError::from)
         };
         let apply = async {
             let started = Instant::now();
-            let r = self.warehouse.apply(table, canonical.clone()).await.map_err(|e| e.to_string());
+            let r = self.warehouse.apply(table, canonical.clone()).await.map_err(TableError::from);
             r.map(|r| (r, started.elapsed().as_millis() as u64))
         };
         let (_, _, (report, apply_ms)) = tokio::try_join!(put_raw, put_canonical, apply)?;
@@ -131,7 +127,7 @@ impl Pipeline {
         job: &TableJob,
         start: Option<Position>,
         target: usize,
-    ) -> Result<Fetched, String> {
+    ) -> Result<Fetched, TableError> {
         let key = &job.key;
         let mut counts = ChunkCounts::default();
         let mut records = Vec::new();
@@ -163,7 +159,7 @@ impl Pipeline {
                         stop = Some(StopReason::Quota(e.to_string()));
                         break;
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 };
             counts.pages += 1;
             counts.requests += page.stats.requests;
@@ -189,11 +185,11 @@ impl Pipeline {
             }
             match page.last {
                 Some(last) if after.as_ref() == Some(&last) => {
-                    return Err(format!(
+                    return Err(TableError::Source(format!(
                         "{} {}: the source returned the same page twice (position {} / {}); \
                          stopping instead of looping",
                         key.service, key.table, last.updated_at, last.id
-                    ));
+                    )));
                 }
                 Some(last) => after = Some(last),
                 None => more = false,
@@ -213,7 +209,7 @@ impl Pipeline {
         chunk: ChunkId,
         f: Fetched,
         seen: Option<&mut std::collections::HashSet<String>>,
-    ) -> Result<(ChunkCommit, bool, Option<StopReason>), String> {
+    ) -> Result<(ChunkCommit, bool, Option<StopReason>), TableError> {
         let key = &job.key;
         let Fetched { records, mut counts, end, more, stop, fetch_ms } = f;
         let began = Instant::now();

@@ -20,6 +20,7 @@
 //! service's or one tenant's failure is recorded and never stops the others.
 
 mod chunk;
+mod error;
 pub mod failpoints;
 pub mod notify;
 mod plan;
@@ -29,6 +30,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+pub use error::{ErrorClass, TableError};
 pub use services::{
     Catalogue, ConnectorFactory, ServiceConfig, open_service_config, seal_service_config,
 };
@@ -106,16 +108,13 @@ pub struct SyncRequest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("{0}")]
+    #[error(transparent)]
     State(#[from] avesa_state::StateError),
     #[error("{0}")]
     Invalid(String),
     #[error("shutting down: no new runs start")]
     ShuttingDown,
 }
-
-/// A table's error when its run was cancelled.
-const CANCELLED: &str = "cancelled; the next run resumes from the last commit";
 
 /// Counts a run in progress until dropped.
 struct ActiveRun(tokio::sync::watch::Sender<usize>);
@@ -138,6 +137,8 @@ pub struct TableOutcome {
     pub versions_inserted: u64,
     pub requests: u64,
     pub error: Option<String>,
+    /// Who has to act on the error.
+    pub error_class: Option<ErrorClass>,
     /// Why the table stopped early without failing (a vendor quota ran out).
     pub notice: Option<String>,
     /// Records the count probe expected at the start (where the API can count).
@@ -312,6 +313,7 @@ impl Pipeline {
                             &k.tenant_id,
                             &k.service,
                             &k.table,
+                            ErrorClass::Bug,
                             format!("internal error: {e}"),
                         ));
                     }
@@ -381,7 +383,13 @@ impl Drop for ActiveTable {
     }
 }
 
-fn failed(tenant: &TenantId, service: &str, table: &str, e: impl ToString) -> TableOutcome {
+fn failed(
+    tenant: &TenantId,
+    service: &str,
+    table: &str,
+    class: ErrorClass,
+    e: impl ToString,
+) -> TableOutcome {
     TableOutcome {
         tenant_id: tenant.clone(),
         service: service.to_owned(),
@@ -392,6 +400,7 @@ fn failed(tenant: &TenantId, service: &str, table: &str, e: impl ToString) -> Ta
         versions_inserted: 0,
         requests: 0,
         error: Some(e.to_string()),
+        error_class: Some(class),
         notice: None,
         planned: None,
         seconds: 0.0,

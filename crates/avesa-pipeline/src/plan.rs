@@ -12,7 +12,9 @@ use avesa_connectors::Connector;
 use avesa_model::{Backfill, TenantId};
 use avesa_state::TableKey;
 
-use crate::{Pipeline, PipelineError, SyncRequest, TableOutcome, failed, open_service_config};
+use crate::{
+    ErrorClass, Pipeline, PipelineError, SyncRequest, TableOutcome, failed, open_service_config,
+};
 
 /// One table of one tenant's service, to sync.
 pub(crate) struct TableJob {
@@ -65,7 +67,7 @@ impl Pipeline {
                 let connector: Arc<dyn Connector> = match connector {
                     Ok(c) => c,
                     Err(e) => {
-                        outcomes.push(failed(&tenant.id, &svc.service, "*", e));
+                        outcomes.push(failed(&tenant.id, &svc.service, "*", ErrorClass::Config, e));
                         continue;
                     }
                 };
@@ -89,6 +91,7 @@ impl Pipeline {
                                 &tenant.id,
                                 &svc.service,
                                 &table,
+                                ErrorClass::Config,
                                 "a backfill needs a table read by an updated-at cursor",
                             ));
                         }
@@ -111,6 +114,7 @@ impl Pipeline {
                             &tenant.id,
                             &svc.service,
                             &table,
+                            ErrorClass::Config,
                             format!("no mapping for {} {source}", svc.service),
                         )),
                     }

@@ -9,8 +9,9 @@ use avesa_state::{ChunkRecord, ChunkStatus, Position};
 use tracing::Instrument;
 
 use crate::chunk::{Fetched, chunk_paths, crash_point, record_metrics};
+use crate::error::TableError;
 use crate::plan::TableJob;
-use crate::{CANCELLED, Pipeline, TableOutcome, failed};
+use crate::{ErrorClass, Pipeline, TableOutcome, failed};
 
 /// Where a table's run begins.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +76,11 @@ impl Pipeline {
         // One run at a time per table in this process (the scheduler, API triggers and
         // a manual sync may overlap).
         let Some(_active) = self.active_tables.claim(&job.key) else {
-            let mut o = failed(&job.key.tenant_id, &job.key.service, &job.key.table, "");
+            let mut o =
+                failed(&job.key.tenant_id, &job.key.service, &job.key.table, ErrorClass::Bug, "");
             o.status = ChunkStatus::Committed;
             o.error = None;
+            o.error_class = None;
             o.notice = Some("skipped: another run is syncing this table".into());
             return o;
         };
@@ -91,15 +94,22 @@ impl Pipeline {
             versions_inserted: 0,
             requests: 0,
             error: None,
+            error_class: None,
             notice: None,
             planned: None,
             seconds: 0.0,
         };
         let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
         if let Err(e) = result {
-            tracing::error!(error = %e, "table failed");
+            let class = e.class();
+            if e.is_bug() {
+                tracing::error!(error = %e, ?class, "table failed: a bug in AVESA");
+            } else {
+                tracing::error!(error = %e, ?class, "table failed");
+            }
             out.status = ChunkStatus::Failed;
-            out.error = Some(e);
+            out.error = Some(e.to_string());
+            out.error_class = Some(class);
         }
         out.seconds = started.elapsed().as_secs_f64();
         out
@@ -111,12 +121,11 @@ impl Pipeline {
         job: &TableJob,
         full: bool,
         out: &mut TableOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), TableError> {
         let key = &job.key;
-        let st = |e: avesa_state::StateError| e.to_string();
         // Resume a chunk a crashed or failed run left behind, under its own id.
-        let resumed = self.store.find_unfinished_chunk(key).await.map_err(st)?;
-        let watermark = self.store.get_cursor(key).await.map_err(st)?;
+        let resumed = self.store.find_unfinished_chunk(key).await.map_err(TableError::from)?;
+        let watermark = self.store.get_cursor(key).await.map_err(TableError::from)?;
         let rewind = |c: Position| {
             let c = job.connector.resume_from(c, self.opts.overlap);
             match job.range {
@@ -154,15 +163,15 @@ impl Pipeline {
             && job.mapping.is_some()
             && job.connector.lists_all(&job.source))
         .then(std::collections::HashSet::new);
-        let mut prefetched: Option<Result<Fetched, String>> = None;
+        let mut prefetched: Option<Result<Fetched, TableError>> = None;
         loop {
             // A global chunk slot, held until this chunk commits.
             let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
             if self.is_cancelled() {
-                return Err(CANCELLED.into());
+                return Err(TableError::Cancelled);
             }
             let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
-            self.store.begin_chunk(&record).await.map_err(st)?;
+            self.store.begin_chunk(&record).await.map_err(TableError::from)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
             let chunk_started = Instant::now();
             let fetched = match prefetched.take() {
@@ -225,9 +234,9 @@ impl Pipeline {
                     out.requests += commit.counts.requests;
                     let end = commit.end.clone();
                     crash_point("before_commit");
-                    self.store.commit_chunk(&commit).await.map_err(st)?;
+                    self.store.commit_chunk(&commit).await.map_err(TableError::from)?;
                     match stop {
-                        Some(StopReason::Cancelled) => return Err(CANCELLED.into()),
+                        Some(StopReason::Cancelled) => return Err(TableError::Cancelled),
                         Some(StopReason::Quota(q)) => {
                             tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
                             out.notice =
@@ -264,7 +273,7 @@ impl Pipeline {
                     );
                     // Best effort: if even this fails, the chunk stays "running" and the
                     // next run resumes it all the same.
-                    let _ = self.store.fail_chunk(chunk_id, &e).await;
+                    let _ = self.store.fail_chunk(chunk_id, &e.to_string()).await;
                     return Err(e);
                 }
             }
@@ -275,12 +284,12 @@ impl Pipeline {
     /// written: only committed chunks' files belong to the lake. (Versions its SCD2 apply
     /// may have written stay: they are states the vendor really had, and the apply is
     /// idempotent.)
-    async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), String> {
+    async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), TableError> {
         tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
-        self.store.abandon_chunk(chunk).await.map_err(|e| e.to_string())?;
+        self.store.abandon_chunk(chunk).await?;
         let (raw, canonical) = chunk_paths(job, chunk);
         for p in std::iter::once(raw).chain(canonical) {
-            self.lake.delete(&p).await.map_err(|e| e.to_string())?;
+            self.lake.delete(&p).await?;
         }
         Ok(())
     }

@@ -267,6 +267,11 @@ async fn the_watermark_never_passes_a_failed_chunk_and_the_next_run_resumes_it()
     let run = rig.run(false).await;
     assert_eq!(run.status, RunStatus::Failed);
     assert!(run.tables[0].error.as_deref().unwrap().contains("HTTP 503"));
+    assert_eq!(
+        run.tables[0].error_class,
+        Some(ErrorClass::Vendor),
+        "the vendor's failure, not ours"
+    );
     assert_eq!(rig.cursor().await, Some(at(9, 9)), "the end of the one committed chunk");
     let chunks = rig.chunks(run.run_id).await;
     assert_eq!(chunks.len(), 2);
@@ -332,6 +337,7 @@ async fn a_cancelled_run_commits_what_it_read_and_the_next_run_goes_on() {
     *rig.vendor.cancel_after.lock().unwrap() = Some((3, rig.pipeline.cancel_handle()));
     let run = rig.run(false).await;
     assert_eq!(run.status, RunStatus::Cancelled);
+    assert_eq!(run.tables[0].error_class, Some(ErrorClass::Cancelled));
     let read = run.tables[0].records;
     assert!((10..40).contains(&read), "stopped part-way, after committing: {read}");
     assert_eq!(rig.versions().await, read);
