@@ -61,6 +61,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
+use avesa_model::metrics::{MetricDef, Metrics};
 use avesa_state::StateStore;
 use avesa_warehouse::Warehouse;
 
@@ -83,7 +84,15 @@ pub struct AppState {
     /// Starts sync runs and backfills (`POST /api/admin/runs`); `None` where this
     /// process does not run the pipeline.
     pub trigger: Option<Trigger>,
+    /// The registry `/metrics` serves (the app's, shared with its pipeline).
+    pub metrics: Metrics,
 }
+
+/// The API's metrics and what each is.
+pub const METRICS: &[MetricDef] = &[
+    ("avesa_http_requests_total", "API requests served, by route and status."),
+    ("avesa_http_request_duration_seconds", "API request latency, by route."),
+];
 
 /// What `POST /api/admin/runs` asks for; the tenant is the caller's.
 #[derive(Clone, Debug)]
@@ -133,7 +142,19 @@ impl AppState {
             http: Arc::new(HttpConfig::default()),
             login_limiter: Arc::new(LoginLimiter::default()),
             trigger: None,
+            metrics: {
+                let m = Metrics::new();
+                m.declare(METRICS);
+                m
+            },
         }
+    }
+
+    /// Counts into `registry` (the app's, which its pipeline shares) and serves it.
+    pub fn with_metrics(mut self, registry: Metrics) -> Self {
+        registry.declare(METRICS);
+        self.metrics = registry;
+        self
     }
 
     /// Lets the API start runs (`POST /api/admin/runs`).
@@ -172,7 +193,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(finish_response))
-        .layer(middleware::from_fn(time_request));
+        .layer(middleware::from_fn_with_state(state.clone(), time_request));
     let app = match cors_layer(&state.http) {
         Some(cors) => app.layer(cors),
         None => app,
@@ -185,17 +206,20 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// Prometheus metrics of this process (pipeline and API), text format 0.0.4.
-async fn metrics() -> axum::response::Response {
+/// Prometheus metrics of this app (pipeline and API), text format 0.0.4.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
     axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
-        .body(axum::body::Body::from(avesa_model::metrics::render()))
+        .body(axum::body::Body::from(state.metrics.render()))
         .unwrap_or_default()
 }
 
 /// Counts and times every request by its route pattern (never the raw path: ids would
 /// make unbounded label values) and status.
 async fn time_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
@@ -208,12 +232,12 @@ async fn time_request(
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     let labels = [("method", method.as_str()), ("route", route.as_str())];
-    avesa_model::metrics::observe(
+    state.metrics.observe(
         "avesa_http_request_duration_seconds",
         &labels,
         started.elapsed().as_secs_f64(),
     );
-    avesa_model::metrics::add(
+    state.metrics.add(
         "avesa_http_requests_total",
         &[labels[0], labels[1], ("status", status.as_str())],
         1.0,

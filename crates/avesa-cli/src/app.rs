@@ -62,6 +62,8 @@ pub struct App {
     pub catalogue: Catalogue,
     /// Shared by every pipeline of this app: no two runs sync one table at once.
     active_tables: ActiveTables,
+    /// The app's metrics: its pipelines count into it, the API serves it at `/metrics`.
+    pub metrics: avesa_model::metrics::Metrics,
 }
 
 impl App {
@@ -99,7 +101,8 @@ impl App {
                 })?)
             }
         };
-        avesa_model::metrics::set_tenant_label(settings.metrics.tenant_label);
+        let metrics = avesa_model::metrics::Metrics::new();
+        metrics.set_tenant_label(settings.metrics.tenant_label);
         // This process now holds the installation (the warehouse admits one): a run an
         // earlier process left `running` was cut off by a crash or a kill.
         let cut = store
@@ -122,6 +125,7 @@ impl App {
             jwt_secret,
             catalogue,
             active_tables: ActiveTables::default(),
+            metrics,
         })
     }
 
@@ -145,6 +149,7 @@ impl App {
             opts,
         )
         .with_active_tables(self.active_tables.clone())
+        .with_metrics(self.metrics.clone())
     }
 
     /// The API's state, able to start runs in this process (`POST /api/admin/runs`).
@@ -205,6 +210,7 @@ impl App {
             AuthConfig::new(self.jwt_secret.clone()),
         )
         .with_trigger(trigger)
+        .with_metrics(self.metrics.clone())
     }
 }
 

@@ -94,7 +94,7 @@ async fn webhooks_run_records_and_metrics() {
 
     // Metrics: the pipeline's counters per service, table and tenant, and the API's own.
     let tickets_total = sim.truth(&creds.company_id).tickets.len() as f64;
-    let n = avesa_model::metrics::counter_value(
+    let n = app.metrics.counter_value(
         "avesa_records_total",
         &[("service", "connectwise"), ("table", "service/tickets"), ("tenant", "good")],
     );

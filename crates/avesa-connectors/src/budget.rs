@@ -7,7 +7,7 @@
 //! successes win the rate back gradually (5% per success).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -97,22 +97,32 @@ impl Budget {
     }
 }
 
-/// Budgets by (tenant, service).
-type Registry = Mutex<HashMap<(String, String), Arc<Budget>>>;
+/// The request budgets of every (tenant, service), shared by every connector built from
+/// it: the pipeline's catalogue owns one, so all runs of a tenant's service draw from the
+/// same bucket. Clones share the set.
+#[derive(Clone, Debug, Default)]
+pub struct Budgets(Arc<Mutex<BudgetMap>>);
 
-static BUDGETS: LazyLock<Registry> = LazyLock::new(Default::default);
+/// (tenant, service) → its bucket.
+type BudgetMap = HashMap<(String, String), Arc<Budget>>;
 
-/// The process-wide budget of a (tenant, service); created on first use, and replaced
-/// when the configured rate or burst changes (a tenant's override edited).
-pub fn budget_for(tenant: &str, service: &str, rps: f64, burst: u32) -> Arc<Budget> {
-    let mut map = BUDGETS.lock().unwrap_or_else(|e| e.into_inner());
-    let slot = map
-        .entry((tenant.to_owned(), service.to_owned()))
-        .or_insert_with(|| Arc::new(Budget::new(rps, burst)));
-    if slot.base_rate != rps || slot.burst != f64::from(burst.max(1)) {
-        *slot = Arc::new(Budget::new(rps, burst));
+impl Budgets {
+    pub fn new() -> Self {
+        Self::default()
     }
-    slot.clone()
+
+    /// The budget of a (tenant, service); created on first use, and replaced when the
+    /// configured rate or burst changes (a tenant's override edited).
+    pub fn get(&self, tenant: &str, service: &str, rps: f64, burst: u32) -> Arc<Budget> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = map
+            .entry((tenant.to_owned(), service.to_owned()))
+            .or_insert_with(|| Arc::new(Budget::new(rps, burst)));
+        if slot.base_rate != rps || slot.burst != f64::from(burst.max(1)) {
+            *slot = Arc::new(Budget::new(rps, burst));
+        }
+        slot.clone()
+    }
 }
 
 #[cfg(test)]
@@ -123,13 +133,15 @@ mod tests {
 
     #[test]
     fn registry_shares_a_budget_and_replaces_it_when_the_rate_changes() {
-        let a = budget_for("reg-t", "svc", 8.0, 8);
-        let b = budget_for("reg-t", "svc", 8.0, 8);
+        let budgets = Budgets::new();
+        let a = budgets.get("reg-t", "svc", 8.0, 8);
+        let b = budgets.clone().get("reg-t", "svc", 8.0, 8);
         assert!(Arc::ptr_eq(&a, &b));
-        let c = budget_for("reg-t", "svc", 100.0, 100);
+        let c = budgets.get("reg-t", "svc", 100.0, 100);
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(c.rate(), 100.0);
-        assert!(!Arc::ptr_eq(&c, &budget_for("reg-t2", "svc", 100.0, 100)));
+        assert!(!Arc::ptr_eq(&c, &budgets.get("reg-t2", "svc", 100.0, 100)));
+        assert!(!Arc::ptr_eq(&c, &Budgets::new().get("reg-t", "svc", 100.0, 100)), "separate sets");
     }
 
     #[tokio::test]

@@ -28,7 +28,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
-use crate::budget::{Budget, budget_for};
+use crate::budget::{Budget, Budgets};
 use crate::http::{Fetched, RetryPolicy, build_client, send_with_retry};
 use crate::spec::{AuthKind, CountSpec, FieldKind, IncrementalSpec, PagingKind, Spec, TableSpec};
 use crate::template::Vars;
@@ -123,8 +123,21 @@ impl fmt::Debug for SpecConnector {
 type Request = (String, Vec<(String, String)>, Vec<(String, String)>);
 
 impl SpecConnector {
-    /// Builds the connector of `tenant` for `spec` with its configuration.
+    /// Builds the connector of `tenant` for `spec` with its configuration, with a request
+    /// budget of its own (tests and tools; the pipeline shares budgets through
+    /// [`SpecConnector::with_budgets`]).
     pub fn new(spec: Arc<Spec>, tenant: &str, creds: &ServiceCredentials) -> Result<Self> {
+        Self::with_budgets(spec, tenant, creds, &Budgets::new())
+    }
+
+    /// Builds the connector of `tenant` for `spec`, drawing requests from `budgets`' bucket
+    /// for this (tenant, service).
+    pub fn with_budgets(
+        spec: Arc<Spec>,
+        tenant: &str,
+        creds: &ServiceCredentials,
+        budgets: &Budgets,
+    ) -> Result<Self> {
         let vars = validate_config(&spec, creds)?;
         let auth = spec
             .auth
@@ -152,7 +165,7 @@ impl SpecConnector {
                 }
             },
         };
-        let budget = budget_for(tenant, &spec.service, rate, burst);
+        let budget = budgets.get(tenant, &spec.service, rate, burst);
         Ok(SpecConnector {
             spec,
             vars,
@@ -170,7 +183,7 @@ impl SpecConnector {
         self
     }
 
-    /// Uses a private request budget instead of the process-wide one.
+    /// Uses this request budget instead of the shared one.
     pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
         self.budget = budget;
         self

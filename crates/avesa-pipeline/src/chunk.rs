@@ -238,19 +238,6 @@ impl Pipeline {
     }
 }
 
-/// Adds a committed chunk's counts to the process metrics.
-pub(crate) fn record_metrics(labels: &[(&str, &str); 3], c: &ChunkCounts, status: &str) {
-    use avesa_model::metrics::add;
-    add("avesa_records_total", labels, c.records as f64);
-    add("avesa_pages_total", labels, c.pages as f64);
-    add("avesa_requests_total", labels, c.requests as f64);
-    add("avesa_retries_total", labels, c.retries as f64);
-    add("avesa_throttles_total", labels, c.throttles as f64);
-    add("avesa_bytes_total", labels, c.bytes as f64);
-    add("avesa_versions_inserted_total", labels, c.versions_inserted as f64);
-    add("avesa_chunks_total", &[labels[0], labels[1], labels[2], ("status", status)], 1.0);
-}
-
 /// The lake files a chunk of `job` writes: raw, and canonical when the table is mapped.
 pub(crate) fn chunk_paths(
     job: &TableJob,

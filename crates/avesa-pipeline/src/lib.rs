@@ -22,6 +22,7 @@
 mod chunk;
 mod error;
 pub mod failpoints;
+pub mod metrics;
 pub mod notify;
 mod plan;
 pub mod schedule;
@@ -172,6 +173,8 @@ pub struct Pipeline {
     opts: PipelineOptions,
     /// Tables being synced by a run of this pipeline (or another sharing the set).
     active_tables: ActiveTables,
+    /// Where the pipeline counts (the app's registry, served at `/metrics`).
+    metrics: avesa_model::metrics::Metrics,
     cancel: Arc<std::sync::atomic::AtomicBool>,
     /// Runs in progress on this pipeline (and its clones); `drain` waits for none.
     active: tokio::sync::watch::Sender<usize>,
@@ -208,6 +211,11 @@ impl Pipeline {
             cipher,
             catalogue,
             active_tables: ActiveTables::default(),
+            metrics: {
+                let m = avesa_model::metrics::Metrics::new();
+                m.declare(metrics::METRICS);
+                m
+            },
             cancel: Arc::default(),
             active: tokio::sync::watch::Sender::new(0),
             chunk_slots: Arc::new(Semaphore::new(opts.max_concurrent_chunks.max(1))),
@@ -220,6 +228,13 @@ impl Pipeline {
     /// of their runs sync one table at once.
     pub fn with_active_tables(mut self, tables: ActiveTables) -> Self {
         self.active_tables = tables;
+        self
+    }
+
+    /// Counts into `metrics` (the app's registry) instead of a registry of its own.
+    pub fn with_metrics(mut self, registry: avesa_model::metrics::Metrics) -> Self {
+        registry.declare(metrics::METRICS);
+        self.metrics = registry;
         self
     }
 
@@ -349,8 +364,8 @@ impl Pipeline {
             seconds: started.elapsed().as_secs_f64(),
         };
         let st = [("status", status.as_str())];
-        avesa_model::metrics::add("avesa_runs_total", &st, 1.0);
-        avesa_model::metrics::observe("avesa_run_duration_seconds", &st, summary.seconds);
+        self.metrics.add("avesa_runs_total", &st, 1.0);
+        self.metrics.observe("avesa_run_duration_seconds", &st, summary.seconds);
         if let Some(url) = &self.opts.webhook_url {
             let event = notify::event_json(&summary, req.tenant.as_ref().map(TenantId::as_str));
             if !notify::send(url, &event).await {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use avesa_connectors::budget::Budgets;
 use avesa_connectors::{Connector, ServiceCredentials, Spec, SpecConnector, builtin_specs};
 use avesa_model::TenantId;
 use avesa_state::Cipher;
@@ -14,13 +15,16 @@ pub type ConnectorFactory = dyn Fn(&Catalogue, &TenantId, &ServiceConfig) -> Res
     + Sync;
 
 /// What the pipeline knows about services: each one's spec, the mappings of its tables,
-/// and how a tenant's connector is built. A value handed to the pipeline (no process-wide
-/// registry), so tests bring their own services and connectors.
+/// how a tenant's connector is built, and the request budgets every connector it builds
+/// draws from (one bucket per tenant and service, whichever run asks). A value handed to
+/// the pipeline (no process-wide registry), so tests bring their own services and
+/// connectors.
 #[derive(Clone)]
 pub struct Catalogue {
     specs: Arc<Vec<Arc<Spec>>>,
     mappings: Arc<Vec<Arc<Mapping>>>,
     connect: Arc<ConnectorFactory>,
+    budgets: Budgets,
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -43,9 +47,10 @@ impl Catalogue {
         Catalogue {
             specs: Arc::new(specs.into_iter().map(Arc::new).collect()),
             mappings: Arc::new(mappings.into_iter().map(Arc::new).collect()),
+            budgets: Budgets::new(),
             connect: Arc::new(|cat: &Catalogue, tenant: &TenantId, cfg: &ServiceConfig| {
                 let spec = cat.spec(&cfg.service)?;
-                SpecConnector::new(spec, tenant.as_str(), &cfg.creds)
+                SpecConnector::with_budgets(spec, tenant.as_str(), &cfg.creds, &cat.budgets)
                     .map(|c| Arc::new(c) as Arc<dyn Connector>)
                     .map_err(|e| e.to_string())
             }),

@@ -8,8 +8,9 @@ use avesa_model::{Backfill, ChunkId, RunId, StopReason};
 use avesa_state::{ChunkRecord, ChunkStatus, Position};
 use tracing::Instrument;
 
-use crate::chunk::{Fetched, chunk_paths, crash_point, record_metrics};
+use crate::chunk::{Fetched, chunk_paths, crash_point};
 use crate::error::TableError;
+use crate::metrics::record_chunk;
 use crate::plan::TableJob;
 use crate::{ErrorClass, Pipeline, TableOutcome, failed};
 
@@ -212,7 +213,7 @@ impl Pipeline {
                 ("tenant", key.tenant_id.as_str()),
             ];
             let elapsed = chunk_started.elapsed();
-            avesa_model::metrics::observe(
+            self.metrics.observe(
                 "avesa_chunk_duration_seconds",
                 &labels[..2],
                 elapsed.as_secs_f64(),
@@ -227,7 +228,7 @@ impl Pipeline {
                         let max = self.opts.chunk_records.max(1);
                         target = fit.clamp((self.opts.page_size as usize).min(max), max);
                     }
-                    record_metrics(&labels, &commit.counts, "committed");
+                    record_chunk(&self.metrics, &labels, &commit.counts, "committed");
                     out.chunks += 1;
                     out.records += commit.counts.records;
                     out.versions_inserted += commit.counts.versions_inserted;
@@ -266,7 +267,7 @@ impl Pipeline {
                     }
                 }
                 Err(e) => {
-                    avesa_model::metrics::add(
+                    self.metrics.add(
                         "avesa_chunks_total",
                         &[labels[0], labels[1], labels[2], ("status", "failed")],
                         1.0,
