@@ -3,7 +3,7 @@
 //! Each case is a public async function taking a fresh, empty store. A backend's test file
 //! runs them all with one line:
 //!
-//! ```ignore
+//! ```text
 //! avesa_state::state_store_conformance!(open_store);
 //! ```
 //!

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use avesa_model::{CanonicalTable, ColumnType, SCD2_COLUMNS, TenantId};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
-    ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result, StatusCount,
+    ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result, SortBy, StatusCount,
     TopCompany, Warehouse, WarehouseError,
 };
 use chrono::NaiveDateTime;
@@ -383,28 +383,11 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page> {
-        let sort = match &q.sort {
-            None => "source_id".to_owned(),
-            Some(s) if s == "id" || s == "source_id" => "source_id".to_owned(),
-            Some(s) if s == "company_name" && joins_company(table) => s.clone(),
-            Some(s) => match table.columns().iter().find(|c| c.name == s) {
-                Some(c) => c.name.to_owned(),
-                None => {
-                    let cols: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
-                    return Err(WarehouseError::BadRequest(format!(
-                        "cannot sort {table} by {s:?}: use one of id, {}",
-                        cols.join(", ")
-                    )));
-                }
-            },
-        };
         // Numeric ids sort numerically, other ids as text.
-        let sort_expr = if sort == "source_id" {
-            "TRY_CAST(r.source_id AS BIGINT)".to_owned()
-        } else if sort == "company_name" {
-            "co.name".to_owned()
-        } else {
-            format!("r.{sort}")
+        let sort_expr = match q.sort_by(table)? {
+            SortBy::Id => "TRY_CAST(r.source_id AS BIGINT)".to_owned(),
+            SortBy::CompanyName => "co.name".to_owned(),
+            SortBy::Column(c) => format!("r.{c}"),
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
         let q = q.clone();

@@ -3,7 +3,7 @@
 //! Each case is a public async function taking a factory that opens a fresh, empty
 //! warehouse. A backend's test file runs them all with one line:
 //!
-//! ```ignore
+//! ```text
 //! avesa_warehouse::warehouse_conformance!(open_warehouse);
 //! ```
 //!
@@ -53,6 +53,24 @@ macro_rules! warehouse_conformance {
             }
         )*
     };
+}
+
+/// Opens a fresh, empty warehouse: any `Fn() -> impl Future<Output = (Guard, Arc<dyn
+/// Warehouse>)>` (the guard keeps the backend's files or database alive).
+pub trait Open {
+    type Guard;
+    fn open(&self) -> impl Future<Output = (Self::Guard, Arc<dyn Warehouse>)>;
+}
+
+impl<F, Fut, G> Open for F
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
+{
+    type Guard = G;
+    fn open(&self) -> impl Future<Output = (G, Arc<dyn Warehouse>)> {
+        self()
+    }
 }
 
 /// Seconds after this instant are the tests' clock.
@@ -226,12 +244,8 @@ fn company(t: &'static str, id: &str, updated: i64, name: &str) -> Row {
     Row::new(t, id, updated).text("name", name)
 }
 
-pub async fn versions_deletions_as_of_and_tenants<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn versions_deletions_as_of_and_tenants(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let wh = wh.as_ref();
     let t = CanonicalTable::Companies;
     let (a, b) = (tenant("alpha"), tenant("beta"));
@@ -300,12 +314,8 @@ where
     );
 }
 
-pub async fn records_are_presented_the_same_way<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn records_are_presented_the_same_way(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let wh = wh.as_ref();
     apply(
         wh,
@@ -369,12 +379,8 @@ where
     );
 }
 
-pub async fn lists_page_sort_and_search<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn lists_page_sort_and_search(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let wh = wh.as_ref();
     let t = CanonicalTable::Companies;
     let mut rows = vec![];
@@ -433,12 +439,8 @@ where
     assert_eq!(list(s("beta")).await.total, 0, "another tenant's rows are never found");
 }
 
-pub async fn company_names_join_as_of_the_same_instant<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn company_names_join_as_of_the_same_instant(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let wh = wh.as_ref();
     apply(
         wh,
@@ -483,12 +485,8 @@ where
     assert_eq!(before["company_name"], "New Name");
 }
 
-pub async fn analytics_count_current_records_of_one_tenant<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn analytics_count_current_records_of_one_tenant(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let wh = wh.as_ref();
     let a = tenant("alpha");
     assert_eq!(wh.dashboard(&a).await.unwrap(), DashboardStats::default());
@@ -616,12 +614,8 @@ where
     assert_eq!((beta.companies, beta.tickets, beta.total_hours), (4, 1, 100.0));
 }
 
-pub async fn key_scan_ids_and_version_counts<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn key_scan_ids_and_version_counts(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let wh = wh.as_ref();
     let t = CanonicalTable::Members;
     apply(
@@ -656,12 +650,8 @@ where
     wh.ping().await.unwrap();
 }
 
-pub async fn bad_requests_are_client_errors<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
-    let (_g, wh) = open().await;
+pub async fn bad_requests_are_client_errors(open: impl Open) {
+    let (_g, wh) = open.open().await;
     let a = tenant("alpha");
     for sort in ["nope", "tenant_id; DROP TABLE companies", "record_hash"] {
         let q = ListQuery { sort: Some(sort.into()), ..Default::default() };
@@ -820,11 +810,7 @@ fn version_of(r: &Record) -> ModelVersion {
 /// Random batches applied in random order, some repeated: the backend must hold exactly
 /// the reference model's versions and answer current, as-of, list, id and count reads
 /// as the model does.
-pub async fn scd2_matches_the_reference_model<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
+pub async fn scd2_matches_the_reference_model(open: impl Open) {
     let t = CanonicalTable::Companies;
     for seed in 0..24u64 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x5cd2 + seed);
@@ -833,7 +819,7 @@ where
         order.extend(batches.iter().filter(|_| rng.gen_bool(0.4)).cloned());
         order.shuffle(&mut rng);
         let mut model = Model::default();
-        let (_g, wh) = open().await;
+        let (_g, wh) = open.open().await;
         for b in &order {
             model.apply(b);
             wh.apply(t, batch(t, b)).await.expect("apply");
@@ -917,20 +903,16 @@ where
 }
 
 /// Applying the same batches in another order, with repeats, gives byte-identical answers.
-pub async fn apply_is_idempotent_and_order_independent<F, Fut, G>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, Arc<dyn Warehouse>)>,
-{
+pub async fn apply_is_idempotent_and_order_independent(open: impl Open) {
     let t = CanonicalTable::Companies;
     for seed in 0..6u64 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let batches = random_batches(&mut rng);
-        let (_g1, one) = open().await;
+        let (_g1, one) = open.open().await;
         for b in &batches {
             one.apply(t, batch(t, b)).await.unwrap();
         }
-        let (_g2, two) = open().await;
+        let (_g2, two) = open.open().await;
         let mut shuffled = batches.clone();
         shuffled.extend(batches.iter().filter(|_| rng.gen_bool(0.5)).cloned());
         shuffled.shuffle(&mut rng);

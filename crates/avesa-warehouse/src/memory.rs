@@ -282,18 +282,7 @@ impl Warehouse for MemoryWarehouse {
     }
 
     async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page> {
-        let sort = match q.sort.as_deref() {
-            None | Some("id") | Some("source_id") => None,
-            Some("company_name") if joins_company(table) => Some("company_name".to_owned()),
-            Some(s) if table.columns().iter().any(|c| c.name == s) => Some(s.to_owned()),
-            Some(s) => {
-                let cols: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
-                return Err(WarehouseError::BadRequest(format!(
-                    "cannot sort {table} by {s:?}: use one of id, {}",
-                    cols.join(", ")
-                )));
-            }
-        };
+        let sort = q.sort_by(table)?;
         let tables = self.lock();
         let mut rows = visible_rows(&tables, table, tenant.as_str(), q.as_of.map(micros));
         if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -307,9 +296,10 @@ impl Warehouse for MemoryWarehouse {
             });
         }
         let sort_value = |r: &Row<'_>| -> Cell {
-            match &sort {
-                None => r.key.2.trim().parse::<i64>().map_or(Cell::Null, Cell::Int),
-                Some(c) => r.column(table, c),
+            match sort {
+                SortBy::Id => r.key.2.trim().parse::<i64>().map_or(Cell::Null, Cell::Int),
+                SortBy::CompanyName => r.column(table, "company_name"),
+                SortBy::Column(c) => r.column(table, c),
             }
         };
         rows.sort_by(|a, b| {

@@ -68,6 +68,38 @@ impl Default for ListQuery {
     }
 }
 
+/// What a list is ordered by, checked against the table: every backend orders by it the
+/// same way (nulls last in both directions, ties by source id as text, then service).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    /// The source id, numerically where it is a number (ids that are not come last).
+    Id,
+    /// The name of the company the row refers to.
+    CompanyName,
+    /// A business column of the table.
+    Column(&'static str),
+}
+
+impl ListQuery {
+    /// The order this query asks of `table`, or a client error naming the columns.
+    pub fn sort_by(&self, table: avesa_model::CanonicalTable) -> Result<SortBy, WarehouseError> {
+        match self.sort.as_deref() {
+            None | Some("id") | Some("source_id") => Ok(SortBy::Id),
+            Some("company_name") if crate::present::joins_company(table) => Ok(SortBy::CompanyName),
+            Some(s) => match table.columns().iter().find(|c| c.name == s) {
+                Some(c) => Ok(SortBy::Column(c.name)),
+                None => {
+                    let cols: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
+                    Err(WarehouseError::BadRequest(format!(
+                        "cannot sort {table} by {s:?}: use one of id, {}",
+                        cols.join(", ")
+                    )))
+                }
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Page {
     pub items: Vec<Record>,
