@@ -211,6 +211,10 @@ impl App {
         )
         .with_trigger(trigger)
         .with_metrics(self.metrics.clone())
+        .with_http_config(avesa_api::HttpConfig {
+            cors_allowed_origins: self.settings.server.cors_origins.clone(),
+            body_limit_bytes: self.settings.server.body_limit_bytes,
+        })
     }
 }
 

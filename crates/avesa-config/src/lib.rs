@@ -43,6 +43,8 @@ pub enum Kind {
     Text,
     Number,
     Bool,
+    /// Comma-separated in the environment and flags; a TOML array in the file.
+    List,
 }
 
 /// One configuration key.
@@ -136,6 +138,20 @@ pub const KEYS: &[Key] = &[
         Kind::Number,
         "a whole number of seconds",
         "how long a stopping server waits for runs in flight to commit",
+    ),
+    key(
+        "server.cors_origins",
+        "AVESA_CORS_ORIGINS",
+        Kind::List,
+        "origins such as https://avesa.example.com (comma-separated in the environment), or *",
+        "which other origins' browser pages may call the API (none by default)",
+    ),
+    key(
+        "server.body_limit",
+        "AVESA_BODY_LIMIT",
+        Kind::Text,
+        "a size from 1KiB to 1GiB, such as 1MiB",
+        "the largest request body the API accepts",
     ),
     key(
         "log.filter",
@@ -303,6 +319,11 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     pub scheduler: bool,
     pub shutdown_grace: Duration,
+    /// Origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    /// As written (`1MiB`).
+    pub body_limit: String,
+    pub body_limit_bytes: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -410,6 +431,8 @@ impl Resolved {
             "server.bind" => text(&s.server.bind.to_string()),
             "server.scheduler" => s.server.scheduler.to_string(),
             "server.shutdown_grace_secs" => s.server.shutdown_grace.as_secs().to_string(),
+            "server.cors_origins" => format!("{:?}", s.server.cors_origins),
+            "server.body_limit" => text(&s.server.body_limit),
             "log.filter" => text(&s.log.filter),
             "log.json" => s.log.json.to_string(),
             "pipeline.chunk_records" => s.pipeline.chunk_records.to_string(),
@@ -455,6 +478,8 @@ struct RawServer {
     bind: String,
     scheduler: bool,
     shutdown_grace_secs: u64,
+    cors_origins: Vec<String>,
+    body_limit: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -502,6 +527,8 @@ impl Default for Raw {
                 bind: "127.0.0.1:3000".into(),
                 scheduler: true,
                 shutdown_grace_secs: 120,
+                cors_origins: Vec::new(),
+                body_limit: "1MiB".into(),
             },
             log: RawLog { filter: "info".into(), json: false },
             pipeline: RawPipeline {
@@ -559,6 +586,13 @@ fn typed(kind: Kind, text: &str) -> Value {
         Kind::Number => {
             t.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(text.to_owned()))
         }
+        Kind::List => Value::from(
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        ),
         Kind::Bool => match t.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Value::from(true),
             "false" | "0" | "no" | "off" => Value::from(false),
@@ -795,6 +829,27 @@ fn check(
         .trim()
         .parse::<SocketAddr>()
         .map_err(|e| invalid("server.bind", format!("{:?}", raw.server.bind), e.to_string()))?;
+    for origin in &raw.server.cors_origins {
+        let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let ok = origin == "*"
+            || host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' ']));
+        if !ok {
+            return Err(invalid(
+                "server.cors_origins",
+                format!("{origin:?}"),
+                "not an origin (scheme://host[:port])".into(),
+            ));
+        }
+    }
+    let body_limit = parse_size(&raw.server.body_limit)
+        .filter(|b| (1024..=1 << 30).contains(b))
+        .ok_or_else(|| {
+            invalid(
+                "server.body_limit",
+                format!("{:?}", raw.server.body_limit),
+                "not a size in range".into(),
+            )
+        })?;
     if raw.log.filter.trim().is_empty() {
         return Err(invalid("log.filter", "\"\"".into(), "empty".into()));
     }
@@ -859,6 +914,9 @@ fn check(
             bind,
             scheduler: raw.server.scheduler,
             shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs),
+            cors_origins: raw.server.cors_origins,
+            body_limit: raw.server.body_limit.trim().to_owned(),
+            body_limit_bytes: usize::try_from(body_limit).unwrap_or(usize::MAX),
         },
         log: LogSettings { filter: raw.log.filter, json: raw.log.json },
         pipeline: PipelineSettings {

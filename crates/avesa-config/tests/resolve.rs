@@ -94,6 +94,24 @@ memory_limit = "1GiB"
 }
 
 #[test]
+fn lists_come_from_arrays_in_the_file_and_commas_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("avesa.toml"),
+        "[server]\ncors_origins = [\"https://a.example\", \"http://localhost:5173\"]\nbody_limit = \"64KiB\"\n",
+    )
+    .unwrap();
+    let r = resolve(&inputs(dir.path())).unwrap();
+    assert_eq!(r.settings.server.cors_origins, ["https://a.example", "http://localhost:5173"]);
+    assert_eq!(r.settings.server.body_limit_bytes, 64 * 1024);
+    let mut i = inputs(dir.path());
+    i.env = env(&[("AVESA_CORS_ORIGINS", " https://b.example , * ")]);
+    let r = resolve(&i).unwrap();
+    assert_eq!(r.settings.server.cors_origins, ["https://b.example", "*"]);
+    assert!(r.show().contains(r#"cors_origins = ["https://b.example", "*"]"#), "{}", r.show());
+}
+
+#[test]
 fn the_config_file_can_be_named_and_must_then_exist() {
     let dir = tempfile::tempdir().unwrap();
     let named = dir.path().join("prod.toml");
@@ -143,6 +161,11 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
         (&[("AVESA_METRICS_TENANT_LABEL", "maybe")], &["metrics.tenant_label", "true or false"]),
         (&[("AVESA_MASTER_KEY", "c2hvcnQ=")], &["master_key", "decodes to 5 bytes", "32 bytes"]),
         (&[("AVESA_JWT_SECRET", "short-secret-value")], &["jwt_secret", "at least 32 characters"]),
+        (
+            &[("AVESA_CORS_ORIGINS", "https://ok.example, evil.example/path")],
+            &["server.cors_origins", "\"evil.example/path\"", "https://avesa.example.com"],
+        ),
+        (&[("AVESA_BODY_LIMIT", "5GiB")], &["server.body_limit", "1KiB to 1GiB"]),
     ];
     for (vars, needles) in cases {
         let mut i = inputs(dir.path());
