@@ -44,59 +44,34 @@ fn unsupported(url: &str, what: &str) -> String {
     }
 }
 
-impl FromStr for StateBackend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match path_of(s, "sqlite") {
-            Some(p) => p.map(StateBackend::Sqlite),
-            None => Err(unsupported(s, "state store")),
+/// `FromStr` and `Display` of a backend enum whose variants are `scheme://PATH`.
+macro_rules! url_backend {
+    ($ty:ident, $what:literal, $($scheme:literal => $variant:ident),+ $(,)?) => {
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $(
+                    if let Some(p) = path_of(s, $scheme) {
+                        return p.map($ty::$variant);
+                    }
+                )+
+                Err(unsupported(s, $what))
+            }
         }
-    }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($ty::$variant(p) => write!(f, "{}://{}", $scheme, p.display()),)+
+                }
+            }
+        }
+    };
 }
 
-impl FromStr for LakeBackend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match path_of(s, "file") {
-            Some(p) => p.map(LakeBackend::File),
-            None => Err(unsupported(s, "lake")),
-        }
-    }
-}
-
-impl FromStr for WarehouseBackend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match path_of(s, "duckdb") {
-            Some(p) => p.map(WarehouseBackend::DuckDb),
-            None => Err(unsupported(s, "warehouse")),
-        }
-    }
-}
-
-impl fmt::Display for StateBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StateBackend::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
-        }
-    }
-}
-
-impl fmt::Display for LakeBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LakeBackend::File(p) => write!(f, "file://{}", p.display()),
-        }
-    }
-}
-
-impl fmt::Display for WarehouseBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WarehouseBackend::DuckDb(p) => write!(f, "duckdb://{}", p.display()),
-        }
-    }
-}
+url_backend!(StateBackend, "state store", "sqlite" => Sqlite);
+url_backend!(LakeBackend, "lake", "file" => File);
+url_backend!(WarehouseBackend, "warehouse", "duckdb" => DuckDb);
 
 #[cfg(test)]
 mod tests {
