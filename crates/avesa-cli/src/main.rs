@@ -816,10 +816,7 @@ fn print_summary(s: &avesa_pipeline::RunSummary) {
                 Some(avesa_pipeline::ErrorClass::Bug) => {
                     println!("  FAILED (a bug in AVESA; please report it): {e}")
                 }
-                Some(c) => println!(
-                    "  FAILED ({}): {e}",
-                    serde_json::to_value(c).unwrap_or_default().as_str().unwrap_or("error")
-                ),
+                Some(c) => println!("  FAILED ({}): {e}", c.as_str()),
                 None => println!("  FAILED: {e}"),
             },
             (None, Some(n)) => println!("  {n}"),

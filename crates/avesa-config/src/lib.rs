@@ -692,8 +692,8 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, ConfigError> {
     }
 
     let mut figment = Figment::from(Serialized::defaults(Raw::default()));
-    if let Some(t) = text.as_deref() {
-        figment = figment.merge(Toml::string(t));
+    if let Some(f) = &file_figment {
+        figment = figment.merge(f.clone());
     }
     let figment = figment.merge(env_layer).merge(flag_layer);
     let raw: Raw = figment.extract().map_err(|e| extraction_error(e, inputs, &origins, &file))?;

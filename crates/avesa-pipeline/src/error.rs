@@ -24,6 +24,19 @@ pub enum ErrorClass {
     Cancelled,
 }
 
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Vendor => "vendor",
+            ErrorClass::Config => "config",
+            ErrorClass::Data => "data",
+            ErrorClass::Platform => "platform",
+            ErrorClass::Bug => "bug",
+            ErrorClass::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Why one table's sync failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
