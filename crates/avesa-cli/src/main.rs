@@ -653,25 +653,20 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
 /// Serves one simulator with the demo tenants' data until Ctrl-C.
 async fn run_sim(cmd: SimCmd) -> Result<()> {
     let sims = demo::demo_sims(&avesa_sim::CwSizes::demo(), &demo::SecondSizes::demo());
-    let (name, args, router) = match cmd {
-        SimCmd::Connectwise(a) => ("ConnectWise", a, sims.connectwise.router()),
-        SimCmd::Servicenow(a) => ("ServiceNow", a, sims.servicenow.router()),
-        SimCmd::Salesforce(a) => ("Salesforce", a, sims.salesforce.router()),
-        SimCmd::Microsoft365(a) => ("Microsoft Graph", a, sims.graph.router()),
+    let (name, args) = match &cmd {
+        SimCmd::Connectwise(a) => ("ConnectWise", a),
+        SimCmd::Servicenow(a) => ("ServiceNow", a),
+        SimCmd::Salesforce(a) => ("Salesforce", a),
+        SimCmd::Microsoft365(a) => ("Microsoft Graph", a),
     };
     let bind = SocketAddr::new(args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    let addr = listener.local_addr()?;
-    if name == "ServiceNow" {
-        sims.servicenow.set_base_url(format!("http://{addr}"));
-    }
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "simulator stopped");
-        }
-    });
+    let served = match &cmd {
+        SimCmd::Connectwise(_) => sims.connectwise.serve(bind).await,
+        SimCmd::Servicenow(_) => sims.servicenow.serve(bind).await,
+        SimCmd::Salesforce(_) => sims.salesforce.serve(bind).await,
+        SimCmd::Microsoft365(_) => sims.graph.serve(bind).await,
+    };
+    let (addr, task) = served.with_context(|| format!("cannot listen on {bind}"))?;
     println!("{name} simulator on http://{addr}");
     match name {
         "ConnectWise" => {

@@ -44,6 +44,8 @@ use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::host::no_content;
+
 /// What a fault does to a request it applies to.
 ///
 /// JSON: internally tagged by `type`, snake_case: `{"type": "status", "status": 503,
@@ -646,12 +648,6 @@ fn json_response(status: StatusCode, body: String) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn no_content() -> Response {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::NO_CONTENT;
     r
 }
 

@@ -6,7 +6,7 @@
 //! and a vendor never would: a clock to advance (records change and appear), the ground
 //! truth a perfect sync must reproduce, and a log of every request it served.
 //!
-//! Today this crate has the ConnectWise PSA simulator, [`ConnectWiseSim`]:
+//! For example the ConnectWise PSA simulator, [`ConnectWiseSim`] (= `Sim<ConnectWise>`):
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,23 +28,25 @@
 //! # let _ = (addr, auth, report, truth); Ok(()) }
 //! ```
 //!
-//! Module map: [`connectwise`] (the simulator: data generation, advance, HTTP), [`conditions`]
-//! (the ConnectWise `conditions`/`orderBy` language), [`faults`] (fault injection, rate
-//! limiting and a traffic log in front of any simulator's router), `sink` (one description of a record
-//! feeding the JSON writer, field lookups and schema checks), `time` (second-resolution
-//! timestamps).
-//!
-//! The ServiceNow Table API simulator is [`ServiceNowSim`] (module [`servicenow`]): instances
-//! served under `/{instance}/`, Basic or OAuth auth, encoded queries, `sys_audit_delete`.
-//!
-//! [`graph`] is the Microsoft Graph (Microsoft 365 / Entra ID) simulator, [`GraphSim`]: client-
-//! credentials login per tenant, `/v1.0/users` and `/v1.0/groups` with OData paging, and delta
-//! queries with expiring delta tokens.
+//! Module map: [`host`] (what every simulator shares: [`Sim`] hosts a [`Vendor`] — tenant
+//! registry, request log, clock, ground truth, the `/_sim/*` control routes, serving — so a
+//! new vendor is its data and handlers only), [`connectwise`], [`servicenow`] (instances
+//! under `/{instance}/`, Basic or OAuth, encoded queries, `sys_audit_delete`),
+//! [`salesforce`] (OAuth, SOQL, `queryAll`, `getDeleted`, API usage) and [`graph`]
+//! (Microsoft 365 / Entra ID: client-credentials login per tenant, `/v1.0/users` and
+//! `/v1.0/groups` with OData paging, delta queries with expiring delta tokens) — each its
+//! data generation, advance and HTTP handlers; [`conditions`] (the ConnectWise
+//! `conditions`/`orderBy` language), [`faults`] (fault injection, rate limiting and a
+//! traffic log in front of every simulator's API), `rng` (the seeded generator all vendors
+//! draw from), `sink` (one description of a record feeding the JSON writer, field lookups
+//! and schema checks), `time` (second-resolution timestamps).
 
 pub mod conditions;
 pub mod connectwise;
 pub mod faults;
 pub mod graph;
+pub mod host;
+mod rng;
 pub mod salesforce;
 pub mod servicenow;
 mod sink;
@@ -56,16 +58,17 @@ pub use connectwise::{
 };
 pub use faults::{ErrorStyle, FaultKind, FaultRule, Faults, RateLimit, TrafficEntry};
 pub use graph::{GraphSim, GraphSizes, GraphTenantSpec};
+pub use host::{Sim, Vendor};
 pub use salesforce::{SalesforceSim, SfOrgSpec, SfSizes};
 pub use servicenow::{SN_ACCESS_TOKEN_TTL, SN_TABLES, ServiceNowSim, SnSizes, SnTenantSpec};
 
 // ---------------------------------------------------------------------------------------------
-// Types shared by the simulators (ServiceNow, Salesforce, Microsoft Graph use them directly;
-// ConnectWise keeps its own richer equivalents for historical reasons).
+// Types shared by the simulators (ConnectWise keeps a richer report, truth and request record
+// of its own).
 
 /// What an `advance` of a simulated tenant should do: move the clock forward by `duration`
 /// and change records inside that window.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Changes {
     /// How far the clock moves (whole seconds, at least one).
     #[serde(with = "secs")]

@@ -16,9 +16,8 @@
 
 use std::collections::HashSet;
 
+use rand::Rng;
 use rand::distributions::{Distribution, WeightedIndex};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use super::CwCompanySpec;
 use super::catalog::*;
@@ -26,50 +25,7 @@ use super::data::*;
 
 const DAY: i64 = 86_400;
 
-pub(super) struct Gen {
-    pub rng: ChaCha8Rng,
-}
-
-impl Gen {
-    pub fn new(seed: u64, salt: u64) -> Self {
-        let mixed = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
-        Gen { rng: ChaCha8Rng::seed_from_u64(mixed) }
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.rng.gen_bool(p.clamp(0.0, 1.0))
-    }
-    /// Uniform in `[lo, hi)`; `lo` when the range is empty.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo { lo } else { self.rng.gen_range(lo..hi) }
-    }
-    pub fn index(&mut self, len: usize) -> usize {
-        if len == 0 { 0 } else { self.rng.gen_range(0..len) }
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())]
-    }
-    /// Index by linear scan over small weight lists.
-    pub fn weighted(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
-        let mut x = self.rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.len() - 1
-    }
-    pub fn normal(&mut self) -> f64 {
-        let u1: f64 = self.rng.gen_range(f64::EPSILON..1.0);
-        let u2: f64 = self.rng.r#gen();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-    /// Log-normal duration in seconds around `median`.
-    pub fn lognormal(&mut self, median: f64, sigma: f64) -> i64 {
-        (median * (sigma * self.normal()).exp()).round().max(1.0) as i64
-    }
-}
+pub(super) use crate::rng::Gen;
 
 /// Increasing ids with occasional gaps, as a real instance has after deletions.
 pub(super) fn next_id(g: &mut Gen, last: i64) -> i64 {
@@ -733,7 +689,7 @@ pub(super) fn new_generated_ticket(
         _ => 0.09,
     };
     let (_, _, _, _, respond_plan, resolve_plan) = PRIORITIES[priority as usize];
-    let respond_delay = g.lognormal(respond_plan as f64 * 60.0 * 0.4, 0.8);
+    let respond_delay = g.lognormal_secs(respond_plan as f64 * 60.0 * 0.4, 0.8);
     let mut t = Ticket {
         id: 0,
         summary: summary(g, board, c, contact.map(|i| &contacts[i as usize])),
@@ -785,7 +741,7 @@ pub(super) fn new_generated_ticket(
         let median = if board == ALERTS_BOARD { 1800.0 } else { resolve_plan as f64 * 60.0 * 0.35 };
         let responded = (entered + respond_delay.min(median as i64)).min(now - 60);
         let resolved =
-            (responded + g.lognormal(median, 1.0)).min(now - g.range(60, 3600)).max(responded);
+            (responded + g.lognormal_secs(median, 1.0)).min(now - g.range(60, 3600)).max(responded);
         let closed = (resolved + if g.chance(0.5) { 0 } else { g.range(60, 2 * DAY) })
             .min(now)
             .max(resolved);

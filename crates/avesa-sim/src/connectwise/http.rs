@@ -3,20 +3,18 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use base64::Engine as _;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::catalog::BOARDS;
 use super::query::{self, is_default_order, resolve_field};
 use super::{
-    AdvanceSpec, CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE, CompanyState, ConnectWiseSim,
-    RequestRecord, Table,
+    CW_API_PREFIX, CW_API_VERSION, CW_CODEBASE, CompanyState, ConnectWiseSim, RequestRecord, Table,
 };
 use crate::conditions::{
     CmpOp, ConditionError, Expr, Field, FieldKind, Literal, parse_conditions, parse_order_by,
@@ -26,17 +24,14 @@ use crate::sink::Selection;
 const MAX_PAGE_SIZE: i64 = 1000;
 const DEFAULT_PAGE_SIZE: i64 = 25;
 
-pub(super) fn router(sim: ConnectWiseSim) -> Router {
+/// The ConnectWise API; `GET /_sim/companies` is the host's `/_sim/tenants` by its old name.
+pub(super) fn routes() -> Router<ConnectWiseSim> {
     Router::new()
         .route("/login/companyinfo/{company}", any(company_info))
         .route(CW_API_PREFIX, any(api))
         .route(&format!("{CW_API_PREFIX}/{{*rest}}"), any(api))
-        .route("/_sim/companies", get(sim_companies))
-        .route("/_sim/advance", post(sim_advance))
-        .route("/_sim/requests", get(sim_requests).delete(sim_clear_requests))
-        .route("/_sim/truth", get(sim_truth))
+        .route("/_sim/companies", get(crate::host::sim_tenants::<super::ConnectWise>))
         .fallback(fallback)
-        .with_state(sim)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,159 +643,5 @@ fn get_one(state: &CompanyState, t: Table, board: Option<i64>, id: i64, req: &Re
             }
             Reply::not_found(format!("{name} with id {id} was not found"))
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Control routes (ours, not ConnectWise's)
-
-fn query_param(raw: &Option<String>, name: &str) -> Option<String> {
-    let raw = raw.as_deref().unwrap_or_default();
-    url::form_urlencoded::parse(raw.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn control_error(status: StatusCode, message: impl Into<String>) -> Response {
-    plain_json(status, json!({ "error": message.into() }).to_string())
-}
-
-async fn sim_companies(State(sim): State<ConnectWiseSim>) -> Response {
-    let list: Vec<serde_json::Value> = sim
-        .companies()
-        .into_iter()
-        .map(|spec| {
-            let counts: serde_json::Map<String, serde_json::Value> = sim
-                .state(&spec.company_id)
-                .map(|s| {
-                    let ds = s.read();
-                    Table::ALL
-                        .iter()
-                        .map(|t| (t.path().to_string(), json!(ds.live_len(*t))))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut v = serde_json::to_value(&spec).unwrap_or_default();
-            v["authorization"] = json!(spec.authorization());
-            v["counts"] = serde_json::Value::Object(counts);
-            v
-        })
-        .collect();
-    plain_json(StatusCode::OK, serde_json::Value::Array(list).to_string())
-}
-
-#[derive(Deserialize)]
-struct AdvanceBody {
-    #[serde(default = "default_seconds")]
-    seconds: i64,
-    #[serde(default)]
-    updates: usize,
-    #[serde(default)]
-    creates: usize,
-    #[serde(default)]
-    deletes: usize,
-}
-
-fn default_seconds() -> i64 {
-    3600
-}
-
-async fn sim_advance(
-    State(sim): State<ConnectWiseSim>,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let Some(company) = query_param(&raw, "company") else {
-        return control_error(StatusCode::BAD_REQUEST, "missing ?company=");
-    };
-    if sim.state(&company).is_none() {
-        return control_error(StatusCode::NOT_FOUND, format!("unknown company {company}"));
-    }
-    let body: AdvanceBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AdvanceBody { seconds: default_seconds(), updates: 0, creates: 0, deletes: 0 }
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(e) => return control_error(StatusCode::BAD_REQUEST, format!("bad body: {e}")),
-        }
-    };
-    let spec = AdvanceSpec {
-        duration: chrono::Duration::seconds(body.seconds.max(1)),
-        updates: body.updates,
-        creates: body.creates,
-        deletes: body.deletes,
-    };
-    let report = tokio::task::spawn_blocking(move || sim.advance(&company, spec)).await;
-    match report {
-        Ok(r) => plain_json(StatusCode::OK, serde_json::to_string(&r).unwrap_or_default()),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn sim_requests(State(sim): State<ConnectWiseSim>) -> Response {
-    plain_json(StatusCode::OK, serde_json::to_string(&sim.requests()).unwrap_or_default())
-}
-
-async fn sim_clear_requests(State(sim): State<ConnectWiseSim>) -> Response {
-    sim.clear_requests();
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
-}
-
-async fn sim_truth(State(sim): State<ConnectWiseSim>, RawQuery(raw): RawQuery) -> Response {
-    let Some(company) = query_param(&raw, "company") else {
-        return control_error(StatusCode::BAD_REQUEST, "missing ?company=");
-    };
-    let Some(state) = sim.state(&company) else {
-        return control_error(StatusCode::NOT_FOUND, format!("unknown company {company}"));
-    };
-    let table = query_param(&raw, "table");
-    let job = tokio::task::spawn_blocking(move || {
-        let ds = state.read();
-        match table {
-            Some(name) => Table::from_path(&name)
-                .map(|t| query::write_rows(&ds, t, ds.live_rows(t).into_iter(), &Selection::All))
-                .ok_or(name),
-            None => {
-                let mut out = String::from("{");
-                for (n, (key, t)) in [
-                    ("companies", Table::Companies),
-                    ("contacts", Table::Contacts),
-                    ("tickets", Table::Tickets),
-                    ("time_entries", Table::TimeEntries),
-                    ("members", Table::Members),
-                    ("agreements", Table::Agreements),
-                    ("configurations", Table::Configurations),
-                    ("projects", Table::Projects),
-                    ("opportunities", Table::Opportunities),
-                    ("boards", Table::Boards),
-                    ("board_statuses", Table::BoardStatuses),
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    if n > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&format!("\"{key}\":"));
-                    out.push_str(&query::write_rows(
-                        &ds,
-                        t,
-                        ds.live_rows(t).into_iter(),
-                        &Selection::All,
-                    ));
-                }
-                out.push_str(",\"deleted\":");
-                out.push_str(&serde_json::to_string(&super::vanished(&ds)).unwrap_or_default());
-                out.push('}');
-                Ok(out)
-            }
-        }
-    });
-    match job.await {
-        Ok(Ok(body)) => plain_json(StatusCode::OK, body),
-        Ok(Err(name)) => control_error(StatusCode::NOT_FOUND, format!("unknown table {name}")),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -19,11 +19,11 @@
 //! * `conditions` (see [`crate::conditions`]), `orderBy`, `fields`;
 //! * error bodies `{code, message, errors?}`.
 //!
-//! Besides the vendor API it has test hooks: [`ConnectWiseSim::advance`] moves a company's
-//! clock and changes records, [`ConnectWiseSim::truth`] returns exactly what a perfect sync
-//! must hold, [`ConnectWiseSim::requests`] is the log of every API request; the same hooks are
-//! served under `/_sim/…` for use from another process. In front of the API sits a
-//! [`Faults`] layer ([`ConnectWiseSim::faults`]): injected faults, a rate limit and a traffic
+//! Besides the vendor API it has the simulator host's test hooks ([`crate::host`]): `advance`
+//! moves a company's clock and changes records, `truth` returns exactly what a perfect sync
+//! must hold, `requests` is the log of every API request; the same hooks are served under
+//! `/_sim/…` for use from another process (`GET /_sim/companies` is `/_sim/tenants`). In
+//! front of the API sits the host's fault layer: injected faults, a rate limit and a traffic
 //! log, with ConnectWise error bodies.
 
 mod advance;
@@ -35,14 +35,15 @@ mod query;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::conditions::{Expr, OrderKey};
-use crate::faults::{ErrorStyle, Faults};
+use crate::faults::ErrorStyle;
+use crate::host::{LogEntry, Vendor};
 use crate::sink::Selection;
 use data::Dataset;
 
@@ -304,28 +305,23 @@ impl CwCompanySpec {
     }
 }
 
-/// What [`ConnectWiseSim::advance`] should do.
-#[derive(Clone, Debug, Default)]
-pub struct AdvanceSpec {
-    /// How far the clock moves (at least one second).
-    pub duration: chrono::Duration,
-    /// Existing records to change, spread over [`CW_TABLES`], agreements, configurations,
-    /// projects, opportunities, boards and board statuses in proportion to their sizes (each
-    /// table gets at least one when there are enough).
-    pub updates: usize,
-    /// New records to create, spread the same way over the tables but boards and board
-    /// statuses (catalog data, never created). (A new time entry needs a ticket entered at
-    /// least 15 minutes before it; when there is none, fewer entries are created.)
-    pub creates: usize,
-    /// Existing records to delete, spread the same way over records not changed by this
-    /// advance. Companies are soft-deleted (`deletedFlag` true, `dateDeleted`, `deletedBy`,
-    /// `_info.lastUpdated` in the window) and still served; contacts (other than a company's
-    /// default contact), tickets (without time entries), time entries, agreements (other than
-    /// the managed-services ones tickets reference), configurations, projects and
-    /// opportunities vanish from the API. Boards and board statuses are never deleted. When
-    /// there are not enough such records, fewer are deleted.
-    pub deletes: usize,
-}
+/// What [`ConnectWiseSim::advance`] should do (the host's [`crate::Changes`]):
+///
+/// * `duration`: how far the clock moves (at least one second);
+/// * `updates`: existing records to change, spread over [`CW_TABLES`], agreements,
+///   configurations, projects, opportunities, boards and board statuses in proportion to their
+///   sizes (each table gets at least one when there are enough);
+/// * `creates`: new records to create, spread the same way over the tables but boards and
+///   board statuses (catalog data, never created). (A new time entry needs a ticket entered
+///   at least 15 minutes before it; when there is none, fewer entries are created.)
+/// * `deletes`: existing records to delete, spread the same way over records not changed by
+///   this advance. Companies are soft-deleted (`deletedFlag` true, `dateDeleted`,
+///   `deletedBy`, `_info.lastUpdated` in the window) and still served; contacts (other than a
+///   company's default contact), tickets (without time entries), time entries, agreements
+///   (other than the managed-services ones tickets reference), configurations, projects and
+///   opportunities vanish from the API. Boards and board statuses are never deleted. When
+///   there are not enough such records, fewer are deleted.
+pub type AdvanceSpec = crate::Changes;
 
 /// What an advance changed: ids per table path (every one of [`CW_ALL_TABLES`] but
 /// `system/members` is a key; board statuses under `service/boards/statuses`).
@@ -471,7 +467,8 @@ struct CacheEntry {
     rows: Arc<Vec<u32>>,
 }
 
-pub(crate) struct CompanyState {
+/// One simulated company (its data and query caches; opaque).
+pub struct CompanyState {
     data: RwLock<Dataset>,
     cache: Mutex<Vec<CacheEntry>>,
     /// Whole tables sorted by an `orderBy`: keyset paging asks for a new condition on
@@ -545,82 +542,46 @@ impl CompanyState {
     }
 }
 
+/// The ConnectWise vendor in the simulator host: per-company data; no shared state of its own.
 #[derive(Default)]
-struct Inner {
-    companies: RwLock<BTreeMap<String, Arc<CompanyState>>>,
-    requests: Mutex<Vec<RequestRecord>>,
-    faults: Faults,
-}
+pub struct ConnectWise;
 
 /// The ConnectWise simulator: cheap to clone, all clones share state.
-#[derive(Clone, Default)]
-pub struct ConnectWiseSim {
-    inner: Arc<Inner>,
+pub type ConnectWiseSim = crate::host::Sim<ConnectWise>;
+
+impl LogEntry for RequestRecord {
+    fn tenant(&self) -> Option<&str> {
+        self.company_id.as_deref()
+    }
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn records(&self) -> usize {
+        self.records
+    }
 }
 
-impl ConnectWiseSim {
-    pub fn new() -> Self {
-        Self::default()
+impl Vendor for ConnectWise {
+    const NAME: &'static str = "ConnectWise";
+    const TENANT_ALIAS: &'static str = "company";
+    const ERROR_STYLE: ErrorStyle = ErrorStyle::ConnectWise;
+    type Tenant = CompanyState;
+    type Request = RequestRecord;
+    type Report = AdvanceReport;
+    type Truth = CwTruth;
+
+    fn routes() -> axum::Router<ConnectWiseSim> {
+        http::routes()
     }
 
-    /// Generates a company's data from `spec.seed` and adds it (replacing one with the same
-    /// `company_id`).
-    pub fn add_company(&self, mut spec: CwCompanySpec) {
-        spec.now = crate::time::to_datetime(spec.now.timestamp());
-        let id = spec.company_id.clone();
-        let ds = generate::generate(spec);
-        let state = Arc::new(CompanyState {
-            data: RwLock::new(ds),
-            cache: Mutex::new(Vec::new()),
-            orders: Mutex::new(Vec::new()),
-        });
-        self.companies_mut().insert(id, state);
-    }
-
-    /// Specs of all companies (with `now` as it is now), in company-id order.
-    pub fn companies(&self) -> Vec<CwCompanySpec> {
-        let states: Vec<Arc<CompanyState>> = self.companies_ref().values().cloned().collect();
-        states
-            .iter()
-            .map(|s| {
-                let ds = s.read();
-                CwCompanySpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() }
-            })
-            .collect()
-    }
-
-    /// The router serving the API and the `/_sim` control routes, behind [`Self::faults`]
-    /// (which adds `/_sim/faults`, `/_sim/rate_limit` and `/_sim/traffic`).
-    pub fn router(&self) -> axum::Router {
-        self.inner.faults.layer(http::router(self.clone()), ErrorStyle::ConnectWise)
-    }
-
-    /// Fault injection, rate limit and traffic log in front of the API.
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// Binds `addr` (port 0 picks a free port) and serves [`Self::router`] until the task is
-    /// aborted. Returns the bound address.
-    pub async fn serve(
-        &self,
-        addr: SocketAddr,
-    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let app = self.router();
-        let handle = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "ConnectWise simulator stopped");
-            }
-        });
-        tracing::info!(%local, "ConnectWise simulator listening");
-        Ok((local, handle))
-    }
-
-    /// `http://{addr}/v4_6_release/apis/3.0`: the API base URL for a served address.
-    pub fn api_base(addr: SocketAddr) -> String {
-        format!("http://{addr}{CW_API_PREFIX}")
+    fn now(tenant: &CompanyState) -> i64 {
+        tenant.read().now
     }
 
     /// Moves a company's clock forward by `spec.duration` and changes records inside that
@@ -629,47 +590,22 @@ impl ConnectWiseSim {
     /// status; contact title; agreement renewals and cancellations; configuration status,
     /// warranty or contact; project progress; opportunity stage moves and closes; board
     /// department; status `displayOnBoard`), created records get new, larger ids, deleted
-    /// records are soft-deleted (companies) or vanish (see [`AdvanceSpec::deletes`]).
-    ///
-    /// # Panics
-    /// If the company does not exist.
-    pub fn advance(&self, company_id: &str, spec: AdvanceSpec) -> AdvanceReport {
-        let state = self
-            .state(company_id)
-            .unwrap_or_else(|| panic!("unknown ConnectWise company {company_id:?}"));
-        let mut ds = state.write();
-        let report = advance::advance(&mut ds, &spec);
-        state.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// records are soft-deleted (companies) or vanish (see [`AdvanceSpec`]).
+    fn advance(tenant: &CompanyState, spec: &AdvanceSpec) -> AdvanceReport {
+        let mut ds = tenant.write();
+        let report = advance::advance(&mut ds, spec);
+        tenant.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         report
     }
 
-    /// Every API request so far, oldest first.
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.requests_mut().clone()
-    }
-
-    pub fn clear_requests(&self) {
-        self.requests_mut().clear();
-    }
-
     /// Everything the company's API serves now, per table in id order.
-    ///
-    /// # Panics
-    /// If the company does not exist.
-    pub fn truth(&self, company_id: &str) -> CwTruth {
-        self.try_truth(company_id)
-            .unwrap_or_else(|| panic!("unknown ConnectWise company {company_id:?}"))
-    }
-
-    /// Like [`Self::truth`], `None` for an unknown company.
-    pub fn try_truth(&self, company_id: &str) -> Option<CwTruth> {
-        let state = self.state(company_id)?;
-        let ds = state.read();
+    fn truth(_: &ConnectWiseSim, _: &str, tenant: &CompanyState) -> CwTruth {
+        let ds = tenant.read();
         let table = |t: Table| -> Vec<serde_json::Value> {
             let json = query::write_rows(&ds, t, ds.live_rows(t).into_iter(), &Selection::All);
             serde_json::from_str(&json).unwrap_or_default()
         };
-        Some(CwTruth {
+        CwTruth {
             companies: table(Table::Companies),
             contacts: table(Table::Contacts),
             tickets: table(Table::Tickets),
@@ -682,48 +618,65 @@ impl ConnectWiseSim {
             boards: table(Table::Boards),
             board_statuses: table(Table::BoardStatuses),
             deleted: vanished(&ds),
-        })
+        }
     }
 
-    /// The company's simulated "now".
-    ///
-    /// # Panics
-    /// If the company does not exist.
-    pub fn now(&self, company_id: &str) -> DateTime<Utc> {
-        let state = self
-            .state(company_id)
-            .unwrap_or_else(|| panic!("unknown ConnectWise company {company_id:?}"));
-        let now = state.read().now;
-        crate::time::to_datetime(now)
+    /// One table by path (`service/tickets`, …; see [`CwTruth::table`]).
+    fn table_truth(
+        _: &ConnectWiseSim,
+        _: &str,
+        tenant: &CompanyState,
+        table: &str,
+    ) -> Option<String> {
+        let t = Table::from_path(table)?;
+        let ds = tenant.read();
+        Some(query::write_rows(&ds, t, ds.live_rows(t).into_iter(), &Selection::All))
     }
 
-    // ---- internals
-
-    fn state(&self, company_id: &str) -> Option<Arc<CompanyState>> {
-        self.companies_ref().get(company_id).cloned()
+    fn describe(_: &ConnectWiseSim, _: &str, tenant: &CompanyState) -> serde_json::Value {
+        let ds = tenant.read();
+        let spec = CwCompanySpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() };
+        let counts: serde_json::Map<String, serde_json::Value> = Table::ALL
+            .iter()
+            .map(|t| (t.path().to_string(), serde_json::json!(ds.live_len(*t))))
+            .collect();
+        let mut v = serde_json::to_value(&spec).unwrap_or_default();
+        v["authorization"] = serde_json::json!(spec.authorization());
+        v["counts"] = serde_json::Value::Object(counts);
+        v
     }
+}
 
-    fn companies_ref(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<CompanyState>>> {
-        self.inner.companies.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn companies_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<CompanyState>>> {
-        self.inner.companies.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn requests_mut(&self) -> MutexGuard<'_, Vec<RequestRecord>> {
-        self.inner.requests.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn log(&self, record: RequestRecord) {
-        tracing::debug!(
-            company = record.company_id.as_deref().unwrap_or("-"),
-            method = %record.method,
-            path = %record.path,
-            status = record.status,
-            records = record.records,
-            "ConnectWise simulator request"
+impl ConnectWiseSim {
+    /// Generates a company's data from `spec.seed` and adds it (replacing one with the same
+    /// `company_id`).
+    pub fn add_company(&self, mut spec: CwCompanySpec) {
+        spec.now = crate::time::to_datetime(spec.now.timestamp());
+        let id = spec.company_id.clone();
+        let ds = generate::generate(spec);
+        self.insert_tenant(
+            id,
+            CompanyState {
+                data: RwLock::new(ds),
+                cache: Mutex::new(Vec::new()),
+                orders: Mutex::new(Vec::new()),
+            },
         );
-        self.requests_mut().push(record);
+    }
+
+    /// Specs of all companies (with `now` as it is now), in company-id order.
+    pub fn companies(&self) -> Vec<CwCompanySpec> {
+        self.tenant_states()
+            .iter()
+            .map(|(_, s)| {
+                let ds = s.read();
+                CwCompanySpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() }
+            })
+            .collect()
+    }
+
+    /// `http://{addr}/v4_6_release/apis/3.0`: the API base URL for a served address.
+    pub fn api_base(addr: SocketAddr) -> String {
+        format!("http://{addr}{CW_API_PREFIX}")
     }
 }

@@ -8,8 +8,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
 use super::{GraphSizes, GraphTenantSpec, Kind};
@@ -17,42 +15,7 @@ use crate::connectwise::catalog::{FIRST_NAMES, LAST_NAMES};
 
 const DAY: i64 = 86_400;
 
-/// A seeded random stream.
-pub(crate) struct Gen {
-    rng: ChaCha8Rng,
-}
-
-impl Gen {
-    pub fn new(seed: u64, salt: u64) -> Self {
-        let mixed = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
-        Gen { rng: ChaCha8Rng::seed_from_u64(mixed) }
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.rng.gen_bool(p.clamp(0.0, 1.0))
-    }
-    /// Uniform in `[lo, hi)`; `lo` when the range is empty.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo { lo } else { self.rng.gen_range(lo..hi) }
-    }
-    pub fn index(&mut self, len: usize) -> usize {
-        if len == 0 { 0 } else { self.rng.gen_range(0..len) }
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())]
-    }
-    /// A random (version 4 layout) GUID, lower-case.
-    pub fn guid(&mut self) -> String {
-        let mut b: [u8; 16] = self.rng.r#gen();
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-    }
-    /// `n` characters from `alphabet`.
-    pub fn string(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n).map(|_| alphabet[self.index(alphabet.len())] as char).collect()
-    }
-}
+pub(crate) use crate::rng::Gen;
 
 /// FNV-1a over a string, for salts and checksums.
 pub(crate) fn fnv(s: &str) -> u64 {

@@ -4,14 +4,13 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, post};
 use base64::Engine as _;
 use rand::Rng;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::data::{Directory, Obj, Store, to_json};
@@ -19,7 +18,8 @@ use super::token::{self, AccessClaims, DeltaState, ListToken};
 use super::{
     GRAPH_DELTA_TOKEN_DAYS, GRAPH_SCOPE, GRAPH_TOKEN_LIFETIME, GraphSim, Kind, TenantState,
 };
-use crate::{Changes, SimRequest};
+use crate::SimRequest;
+use crate::host::no_content;
 
 /// Content type of Graph API responses (what graph.microsoft.com sends).
 const GRAPH_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -31,21 +31,16 @@ const LOGIN_AUTHORITY: &str = "https://login.microsoftonline.com";
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
 
-pub(super) fn router(sim: GraphSim) -> Router {
+pub(super) fn routes() -> Router<GraphSim> {
     Router::new()
         .route("/{tenant}/v2.0/.well-known/openid-configuration", any(openid_configuration))
         .route("/{tenant}/oauth2/v2.0/token", any(token_endpoint))
         .route("/v1.0", any(api))
         .route("/v1.0/", any(api))
         .route("/v1.0/{*rest}", any(api))
-        .route("/_sim/tenants", get(sim_tenants))
-        .route("/_sim/advance", post(sim_advance))
-        .route("/_sim/requests", get(sim_requests).delete(sim_clear_requests))
-        .route("/_sim/truth", get(sim_truth))
         .route("/_sim/expire_tokens", post(sim_expire_tokens))
         .route("/_sim/expire_delta_tokens", post(sim_expire_delta_tokens))
         .fallback(fallback)
-        .with_state(sim)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1095,91 +1090,7 @@ fn delta<T: Obj>(dir: &Directory, store: &Store<T>, kind: Kind, req: &ApiReq<'_>
 }
 
 // ---------------------------------------------------------------------------------------------
-// Control routes (ours, not Microsoft's)
-
-fn control(status: StatusCode, body: String) -> Response {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAIN_JSON));
-    r
-}
-
-fn control_error(status: StatusCode, message: impl Into<String>) -> Response {
-    control(status, json!({ "error": message.into() }).to_string())
-}
-
-fn no_content() -> Response {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
-}
-
-fn query_param(raw: &Option<String>, name: &str) -> Option<String> {
-    let raw = raw.as_deref().unwrap_or_default();
-    url::form_urlencoded::parse(raw.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-async fn sim_tenants(State(sim): State<GraphSim>) -> Response {
-    let list: Vec<Value> = sim
-        .tenants()
-        .into_iter()
-        .map(|spec| {
-            let counts = sim.state(&spec.tenant_id).map(|s| {
-                let d = s.read();
-                json!({ "users": d.users.live(), "groups": d.groups.live() })
-            });
-            let mut v = serde_json::to_value(&spec).unwrap_or_default();
-            v["counts"] = counts.unwrap_or_default();
-            v
-        })
-        .collect();
-    control(StatusCode::OK, Value::Array(list).to_string())
-}
-
-#[derive(Deserialize)]
-struct AdvanceBody {
-    tenant: String,
-    #[serde(flatten)]
-    changes: Changes,
-}
-
-async fn sim_advance(State(sim): State<GraphSim>, body: Bytes) -> Response {
-    let body: AdvanceBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return control_error(StatusCode::BAD_REQUEST, format!("bad body: {e}")),
-    };
-    if sim.state(&body.tenant).is_none() {
-        return control_error(StatusCode::NOT_FOUND, format!("unknown tenant {}", body.tenant));
-    }
-    let job = tokio::task::spawn_blocking(move || sim.advance(&body.tenant, body.changes)).await;
-    match job {
-        Ok(r) => control(StatusCode::OK, serde_json::to_string(&r).unwrap_or_default()),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn sim_requests(State(sim): State<GraphSim>) -> Response {
-    control(StatusCode::OK, serde_json::to_string(&sim.requests()).unwrap_or_default())
-}
-
-async fn sim_clear_requests(State(sim): State<GraphSim>) -> Response {
-    sim.clear_requests();
-    no_content()
-}
-
-async fn sim_truth(State(sim): State<GraphSim>, RawQuery(raw): RawQuery) -> Response {
-    let Some(tenant) = query_param(&raw, "tenant") else {
-        return control_error(StatusCode::BAD_REQUEST, "missing ?tenant=");
-    };
-    let job = tokio::task::spawn_blocking(move || sim.try_truth(&tenant).ok_or(tenant)).await;
-    match job {
-        Ok(Ok(t)) => control(StatusCode::OK, serde_json::to_string(&t).unwrap_or_default()),
-        Ok(Err(t)) => control_error(StatusCode::NOT_FOUND, format!("unknown tenant {t}")),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
+// Control routes of Microsoft Graph's own (the host serves the common ones)
 
 async fn sim_expire_tokens(State(sim): State<GraphSim>) -> Response {
     sim.expire_tokens();

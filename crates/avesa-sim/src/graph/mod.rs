@@ -41,11 +41,13 @@ mod token;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::faults::ErrorStyle;
+use crate::host::Vendor;
 use crate::{ChangeReport, Changes, SimRequest, Truth};
 use data::{Directory, GROUP_PROPS, Gen, USER_PROPS};
 
@@ -177,7 +179,8 @@ impl GraphTenantSpec {
     }
 }
 
-pub(crate) struct TenantState {
+/// One simulated directory (opaque).
+pub struct TenantState {
     dir: RwLock<Directory>,
 }
 
@@ -191,29 +194,94 @@ impl TenantState {
     }
 }
 
+/// The Microsoft Graph vendor in the simulator host: per-tenant directories, the domain
+/// index and the access-token epoch.
 #[derive(Default)]
-struct Inner {
-    /// By tenant id.
-    tenants: RwLock<BTreeMap<String, Arc<TenantState>>>,
+pub struct Graph {
     /// Lower-cased domain → tenant id.
     domains: RwLock<BTreeMap<String, String>>,
-    requests: Mutex<Vec<SimRequest>>,
     /// Access tokens of an older epoch are rejected.
     token_epoch: AtomicU64,
-    faults: crate::faults::Faults,
 }
 
 /// The Microsoft Graph simulator: cheap to clone, all clones share state.
-#[derive(Clone, Default)]
-pub struct GraphSim {
-    inner: Arc<Inner>,
+pub type GraphSim = crate::host::Sim<Graph>;
+
+impl Vendor for Graph {
+    const NAME: &'static str = "Microsoft Graph";
+    const TENANT_ALIAS: &'static str = "tenant";
+    const ERROR_STYLE: ErrorStyle = ErrorStyle::Graph;
+    type Tenant = TenantState;
+    type Request = SimRequest;
+    type Report = ChangeReport;
+    type Truth = Truth;
+
+    fn routes() -> axum::Router<GraphSim> {
+        http::routes()
+    }
+
+    /// A tenant id or one of its domains, in any case.
+    fn resolve(sim: &GraphSim, tenant: &str) -> Option<String> {
+        let key = tenant.trim().to_ascii_lowercase();
+        if sim.tenants_ref().contains_key(&key) {
+            return Some(key);
+        }
+        sim.vendor().domains.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+
+    fn now(tenant: &TenantState) -> i64 {
+        tenant.read().now
+    }
+
+    /// Updates change a user's `jobTitle`, `department`, `displayName` (with `surname`) or
+    /// `mobilePhone`, or a group's `description`; creates add users and groups; deletes
+    /// remove them (users soft, groups hard). Work is spread over users and groups in
+    /// proportion to their live counts. The report is keyed by `users` and `groups`.
+    fn advance(tenant: &TenantState, changes: &Changes) -> ChangeReport {
+        advance::advance(&mut tenant.write(), changes)
+    }
+
+    /// Every live user and group with all properties (as `$select` of every property serves
+    /// them), in id order, and the ids deleted since generation.
+    fn truth(_: &GraphSim, _: &str, tenant: &TenantState) -> Truth {
+        let dir = tenant.read();
+        let mut truth = Truth::default();
+        for kind in Kind::ALL {
+            let (rows, mut deleted): (Vec<serde_json::Value>, Vec<String>) = match kind {
+                Kind::Users => (
+                    dir.users
+                        .by_id
+                        .values()
+                        .map(|&i| data::to_json(&dir.users.objs[i as usize], kind.props()))
+                        .collect(),
+                    dir.users.deleted.clone(),
+                ),
+                Kind::Groups => (
+                    dir.groups
+                        .by_id
+                        .values()
+                        .map(|&i| data::to_json(&dir.groups.objs[i as usize], kind.props()))
+                        .collect(),
+                    dir.groups.deleted.clone(),
+                ),
+            };
+            deleted.sort();
+            truth.tables.insert(kind.name().to_string(), rows);
+            truth.deleted.insert(kind.name().to_string(), deleted);
+        }
+        truth
+    }
+
+    fn describe(_: &GraphSim, _: &str, tenant: &TenantState) -> serde_json::Value {
+        let d = tenant.read();
+        let spec = GraphTenantSpec { now: crate::time::to_datetime(d.now), ..d.spec.clone() };
+        let mut v = serde_json::to_value(&spec).unwrap_or_default();
+        v["counts"] = serde_json::json!({ "users": d.users.live(), "groups": d.groups.live() });
+        v
+    }
 }
 
 impl GraphSim {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Generates a directory from `spec.seed` and adds it (replacing one with the same tenant
     /// id).
     pub fn add_tenant(&self, mut spec: GraphTenantSpec) {
@@ -221,53 +289,23 @@ impl GraphSim {
         spec.tenant_id = spec.tenant_id.to_ascii_lowercase();
         let id = spec.tenant_id.clone();
         let domain = spec.domain.to_ascii_lowercase();
-        let state = Arc::new(TenantState { dir: RwLock::new(data::generate(spec)) });
-        let mut tenants = self.inner.tenants.write().unwrap_or_else(|e| e.into_inner());
-        let mut domains = self.inner.domains.write().unwrap_or_else(|e| e.into_inner());
-        domains.retain(|_, t| *t != id);
-        domains.insert(domain, id.clone());
-        tenants.insert(id, state);
+        {
+            let mut domains = self.vendor().domains.write().unwrap_or_else(|e| e.into_inner());
+            domains.retain(|_, t| *t != id);
+            domains.insert(domain, id.clone());
+        }
+        self.insert_tenant(id, TenantState { dir: RwLock::new(data::generate(spec)) });
     }
 
     /// Specs of all tenants (with `now` as it is now), in tenant-id order.
     pub fn tenants(&self) -> Vec<GraphTenantSpec> {
-        let states: Vec<Arc<TenantState>> = self.tenants_ref().values().cloned().collect();
-        states
+        self.tenant_states()
             .iter()
-            .map(|s| {
+            .map(|(_, s)| {
                 let d = s.read();
                 GraphTenantSpec { now: crate::time::to_datetime(d.now), ..d.spec.clone() }
             })
             .collect()
-    }
-
-    /// The router serving login, the API and the `/_sim` control routes, behind
-    /// [`Self::faults`] (which adds `/_sim/faults`, `/_sim/rate_limit` and `/_sim/traffic`).
-    pub fn router(&self) -> axum::Router {
-        self.inner.faults.layer(http::router(self.clone()), crate::faults::ErrorStyle::Graph)
-    }
-
-    /// Injected faults, the rate limit and the traffic log.
-    pub fn faults(&self) -> &crate::faults::Faults {
-        &self.inner.faults
-    }
-
-    /// Binds `addr` (port 0 picks a free port) and serves [`Self::router`] until the task is
-    /// aborted. Returns the bound address.
-    pub async fn serve(
-        &self,
-        addr: SocketAddr,
-    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let app = self.router();
-        let handle = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "Microsoft Graph simulator stopped");
-            }
-        });
-        tracing::info!(%local, "Microsoft Graph simulator listening");
-        Ok((local, handle))
     }
 
     /// `http://{addr}/v1.0`: the Graph API base URL for a served address.
@@ -286,133 +324,23 @@ impl GraphSim {
         format!("http://{addr}/{tenant}/oauth2/v2.0/token")
     }
 
-    /// Moves a tenant's clock forward by `changes.duration` and changes objects inside that
-    /// window: updates change a user's `jobTitle`, `department`, `displayName` (with
-    /// `surname`) or `mobilePhone`, or a group's `description`; creates add users and groups;
-    /// deletes remove them (users soft, groups hard). Work is spread over users and groups in
-    /// proportion to their live counts. The report is keyed by `users` and `groups`.
-    ///
-    /// # Panics
-    /// If the tenant (id or domain) does not exist.
-    pub fn advance(&self, tenant: &str, changes: Changes) -> ChangeReport {
-        let state = self.state(tenant).unwrap_or_else(|| panic!("unknown Graph tenant {tenant:?}"));
-        let mut dir = state.write();
-        advance::advance(&mut dir, &changes)
-    }
-
-    /// Every live user and group with all properties (as `$select` of every property serves
-    /// them), in id order, and the ids deleted since generation.
-    ///
-    /// # Panics
-    /// If the tenant (id or domain) does not exist.
-    pub fn truth(&self, tenant: &str) -> Truth {
-        self.try_truth(tenant).unwrap_or_else(|| panic!("unknown Graph tenant {tenant:?}"))
-    }
-
-    /// Like [`Self::truth`], `None` for an unknown tenant.
-    pub fn try_truth(&self, tenant: &str) -> Option<Truth> {
-        let state = self.state(tenant)?;
-        let dir = state.read();
-        let mut truth = Truth::default();
-        for kind in Kind::ALL {
-            let (rows, deleted) = match kind {
-                Kind::Users => (
-                    dir.users
-                        .by_id
-                        .values()
-                        .map(|&i| data::to_json(&dir.users.objs[i as usize], kind.props()))
-                        .collect(),
-                    dir.users.deleted.clone(),
-                ),
-                Kind::Groups => (
-                    dir.groups
-                        .by_id
-                        .values()
-                        .map(|&i| data::to_json(&dir.groups.objs[i as usize], kind.props()))
-                        .collect(),
-                    dir.groups.deleted.clone(),
-                ),
-            };
-            let mut deleted: Vec<String> = deleted;
-            deleted.sort();
-            truth.tables.insert(kind.name().to_string(), rows);
-            truth.deleted.insert(kind.name().to_string(), deleted);
-        }
-        Some(truth)
-    }
-
-    /// The tenant's simulated "now".
-    ///
-    /// # Panics
-    /// If the tenant (id or domain) does not exist.
-    pub fn now(&self, tenant: &str) -> DateTime<Utc> {
-        let state = self.state(tenant).unwrap_or_else(|| panic!("unknown Graph tenant {tenant:?}"));
-        let now = state.read().now;
-        crate::time::to_datetime(now)
-    }
-
     /// Invalidates every access token issued so far (requests with them get 401
     /// `InvalidAuthenticationToken`, as after expiry).
     pub fn expire_tokens(&self) {
-        self.inner.token_epoch.fetch_add(1, Ordering::SeqCst);
+        self.vendor().token_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Makes every delta token (and delta skiptoken) issued so far, in every tenant, expired:
     /// using one answers 410 Gone `syncStateNotFound`.
     pub fn expire_delta_tokens(&self) {
-        let states: Vec<Arc<TenantState>> = self.tenants_ref().values().cloned().collect();
-        for s in states {
+        for (_, s) in self.tenant_states() {
             s.write().delta_epoch += 1;
         }
     }
 
-    /// Every login and API request so far, oldest first (not the `/_sim` routes).
-    pub fn requests(&self) -> Vec<SimRequest> {
-        self.requests_mut().clone()
-    }
-
-    pub fn clear_requests(&self) {
-        self.requests_mut().clear();
-    }
-
     // ---- internals
 
-    /// The tenant named by id or domain (case-insensitive).
-    fn state(&self, tenant: &str) -> Option<Arc<TenantState>> {
-        let id = self.resolve(tenant)?;
-        self.tenants_ref().get(&id).cloned()
-    }
-
-    /// Tenant id for an id or domain.
-    fn resolve(&self, tenant: &str) -> Option<String> {
-        let key = tenant.trim().to_ascii_lowercase();
-        if self.tenants_ref().contains_key(&key) {
-            return Some(key);
-        }
-        self.inner.domains.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
-    }
-
     fn token_epoch(&self) -> u64 {
-        self.inner.token_epoch.load(Ordering::SeqCst)
-    }
-
-    fn tenants_ref(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<TenantState>>> {
-        self.inner.tenants.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn requests_mut(&self) -> MutexGuard<'_, Vec<SimRequest>> {
-        self.inner.requests.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn log(&self, record: SimRequest) {
-        tracing::debug!(
-            tenant = record.tenant.as_deref().unwrap_or("-"),
-            method = %record.method,
-            path = %record.path,
-            status = record.status,
-            records = record.records,
-            "Microsoft Graph simulator request"
-        );
-        self.requests_mut().push(record);
+        self.vendor().token_epoch.load(Ordering::SeqCst)
     }
 }

@@ -68,7 +68,7 @@ pub(super) fn advance(org: &mut Org, changes: &Changes) -> ChangeReport {
     let from = org.now;
     let to = from + secs;
     org.advances += 1;
-    let mut g = Gen::new(org.spec.seed ^ hash(&org.spec.org), 0xAD00 + org.advances);
+    let mut g = sf_gen(org.spec.seed ^ hash(&org.spec.org), 0xAD00 + org.advances);
     let mut report = ChangeReport {
         from: crate::time::to_datetime(from),
         to: crate::time::to_datetime(to),

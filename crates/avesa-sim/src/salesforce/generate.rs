@@ -16,8 +16,7 @@
 //! * opportunities: `StageName`, `Probability`, `ForecastCategory`, `IsClosed`, `IsWon`
 //!   agree with Salesforce's default sales process.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use super::schema::{Obj, Rec, Val, make_id};
 use super::{Org, SfOrgSpec, Table};
@@ -27,46 +26,12 @@ use crate::connectwise::catalog::{
 
 pub const DAY: i64 = 86_400;
 
-pub(super) struct Gen {
-    pub rng: ChaCha8Rng,
-}
+pub(super) use crate::rng::Gen;
 
-impl Gen {
-    pub fn new(seed: u64, salt: u64) -> Self {
-        let mixed = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23);
-        Gen { rng: ChaCha8Rng::seed_from_u64(mixed) }
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.rng.gen_bool(p.clamp(0.0, 1.0))
-    }
-    /// Uniform in `[lo, hi)`; `lo` when the range is empty.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo { lo } else { self.rng.gen_range(lo..hi) }
-    }
-    pub fn index(&mut self, len: usize) -> usize {
-        if len == 0 { 0 } else { self.rng.gen_range(0..len) }
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())]
-    }
-    pub fn weighted(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
-        let mut x = self.rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.len().saturating_sub(1)
-    }
-    /// Log-normal around `median`.
-    pub fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
-        let u1: f64 = self.rng.gen_range(f64::EPSILON..1.0);
-        let u2: f64 = self.rng.r#gen();
-        let n = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        median * (sigma * n).exp()
-    }
+/// The org generator's stream for `seed`, told apart by `salt` (Salesforce's own mixing, so
+/// an org's data stays what it was before the generator was shared).
+pub(super) fn sf_gen(seed: u64, salt: u64) -> Gen {
+    Gen::mixed(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23))
 }
 
 /// FNV-1a of a string, to salt seeds and credentials by org name.
@@ -502,7 +467,7 @@ pub(super) fn generate(spec: SfOrgSpec) -> Org {
     let seed = org.spec.seed ^ salt;
 
     // Users: the API user first, at the org's creation.
-    let mut g = Gen::new(seed, 0x5553);
+    let mut g = sf_gen(seed, 0x5553);
     let n_users = sizes.users.max(1);
     let mut times = creation_times(&mut g, n_users - 1, start + DAY, start + 400 * DAY, 0.0);
     times.insert(0, start);
@@ -535,7 +500,7 @@ pub(super) fn generate(spec: SfOrgSpec) -> Org {
     let any_user = |g: &mut Gen| user_ids[active[g.index(active.len())]].clone();
 
     // Accounts, with a Zipf-like weight for how many cases each raises.
-    let mut g = Gen::new(seed, 0x4143);
+    let mut g = sf_gen(seed, 0x4143);
     let mut acct_times = creation_times(&mut g, sizes.accounts, start + DAY, now - DAY, 0.3);
     if let Some(first) = acct_times.first_mut() {
         // the org's first customer comes on day one, so every later record has an account
@@ -571,7 +536,7 @@ pub(super) fn generate(spec: SfOrgSpec) -> Org {
     };
 
     // Contacts: every account gets some; accounts are picked uniformly among older ones.
-    let mut g = Gen::new(seed, 0x434f);
+    let mut g = sf_gen(seed, 0x434f);
     let contact_times = creation_times(&mut g, sizes.contacts, start + 2 * DAY, now - DAY / 2, 0.3);
     let mut contacts_of: Vec<Vec<(i64, usize)>> = vec![Vec::new(); sizes.accounts];
     for &t in &contact_times {
@@ -589,7 +554,7 @@ pub(super) fn generate(spec: SfOrgSpec) -> Org {
     debug_assert!(contact_rows <= sizes.contacts);
 
     // Cases.
-    let mut g = Gen::new(seed, 0x4341);
+    let mut g = sf_gen(seed, 0x4341);
     let case_times = creation_times(&mut g, sizes.cases, start + 3 * DAY, now - 60, 0.6);
     for &t in &case_times {
         let Some(a) = pick_account(&mut g, t) else { continue };
@@ -621,7 +586,7 @@ pub(super) fn generate(spec: SfOrgSpec) -> Org {
     }
 
     // Opportunities.
-    let mut g = Gen::new(seed, 0x4f50);
+    let mut g = sf_gen(seed, 0x4f50);
     let opp_times = creation_times(&mut g, sizes.opportunities, start + 3 * DAY, now - 60, 0.3);
     for &t in &opp_times {
         let Some(last) = created_upto(&acct_times, t) else { continue };

@@ -5,10 +5,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, post};
 use base64::Engine as _;
 use rand::Rng;
 use serde::Deserialize;
@@ -19,28 +19,24 @@ use super::soql::{self, Select};
 use super::{
     LOCATOR_TTL, Locator, MAX_LOCATORS, Org, OrgState, SF_API_VERSION, SalesforceSim, lock,
 };
-use crate::{Changes, SimRequest};
+use crate::SimRequest;
+use crate::host::{control_error, no_content};
 
 const MIN_BATCH: usize = 200;
 const MAX_BATCH: usize = 2000;
 const OLDEST_VERSION: u32 = 20;
 const DELETED_LOG_DAYS: i64 = 15;
 
-pub(super) fn router(sim: SalesforceSim) -> Router {
+pub(super) fn routes() -> Router<SalesforceSim> {
     Router::new()
         .route("/services/oauth2/token", any(token))
         .route("/services/data", any(data))
         .route("/services/data/", any(data))
         .route("/services/data/{*rest}", any(data))
-        .route("/_sim/tenants", get(sim_tenants))
-        .route("/_sim/advance", post(sim_advance))
-        .route("/_sim/requests", get(sim_requests).delete(sim_clear_requests))
-        .route("/_sim/truth", get(sim_truth))
         .route("/_sim/expire_tokens", post(sim_expire_tokens))
         .route("/_sim/expire_locators", post(sim_expire_locators))
         .route("/_sim/api_usage", post(sim_api_usage))
         .fallback(fallback)
-        .with_state(sim)
 }
 
 fn now_ms() -> i64 {
@@ -187,7 +183,7 @@ impl SalesforceSim {
             ),
         };
         let found = self
-            .orgs_ref()
+            .tenants_ref()
             .iter()
             .find(|(_, s)| s.read().spec.client_id == client_id)
             .map(|(name, s)| (name.clone(), s.clone()));
@@ -208,12 +204,12 @@ impl SalesforceSim {
                     return oauth_error("invalid_grant", "authentication failure");
                 }
                 let r = self.random_token(&org.org_id[..15], 'R', 87);
-                lock(&self.inner.refresh_tokens).insert(r.clone(), name.clone());
+                lock(&self.vendor().refresh_tokens).insert(r.clone(), name.clone());
                 refresh = Some(r);
             }
             "refresh_token" => {
                 let given = param(&p, "refresh_token").unwrap_or_default();
-                let owner = lock(&self.inner.refresh_tokens).get(given).cloned();
+                let owner = lock(&self.vendor().refresh_tokens).get(given).cloned();
                 if owner.as_deref() != Some(name.as_str()) {
                     return oauth_error("invalid_grant", "expired access/refresh token");
                 }
@@ -221,7 +217,7 @@ impl SalesforceSim {
             _ => {}
         }
         let access = self.random_token(&org.org_id[..15], 'A', 96);
-        lock(&self.inner.tokens).insert(access.clone(), name);
+        lock(&self.vendor().tokens).insert(access.clone(), name);
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let instance_url = format!("http://{host}");
         let mut sig = [0u8; 32];
@@ -328,7 +324,7 @@ struct Req<'a> {
 
 impl SalesforceSim {
     fn token_org(&self, token: &str) -> Option<(String, Arc<OrgState>)> {
-        let name = lock(&self.inner.tokens).get(token).cloned()?;
+        let name = lock(&self.vendor().tokens).get(token).cloned()?;
         let state = self.state(&name)?;
         Some((name, state))
     }
@@ -669,106 +665,7 @@ fn deleted(org: &Org, obj: Obj, req: &Req<'_>) -> Reply {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Control routes (ours, not Salesforce's)
-
-fn query_param(raw: &Option<String>, names: &[&str]) -> Option<String> {
-    let raw = raw.as_deref().unwrap_or_default();
-    url::form_urlencoded::parse(raw.as_bytes())
-        .find(|(k, _)| names.contains(&k.as_ref()))
-        .map(|(_, v)| v.into_owned())
-}
-
-fn control_error(status: StatusCode, message: impl Into<String>) -> Response {
-    plain_json(status, json!({ "error": message.into() }).to_string())
-}
-
-fn no_content() -> Response {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
-}
-
-async fn sim_tenants(State(sim): State<SalesforceSim>) -> Response {
-    let list: Vec<serde_json::Value> = sim
-        .orgs()
-        .into_iter()
-        .map(|spec| {
-            let mut v = serde_json::to_value(&spec).unwrap_or_default();
-            if let Some(state) = sim.state(&spec.org) {
-                let org = state.read();
-                v["org_id"] = json!(org.org_id);
-                v["counts"] = Obj::ALL
-                    .iter()
-                    .map(|o| (o.name().to_string(), json!(org.table(*o).rows.len())))
-                    .collect::<serde_json::Map<_, _>>()
-                    .into();
-                let u = state.usage();
-                v["api_usage"] = json!({ "used": u.used, "limit": u.limit });
-            }
-            v
-        })
-        .collect();
-    plain_json(StatusCode::OK, serde_json::Value::Array(list).to_string())
-}
-
-#[derive(Deserialize)]
-struct AdvanceBody {
-    #[serde(alias = "org")]
-    tenant: String,
-    #[serde(default = "default_seconds")]
-    duration: i64,
-    #[serde(default)]
-    updates: usize,
-    #[serde(default)]
-    creates: usize,
-    #[serde(default)]
-    deletes: usize,
-}
-
-fn default_seconds() -> i64 {
-    3600
-}
-
-async fn sim_advance(State(sim): State<SalesforceSim>, body: Bytes) -> Response {
-    let body: AdvanceBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return control_error(StatusCode::BAD_REQUEST, format!("bad body: {e}")),
-    };
-    if sim.state(&body.tenant).is_none() {
-        return control_error(StatusCode::NOT_FOUND, format!("unknown org {}", body.tenant));
-    }
-    let changes = Changes {
-        duration: chrono::Duration::seconds(body.duration.max(1)),
-        updates: body.updates,
-        creates: body.creates,
-        deletes: body.deletes,
-    };
-    let tenant = body.tenant;
-    match tokio::task::spawn_blocking(move || sim.advance(&tenant, changes)).await {
-        Ok(r) => plain_json(StatusCode::OK, serde_json::to_string(&r).unwrap_or_default()),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn sim_requests(State(sim): State<SalesforceSim>) -> Response {
-    plain_json(StatusCode::OK, serde_json::to_string(&sim.requests()).unwrap_or_default())
-}
-
-async fn sim_clear_requests(State(sim): State<SalesforceSim>) -> Response {
-    sim.clear_requests();
-    no_content()
-}
-
-async fn sim_truth(State(sim): State<SalesforceSim>, RawQuery(raw): RawQuery) -> Response {
-    let Some(tenant) = query_param(&raw, &["tenant", "org"]) else {
-        return control_error(StatusCode::BAD_REQUEST, "missing ?tenant=");
-    };
-    match tokio::task::spawn_blocking(move || sim.try_truth(&tenant).ok_or(tenant)).await {
-        Ok(Ok(t)) => plain_json(StatusCode::OK, serde_json::to_string(&t).unwrap_or_default()),
-        Ok(Err(t)) => control_error(StatusCode::NOT_FOUND, format!("unknown org {t}")),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
+// Control routes of Salesforce's own (the host serves the common ones)
 
 async fn sim_expire_tokens(State(sim): State<SalesforceSim>) -> Response {
     sim.expire_tokens();

@@ -32,8 +32,7 @@ mod http;
 pub mod schema;
 pub mod soql;
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
@@ -41,6 +40,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::faults::ErrorStyle;
+use crate::host::Vendor;
 use crate::{ChangeReport, Changes, SimRequest, Truth};
 use schema::{Obj, Rec, Val, push_record};
 
@@ -111,7 +112,7 @@ impl SfOrgSpec {
     /// default daily API allocation.
     pub fn new(org: impl Into<String>, seed: u64, sizes: SfSizes, now: DateTime<Utc>) -> Self {
         let org = org.into();
-        let mut g = generate::Gen::new(seed ^ generate::hash(&org), 0x4b45_5953);
+        let mut g = generate::sf_gen(seed ^ generate::hash(&org), 0x4b45_5953);
         const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
         const HEX: &[u8] = b"0123456789ABCDEF";
         let mut draw = |alphabet: &[u8], n: usize| -> String {
@@ -228,7 +229,8 @@ struct Usage {
     limit: u64,
 }
 
-pub(crate) struct OrgState {
+/// One simulated org (its data, API usage and query locators; opaque).
+pub struct OrgState {
     data: RwLock<Org>,
     usage: Mutex<Usage>,
     locators: Mutex<HashMap<String, Locator>>,
@@ -252,29 +254,89 @@ impl OrgState {
     }
 }
 
+/// The Salesforce vendor in the simulator host: per-org data, and the OAuth tokens.
 #[derive(Default)]
-struct Inner {
-    orgs: RwLock<BTreeMap<String, Arc<OrgState>>>,
+pub struct Salesforce {
     /// Access token → org name.
     tokens: Mutex<HashMap<String, String>>,
     /// Refresh token → org name (these survive [`SalesforceSim::expire_tokens`]).
     refresh_tokens: Mutex<HashMap<String, String>>,
-    requests: Mutex<Vec<SimRequest>>,
     counter: AtomicU64,
-    faults: crate::faults::Faults,
 }
 
 /// The Salesforce simulator: cheap to clone, all clones share state.
-#[derive(Clone, Default)]
-pub struct SalesforceSim {
-    inner: Arc<Inner>,
+pub type SalesforceSim = crate::host::Sim<Salesforce>;
+
+impl Vendor for Salesforce {
+    const NAME: &'static str = "Salesforce";
+    const TENANT_ALIAS: &'static str = "org";
+    const ERROR_STYLE: ErrorStyle = ErrorStyle::Salesforce;
+    type Tenant = OrgState;
+    type Request = SimRequest;
+    type Report = ChangeReport;
+    type Truth = Truth;
+
+    fn routes() -> axum::Router<SalesforceSim> {
+        http::routes()
+    }
+
+    fn now(tenant: &OrgState) -> i64 {
+        tenant.read().now
+    }
+
+    /// Updates (case status moves, opportunity stages, account and contact details) and
+    /// deletes (to the recycle bin) set `LastModifiedDate` and `SystemModstamp` in
+    /// `(from, to]`, creates get new, larger ids and `CreatedDate` in the window. Report keys
+    /// are object names; users are never deleted.
+    fn advance(tenant: &OrgState, changes: &Changes) -> ChangeReport {
+        advance::advance(&mut tenant.write(), changes)
+    }
+
+    /// Per object name, every live record as `query` serves it with all fields (in id
+    /// order), and the ids of records deleted since generation.
+    fn truth(_: &SalesforceSim, _: &str, tenant: &OrgState) -> Truth {
+        let data = tenant.read();
+        let version = format!("v{SF_API_VERSION}");
+        let mut truth = Truth::default();
+        for obj in Obj::ALL {
+            truth.tables.insert(obj.name().to_string(), data.live_json(obj, &version));
+            let is_deleted = obj.sys().is_deleted;
+            let deleted: Vec<String> = data
+                .table(obj)
+                .rows
+                .iter()
+                .filter(|r| r.vals[is_deleted] == Val::Bool(true))
+                .map(|r| r.id().to_string())
+                .collect();
+            truth.deleted.insert(obj.name().to_string(), deleted);
+        }
+        truth
+    }
+
+    fn describe(_: &SalesforceSim, _: &str, tenant: &OrgState) -> serde_json::Value {
+        let org = tenant.read();
+        let (used, limit) = {
+            let u = tenant.usage();
+            (u.used, u.limit)
+        };
+        let spec = SfOrgSpec {
+            now: crate::time::to_datetime(org.now),
+            daily_api_limit: limit,
+            ..org.spec.clone()
+        };
+        let mut v = serde_json::to_value(&spec).unwrap_or_default();
+        v["org_id"] = serde_json::json!(org.org_id);
+        v["counts"] = Obj::ALL
+            .iter()
+            .map(|o| (o.name().to_string(), serde_json::json!(org.table(*o).rows.len())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        v["api_usage"] = serde_json::json!({ "used": used, "limit": limit });
+        v
+    }
 }
 
 impl SalesforceSim {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Generates an org's data from `spec.seed` and adds it (replacing one with the same
     /// name).
     pub fn add_org(&self, mut spec: SfOrgSpec) {
@@ -282,12 +344,14 @@ impl SalesforceSim {
         let name = spec.org.clone();
         let limit = spec.daily_api_limit;
         let org = generate::generate(spec);
-        let state = Arc::new(OrgState {
-            data: RwLock::new(org),
-            usage: Mutex::new(Usage { used: 0, limit }),
-            locators: Mutex::new(HashMap::new()),
-        });
-        self.orgs_mut().insert(name, state);
+        self.insert_tenant(
+            name,
+            OrgState {
+                data: RwLock::new(org),
+                usage: Mutex::new(Usage { used: 0, limit }),
+                locators: Mutex::new(HashMap::new()),
+            },
+        );
     }
 
     /// Same as [`Self::add_org`] (the name every simulator shares).
@@ -297,10 +361,9 @@ impl SalesforceSim {
 
     /// Specs of all orgs (with `now` as it is now), in name order.
     pub fn orgs(&self) -> Vec<SfOrgSpec> {
-        let states: Vec<Arc<OrgState>> = self.orgs_ref().values().cloned().collect();
-        states
+        self.tenant_states()
             .iter()
-            .map(|s| {
+            .map(|(_, s)| {
                 let org = s.read();
                 let limit = s.usage().limit;
                 SfOrgSpec {
@@ -320,107 +383,16 @@ impl SalesforceSim {
         self.expect(org).read().org_id.clone()
     }
 
-    /// The router serving the API and the `/_sim` control routes.
-    pub fn router(&self) -> axum::Router {
-        self.inner.faults.layer(http::router(self.clone()), crate::faults::ErrorStyle::Salesforce)
-    }
-
-    /// Injected faults, the rate limit and the traffic log (routes `/_sim/faults`,
-    /// `/_sim/rate_limit`, `/_sim/traffic`).
-    pub fn faults(&self) -> &crate::faults::Faults {
-        &self.inner.faults
-    }
-
-    /// Binds `addr` (port 0 picks a free port) and serves [`Self::router`] until the task is
-    /// aborted. Returns the bound address.
-    pub async fn serve(
-        &self,
-        addr: SocketAddr,
-    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let app = self.router();
-        let handle = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "Salesforce simulator stopped");
-            }
-        });
-        tracing::info!(%local, "Salesforce simulator listening");
-        Ok((local, handle))
-    }
-
-    /// Moves an org's clock forward by `changes.duration` and changes records inside that
-    /// window: updates (case status moves, opportunity stages, account and contact details)
-    /// and deletes (to the recycle bin) set `LastModifiedDate` and `SystemModstamp` in
-    /// `(from, to]`, creates get new, larger ids and `CreatedDate` in the window. Report keys
-    /// are object names; users are never deleted.
-    ///
-    /// # Panics
-    /// If the org does not exist.
-    pub fn advance(&self, org: &str, changes: Changes) -> ChangeReport {
-        let state = self.expect(org);
-        advance::advance(&mut state.write(), &changes)
-    }
-
-    /// What a perfect sync of the org holds now: per object name, every live record as
-    /// `query` serves it with all fields (in id order), and the ids of records deleted since
-    /// generation.
-    ///
-    /// # Panics
-    /// If the org does not exist.
-    pub fn truth(&self, org: &str) -> Truth {
-        self.try_truth(org).unwrap_or_else(|| panic!("unknown Salesforce org {org:?}"))
-    }
-
-    /// Like [`Self::truth`], `None` for an unknown org.
-    pub fn try_truth(&self, org: &str) -> Option<Truth> {
-        let state = self.state(org)?;
-        let data = state.read();
-        let version = format!("v{SF_API_VERSION}");
-        let mut truth = Truth::default();
-        for obj in Obj::ALL {
-            truth.tables.insert(obj.name().to_string(), data.live_json(obj, &version));
-            let is_deleted = obj.sys().is_deleted;
-            let deleted: Vec<String> = data
-                .table(obj)
-                .rows
-                .iter()
-                .filter(|r| r.vals[is_deleted] == Val::Bool(true))
-                .map(|r| r.id().to_string())
-                .collect();
-            truth.deleted.insert(obj.name().to_string(), deleted);
-        }
-        Some(truth)
-    }
-
-    /// The org's simulated "now".
-    ///
-    /// # Panics
-    /// If the org does not exist.
-    pub fn now(&self, org: &str) -> DateTime<Utc> {
-        crate::time::to_datetime(self.expect(org).read().now)
-    }
-
-    /// Every API request so far (token and data calls, not `/_sim`), oldest first.
-    pub fn requests(&self) -> Vec<SimRequest> {
-        self.requests_mut().clone()
-    }
-
-    pub fn clear_requests(&self) {
-        self.requests_mut().clear();
-    }
-
     /// Invalidates every access token issued so far (refresh tokens stay valid): the next
     /// data call with one answers `401 INVALID_SESSION_ID`.
     pub fn expire_tokens(&self) {
-        lock(&self.inner.tokens).clear();
+        lock(&self.vendor().tokens).clear();
     }
 
     /// Invalidates every open query locator: fetching a `nextRecordsUrl` answers
     /// `400 INVALID_QUERY_LOCATOR`.
     pub fn expire_locators(&self) {
-        let states: Vec<Arc<OrgState>> = self.orgs_ref().values().cloned().collect();
-        for s in states {
+        for (_, s) in self.tenant_states() {
             s.locators().clear();
         }
     }
@@ -457,36 +429,8 @@ impl SalesforceSim {
         self.state(org).unwrap_or_else(|| panic!("unknown Salesforce org {org:?}"))
     }
 
-    fn state(&self, org: &str) -> Option<Arc<OrgState>> {
-        self.orgs_ref().get(org).cloned()
-    }
-
-    fn orgs_ref(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<OrgState>>> {
-        self.inner.orgs.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn orgs_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<OrgState>>> {
-        self.inner.orgs.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn requests_mut(&self) -> MutexGuard<'_, Vec<SimRequest>> {
-        lock(&self.inner.requests)
-    }
-
     fn next_counter(&self) -> u64 {
-        self.inner.counter.fetch_add(1, AtomicOrdering::Relaxed)
-    }
-
-    fn log(&self, record: SimRequest) {
-        tracing::debug!(
-            org = record.tenant.as_deref().unwrap_or("-"),
-            method = %record.method,
-            path = %record.path,
-            status = record.status,
-            records = record.records,
-            "Salesforce simulator request"
-        );
-        self.requests_mut().push(record);
+        self.vendor().counter.fetch_add(1, AtomicOrdering::Relaxed)
     }
 }
 

@@ -22,6 +22,7 @@ use std::collections::HashSet;
 use super::data::*;
 use super::generate::{
     self, CLOSE_CODES, CLOSE_NOTES, Gen, Person, WORK_COMMENTS, new_incident, new_time_worked,
+    sys_id,
 };
 use crate::connectwise::catalog::{
     CITIES, COMPANY_PREFIXES, CONTACT_TITLES, INDUSTRIES, ROLE_TITLES,
@@ -222,7 +223,7 @@ fn delete(ds: &mut Dataset, cx: &mut Ctx, counts: &[usize], report: &mut ChangeR
         ds.tables[t.index()].remove(i);
         let at = cx.at();
         let a = Tab::AuditDelete;
-        let mut audit = Row::new(a, cx.g.sys_id(&mut cx.used));
+        let mut audit = Row::new(a, sys_id(&mut cx.g, &mut cx.used));
         set(&mut audit, a, "tablename", V::St(t.name()));
         set(&mut audit, a, "documentkey", V::s(id.string()));
         set(&mut audit, a, "display_value", V::s(display));
@@ -402,7 +403,7 @@ fn create(ds: &mut Dataset, cx: &mut Ctx, t: Tab) -> Option<Row> {
                 .find(|n| !names.contains(n.as_str()))
                 .unwrap_or(base);
             let (city, state, zip3, _) = cx.g.pick(&CITIES);
-            let mut r = Row::new(t, cx.g.sys_id(&mut cx.used));
+            let mut r = Row::new(t, sys_id(&mut cx.g, &mut cx.used));
             let domain: String = name
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric())
@@ -440,7 +441,7 @@ fn create(ds: &mut Dataset, cx: &mut Ctx, t: Tab) -> Option<Row> {
                     .collect::<String>()
                     .to_ascii_lowercase()
             );
-            let mut r = Row::new(t, cx.g.sys_id(&mut cx.used));
+            let mut r = Row::new(t, sys_id(&mut cx.g, &mut cx.used));
             set(&mut r, t, "user_name", V::s(user_name.clone()));
             set(&mut r, t, "name", V::s(p.name()));
             set(&mut r, t, "first_name", V::St(p.first));
@@ -468,7 +469,7 @@ fn create(ds: &mut Dataset, cx: &mut Ctx, t: Tab) -> Option<Row> {
                 .unwrap_or("example.com")
                 .to_string();
             let p = Person::random(&mut cx.g);
-            let mut r = Row::new(t, cx.g.sys_id(&mut cx.used));
+            let mut r = Row::new(t, sys_id(&mut cx.g, &mut cx.used));
             let email = format!("{}{}@{domain}", p.dotted(), cx.g.range(2, 99));
             set(&mut r, t, "user_name", V::s(email.clone()));
             set(&mut r, t, "name", V::s(p.name()));

@@ -16,8 +16,7 @@
 
 use std::collections::HashSet;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use super::SnTenantSpec;
 use super::data::*;
@@ -29,55 +28,14 @@ use crate::connectwise::catalog::{
 pub(super) const DAY: i64 = 86_400;
 pub(super) const HOUR: i64 = 3_600;
 
-pub(crate) struct Gen {
-    pub rng: ChaCha8Rng,
-}
+pub(crate) use crate::rng::Gen;
 
-impl Gen {
-    pub fn new(seed: u64, salt: u64) -> Self {
-        let mixed = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
-        Gen { rng: ChaCha8Rng::seed_from_u64(mixed) }
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.rng.gen_bool(p.clamp(0.0, 1.0))
-    }
-    /// Uniform in `[lo, hi)`; `lo` when the range is empty.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo { lo } else { self.rng.gen_range(lo..hi) }
-    }
-    pub fn index(&mut self, len: usize) -> usize {
-        if len == 0 { 0 } else { self.rng.gen_range(0..len) }
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())]
-    }
-    pub fn weighted(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
-        let mut x = self.rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.len().saturating_sub(1)
-    }
-    pub fn normal(&mut self) -> f64 {
-        let u1: f64 = self.rng.gen_range(f64::EPSILON..1.0);
-        let u2: f64 = self.rng.r#gen();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-    /// Log-normal duration in seconds around `median`.
-    pub fn lognormal(&mut self, median: f64, sigma: f64) -> i64 {
-        (median * (sigma * self.normal()).exp()).round().max(1.0) as i64
-    }
-    /// A fresh sys_id not in `used`.
-    pub fn sys_id(&mut self, used: &mut HashSet<Id>) -> Id {
-        loop {
-            let id = Id(self.rng.r#gen());
-            if used.insert(id) {
-                return id;
-            }
+/// A fresh sys_id not in `used`.
+pub(crate) fn sys_id(g: &mut Gen, used: &mut HashSet<Id>) -> Id {
+    loop {
+        let id = Id(g.rng.r#gen());
+        if used.insert(id) {
+            return id;
         }
     }
 }
@@ -319,7 +277,7 @@ pub(super) fn generate(spec: SnTenantSpec) -> Dataset {
     for i in 0..sizes.users {
         let p = Person::random(&mut g);
         let user_name = unique(p.dotted(), &mut user_names);
-        let mut r = Row::new(t, g.sys_id(&mut used_ids));
+        let mut r = Row::new(t, sys_id(&mut g, &mut used_ids));
         let created = g.range(start - 365 * DAY, now - 60 * DAY);
         let active = i == 0 || g.chance(0.93);
         set(&mut r, t, "user_name", V::s(user_name.clone()));
@@ -370,7 +328,7 @@ pub(super) fn generate(spec: SnTenantSpec) -> Dataset {
         let name = unique(base, &mut names);
         let domain = format!("{}.com", slug(&name.replace(suffix, "")));
         let (city, state, zip3, _) = g.pick(&CITIES);
-        let mut r = Row::new(t, g.sys_id(&mut used_ids));
+        let mut r = Row::new(t, sys_id(&mut g, &mut used_ids));
         let created = g.range(start - 365 * DAY, now - 30 * DAY);
         let updated = g.range(created, now);
         set(&mut r, t, "name", V::s(name));
@@ -418,7 +376,7 @@ pub(super) fn generate(spec: SnTenantSpec) -> Dataset {
         let c = if i < companies.len() { i } else { company_picker.pick(&mut g) };
         let p = Person::random(&mut g);
         let email = unique(format!("{}@{}", p.dotted(), domains[c]), &mut emails);
-        let mut r = Row::new(t, g.sys_id(&mut used_ids));
+        let mut r = Row::new(t, sys_id(&mut g, &mut used_ids));
         let company_created =
             companies[c].vals[Tab::Company.col("sys_created_on")].as_t().unwrap_or(start);
         let created = g.range(company_created, now - DAY);
@@ -561,13 +519,13 @@ pub(super) fn new_incident(
     now: i64,
 ) -> Row {
     let t = Tab::Incident;
-    let mut r = Row::new(t, g.sys_id(used));
+    let mut r = Row::new(t, sys_id(g, used));
     let (short, description, category, subcategory) = incident_text(g);
     let impact = [3, 2, 1][g.weighted(&[0.6, 0.3, 0.1])];
     let urgency = [3, 2, 1][g.weighted(&[0.55, 0.33, 0.12])];
     let prio = priority(impact, urgency);
     let (median, sla) = targets(prio);
-    let mut resolve = open + g.lognormal(median, 0.9);
+    let mut resolve = open + g.lognormal_secs(median, 0.9);
     if g.chance(0.06) {
         // the long tail: waiting on parts, the customer or a vendor
         resolve += g.range(10, 60) * DAY;
@@ -652,8 +610,8 @@ pub(super) fn new_time_worked(
     now: i64,
 ) -> Row {
     let t = Tab::TimeWorked;
-    let mut r = Row::new(t, g.sys_id(used));
-    let seconds = (g.lognormal(2_400.0, 0.8).clamp(300, 6 * 3_600) / 60) * 60;
+    let mut r = Row::new(t, sys_id(g, used));
+    let seconds = (g.lognormal_secs(2_400.0, 0.8).clamp(300, 6 * 3_600) / 60) * 60;
     let start = office_time(g, from, to.max(from + 1));
     let saved = (start + seconds).min(now).max(from);
     let updated = if g.chance(0.1) { g.range(saved, now + 1) } else { saved };

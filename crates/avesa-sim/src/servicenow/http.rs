@@ -2,31 +2,24 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::post;
 use base64::Engine as _;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::data::{DisplayMode, Emit, Id, Tab};
 use super::{InstanceState, ServiceNowSim};
-use crate::{Changes, SimRequest};
+use crate::SimRequest;
+use crate::host::no_content;
 
 const DEFAULT_LIMIT: usize = 10_000;
 const CONTENT_TYPE: &str = "application/json;charset=UTF-8";
 const MAX_BODY: usize = 1 << 20;
 
-pub(super) fn router(sim: ServiceNowSim) -> Router {
-    Router::new()
-        .route("/_sim/tenants", get(sim_tenants))
-        .route("/_sim/advance", post(sim_advance))
-        .route("/_sim/requests", get(sim_requests).delete(sim_clear_requests))
-        .route("/_sim/truth", get(sim_truth))
-        .route("/_sim/expire_tokens", post(sim_expire_tokens))
-        .fallback(api)
-        .with_state(sim)
+pub(super) fn routes() -> Router<ServiceNowSim> {
+    Router::new().route("/_sim/expire_tokens", post(sim_expire_tokens)).fallback(api)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,10 +74,6 @@ impl Reply {
             r
         })
     }
-}
-
-fn plain_json(status: StatusCode, body: String) -> Response {
-    Reply::json(status, body, 0).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,110 +443,9 @@ fn link_url(uri: &Uri, headers: &HeaderMap, limit: usize, offset: usize) -> Stri
 }
 
 // ---------------------------------------------------------------------------------------------
-// Control routes (ours, not ServiceNow's)
-
-fn query_param(raw: &Option<String>, name: &str) -> Option<String> {
-    let raw = raw.as_deref().unwrap_or_default();
-    url::form_urlencoded::parse(raw.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn control_error(status: StatusCode, message: impl Into<String>) -> Response {
-    plain_json(status, json!({ "error": message.into() }).to_string())
-}
-
-async fn sim_tenants(State(sim): State<ServiceNowSim>) -> Response {
-    let list: Vec<serde_json::Value> = sim
-        .tenants()
-        .into_iter()
-        .map(|spec| {
-            let counts: serde_json::Map<String, serde_json::Value> = sim
-                .state(&spec.instance)
-                .map(|s| {
-                    let ds = s.read();
-                    Tab::ALL
-                        .iter()
-                        .map(|t| (t.name().to_string(), json!(ds.rows(*t).len())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut v = serde_json::to_value(&spec).unwrap_or_default();
-            v["authorization"] = json!(spec.basic_authorization());
-            v["counts"] = serde_json::Value::Object(counts);
-            v
-        })
-        .collect();
-    plain_json(StatusCode::OK, serde_json::Value::Array(list).to_string())
-}
-
-#[derive(Deserialize)]
-struct AdvanceBody {
-    tenant: String,
-    #[serde(default = "default_seconds")]
-    duration: i64,
-    #[serde(default)]
-    updates: usize,
-    #[serde(default)]
-    creates: usize,
-    #[serde(default)]
-    deletes: usize,
-}
-
-fn default_seconds() -> i64 {
-    3600
-}
-
-async fn sim_advance(State(sim): State<ServiceNowSim>, body: Bytes) -> Response {
-    let body: AdvanceBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return control_error(StatusCode::BAD_REQUEST, format!("bad body: {e}")),
-    };
-    if sim.state(&body.tenant).is_none() {
-        return control_error(StatusCode::NOT_FOUND, format!("unknown tenant {}", body.tenant));
-    }
-    let changes = Changes {
-        duration: chrono::Duration::seconds(body.duration.max(1)),
-        updates: body.updates,
-        creates: body.creates,
-        deletes: body.deletes,
-    };
-    let tenant = body.tenant;
-    match tokio::task::spawn_blocking(move || sim.advance(&tenant, changes)).await {
-        Ok(r) => plain_json(StatusCode::OK, serde_json::to_string(&r).unwrap_or_default()),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-async fn sim_requests(State(sim): State<ServiceNowSim>) -> Response {
-    plain_json(StatusCode::OK, serde_json::to_string(&sim.requests()).unwrap_or_default())
-}
-
-fn no_content() -> Response {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
-}
-
-async fn sim_clear_requests(State(sim): State<ServiceNowSim>) -> Response {
-    sim.clear_requests();
-    no_content()
-}
+// Control routes of ServiceNow's own (the host serves the common ones)
 
 async fn sim_expire_tokens(State(sim): State<ServiceNowSim>) -> Response {
     sim.expire_tokens();
     no_content()
-}
-
-async fn sim_truth(State(sim): State<ServiceNowSim>, RawQuery(raw): RawQuery) -> Response {
-    let Some(tenant) = query_param(&raw, "tenant") else {
-        return control_error(StatusCode::BAD_REQUEST, "missing ?tenant=");
-    };
-    match tokio::task::spawn_blocking(move || sim.try_truth(&tenant).ok_or(tenant)).await {
-        Ok(Ok(truth)) => {
-            plain_json(StatusCode::OK, serde_json::to_string(&truth).unwrap_or_default())
-        }
-        Ok(Err(tenant)) => control_error(StatusCode::NOT_FOUND, format!("unknown tenant {tenant}")),
-        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
 }

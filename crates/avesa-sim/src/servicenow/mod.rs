@@ -24,10 +24,10 @@
 //!   `refresh_token`). Access tokens live 1800 s of wall-clock time, or until
 //!   [`ServiceNowSim::expire_tokens`]; refresh tokens stay valid.
 //!
-//! Test hooks: [`ServiceNowSim::advance`] moves an instance's clock and updates, creates and
-//! deletes records; [`ServiceNowSim::truth`] is what a perfect sync holds;
-//! [`ServiceNowSim::requests`] logs every API request. The same hooks are served under
-//! `/_sim/…` (`tenants`, `advance`, `requests`, `truth`, `expire_tokens`).
+//! Test hooks come from the simulator host ([`crate::host`]): `advance` moves an instance's
+//! clock and updates, creates and deletes records; `truth` is what a perfect sync holds;
+//! `requests` logs every API request; the same hooks are served under `/_sim/…`, plus
+//! `POST /_sim/expire_tokens` ([`ServiceNowSim::expire_tokens`]).
 //!
 //! Departures from a real instance, on purpose: `customer_contact` and `sys_user` are
 //! separate tables (on a real instance `customer_contact` extends `sys_user`), so a
@@ -49,6 +49,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::faults::ErrorStyle;
+use crate::host::Vendor;
 use crate::{ChangeReport, Changes, SimRequest, Truth};
 use data::{Dataset, DisplayMode, Emit, Tab};
 
@@ -155,7 +157,8 @@ struct CacheEntry {
 
 const CACHE_ENTRIES: usize = 16;
 
-pub(crate) struct InstanceState {
+/// One simulated instance (its data and query cache; opaque).
+pub struct InstanceState {
     data: RwLock<Dataset>,
     cache: Mutex<Vec<CacheEntry>>,
 }
@@ -218,134 +221,46 @@ struct Tokens {
     issued: u64,
 }
 
+/// The ServiceNow vendor in the simulator host: per-instance data, and the OAuth tokens.
 #[derive(Default)]
-struct Inner {
-    instances: RwLock<BTreeMap<String, Arc<InstanceState>>>,
+pub struct ServiceNow {
     tokens: Mutex<Tokens>,
-    requests: Mutex<Vec<SimRequest>>,
-    /// Scheme + authority reference links start with, when set (see [`ServiceNowSim::set_base_url`]).
-    base_url: RwLock<Option<String>>,
-    faults: crate::faults::Faults,
 }
 
 /// The ServiceNow simulator: cheap to clone, all clones share state.
-#[derive(Clone, Default)]
-pub struct ServiceNowSim {
-    inner: Arc<Inner>,
-}
+pub type ServiceNowSim = crate::host::Sim<ServiceNow>;
 
-impl ServiceNowSim {
-    pub fn new() -> Self {
-        Self::default()
+impl Vendor for ServiceNow {
+    const NAME: &'static str = "ServiceNow";
+    const TENANT_ALIAS: &'static str = "instance";
+    const ERROR_STYLE: ErrorStyle = ErrorStyle::ServiceNow;
+    type Tenant = InstanceState;
+    type Request = SimRequest;
+    type Report = ChangeReport;
+    type Truth = Truth;
+
+    fn routes() -> axum::Router<ServiceNowSim> {
+        http::routes()
     }
 
-    /// Generates an instance's data from `spec.seed` and adds it (replacing one with the same
-    /// name).
-    pub fn add_tenant(&self, mut spec: SnTenantSpec) {
-        spec.now = crate::time::to_datetime(spec.now.timestamp());
-        let name = spec.instance.clone();
-        let ds = generate::generate(spec);
-        let state =
-            Arc::new(InstanceState { data: RwLock::new(ds), cache: Mutex::new(Vec::new()) });
-        self.instances_mut().insert(name, state);
+    fn now(tenant: &InstanceState) -> i64 {
+        tenant.read().now
     }
 
-    /// Specs of all instances (with `now` as it is now), in name order.
-    pub fn tenants(&self) -> Vec<SnTenantSpec> {
-        let states: Vec<Arc<InstanceState>> = self.instances_ref().values().cloned().collect();
-        states
-            .iter()
-            .map(|s| {
-                let ds = s.read();
-                SnTenantSpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() }
-            })
-            .collect()
-    }
-
-    /// The router serving every instance and the `/_sim` control routes.
-    pub fn router(&self) -> axum::Router {
-        self.inner.faults.layer(http::router(self.clone()), crate::faults::ErrorStyle::ServiceNow)
-    }
-
-    /// Injected faults, the rate limit and the traffic log (routes `/_sim/faults`,
-    /// `/_sim/rate_limit`, `/_sim/traffic`).
-    pub fn faults(&self) -> &crate::faults::Faults {
-        &self.inner.faults
-    }
-
-    /// Binds `addr` (port 0 picks a free port) and serves [`Self::router`] until the task is
-    /// aborted. Returns the bound address. Unless [`Self::set_base_url`] was called, reference
-    /// links (and so [`Self::truth`]) use `http://{bound address}` from now on (an unspecified
-    /// IP becomes `127.0.0.1`).
-    pub async fn serve(
-        &self,
-        addr: SocketAddr,
-    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        {
-            let mut base = self.inner.base_url.write().unwrap_or_else(|e| e.into_inner());
-            if base.is_none() {
-                let mut shown = local;
-                if shown.ip().is_unspecified() {
-                    shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
-                *base = Some(format!("http://{shown}"));
-            }
-        }
-        let app = self.router();
-        let handle = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "ServiceNow simulator stopped");
-            }
-        });
-        tracing::info!(%local, "ServiceNow simulator listening");
-        Ok((local, handle))
-    }
-
-    /// Sets the scheme and authority (`http://127.0.0.1:8080`) that reference `link`s start
-    /// with; needed only when the router is served by someone other than [`Self::serve`].
-    pub fn set_base_url(&self, url: impl Into<String>) {
-        let url = url.into().trim_end_matches('/').to_string();
-        *self.inner.base_url.write().unwrap_or_else(|e| e.into_inner()) = Some(url);
-    }
-
-    /// `http://{addr}/{instance}`: the instance URL a connector is given.
-    pub fn instance_url(addr: SocketAddr, instance: &str) -> String {
-        format!("http://{addr}/{instance}")
-    }
-
-    /// Moves an instance's clock forward by `changes.duration` and changes records in that
-    /// window (see the `advance` module docs).
-    ///
-    /// # Panics
-    /// If the instance does not exist.
-    pub fn advance(&self, instance: &str, changes: Changes) -> ChangeReport {
-        let state = self
-            .state(instance)
-            .unwrap_or_else(|| panic!("unknown ServiceNow instance {instance:?}"));
-        let mut ds = state.write();
-        let report = advance::advance(&mut ds, &changes);
-        state.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// See the `advance` module docs.
+    fn advance(tenant: &InstanceState, changes: &Changes) -> ChangeReport {
+        let mut ds = tenant.write();
+        let report = advance::advance(&mut ds, changes);
+        tenant.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         report
     }
 
     /// Every live record of every table exactly as served with `sysparm_display_value=false`
     /// and no `sysparm_fields` (in `sys_id` order), and the ids deleted since generation
-    /// (sorted, per table). Reference `link`s use the served address (see [`Self::serve`]).
-    ///
-    /// # Panics
-    /// If the instance does not exist.
-    pub fn truth(&self, instance: &str) -> Truth {
-        self.try_truth(instance)
-            .unwrap_or_else(|| panic!("unknown ServiceNow instance {instance:?}"))
-    }
-
-    /// Like [`Self::truth`], `None` for an unknown instance.
-    pub fn try_truth(&self, instance: &str) -> Option<Truth> {
-        let state = self.state(instance)?;
-        let ds = state.read();
-        let base = self.link_base(instance);
+    /// (sorted, per table). Reference `link`s use the served address.
+    fn truth(sim: &ServiceNowSim, name: &str, tenant: &InstanceState) -> Truth {
+        let ds = tenant.read();
+        let base = sim.link_base(name);
         let e = Emit { mode: DisplayMode::Raw, exclude_links: false, fields: None, base: &base };
         let mut tables = BTreeMap::new();
         let mut buf = String::new();
@@ -363,28 +278,49 @@ impl ServiceNowSim {
         }
         let mut deleted = ds.deleted.clone();
         deleted.values_mut().for_each(|ids| ids.sort_unstable());
-        Some(Truth { tables, deleted })
+        Truth { tables, deleted }
     }
 
-    /// The instance's simulated "now".
-    ///
-    /// # Panics
-    /// If the instance does not exist.
-    pub fn now(&self, instance: &str) -> DateTime<Utc> {
-        let state = self
-            .state(instance)
-            .unwrap_or_else(|| panic!("unknown ServiceNow instance {instance:?}"));
-        let now = state.read().now;
-        crate::time::to_datetime(now)
+    fn describe(_: &ServiceNowSim, _: &str, tenant: &InstanceState) -> serde_json::Value {
+        let ds = tenant.read();
+        let spec = SnTenantSpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() };
+        let counts: serde_json::Map<String, serde_json::Value> = Tab::ALL
+            .iter()
+            .map(|t| (t.name().to_string(), serde_json::json!(ds.rows(*t).len())))
+            .collect();
+        let mut v = serde_json::to_value(&spec).unwrap_or_default();
+        v["counts"] = serde_json::Value::Object(counts);
+        v
+    }
+}
+
+impl ServiceNowSim {
+    /// Generates an instance's data from `spec.seed` and adds it (replacing one with the same
+    /// name).
+    pub fn add_tenant(&self, mut spec: SnTenantSpec) {
+        spec.now = crate::time::to_datetime(spec.now.timestamp());
+        let name = spec.instance.clone();
+        let ds = generate::generate(spec);
+        self.insert_tenant(
+            name,
+            InstanceState { data: RwLock::new(ds), cache: Mutex::new(Vec::new()) },
+        );
     }
 
-    /// Every API request so far (token requests included, `/_sim` excluded), oldest first.
-    pub fn requests(&self) -> Vec<SimRequest> {
-        self.requests_mut().clone()
+    /// Specs of all instances (with `now` as it is now), in name order.
+    pub fn tenants(&self) -> Vec<SnTenantSpec> {
+        self.tenant_states()
+            .iter()
+            .map(|(_, s)| {
+                let ds = s.read();
+                SnTenantSpec { now: crate::time::to_datetime(ds.now), ..ds.spec.clone() }
+            })
+            .collect()
     }
 
-    pub fn clear_requests(&self) {
-        self.requests_mut().clear();
+    /// `http://{addr}/{instance}`: the instance URL a connector is given.
+    pub fn instance_url(addr: SocketAddr, instance: &str) -> String {
+        format!("http://{addr}/{instance}")
     }
 
     /// Invalidates every access token issued so far (refresh tokens stay valid), as if they
@@ -395,30 +331,13 @@ impl ServiceNowSim {
 
     // ---- internals
 
-    fn state(&self, instance: &str) -> Option<Arc<InstanceState>> {
-        self.instances_ref().get(instance).cloned()
-    }
-
     /// `{base}/{instance}`, the prefix of reference links.
     fn link_base(&self, instance: &str) -> String {
-        let base = self.inner.base_url.read().unwrap_or_else(|e| e.into_inner());
-        format!("{}/{instance}", base.as_deref().unwrap_or("http://127.0.0.1"))
-    }
-
-    fn instances_ref(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<InstanceState>>> {
-        self.inner.instances.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn instances_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<InstanceState>>> {
-        self.inner.instances.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn requests_mut(&self) -> MutexGuard<'_, Vec<SimRequest>> {
-        self.inner.requests.lock().unwrap_or_else(|e| e.into_inner())
+        format!("{}/{instance}", self.base_url())
     }
 
     fn tokens(&self) -> MutexGuard<'_, Tokens> {
-        self.inner.tokens.lock().unwrap_or_else(|e| e.into_inner())
+        self.vendor().tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Issues an access token (and a refresh token unless one is being reused).
@@ -436,9 +355,7 @@ impl ServiceNowSim {
             .unwrap_or_default();
         let mut g = generate::Gen::new(wall ^ tokens.issued.rotate_left(32), 0x544f_4b4e);
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut token = |n: usize| -> String {
-            (0..n).map(|_| ALPHABET[g.index(ALPHABET.len())] as char).collect()
-        };
+        let mut token = |n: usize| g.string(ALPHABET, n);
         let access = token(86);
         let refresh = refresh.unwrap_or_else(|| token(86));
         tokens.access.insert(
@@ -462,17 +379,5 @@ impl ServiceNowSim {
 
     fn refresh_instance(&self, token: &str) -> Option<(String, String)> {
         self.tokens().refresh.get(token).cloned()
-    }
-
-    fn log(&self, record: SimRequest) {
-        tracing::debug!(
-            instance = record.tenant.as_deref().unwrap_or("-"),
-            method = %record.method,
-            path = %record.path,
-            status = record.status,
-            records = record.records,
-            "ServiceNow simulator request"
-        );
-        self.requests_mut().push(record);
     }
 }
