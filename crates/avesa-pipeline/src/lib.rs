@@ -111,8 +111,15 @@ pub struct SyncRequest {
 pub enum PipelineError {
     #[error(transparent)]
     State(#[from] avesa_state::StateError),
-    #[error("{0}")]
-    Invalid(String),
+    /// The request names a tenant that does not exist.
+    #[error("unknown tenant {0}")]
+    UnknownTenant(TenantId),
+    /// The request names a service the tenant has not (or not enabled).
+    #[error("tenant {tenant} has no service {service}")]
+    UnknownService { tenant: TenantId, service: String },
+    /// The request names a table the service's connector does not read.
+    #[error("{service} has no table {table:?}; tables: {}", known.join(", "))]
+    UnknownTable { service: String, table: String, known: Vec<String> },
     #[error("shutting down: no new runs start")]
     ShuttingDown,
 }

@@ -42,7 +42,7 @@ impl Pipeline {
         let tenants = match &req.tenant {
             Some(t) => match self.store.get_tenant(t).await? {
                 Some(t) => vec![t],
-                None => return Err(PipelineError::Invalid(format!("unknown tenant {t}"))),
+                None => return Err(PipelineError::UnknownTenant(t.clone())),
             },
             None => self.store.list_tenants().await?,
         };
@@ -55,11 +55,10 @@ impl Pipeline {
                 .filter(|s| s.enabled && req.service.as_ref().is_none_or(|w| *w == s.service))
                 .collect();
             if req.service.is_some() && services.is_empty() && req.tenant.is_some() {
-                return Err(PipelineError::Invalid(format!(
-                    "tenant {} has no service {}",
-                    tenant.id,
-                    req.service.as_deref().unwrap_or_default()
-                )));
+                return Err(PipelineError::UnknownService {
+                    tenant: tenant.id.clone(),
+                    service: req.service.clone().unwrap_or_default(),
+                });
             }
             for svc in services {
                 let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
@@ -120,12 +119,11 @@ impl Pipeline {
                     }
                 }
                 if let (false, Some(t)) = (matched, &req.table) {
-                    let known = connector.tables();
-                    return Err(PipelineError::Invalid(format!(
-                        "{} has no table {t:?}; tables: {}",
-                        svc.service,
-                        known.join(", ")
-                    )));
+                    return Err(PipelineError::UnknownTable {
+                        service: svc.service.clone(),
+                        table: t.clone(),
+                        known: connector.tables(),
+                    });
                 }
             }
         }

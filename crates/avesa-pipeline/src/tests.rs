@@ -379,6 +379,37 @@ impl Rig {
 }
 
 #[tokio::test]
+async fn a_request_naming_what_does_not_exist_is_a_typed_error() {
+    let rig = Rig::new(FakeVendor::with(3)).await;
+    let ask = |tenant: &str, service: Option<&str>, table: Option<&str>| SyncRequest {
+        tenant: Some(TenantId::new(tenant).unwrap()),
+        service: service.map(str::to_string),
+        table: table.map(str::to_string),
+        ..SyncRequest::default()
+    };
+    match rig.pipeline.run(ask("nobody", None, None)).await {
+        Err(e @ PipelineError::UnknownTenant(_)) => {
+            assert_eq!(e.to_string(), "unknown tenant nobody")
+        }
+        other => panic!("{other:?}"),
+    }
+    match rig.pipeline.run(ask("acme", Some("salesforce"), None)).await {
+        Err(PipelineError::UnknownService { tenant, service }) => {
+            assert_eq!((tenant.as_str(), service.as_str()), ("acme", "salesforce"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match rig.pipeline.run(ask("acme", None, Some("service/nope"))).await {
+        Err(e @ PipelineError::UnknownTable { .. }) => assert_eq!(
+            e.to_string(),
+            format!("connectwise has no table \"service/nope\"; tables: {TABLE}")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rig.versions().await, 0, "nothing ran");
+}
+
+#[tokio::test]
 async fn a_full_sync_finds_what_the_vendor_deleted() {
     let rig = Rig::new(FakeVendor::with(12)).await;
     rig.run(false).await;
