@@ -10,7 +10,7 @@ use avesa_api::{AppState, AuthConfig};
 use avesa_config::{LakeBackend, Settings, StateBackend, WarehouseBackend};
 use avesa_lake::Lake;
 use avesa_pipeline::{ActiveTables, Catalogue, Pipeline, PipelineOptions};
-use avesa_state::{Cipher, SqliteStore, StateStore};
+use avesa_state::{Cipher, PostgresStore, SqliteStore, StateStore};
 use avesa_warehouse::Warehouse;
 use avesa_warehouse_duckdb::{DuckDbOptions, DuckDbWarehouse};
 use base64::Engine;
@@ -41,6 +41,11 @@ impl Ops {
         let store: Arc<dyn StateStore> = match &settings.state {
             StateBackend::Sqlite(path) => Arc::new(
                 SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("opening the state store {}", settings.state))?,
+            ),
+            StateBackend::Postgres(url) => Arc::new(
+                PostgresStore::open(url)
                     .await
                     .with_context(|| format!("opening the state store {}", settings.state))?,
             ),

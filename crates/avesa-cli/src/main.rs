@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use avesa_cli::app::{App, Ops};
 use avesa_cli::demo;
-use avesa_config::{Resolved, Settings};
+use avesa_config::{Resolved, Settings, StateBackend};
 use avesa_model::{Role, TenantId};
 use avesa_pipeline::{ServiceConfig, SyncRequest, seal_service_config};
-use avesa_state::NewUser;
+use avesa_state::{NewUser, PostgresStore, SqliteStore};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -95,6 +95,10 @@ enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Apply the state store's schema and say its version. PostgreSQL: versioned
+    /// migrations under an advisory lock, safe to run twice and from several processes at
+    /// once (every process also applies them when it starts).
+    Migrate,
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCmd),
@@ -346,6 +350,29 @@ async fn require_tenant(store: &dyn avesa_state::StateStore, id: &TenantId) -> R
 async fn run(command: Command, resolved: Resolved) -> Result<()> {
     let settings = resolved.settings.clone();
     match command {
+        Command::Migrate => {
+            match &settings.state {
+                StateBackend::Sqlite(path) => {
+                    SqliteStore::open(path)
+                        .await
+                        .with_context(|| format!("opening the state store {}", settings.state))?;
+                    println!("state store {}: schema applied", settings.state);
+                }
+                StateBackend::Postgres(url) => {
+                    let store = PostgresStore::connect(url)
+                        .await
+                        .with_context(|| format!("opening the state store {}", settings.state))?;
+                    store.migrate().await.context("migrating the state store")?;
+                    println!(
+                        "state store {}: schema at version {}",
+                        settings.state,
+                        PostgresStore::SCHEMA_VERSION
+                    );
+                    store.close().await;
+                }
+            }
+            Ok(())
+        }
         Command::Config(ConfigCmd::Show) => {
             print!("{}", resolved.show());
             Ok(())

@@ -95,7 +95,7 @@ pub const KEYS: &[Key] = &[
         "state",
         "AVESA_STATE",
         Kind::Text,
-        "sqlite://PATH",
+        "sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
         "the state store (tenants, users, services, cursors, runs, chunks)",
     ),
     key("lake", "AVESA_LAKE", Kind::Text, "file://PATH", "where raw and canonical Parquet lands"),
@@ -781,7 +781,10 @@ fn check(
     let data_dir = PathBuf::from(&raw.data_dir);
     let state = match &raw.state {
         None => StateBackend::Sqlite(data_dir.join("state.db")),
-        Some(u) => u.parse().map_err(|p| invalid("state", format!("{u:?}"), p))?,
+        // Shown without its password, should it have one.
+        Some(u) => u
+            .parse()
+            .map_err(|p| invalid("state", format!("{:?}", backend::mask_password(u)), p))?,
     };
     let lake = match &raw.lake {
         None => LakeBackend::File(data_dir.join("lake")),

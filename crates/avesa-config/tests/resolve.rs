@@ -150,7 +150,14 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
             &[("AVESA_SHUTDOWN_GRACE_SECS", "soon")],
             &["server.shutdown_grace_secs", "AVESA_SHUTDOWN_GRACE_SECS", "whole number of seconds"],
         ),
-        (&[("AVESA_STATE", "postgres://db/avesa")], &["state", "postgres://", "sqlite://PATH"]),
+        (
+            &[("AVESA_STATE", "mysql://db/avesa")],
+            &["state", "mysql://", "sqlite://PATH", "postgres://"],
+        ),
+        (
+            &[("AVESA_STATE", "postgres://avesa:hunter2@/x")],
+            &["state", "needs a host", "avesa:***@"],
+        ),
         (&[("AVESA_LAKE", "s3://bucket/prefix")], &["lake", "s3://", "file://PATH"]),
         (&[("AVESA_WAREHOUSE", "/plain/path")], &["warehouse", "duckdb://PATH"]),
         (&[("AVESA_DUCKDB_MEMORY_LIMIT", "lots")], &["duckdb.memory_limit", "\"lots\"", "256MB"]),
@@ -273,4 +280,22 @@ fn every_key_is_documented() {
             });
         assert_eq!(row.contains("(secret)"), k.secret, "{} secrecy", k.path);
     }
+}
+
+#[test]
+fn a_postgres_state_url_is_taken_and_shown_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://avesa:hunter2@db.internal:5432/avesa";
+    let i = Inputs { env: env(&[("AVESA_STATE", url)]), ..inputs(dir.path()) };
+    let r = resolve(&i).unwrap();
+    assert_eq!(r.settings.state, StateBackend::Postgres(url.into()));
+    assert_eq!(r.settings.state.connection_url(), Some(url));
+    let shown = r.show();
+    assert!(shown.contains("postgres://avesa:***@db.internal:5432/avesa"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let bad = Inputs {
+        env: env(&[("AVESA_STATE", "postgres://avesa:hunter2@/x")]),
+        ..inputs(dir.path())
+    };
+    assert!(!err(&bad).contains("hunter2"));
 }

@@ -1,8 +1,9 @@
 //! The state store: tenants, services and their encrypted credentials, users, refresh
 //! tokens, sync cursors (watermarks), runs and chunks.
 //!
-//! [`StateStore`] is the seam; [`SqliteStore`] is the embedded implementation (PostgreSQL
-//! comes later behind the same trait and the same conformance tests). The one operation
+//! [`StateStore`] is the seam, with two implementations held to the same conformance suite:
+//! [`SqliteStore`], the embedded default, and [`PostgresStore`], shared by several processes
+//! (its schema is versioned and applied by [`PostgresStore::migrate`]). The one operation
 //! that carries the pipeline's correctness is [`StateStore::commit_chunk`]: it marks a chunk
 //! committed, records its files and counts, and advances the table's cursor, all in one
 //! transaction. Everything a chunk does before that commit is idempotent.
@@ -10,10 +11,12 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod crypto;
+mod postgres;
 mod sqlite;
 mod types;
 
 pub use crypto::{Cipher, CipherError};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 

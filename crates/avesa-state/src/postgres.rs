@@ -1,0 +1,935 @@
+//! [`StateStore`] on PostgreSQL (shared by several processes: the scale-out backend).
+//!
+//! Same semantics as [`SqliteStore`](crate::SqliteStore), checked by the same conformance
+//! suite. The schema is versioned: [`PostgresStore::migrate`] applies the migrations
+//! embedded below, in order, each recorded in `schema_migrations`, under a database-wide
+//! advisory lock, so any number of processes may run it at once.
+//!
+//! Identifier-like text columns are `COLLATE "C"`: lists come back in byte order (as from
+//! SQLite) whatever the database's default collation. Tenant-scoped tables lead their keys
+//! and indexes with `tenant_id`; the exceptions are lookups the trait makes without a
+//! tenant (a refresh token by its hash, a run or chunk by its id, a run's chunks).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use avesa_model::{ChunkId, Continuation, Position, Role, RunId, TenantId};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Executor, PgPool, Row};
+
+use crate::*;
+
+/// Connections per process; every store method holds at most one at a time.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// How long a method waits for a free connection (or for the server, when connecting).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The advisory lock (64-bit key space) held while migrating: "avesa_mg".
+const MIGRATION_LOCK: i64 = 0x6176_6573_615f_6d67;
+
+/// The advisory lock class (two-key space, first key) that serializes a refresh-token
+/// family's inserts with its revocation; the second key is the family's hash.
+const TOKEN_FAMILY_LOCK: i32 = 0x4156_4652;
+
+/// One step of the schema.
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// The schema, oldest first. Append only: a released migration is never edited.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema",
+    sql: r#"
+CREATE TABLE tenants (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE services (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    service TEXT COLLATE "C" NOT NULL,
+    sealed_config BYTEA NOT NULL,
+    enabled BOOLEAN NOT NULL DEFAULT TRUE,
+    schedule TEXT,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, service)
+);
+
+CREATE TABLE users (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+    id TEXT COLLATE "C" NOT NULL,
+    email TEXT COLLATE "C" NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, email)
+);
+
+CREATE TABLE refresh_tokens (
+    token_hash TEXT COLLATE "C" PRIMARY KEY,
+    family_id TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    used BOOLEAN NOT NULL DEFAULT FALSE,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+
+CREATE TABLE cursors (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    service TEXT COLLATE "C" NOT NULL,
+    source_table TEXT COLLATE "C" NOT NULL,
+    cursor_ts TIMESTAMPTZ NOT NULL,
+    cursor_id TEXT COLLATE "C" NOT NULL,
+    cursor_token TEXT,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, service, source_table)
+);
+
+CREATE TABLE runs (
+    id UUID PRIMARY KEY,
+    tenant_id TEXT COLLATE "C",
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    error TEXT
+);
+CREATE INDEX runs_tenant ON runs (tenant_id, started_at DESC);
+CREATE INDEX runs_started ON runs (started_at DESC);
+CREATE INDEX runs_running ON runs (id) WHERE status = 'running';
+
+CREATE TABLE chunks (
+    id UUID PRIMARY KEY,
+    run_id UUID NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    service TEXT COLLATE "C" NOT NULL,
+    source_table TEXT COLLATE "C" NOT NULL,
+    status TEXT NOT NULL,
+    start_ts TIMESTAMPTZ,
+    start_id TEXT COLLATE "C",
+    start_token TEXT,
+    end_ts TIMESTAMPTZ,
+    end_id TEXT COLLATE "C",
+    end_token TEXT,
+    records BIGINT NOT NULL DEFAULT 0 CHECK (records >= 0),
+    pages BIGINT NOT NULL DEFAULT 0 CHECK (pages >= 0),
+    requests BIGINT NOT NULL DEFAULT 0 CHECK (requests >= 0),
+    bytes BIGINT NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    versions_inserted BIGINT NOT NULL DEFAULT 0 CHECK (versions_inserted >= 0),
+    retries BIGINT NOT NULL DEFAULT 0 CHECK (retries >= 0),
+    throttles BIGINT NOT NULL DEFAULT 0 CHECK (throttles >= 0),
+    millis BIGINT NOT NULL DEFAULT 0 CHECK (millis >= 0),
+    files JSONB NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(files) = 'array'),
+    error TEXT,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ
+);
+CREATE INDEX chunks_unfinished ON chunks
+    (tenant_id, service, source_table, start_ts NULLS FIRST, start_id)
+    WHERE status IN ('running', 'failed');
+CREATE INDEX chunks_committed ON chunks (tenant_id, finished_at) WHERE status = 'committed';
+CREATE INDEX chunks_tenant_run ON chunks (tenant_id, run_id);
+CREATE INDEX chunks_run ON chunks (run_id, started_at);
+"#,
+}];
+
+/// The columns of `runs`, as [`run_from_row`] reads them.
+const RUN_COLUMNS: &str = "id::text AS id, tenant_id, kind, status, started_at, finished_at, error";
+
+/// The columns of `chunks`, as [`chunk_from_row`] reads them.
+const CHUNK_COLUMNS: &str = "id::text AS id, run_id::text AS run_id, tenant_id, service,
+    source_table, status, start_ts, start_id, start_token, end_ts, end_id, end_token,
+    records, pages, requests, bytes, versions_inserted, retries, throttles, millis,
+    files::text AS files, error, started_at, finished_at";
+
+/// The columns of `users`, as [`user_from_row`] reads them.
+const USER_COLUMNS: &str = "id, tenant_id, email, name, role, password_hash";
+
+/// The columns of `refresh_tokens`, as [`token_from_row`] reads them.
+const TOKEN_COLUMNS: &str = "token_hash, family_id, user_id, tenant_id, expires_at, revoked";
+
+/// The PostgreSQL state store: a bounded connection pool; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// The schema version [`migrate`](Self::migrate) brings a database to.
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`),
+    /// without touching its schema: call [`migrate`](Self::migrate), or use
+    /// [`open`](Self::open). The error names the URL, never its password.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let fail = |e: sqlx::Error| {
+            StateError::Db(sqlx::Error::Configuration(
+                format!("cannot connect to {}: {e}", redacted(url)).into(),
+            ))
+        };
+        let opts = PgConnectOptions::from_str(url).map_err(fail)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(opts)
+            .await
+            .map_err(fail)?;
+        Ok(Self { pool })
+    }
+
+    /// [`connect`](Self::connect), then [`migrate`](Self::migrate).
+    pub async fn open(url: &str) -> Result<Self> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Brings the schema up to [`SCHEMA_VERSION`](Self::SCHEMA_VERSION): applies each
+    /// migration not yet recorded in `schema_migrations`, all in one transaction under an
+    /// advisory lock. Safe to repeat, and to run from several processes at once (the
+    /// later ones wait, then find nothing to do). Refuses a database whose schema is newer
+    /// than this build.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        (&mut *tx)
+            .execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version BIGINT PRIMARY KEY,
+                    description TEXT NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(&mut *tx)
+                .await?;
+        if let Some(&newest) = applied.last()
+            && newest > Self::SCHEMA_VERSION
+        {
+            return Err(StateError::Corrupt(format!(
+                "the database's schema is version {newest}, newer than this build's {}",
+                Self::SCHEMA_VERSION
+            )));
+        }
+        for m in MIGRATIONS {
+            if applied.contains(&m.version) {
+                continue;
+            }
+            // Without arguments, a simple query: several statements in one string.
+            (&mut *tx).execute(m.sql).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(m.description)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `url` with any password (in the user info or a `password=` parameter) masked.
+fn redacted(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{host}"),
+                    None => format!("{userinfo}@{host}"),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        // Not a URL at all: show nothing of it that could be a secret.
+        None => "(not a URL)".to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StateError {
+    StateError::Corrupt(e.to_string())
+}
+
+fn tenant_id(s: String) -> Result<TenantId> {
+    TenantId::new(&s).map_err(corrupt)
+}
+
+/// A stored continuation token, parsed.
+fn continuation(token: Option<String>) -> Result<Option<Continuation>> {
+    token.map(|t| Continuation::from_token(&t).map_err(corrupt)).transpose()
+}
+
+/// A count as stored: counts beyond `i64::MAX` (never reached) saturate.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
+fn tenant_from_row(r: &PgRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: tenant_id(r.try_get("id")?)?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(r: &PgRow) -> Result<User> {
+    let role: String = r.try_get("role")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: Role::from_str(&role).map_err(corrupt)?,
+        password_hash: r.try_get("password_hash")?,
+    })
+}
+
+fn token_from_row(r: &PgRow, used: bool) -> Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        token_hash: r.try_get("token_hash")?,
+        family_id: r.try_get("family_id")?,
+        user_id: r.try_get("user_id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        expires_at: r.try_get("expires_at")?,
+        used,
+        revoked: r.try_get("revoked")?,
+    })
+}
+
+fn run_from_row(r: &PgRow) -> Result<RunRecord> {
+    let id: String = r.try_get("id")?;
+    let status: String = r.try_get("status")?;
+    let tenant: Option<String> = r.try_get("tenant_id")?;
+    Ok(RunRecord {
+        id: RunId::from_str(&id).map_err(corrupt)?,
+        tenant_id: tenant.map(tenant_id).transpose()?,
+        kind: r.try_get::<String, _>("kind")?.parse().map_err(corrupt)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StateError::Corrupt(format!("run status {status:?}")))?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        error: r.try_get("error")?,
+    })
+}
+
+fn chunk_from_row(r: &PgRow) -> Result<ChunkRecord> {
+    let cursor = |ts: &str, id: &str, token: &str| -> Result<Option<Position>> {
+        let ts: Option<DateTime<Utc>> = r.try_get(ts)?;
+        let id: Option<String> = r.try_get(id)?;
+        let continuation = continuation(r.try_get(token)?)?;
+        Ok(ts.zip(id).map(|(updated_at, id)| Position { updated_at, id, continuation }))
+    };
+    let count = |c: &str| -> Result<u64> {
+        let n: i64 = r.try_get(c)?;
+        u64::try_from(n).map_err(|_| StateError::Corrupt(format!("chunk {c} = {n}")))
+    };
+    let id: String = r.try_get("id")?;
+    let run_id: String = r.try_get("run_id")?;
+    let status: String = r.try_get("status")?;
+    let files: String = r.try_get("files")?;
+    Ok(ChunkRecord {
+        id: ChunkId::from_str(&id).map_err(corrupt)?,
+        run_id: RunId::from_str(&run_id).map_err(corrupt)?,
+        key: TableKeyView {
+            tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+            service: r.try_get("service")?,
+            table: r.try_get("source_table")?,
+        },
+        status: ChunkStatus::parse(&status)
+            .ok_or_else(|| StateError::Corrupt(format!("chunk status {status:?}")))?,
+        start: cursor("start_ts", "start_id", "start_token")?,
+        end: cursor("end_ts", "end_id", "end_token")?,
+        counts: ChunkCounts {
+            records: count("records")?,
+            pages: count("pages")?,
+            requests: count("requests")?,
+            bytes: count("bytes")?,
+            versions_inserted: count("versions_inserted")?,
+            retries: count("retries")?,
+            throttles: count("throttles")?,
+            millis: count("millis")?,
+        },
+        files: serde_json::from_str(&files).map_err(corrupt)?,
+        error: r.try_get("error")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+#[async_trait]
+impl StateStore for PostgresStore {
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> Result<Tenant> {
+        let row = sqlx::query(
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)
+             RETURNING id, name, created_at",
+        )
+        .bind(id.as_str())
+        .bind(name)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StateError::AlreadyExists(format!("tenant {id}"))
+            } else {
+                e.into()
+            }
+        })?;
+        tenant_from_row(&row)
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn upsert_service(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        sealed_config: &[u8],
+    ) -> Result<()> {
+        // The foreign key refuses an unknown tenant, in the same statement.
+        sqlx::query(
+            "INSERT INTO services (tenant_id, service, sealed_config, enabled, updated_at)
+             VALUES ($1, $2, $3, TRUE, $4)
+             ON CONFLICT (tenant_id, service) DO UPDATE
+             SET sealed_config = excluded.sealed_config, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(service)
+        .bind(sealed_config)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                StateError::NotFound(format!("tenant {tenant}"))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn set_schedule(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        schedule: Option<&str>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE services SET schedule = $1, updated_at = $2
+             WHERE tenant_id = $3 AND service = $4",
+        )
+        .bind(schedule)
+        .bind(Utc::now())
+        .bind(tenant.as_str())
+        .bind(service)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::NotFound(format!("service {service} of tenant {tenant}")));
+        }
+        Ok(())
+    }
+
+    async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>> {
+        let rows = sqlx::query(
+            "SELECT service, sealed_config, enabled, schedule FROM services WHERE tenant_id = $1
+             ORDER BY service",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceRecord {
+                    tenant_id: tenant.clone(),
+                    service: r.try_get("service")?,
+                    sealed_config: r.try_get("sealed_config")?,
+                    enabled: r.try_get("enabled")?,
+                    schedule: r.try_get("schedule")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let email = user.email.trim().to_lowercase();
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, email, name, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(user.tenant_id.as_str())
+        .bind(&email)
+        .bind(&user.name)
+        .bind(user.role.as_str())
+        .bind(&user.password_hash)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                StateError::NotFound(format!("tenant {}", user.tenant_id))
+            } else if is_unique_violation(&e) {
+                StateError::AlreadyExists(format!("user {email} in tenant {}", user.tenant_id))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(User {
+            id,
+            tenant_id: user.tenant_id,
+            email,
+            name: user.name,
+            role: user.role,
+            password_hash: user.password_hash,
+        })
+    }
+
+    async fn find_user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY email"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn insert_refresh_token(&self, t: NewRefreshToken) -> Result<()> {
+        // A token of a revoked family is born revoked: a revocation racing a refresh
+        // cannot leave a live token behind. The family's lock orders this insert with a
+        // revocation, so one of them sees the other (SQLite gets that from its single
+        // writer).
+        let mut tx = self.pool.begin().await?;
+        lock_token_family(&mut tx, &t.family_id).await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, expires_at,
+                                         created_at, revoked)
+             VALUES ($1, $2, $3, $4, $5, $6,
+                     EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $2 AND revoked))",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(&t.user_id)
+        .bind(t.tenant_id.as_str())
+        .bind(t.expires_at)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
+        // One statement claims the token: a concurrent claim waits on the row's lock, then
+        // re-checks `NOT used` against the committed row and matches nothing.
+        let claimed = sqlx::query(&format!(
+            "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND NOT used
+             RETURNING {TOKEN_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = claimed {
+            return token_from_row(&row, false).map(Some);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| token_from_row(&r, true)).transpose()
+    }
+
+    async fn revoke_token_family(&self, family_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_token_family(&mut tx, family_id).await?;
+        sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = $1")
+            .bind(family_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_cursor(&self, key: &TableKey) -> Result<Option<Position>> {
+        let row = sqlx::query(
+            "SELECT cursor_ts, cursor_id, cursor_token FROM cursors
+             WHERE tenant_id = $1 AND service = $2 AND source_table = $3",
+        )
+        .bind(key.tenant_id.as_str())
+        .bind(&key.service)
+        .bind(&key.table)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Position {
+                updated_at: r.try_get("cursor_ts")?,
+                id: r.try_get("cursor_id")?,
+                continuation: continuation(r.try_get("cursor_token")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_run(&self, run: &RunRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, kind, status, started_at)
+             VALUES ($1::uuid, $2, $3, $4, $5)",
+        )
+        .bind(run.id.to_string())
+        .bind(run.tenant_id.as_ref().map(TenantId::as_str))
+        .bind(run.kind.as_str())
+        .bind(run.status.as_str())
+        .bind(run.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4::uuid",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(Utc::now())
+        .bind(run_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1::uuid"))
+            .bind(run_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn interrupt_running_runs(&self, reason: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'interrupted', error = $1, finished_at = $2
+             WHERE status = 'running'",
+        )
+        .bind(reason)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>> {
+        let rows =
+            match tenant {
+                Some(t) => {
+                    // A tenant's runs: its own, and runs over every tenant that touched it.
+                    sqlx::query(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1
+                        OR (tenant_id IS NULL AND EXISTS
+                            (SELECT 1 FROM chunks c WHERE c.tenant_id = $1 AND c.run_id = runs.id))
+                     ORDER BY started_at DESC, runs.id DESC LIMIT $2"
+                    ))
+                    .bind(t.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                None => sqlx::query(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, runs.id DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?,
+            };
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn begin_chunk(&self, c: &ChunkRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chunks (id, run_id, tenant_id, service, source_table, status,
+                                 start_ts, start_id, start_token, started_at)
+             VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'running', $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, status = 'running',
+                 error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL,
+                 end_token = NULL, records = 0,
+                 pages = 0, requests = 0, bytes = 0, versions_inserted = 0, retries = 0,
+                 throttles = 0, millis = 0, files = '[]'",
+        )
+        .bind(c.id.to_string())
+        .bind(c.run_id.to_string())
+        .bind(c.key.tenant_id.as_str())
+        .bind(&c.key.service)
+        .bind(&c.key.table)
+        .bind(c.start.as_ref().map(|s| s.updated_at))
+        .bind(c.start.as_ref().map(|s| s.id.as_str()))
+        .bind(c.start.as_ref().and_then(Position::token))
+        .bind(c.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_unfinished_chunk(&self, key: &TableKey) -> Result<Option<ChunkRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks
+             WHERE tenant_id = $1 AND service = $2 AND source_table = $3
+               AND status IN ('running', 'failed')
+             ORDER BY start_ts NULLS FIRST, start_id LIMIT 1"
+        ))
+        .bind(key.tenant_id.as_str())
+        .bind(&key.service)
+        .bind(&key.table)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(chunk_from_row).transpose()
+    }
+
+    async fn commit_chunk(&self, c: &ChunkCommit) -> Result<()> {
+        let files = serde_json::to_string(&c.files).map_err(corrupt)?;
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        // The row lock this takes makes a concurrent commit of the same chunk wait, then
+        // find it no longer running.
+        let updated = sqlx::query(
+            "UPDATE chunks SET status = 'committed', end_ts = $1, end_id = $2, end_token = $3,
+                 records = $4,
+                 pages = $5, requests = $6, bytes = $7, versions_inserted = $8, retries = $9,
+                 throttles = $10, millis = $11, files = $12::jsonb,
+                 error = NULL, finished_at = $13
+             WHERE id = $14::uuid AND status = 'running'",
+        )
+        .bind(c.end.as_ref().map(|e| e.updated_at))
+        .bind(c.end.as_ref().map(|e| e.id.as_str()))
+        .bind(c.end.as_ref().and_then(Position::token))
+        .bind(count(c.counts.records))
+        .bind(count(c.counts.pages))
+        .bind(count(c.counts.requests))
+        .bind(count(c.counts.bytes))
+        .bind(count(c.counts.versions_inserted))
+        .bind(count(c.counts.retries))
+        .bind(count(c.counts.throttles))
+        .bind(count(c.counts.millis))
+        .bind(files)
+        .bind(now)
+        .bind(c.chunk_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            // Dropping the transaction rolls it back.
+            return Err(StateError::NotFound(format!("running chunk {}", c.chunk_id)));
+        }
+        if let Some(end) = &c.end {
+            // A chunk is read in (updated_at, id) order from the previous cursor, so its
+            // end is the end of the contiguous committed prefix. (A full sync restarts
+            // from the beginning and may move the cursor back: that only causes re-reads.)
+            sqlx::query(
+                "INSERT INTO cursors (tenant_id, service, source_table, cursor_ts, cursor_id,
+                                      cursor_token, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant_id, service, source_table) DO UPDATE
+                 SET cursor_ts = excluded.cursor_ts, cursor_id = excluded.cursor_id,
+                     cursor_token = excluded.cursor_token, updated_at = excluded.updated_at",
+            )
+            .bind(c.key.tenant_id.as_str())
+            .bind(&c.key.service)
+            .bind(&c.key.table)
+            .bind(end.updated_at)
+            .bind(&end.id)
+            .bind(end.token())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_chunk(&self, chunk_id: ChunkId, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE chunks SET status = 'failed', error = $1, finished_at = $2
+             WHERE id = $3::uuid AND status = 'running'",
+        )
+        .bind(error)
+        .bind(Utc::now())
+        .bind(chunk_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn abandon_chunk(&self, chunk_id: ChunkId) -> Result<()> {
+        sqlx::query(
+            "UPDATE chunks SET status = 'abandoned', finished_at = $1
+             WHERE id = $2::uuid AND status IN ('running', 'failed')",
+        )
+        .bind(Utc::now())
+        .bind(chunk_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_chunks(&self, run_id: RunId) -> Result<Vec<ChunkRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks WHERE run_id = $1::uuid
+             ORDER BY started_at, chunks.id"
+        ))
+        .bind(run_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chunk_from_row).collect()
+    }
+
+    async fn last_commit_at(&self, tenant: &TenantId) -> Result<Option<DateTime<Utc>>> {
+        let at = sqlx::query_scalar(
+            "SELECT MAX(finished_at) FROM chunks WHERE tenant_id = $1 AND status = 'committed'",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at)
+    }
+}
+
+/// Takes the transaction-scoped lock of a refresh-token family.
+async fn lock_token_family(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    family_id: &str,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(TOKEN_FAMILY_LOCK)
+        .bind(family_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_passwords_and_keeps_the_rest() {
+        for (url, shown) in [
+            ("postgres://app:s3cr%40t@db:5432/avesa", "postgres://app:***@db:5432/avesa"),
+            ("postgres://app@db/avesa", "postgres://app@db/avesa"),
+            ("postgresql://db", "postgresql://db"),
+            (
+                "postgres://db/avesa?sslmode=require&password=s3cret",
+                "postgres://db/avesa?sslmode=require&password=***",
+            ),
+            ("host=db password=s3cret", "(not a URL)"),
+        ] {
+            assert_eq!(redacted(url), shown, "{url}");
+        }
+    }
+
+    /// Callers spawn these (a server starting several tasks): their futures must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(s: &PostgresStore) {
+        fn send<T: Send>(_: T) {}
+        send(PostgresStore::connect("postgres://db/avesa"));
+        send(PostgresStore::open("postgres://db/avesa"));
+        send(s.migrate());
+        send(s.close());
+    }
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.description);
+        }
+        assert_eq!(PostgresStore::SCHEMA_VERSION, MIGRATIONS.len() as i64);
+    }
+}
