@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the UI's unit tests and build, and the Rust test
 # suite (unit, integration, end-to-end against the simulators, and the headless-Chromium
-# browser test). Installs what the tests need first.
+# browser test). Installs what the tests need first, and starts the S3 server and
+# ClickHouse (scripts/services.sh) beside the machine's PostgreSQL and NATS, stopping at
+# the end those it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+. scripts/services.sh
 need_pkg ccache ccache
 need_pkg chromium chromium
+start_services
+trap stop_started_services EXIT
 build_ui
 (cd web && npm test)
 cargo fmt --all -- --check

@@ -1,6 +1,7 @@
 //! Opening an AVESA installation from its [`Settings`]: each backend built from its URL
-//! (today the embedded ones: a SQLite state store, a local-folder lake, a DuckDB
-//! warehouse), plus the keys (from the settings, else key files in the data folder).
+//! (a SQLite or PostgreSQL state store, a local-folder or S3 lake, a DuckDB or ClickHouse
+//! warehouse),
+//! plus the keys (from the settings, else key files in the data folder).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use avesa_lake::Lake;
 use avesa_pipeline::{ActiveTables, Catalogue, Pipeline, PipelineOptions};
 use avesa_state::{Cipher, PostgresStore, SqliteStore, StateStore};
 use avesa_warehouse::Warehouse;
+use avesa_warehouse_clickhouse::{ClickHouseOptions, ClickHouseWarehouse};
 use avesa_warehouse_duckdb::{DuckDbOptions, DuckDbWarehouse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -54,6 +56,56 @@ impl Ops {
     }
 }
 
+/// The lake the settings name; an S3 lake is checked (its bucket listed) so that a wrong
+/// endpoint, bucket or key stops the process now rather than failing its first chunk.
+pub async fn open_lake(settings: &Settings) -> Result<Lake> {
+    match &settings.lake {
+        LakeBackend::File(path) => Ok(Lake::local(path)?),
+        LakeBackend::S3 { bucket, prefix } => {
+            let s3 = &settings.s3;
+            let lake = Lake::s3(&avesa_lake::S3Options {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.as_ref().map(|s| s.expose().to_owned()),
+            })
+            .with_context(|| format!("the lake {}", settings.lake))?;
+            let at = s3.endpoint.as_deref().unwrap_or("AWS");
+            lake.check().await.with_context(|| {
+                format!("the lake {} (at {at}) cannot be listed", settings.lake)
+            })?;
+            Ok(lake)
+        }
+    }
+}
+
+/// The warehouse the settings name.
+pub async fn open_warehouse(settings: &Settings) -> Result<Arc<dyn Warehouse>> {
+    Ok(match &settings.warehouse {
+        WarehouseBackend::DuckDb(path) => {
+            let opts = DuckDbOptions { memory_limit_bytes: settings.duckdb.memory_limit_bytes };
+            Arc::new(DuckDbWarehouse::open(path, &opts).with_context(|| {
+                format!(
+                    "opening the warehouse {} (is another avesa process using it?)",
+                    settings.warehouse
+                )
+            })?)
+        }
+        WarehouseBackend::ClickHouse(url) => {
+            let mut opts = ClickHouseOptions::new(&url.endpoint, &url.database);
+            opts.user = url.user.clone();
+            opts.password = url.password.clone();
+            Arc::new(
+                ClickHouseWarehouse::open(opts)
+                    .await
+                    .with_context(|| format!("opening the warehouse {}", settings.warehouse))?,
+            )
+        }
+    })
+}
+
 /// Everything a command needs, opened from one configuration.
 #[derive(Clone)]
 pub struct App {
@@ -92,33 +144,24 @@ impl App {
         };
         let auth = AuthConfig::new(jwt_secret.clone());
         auth.validate().map_err(anyhow::Error::msg).context("JWT signing key")?;
-        let lake = match &settings.lake {
-            LakeBackend::File(path) => Lake::local(path)?,
-        };
-        let warehouse: Arc<dyn Warehouse> = match &settings.warehouse {
-            WarehouseBackend::DuckDb(path) => {
-                let opts = DuckDbOptions { memory_limit_bytes: settings.duckdb.memory_limit_bytes };
-                Arc::new(DuckDbWarehouse::open(path, &opts).with_context(|| {
-                    format!(
-                        "opening the warehouse {} (is another avesa process using it?)",
-                        settings.warehouse
-                    )
-                })?)
-            }
-        };
+        let lake = open_lake(&settings).await?;
+        let warehouse = open_warehouse(&settings).await?;
         let metrics = avesa_model::metrics::Metrics::new();
         metrics.set_tenant_label(settings.metrics.tenant_label);
-        // This process now holds the installation (the warehouse admits one): a run an
-        // earlier process left `running` was cut off by a crash or a kill.
-        let cut = store
-            .interrupt_running_runs(
-                "interrupted: the process running it stopped before it finished; \
-                 the next run resumes its unfinished chunks",
-            )
-            .await
-            .context("marking interrupted runs")?;
-        if cut > 0 {
-            tracing::warn!(runs = cut, "marked runs of a stopped process as interrupted");
+        // With a DuckDB warehouse this process now holds the installation (DuckDB admits
+        // one): a run an earlier process left `running` was cut off by a crash or a kill.
+        // A shared warehouse (ClickHouse) has other live processes, whose runs are theirs.
+        if matches!(settings.warehouse, WarehouseBackend::DuckDb(_)) {
+            let cut = store
+                .interrupt_running_runs(
+                    "interrupted: the process running it stopped before it finished; \
+                     the next run resumes its unfinished chunks",
+                )
+                .await
+                .context("marking interrupted runs")?;
+            if cut > 0 {
+                tracing::warn!(runs = cut, "marked runs of a stopped process as interrupted");
+            }
         }
         Ok(Self {
             settings,

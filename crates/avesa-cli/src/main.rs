@@ -270,10 +270,27 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli.command, resolved)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `: `-separated, leaving out a cause whose text
+/// the line already holds (an error that shows its source in its own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// The settings, resolved once: defaults, config file, environment, then these flags.
@@ -732,7 +749,7 @@ async fn run_sim(cmd: SimCmd) -> Result<()> {
         }
     }
     println!(
-        "  control: /_sim/truth, /_sim/advance, /_sim/requests, /_sim/faults, /_sim/rate_limit, /_sim/traffic"
+        "  control: /_sim/tenants, /_sim/truth, /_sim/advance, /_sim/requests, /_sim/faults, /_sim/rate_limit, /_sim/traffic"
     );
     wait_for_shutdown(task).await
 }

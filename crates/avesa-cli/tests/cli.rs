@@ -187,3 +187,27 @@ fn backfill_arguments_are_checked() {
     ]));
     assert!(!ok && err.contains("--from") && err.contains("YYYY-MM-DD"), "{err}");
 }
+
+#[test]
+fn an_unreachable_backend_is_one_line_naming_it_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(avesa(dir.path())
+        .args(["sync", "--tenant", "acme"])
+        .env("AVESA_WAREHOUSE", "clickhouse+http://avesa:hunter2@127.0.0.1:9/analytics"));
+    assert!(!ok);
+    let line = one_line_error(&err);
+    assert!(line.contains("clickhouse+http://avesa:***@127.0.0.1:9/analytics"), "{line}");
+    assert_eq!(line.matches("unreachable").count(), 1, "each cause once: {line}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let (ok, _, err) = run(avesa(dir.path())
+        .args(["sync", "--tenant", "acme"])
+        .env("AVESA_LAKE", "s3://avesa-lake/x")
+        .env("AVESA_S3_ENDPOINT", "http://127.0.0.1:9")
+        .env("AVESA_S3_ACCESS_KEY_ID", "AKIA123")
+        .env("AVESA_S3_SECRET_ACCESS_KEY", "s3-secret-value"));
+    assert!(!ok);
+    let line = one_line_error(&err);
+    assert!(line.contains("the lake s3://avesa-lake/x (at http://127.0.0.1:9)"), "{line}");
+    assert!(!err.contains("s3-secret-value"), "{err}");
+}

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 mod backend;
 mod size;
 
-pub use backend::{LakeBackend, StateBackend, WarehouseBackend};
+pub use backend::{ClickHouseUrl, LakeBackend, StateBackend, WarehouseBackend};
 pub use size::parse_size;
 
 /// The file read when no `--config` / `AVESA_CONFIG` is given, if it exists.
@@ -98,12 +98,18 @@ pub const KEYS: &[Key] = &[
         "sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
         "the state store (tenants, users, services, cursors, runs, chunks)",
     ),
-    key("lake", "AVESA_LAKE", Kind::Text, "file://PATH", "where raw and canonical Parquet lands"),
+    key(
+        "lake",
+        "AVESA_LAKE",
+        Kind::Text,
+        "file://PATH or s3://BUCKET[/PREFIX]",
+        "where raw and canonical Parquet lands",
+    ),
     key(
         "warehouse",
         "AVESA_WAREHOUSE",
         Kind::Text,
-        "duckdb://PATH",
+        "duckdb://PATH or clickhouse+http://[USER[:PASSWORD]@]HOST:PORT[/DATABASE]",
         "the SCD2 warehouse the API reads",
     ),
     secret(
@@ -224,6 +230,33 @@ pub const KEYS: &[Key] = &[
         "true or false",
         "whether metrics carry a tenant label (turn off with many tenants)",
     ),
+    key(
+        "s3.endpoint",
+        "AVESA_S3_ENDPOINT",
+        Kind::Text,
+        "an http:// or https:// URL such as http://127.0.0.1:9000, or empty for AWS",
+        "the S3-compatible server of an s3:// lake (path-style requests)",
+    ),
+    key(
+        "s3.region",
+        "AVESA_S3_REGION",
+        Kind::Text,
+        "a region name such as us-east-1",
+        "the region of an s3:// lake's bucket",
+    ),
+    key(
+        "s3.access_key_id",
+        "AVESA_S3_ACCESS_KEY_ID",
+        Kind::Text,
+        "an access key id, with s3.secret_access_key",
+        "the access key of an s3:// lake (else the instance's credentials)",
+    ),
+    secret(
+        "s3.secret_access_key",
+        "AVESA_S3_SECRET_ACCESS_KEY",
+        "the secret of s3.access_key_id",
+        "the secret key of an s3:// lake",
+    ),
 ];
 
 /// The key registered under `path`.
@@ -312,6 +345,18 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub duckdb: DuckDbSettings,
     pub metrics: MetricsSettings,
+    pub s3: S3Settings,
+}
+
+/// How an `s3://` lake is reached.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    /// An S3-compatible server; `None` for AWS itself.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// With `secret_access_key`; both `None` to use the instance's own credentials.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
 }
 
 #[derive(Clone, Debug)]
@@ -444,6 +489,13 @@ impl Resolved {
             "pipeline.webhook_url" => text(s.pipeline.webhook_url.as_deref().unwrap_or("")),
             "duckdb.memory_limit" => text(&s.duckdb.memory_limit),
             "metrics.tenant_label" => s.metrics.tenant_label.to_string(),
+            "s3.endpoint" => text(s.s3.endpoint.as_deref().unwrap_or("")),
+            "s3.region" => text(&s.s3.region),
+            "s3.access_key_id" => text(s.s3.access_key_id.as_deref().unwrap_or("")),
+            "s3.secret_access_key" => match &s.s3.secret_access_key {
+                Some(_) => "\"********\"".to_owned(),
+                None => "\"\"".to_owned(),
+            },
             other => format!("\"?\" # unknown key {other}"),
         }
     }
@@ -470,6 +522,19 @@ struct Raw {
     pipeline: RawPipeline,
     duckdb: RawDuckDb,
     metrics: RawMetrics,
+    s3: RawS3,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+    region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_access_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -542,6 +607,12 @@ impl Default for Raw {
             },
             duckdb: RawDuckDb { memory_limit: "256MB".into() },
             metrics: RawMetrics { tenant_label: true },
+            s3: RawS3 {
+                endpoint: None,
+                region: "us-east-1".into(),
+                access_key_id: None,
+                secret_access_key: None,
+            },
         }
     }
 }
@@ -792,7 +863,9 @@ fn check(
     };
     let warehouse = match &raw.warehouse {
         None => WarehouseBackend::DuckDb(data_dir.join("warehouse.duckdb")),
-        Some(u) => u.parse().map_err(|p| invalid("warehouse", format!("{u:?}"), p))?,
+        Some(u) => u
+            .parse()
+            .map_err(|p| invalid("warehouse", format!("{:?}", backend::mask_password(u)), p))?,
     };
     let master_key = match raw.master_key {
         None => None,
@@ -905,6 +978,7 @@ fn check(
             "below 16MiB, too small for DuckDB to apply a chunk".into(),
         ));
     }
+    let s3 = check_s3(raw.s3, invalid)?;
     let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Ok(Settings {
         data_dir,
@@ -936,5 +1010,49 @@ fn check(
             memory_limit_bytes,
         },
         metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label },
+        s3,
+    })
+}
+
+fn check_s3(
+    raw: RawS3,
+    invalid: &dyn Fn(&str, String, String) -> ConfigError,
+) -> Result<S3Settings, ConfigError> {
+    let present = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let endpoint = present(raw.endpoint);
+    if let Some(e) = &endpoint {
+        let host = e.strip_prefix("http://").or_else(|| e.strip_prefix("https://"));
+        if !host.is_some_and(|h| !h.is_empty() && !h.starts_with('/') && !h.contains(['?', '#'])) {
+            return Err(invalid("s3.endpoint", format!("{e:?}"), "not an http(s) URL".into()));
+        }
+    }
+    let region = raw.region.trim().to_owned();
+    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(invalid("s3.region", format!("{:?}", raw.region), "not a region name".into()));
+    }
+    let access_key_id = present(raw.access_key_id);
+    let secret_access_key = present(raw.secret_access_key).map(Secret);
+    match (&access_key_id, &secret_access_key) {
+        (Some(_), None) => {
+            return Err(invalid(
+                "s3.secret_access_key",
+                "\"\"".into(),
+                "s3.access_key_id is set but its secret is not".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "s3.access_key_id",
+                "\"\"".into(),
+                "s3.secret_access_key is set but not the key it belongs to".into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(S3Settings {
+        endpoint: endpoint.map(|e| e.trim_end_matches('/').to_owned()),
+        region,
+        access_key_id,
+        secret_access_key,
     })
 }

@@ -158,7 +158,19 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
             &[("AVESA_STATE", "postgres://avesa:hunter2@/x")],
             &["state", "needs a host", "avesa:***@"],
         ),
-        (&[("AVESA_LAKE", "s3://bucket/prefix")], &["lake", "s3://", "file://PATH"]),
+        (&[("AVESA_LAKE", "gs://bucket/prefix")], &["lake", "gs://", "file://PATH", "s3://"]),
+        (&[("AVESA_LAKE", "s3://Bad_Bucket/x")], &["lake", "not a bucket name"]),
+        (
+            &[("AVESA_WAREHOUSE", "clickhouse+http://u:hunter2@h:8123/my-db")],
+            &["warehouse", "not a database name", "u:***@", "clickhouse+http://"],
+        ),
+        (&[("AVESA_S3_ENDPOINT", "127.0.0.1:9000")], &["s3.endpoint", "http(s) URL"]),
+        (&[("AVESA_S3_REGION", "us east")], &["s3.region", "not a region name"]),
+        (&[("AVESA_S3_ACCESS_KEY_ID", "AKIA123")], &["s3.secret_access_key", "its secret is not"]),
+        (
+            &[("AVESA_S3_SECRET_ACCESS_KEY", "hunter2")],
+            &["s3.access_key_id", "not the key it belongs to"],
+        ),
         (&[("AVESA_WAREHOUSE", "/plain/path")], &["warehouse", "duckdb://PATH"]),
         (&[("AVESA_DUCKDB_MEMORY_LIMIT", "lots")], &["duckdb.memory_limit", "\"lots\"", "256MB"]),
         (&[("AVESA_DUCKDB_MEMORY_LIMIT", "1MB")], &["duckdb.memory_limit", "too small"]),
@@ -183,9 +195,54 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
         }
     }
     // Secrets are never echoed, even when wrong.
+    for var in ["AVESA_JWT_SECRET", "AVESA_S3_SECRET_ACCESS_KEY"] {
+        let mut i = inputs(dir.path());
+        i.env = env(&[(var, "hunter2-hunter2")]);
+        assert!(!err(&i).contains("hunter2"), "{var}");
+    }
     let mut i = inputs(dir.path());
-    i.env = env(&[("AVESA_JWT_SECRET", "hunter2-hunter2")]);
+    i.env = env(&[("AVESA_WAREHOUSE", "clickhouse+http://u:hunter2@/x")]);
     assert!(!err(&i).contains("hunter2"));
+}
+
+#[test]
+fn an_s3_lake_and_a_clickhouse_warehouse_are_taken_and_shown_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("avesa.toml"),
+        r#"
+lake = "s3://avesa-lake/prod"
+warehouse = "clickhouse+http://avesa:hunter2@ch.internal:8123/analytics"
+[s3]
+endpoint = "http://minio.internal:9000/"
+region = "eu-west-1"
+"#,
+    )
+    .unwrap();
+    let mut i = inputs(dir.path());
+    i.env = env(&[
+        ("AVESA_S3_ACCESS_KEY_ID", "AKIA123"),
+        ("AVESA_S3_SECRET_ACCESS_KEY", "s3-secret-value"),
+    ]);
+    let r = resolve(&i).unwrap();
+    let s = &r.settings;
+    assert_eq!(s.lake, LakeBackend::S3 { bucket: "avesa-lake".into(), prefix: "prod".into() });
+    assert_eq!(s.s3.endpoint.as_deref(), Some("http://minio.internal:9000"));
+    assert_eq!(s.s3.region, "eu-west-1");
+    assert_eq!(s.s3.access_key_id.as_deref(), Some("AKIA123"));
+    assert_eq!(s.s3.secret_access_key.as_ref().map(Secret::expose), Some("s3-secret-value"));
+    let WarehouseBackend::ClickHouse(ch) = &s.warehouse else { panic!("{:?}", s.warehouse) };
+    assert_eq!(ch.endpoint, "http://ch.internal:8123");
+    assert_eq!(ch.database, "analytics");
+    assert_eq!(ch.password.as_deref(), Some("hunter2"));
+    let shown = r.show();
+    assert!(!shown.contains("hunter2") && !shown.contains("s3-secret-value"), "{shown}");
+    assert!(shown.contains("clickhouse+http://avesa:***@ch.internal:8123/analytics"), "{shown}");
+    assert!(shown.contains("lake = \"s3://avesa-lake/prod\""), "{shown}");
+    assert!(shown.contains("[s3]") && shown.contains("access_key_id = \"AKIA123\""), "{shown}");
+    assert!(shown.contains("environment variable AVESA_S3_SECRET_ACCESS_KEY"), "{shown}");
+    assert!(!format!("{s:?}").contains("hunter2"), "Debug never shows a password");
+    assert!(!format!("{s:?}").contains("s3-secret-value"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The data lake: where raw and canonical Parquet live, and how they are written.
 //!
-//! Layout (docs/design.md §3), under any `object_store` backend (a local folder by default):
+//! Layout (docs/design.md §3), under any `object_store` backend (a local folder by default,
+//! or a prefix of an S3 bucket):
 //!
 //! ```text
 //! {tenant}/raw/{service}/{table}/{chunk_id}.parquet        the vendor's records, as sent
@@ -51,6 +52,32 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
 }
 
+/// Where an S3 lake lives and how to reach it.
+#[derive(Clone)]
+pub struct S3Options {
+    pub bucket: String,
+    /// A key prefix inside the bucket (no leading or trailing `/`); empty for its root.
+    pub prefix: String,
+    /// An S3-compatible server (`http://127.0.0.1:9000`); `None` for AWS itself.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Both `None`: the instance's own credentials (EC2/ECS metadata).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Makes a source table path (`service/tickets`) safe as one path segment.
 fn segment(s: &str) -> String {
     s.chars()
@@ -66,9 +93,42 @@ impl Lake {
         Ok(Self { store: Arc::new(LocalFileSystem::new_with_prefix(root)?) })
     }
 
-    /// A lake over any object store (S3 and friends).
+    /// A lake over any object store.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
         Self { store }
+    }
+
+    /// A lake under a prefix of an S3 bucket (AWS or any S3-compatible server, reached
+    /// with path-style requests). Nothing is read from the environment: what is not in
+    /// `opts` is not used. Call [`Lake::check`] to find out whether the bucket answers.
+    pub fn s3(opts: &S3Options) -> Result<Self> {
+        use object_store::aws::AmazonS3Builder;
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&opts.bucket)
+            .with_region(&opts.region)
+            .with_virtual_hosted_style_request(false);
+        if let Some(endpoint) = &opts.endpoint {
+            b = b.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let (Some(key), Some(secret)) = (&opts.access_key_id, &opts.secret_access_key) {
+            b = b.with_access_key_id(key).with_secret_access_key(secret);
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(b.build()?);
+        let store: Arc<dyn ObjectStore> = if opts.prefix.is_empty() {
+            store
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, opts.prefix.as_str()))
+        };
+        Ok(Self { store })
+    }
+
+    /// Lists the lake's root: an unreachable server, a missing bucket or refused
+    /// credentials fail here, at start-up, rather than in the first chunk.
+    pub async fn check(&self) -> Result<()> {
+        match self.store.list_with_delimiter(None).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(LakeError::Other(s3_problem(&e.to_string()))),
+        }
     }
 
     pub fn raw_path(tenant: &TenantId, service: &str, table: &str, chunk: ChunkId) -> Path {
@@ -128,6 +188,22 @@ impl Lake {
     }
 }
 
+/// An S3 error in one line: the service's `<Code>` and `<Message>` when it sent them
+/// (`NoSuchBucket: The specified bucket does not exist`), else the error's first line.
+fn s3_problem(text: &str) -> String {
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..start + len].to_owned())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        _ => text.lines().next().unwrap_or(text).chars().take(300).collect(),
+    }
+}
+
 fn encode_parquet(batch: &RecordBatch) -> Result<Bytes> {
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
@@ -135,38 +211,4 @@ fn encode_parquet(batch: &RecordBatch) -> Result<Bytes> {
     writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buf))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use avesa_model::RawRecord;
-    use chrono::Utc;
-
-    #[tokio::test]
-    async fn raw_batches_round_trip_and_retries_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::local(dir.path()).unwrap();
-        let tenant = TenantId::new("acme").unwrap();
-        let chunk = ChunkId::new();
-        let recs = vec![
-            RawRecord {
-                source_id: "1".into(),
-                updated_at: Some(Utc::now()),
-                deleted: false,
-                json: r#"{"id":1}"#.into(),
-            },
-            RawRecord { source_id: "2".into(), updated_at: None, deleted: true, json: "{}".into() },
-        ];
-        let batch = raw_batch(&tenant, "connectwise", "service/tickets", chunk, Utc::now(), &recs);
-        let path = Lake::raw_path(&tenant, "connectwise", "service/tickets", chunk);
-        assert!(path.as_ref().starts_with("acme/raw/connectwise/service_tickets/"));
-        lake.put_batch(&path, batch.clone()).await.unwrap();
-        lake.put_batch(&path, batch.clone()).await.unwrap();
-        let files = lake.list("acme/raw").await.unwrap();
-        assert_eq!(files, vec![path.clone()], "a retried chunk must overwrite, not add");
-        let back = lake.read_batches(&path).await.unwrap();
-        assert_eq!(back.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
-        assert_eq!(back[0].schema(), raw_schema());
-    }
 }
