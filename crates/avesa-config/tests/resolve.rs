@@ -356,3 +356,22 @@ fn a_postgres_state_url_is_taken_and_shown_without_its_password() {
     };
     assert!(!err(&bad).contains("hunter2"));
 }
+
+#[test]
+fn the_environment_profiles_under_deploy_resolve() {
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
+    let mut seen = Vec::new();
+    for name in ["dev", "staging", "prod"] {
+        let file = profiles.join(format!("{name}.toml"));
+        let i = Inputs { config_flag: Some(file.clone()), ..inputs(&profiles) };
+        let r = resolve(&i).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        seen.push((name, r.settings));
+    }
+    assert!(matches!(seen[0].1.warehouse, WarehouseBackend::DuckDb(_)), "dev is embedded");
+    for (name, s) in &seen[1..] {
+        assert!(matches!(s.state, StateBackend::Postgres(_)), "{name}");
+        assert!(matches!(s.lake, LakeBackend::S3 { .. }), "{name}");
+        assert!(matches!(s.warehouse, WarehouseBackend::ClickHouse(_)), "{name}");
+        assert!(s.master_key.is_none() && s.s3.secret_access_key.is_none(), "{name}: no secrets");
+    }
+}

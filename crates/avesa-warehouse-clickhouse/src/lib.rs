@@ -215,8 +215,33 @@ impl ClickHouseWarehouse {
                 cols.join(", ")
             ))
             .await?;
+            wh.add_missing_columns(t).await?;
         }
         Ok(wh)
+    }
+
+    /// Adds the columns of `table` a table made by an older release lacks (old versions
+    /// read them as null).
+    async fn add_missing_columns(&self, table: CanonicalTable) -> Result<()> {
+        let rows = self
+            .query(&format!(
+                "SELECT name FROM system.columns WHERE database = {} AND table = {}",
+                lit(&self.opts.database),
+                lit(table.name())
+            ))
+            .await?;
+        let have: BTreeSet<String> =
+            rows.data.iter().filter_map(|r| r.first().and_then(|v| text_of(v).ok())).collect();
+        for c in table.all_columns().filter(|c| !have.contains(c.name)) {
+            self.execute(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                self.table(table),
+                c.name,
+                ch_type(c)
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     /// Drops the database and everything in it (tests and throwaway installations).
