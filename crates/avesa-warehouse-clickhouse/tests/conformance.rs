@@ -94,31 +94,3 @@ async fn the_server_reports_its_version() {
     let v = wh.server_version().await.unwrap();
     assert!(v.chars().next().is_some_and(|c| c.is_ascii_digit()), "{v}");
 }
-
-#[tokio::test]
-async fn a_table_made_by_an_older_release_gains_the_new_columns() {
-    let wh = fresh().await;
-    let _g = Dropper(wh.clone());
-    let http = reqwest::Client::new();
-    let sql = |q: String| http.post(endpoint()).body(q).send();
-    let r = sql(format!("ALTER TABLE {}.tickets DROP COLUMN budget_hours", wh.database()))
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    let again =
-        ClickHouseWarehouse::open(ClickHouseOptions::new(endpoint(), wh.database())).await.unwrap();
-    let t = CanonicalTable::Tickets;
-    again
-        .apply(
-            t,
-            batch(
-                t,
-                &[Row::new("alpha", "1", 10).text("summary", "Printer").float("budget_hours", 1.5)],
-            ),
-        )
-        .await
-        .unwrap();
-    let a = TenantId::new("alpha").unwrap();
-    let page = again.list(&a, t, &ListQuery::default()).await.unwrap();
-    assert_eq!(page.items[0]["budget_hours"], 1.5);
-}
