@@ -39,17 +39,29 @@ async fn probe<E: std::fmt::Display>(
     }
 }
 
-/// `GET /health/detailed`.
+/// `GET /health/detailed`. In the distributed shape it also reports the workers (id,
+/// host, jobs running, seconds since their heartbeat) and the job queue's depth, and is
+/// `degraded` while no worker is alive or the queue does not answer.
 pub(crate) async fn detailed(State(state): State<AppState>) -> Json<Value> {
     let store = state.store.clone();
     let warehouse = state.warehouse.clone();
-    let ((state_ok, state_check), (wh_ok, wh_check)) = tokio::join!(
+    let cluster = state.cluster.clone();
+    let ((state_ok, state_check), (wh_ok, wh_check), cluster) = tokio::join!(
         probe("state", async move { store.list_tenants().await.map(|_| ()) }),
         probe("warehouse", async move { warehouse.ping().await }),
+        async move {
+            let probe = cluster?;
+            Some(match tokio::time::timeout(PROBE_TIMEOUT, probe()).await {
+                Ok(r) => r,
+                Err(_) => (false, json!({ "status": "error", "error": "cluster probe timed out" })),
+            })
+        },
     );
-    let status = if state_ok && wh_ok { "ok" } else { "degraded" };
-    Json(json!({
-        "status": status,
-        "checks": { "state": state_check, "warehouse": wh_check },
-    }))
+    let cluster_ok = cluster.as_ref().is_none_or(|(ok, _)| *ok);
+    let status = if state_ok && wh_ok && cluster_ok { "ok" } else { "degraded" };
+    let mut checks = json!({ "state": state_check, "warehouse": wh_check });
+    if let Some((_, detail)) = cluster {
+        checks["cluster"] = detail;
+    }
+    Json(json!({ "status": status, "checks": checks }))
 }

@@ -84,6 +84,9 @@ pub struct AppState {
     /// Starts sync runs and backfills (`POST /api/admin/runs`); `None` where this
     /// process does not run the pipeline.
     pub trigger: Option<Trigger>,
+    /// Reports the distributed shape's workers and job queue in `/health/detailed`;
+    /// `None` where jobs run in this process.
+    pub cluster: Option<ClusterProbe>,
     /// The registry `/metrics` serves (the app's, shared with its pipeline).
     pub metrics: Metrics,
 }
@@ -123,6 +126,14 @@ pub type Trigger = Arc<
         + Sync,
 >;
 
+/// Reports workers and the job queue: whether jobs can run, and the details.
+pub type ClusterProbe = Arc<
+    dyn Fn()
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = (bool, serde_json::Value)> + Send>>
+        + Send
+        + Sync,
+>;
+
 impl AppState {
     /// A state with the default [`HttpConfig`] (CORS closed, 1 MiB bodies) and the default
     /// login limiter (5 failures per 5 minutes). Computes the dummy password hash once per
@@ -142,6 +153,7 @@ impl AppState {
             http: Arc::new(HttpConfig::default()),
             login_limiter: Arc::new(LoginLimiter::default()),
             trigger: None,
+            cluster: None,
             metrics: {
                 let m = Metrics::new();
                 m.declare(METRICS);
@@ -154,6 +166,12 @@ impl AppState {
     pub fn with_metrics(mut self, registry: Metrics) -> Self {
         registry.declare(METRICS);
         self.metrics = registry;
+        self
+    }
+
+    /// Reports workers and the job queue in `/health/detailed`.
+    pub fn with_cluster_probe(mut self, probe: ClusterProbe) -> Self {
+        self.cluster = Some(probe);
         self
     }
 

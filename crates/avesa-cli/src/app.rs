@@ -81,6 +81,17 @@ pub async fn open_lake(settings: &Settings) -> Result<Lake> {
     }
 }
 
+/// The job queue the settings name (`queue.url`), if any: its stream and consumer are
+/// created when missing.
+pub async fn open_queue(settings: &Settings) -> Result<Option<avesa_pipeline::queue::JobQueue>> {
+    let Some(url) = &settings.queue.url else { return Ok(None) };
+    let q = &settings.queue;
+    let queue = avesa_pipeline::queue::JobQueue::connect(url, &q.stream, q.lease)
+        .await
+        .with_context(|| format!("opening the job queue {url} (queue.url)"))?;
+    Ok(Some(queue))
+}
+
 /// The warehouse the settings name.
 pub async fn open_warehouse(settings: &Settings) -> Result<Arc<dyn Warehouse>> {
     Ok(match &settings.warehouse {
@@ -200,6 +211,16 @@ impl App {
         .with_metrics(self.metrics.clone())
     }
 
+    /// The pipeline of a serving process: with a job queue configured (`queue.url`), it
+    /// plans runs and queues their tables for `avesa worker` processes; else it runs them.
+    pub async fn serving_pipeline(&self) -> Result<Pipeline> {
+        let pipeline = self.pipeline(self.pipeline_options());
+        Ok(match open_queue(&self.settings).await? {
+            Some(q) => pipeline.with_queue(q),
+            None => pipeline,
+        })
+    }
+
     /// The API's state, able to start runs in this process (`POST /api/admin/runs`).
     pub fn api_state(&self) -> AppState {
         self.api_state_with(self.pipeline(self.pipeline_options()))
@@ -208,6 +229,22 @@ impl App {
     /// The API's state, starting runs on `pipeline` (shared with the scheduler in
     /// `avesa serve`, so one cancel stops them all and `drain` waits for them all).
     pub fn api_state_with(&self, pipeline: Pipeline) -> AppState {
+        let cluster = pipeline.queue().cloned().map(|queue| {
+            let store = self.store.clone();
+            let metrics = self.metrics.clone();
+            let probe: avesa_api::ClusterProbe = Arc::new(move || {
+                let (store, queue, metrics) = (store.clone(), queue.clone(), metrics.clone());
+                Box::pin(async move {
+                    let s =
+                        avesa_pipeline::worker::cluster_status(store.as_ref(), &queue, &metrics)
+                            .await;
+                    let mut detail = serde_json::to_value(&s).unwrap_or_default();
+                    detail["status"] = serde_json::Value::from(if s.ok() { "ok" } else { "error" });
+                    (s.ok(), detail)
+                })
+            });
+            probe
+        });
         let trigger: avesa_api::Trigger = std::sync::Arc::new(
             move |r: avesa_api::TriggerRequest| {
                 let pipeline = pipeline.clone();
@@ -252,17 +289,21 @@ impl App {
                 })
             },
         );
-        AppState::new(
+        let state = AppState::new(
             self.store.clone(),
             self.warehouse.clone(),
             AuthConfig::new(self.jwt_secret.clone()),
+        );
+        let state = match cluster {
+            Some(probe) => state.with_cluster_probe(probe),
+            None => state,
+        };
+        state.with_trigger(trigger).with_metrics(self.metrics.clone()).with_http_config(
+            avesa_api::HttpConfig {
+                cors_allowed_origins: self.settings.server.cors_origins.clone(),
+                body_limit_bytes: self.settings.server.body_limit_bytes,
+            },
         )
-        .with_trigger(trigger)
-        .with_metrics(self.metrics.clone())
-        .with_http_config(avesa_api::HttpConfig {
-            cors_allowed_origins: self.settings.server.cors_origins.clone(),
-            body_limit_bytes: self.settings.server.body_limit_bytes,
-        })
     }
 }
 

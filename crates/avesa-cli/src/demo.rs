@@ -292,6 +292,8 @@ pub struct Demo {
     pub app: App,
     pub sims: DemoSims,
     pub summary: RunSummary,
+    /// The pipeline runs go to: this process's, or the job queue's when configured.
+    pub pipeline: avesa_pipeline::Pipeline,
 }
 
 /// Starts the simulators, sets up both tenants and runs the sync.
@@ -302,12 +304,13 @@ pub async fn prepare(opts: DemoOptions) -> Result<Demo> {
     for t in [&MAIN, &SECOND] {
         ensure_tenant(&app, t, &sims.configs(t)).await?;
     }
-    let summary = app
-        .pipeline(opts.pipeline.clone())
-        .run(SyncRequest::default())
-        .await
-        .context("demo sync")?;
-    Ok(Demo { app, sims, summary })
+    let mut pipeline = app.pipeline(opts.pipeline.clone());
+    if let Some(queue) = crate::app::open_queue(&opts.settings).await? {
+        println!("the demo sync goes to the job queue: its tables run on `avesa worker` processes");
+        pipeline = pipeline.with_queue(queue);
+    }
+    let summary = pipeline.run_and_wait(SyncRequest::default()).await.context("demo sync")?;
+    Ok(Demo { app, sims, summary, pipeline })
 }
 
 /// Creates the tenant and its user if missing, and (re)points its services at the

@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         no_scheduler: bool,
     },
+    /// Run table jobs from the job queue (queue.url), beside any number of other workers
+    /// and `avesa serve` processes sharing the state store, lake and warehouse.
+    Worker {
+        /// Jobs run at once [queue.worker_concurrency; default 2].
+        #[arg(long)]
+        concurrency: Option<u64>,
+    },
     /// Sync data from vendors into the warehouse.
     Sync {
         #[arg(long)]
@@ -315,6 +322,9 @@ fn settings(cli: &Cli) -> Result<Resolved, avesa_config::ConfigError> {
                 flags.push(("server.scheduler", "--no-scheduler", "false".into()));
             }
         }
+        Command::Worker { concurrency: Some(n) } => {
+            flags.push(("queue.worker_concurrency", "--concurrency", n.to_string()));
+        }
         Command::Sync { chunk_records: Some(n), .. }
         | Command::Backfill { chunk_records: Some(n), .. } => {
             flags.push(("pipeline.chunk_records", "--chunk-records", n.to_string()));
@@ -399,26 +409,105 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
             let bind = settings.server.bind;
             let app = App::open_with(settings.clone()).await?;
             // One pipeline for scheduled and API-triggered runs: one cancel stops both.
-            let pipeline = app.pipeline(app.pipeline_options());
+            // With a job queue, the pipeline plans runs and queues their tables for workers.
+            let pipeline = app.serving_pipeline().await?;
+            let queue = pipeline.queue().cloned();
+            if let Some(q) = &queue {
+                println!(
+                    "runs' table jobs go to the queue {} (stream {}); start workers with `avesa worker`",
+                    settings.queue.url.as_deref().unwrap_or_default(),
+                    q.stream()
+                );
+            }
             let (addr, task) =
                 demo::serve_state(app.api_state_with(pipeline.clone()), bind).await?;
             println!("AVESA is serving on http://{addr}");
+            let every = std::time::Duration::from_secs(20);
             let scheduler = settings.server.scheduler.then(|| {
                 let s = avesa_pipeline::schedule::Scheduler::new(
                     pipeline.clone(),
                     std::sync::Arc::new(avesa_pipeline::schedule::SystemClock),
                 );
-                println!("scheduler: each service runs on its schedule (default hourly, UTC)");
-                tokio::spawn(s.run(std::time::Duration::from_secs(20)))
+                match &queue {
+                    None => {
+                        println!("scheduler: each service runs on its schedule (default hourly, UTC)");
+                        tokio::spawn(s.run(every))
+                    }
+                    Some(_) => {
+                        println!(
+                            "scheduler: one serving process at a time plans scheduled runs (the planner lease)"
+                        );
+                        let holder = avesa_pipeline::worker::WorkerOptions::new(1).id;
+                        tokio::spawn(s.run_when_leader(every, settings.queue.lease, holder))
+                    }
+                }
+            });
+            // Keep the cluster gauges of /metrics current.
+            let gauges = queue.clone().map(|q| {
+                let (store, metrics) = (app.store.clone(), app.metrics.clone());
+                tokio::spawn(async move {
+                    loop {
+                        avesa_pipeline::worker::cluster_status(store.as_ref(), &q, &metrics).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                })
             });
             tokio::select! {
                 r = task => return r.context("server task failed"),
                 _ = shutdown_signal() => {}
             }
-            if let Some(s) = scheduler {
-                s.abort();
+            for t in scheduler.into_iter().chain(gauges) {
+                t.abort();
             }
             graceful_stop(&pipeline, settings.server.shutdown_grace).await
+        }
+        Command::Worker { .. } => {
+            if settings.queue.url.is_none() {
+                bail!(
+                    "avesa worker takes its jobs from a queue: set queue.url (AVESA_QUEUE=nats://HOST:PORT)"
+                );
+            }
+            if matches!(settings.warehouse, avesa_config::WarehouseBackend::DuckDb(_)) {
+                bail!(
+                    "avesa worker needs a warehouse shared by several processes \
+                     (warehouse = clickhouse+http://…); a DuckDB file admits one process"
+                );
+            }
+            let app = App::open_with(settings.clone()).await?;
+            let queue = avesa_cli::app::open_queue(&settings)
+                .await?
+                .expect("queue.url is set, checked above");
+            let pipeline = app.pipeline(app.pipeline_options());
+            let opts =
+                avesa_pipeline::worker::WorkerOptions::new(settings.queue.worker_concurrency);
+            let worker = avesa_pipeline::worker::Worker::new(pipeline.clone(), queue.clone(), opts);
+            println!(
+                "worker {} takes up to {} job(s) at a time from {} (stream {})",
+                worker.id(),
+                settings.queue.worker_concurrency,
+                settings.queue.url.as_deref().unwrap_or_default(),
+                queue.stream()
+            );
+            let mut task = tokio::spawn(worker.run());
+            tokio::select! {
+                r = &mut task => return Ok(r.context("worker task failed")??),
+                _ = shutdown_signal() => {}
+            }
+            println!("stopping: jobs in hand commit what they have read and go back to the queue");
+            pipeline.cancel_handle().cancel();
+            let grace = settings.server.shutdown_grace;
+            tokio::select! {
+                r = task => {
+                    r.context("worker task failed")??;
+                    println!("stopped cleanly");
+                    Ok(())
+                }
+                _ = tokio::time::sleep(grace) => bail!(
+                    "jobs still going after {}s; stopping anyway (their leases expire and other workers resume them)",
+                    grace.as_secs()
+                ),
+                _ = shutdown_signal() => bail!("stopping at once; other workers resume the jobs after their lease"),
+            }
         }
         Command::Sync { tenant, service, table, full, chunk_records: _ } => {
             let app = App::open_with(settings).await?;
@@ -829,7 +918,7 @@ async fn run_demo(settings: Settings, no_serve: bool) -> Result<()> {
     if no_serve {
         return Ok(());
     }
-    let (addr, task) = demo::serve(&d.app, bind).await?;
+    let (addr, task) = demo::serve_state(d.app.api_state_with(d.pipeline.clone()), bind).await?;
     println!();
     println!("  AVESA is running: http://{addr}");
     for t in [&demo::MAIN, &demo::SECOND] {

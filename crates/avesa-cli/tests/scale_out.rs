@@ -12,15 +12,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
-use avesa_api::hash_password;
 use avesa_cli::app::App;
 use avesa_config::{Inputs, resolve};
-use avesa_model::{Role, TenantId};
 use avesa_pipeline::{PipelineOptions, SyncRequest, seal_service_config};
 use avesa_sim::{ConnectWiseSim, CwSizes};
-use avesa_state::{NewUser, RunStatus};
+use avesa_state::RunStatus;
 use sqlx::{Connection, PgConnection};
 
 fn env_or(var: &str, default: &str) -> String {
@@ -42,32 +39,6 @@ impl Servers {
             clickhouse: env_or("AVESA_TEST_CLICKHOUSE_URL", "http://127.0.0.1:18123"),
         }
     }
-}
-
-async fn login_and_serve(app: &App, tenant: &TenantId) -> (SocketAddr, String) {
-    app.store
-        .create_user(NewUser {
-            tenant_id: tenant.clone(),
-            email: "ann@acme.example".into(),
-            name: "Ann".into(),
-            role: Role::Analyst,
-            password_hash: hash_password("correct horse"),
-        })
-        .await
-        .unwrap();
-    let (addr, _task) =
-        avesa_cli::demo::serve_state(app.api_state(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}/auth/login"))
-        .json(&serde_json::json!({"tenant_id": tenant.as_str(), "email": "ann@acme.example", "password": "correct horse"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
-    (addr, v["access_token"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,54 +157,9 @@ async fn check(servers: Servers, name: String, bucket: String) {
     assert!(!all.is_empty() && all.iter().all(|k| k.as_ref().starts_with("lake/eu/acme/")));
 
     // The API answers alike, byte for byte.
-    let (e_addr, e_token) = login_and_serve(&embedded, &t).await;
-    let (d_addr, d_token) = login_and_serve(&distributed, &t).await;
-    let http = reqwest::Client::new();
-    let first_ticket = {
-        let r = http
-            .get(format!("http://{e_addr}/api/tickets?page_size=1"))
-            .bearer_auth(&e_token)
-            .send()
-            .await
-            .unwrap();
-        let v: serde_json::Value = r.json().await.unwrap();
-        v["items"][0]["id"].as_str().unwrap().to_owned()
-    };
-    let paths = [
-        "/api/companies?page_size=500".to_owned(),
-        "/api/companies?sort=name&order=desc&page_size=7&page=2".into(),
-        "/api/contacts?sort=company_name&page_size=500".into(),
-        "/api/tickets?page_size=500".into(),
-        "/api/tickets?q=a&sort=status&page_size=50".into(),
-        format!("/api/tickets/{first_ticket}"),
-        format!("/api/tickets/{first_ticket}/history"),
-        "/api/time-entries?page_size=500".into(),
-        "/api/members".into(),
-        "/api/analytics/dashboard".into(),
-        "/api/analytics/tickets/status".into(),
-        "/api/analytics/companies/top".into(),
-    ];
-    for path in &paths {
-        let mut bodies = Vec::new();
-        for (addr, token) in [(e_addr, &e_token), (d_addr, &d_token)] {
-            let r =
-                http.get(format!("http://{addr}{path}")).bearer_auth(token).send().await.unwrap();
-            let (status, mut text) = (r.status().as_u16(), r.text().await.unwrap());
-            // When each installation last synced differs by nature; the rest must not.
-            if let Ok(serde_json::Value::Object(mut v)) = serde_json::from_str(&text)
-                && v.remove("last_synced_at").is_some_and(|at| at.is_string())
-            {
-                text = serde_json::Value::Object(v).to_string();
-            }
-            bodies.push((status, text));
-        }
-        assert_eq!(bodies[0].0, 200, "{path}: {}", bodies[0].1);
-        assert_eq!(
-            bodies[0], bodies[1],
-            "{path}: the embedded backends answered\n{}\nthe distributed ones\n{}",
-            bodies[0].1, bodies[1].1
-        );
-    }
+    let (e_addr, e_token) = common::login_and_serve(&embedded, &t).await;
+    let (d_addr, d_token) = common::login_and_serve(&distributed, &t).await;
+    common::assert_same_answers((e_addr, &e_token), (d_addr, &d_token), true).await;
     let runs = distributed.store.list_runs(Some(&t), 5).await.unwrap();
     assert_eq!(runs.len(), 1, "the run is recorded in PostgreSQL");
 }

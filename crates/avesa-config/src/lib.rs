@@ -257,6 +257,34 @@ pub const KEYS: &[Key] = &[
         "the secret of s3.access_key_id",
         "the secret key of an s3:// lake",
     ),
+    key(
+        "queue.url",
+        "AVESA_QUEUE",
+        Kind::Text,
+        "nats://HOST:PORT, or empty to run table jobs in the serving process",
+        "the NATS JetStream server avesa serve hands table jobs to and avesa worker takes them from",
+    ),
+    key(
+        "queue.stream",
+        "AVESA_QUEUE_STREAM",
+        Kind::Text,
+        "a stream name: letters, digits, - and _",
+        "the JetStream work-queue stream (and the prefix of its subject and consumer)",
+    ),
+    key(
+        "queue.lease_secs",
+        "AVESA_QUEUE_LEASE_SECS",
+        Kind::Number,
+        "a whole number of seconds from 5 to 3600",
+        "a job's lease: a worker silent this long loses its table to another",
+    ),
+    key(
+        "queue.worker_concurrency",
+        "AVESA_WORKER_CONCURRENCY",
+        Kind::Number,
+        "a whole number from 1 to 256",
+        "table jobs one avesa worker runs at once (--concurrency)",
+    ),
 ];
 
 /// The key registered under `path`.
@@ -346,6 +374,21 @@ pub struct Settings {
     pub duckdb: DuckDbSettings,
     pub metrics: MetricsSettings,
     pub s3: S3Settings,
+    pub queue: QueueSettings,
+}
+
+/// Where table jobs go: a NATS JetStream work queue shared by `avesa serve` (which plans
+/// runs and publishes their jobs) and `avesa worker` processes (which run them), or, with
+/// no URL, the serving process itself.
+#[derive(Clone, Debug)]
+pub struct QueueSettings {
+    /// `nats://host:port`; `None`: jobs run in the process that planned them.
+    pub url: Option<String>,
+    pub stream: String,
+    /// A job's lease: the stream's ack wait, and the table's lease in the state store.
+    pub lease: Duration,
+    /// Jobs one worker runs at once.
+    pub worker_concurrency: usize,
 }
 
 /// How an `s3://` lake is reached.
@@ -496,6 +539,10 @@ impl Resolved {
                 Some(_) => "\"********\"".to_owned(),
                 None => "\"\"".to_owned(),
             },
+            "queue.url" => text(s.queue.url.as_deref().unwrap_or("")),
+            "queue.stream" => text(&s.queue.stream),
+            "queue.lease_secs" => s.queue.lease.as_secs().to_string(),
+            "queue.worker_concurrency" => s.queue.worker_concurrency.to_string(),
             other => format!("\"?\" # unknown key {other}"),
         }
     }
@@ -523,6 +570,17 @@ struct Raw {
     duckdb: RawDuckDb,
     metrics: RawMetrics,
     s3: RawS3,
+    queue: RawQueue,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    stream: String,
+    lease_secs: u64,
+    worker_concurrency: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -612,6 +670,12 @@ impl Default for Raw {
                 region: "us-east-1".into(),
                 access_key_id: None,
                 secret_access_key: None,
+            },
+            queue: RawQueue {
+                url: None,
+                stream: "AVESA_JOBS".into(),
+                lease_secs: 60,
+                worker_concurrency: 2,
             },
         }
     }
@@ -979,6 +1043,7 @@ fn check(
         ));
     }
     let s3 = check_s3(raw.s3, invalid)?;
+    let queue = check_queue(raw.queue, invalid)?;
     let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Ok(Settings {
         data_dir,
@@ -1011,6 +1076,55 @@ fn check(
         },
         metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label },
         s3,
+        queue,
+    })
+}
+
+fn check_queue(
+    raw: RawQueue,
+    invalid: &dyn Fn(&str, String, String) -> ConfigError,
+) -> Result<QueueSettings, ConfigError> {
+    let url = raw.url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+    if let Some(u) = &url {
+        let hostport = u.strip_prefix("nats://").unwrap_or("");
+        let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "4222"));
+        if host.is_empty()
+            || host.contains(['/', '@', '?', '#', ' '])
+            || port.parse::<u16>().is_err()
+        {
+            return Err(invalid(
+                "queue.url",
+                format!("{u:?}"),
+                "not a nats://HOST:PORT URL".into(),
+            ));
+        }
+    }
+    let stream = raw.stream.trim().to_owned();
+    if stream.is_empty()
+        || stream.len() > 64
+        || !stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid(
+            "queue.stream",
+            format!("{:?}", raw.stream),
+            "not a stream name (letters, digits, - and _)".into(),
+        ));
+    }
+    if !(5..=3600).contains(&raw.lease_secs) {
+        return Err(invalid("queue.lease_secs", raw.lease_secs.to_string(), "out of range".into()));
+    }
+    if !(1..=256).contains(&raw.worker_concurrency) {
+        return Err(invalid(
+            "queue.worker_concurrency",
+            raw.worker_concurrency.to_string(),
+            "out of range".into(),
+        ));
+    }
+    Ok(QueueSettings {
+        url,
+        stream,
+        lease: Duration::from_secs(raw.lease_secs),
+        worker_concurrency: usize::try_from(raw.worker_concurrency).unwrap_or(256),
     })
 }
 

@@ -178,6 +178,11 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
         (&[("AVESA_PAGE_SIZE", "50000")], &["pipeline.page_size", "1 to 10000"]),
         (&[("AVESA_WEBHOOK_URL", "ftp://x")], &["pipeline.webhook_url", "http://"]),
         (&[("AVESA_METRICS_TENANT_LABEL", "maybe")], &["metrics.tenant_label", "true or false"]),
+        (&[("AVESA_QUEUE", "http://nats:4222")], &["queue.url", "nats://HOST:PORT"]),
+        (&[("AVESA_QUEUE", "nats://nats:port")], &["queue.url", "nats://HOST:PORT"]),
+        (&[("AVESA_QUEUE_STREAM", "jobs.v1")], &["queue.stream", "letters, digits"]),
+        (&[("AVESA_QUEUE_LEASE_SECS", "2")], &["queue.lease_secs", "5 to 3600"]),
+        (&[("AVESA_WORKER_CONCURRENCY", "0")], &["queue.worker_concurrency", "1 to 256"]),
         (&[("AVESA_MASTER_KEY", "c2hvcnQ=")], &["master_key", "decodes to 5 bytes", "32 bytes"]),
         (&[("AVESA_JWT_SECRET", "short-secret-value")], &["jwt_secret", "at least 32 characters"]),
         (
@@ -374,4 +379,29 @@ fn the_environment_profiles_under_deploy_resolve() {
         assert!(matches!(s.warehouse, WarehouseBackend::ClickHouse(_)), "{name}");
         assert!(s.master_key.is_none() && s.s3.secret_access_key.is_none(), "{name}: no secrets");
     }
+}
+
+#[test]
+fn the_job_queue_is_off_by_default_and_set_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = resolve(&inputs(dir.path())).unwrap().settings;
+    assert_eq!(s.queue.url, None);
+    assert_eq!((s.queue.stream.as_str(), s.queue.lease.as_secs()), ("AVESA_JOBS", 60));
+    assert_eq!(s.queue.worker_concurrency, 2);
+    let mut i = inputs(dir.path());
+    i.env = env(&[
+        ("AVESA_QUEUE", " nats://127.0.0.1:4222 "),
+        ("AVESA_QUEUE_STREAM", "AVESA_JOBS_EU"),
+        ("AVESA_QUEUE_LEASE_SECS", "30"),
+    ]);
+    i.flags.push(("queue.worker_concurrency", "--concurrency", "8".into()));
+    let r = resolve(&i).unwrap();
+    let q = &r.settings.queue;
+    assert_eq!(q.url.as_deref(), Some("nats://127.0.0.1:4222"));
+    assert_eq!(
+        (q.stream.as_str(), q.lease.as_secs(), q.worker_concurrency),
+        ("AVESA_JOBS_EU", 30, 8)
+    );
+    let shown = r.show();
+    assert!(shown.contains("[queue]") && shown.contains("worker_concurrency = 8"), "{shown}");
 }

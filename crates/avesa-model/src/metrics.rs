@@ -31,6 +31,7 @@ struct Histogram {
 struct Registry {
     help: BTreeMap<&'static str, &'static str>,
     counters: BTreeMap<(&'static str, String), f64>,
+    gauges: BTreeMap<(&'static str, String), f64>,
     histograms: BTreeMap<(&'static str, String), Histogram>,
 }
 
@@ -98,6 +99,18 @@ impl Metrics {
         *self.registry().counters.entry((name, labels)).or_default() += v;
     }
 
+    /// Sets a gauge (a value that goes up and down: workers alive, jobs queued).
+    pub fn set(&self, name: &'static str, pairs: &[(&str, &str)], v: f64) {
+        let labels = self.labels(pairs);
+        self.registry().gauges.insert((name, labels), v);
+    }
+
+    /// The current value of a gauge (tests and diagnostics).
+    pub fn gauge_value(&self, name: &'static str, pairs: &[(&str, &str)]) -> Option<f64> {
+        let labels = self.labels(pairs);
+        self.registry().gauges.get(&(name, labels)).copied()
+    }
+
     /// Records one observation (seconds) in a histogram.
     pub fn observe(&self, name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
         let labels = self.labels(pairs);
@@ -137,6 +150,10 @@ impl Metrics {
         };
         for ((name, labels), v) in &r.counters {
             header(&mut out, name, "counter");
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+        for ((name, labels), v) in &r.gauges {
+            header(&mut out, name, "gauge");
             let _ = writeln!(out, "{name}{labels} {v}");
         }
         for ((name, labels), h) in &r.histograms {
@@ -188,6 +205,12 @@ mod tests {
         assert!(text.contains(r#"avesa_test_seconds_bucket{service="s",le="10"} 2"#), "{text}");
         assert!(text.contains(r#"avesa_test_seconds_bucket{service="s",le="+Inf"} 2"#), "{text}");
         assert!(text.contains(r#"avesa_test_seconds_count{service="s"} 2"#), "{text}");
+        m.set("avesa_test_gauge", &[("kind", "a")], 3.0);
+        m.set("avesa_test_gauge", &[("kind", "a")], 1.0);
+        assert_eq!(m.gauge_value("avesa_test_gauge", &[("kind", "a")]), Some(1.0));
+        let text = m.render();
+        assert!(text.contains("# TYPE avesa_test_gauge gauge"), "{text}");
+        assert!(text.contains(r#"avesa_test_gauge{kind="a"} 1"#), "{text}");
     }
 
     #[test]

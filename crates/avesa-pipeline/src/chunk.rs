@@ -55,14 +55,26 @@ impl Pipeline {
         }
         tracing::info!(deleted = gone.len(), "key scan: records the vendor no longer lists");
         let chunk = ChunkId::new();
-        let record = ChunkRecord::running(chunk, run_id, key.clone(), None);
+        let record = ChunkRecord {
+            fence: job.fence,
+            ..ChunkRecord::running(chunk, run_id, key.clone(), None)
+        };
         self.store.begin_chunk(&record).await?;
         let mut counts = ChunkCounts { records: gone.len() as u64, ..Default::default() };
         let (files, inserted) = self.land(job, chunk, now, gone).await?;
         counts.versions_inserted = inserted;
-        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end: None, counts, files };
+        let commit = ChunkCommit {
+            chunk_id: chunk,
+            key: key.clone(),
+            end: None,
+            counts,
+            files,
+            fence: job.fence,
+        };
         crash_point("key_scan_before_commit");
-        self.store.commit_chunk(&commit).await?;
+        if let Err(e) = self.store.commit_chunk(&commit).await {
+            return Err(self.void_if_fenced(job, chunk, e.into()).await);
+        }
         Ok(inserted)
     }
 
@@ -216,8 +228,14 @@ impl Pipeline {
         if records.is_empty() {
             // Nothing read; a delta API may still hand out a new delta link to keep.
             let end = end.filter(|e| e.continuation.as_ref().is_some_and(Continuation::is_delta));
-            let commit =
-                ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files: vec![] };
+            let commit = ChunkCommit {
+                chunk_id: chunk,
+                key: key.clone(),
+                end,
+                counts,
+                files: vec![],
+                fence: job.fence,
+            };
             return Ok((commit, false, stop));
         }
         if let Some(seen) = seen {
@@ -232,7 +250,8 @@ impl Pipeline {
             land_ms = began.elapsed().as_millis() as u64,
             "chunk applied"
         );
-        let commit = ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files };
+        let commit =
+            ChunkCommit { chunk_id: chunk, key: key.clone(), end, counts, files, fence: job.fence };
         let more = more && stop.as_ref().is_none_or(|s| !s.ends_table());
         Ok((commit, more, stop))
     }

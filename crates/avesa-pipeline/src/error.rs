@@ -2,10 +2,10 @@
 //! logs and the CLI can tell a vendor's failure from a configuration mistake, a platform
 //! outage and a bug in AVESA.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who has to act on a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The vendor failed or misbehaved (outage, throttling past retries, a page served
@@ -78,6 +78,12 @@ impl TableError {
             TableError::Cancelled => ErrorClass::Cancelled,
             TableError::Internal(_) => ErrorClass::Bug,
         }
+    }
+
+    /// Whether the table's lease was taken over by another worker while this one ran it
+    /// (the other now runs the table; this one's work is void).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, TableError::State(avesa_state::StateError::Fenced(_)))
     }
 
     /// Whether this is a bug in AVESA rather than a condition of the world.

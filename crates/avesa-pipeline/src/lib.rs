@@ -25,11 +25,13 @@ pub mod failpoints;
 pub mod metrics;
 pub mod notify;
 mod plan;
+pub mod queue;
 pub mod schedule;
 mod services;
 mod table;
 #[cfg(test)]
 mod tests;
+pub mod worker;
 
 pub use error::{ErrorClass, TableError};
 pub use services::{
@@ -134,7 +136,7 @@ impl Drop for ActiveRun {
 }
 
 /// The outcome of one table in a run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct TableOutcome {
     pub tenant_id: TenantId,
     pub service: String,
@@ -189,6 +191,8 @@ pub struct Pipeline {
     chunk_slots: Arc<Semaphore>,
     /// Table slots per tenant, likewise shared.
     tenant_slots: Arc<std::sync::Mutex<BTreeMap<TenantId, Arc<Semaphore>>>>,
+    /// Where runs' table jobs go (the distributed shape); `None`: this process runs them.
+    queue: Option<queue::JobQueue>,
 }
 
 /// Stops a pipeline's runs cleanly: each table commits what its chunk has read and stops;
@@ -227,8 +231,22 @@ impl Pipeline {
             active: tokio::sync::watch::Sender::new(0),
             chunk_slots: Arc::new(Semaphore::new(opts.max_concurrent_chunks.max(1))),
             tenant_slots: Arc::default(),
+            queue: None,
             opts,
         }
+    }
+
+    /// Hands runs' table jobs to `queue`, for `avesa worker` processes to run, instead of
+    /// running them in this process. A run is then finished by the worker that records its
+    /// last table's outcome.
+    pub fn with_queue(mut self, queue: queue::JobQueue) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// The queue runs' jobs go to, if any.
+    pub fn queue(&self) -> Option<&queue::JobQueue> {
+        self.queue.as_ref()
     }
 
     /// Shares `tables` with other pipelines over the same installation, so that no two
@@ -303,8 +321,15 @@ impl Pipeline {
             started_at: Utc::now(),
             finished_at: None,
             error: None,
+            tables_planned: self
+                .queue
+                .as_ref()
+                .map(|_| u32::try_from(jobs.len() + outcomes.len()).unwrap_or(u32::MAX)),
         };
         self.store.create_run(&run).await?;
+        if let Some(queue) = &self.queue {
+            return self.dispatch(queue, &req, &run, jobs, outcomes).await;
+        }
         let mut set = JoinSet::new();
         let mut task_keys = BTreeMap::new();
         for job in jobs {
@@ -342,18 +367,35 @@ impl Pipeline {
                 }
             }
         }
+        self.conclude(run.id, req.tenant.as_ref(), outcomes, started.elapsed().as_secs_f64()).await
+    }
+
+    /// Finishes a run from its tables' outcomes: its status and error, the run record,
+    /// metrics and the webhook. In the distributed shape, the worker that records a run's
+    /// last outcome calls it.
+    pub(crate) async fn conclude(
+        &self,
+        run_id: RunId,
+        tenant: Option<&TenantId>,
+        mut outcomes: Vec<TableOutcome>,
+        seconds: f64,
+    ) -> Result<RunSummary, PipelineError> {
         outcomes.sort_by(|a, b| {
             (&a.tenant_id, &a.service, &a.table).cmp(&(&b.tenant_id, &b.service, &b.table))
         });
-        let failed_n = outcomes.iter().filter(|o| o.status != ChunkStatus::Committed).count();
-        let status = match failed_n {
+        let failures: Vec<&TableOutcome> =
+            outcomes.iter().filter(|o| o.status != ChunkStatus::Committed).collect();
+        let cancelled = self.is_cancelled()
+            || (!failures.is_empty()
+                && failures.iter().all(|o| o.error_class == Some(ErrorClass::Cancelled)));
+        let status = match failures.len() {
             0 => RunStatus::Succeeded,
-            _ if self.is_cancelled() => RunStatus::Cancelled,
+            _ if cancelled => RunStatus::Cancelled,
             n if n == outcomes.len() => RunStatus::Failed,
             _ => RunStatus::PartiallyFailed,
         };
-        let error = (failed_n > 0).then(|| {
-            outcomes
+        let error = (!failures.is_empty()).then(|| {
+            failures
                 .iter()
                 .filter_map(|o| {
                     o.error
@@ -363,23 +405,145 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        self.store.finish_run(run.id, status, error.as_deref()).await?;
-        let summary = RunSummary {
-            run_id: run.id,
-            status,
-            tables: outcomes,
-            seconds: started.elapsed().as_secs_f64(),
-        };
+        self.store.finish_run(run_id, status, error.as_deref()).await?;
+        let summary = RunSummary { run_id, status, tables: outcomes, seconds };
         let st = [("status", status.as_str())];
         self.metrics.add("avesa_runs_total", &st, 1.0);
         self.metrics.observe("avesa_run_duration_seconds", &st, summary.seconds);
         if let Some(url) = &self.opts.webhook_url {
-            let event = notify::event_json(&summary, req.tenant.as_ref().map(TenantId::as_str));
+            let event = notify::event_json(&summary, tenant.map(TenantId::as_str));
             if !notify::send(url, &event).await {
                 tracing::error!(url = %url, run = %summary.run_id, "the run's webhook was not delivered");
             }
         }
         Ok(summary)
+    }
+}
+
+impl Pipeline {
+    /// Queues a planned run's jobs. Tables that cannot run are recorded as outcomes now;
+    /// a job that cannot be queued is recorded as failed. Returns at once with the run
+    /// `running` (or finished, when nothing was queued).
+    async fn dispatch(
+        &self,
+        queue: &queue::JobQueue,
+        req: &SyncRequest,
+        run: &RunRecord,
+        jobs: Vec<plan::TableJob>,
+        outcomes: Vec<TableOutcome>,
+    ) -> Result<RunSummary, PipelineError> {
+        let mut unqueued = outcomes;
+        let mut queued = 0usize;
+        for job in jobs {
+            let message = queue::JobMessage {
+                run_id: run.id,
+                tenant: job.key.tenant_id.clone(),
+                service: job.key.service.clone(),
+                source: job.source.clone(),
+                full: req.full,
+                backfill: job.range.map(|b| (b.from, b.to)),
+            };
+            match queue.publish(&message).await {
+                Ok(()) => queued += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, table = %job.key.table, "could not queue a table job");
+                    unqueued.push(failed(
+                        &job.key.tenant_id,
+                        &job.key.service,
+                        &job.key.table,
+                        ErrorClass::Platform,
+                        e,
+                    ));
+                }
+            }
+        }
+        tracing::info!(run = %run.id, jobs = queued, "run queued for workers");
+        let mut summary = RunSummary {
+            run_id: run.id,
+            status: RunStatus::Running,
+            tables: Vec::new(),
+            seconds: 0.0,
+        };
+        if queued == 0 {
+            // Nothing for a worker to finish: finish it here.
+            return self.conclude(run.id, req.tenant.as_ref(), unqueued, 0.0).await;
+        }
+        for o in unqueued {
+            if let Some(all) = self.record_outcome(run.id, &o).await? {
+                summary = self.conclude_recorded(run.id, all).await?;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Records one table's outcome of a distributed run; `Some` with every outcome when
+    /// it was the run's last.
+    pub(crate) async fn record_outcome(
+        &self,
+        run_id: RunId,
+        o: &TableOutcome,
+    ) -> Result<Option<Vec<TableOutcome>>, PipelineError> {
+        let name = format!("{}/{}/{}", o.tenant_id, o.service, o.table);
+        let json = serde_json::to_string(o).expect("an outcome serializes");
+        let Some(all) = self.store.record_outcome(run_id, &name, &json).await? else {
+            return Ok(None);
+        };
+        let parsed = all
+            .iter()
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| {
+                    avesa_state::StateError::Corrupt(format!("a run's table outcome: {e}"))
+                })
+            })
+            .collect::<Result<Vec<TableOutcome>, _>>()?;
+        Ok(Some(parsed))
+    }
+
+    /// Runs one sync and waits for it to finish: [`run`](Self::run) when this process runs
+    /// the jobs; with a queue, until the workers have finished every table (polling the
+    /// state store), the summary then made of the outcomes they recorded.
+    pub async fn run_and_wait(&self, req: SyncRequest) -> Result<RunSummary, PipelineError> {
+        let summary = self.run(req).await?;
+        if summary.status != RunStatus::Running {
+            return Ok(summary);
+        }
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let Some(run) = self.store.get_run(summary.run_id).await? else { continue };
+            if run.status == RunStatus::Running {
+                continue;
+            }
+            let tables = self
+                .store
+                .list_outcomes(run.id)
+                .await?
+                .iter()
+                .map(|j| {
+                    serde_json::from_str(j).map_err(|e| {
+                        avesa_state::StateError::Corrupt(format!("a run's table outcome: {e}"))
+                    })
+                })
+                .collect::<Result<Vec<TableOutcome>, _>>()?;
+            let seconds = run
+                .finished_at
+                .map(|f| (f - run.started_at).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or_default();
+            return Ok(RunSummary { run_id: run.id, status: run.status, tables, seconds });
+        }
+    }
+
+    /// Concludes a distributed run whose outcomes are all recorded.
+    pub(crate) async fn conclude_recorded(
+        &self,
+        run_id: RunId,
+        outcomes: Vec<TableOutcome>,
+    ) -> Result<RunSummary, PipelineError> {
+        let run = self.store.get_run(run_id).await?;
+        let tenant = run.as_ref().and_then(|r| r.tenant_id.clone());
+        let seconds = run
+            .map(|r| (Utc::now() - r.started_at).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        self.conclude(run_id, tenant.as_ref(), outcomes, seconds).await
     }
 }
 

@@ -18,6 +18,12 @@ pub const METRICS: &[MetricDef] = &[
     ("avesa_run_duration_seconds", "Wall time of a sync run."),
 ];
 
+/// What a serving process reports of the distributed shape (`worker::cluster_status`).
+pub const CLUSTER_METRICS: &[MetricDef] = &[
+    ("avesa_workers_alive", "Workers whose heartbeat is recent."),
+    ("avesa_queue_jobs", "Table jobs in the queue, by state (waiting, running)."),
+];
+
 /// Adds a finished chunk's counts.
 pub(crate) fn record_chunk(m: &Metrics, labels: &[(&str, &str); 3], c: &ChunkCounts, status: &str) {
     m.add("avesa_records_total", labels, c.records as f64);

@@ -26,6 +26,10 @@ pub(crate) struct TableJob {
     pub(crate) connector: Arc<dyn Connector>,
     /// `None`: the table is landed as raw Parquet only.
     pub(crate) mapping: Option<Arc<avesa_transform::Mapping>>,
+    /// The fencing token of the table's lease, when a worker runs the job: every commit
+    /// is checked against it, and an unfinished chunk is superseded rather than resumed
+    /// (its first runner may still be alive, writing under its id).
+    pub(crate) fence: Option<u64>,
 }
 
 /// A planned run.
@@ -102,6 +106,7 @@ impl Pipeline {
                         range: req.backfill,
                         connector: connector.clone(),
                         mapping: None,
+                        fence: None,
                     };
                     let Some(source) = connector.mapping_of(&table) else {
                         jobs.push(base);
@@ -130,6 +135,49 @@ impl Pipeline {
         // Interleave tenants so that one tenant's many tables don't queue ahead of others.
         jobs.sort_by_key(|j| j.key.tenant_id.clone());
         Ok(Plan { jobs: interleave_by_tenant(jobs), outcomes })
+    }
+}
+
+impl Pipeline {
+    /// The job a queued message describes, rebuilt by the worker that runs it (the
+    /// connector from the service's sealed configuration as it is now). What cannot run
+    /// becomes the table's failed outcome.
+    pub(crate) async fn job_from_message(
+        &self,
+        m: &crate::queue::JobMessage,
+    ) -> Result<TableJob, TableOutcome> {
+        let fail = |class, e: String| failed(&m.tenant, &m.service, &m.source, class, e);
+        let key = m.key().map_err(|e| fail(ErrorClass::Bug, e))?;
+        let range = m.range().map_err(|e| fail(ErrorClass::Bug, e))?;
+        let services = self
+            .store
+            .list_services(&m.tenant)
+            .await
+            .map_err(|e| fail(ErrorClass::Platform, e.to_string()))?;
+        let Some(svc) = services.into_iter().find(|s| s.service == m.service && s.enabled) else {
+            return Err(fail(
+                ErrorClass::Config,
+                format!("tenant {} no longer has service {}", m.tenant, m.service),
+            ));
+        };
+        let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
+            .and_then(|cfg| self.catalogue.connector(&m.tenant, &cfg))
+            .map_err(|e| fail(ErrorClass::Config, e.to_string()))?;
+        let mapping = match connector.mapping_of(&m.source) {
+            None => None,
+            Some(source) => Some(self.catalogue.mapping(&m.service, &source).ok_or_else(|| {
+                fail(ErrorClass::Config, format!("no mapping for {} {source}", m.service))
+            })?),
+        };
+        let out =
+            TableJob { key, source: m.source.clone(), range, connector, mapping, fence: None };
+        if out.range.is_some() && !out.connector.supports_range(&out.source) {
+            return Err(fail(
+                ErrorClass::Config,
+                "a backfill needs a table read by an updated-at cursor".into(),
+            ));
+        }
+        Ok(out)
     }
 }
 

@@ -271,6 +271,69 @@ impl Scheduler {
             tokio::time::sleep(every).await;
         }
     }
+
+    /// Ticks every `every` while this process holds the state store's planner lease
+    /// ([`PLANNER_LEASE`], renewed every third of `lease`), until the task is aborted. Any
+    /// number of `avesa serve` processes run this; one of them plans scheduled runs at a
+    /// time, and another takes over within `lease` of its stopping.
+    pub async fn run_when_leader(
+        self,
+        every: std::time::Duration,
+        lease: std::time::Duration,
+        holder: String,
+    ) {
+        let store = self.pipeline.store.clone();
+        loop {
+            match store.claim_lease(PLANNER_LEASE, &holder, lease).await {
+                Ok(Some(token)) => {
+                    tracing::info!(holder = %holder, "this process now plans scheduled runs");
+                    let ticking = tokio::spawn(self.clone().run(every));
+                    let held =
+                        HeldLease { store: store.clone(), token, ticking: ticking.abort_handle() };
+                    loop {
+                        tokio::time::sleep(lease / 3).await;
+                        match store.renew_lease(PLANNER_LEASE, token, lease).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::warn!("another process took over planning scheduled runs");
+                                break;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot renew the planner lease"),
+                        }
+                    }
+                    // Stops ticking (and releases nothing: the lease is another's now).
+                    drop(held);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot claim the planner lease"),
+            }
+            tokio::time::sleep(lease / 3).await;
+        }
+    }
+}
+
+/// The state store lease whose holder plans scheduled runs.
+pub const PLANNER_LEASE: &str = "planner";
+
+/// The planner lease while held: dropped (the leader's task aborted at shutdown, or the
+/// lease lost), it stops the ticking and releases the lease, so that another process takes
+/// over at once rather than after the lease.
+struct HeldLease {
+    store: Arc<dyn avesa_state::StateStore>,
+    token: u64,
+    ticking: tokio::task::AbortHandle,
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.ticking.abort();
+        let (store, token) = (self.store.clone(), self.token);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = store.release_lease(PLANNER_LEASE, token).await;
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -137,6 +137,13 @@ impl Pipeline {
         };
         let (mut chunk_id, mut start) =
             match start_of(resumed.as_ref(), watermark, full, job.range, &rewind) {
+                // Under a lease, the chunk's first runner may be alive (paused, cut off)
+                // and still write under its id: read from the same start under a new id.
+                Start::Resume { chunk, from } if job.fence.is_some() => {
+                    tracing::info!(chunk = %chunk, "taking over an unfinished chunk");
+                    self.abandon(job, chunk).await?;
+                    (ChunkId::new(), from)
+                }
                 Start::Resume { chunk, from } => {
                     tracing::info!(chunk = %chunk, "resuming unfinished chunk");
                     (chunk, from)
@@ -171,7 +178,10 @@ impl Pipeline {
             if self.is_cancelled() {
                 return Err(TableError::Cancelled);
             }
-            let record = ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone());
+            let record = ChunkRecord {
+                fence: job.fence,
+                ..ChunkRecord::running(chunk_id, run_id, key.clone(), start.clone())
+            };
             self.store.begin_chunk(&record).await.map_err(TableError::from)?;
             let span = tracing::info_span!("chunk", chunk = %chunk_id);
             let chunk_started = Instant::now();
@@ -235,7 +245,9 @@ impl Pipeline {
                     out.requests += commit.counts.requests;
                     let end = commit.end.clone();
                     crash_point("before_commit");
-                    self.store.commit_chunk(&commit).await.map_err(TableError::from)?;
+                    if let Err(e) = self.store.commit_chunk(&commit).await {
+                        return Err(self.void_if_fenced(job, chunk_id, e.into()).await);
+                    }
                     match stop {
                         Some(StopReason::Cancelled) => return Err(TableError::Cancelled),
                         Some(StopReason::Quota(q)) => {
@@ -281,13 +293,42 @@ impl Pipeline {
         }
     }
 
+    /// A failed commit's error; when it failed because another worker took the table over,
+    /// the chunk is void: marked abandoned, its lake files deleted (best effort; they
+    /// belong to no commit).
+    pub(crate) async fn void_if_fenced(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        e: TableError,
+    ) -> TableError {
+        if e.is_fenced() {
+            tracing::warn!(chunk = %chunk, "lease lost to another worker: the chunk is void");
+            // Its own chunk, which no one else runs: abandoned without the lost lease.
+            let _ = self.abandon_under(job, chunk, None).await;
+        }
+        e
+    }
+
     /// Marks an unfinished chunk abandoned and deletes the lake files it may have
     /// written: only committed chunks' files belong to the lake. (Versions its SCD2 apply
     /// may have written stay: they are states the vendor really had, and the apply is
     /// idempotent.)
     async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), TableError> {
         tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
-        self.store.abandon_chunk(chunk).await?;
+        self.abandon_under(job, chunk, job.fence).await
+    }
+
+    /// [`abandon`](Self::abandon) under the table's lease `fence` (refused if it is stale),
+    /// or none.
+    async fn abandon_under(
+        &self,
+        job: &TableJob,
+        chunk: ChunkId,
+        fence: Option<u64>,
+    ) -> Result<(), TableError> {
+        let lease = job.key.lease_name();
+        self.store.abandon_chunk(chunk, fence.map(|t| (lease.as_str(), t))).await?;
         let (raw, canonical) = chunk_paths(job, chunk);
         for p in std::iter::once(raw).chain(canonical) {
             self.lake.delete(&p).await?;

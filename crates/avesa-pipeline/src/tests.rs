@@ -43,6 +43,8 @@ struct FakeVendor {
     fail_from_page: Mutex<Option<usize>>,
     /// Cancel this pipeline once this many pages have been served.
     cancel_after: Mutex<Option<(usize, CancelHandle)>>,
+    /// Every page takes this long.
+    page_delay: Mutex<Option<std::time::Duration>>,
     pages: AtomicUsize,
 }
 
@@ -103,6 +105,10 @@ impl Connector for FakeVendor {
         after: Option<&Position>,
         page_size: u32,
     ) -> avesa_connectors::Result<Page> {
+        let delay = *self.page_delay.lock().unwrap();
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let n = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_from_page.lock().unwrap().is_some_and(|f| n >= f) {
             return Err(ConnectorError::Exhausted {
@@ -527,4 +533,103 @@ mod start_of {
             Start::Fresh { supersede: None, from: Some(Position::from_instant(from)) }
         );
     }
+}
+
+/// A job as a worker runs it: rebuilt from its queue message, under the table's lease.
+async fn leased_job(rig: &Rig, token: u64) -> plan::TableJob {
+    let message = queue::JobMessage {
+        run_id: RunId::new(),
+        tenant: rig.tenant.clone(),
+        service: "connectwise".into(),
+        source: TABLE.into(),
+        full: false,
+        backfill: None,
+    };
+    let mut job = rig.pipeline.job_from_message(&message).await.expect("a runnable job");
+    job.fence = Some(token);
+    job
+}
+
+#[tokio::test]
+async fn under_a_lease_a_dead_workers_chunk_is_taken_over_under_a_new_id() {
+    let rig = Rig::new(FakeVendor::with(15)).await;
+    rig.run(false).await;
+    rig.vendor.upsert(20, 40, "late");
+    // A worker died mid-chunk, after writing its raw file.
+    let dead = ChunkRecord::running(ChunkId::new(), RunId::new(), rig.key(), rig.cursor().await);
+    rig.store.begin_chunk(&dead).await.unwrap();
+    let stray = Lake::raw_path(&rig.tenant, "connectwise", TABLE, dead.id);
+    let batch = avesa_lake::raw_batch(&rig.tenant, "connectwise", TABLE, dead.id, Utc::now(), &[]);
+    rig.lake.put_batch(&stray, batch).await.unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let token = rig.store.claim_lease(&rig.key().lease_name(), "w2", lease).await.unwrap().unwrap();
+    let run = RunId::new();
+    let out = rig.pipeline.sync_table(run, leased_job(&rig, token).await, false).await;
+    assert_eq!(out.status, ChunkStatus::Committed, "{out:?}");
+    assert_eq!(out.records, 1);
+    let chunks = rig.chunks(run).await;
+    assert_eq!(chunks.len(), 1);
+    assert_ne!(chunks[0].id, dead.id, "its first runner may be alive: a new id");
+    assert_eq!(chunks[0].start, dead.start, "from the same position");
+    assert!(!rig.lake_files().await.contains(&stray.to_string()), "the dead chunk's file is gone");
+    assert!(rig.store.find_unfinished_chunk(&rig.key()).await.unwrap().is_none());
+    assert_eq!(rig.versions().await, 16);
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_commits_nothing_and_leaves_no_files() {
+    let rig = Rig::new(FakeVendor::with(12)).await;
+    rig.run(false).await;
+    let before = rig.lake_files().await;
+    let cursor = rig.cursor().await;
+    rig.vendor.upsert(30, 40, "changed");
+    let name = rig.key().lease_name();
+    let short = std::time::Duration::from_millis(100);
+    let mine = rig.store.claim_lease(&name, "w1", short).await.unwrap().unwrap();
+    // The worker begins its chunk, then stalls on the vendor past its lease, and another
+    // takes the table over before it comes back to commit.
+    *rig.vendor.page_delay.lock().unwrap() = Some(std::time::Duration::from_millis(400));
+    let run = RunId::new();
+    let job = leased_job(&rig, mine).await;
+    let pipeline = rig.pipeline.clone();
+    let stalled = tokio::spawn(async move { pipeline.sync_table(run, job, false).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let theirs = rig.store.claim_lease(&name, "w2", short).await.unwrap().unwrap();
+    assert!(theirs > mine);
+    let out = stalled.await.unwrap();
+    assert_eq!(out.status, ChunkStatus::Failed);
+    assert!(out.error.as_deref().unwrap().contains("taken over by another worker"), "{out:?}");
+    assert_eq!(out.error_class, Some(ErrorClass::Platform));
+    assert_eq!(rig.cursor().await, cursor, "the watermark did not move");
+    let chunks = rig.chunks(run).await;
+    assert_eq!(chunks.len(), 1, "it began its chunk under its lease");
+    assert_eq!(chunks[0].status, ChunkStatus::Abandoned, "the void chunk is never resumed");
+    assert_eq!(rig.lake_files().await, before, "its files are gone");
+    assert!(rig.store.find_unfinished_chunk(&rig.key()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_before_it_began_leaves_the_new_holders_chunk_alone() {
+    let rig = Rig::new(FakeVendor::with(12)).await;
+    rig.run(false).await;
+    rig.vendor.upsert(30, 40, "changed");
+    let name = rig.key().lease_name();
+    let short = std::time::Duration::from_millis(50);
+    let mine = rig.store.claim_lease(&name, "w1", short).await.unwrap().unwrap();
+    // Paused right after claiming: the table goes to another worker, which is mid-chunk
+    // when this one wakes up and starts the table.
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let long = std::time::Duration::from_secs(60);
+    let theirs = rig.store.claim_lease(&name, "w2", long).await.unwrap().unwrap();
+    let running = ChunkRecord {
+        fence: Some(theirs),
+        ..ChunkRecord::running(ChunkId::new(), RunId::new(), rig.key(), rig.cursor().await)
+    };
+    rig.store.begin_chunk(&running).await.unwrap();
+    let out = rig.pipeline.sync_table(RunId::new(), leased_job(&rig, mine).await, false).await;
+    assert_eq!(out.status, ChunkStatus::Failed);
+    assert!(out.error.as_deref().unwrap().contains("taken over by another worker"), "{out:?}");
+    let unfinished = rig.store.find_unfinished_chunk(&rig.key()).await.unwrap().unwrap();
+    assert_eq!(unfinished.id, running.id, "the new holder's chunk is untouched");
+    assert_eq!(unfinished.status, ChunkStatus::Running);
 }

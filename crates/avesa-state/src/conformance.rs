@@ -34,6 +34,11 @@ macro_rules! state_store_conformance {
             tables_and_tenants_are_independent,
             runs_are_listed_per_tenant_newest_first,
             interrupted_runs_are_marked_once,
+            leases_are_exclusive_until_they_expire_and_tokens_grow,
+            a_commit_under_a_lost_lease_is_refused,
+            run_outcomes_complete_the_run_exactly_once,
+            concurrent_outcomes_complete_the_run_exactly_once,
+            workers_heartbeat_and_are_forgotten,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -64,6 +69,7 @@ fn run_record(t: Option<&TenantId>) -> RunRecord {
         started_at: Utc::now(),
         finished_at: None,
         error: None,
+        tables_planned: None,
     }
 }
 
@@ -244,6 +250,7 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
         end: Some(end.clone()),
         counts: counts(10),
         files: vec!["a.parquet".into(), "b.parquet".into()],
+        fence: None,
     };
     let before = Utc::now() - Duration::seconds(1);
     s.commit_chunk(&commit).await.unwrap();
@@ -253,7 +260,7 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
     // Committing twice is refused; failing or abandoning a committed chunk changes nothing.
     assert!(s.commit_chunk(&commit).await.is_err());
     s.fail_chunk(c1.id, "late failure").await.unwrap();
-    s.abandon_chunk(c1.id).await.unwrap();
+    s.abandon_chunk(c1.id, None).await.unwrap();
     let chunks = s.list_chunks(run.id).await.unwrap();
     assert_eq!(chunks.len(), 1);
     let c = &chunks[0];
@@ -276,6 +283,7 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
         end: None,
         counts: ChunkCounts::default(),
         files: vec![],
+        fence: None,
     })
     .await
     .unwrap();
@@ -288,6 +296,7 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
         end: Some(cursor(60, "99", None)),
         counts: counts(1),
         files: vec![],
+        fence: None,
     };
     assert!(s.commit_chunk(&ghost).await.is_err());
     assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end));
@@ -319,10 +328,10 @@ pub async fn unfinished_chunks_resume_earliest_first(s: Arc<dyn StateStore>) {
     s.begin_chunk(&first).await.unwrap();
     assert_eq!(s.find_unfinished_chunk(&k).await.unwrap().unwrap().id, first.id);
     for c in [&first, &earlier] {
-        s.abandon_chunk(c.id).await.unwrap();
+        s.abandon_chunk(c.id, None).await.unwrap();
     }
     assert_eq!(s.find_unfinished_chunk(&k).await.unwrap().unwrap().id, later.id);
-    s.abandon_chunk(later.id).await.unwrap();
+    s.abandon_chunk(later.id, None).await.unwrap();
     assert!(s.find_unfinished_chunk(&k).await.unwrap().is_none());
     let statuses: Vec<ChunkStatus> =
         s.list_chunks(run.id).await.unwrap().into_iter().map(|c| c.status).collect();
@@ -334,6 +343,7 @@ pub async fn unfinished_chunks_resume_earliest_first(s: Arc<dyn StateStore>) {
         end: Some(cursor(90, "1", None)),
         counts: counts(1),
         files: vec![],
+        fence: None,
     };
     assert!(s.commit_chunk(&commit).await.is_err());
     assert!(s.get_cursor(&k).await.unwrap().is_none());
@@ -366,6 +376,7 @@ pub async fn rebegun_chunk_moves_to_the_new_run(s: Arc<dyn StateStore>) {
         end: Some(cursor(2, "6", None)),
         counts: counts(4),
         files: vec!["f".into()],
+        fence: None,
     })
     .await
     .unwrap();
@@ -392,6 +403,7 @@ pub async fn tables_and_tenants_are_independent(s: Arc<dyn StateStore>) {
             end: Some(cursor(i as i64, &i.to_string(), None)),
             counts: counts(1),
             files: vec![],
+            fence: None,
         })
         .await
         .unwrap();
@@ -467,4 +479,175 @@ pub async fn interrupted_runs_are_marked_once(s: Arc<dyn StateStore>) {
     let kept = s.get_run(done.id).await.unwrap().unwrap();
     assert_eq!((kept.status, kept.error), (RunStatus::Succeeded, None));
     assert_eq!(s.interrupt_running_runs("again").await.unwrap(), 0);
+}
+
+pub async fn leases_are_exclusive_until_they_expire_and_tokens_grow(s: Arc<dyn StateStore>) {
+    let long = std::time::Duration::from_secs(60);
+    let short = std::time::Duration::from_millis(300);
+    let first = s.claim_lease("table/a/x/t", "w1", long).await.unwrap().expect("free lease");
+    assert_eq!(s.claim_lease("table/a/x/t", "w2", long).await.unwrap(), None, "held");
+    // Another lease is independent.
+    assert!(s.claim_lease("table/a/x/u", "w2", long).await.unwrap().is_some());
+    assert!(s.renew_lease("table/a/x/t", first, short).await.unwrap());
+    // Still held until it expires…
+    assert_eq!(s.claim_lease("table/a/x/t", "w2", long).await.unwrap(), None);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // …then anyone may take it, with a greater token; the old holder is fenced.
+    let second = s.claim_lease("table/a/x/t", "w2", long).await.unwrap().expect("expired");
+    assert!(second > first, "{second} > {first}");
+    assert!(!s.renew_lease("table/a/x/t", first, long).await.unwrap(), "fenced");
+    // A stale release does nothing; the holder's release frees it at once.
+    s.release_lease("table/a/x/t", first).await.unwrap();
+    assert_eq!(s.claim_lease("table/a/x/t", "w3", long).await.unwrap(), None);
+    s.release_lease("table/a/x/t", second).await.unwrap();
+    let third = s.claim_lease("table/a/x/t", "w3", long).await.unwrap().expect("released");
+    assert!(third > second);
+    assert!(s.renew_lease("table/a/x/t", third, long).await.unwrap());
+}
+
+pub async fn a_commit_under_a_lost_lease_is_refused(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let k = key(&t, "tickets");
+    let run = run_record(Some(&t));
+    s.create_run(&run).await.unwrap();
+    let lease = std::time::Duration::from_millis(200);
+    let mine = s.claim_lease(&k.lease_name(), "w1", lease).await.unwrap().unwrap();
+    let chunk = ChunkRecord::running(ChunkId::new(), run.id, k.clone(), None);
+    s.begin_chunk(&chunk).await.unwrap();
+    let commit = ChunkCommit {
+        chunk_id: chunk.id,
+        key: k.clone(),
+        end: Some(cursor(5, "5", None)),
+        counts: counts(5),
+        files: vec!["a.parquet".into()],
+        fence: Some(mine),
+    };
+    // w1 stalls past its lease and w2 takes the table over.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let theirs = s.claim_lease(&k.lease_name(), "w2", lease).await.unwrap().unwrap();
+    match s.commit_chunk(&commit).await {
+        Err(StateError::Fenced(name)) => assert_eq!(name, k.lease_name()),
+        other => panic!("a fenced commit must fail, got {other:?}"),
+    }
+    // Nothing of it landed: the cursor did not move and the chunk is still running.
+    assert_eq!(s.get_cursor(&k).await.unwrap(), None);
+    assert_eq!(s.find_unfinished_chunk(&k).await.unwrap().unwrap().id, chunk.id);
+    // Nor may the fenced worker begin a chunk, or abandon one (the new holder's).
+    let late = ChunkRecord {
+        fence: Some(mine),
+        ..ChunkRecord::running(ChunkId::new(), run.id, k.clone(), None)
+    };
+    assert!(matches!(s.begin_chunk(&late).await, Err(StateError::Fenced(_))));
+    assert!(matches!(
+        s.abandon_chunk(chunk.id, Some((&k.lease_name(), mine))).await,
+        Err(StateError::Fenced(_))
+    ));
+    assert_eq!(s.find_unfinished_chunk(&k).await.unwrap().unwrap().id, chunk.id, "untouched");
+    assert!(s.list_chunks(run.id).await.unwrap().iter().all(|c| c.id != late.id));
+    // The new holder's commit lands.
+    let fresh = ChunkRecord {
+        fence: Some(theirs),
+        ..ChunkRecord::running(ChunkId::new(), run.id, k.clone(), None)
+    };
+    s.abandon_chunk(chunk.id, Some((&k.lease_name(), theirs))).await.unwrap();
+    s.begin_chunk(&fresh).await.unwrap();
+    s.commit_chunk(&ChunkCommit { chunk_id: fresh.id, fence: Some(theirs), ..commit.clone() })
+        .await
+        .unwrap();
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(cursor(5, "5", None)));
+    // A commit without a fence (one process, no leases) is not checked.
+    let plain = ChunkRecord::running(ChunkId::new(), run.id, k.clone(), Some(cursor(5, "5", None)));
+    s.begin_chunk(&plain).await.unwrap();
+    s.commit_chunk(&ChunkCommit {
+        chunk_id: plain.id,
+        end: Some(cursor(6, "6", None)),
+        fence: None,
+        ..commit
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(cursor(6, "6", None)));
+}
+
+pub async fn run_outcomes_complete_the_run_exactly_once(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let run = RunRecord { tables_planned: Some(2), ..run_record(Some(&t)) };
+    s.create_run(&run).await.unwrap();
+    assert_eq!(s.get_run(run.id).await.unwrap().unwrap().tables_planned, Some(2));
+    assert_eq!(s.record_outcome(run.id, "x/a", r#"{"n":1}"#).await.unwrap(), None);
+    // Recorded again (a job delivered twice): replaced, not counted twice.
+    assert_eq!(s.record_outcome(run.id, "x/a", r#"{"n":2}"#).await.unwrap(), None);
+    let all = s.record_outcome(run.id, "x/b", r#"{"n":3}"#).await.unwrap().expect("complete");
+    let values: Vec<serde_json::Value> =
+        all.iter().map(|o| serde_json::from_str(o).unwrap()).collect();
+    assert_eq!(values, vec![serde_json::json!({"n": 2}), serde_json::json!({"n": 3})]);
+    // Once complete, later outcomes never complete it again.
+    assert_eq!(s.record_outcome(run.id, "x/b", r#"{"n":4}"#).await.unwrap(), None);
+    let listed: Vec<serde_json::Value> = s
+        .list_outcomes(run.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| serde_json::from_str(o).unwrap())
+        .collect();
+    assert_eq!(listed, vec![serde_json::json!({"n": 2}), serde_json::json!({"n": 4})]);
+    assert!(s.list_outcomes(RunId::new()).await.unwrap().is_empty());
+    // A run its own process finishes has no planned count: never completed by outcomes.
+    let local = run_record(Some(&t));
+    s.create_run(&local).await.unwrap();
+    assert_eq!(s.get_run(local.id).await.unwrap().unwrap().tables_planned, None);
+    assert_eq!(s.record_outcome(local.id, "x/a", "{}").await.unwrap(), None);
+    assert!(matches!(
+        s.record_outcome(RunId::new(), "x/a", "{}").await,
+        Err(StateError::NotFound(_))
+    ));
+}
+
+pub async fn concurrent_outcomes_complete_the_run_exactly_once(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let n = 12;
+    let run = RunRecord { tables_planned: Some(n), ..run_record(Some(&t)) };
+    s.create_run(&run).await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let s = s.clone();
+        set.spawn(async move {
+            s.record_outcome(run.id, &format!("x/t{i:02}"), &format!(r#"{{"i":{i}}}"#)).await
+        });
+    }
+    let mut completions = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Some(all) = r.unwrap().unwrap() {
+            completions.push(all);
+        }
+    }
+    assert_eq!(completions.len(), 1, "exactly one recorder completes the run");
+    assert_eq!(completions[0].len(), n as usize);
+}
+
+pub async fn workers_heartbeat_and_are_forgotten(s: Arc<dyn StateStore>) {
+    let now = Utc::now();
+    let w = |id: &str, seen: chrono::DateTime<Utc>| WorkerRecord {
+        id: id.into(),
+        host: "h1".into(),
+        pid: 42,
+        concurrency: 4,
+        running: 1,
+        started_at: now - Duration::minutes(5),
+        seen_at: seen,
+    };
+    s.worker_heartbeat(&w("w1", now - Duration::seconds(10))).await.unwrap();
+    s.worker_heartbeat(&w("w2", now - Duration::seconds(5))).await.unwrap();
+    s.worker_heartbeat(&WorkerRecord { running: 3, ..w("w1", now) }).await.unwrap();
+    let got = s.list_workers().await.unwrap();
+    assert_eq!(got.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["w1", "w2"]);
+    assert_eq!((got[0].running, got[0].concurrency, got[0].pid), (3, 4, 42));
+    assert_eq!(got[0].seen_at.timestamp_millis(), now.timestamp_millis());
+    s.remove_worker("w1").await.unwrap();
+    assert_eq!(s.list_workers().await.unwrap().len(), 1);
+    // A worker silent for over a day is forgotten at the next heartbeat.
+    s.worker_heartbeat(&w("w3", now - Duration::days(2))).await.unwrap();
+    s.worker_heartbeat(&w("w2", now)).await.unwrap();
+    let ids: Vec<String> = s.list_workers().await.unwrap().into_iter().map(|w| w.id).collect();
+    assert_eq!(ids, ["w2"]);
 }

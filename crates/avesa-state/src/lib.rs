@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use avesa_model::{ChunkId, RunId, TenantId};
 pub use avesa_model::{Continuation, Position};
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// What can go wrong in the state store.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,10 @@ pub enum StateError {
     Db(#[from] sqlx::Error),
     #[error("state store holds invalid data: {0}")]
     Corrupt(String),
+    /// A write by a worker whose lease was taken over by another (it was paused, cut off
+    /// or slow past its lease): refused, so that nothing lands twice.
+    #[error("lease {0} was taken over by another worker; this worker's write is refused")]
+    Fenced(String),
 }
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
@@ -91,7 +96,8 @@ pub trait StateStore: Send + Sync + 'static {
     /// Newest first. With a tenant: its own runs and the all-tenant runs that touched it.
     async fn list_runs(&self, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<RunRecord>>;
     /// Records a chunk as running. Re-beginning an existing chunk (a resume) moves it to
-    /// the new run and back to running.
+    /// the new run and back to running. With [`ChunkRecord::fence`], refused
+    /// ([`StateError::Fenced`]) once the table's lease is another's.
     async fn begin_chunk(&self, chunk: &ChunkRecord) -> Result<()>;
     /// A chunk left running or failed by an earlier run of this table: the next run
     /// resumes it under the same id, so its lake files are overwritten, not duplicated.
@@ -100,9 +106,42 @@ pub trait StateStore: Send + Sync + 'static {
     async fn commit_chunk(&self, commit: &ChunkCommit) -> Result<()>;
     /// Marks a running chunk failed (a committed chunk is never touched).
     async fn fail_chunk(&self, chunk_id: ChunkId, error: &str) -> Result<()>;
-    /// Marks an unfinished chunk abandoned, so it is never resumed.
-    async fn abandon_chunk(&self, chunk_id: ChunkId) -> Result<()>;
+    /// Marks an unfinished chunk abandoned, so it is never resumed. With a fence (the
+    /// lease's name and the token the caller holds), refused ([`StateError::Fenced`]) once
+    /// the lease is another's: a worker that lost a table must not abandon the chunk its
+    /// new holder is running.
+    async fn abandon_chunk(&self, chunk_id: ChunkId, fence: Option<(&str, u64)>) -> Result<()>;
     async fn list_chunks(&self, run_id: RunId) -> Result<Vec<ChunkRecord>>;
     /// When the tenant's data was last committed, if ever.
     async fn last_commit_at(&self, tenant: &TenantId) -> Result<Option<DateTime<Utc>>>;
+
+    // --- work shared by several processes: leases with fencing tokens, run outcomes,
+    // --- workers' heartbeats ---
+    /// Claims the lease `name` for `holder` for `ttl`, if it is free, released or expired
+    /// (by the store's clock). Returns its fencing token, greater than every earlier
+    /// claim's; `None` while another holds it.
+    async fn claim_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<u64>>;
+    /// Extends a lease held with `token` by `ttl` from now; `false` if another has claimed
+    /// it since (the caller is fenced).
+    async fn renew_lease(&self, name: &str, token: u64, ttl: Duration) -> Result<bool>;
+    /// Frees a lease held with `token` (nothing if another has claimed it since).
+    async fn release_lease(&self, name: &str, token: u64) -> Result<()>;
+    /// Records one table's outcome (`table`: its key as the run knows it, `outcome`: JSON)
+    /// in a run with [`RunRecord::tables_planned`]; recording it again replaces it. When
+    /// this makes the run's outcomes complete, returns all of them — to exactly one caller,
+    /// who finishes the run; otherwise `None`.
+    async fn record_outcome(
+        &self,
+        run_id: RunId,
+        table: &str,
+        outcome: &str,
+    ) -> Result<Option<Vec<String>>>;
+    /// The table outcomes recorded in a run so far (JSON), ordered by table.
+    async fn list_outcomes(&self, run_id: RunId) -> Result<Vec<String>>;
+    /// Records a worker's heartbeat (and forgets workers silent for a day).
+    async fn worker_heartbeat(&self, worker: &WorkerRecord) -> Result<()>;
+    /// Workers that have sent a heartbeat, most recently seen first.
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>>;
+    /// Forgets a worker (it stopped cleanly).
+    async fn remove_worker(&self, id: &str) -> Result<()>;
 }

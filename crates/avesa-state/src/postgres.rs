@@ -42,10 +42,11 @@ struct Migration {
 }
 
 /// The schema, oldest first. Append only: a released migration is never edited.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: r#"
 CREATE TABLE tenants (
     id TEXT COLLATE "C" PRIMARY KEY,
     name TEXT NOT NULL,
@@ -143,10 +144,44 @@ CREATE INDEX chunks_committed ON chunks (tenant_id, finished_at) WHERE status = 
 CREATE INDEX chunks_tenant_run ON chunks (tenant_id, run_id);
 CREATE INDEX chunks_run ON chunks (run_id, started_at);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "work shared by several processes: leases, run outcomes, workers",
+        sql: r#"
+CREATE TABLE leases (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token BIGINT NOT NULL CHECK (token > 0),
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
+ALTER TABLE runs ADD COLUMN tables_planned INTEGER CHECK (tables_planned >= 0);
+ALTER TABLE runs ADD COLUMN concluded BOOLEAN NOT NULL DEFAULT FALSE;
+
+CREATE TABLE run_outcomes (
+    run_id UUID NOT NULL,
+    table_name TEXT COLLATE "C" NOT NULL,
+    outcome JSONB NOT NULL,
+    PRIMARY KEY (run_id, table_name)
+);
+
+CREATE TABLE workers (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    running INTEGER NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL
+);
+"#,
+    },
+];
 
 /// The columns of `runs`, as [`run_from_row`] reads them.
-const RUN_COLUMNS: &str = "id::text AS id, tenant_id, kind, status, started_at, finished_at, error";
+const RUN_COLUMNS: &str =
+    "id::text AS id, tenant_id, kind, status, started_at, finished_at, error, tables_planned";
 
 /// The columns of `chunks`, as [`chunk_from_row`] reads them.
 const CHUNK_COLUMNS: &str = "id::text AS id, run_id::text AS run_id, tenant_id, service,
@@ -355,7 +390,45 @@ fn run_from_row(r: &PgRow) -> Result<RunRecord> {
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
         error: r.try_get("error")?,
+        tables_planned: r.try_get::<Option<i32>, _>("tables_planned")?.map(|n| n as u32),
     })
+}
+
+fn worker_from_row(r: &PgRow) -> Result<WorkerRecord> {
+    let n = |c: &str| -> Result<u32> { Ok(r.try_get::<i32, _>(c)? as u32) };
+    Ok(WorkerRecord {
+        id: r.try_get("id")?,
+        host: r.try_get("host")?,
+        pid: r.try_get::<i64, _>("pid")? as u32,
+        concurrency: n("concurrency")?,
+        running: n("running")?,
+        started_at: r.try_get("started_at")?,
+        seen_at: r.try_get("seen_at")?,
+    })
+}
+
+/// Fails with [`StateError::Fenced`] unless `token` is the lease's. The row lock it takes
+/// makes a concurrent claim of the lease wait for the transaction: its writes land either
+/// wholly before a takeover or not at all.
+async fn check_fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    lease: &str,
+    token: u64,
+) -> Result<()> {
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT token FROM leases WHERE name = $1 FOR UPDATE")
+            .bind(lease)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if current != Some(count(token)) {
+        return Err(StateError::Fenced(lease.to_owned()));
+    }
+    Ok(())
+}
+
+/// `ttl` in whole milliseconds, as the lease SQL multiplies it.
+fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn chunk_from_row(r: &PgRow) -> Result<ChunkRecord> {
@@ -399,6 +472,7 @@ fn chunk_from_row(r: &PgRow) -> Result<ChunkRecord> {
         error: r.try_get("error")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
+        fence: None,
     })
 }
 
@@ -658,14 +732,15 @@ impl StateStore for PostgresStore {
 
     async fn create_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO runs (id, tenant_id, kind, status, started_at)
-             VALUES ($1::uuid, $2, $3, $4, $5)",
+            "INSERT INTO runs (id, tenant_id, kind, status, started_at, tables_planned)
+             VALUES ($1::uuid, $2, $3, $4, $5, $6)",
         )
         .bind(run.id.to_string())
         .bind(run.tenant_id.as_ref().map(TenantId::as_str))
         .bind(run.kind.as_str())
         .bind(run.status.as_str())
         .bind(run.started_at)
+        .bind(run.tables_planned.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -736,6 +811,10 @@ impl StateStore for PostgresStore {
     }
 
     async fn begin_chunk(&self, c: &ChunkRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(fence) = c.fence {
+            check_fence(&mut tx, &c.key.key().lease_name(), fence).await?;
+        }
         sqlx::query(
             "INSERT INTO chunks (id, run_id, tenant_id, service, source_table, status,
                                  start_ts, start_id, start_token, started_at)
@@ -755,8 +834,9 @@ impl StateStore for PostgresStore {
         .bind(c.start.as_ref().map(|s| s.id.as_str()))
         .bind(c.start.as_ref().and_then(Position::token))
         .bind(c.started_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -779,6 +859,9 @@ impl StateStore for PostgresStore {
         let files = serde_json::to_string(&c.files).map_err(corrupt)?;
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
+        if let Some(fence) = c.fence {
+            check_fence(&mut tx, &c.key.lease_name(), fence).await?;
+        }
         // The row lock this takes makes a concurrent commit of the same chunk wait, then
         // find it no longer running.
         let updated = sqlx::query(
@@ -848,15 +931,20 @@ impl StateStore for PostgresStore {
         Ok(())
     }
 
-    async fn abandon_chunk(&self, chunk_id: ChunkId) -> Result<()> {
+    async fn abandon_chunk(&self, chunk_id: ChunkId, fence: Option<(&str, u64)>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some((lease, token)) = fence {
+            check_fence(&mut tx, lease, token).await?;
+        }
         sqlx::query(
             "UPDATE chunks SET status = 'abandoned', finished_at = $1
              WHERE id = $2::uuid AND status IN ('running', 'failed')",
         )
         .bind(Utc::now())
         .bind(chunk_id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -879,6 +967,145 @@ impl StateStore for PostgresStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(at)
+    }
+
+    async fn claim_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<u64>> {
+        // The database's clock decides expiry, so workers' clocks need not agree.
+        let token: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, token, expires_at)
+             VALUES ($1, $2, 1, now() + $3 * interval '1 millisecond')
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                 token = leases.token + 1, expires_at = excluded.expires_at
+             WHERE leases.expires_at < now()
+             RETURNING token",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ttl_millis(ttl))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(token.map(|t| t as u64))
+    }
+
+    async fn renew_lease(&self, name: &str, token: u64, ttl: Duration) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE leases SET expires_at = now() + $1 * interval '1 millisecond'
+             WHERE name = $2 AND token = $3",
+        )
+        .bind(ttl_millis(ttl))
+        .bind(name)
+        .bind(count(token))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, token: u64) -> Result<()> {
+        sqlx::query("UPDATE leases SET expires_at = '-infinity' WHERE name = $1 AND token = $2")
+            .bind(name)
+            .bind(count(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        run_id: RunId,
+        table: &str,
+        outcome: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let run = run_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        // The run's row lock serializes its recorders: the count below sees every outcome
+        // recorded before, and exactly one recorder completes the run.
+        let row = sqlx::query(
+            "SELECT tables_planned, concluded FROM runs WHERE id = $1::uuid FOR UPDATE",
+        )
+        .bind(&run)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StateError::NotFound(format!("run {run_id}")))?;
+        sqlx::query(
+            "INSERT INTO run_outcomes (run_id, table_name, outcome) VALUES ($1::uuid, $2, $3::jsonb)
+             ON CONFLICT (run_id, table_name) DO UPDATE SET outcome = excluded.outcome",
+        )
+        .bind(&run)
+        .bind(table)
+        .bind(outcome)
+        .execute(&mut *tx)
+        .await?;
+        let planned: Option<i32> = row.try_get("tables_planned")?;
+        let concluded: bool = row.try_get("concluded")?;
+        let Some(planned) = planned.filter(|_| !concluded) else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let done: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM run_outcomes WHERE run_id = $1::uuid")
+                .bind(&run)
+                .fetch_one(&mut *tx)
+                .await?;
+        if done < i64::from(planned) {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE runs SET concluded = TRUE WHERE id = $1::uuid")
+            .bind(&run)
+            .execute(&mut *tx)
+            .await?;
+        let all: Vec<String> = sqlx::query_scalar(
+            "SELECT outcome::text FROM run_outcomes WHERE run_id = $1::uuid ORDER BY table_name",
+        )
+        .bind(&run)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(all))
+    }
+
+    async fn list_outcomes(&self, run_id: RunId) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT outcome::text FROM run_outcomes WHERE run_id = $1::uuid ORDER BY table_name",
+        )
+        .bind(run_id.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn worker_heartbeat(&self, w: &WorkerRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (id, host, pid, concurrency, running, started_at, seen_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET concurrency = excluded.concurrency,
+                 running = excluded.running, seen_at = excluded.seen_at",
+        )
+        .bind(&w.id)
+        .bind(&w.host)
+        .bind(i64::from(w.pid))
+        .bind(i32::try_from(w.concurrency).unwrap_or(i32::MAX))
+        .bind(i32::try_from(w.running).unwrap_or(i32::MAX))
+        .bind(w.started_at)
+        .bind(w.seen_at)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM workers WHERE seen_at < $1")
+            .bind(w.seen_at - chrono::Duration::days(1))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>> {
+        let rows = sqlx::query("SELECT * FROM workers ORDER BY seen_at DESC, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(worker_from_row).collect()
+    }
+
+    async fn remove_worker(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM workers WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 }
 

@@ -45,6 +45,16 @@ const SCHEMA: &[&str] = &[
         error TEXT, started_at TEXT NOT NULL, finished_at TEXT)",
     "CREATE INDEX IF NOT EXISTS chunks_table ON chunks (tenant_id, service, source_table, status)",
     "CREATE INDEX IF NOT EXISTS chunks_run ON chunks (run_id)",
+    "CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS run_outcomes (
+        run_id TEXT NOT NULL, table_name TEXT NOT NULL, outcome TEXT NOT NULL,
+        PRIMARY KEY (run_id, table_name))",
+    "CREATE TABLE IF NOT EXISTS workers (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        concurrency INTEGER NOT NULL, running INTEGER NOT NULL, started_at TEXT NOT NULL,
+        seen_at TEXT NOT NULL)",
 ];
 
 /// The SQLite state store.
@@ -82,6 +92,8 @@ impl SqliteStore {
             ("chunks", "throttles INTEGER NOT NULL DEFAULT 0"),
             ("chunks", "millis INTEGER NOT NULL DEFAULT 0"),
             ("services", "schedule TEXT"),
+            ("runs", "tables_planned INTEGER"),
+            ("runs", "concluded INTEGER NOT NULL DEFAULT 0"),
         ] {
             let (column, decl) = column.split_once(' ').unwrap_or((column, "TEXT"));
             let present: i64 =
@@ -150,6 +162,7 @@ fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
         error: r.try_get("error")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
+        fence: None,
     })
 }
 
@@ -169,6 +182,43 @@ fn run_from_row(r: &SqliteRow) -> Result<RunRecord> {
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
         error: r.try_get("error")?,
+        tables_planned: r.try_get::<Option<i64>, _>("tables_planned")?.map(|n| n as u32),
+    })
+}
+
+/// Fails with [`StateError::Fenced`] unless `token` is the lease's; the transaction is
+/// rolled back when dropped. Called after the transaction's first write took the
+/// database's write lock, so no claim can slip in between the check and the commit.
+async fn check_fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    lease: &str,
+    token: u64,
+) -> Result<()> {
+    let current: Option<i64> = sqlx::query_scalar("SELECT token FROM leases WHERE name = ?")
+        .bind(lease)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if current != Some(token as i64) {
+        return Err(StateError::Fenced(lease.to_owned()));
+    }
+    Ok(())
+}
+
+/// Milliseconds since the epoch, `ttl` from now (the lease clock of a SQLite store).
+fn millis_from_now(ttl: Duration) -> i64 {
+    Utc::now().timestamp_millis().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn worker_from_row(r: &SqliteRow) -> Result<WorkerRecord> {
+    let n = |c: &str| -> Result<u32> { Ok(r.try_get::<i64, _>(c)? as u32) };
+    Ok(WorkerRecord {
+        id: r.try_get("id")?,
+        host: r.try_get("host")?,
+        pid: n("pid")?,
+        concurrency: n("concurrency")?,
+        running: n("running")?,
+        started_at: r.try_get("started_at")?,
+        seen_at: r.try_get("seen_at")?,
     })
 }
 
@@ -447,13 +497,15 @@ impl StateStore for SqliteStore {
 
     async fn create_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO runs (id, tenant_id, kind, status, started_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, tenant_id, kind, status, started_at, tables_planned)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(run.id.to_string())
         .bind(run.tenant_id.as_ref().map(|t| t.as_str().to_owned()))
         .bind(run.kind.as_str())
         .bind(run.status.as_str())
         .bind(run.started_at)
+        .bind(run.tables_planned.map(i64::from))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -521,6 +573,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn begin_chunk(&self, c: &ChunkRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO chunks (id, run_id, tenant_id, service, source_table, status,
                                  start_ts, start_id, start_token, started_at)
@@ -540,8 +593,12 @@ impl StateStore for SqliteStore {
         .bind(c.start.as_ref().map(|s| s.id.clone()))
         .bind(c.start.as_ref().and_then(Position::token))
         .bind(c.started_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(fence) = c.fence {
+            check_fence(&mut tx, &c.key.key().lease_name(), fence).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -590,6 +647,9 @@ impl StateStore for SqliteStore {
         if updated.rows_affected() != 1 {
             return Err(StateError::NotFound(format!("running chunk {}", c.chunk_id)));
         }
+        if let Some(fence) = c.fence {
+            check_fence(&mut tx, &c.key.lease_name(), fence).await?;
+        }
         if let Some(end) = &c.end {
             // A chunk is read in (updated_at, id) order from the previous cursor, so its
             // end is the end of the contiguous committed prefix. (A full sync restarts
@@ -629,15 +689,20 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    async fn abandon_chunk(&self, chunk_id: ChunkId) -> Result<()> {
+    async fn abandon_chunk(&self, chunk_id: ChunkId, fence: Option<(&str, u64)>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE chunks SET status = 'abandoned', finished_at = ?
              WHERE id = ? AND status IN ('running', 'failed')",
         )
         .bind(Utc::now())
         .bind(chunk_id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some((lease, token)) = fence {
+            check_fence(&mut tx, lease, token).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -663,5 +728,137 @@ impl StateStore for SqliteStore {
                 .map_err(|e| StateError::Corrupt(format!("timestamp {s:?}: {e}")))
         })
         .transpose()
+    }
+
+    async fn claim_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<u64>> {
+        let token: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, token, expires_ms) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                 token = leases.token + 1, expires_ms = excluded.expires_ms
+             WHERE leases.expires_ms < ?4
+             RETURNING token",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(millis_from_now(ttl))
+        .bind(Utc::now().timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(token.map(|t| t as u64))
+    }
+
+    async fn renew_lease(&self, name: &str, token: u64, ttl: Duration) -> Result<bool> {
+        let done = sqlx::query("UPDATE leases SET expires_ms = ? WHERE name = ? AND token = ?")
+            .bind(millis_from_now(ttl))
+            .bind(name)
+            .bind(token as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, token: u64) -> Result<()> {
+        sqlx::query("UPDATE leases SET expires_ms = 0 WHERE name = ? AND token = ?")
+            .bind(name)
+            .bind(token as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        run_id: RunId,
+        table: &str,
+        outcome: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let run = run_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        // The write first: it takes the database's write lock, so the count below sees
+        // every other outcome recorded before, and exactly one recorder completes the run.
+        sqlx::query(
+            "INSERT INTO run_outcomes (run_id, table_name, outcome) VALUES (?, ?, ?)
+             ON CONFLICT (run_id, table_name) DO UPDATE SET outcome = excluded.outcome",
+        )
+        .bind(&run)
+        .bind(table)
+        .bind(outcome)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT tables_planned, concluded FROM runs WHERE id = ?")
+            .bind(&run)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StateError::NotFound(format!("run {run_id}")))?;
+        let planned: Option<i64> = row.try_get("tables_planned")?;
+        let concluded: i64 = row.try_get("concluded")?;
+        let Some(planned) = planned.filter(|_| concluded == 0) else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_outcomes WHERE run_id = ?")
+            .bind(&run)
+            .fetch_one(&mut *tx)
+            .await?;
+        if done < planned {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE runs SET concluded = 1 WHERE id = ?")
+            .bind(&run)
+            .execute(&mut *tx)
+            .await?;
+        let all: Vec<String> = sqlx::query_scalar(
+            "SELECT outcome FROM run_outcomes WHERE run_id = ? ORDER BY table_name",
+        )
+        .bind(&run)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(all))
+    }
+
+    async fn list_outcomes(&self, run_id: RunId) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT outcome FROM run_outcomes WHERE run_id = ? ORDER BY table_name",
+        )
+        .bind(run_id.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn worker_heartbeat(&self, w: &WorkerRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (id, host, pid, concurrency, running, started_at, seen_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET concurrency = excluded.concurrency,
+                 running = excluded.running, seen_at = excluded.seen_at",
+        )
+        .bind(&w.id)
+        .bind(&w.host)
+        .bind(i64::from(w.pid))
+        .bind(i64::from(w.concurrency))
+        .bind(i64::from(w.running))
+        .bind(w.started_at)
+        .bind(w.seen_at)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM workers WHERE seen_at < ?")
+            .bind(w.seen_at - chrono::Duration::days(1))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>> {
+        let rows = sqlx::query("SELECT * FROM workers ORDER BY seen_at DESC, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(worker_from_row).collect()
+    }
+
+    async fn remove_worker(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM workers WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 }

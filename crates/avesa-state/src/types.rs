@@ -120,6 +120,11 @@ pub struct RunRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// A run whose tables run as jobs on workers: how many table outcomes complete it
+    /// ([`StateStore::record_outcome`](crate::StateStore::record_outcome)). `None`: the
+    /// process that started the run finishes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tables_planned: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +189,11 @@ pub struct ChunkRecord {
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When beginning it: the fencing token of the table's lease the beginning worker
+    /// holds; refused with [`StateError::Fenced`](crate::StateError::Fenced) if stale.
+    /// Not stored (always `None` when read).
+    #[serde(skip)]
+    pub fence: Option<u64>,
 }
 
 impl ChunkRecord {
@@ -201,6 +211,7 @@ impl ChunkRecord {
             error: None,
             started_at: Utc::now(),
             finished_at: None,
+            fence: None,
         }
     }
 }
@@ -238,4 +249,30 @@ pub struct ChunkCommit {
     pub end: Option<Position>,
     pub counts: ChunkCounts,
     pub files: Vec<String>,
+    /// The fencing token of the table's lease the committing worker holds
+    /// ([`TableKey::lease_name`]); the commit fails with [`StateError::Fenced`](crate::StateError::Fenced)
+    /// when the lease has since been claimed by another. `None`: no lease (one process).
+    pub fence: Option<u64>,
+}
+
+impl TableKey {
+    /// The name of the table's lease among a store's leases.
+    pub fn lease_name(&self) -> String {
+        format!("table/{}/{}/{}", self.tenant_id, self.service, self.table)
+    }
+}
+
+/// A worker process, as its heartbeats describe it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkerRecord {
+    /// Unique per process (host, pid and a random suffix).
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// Jobs it runs at once, and is running now.
+    pub concurrency: u32,
+    pub running: u32,
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub seen_at: DateTime<Utc>,
 }

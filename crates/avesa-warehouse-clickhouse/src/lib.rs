@@ -9,7 +9,7 @@
 //! distinct versions), booleans `UInt8`, business columns `Nullable`.
 //!
 //! **SCD2 at read time.** ClickHouse has no transactional update, so nothing is ever
-//! rewritten: [`Warehouse::apply`] only inserts (one `JSONEachRow` block, atomic), and
+//! rewritten: [`Warehouse::apply`] only inserts (one `RowBinary` block, atomic), and
 //! reads resolve the versions. A version key `(tenant, service, id, valid_from)` can have
 //! several rows (replays, re-extractions); the one with the later `extracted_at`, then the
 //! greater `record_hash`, wins — a property of the set of rows, so applying batches in
@@ -382,6 +382,19 @@ impl ClickHouseWarehouse {
         filter: &str,
     ) -> String {
         let rows = self.visible(table, tenant, at, cols, filter);
+        self.with_company(table, tenant, at, rows)
+    }
+
+    /// `rows` (a subquery over `table` with `source_service` and `company_id`) joined, for
+    /// tables that refer to a company, with the company's name visible at `at`
+    /// (`_company_name`, and `_company_found` telling a missing company from a null name).
+    fn with_company(
+        &self,
+        table: CanonicalTable,
+        tenant: &str,
+        at: Option<i64>,
+        rows: String,
+    ) -> String {
         if !joins_company(table) {
             return rows;
         }
@@ -496,9 +509,24 @@ impl Col<'_> {
     }
 }
 
-/// The batch as `JSONEachRow` lines (rows without an updated-at are never stored), and
-/// the version keys it holds, per tenant.
+/// The batch in ClickHouse's `RowBinary` format, columns in the table's order (rows
+/// without an updated-at are never stored), and the version keys it holds, per tenant.
+/// Binary, not text: a text format's floats pass through ClickHouse's fast float parser,
+/// which may land a value one ulp off (4.983333333333333 read back as 4.9833333333333325).
 type VersionKeys = BTreeMap<String, BTreeSet<(String, String, i64)>>;
+
+/// An unsigned LEB128 varint, as `RowBinary` prefixes strings with their length.
+fn leb128(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
 
 fn encode_rows(table: CanonicalTable, batch: &RecordBatch) -> Result<(Vec<u8>, VersionKeys)> {
     let cols: Vec<&Column> = table.all_columns().collect();
@@ -547,28 +575,37 @@ fn encode_rows(table: CanonicalTable, batch: &RecordBatch) -> Result<(Vec<u8>, V
             arrays[id_i].text(row),
             updated.value(row),
         ));
-        let mut obj = serde_json::Map::with_capacity(cols.len());
         for (c, a) in cols.iter().zip(&arrays) {
-            let v = match a {
-                // Key columns are never null in ClickHouse: an absent value is its default.
-                _ if a.is_null(row) => match ch_type(c) {
-                    "String" => Value::from(""),
-                    "Int64" | "UInt8" => Value::from(0),
-                    _ => Value::Null,
-                },
-                Col::Text(x) => Value::from(x.value(row)),
-                Col::Int(x) => Value::from(x.value(row)),
-                Col::Float(x) => {
-                    serde_json::Number::from_f64(x.value(row)).map_or(Value::Null, Value::Number)
+            let nullable = ch_type(c).starts_with("Nullable");
+            if a.is_null(row) {
+                if nullable {
+                    out.push(1);
+                } else {
+                    // Key columns are never null in ClickHouse: an absent value is its
+                    // default.
+                    match ch_type(c) {
+                        "String" => out.push(0),
+                        "Int64" => out.extend_from_slice(&0i64.to_le_bytes()),
+                        _ => out.push(0),
+                    }
                 }
-                Col::Bool(x) => Value::from(u8::from(x.value(row))),
-                Col::Time(x) => Value::from(x.value(row)),
-            };
-            obj.insert(c.name.to_owned(), v);
+                continue;
+            }
+            if nullable {
+                out.push(0);
+            }
+            match a {
+                Col::Text(x) => {
+                    let v = x.value(row).as_bytes();
+                    leb128(&mut out, v.len() as u64);
+                    out.extend_from_slice(v);
+                }
+                Col::Int(x) => out.extend_from_slice(&x.value(row).to_le_bytes()),
+                Col::Float(x) => out.extend_from_slice(&x.value(row).to_le_bytes()),
+                Col::Bool(x) => out.push(u8::from(x.value(row))),
+                Col::Time(x) => out.extend_from_slice(&x.value(row).to_le_bytes()),
+            }
         }
-        serde_json::to_writer(&mut out, &Value::Object(obj))
-            .map_err(|e| WarehouseError::Internal(format!("encoding a row: {e}")))?;
-        out.push(b'\n');
     }
     Ok((out, keys))
 }
@@ -616,8 +653,10 @@ impl Warehouse for ClickHouseWarehouse {
             inserted += keys.difference(&existing).count() as u64;
         }
         // One block: ClickHouse inserts it whole or not at all.
-        let insert = format!("INSERT INTO {} FORMAT JSONEachRow", self.table(table));
-        self.post(Some(&insert), body, &[("input_format_skip_unknown_fields", "0")]).await?;
+        let columns: Vec<&str> = table.all_columns().map(|c| c.name).collect();
+        let insert =
+            format!("INSERT INTO {} ({}) FORMAT RowBinary", self.table(table), columns.join(", "));
+        self.post(Some(&insert), body, &[]).await?;
         Ok(ApplyReport { rows, inserted })
     }
 
@@ -702,18 +741,7 @@ impl Warehouse for ClickHouseWarehouse {
             lit(&id.service),
             lit(&id.source_id)
         );
-        let versions = if joins_company(table) {
-            let companies =
-                self.visible(CanonicalTable::Companies, tenant.as_str(), None, &["name"], "");
-            format!(
-                "SELECT * FROM (SELECT *, ifNull(company_id, '') AS _company_key FROM ({versions})) \
-                 ANY LEFT JOIN (SELECT source_service, source_id AS _company_key, \
-                     name AS _company_name, toUInt8(1) AS _company_found FROM ({companies})) \
-                 USING (source_service, _company_key)"
-            )
-        } else {
-            versions
-        };
+        let versions = self.with_company(table, tenant.as_str(), None, versions);
         let company = if joins_company(table) {
             ", if(_company_found = 1, _company_name, NULL) AS company_name"
         } else {

@@ -116,8 +116,18 @@ pub struct DashboardStats {
     pub open_tickets: u64,
     pub closed_tickets: u64,
     pub time_entries: u64,
+    #[serde(serialize_with = "sum_of_hours")]
     pub total_hours: f64,
+    #[serde(serialize_with = "sum_of_hours")]
     pub billable_hours: f64,
+}
+
+/// A sum of hours as the API shows it: to the millionth of an hour. The last bits of a
+/// floating-point sum depend on the order the engine added in (DuckDB's parallel
+/// aggregation varies from run to run, ClickHouse adds in another order), so unrounded
+/// the same data could answer 727.3333333333333 once and 727.3333333333329 the next.
+fn sum_of_hours<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1e6).round() / 1e6)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -132,5 +142,6 @@ pub struct TopCompany {
     pub name: String,
     pub tickets: u64,
     pub open_tickets: u64,
+    #[serde(serialize_with = "sum_of_hours")]
     pub hours: f64,
 }
