@@ -610,6 +610,11 @@ fn encode_rows(table: CanonicalTable, batch: &RecordBatch) -> Result<(Vec<u8>, V
     Ok((out, keys))
 }
 
+/// The columns a search looks in (besides the source id): the table's text columns.
+fn search_columns(table: CanonicalTable) -> impl Iterator<Item = &'static str> {
+    table.columns().iter().filter(|c| c.ty == ColumnType::Text).map(|c| c.name)
+}
+
 /// Searches the table's text columns and the source id, case-insensitively, for the
 /// literal text (no wildcards).
 fn search_clause(table: CanonicalTable, search: Option<&str>) -> String {
@@ -617,11 +622,7 @@ fn search_clause(table: CanonicalTable, search: Option<&str>) -> String {
         return String::new();
     };
     let needle = lit(s);
-    let tests: Vec<String> = table
-        .columns()
-        .iter()
-        .filter(|c| c.ty == ColumnType::Text)
-        .map(|c| c.name)
+    let tests: Vec<String> = search_columns(table)
         .chain(std::iter::once("source_id"))
         .map(|c| format!("positionCaseInsensitiveUTF8(ifNull({c}, ''), {needle}) > 0"))
         .collect();
@@ -661,29 +662,66 @@ impl Warehouse for ClickHouseWarehouse {
     }
 
     async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page> {
-        let sort = match q.sort_by(table)? {
+        let sort_by = q.sort_by(table)?;
+        let sort = match sort_by {
             SortBy::Id => "toInt64OrNull(source_id)".to_owned(),
             SortBy::CompanyName => "company_name".to_owned(),
             SortBy::Column(c) => c.to_owned(),
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
+        let order = format!("ORDER BY {sort} {dir} NULLS LAST, source_id ASC, source_service ASC");
+        let t = tenant.as_str();
         let at = q.as_of.map(micros);
-        let cols = business(table);
-        let projection = Projection::new(table, false);
         let search = search_clause(table, q.search.as_deref());
-        let total = self
-            .count(&format!(
-                "SELECT count() FROM ({}){search}",
-                self.visible(table, tenant.as_str(), at, &cols, "")
-            ))
-            .await?;
+        // First the page's keys, resolving only the columns the search and the sort need
+        // (each version carries every column, so unpacking them all for every record of
+        // the tenant is what costs); then the whole rows of those keys only.
+        let mut narrow: Vec<&str> = Vec::new();
+        if !search.is_empty() {
+            narrow.extend(search_columns(table));
+        }
+        match sort_by {
+            SortBy::Column(c) => narrow.push(c),
+            SortBy::CompanyName => narrow.push("company_id"),
+            SortBy::Id => {}
+        }
+        narrow.sort_unstable();
+        narrow.dedup();
+        let rows = self.visible(table, t, at, &narrow, "");
+        let total = self.count(&format!("SELECT count() FROM ({rows}){search}")).await?;
+        let rows = match sort_by {
+            SortBy::CompanyName => format!(
+                "SELECT *, if(_company_found = 1, _company_name, NULL) AS company_name \
+                 FROM ({})",
+                self.with_company(table, t, at, rows)
+            ),
+            _ => rows,
+        };
         let limit = u64::from(q.page_size);
         let offset = u64::from(q.page.saturating_sub(1)) * limit;
+        let keys = self
+            .query(&format!(
+                "SELECT source_service, source_id FROM ({rows}){search} {order} \
+                 LIMIT {offset}, {limit}"
+            ))
+            .await?;
+        if keys.data.is_empty() {
+            return Ok(Page { items: Vec::new(), page: q.page, page_size: q.page_size, total });
+        }
+        let keys = keys
+            .data
+            .iter()
+            .map(|k| {
+                let (s, i) = (text_of(&k[0])?, text_of(&k[1])?);
+                Ok(format!("({}, {})", lit(&s), lit(&i)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let filter = format!(" AND (source_service, source_id) IN ({})", keys.join(", "));
+        let projection = Projection::new(table, false);
         let sql = format!(
-            "SELECT {} FROM ({}){search} ORDER BY {sort} {dir} NULLS LAST, source_id ASC, \
-             source_service ASC LIMIT {offset}, {limit}",
+            "SELECT {} FROM ({}) {order}",
             Self::select_list(&projection),
-            self.visible_with_company(table, tenant.as_str(), at, &cols, "")
+            self.visible_with_company(table, t, at, &business(table), &filter)
         );
         let items = self.records(&sql, &projection).await?;
         Ok(Page { items, page: q.page, page_size: q.page_size, total })
