@@ -400,9 +400,9 @@ impl ClickHouseWarehouse {
         }
         let companies = self.visible(CanonicalTable::Companies, tenant, at, &["name"], "");
         format!(
-            "SELECT * FROM (SELECT *, ifNull(company_id, '') AS _company_key FROM ({rows})) \
+            "SELECT * FROM (SELECT *, ifNull(company_id, '') AS _company_key FROM ({rows})) AS _r \
              ANY LEFT JOIN (SELECT source_service, source_id AS _company_key, \
-                 name AS _company_name, toUInt8(1) AS _company_found FROM ({companies})) \
+                 name AS _company_name, toUInt8(1) AS _company_found FROM ({companies})) AS _c \
              USING (source_service, _company_key)"
         )
     }
@@ -872,20 +872,20 @@ impl Warehouse for ClickHouseWarehouse {
             self.visible(CanonicalTable::TimeEntries, t, None, &["company_id", "actual_hours"], "");
         let sql = format!(
             "SELECT source_service, source_id, ifNull(name, '') AS company, tn, topen, hrs FROM (\
-               SELECT * FROM (SELECT source_service, source_id, name FROM ({companies})) \
+               SELECT * FROM (SELECT source_service, source_id, name FROM ({companies})) AS _co \
                ANY LEFT JOIN (\
                  SELECT source_service, _cid AS source_id, count() AS tn, \
                         countIf(ifNull(closed, 0) = 0) AS topen \
                  FROM (SELECT source_service, ifNull(company_id, '') AS _cid, closed \
                        FROM ({tickets})) \
-                 GROUP BY source_service, _cid) \
-               USING (source_service, source_id)) \
+                 GROUP BY source_service, _cid) AS _tk \
+               USING (source_service, source_id)) AS _ct \
              ANY LEFT JOIN (\
                SELECT source_service, _cid AS source_id, \
                       toFloat64(sum(ifNull(actual_hours, 0))) AS hrs \
                FROM (SELECT source_service, ifNull(company_id, '') AS _cid, actual_hours \
                      FROM ({entries})) \
-               GROUP BY source_service, _cid) \
+               GROUP BY source_service, _cid) AS _te \
              USING (source_service, source_id) \
              ORDER BY tn DESC, hrs DESC, company ASC LIMIT {limit}"
         );
