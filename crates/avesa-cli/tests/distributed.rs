@@ -181,30 +181,6 @@ async fn start_run(api: std::net::SocketAddr, token: &str, body: Value) -> avesa
     r.json::<Value>().await.unwrap()["run_id"].as_str().unwrap().parse().unwrap()
 }
 
-/// Waits for a run to finish; `serve`'s output goes with a failure.
-async fn finished(
-    app: &App,
-    serve: &Proc,
-    run: avesa_model::RunId,
-    within: Duration,
-) -> avesa_state::RunRecord {
-    let until = tokio::time::Instant::now() + within;
-    loop {
-        // Recorded once planned, just after the API's 202.
-        if let Some(r) = app.store.get_run(run).await.unwrap()
-            && r.status != RunStatus::Running
-        {
-            return r;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "run {run} did not finish: {}",
-            serve.output()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn check(env: BTreeMap<String, String>, pg: String) {
     let dir = tempfile::tempdir().unwrap();
     let inputs = Inputs {
@@ -306,7 +282,9 @@ async fn check(env: BTreeMap<String, String>, pg: String) {
 
     // The runs finish on the surviving workers.
     for run in runs {
-        let run = finished(&app, &serve, run, Duration::from_secs(240)).await;
+        let run =
+            common::finished(app.store.as_ref(), run, Duration::from_secs(240), || serve.output())
+                .await;
         let logs = || workers.iter().map(Proc::output).collect::<Vec<_>>().join("\n----\n");
         assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}\n{}", logs());
     }
@@ -350,7 +328,9 @@ async fn check(env: BTreeMap<String, String>, pg: String) {
     // An incremental run of each tenant lands the vendor's changes.
     for token in [&main_token, &second_token] {
         let run = start_run(api, token, serde_json::json!({})).await;
-        let run = finished(&app, &serve, run, Duration::from_secs(120)).await;
+        let run =
+            common::finished(app.store.as_ref(), run, Duration::from_secs(120), || serve.output())
+                .await;
         assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
     }
 

@@ -39,6 +39,59 @@ async fn wait_listening(port: u16) {
     panic!("nats-server did not start on {port}");
 }
 
+/// A ConnectWise company whose pages are slow, its tenant in `app`, and a full sync of it
+/// queued on `queue` for a worker running in this process.
+struct QueuedSync {
+    addr: std::net::SocketAddr,
+    tenant: avesa_model::TenantId,
+    planner: avesa_pipeline::Pipeline,
+    worker_pipeline: avesa_pipeline::Pipeline,
+    worker: tokio::task::JoinHandle<Result<(), avesa_pipeline::queue::QueueError>>,
+    run: avesa_model::RunId,
+    _sim: (ConnectWiseSim, tokio::task::JoinHandle<()>),
+}
+
+impl QueuedSync {
+    async fn start(app: &App, queue: JobQueue, seed: u64, page_millis: u64) -> QueuedSync {
+        let sim = ConnectWiseSim::new();
+        let (addr, server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let sizes = CwSizes::derived(20, 100, 1500, 800, 6);
+        let (tenant, _) = common::cw_tenant(app, &sim, addr, "acme", "acme", seed, sizes).await;
+        sim.faults().inject(FaultRule::new(FaultKind::Slow { millis: page_millis }));
+        let opts = PipelineOptions { chunk_records: 200, page_size: 100, ..Default::default() };
+        let planner = app.pipeline(opts.clone()).with_queue(queue.clone());
+        let worker_pipeline = app.pipeline(opts);
+        let worker = Worker::new(worker_pipeline.clone(), queue, WorkerOptions::new(2));
+        let worker = tokio::spawn(worker.run());
+        let queued = planner
+            .run(SyncRequest { tenant: Some(tenant.clone()), full: true, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(queued.status, RunStatus::Running, "queued for the worker");
+        // Under way: the worker has begun a chunk.
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        while app.store.list_chunks(queued.run_id).await.unwrap().is_empty() {
+            assert!(tokio::time::Instant::now() < until, "the worker never started");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        QueuedSync {
+            addr,
+            tenant,
+            planner,
+            worker_pipeline,
+            worker,
+            run: queued.run_id,
+            _sim: (sim, server),
+        }
+    }
+
+    /// Stops the worker cleanly.
+    async fn stop(self) {
+        self.worker_pipeline.cancel_handle().cancel();
+        self.worker.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_survives_the_queue_server_restarting() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,53 +102,18 @@ async fn a_run_survives_the_queue_server_restarting() {
     let url = format!("nats://127.0.0.1:{port}");
 
     let app = App::open(&dir.path().join("data")).await.unwrap();
-    let sim = ConnectWiseSim::new();
-    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let (t, _) = common::cw_tenant(
-        &app,
-        &sim,
-        addr,
-        "acme",
-        "acme",
-        5,
-        CwSizes::derived(20, 100, 1500, 800, 6),
-    )
-    .await;
-    sim.faults().inject(FaultRule::new(FaultKind::Slow { millis: 100 }));
-    let lease = Duration::from_secs(10);
-    let queue = JobQueue::connect(&url, "AVESA_TEST", lease).await.unwrap();
-    let opts = PipelineOptions { chunk_records: 200, page_size: 100, ..Default::default() };
-    let planner = app.pipeline(opts.clone()).with_queue(queue.clone());
-    let worker_pipeline = app.pipeline(opts);
-    let worker = Worker::new(worker_pipeline.clone(), queue.clone(), WorkerOptions::new(2));
-    let worker = tokio::spawn(worker.run());
-
-    let queued = planner
-        .run(SyncRequest { tenant: Some(t.clone()), full: true, ..Default::default() })
-        .await
-        .unwrap();
-    assert_eq!(queued.status, RunStatus::Running, "queued for the worker");
-    // Once the worker has committed something, the queue's server dies and comes back.
-    let until = tokio::time::Instant::now() + Duration::from_secs(60);
-    while app.store.list_chunks(queued.run_id).await.unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < until, "the worker never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let queue = JobQueue::connect(&url, "AVESA_TEST", Duration::from_secs(10)).await.unwrap();
+    let sync = QueuedSync::start(&app, queue, 5, 100).await;
+    let (addr, t) = (sync.addr, sync.tenant.clone());
+    // Once the worker is under way, the queue's server dies and comes back.
     nats.start_kill().unwrap();
     nats.wait().await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _nats = nats_server(port, &store);
     wait_listening(port).await;
 
-    let until = tokio::time::Instant::now() + Duration::from_secs(180);
-    let run = loop {
-        let run = app.store.get_run(queued.run_id).await.unwrap().unwrap();
-        if run.status != RunStatus::Running {
-            break run;
-        }
-        assert!(tokio::time::Instant::now() < until, "the run did not finish");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let run =
+        common::finished(app.store.as_ref(), sync.run, Duration::from_secs(180), String::new).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
     let truth: serde_json::Value = reqwest::get(format!("http://{addr}/_sim/truth?company=acme"))
         .await
@@ -127,8 +145,7 @@ async fn a_run_survives_the_queue_server_restarting() {
         let versions = app.warehouse.version_count(&t, table).await.unwrap();
         assert_eq!(versions as usize, want.len(), "{key}: one version each, none twice");
     }
-    worker_pipeline.cancel_handle().cancel();
-    worker.await.unwrap().unwrap();
+    sync.stop().await;
     assert!(app.store.list_workers().await.unwrap().is_empty(), "a stopped worker is forgotten");
 }
 
@@ -223,50 +240,26 @@ async fn a_run_survives_the_warehouse_going_away_briefly() {
 }
 
 async fn warehouse_away(app: App, proxy: Proxy, nats: String, stream: String) {
-    let sim = ConnectWiseSim::new();
-    let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let (t, _) = common::cw_tenant(
-        &app,
-        &sim,
-        addr,
-        "acme",
-        "acme",
-        9,
-        CwSizes::derived(20, 100, 1500, 800, 6),
-    )
-    .await;
-    sim.faults().inject(FaultRule::new(FaultKind::Slow { millis: 60 }));
     let queue = JobQueue::connect(&nats, &stream, Duration::from_secs(10)).await.unwrap();
-    let opts = PipelineOptions { chunk_records: 200, page_size: 100, ..Default::default() };
-    let planner = app.pipeline(opts.clone()).with_queue(queue.clone());
-    let worker_pipeline = app.pipeline(opts);
-    let worker = Worker::new(worker_pipeline.clone(), queue.clone(), WorkerOptions::new(2));
-    let worker = tokio::spawn(worker.run());
-
-    let queued = planner
-        .run(SyncRequest { tenant: Some(t.clone()), full: true, ..Default::default() })
-        .await
-        .unwrap();
-    let until = tokio::time::Instant::now() + Duration::from_secs(60);
-    while app.store.list_chunks(queued.run_id).await.unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < until, "the worker never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sync = QueuedSync::start(&app, queue.clone(), 9, 60).await;
+    let (addr, t) = (sync.addr, sync.tenant.clone());
     // The warehouse goes away for three seconds.
     proxy.set_down(true);
     tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.set_down(false);
-    let summary = wait_for(&app, queued.run_id).await;
+    let summary =
+        common::finished(app.store.as_ref(), sync.run, Duration::from_secs(180), String::new).await;
     // The run finishes, clearly: every table either committed or failed with the
     // warehouse named as the cause (a platform failure, not a vendor's or a bug).
     assert_ne!(summary.status, RunStatus::Running);
-    for c in app.store.list_chunks(queued.run_id).await.unwrap() {
+    for c in app.store.list_chunks(sync.run).await.unwrap() {
         if let Some(e) = &c.error {
             assert!(e.contains("ClickHouse") || e.contains("warehouse"), "{e}");
         }
     }
     // The next run completes, and nothing is lost or doubled.
-    let next = planner.run_and_wait(SyncRequest { tenant: Some(t.clone()), ..Default::default() });
+    let next =
+        sync.planner.run_and_wait(SyncRequest { tenant: Some(t.clone()), ..Default::default() });
     let next = tokio::time::timeout(Duration::from_secs(180), next).await.unwrap().unwrap();
     assert_eq!(next.status, RunStatus::Succeeded, "{next:#?}");
     let truth: serde_json::Value = reqwest::get(format!("http://{addr}/_sim/truth?company=acme"))
@@ -287,19 +280,6 @@ async fn warehouse_away(app: App, proxy: Proxy, nats: String, stream: String) {
         assert_eq!(page.total as usize, want, "{key}");
         assert_eq!(app.warehouse.version_count(&t, table).await.unwrap() as usize, want, "{key}");
     }
-    worker_pipeline.cancel_handle().cancel();
-    worker.await.unwrap().unwrap();
+    sync.stop().await;
     let _ = queue.delete().await;
-}
-
-async fn wait_for(app: &App, run: avesa_model::RunId) -> avesa_state::RunRecord {
-    let until = tokio::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let r = app.store.get_run(run).await.unwrap().unwrap();
-        if r.status != RunStatus::Running {
-            return r;
-        }
-        assert!(tokio::time::Instant::now() < until, "the run did not finish");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }

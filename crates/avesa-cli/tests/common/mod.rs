@@ -183,3 +183,24 @@ fn strip_sync_instants(v: &mut serde_json::Value) -> bool {
         _ => false,
     }
 }
+
+/// Waits until run `run` has finished (it is recorded once planned, which may be just
+/// after an API's 202); `context` goes with a timeout's panic.
+#[allow(dead_code)]
+pub async fn finished(
+    store: &dyn avesa_state::StateStore,
+    run: avesa_model::RunId,
+    within: std::time::Duration,
+    context: impl Fn() -> String,
+) -> avesa_state::RunRecord {
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(r) = store.get_run(run).await.unwrap()
+            && r.status != avesa_state::RunStatus::Running
+        {
+            return r;
+        }
+        assert!(tokio::time::Instant::now() < until, "run {run} did not finish: {}", context());
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
