@@ -3,8 +3,8 @@
 //! chunks, and its error is rebuilt from those chunks, so no other tenant's table names
 //! or errors leak.
 
-use avesa_model::{Role, RunId};
-use avesa_state::{ChunkRecord, ChunkStatus, RunRecord};
+use avesa_model::{Role, RunId, RunKind};
+use avesa_state::{ChunkRecord, ChunkStatus, RunRecord, RunStatus};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
@@ -16,10 +16,117 @@ use crate::{AppState, AuthUser};
 
 const ADMINS: &[Role] = &[Role::TenantAdmin, Role::PlatformAdmin];
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_eyes_see_vendor_words_not_internals_or_tokens() {
+        let e = "connectwise/service/tickets: connectwise: cannot reach http://127.0.0.1:35793/v1.0/users/delta?$deltatoken=SECRET: Connection refused; \
+                 connectwise/company/companies: warehouse: IO Error: /var/lib/avesa/warehouse.duckdb is full";
+        let seen = for_tenant_eyes(e);
+        assert!(
+            !seen.contains("SECRET") && !seen.contains("duckdb") && !seen.contains("/var/lib"),
+            "{seen}"
+        );
+        assert!(
+            seen.contains(
+                "cannot reach http://127.0.0.1:35793/v1.0/users/delta?…: Connection refused"
+            ),
+            "{seen}"
+        );
+        assert!(seen.contains("connectwise/company/companies: an internal error"), "{seen}");
+        assert_eq!(
+            for_tenant_eyes("connectwise: authentication failed: HTTP 401"),
+            "connectwise: authentication failed: HTTP 401"
+        );
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunsParams {
     limit: Option<u32>,
+}
+
+/// What a tenant admin sees of a failure: the vendor's and the configuration's own words
+/// (which they can act on), without URLs' queries (continuation tokens), and a reference
+/// in place of AVESA's internal errors (engine, store, lake), whose detail is logged.
+pub fn for_tenant_eyes(error: &str) -> String {
+    const INTERNAL: [&str; 8] = [
+        "state store",
+        "warehouse",
+        "lake",
+        "parquet:",
+        "arrow:",
+        "internal error",
+        "lease ",
+        "the query ",
+    ];
+    let parts: Vec<String> = error
+        .split("; ")
+        .map(|part| {
+            // "{service}/{table}: {error}" in a run's error; the error alone in a chunk's.
+            let (head, body) = match part.split_once(": ") {
+                Some((h, b)) if h.contains('/') && !h.contains(' ') => (Some(h), b),
+                _ => (None, part),
+            };
+            let body = if INTERNAL.iter().any(|p| body.trim_start().starts_with(p)) {
+                "an internal error of the platform stopped this table; its operators have the details (quote the run id)".to_owned()
+            } else {
+                strip_url_queries(body)
+            };
+            match head {
+                Some(h) => format!("{h}: {body}"),
+                None => body,
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// `http(s)://host/path?query` → `http(s)://host/path?…`.
+fn strip_url_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("http") {
+        let (before, from) = rest.split_at(i);
+        out.push_str(before);
+        if !(from.starts_with("http://") || from.starts_with("https://")) {
+            out.push_str("http");
+            rest = &from[4..];
+            continue;
+        }
+        let end =
+            from.find(|c: char| c.is_whitespace() || c == '"' || c == '\'').unwrap_or(from.len());
+        let url = &from[..end];
+        // A trailing ':' belongs to the sentence ("cannot reach URL: refused").
+        let (url, tail) = match url.strip_suffix(':') {
+            Some(u) => (u, ":"),
+            None => (url, ""),
+        };
+        match url.split_once('?') {
+            Some((path, _)) => {
+                out.push_str(path);
+                out.push_str("?…");
+            }
+            None => out.push_str(url),
+        }
+        out.push_str(tail);
+        rest = &from[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A chunk as a tenant admin sees it: positions without the vendor's continuation (an
+/// internal URL with its tokens), and its error for tenant eyes.
+fn chunk_for_tenant(mut c: ChunkRecord) -> ChunkRecord {
+    for p in [&mut c.start, &mut c.end].into_iter().flatten() {
+        p.continuation = None;
+    }
+    c.error = c.error.as_deref().map(for_tenant_eyes);
+    c
 }
 
 /// Restricts a run to what the caller's tenant may see.
@@ -98,6 +205,14 @@ pub(crate) async fn start_run(
     if backfill.is_some() && body.full {
         return Err(ApiError::bad_request("full and a backfill range exclude each other"));
     }
+    if let Some((from, to)) = backfill
+        && to - from > chrono::Duration::days(MAX_BACKFILL_DAYS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "a backfill covers at most {MAX_BACKFILL_DAYS} days; split the range"
+        ))
+        .with_details(json!({ "param": "to" })));
+    }
     let services = state.store.list_services(&user.tenant).await?;
     if let Some(s) = &body.service
         && !services.iter().any(|r| r.service == *s)
@@ -111,6 +226,19 @@ pub(crate) async fn start_run(
     if body.table.is_some() && body.service.is_none() {
         return Err(ApiError::bad_request("a table needs its service"));
     }
+    // One tenant admin's requests cannot burn the tenant's vendor quotas: a few runs at
+    // once, a few full syncs and backfills a day. Checked and started under the tenant's
+    // lock, so a burst of requests is counted one by one.
+    let lock = state.run_quota.lock_for(&user.tenant);
+    let _held = lock.lock().await;
+    let kind = if backfill.is_some() {
+        RunKind::Backfill
+    } else if body.full {
+        RunKind::Full
+    } else {
+        RunKind::Incremental
+    };
+    check_quota(&state, &user.tenant, kind).await?;
     let req = crate::TriggerRequest {
         tenant: user.tenant.clone(),
         service: body.service,
@@ -122,7 +250,108 @@ pub(crate) async fn start_run(
         crate::TriggerRefusal::Invalid(m) => ApiError::bad_request(m),
         crate::TriggerRefusal::Unavailable(m) => ApiError::unavailable(m),
     })?;
+    state.run_quota.started(&user.tenant, &run_id, kind);
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))))
+}
+
+/// The longest backfill range the API starts (days).
+pub const MAX_BACKFILL_DAYS: i64 = 366;
+/// Runs of one tenant in progress at once, started from the API or not.
+pub const MAX_ACTIVE_RUNS: usize = 2;
+/// Full syncs, and backfills, the API starts per tenant in 24 hours (each kind).
+pub const MAX_HEAVY_RUNS_PER_DAY: usize = 4;
+
+/// A run the API started: its id, kind and when.
+type Started = (String, RunKind, chrono::DateTime<chrono::Utc>);
+
+/// The runs the API started recently, per tenant: counted with the state store's record
+/// until it shows them (a run's record is written just after its id is returned).
+#[derive(Default)]
+pub struct RunQuota {
+    recent: std::sync::Mutex<std::collections::HashMap<String, Vec<Started>>>,
+    locks:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl RunQuota {
+    fn lock_for(&self, tenant: &avesa_model::TenantId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(tenant.as_str().to_owned()).or_default().clone()
+    }
+
+    fn started(&self, tenant: &avesa_model::TenantId, run_id: &str, kind: RunKind) {
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+        let list = recent.entry(tenant.as_str().to_owned()).or_default();
+        list.retain(|(_, _, at)| *at > day_ago);
+        list.push((run_id.to_owned(), kind, chrono::Utc::now()));
+    }
+
+    fn recent(
+        &self,
+        tenant: &avesa_model::TenantId,
+    ) -> Vec<(String, RunKind, chrono::DateTime<chrono::Utc>)> {
+        let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.get(tenant.as_str()).cloned().unwrap_or_default()
+    }
+}
+
+/// 429 when the tenant has [`MAX_ACTIVE_RUNS`] runs in progress, or has had
+/// [`MAX_HEAVY_RUNS_PER_DAY`] of this heavy kind (full, backfill) in the last 24 hours.
+async fn check_quota(
+    state: &AppState,
+    tenant: &avesa_model::TenantId,
+    kind: RunKind,
+) -> Result<(), ApiError> {
+    let now = chrono::Utc::now();
+    let day_ago = now - chrono::Duration::days(1);
+    let runs: Vec<RunRecord> = state
+        .store
+        .list_runs(Some(tenant), 500)
+        .await?
+        .into_iter()
+        .filter(|r| r.tenant_id.as_ref() == Some(tenant))
+        .collect();
+    let known = |id: &str| runs.iter().any(|r| r.id.to_string() == id);
+    // Recently started runs whose record may not be written yet count as running.
+    let pending: Vec<_> = state
+        .run_quota
+        .recent(tenant)
+        .into_iter()
+        .filter(|(id, _, at)| !known(id) && now - *at < chrono::Duration::seconds(30))
+        .collect();
+    let active = runs.iter().filter(|r| r.status == RunStatus::Running).count() + pending.len();
+    if active >= MAX_ACTIVE_RUNS {
+        return Err(ApiError::rate_limited(
+            format!(
+                "this tenant already has {active} runs in progress (at most {MAX_ACTIVE_RUNS}); wait for one to finish"
+            ),
+            30,
+        ));
+    }
+    if kind != RunKind::Incremental {
+        let mut starts: Vec<chrono::DateTime<chrono::Utc>> = runs
+            .iter()
+            .filter(|r| r.kind == kind && r.started_at > day_ago)
+            .map(|r| r.started_at)
+            .chain(pending.iter().filter(|(_, k, _)| *k == kind).map(|(_, _, at)| *at))
+            .collect();
+        if starts.len() >= MAX_HEAVY_RUNS_PER_DAY {
+            starts.sort();
+            let wait = (starts[starts.len() - MAX_HEAVY_RUNS_PER_DAY] + chrono::Duration::days(1)
+                - now)
+                .num_seconds()
+                .max(1);
+            return Err(ApiError::rate_limited(
+                format!(
+                    "at most {MAX_HEAVY_RUNS_PER_DAY} {kind} runs a day per tenant (they read whole tables from the vendor); the next may start in {} minutes",
+                    wait / 60 + 1
+                ),
+                wait as u64,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `GET /api/admin/runs?limit=50`.
@@ -143,7 +372,11 @@ pub(crate) async fn list_runs(
             None => own_chunks(&state, run.id, &user.tenant).await?,
             Some(_) => Vec::new(),
         };
-        items.push(scoped(run, &own));
+        let mut run = scoped(run, &own);
+        if user.role != Role::PlatformAdmin {
+            run.error = run.error.as_deref().map(for_tenant_eyes);
+        }
+        items.push(run);
     }
     Ok(Json(json!({ "items": items })))
 }
@@ -166,5 +399,12 @@ pub(crate) async fn get_run(
     if !visible {
         return Err(not_found());
     }
-    Ok(Json(json!({ "run": scoped(run, &chunks), "chunks": chunks })))
+    let mut run = scoped(run, &chunks);
+    let chunks = if user.role == Role::PlatformAdmin {
+        chunks
+    } else {
+        run.error = run.error.as_deref().map(for_tenant_eyes);
+        chunks.into_iter().map(chunk_for_tenant).collect()
+    };
+    Ok(Json(json!({ "run": run, "chunks": chunks })))
 }

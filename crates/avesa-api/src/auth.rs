@@ -50,6 +50,10 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// The session: the refresh-token family the token was issued in. Logging out,
+    /// refresh-token reuse, disabling the user or a new password end it, and with it
+    /// every access token of the session.
+    pub sid: String,
 }
 
 /// The caller of a protected route, as proven by a valid access token.
@@ -62,6 +66,8 @@ pub struct AuthUser {
     /// The caller's tenant: the only tenant any of its requests may touch.
     pub tenant: TenantId,
     pub role: Role,
+    /// The session the token belongs to.
+    pub session: String,
 }
 
 impl AuthUser {
@@ -83,7 +89,18 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Already verified by a middleware of this request (the read routes' cache).
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
         let state = AppState::from_ref(state);
+        AuthUser::authenticate(parts, &state).await
+    }
+}
+
+impl AuthUser {
+    /// Verifies the request's bearer token.
+    pub async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
                 "missing access token: send `Authorization: Bearer <access token>`",
@@ -99,7 +116,74 @@ where
             .ok_or_else(|| {
                 ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")
             })?;
-        verify_access_token(&state.auth, token)
+        let user = verify_access_token(&state.auth, token)?;
+        if !state.sessions.live(state, &user).await? {
+            return Err(ApiError::unauthorized(
+                "the session has ended (signed out, revoked or the account disabled); sign in again",
+            ));
+        }
+        Ok(user)
+    }
+}
+
+/// How long a session's standing is remembered before the state store is asked again.
+/// Ending a session in this process takes effect at once; in another serving process,
+/// within this long.
+pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether sessions still stand (the user exists and is enabled, the session's
+/// refresh-token family is not revoked), remembered for [`SESSION_RECHECK`] so that a
+/// request costs no state-store query.
+pub struct Sessions {
+    cache: moka::future::Cache<String, bool>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(SESSION_RECHECK)
+                .build(),
+        }
+    }
+}
+
+impl Sessions {
+    fn key(tenant: &TenantId, user_id: &str, session: &str) -> String {
+        format!("{tenant}\n{user_id}\n{session}")
+    }
+
+    /// Whether the caller's session stands.
+    pub async fn live(&self, state: &AppState, user: &AuthUser) -> Result<bool, ApiError> {
+        let store = state.store.clone();
+        let u = user.clone();
+        self.cache
+            .try_get_with(Self::key(&user.tenant, &user.user_id, &user.session), async move {
+                let Some(found) = store.get_user(&u.tenant, &u.user_id).await? else {
+                    return Ok(false);
+                };
+                if found.disabled {
+                    return Ok(false);
+                }
+                store.session_live(&u.tenant, &u.user_id, &u.session).await
+            })
+            .await
+            .map_err(|e: std::sync::Arc<avesa_state::StateError>| {
+                tracing::error!(error = %e, "cannot check a session");
+                ApiError::internal()
+            })
+    }
+
+    /// Forgets what is known of a session (it was just ended here).
+    pub async fn forget(&self, tenant: &TenantId, user_id: &str, session: &str) {
+        self.cache.invalidate(&Self::key(tenant, user_id, session)).await;
+    }
+
+    /// Forgets every session of a user (disabled, or given a new password).
+    pub fn forget_user(&self, tenant: &TenantId, user_id: &str) {
+        let prefix = format!("{tenant}\n{user_id}\n");
+        let _ = self.cache.invalidate_entries_if(move |k, _| k.starts_with(&prefix));
     }
 }
 
@@ -109,6 +193,7 @@ pub fn issue_access_token(
     user_id: &str,
     tenant: &TenantId,
     role: Role,
+    session: &str,
 ) -> Result<(String, i64), ApiError> {
     let now = Utc::now().timestamp();
     let ttl = cfg.access_ttl.num_seconds().max(1);
@@ -120,6 +205,7 @@ pub fn issue_access_token(
         exp: now + ttl,
         iss: cfg.issuer.clone(),
         aud: cfg.audience.clone(),
+        sid: session.to_owned(),
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -162,10 +248,10 @@ pub fn verify_access_token(cfg: &AuthConfig, token: &str) -> Result<AuthUser, Ap
         TenantId::new(&c.tid).map_err(|_| ApiError::unauthorized("invalid access token"))?;
     let role =
         c.role.parse::<Role>().map_err(|_| ApiError::unauthorized("invalid access token"))?;
-    if c.sub.is_empty() {
+    if c.sub.is_empty() || c.sid.is_empty() {
         return Err(ApiError::unauthorized("invalid access token"));
     }
-    Ok(AuthUser { user_id: c.sub, tenant, role })
+    Ok(AuthUser { user_id: c.sub, tenant, role, session: c.sid })
 }
 
 /// A new opaque refresh token (256 random bits, base64url).
@@ -208,20 +294,50 @@ impl UserView {
 #[derive(Clone, Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// Also set as the HttpOnly cookie [`REFRESH_COOKIE`] (what the UI uses: script never
+    /// sees it); API clients keep this one.
     pub refresh_token: String,
     /// Always `"Bearer"`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     pub user: UserView,
+    #[serde(skip)]
+    refresh_ttl_secs: i64,
+}
+
+/// The cookie carrying the refresh token for the UI: `HttpOnly` (no script reads it),
+/// `Secure`, `SameSite=Strict` (never sent by another site), only to `/auth`.
+pub const REFRESH_COOKIE: &str = "avesa_refresh";
+
+fn refresh_cookie(value: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{REFRESH_COOKIE}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("avesa_refresh=; Path=/auth; Max-Age=0"))
 }
 
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
+        let cookie = refresh_cookie(&self.refresh_token, self.refresh_ttl_secs);
         let mut resp = Json(self).into_response();
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut().insert(header::SET_COOKIE, cookie);
         resp
     }
+}
+
+/// The refresh token a request carries in its [`REFRESH_COOKIE`], if any.
+fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == REFRESH_COOKIE)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// Issues an access token and a refresh token in `family_id`.
@@ -232,7 +348,7 @@ async fn issue_pair(
     family_id: String,
 ) -> Result<TokenResponse, ApiError> {
     let (access_token, expires_in) =
-        issue_access_token(&state.auth, &user.id, &user.tenant_id, user.role)?;
+        issue_access_token(&state.auth, &user.id, &user.tenant_id, user.role, &family_id)?;
     let refresh_token = new_refresh_token();
     state
         .store
@@ -250,6 +366,7 @@ async fn issue_pair(
         token_type: "Bearer",
         expires_in,
         user: UserView::new(user, tenant),
+        refresh_ttl_secs: state.auth.refresh_ttl.num_seconds().max(1),
     })
 }
 
@@ -269,9 +386,26 @@ pub const BAD_CREDENTIALS: &str = "invalid tenant, email or password";
 const MAX_EMAIL_LEN: usize = 254;
 const MAX_PASSWORD_LEN: usize = 1024;
 
+/// The client's address as the server saw it (`None` in in-process tests).
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(crate::server::peer_of(&parts.extensions).map(|a| a.ip())))
+    }
+}
+
 /// `POST /auth/login`.
+///
+/// Bounded three ways (see [`crate::limiter::LoginLimits`]): failures per account from one
+/// address (so nobody elsewhere can lock a user out), failures per address over all
+/// accounts (password spraying), and failures per account from everywhere; and at most a
+/// few password checks (argon2id, ~19 MiB and tens of milliseconds each) run at once.
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<TokenResponse, ApiError> {
     let tenant_id = TenantId::new(req.tenant_id.trim())
@@ -288,13 +422,16 @@ pub(crate) async fn login(
         )));
     }
 
-    if let Err(retry_after) = state.login_limiter.begin(tenant_id.as_str(), &email) {
-        tracing::warn!(tenant = %tenant_id, "login locked after repeated failures");
-        return Err(ApiError::rate_limited(
-            format!("too many failed logins; try again in {retry_after} seconds"),
-            retry_after,
-        ));
-    }
+    let attempt = match state.login_limiter.begin(tenant_id.as_str(), &email, ip) {
+        Ok(a) => a,
+        Err(retry_after) => {
+            tracing::warn!(tenant = %tenant_id, client = ?ip, "login refused: too many failures");
+            return Err(ApiError::rate_limited(
+                format!("too many failed logins; try again in {retry_after} seconds"),
+                retry_after,
+            ));
+        }
+    };
 
     let tenant = state.store.get_tenant(&tenant_id).await?;
     let user = match &tenant {
@@ -305,6 +442,12 @@ pub(crate) async fn login(
     // wrong password.
     let phc = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
     let password = req.password;
+    let Ok(_permit) =
+        tokio::time::timeout(HASHING_WAIT, state.hashing.clone().acquire_owned()).await
+    else {
+        state.login_limiter.forgive(&attempt);
+        return Err(ApiError::rate_limited("too many sign-ins at once; try again shortly", 1));
+    };
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
         .map_err(|e| {
@@ -313,32 +456,54 @@ pub(crate) async fn login(
         })?;
 
     let (Some(tenant), Some(user), true) = (tenant, user, verified) else {
-        tracing::info!(tenant = %tenant_id, "login failed");
+        tracing::info!(tenant = %tenant_id, client = ?ip, "login failed");
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     };
-    state.login_limiter.succeeded(tenant_id.as_str(), &email);
+    state.login_limiter.succeeded(&attempt);
+    if user.disabled {
+        tracing::info!(tenant = %tenant_id, user = %user.id, "login of a disabled account refused");
+        return Err(ApiError::unauthorized("this account is disabled; ask a tenant admin"));
+    }
     tracing::info!(tenant = %tenant_id, user = %user.id, "login");
     issue_pair(&state, &user, &tenant, uuid::Uuid::new_v4().to_string()).await
 }
 
-/// The body of `POST /auth/refresh` and `POST /auth/logout`.
-#[derive(Deserialize)]
+/// How long a login waits for a turn to check its password before it is refused 429.
+pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The body of `POST /auth/refresh` and `POST /auth/logout`: the refresh token, or nothing
+/// when it travels in the [`REFRESH_COOKIE`].
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// The refresh token of a refresh or logout: the body's, else the cookie's.
+fn presented(headers: &axum::http::HeaderMap, req: &RefreshRequest) -> Option<String> {
+    req.refresh_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .or_else(|| cookie_token(headers))
 }
 
 /// `POST /auth/refresh`: rotation with reuse detection.
 pub(crate) async fn refresh(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<TokenResponse, ApiError> {
     let invalid = || ApiError::unauthorized("invalid refresh token");
-    let token = req.refresh_token.trim();
-    if token.is_empty() || token.len() > 256 {
+    let Some(token) = presented(&headers, &req) else {
+        return Err(ApiError::unauthorized("no refresh token: sign in"));
+    };
+    if token.len() > 256 {
         return Err(invalid());
     }
-    let Some(rec) = state.store.use_refresh_token(&hash_refresh_token(token)).await? else {
+    let Some(rec) = state.store.use_refresh_token(&hash_refresh_token(&token)).await? else {
         return Err(invalid());
     };
     if rec.revoked {
@@ -352,6 +517,7 @@ pub(crate) async fn refresh(
             "refresh token reused: revoking its family"
         );
         state.store.revoke_token_family(&rec.family_id).await?;
+        state.sessions.forget(&rec.tenant_id, &rec.user_id, &rec.family_id).await;
         return Err(ApiError::unauthorized(
             "refresh token already used; the session has been revoked, sign in again",
         ));
@@ -361,27 +527,32 @@ pub(crate) async fn refresh(
     }
     let tenant = state.store.get_tenant(&rec.tenant_id).await?;
     let user = state.store.get_user(&rec.tenant_id, &rec.user_id).await?;
-    let (Some(tenant), Some(user)) = (tenant, user) else {
+    let (Some(tenant), Some(user)) = (tenant, user.filter(|u| !u.disabled)) else {
         state.store.revoke_token_family(&rec.family_id).await?;
+        state.sessions.forget(&rec.tenant_id, &rec.user_id, &rec.family_id).await;
         return Err(invalid());
     };
     issue_pair(&state, &user, &tenant, rec.family_id).await
 }
 
-/// `POST /auth/logout`: revokes the token's family. Unknown tokens are not an error
+/// `POST /auth/logout`: revokes the token's family — its refresh tokens and the access
+/// tokens of the session — and clears the cookie. Unknown tokens are not an error
 /// (logging out twice is fine).
 pub(crate) async fn logout(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
-) -> Result<StatusCode, ApiError> {
-    let token = req.refresh_token.trim();
-    if !token.is_empty()
+) -> Result<Response, ApiError> {
+    if let Some(token) = presented(&headers, &req)
         && token.len() <= 256
-        && let Some(rec) = state.store.use_refresh_token(&hash_refresh_token(token)).await?
+        && let Some(rec) = state.store.use_refresh_token(&hash_refresh_token(&token)).await?
     {
         state.store.revoke_token_family(&rec.family_id).await?;
+        state.sessions.forget(&rec.tenant_id, &rec.user_id, &rec.family_id).await;
     }
-    Ok(StatusCode::NO_CONTENT)
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, refresh_cookie("", 0));
+    Ok(resp)
 }
 
 /// `GET /auth/me`.
@@ -406,16 +577,19 @@ mod tests {
     #[test]
     fn access_tokens_round_trip() {
         let t = TenantId::new("acme").unwrap();
-        let (tok, ttl) = issue_access_token(&cfg(), "u1", &t, Role::Analyst).unwrap();
+        let (tok, ttl) = issue_access_token(&cfg(), "u1", &t, Role::Analyst, "s1").unwrap();
         assert_eq!(ttl, 15 * 60);
         let u = verify_access_token(&cfg(), &tok).unwrap();
-        assert_eq!(u, AuthUser { user_id: "u1".into(), tenant: t, role: Role::Analyst });
+        assert_eq!(
+            u,
+            AuthUser { user_id: "u1".into(), tenant: t, role: Role::Analyst, session: "s1".into() }
+        );
     }
 
     #[test]
     fn wrong_audience_or_issuer_is_rejected() {
         let t = TenantId::new("acme").unwrap();
-        let (tok, _) = issue_access_token(&cfg(), "u1", &t, Role::Viewer).unwrap();
+        let (tok, _) = issue_access_token(&cfg(), "u1", &t, Role::Viewer, "s1").unwrap();
         let mut other = cfg();
         other.audience = "someone-else".into();
         assert!(verify_access_token(&other, &tok).is_err());

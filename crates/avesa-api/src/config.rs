@@ -83,11 +83,21 @@ pub struct HttpConfig {
     pub cors_allowed_origins: Vec<String>,
     /// The largest request body accepted, in bytes (default 1 MiB).
     pub body_limit_bytes: usize,
+    /// How long a request may take, body to answer, before it is answered 503 (default
+    /// 30 s).
+    pub request_timeout: std::time::Duration,
+    /// Bounds on warehouse reads and the response cache.
+    pub reads: crate::guard::ReadLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { cors_allowed_origins: Vec::new(), body_limit_bytes: 1024 * 1024 }
+        HttpConfig {
+            cors_allowed_origins: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
+            reads: crate::guard::ReadLimits::default(),
+        }
     }
 }
 
@@ -110,7 +120,10 @@ impl HttpConfig {
         if self.body_limit_bytes == 0 {
             return Err("the body limit must be positive".into());
         }
-        Ok(())
+        if self.request_timeout.is_zero() {
+            return Err("the request timeout must be positive".into());
+        }
+        self.reads.validate()
     }
 }
 

@@ -34,6 +34,10 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Largest `page` (deep offsets are never what a person wants; keeps offsets small).
 pub const MAX_PAGE: u32 = 1_000_000;
+/// How deep a list can be paged: `page × page_size` at most this. Reading page N costs
+/// the engine the N pages before it, so the bound keeps every list's work bounded; past
+/// it, narrow the list with `q` or sort it the other way.
+pub const MAX_RESULT_WINDOW: u64 = 10_000;
 /// Longest search string `q`, in characters.
 pub const MAX_SEARCH_LEN: usize = 200;
 
@@ -146,6 +150,15 @@ impl ListParams {
         let page = int_param("page", self.page.as_deref(), 1, 1, MAX_PAGE)?;
         let page_size =
             int_param("page_size", self.page_size.as_deref(), DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
+        if u64::from(page) * u64::from(page_size) > MAX_RESULT_WINDOW {
+            return Err(bad_param(
+                "page",
+                format!(
+                    "lists page only through their first {MAX_RESULT_WINDOW} records (page {page} of \
+                     {page_size} goes past them); narrow the list with q or sort it the other way"
+                ),
+            ));
+        }
         let search = match self.q.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(q) if q.chars().count() > MAX_SEARCH_LEN => {
@@ -289,6 +302,7 @@ mod tests {
             ("sort", "name; drop table"),
             ("as_of", "yesterday"),
             ("as_of", "2024-05-01"),
+            ("page", "201"),
         ] {
             let e = params(&[(k, v)]).to_query().unwrap_err();
             assert!(e.message.contains(&format!("`{k}`")), "{k}={v}: {}", e.message);

@@ -184,6 +184,12 @@ impl From<avesa_warehouse::WarehouseError> for ApiError {
     fn from(e: avesa_warehouse::WarehouseError) -> Self {
         match e {
             avesa_warehouse::WarehouseError::BadRequest(m) => ApiError::bad_request(m),
+            avesa_warehouse::WarehouseError::Overloaded(m) => {
+                tracing::warn!(error = %m, "warehouse read refused for its limits");
+                let mut e = ApiError::unavailable(m);
+                e.retry_after = Some(1);
+                e
+            }
             e @ (avesa_warehouse::WarehouseError::Engine(_)
             | avesa_warehouse::WarehouseError::Internal(_)) => {
                 tracing::error!(error = %e, "warehouse error");

@@ -42,9 +42,11 @@ mod config;
 pub mod entities;
 mod error;
 mod extract;
+pub mod guard;
 pub mod health;
 mod limiter;
 mod password;
+pub mod server;
 mod ui;
 
 use std::sync::Arc;
@@ -52,14 +54,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use avesa_model::metrics::{MetricDef, Metrics};
 use avesa_state::StateStore;
@@ -69,8 +75,10 @@ pub use auth::{AuthUser, Claims, TokenResponse, UserView};
 pub use config::{AuthConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, HttpConfig, MIN_SECRET_LEN};
 pub use error::{ApiError, ErrorCode, INTERNAL_MESSAGE};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
-pub use limiter::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginLimiter};
-pub use password::{hash_password, verify_password};
+pub use guard::{ReadLimits, ResponseCache};
+pub use limiter::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginLimiter, LoginLimits};
+pub use password::{MIN_PASSWORD_LEN, check_new_password, hash_password, verify_password};
+pub use server::{ServeOptions, serve};
 
 /// Everything a handler needs. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -79,8 +87,15 @@ pub struct AppState {
     pub warehouse: Arc<dyn Warehouse>,
     pub auth: Arc<AuthConfig>,
     pub http: Arc<HttpConfig>,
-    /// Failed logins per (tenant, email); shared by every clone of the state.
-    pub login_limiter: Arc<LoginLimiter>,
+    /// Failed logins per account and client, per client and per account; shared by
+    /// every clone of the state.
+    pub login_limiter: Arc<LoginLimits>,
+    /// Password checks in flight (argon2id costs ~19 MiB and tens of milliseconds each).
+    pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Which sessions still stand.
+    pub sessions: Arc<auth::Sessions>,
+    /// Runs the API started, per tenant (for the run quotas).
+    pub run_quota: Arc<admin::RunQuota>,
     /// Starts sync runs and backfills (`POST /api/admin/runs`); `None` where this
     /// process does not run the pipeline.
     pub trigger: Option<Trigger>,
@@ -89,6 +104,13 @@ pub struct AppState {
     pub cluster: Option<ClusterProbe>,
     /// The registry `/metrics` serves (the app's, shared with its pipeline).
     pub metrics: Metrics,
+    /// The bearer token a metrics scraper presents at `/metrics` (platform admins may use
+    /// their access token instead); `None`: only platform admins.
+    pub metrics_token: Option<Arc<str>>,
+    /// Where this process's applies are counted (the response cache keys by them).
+    pub epochs: avesa_warehouse::DataEpochs,
+    /// The read routes' cache and gate.
+    pub reads: Arc<ResponseCache>,
 }
 
 /// The API's metrics and what each is.
@@ -96,6 +118,13 @@ pub const METRICS: &[MetricDef] = &[
     ("avesa_http_requests_total", "API requests served, by route and status."),
     ("avesa_http_request_duration_seconds", "API request latency, by route."),
 ];
+
+/// What every response carries (the UI is served from the same origin and needs nothing
+/// more: scripts and styles from files, data from the API).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+     frame-ancestors 'none'";
 
 /// What `POST /api/admin/runs` asks for; the tenant is the caller's.
 #[derive(Clone, Debug)]
@@ -146,12 +175,20 @@ impl AppState {
         // Compute the dummy hash now, so the first login of an unknown user does not take
         // visibly longer than a wrong password.
         let _ = password::dummy_hash();
+        let epochs = avesa_warehouse::DataEpochs::default();
+        let http = HttpConfig::default();
+        let reads = Arc::new(ResponseCache::new(http.reads.clone(), epochs.clone()));
         AppState {
             store,
             warehouse,
             auth: Arc::new(auth),
-            http: Arc::new(HttpConfig::default()),
-            login_limiter: Arc::new(LoginLimiter::default()),
+            http: Arc::new(http),
+            login_limiter: Arc::new(LoginLimits::default()),
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4),
+            )),
+            sessions: Arc::new(auth::Sessions::default()),
+            run_quota: Arc::new(admin::RunQuota::default()),
             trigger: None,
             cluster: None,
             metrics: {
@@ -159,7 +196,24 @@ impl AppState {
                 m.declare(METRICS);
                 m
             },
+            metrics_token: None,
+            epochs,
+            reads,
         }
+    }
+
+    /// Lets a scraper read `/metrics` with `Authorization: Bearer <token>`.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// Keys the response cache by `epochs`, which the process's warehouse bumps on every
+    /// apply (see [`avesa_warehouse::EpochWarehouse`]).
+    pub fn with_data_epochs(mut self, epochs: avesa_warehouse::DataEpochs) -> Self {
+        self.epochs = epochs;
+        self.reads = Arc::new(ResponseCache::new(self.http.reads.clone(), self.epochs.clone()));
+        self
     }
 
     /// Counts into `registry` (the app's, which its pipeline shares) and serves it.
@@ -181,8 +235,9 @@ impl AppState {
         self
     }
 
-    /// Replaces the HTTP settings (CORS origins, body limit).
+    /// Replaces the HTTP settings (CORS origins, body limit, timeouts, read limits).
     pub fn with_http_config(mut self, http: HttpConfig) -> Self {
+        self.reads = Arc::new(ResponseCache::new(http.reads.clone(), self.epochs.clone()));
         self.http = Arc::new(http);
         self
     }
@@ -192,15 +247,19 @@ impl AppState {
 /// catching, error normalisation, body limit).
 pub fn router(state: AppState) -> Router {
     let limit = state.http.body_limit_bytes;
+    // The warehouse read routes: answered from the response cache or under the read gate.
+    let reads = Router::new()
+        .route("/api/analytics/dashboard", get(analytics::dashboard))
+        .route("/api/analytics/tickets/status", get(analytics::ticket_status))
+        .route("/api/analytics/companies/top", get(analytics::top_companies))
+        .merge(entities::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::cached_read));
     let app = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
-        .route("/api/analytics/dashboard", get(analytics::dashboard))
-        .route("/api/analytics/tickets/status", get(analytics::ticket_status))
-        .route("/api/analytics/companies/top", get(analytics::top_companies))
-        .merge(entities::routes())
+        .merge(reads)
         .route("/api/admin/runs", get(admin::list_runs).post(admin::start_run))
         .route("/api/admin/runs/{id}", get(admin::get_run))
         .route("/health", get(health::health))
@@ -210,6 +269,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.http.request_timeout,
+        ))
         .layer(middleware::from_fn(finish_response))
         .layer(middleware::from_fn_with_state(state.clone(), time_request));
     let app = match cors_layer(&state.http) {
@@ -218,16 +281,87 @@ pub fn router(state: AppState) -> Router {
     };
     app.layer(
         TraceLayer::new_for_http()
-            .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+            .make_span_with(|req: &Request| {
+                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    uri = %req.uri().path(),
+                    request_id = %id,
+                )
+            })
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
     )
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(SetRequestIdLayer::new(REQUEST_ID, ValidRequestId))
+    .layer(middleware::map_request(drop_odd_request_id))
     .with_state(state)
 }
 
-/// Prometheus metrics of this app (pipeline and API), text format 0.0.4.
+/// Drops a client's request id that is long or not plain text (a new one is made).
+async fn drop_odd_request_id(mut req: Request) -> Request {
+    let odd = req.headers().get(REQUEST_ID).is_some_and(|v| {
+        v.len() > 64
+            || v.is_empty()
+            || !v
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if odd {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
+/// The header carrying each request's id: the client's if it sent a sane one, else a new
+/// UUID; echoed on the response and logged with the request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Makes a UUID for a request that came without a (plain, short) id.
+#[derive(Clone, Copy)]
+struct ValidRequestId;
+
+impl MakeRequestId for ValidRequestId {
+    fn make_request_id<B>(&mut self, req: &axum::http::Request<B>) -> Option<RequestId> {
+        // Called only when the request has none (odd ones were dropped before).
+        let _ = req;
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok().map(RequestId::new)
+    }
+}
+
+/// Prometheus metrics of this app (pipeline and API), text format 0.0.4. They name every
+/// tenant, so only a scraper holding the metrics token or a platform admin may read them.
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
 ) -> axum::response::Response {
+    let (mut parts, _) = req.into_parts();
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let scraper = match (&state.metrics_token, &bearer) {
+        (Some(want), Some(got)) => {
+            use sha2::Digest;
+            // Compare digests: equal length, no early exit on the secret's bytes.
+            sha2::Sha256::digest(want.as_bytes()) == sha2::Sha256::digest(got.as_bytes())
+        }
+        _ => false,
+    };
+    if !scraper {
+        match AuthUser::authenticate(&mut parts, &state).await {
+            Ok(u) if u.role == avesa_model::Role::PlatformAdmin => {}
+            Ok(u) => {
+                return ApiError::forbidden(format!("the {} role may not read metrics", u.role))
+                    .into_response();
+            }
+            Err(e) => return e.into_response(),
+        }
+    }
     axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
         .body(axum::body::Body::from(state.metrics.render()))
@@ -245,7 +379,18 @@ async fn time_request(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    // Only the methods the API knows make their own series: any other is "other", so a
+    // client cannot grow the registry.
+    let method = match *req.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => req.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
@@ -295,11 +440,19 @@ fn cors_layer(http: &HttpConfig) -> Option<CorsLayer> {
     )
 }
 
-/// Adds `X-Content-Type-Options: nosniff` and rewrites any error response that is not
+/// Adds the security headers (CSP, frame, referrer and content-type policies; HSTS
+/// behind TLS; `Cache-Control: no-store` on everything but the UI's files) and rewrites any error response that is not
 /// already JSON (axum's 405, the body limit's 413, …) into the API's error shape.
 async fn finish_response(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // Behind a TLS-terminating proxy (HSTS is ignored over plain HTTP anyway).
+    let https = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+
     let resp = next.run(req).await;
     let status = resp.status();
     let is_json = resp
@@ -340,7 +493,22 @@ async fn finish_response(req: Request, next: Next) -> Response {
         }
         new
     };
-    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    // Tenant data must not sit in shared or browser caches (the UI's files say their own).
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     resp
 }
 

@@ -6,6 +6,26 @@ use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use rand::RngCore;
 
+/// The shortest password a user may be given (characters).
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// The longest (bytes; argon2 hashes all of it).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Checks a new password's length: at least [`MIN_PASSWORD_LEN`] characters, at most
+/// [`MAX_PASSWORD_BYTES`] bytes. The error says which.
+pub fn check_new_password(p: &str) -> Result<(), String> {
+    let chars = p.chars().count();
+    if chars < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters (it has {chars})"
+        ));
+    }
+    if p.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
 /// Hashes a password with argon2id (the `argon2` crate's default parameters: 19 MiB,
 /// 2 passes, 1 lane) and a fresh 16-byte random salt. Returns the PHC string
 /// (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`), which carries everything

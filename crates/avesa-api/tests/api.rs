@@ -390,6 +390,7 @@ fn claims(tenant: &str, exp_offset: i64) -> Claims {
         exp: now + exp_offset,
         iss: avesa_api::DEFAULT_ISSUER.into(),
         aud: avesa_api::DEFAULT_AUDIENCE.into(),
+        sid: "a-session".into(),
     }
 }
 
@@ -655,6 +656,102 @@ async fn protected_routes_need_a_valid_token() {
         .body(Body::empty())
         .unwrap();
     t.send(req).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// Access tokens die with their session: after logout, after refresh-token reuse is
+/// detected, when the user is disabled or no longer exists — though their signature and
+/// expiry still verify.
+#[tokio::test]
+async fn access_tokens_end_with_their_session_and_their_user() {
+    let t = setup().await;
+    let ok =
+        |r: &Resp| assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    // Logout ends the session's access tokens at once; another session goes on.
+    let (a1, r1) = t.tokens(ALICE).await;
+    let (a2, _) = t.tokens(ALICE).await;
+    ok(&t.get("/api/companies", Some(&a1)).await);
+    assert_eq!(
+        t.post("/auth/logout", json!({"refresh_token": r1})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    for uri in ["/api/companies", "/auth/me", "/api/analytics/dashboard"] {
+        let msg = t.get(uri, Some(&a1)).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(msg.contains("session has ended"), "{uri}: {msg}");
+    }
+    ok(&t.get("/api/companies", Some(&a2)).await);
+
+    // A refresh token used twice (stolen and replayed) ends the session and its tokens.
+    let (_, r3) = t.tokens(ALICE).await;
+    let rotated = t.post("/auth/refresh", json!({"refresh_token": r3})).await;
+    ok(&rotated);
+    let a4 = rotated.json()["access_token"].as_str().unwrap().to_owned();
+    ok(&t.get("/api/companies", Some(&a4)).await);
+    t.post("/auth/refresh", json!({"refresh_token": r3}))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    t.get("/api/companies", Some(&a4)).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A token of a user who does not exist (deleted), well signed and unexpired.
+    let (bob, _) = t.tokens(BOB).await;
+    let mut c = claims("globex", 600);
+    c.sid = "made-up".into();
+    let ghost = sign(&c, jsonwebtoken::Algorithm::HS256, SECRET);
+    t.get("/api/companies", Some(&ghost)).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A disabled user: refused within the session recheck, and at login and refresh.
+    ok(&t.get("/api/companies", Some(&bob)).await);
+    let globex = TenantId::new("globex").unwrap();
+    let bob_user = t.store.find_user_by_email(&globex, BOB.1).await.unwrap().unwrap();
+    t.store
+        .update_user(
+            &globex,
+            &bob_user.id,
+            avesa_state::UserUpdate { disabled: Some(true), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(avesa_api::auth::SESSION_RECHECK + std::time::Duration::from_millis(300))
+        .await;
+    t.get("/api/companies", Some(&bob)).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let msg = t.login(BOB).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(msg.contains("disabled"), "{msg}");
+}
+
+/// The UI's refresh token travels only in an HttpOnly, Secure, SameSite=Strict cookie:
+/// refresh and logout read it from there, and logout clears it.
+#[tokio::test]
+async fn the_refresh_token_cookie() {
+    let t = setup().await;
+    let r = t.login(ALICE).await;
+    let cookie = r.header(header::SET_COOKIE).unwrap().to_owned();
+    for part in ["avesa_refresh=", "HttpOnly", "Secure", "SameSite=Strict", "Path=/auth"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    let value = cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |uri: &str, cookie: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, cookie)
+            .body(Body::from("{}"))
+            .unwrap()
+    };
+    let refreshed = t.send(with_cookie("/auth/refresh", &value)).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", String::from_utf8_lossy(&refreshed.bytes));
+    let next = refreshed.header(header::SET_COOKIE).unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(next, value, "rotated");
+    // The old cookie again is reuse.
+    t.send(with_cookie("/auth/refresh", &value))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    // No cookie and no body token: a clear 401.
+    let msg =
+        t.post("/auth/refresh", json!({})).await.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(msg.contains("sign in"), "{msg}");
+    let out = t.send(with_cookie("/auth/logout", &value)).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(out.header(header::SET_COOKIE).unwrap().contains("Max-Age=0"));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ async fn add_tenants(app: &App, api: &str, tenants: usize) -> Vec<TenantId> {
         let mut cfg = creds.config();
         cfg.creds.0.insert("requests_per_second".into(), "1000".into());
         app.store
-            .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
+            .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &t, &cfg))
             .await
             .unwrap();
         out.push(t);

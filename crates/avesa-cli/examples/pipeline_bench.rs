@@ -85,7 +85,7 @@ async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
     // ConnectWise) would be the bottleneck here, so this account is given more.
     cfg.creds.0.insert("requests_per_second".into(), "1000".into());
     app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &cfg))
+        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &t, &cfg))
         .await
         .unwrap();
     t

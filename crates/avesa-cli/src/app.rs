@@ -36,6 +36,7 @@ impl Ops {
         let data_dir = &settings.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+        make_private(settings)?;
         let cipher = match &settings.master_key {
             Some(k) => Cipher::from_base64(k.expose()).context("master_key")?,
             None => Cipher::load_or_create(&data_dir.join("master.key"))?,
@@ -52,8 +53,85 @@ impl Ops {
                     .with_context(|| format!("opening the state store {}", settings.state))?,
             ),
         };
+        reseal_unbound(store.as_ref(), &cipher).await?;
         Ok(Self { store, cipher, catalogue: Catalogue::builtin() })
     }
+}
+
+/// Seals again, bound to their tenant and service, the service configurations an earlier
+/// version sealed unbound (a copy of such a one into another tenant's row would open).
+async fn reseal_unbound(store: &dyn StateStore, cipher: &Cipher) -> Result<()> {
+    for tenant in store.list_tenants().await.context("listing tenants")? {
+        for svc in store.list_services(&tenant.id).await.context("listing services")? {
+            if !avesa_pipeline::is_unbound_seal(&svc.sealed_config) {
+                continue;
+            }
+            match avesa_pipeline::open_service_config(
+                cipher,
+                &tenant.id,
+                &svc.service,
+                &svc.sealed_config,
+            ) {
+                Ok(cfg) => {
+                    let sealed = avesa_pipeline::seal_service_config(cipher, &tenant.id, &cfg);
+                    store
+                        .upsert_service(&tenant.id, &svc.service, &sealed)
+                        .await
+                        .context("sealing a service configuration again")?;
+                    tracing::info!(tenant = %tenant.id, service = %svc.service, "service configuration sealed again, bound to its tenant");
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.id, error = %e, "cannot open a stored service configuration")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes the data folder and the embedded backends' files its owner's alone (0700 folders,
+/// 0600 files), whatever mode an earlier version or another tool left them in: they hold
+/// password hashes, sealed credentials and every tenant's data.
+pub fn make_private(settings: &Settings) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &Path, mode: u32| -> Result<()> {
+            match std::fs::metadata(path) {
+                Ok(m) if m.permissions().mode() & 0o777 != mode => {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                        .with_context(|| format!("cannot make {} private", path.display()))
+                }
+                _ => Ok(()),
+            }
+        };
+        set(&settings.data_dir, 0o700)?;
+        let mut files =
+            vec![settings.data_dir.join("master.key"), settings.data_dir.join("jwt.key")];
+        if let avesa_config::StateBackend::Sqlite(p) = &settings.state {
+            for suffix in ["", "-wal", "-shm"] {
+                files.push(PathBuf::from(format!("{}{suffix}", p.display())));
+            }
+            if let Some(dir) = p.parent().filter(|d| *d != settings.data_dir) {
+                set(dir, 0o700)?;
+            }
+        }
+        if let WarehouseBackend::DuckDb(p) = &settings.warehouse {
+            for suffix in ["", ".wal"] {
+                files.push(PathBuf::from(format!("{}{suffix}", p.display())));
+            }
+            if let Some(dir) = p.parent().filter(|d| *d != settings.data_dir) {
+                set(dir, 0o700)?;
+            }
+        }
+        if let LakeBackend::File(root) = &settings.lake {
+            set(root, 0o700)?;
+        }
+        for f in files {
+            set(&f, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 /// The lake the settings name; an S3 lake is checked (its bucket listed) so that a wrong
@@ -96,7 +174,10 @@ pub async fn open_queue(settings: &Settings) -> Result<Option<avesa_pipeline::qu
 pub async fn open_warehouse(settings: &Settings) -> Result<Arc<dyn Warehouse>> {
     Ok(match &settings.warehouse {
         WarehouseBackend::DuckDb(path) => {
-            let opts = DuckDbOptions { memory_limit_bytes: settings.duckdb.memory_limit_bytes };
+            let opts = DuckDbOptions {
+                memory_limit_bytes: settings.duckdb.memory_limit_bytes,
+                query_timeout: settings.server.query_timeout,
+            };
             Arc::new(DuckDbWarehouse::open(path, &opts).with_context(|| {
                 format!(
                     "opening the warehouse {} (is another avesa process using it?)",
@@ -108,6 +189,7 @@ pub async fn open_warehouse(settings: &Settings) -> Result<Arc<dyn Warehouse>> {
             let mut opts = ClickHouseOptions::new(&url.endpoint, &url.database);
             opts.user = url.user.clone();
             opts.password = url.password.clone();
+            opts.query_timeout = settings.server.query_timeout;
             Arc::new(
                 ClickHouseWarehouse::open(opts)
                     .await
@@ -132,6 +214,9 @@ pub struct App {
     active_tables: ActiveTables,
     /// The app's metrics: its pipelines count into it, the API serves it at `/metrics`.
     pub metrics: avesa_model::metrics::Metrics,
+    /// Moved by every apply of this process's warehouse; the API's response cache keys by
+    /// them.
+    pub epochs: avesa_warehouse::DataEpochs,
 }
 
 impl App {
@@ -156,7 +241,13 @@ impl App {
         let auth = AuthConfig::new(jwt_secret.clone());
         auth.validate().map_err(anyhow::Error::msg).context("JWT signing key")?;
         let lake = open_lake(&settings).await?;
-        let warehouse = open_warehouse(&settings).await?;
+        let epochs = avesa_warehouse::DataEpochs::default();
+        let warehouse: Arc<dyn Warehouse> = Arc::new(avesa_warehouse::EpochWarehouse::new(
+            open_warehouse(&settings).await?,
+            epochs.clone(),
+        ));
+        // The backends' files exist now (a library caller has no umask of ours).
+        make_private(&settings)?;
         let metrics = avesa_model::metrics::Metrics::new();
         metrics.set_tenant_label(settings.metrics.tenant_label);
         // With a DuckDB warehouse this process now holds the installation (DuckDB admits
@@ -185,6 +276,7 @@ impl App {
             catalogue,
             active_tables: ActiveTables::default(),
             metrics,
+            epochs,
         })
     }
 
@@ -298,13 +390,45 @@ impl App {
             Some(probe) => state.with_cluster_probe(probe),
             None => state,
         };
-        state.with_trigger(trigger).with_metrics(self.metrics.clone()).with_http_config(
-            avesa_api::HttpConfig {
-                cors_allowed_origins: self.settings.server.cors_origins.clone(),
-                body_limit_bytes: self.settings.server.body_limit_bytes,
-            },
-        )
+        let server = &self.settings.server;
+        let (global, per_tenant) = read_permits(&self.settings);
+        state
+            .with_trigger(trigger)
+            .with_metrics(self.metrics.clone())
+            .with_metrics_token(self.settings.metrics.token.as_ref().map(|t| t.expose().to_owned()))
+            .with_data_epochs(self.epochs.clone())
+            .with_http_config(avesa_api::HttpConfig {
+                cors_allowed_origins: server.cors_origins.clone(),
+                body_limit_bytes: server.body_limit_bytes,
+                request_timeout: server.request_timeout,
+                reads: avesa_api::ReadLimits {
+                    global,
+                    per_tenant,
+                    queue_wait: server.read_queue_wait,
+                    cache_bytes: server.cache_bytes,
+                    ..avesa_api::ReadLimits::default()
+                },
+            })
     }
+}
+
+/// Memory of the embedded warehouse's pool one API read may count on; a quarter of the
+/// pool is kept for the pipeline's writes.
+pub const DUCKDB_BYTES_PER_READ: u64 = 16_000_000;
+
+/// Warehouse reads the API runs at once, in all and per tenant: as configured, and with
+/// the embedded warehouse (one memory pool for every query) no more than three quarters
+/// of `duckdb.memory_limit` holds at [`DUCKDB_BYTES_PER_READ`] each — at least two, so
+/// that one tenant's read always leaves room for another's.
+pub fn read_permits(settings: &Settings) -> (usize, usize) {
+    let s = &settings.server;
+    let mut global = s.max_concurrent_reads;
+    if matches!(settings.warehouse, WarehouseBackend::DuckDb(_)) {
+        let fit = (settings.duckdb.memory_limit_bytes * 3 / 4 / DUCKDB_BYTES_PER_READ).max(2);
+        global = global.min(usize::try_from(fit).unwrap_or(usize::MAX));
+    }
+    let per_tenant = s.max_concurrent_reads_per_tenant.min((global / 2).max(1));
+    (global, per_tenant)
 }
 
 /// The pipeline options `settings` give.

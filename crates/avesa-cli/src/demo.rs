@@ -39,7 +39,7 @@ pub const MAIN: DemoTenant = DemoTenant {
     id: "sitetechnology",
     name: "Site Technology",
     email: "admin@sitetechnology.com",
-    password: "demo123",
+    password: "demo-password",
     seed: 42,
 };
 
@@ -47,7 +47,7 @@ pub const SECOND: DemoTenant = DemoTenant {
     id: "northwind",
     name: "Northwind IT Services",
     email: "admin@northwind.example",
-    password: "demo123",
+    password: "demo-password",
     seed: 7,
 };
 
@@ -323,7 +323,7 @@ pub async fn ensure_tenant(app: &App, t: &DemoTenant, services: &[ServiceConfig]
     }
     for cfg in services {
         app.store
-            .upsert_service(&id, cfg.service(), &seal_service_config(&app.cipher, cfg))
+            .upsert_service(&id, cfg.service(), &seal_service_config(&app.cipher, &id, cfg))
             .await?;
     }
     if app.store.find_user_by_email(&id, t.email).await?.is_none() {
@@ -345,23 +345,28 @@ pub async fn serve(
     app: &App,
     bind: SocketAddr,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_state(app.api_state(), bind).await
+    serve_state(app.api_state(), bind, serve_options(&app.settings)).await
+}
+
+/// The connection bounds `settings` give.
+pub fn serve_options(settings: &avesa_config::Settings) -> avesa_api::ServeOptions {
+    avesa_api::ServeOptions {
+        max_connections: settings.server.max_connections,
+        header_timeout: settings.server.header_timeout,
+    }
 }
 
 /// Serves the API and UI over `state` until the process ends.
 pub async fn serve_state(
     state: avesa_api::AppState,
     bind: SocketAddr,
+    opts: avesa_api::ServeOptions,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let router = avesa_api::router(state);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let task = tokio::spawn(avesa_api::serve(listener, router, opts));
     Ok((addr, task))
 }

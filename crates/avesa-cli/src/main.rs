@@ -248,6 +248,9 @@ struct SimArgs {
 }
 
 fn main() -> ExitCode {
+    // Everything this process creates (state, warehouse, lake files, keys, logs) is its
+    // user's alone: 0600 files, 0700 folders.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let resolved = match settings(&cli) {
         Ok(r) => r,
@@ -419,8 +422,12 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                     q.stream()
                 );
             }
-            let (addr, task) =
-                demo::serve_state(app.api_state_with(pipeline.clone()), bind).await?;
+            let (addr, task) = demo::serve_state(
+                app.api_state_with(pipeline.clone()),
+                bind,
+                demo::serve_options(&app.settings),
+            )
+            .await?;
             println!("AVESA is serving on http://{addr}");
             let every = std::time::Duration::from_secs(20);
             let scheduler = settings.server.scheduler.then(|| {
@@ -578,17 +585,21 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
             let tenant = tenant_id(&tenant)?;
             require_tenant(app.store.as_ref(), &tenant).await?;
             for s in app.store.list_services(&tenant).await? {
-                let shown =
-                    avesa_pipeline::open_service_config(&app.cipher, &s.service, &s.sealed_config)
-                        .map(|c| {
-                            app.catalogue
-                                .redacted(&c)
-                                .into_iter()
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        })
-                        .unwrap_or_else(|e| format!("unreadable: {e}"));
+                let shown = avesa_pipeline::open_service_config(
+                    &app.cipher,
+                    &s.tenant_id,
+                    &s.service,
+                    &s.sealed_config,
+                )
+                .map(|c| {
+                    app.catalogue
+                        .redacted(&c)
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_else(|e| format!("unreadable: {e}"));
                 println!(
                     "{}\t{}\t{shown}",
                     s.service,
@@ -608,9 +619,13 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                 .into_iter()
                 .find(|s| s.service == service)
                 .with_context(|| format!("tenant {tenant} has no service {service}"))?;
-            let cfg =
-                avesa_pipeline::open_service_config(&app.cipher, &svc.service, &svc.sealed_config)
-                    .map_err(anyhow::Error::msg)?;
+            let cfg = avesa_pipeline::open_service_config(
+                &app.cipher,
+                &svc.tenant_id,
+                &svc.service,
+                &svc.sealed_config,
+            )
+            .map_err(anyhow::Error::msg)?;
             let connector = app.catalogue.connector(&tenant, &cfg).map_err(anyhow::Error::msg)?;
             if let Err(e) = connector.test().await {
                 bail!("{}", e.explain());
@@ -677,9 +692,7 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                 Some(p) => p,
                 None => prompt_secret("Password")?,
             };
-            if password.len() < 6 {
-                bail!("password must be at least 6 characters");
-            }
+            avesa_api::check_new_password(&password).map_err(anyhow::Error::msg)?;
             let user = app
                 .store
                 .create_user(NewUser {
@@ -918,7 +931,12 @@ async fn run_demo(settings: Settings, no_serve: bool) -> Result<()> {
     if no_serve {
         return Ok(());
     }
-    let (addr, task) = demo::serve_state(d.app.api_state_with(d.pipeline.clone()), bind).await?;
+    let (addr, task) = demo::serve_state(
+        d.app.api_state_with(d.pipeline.clone()),
+        bind,
+        demo::serve_options(&d.app.settings),
+    )
+    .await?;
     println!();
     println!("  AVESA is running: http://{addr}");
     for t in [&demo::MAIN, &demo::SECOND] {
@@ -1041,7 +1059,9 @@ async fn service_add(settings: &Settings, a: ServiceAdd) -> Result<()> {
             e.explain()
         );
     }
-    app.store.upsert_service(&tenant, &a.service, &seal_service_config(&app.cipher, &cfg)).await?;
+    app.store
+        .upsert_service(&tenant, &a.service, &seal_service_config(&app.cipher, &tenant, &cfg))
+        .await?;
     println!("service {} attached to {tenant} (credentials encrypted at rest)", a.service);
     Ok(())
 }

@@ -95,7 +95,9 @@ fn batches() -> Vec<(CanonicalTable, Vec<Row>)> {
 
 async fn serve(state: AppState) -> SocketAddr {
     let (addr, _task) =
-        avesa_cli::demo::serve_state(state, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        avesa_cli::demo::serve_state(state, "127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
     addr
 }
 

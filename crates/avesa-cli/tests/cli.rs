@@ -150,10 +150,24 @@ fn operator_commands_and_their_errors() {
             "tenant_admin",
         ])
         .env("AVESA_USER_PASSWORD", "secret1"));
+    assert!(!ok, "a 7-character password is refused");
+    assert!(one_line_error(&err).contains("at least 12 characters"), "{err}");
+    let (ok, _, err) = run(avesa(&data)
+        .args([
+            "user",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "a@acme.test",
+            "--role",
+            "tenant_admin",
+        ])
+        .env("AVESA_USER_PASSWORD", "a-long-enough-secret"));
     assert!(ok, "{err}");
     let (ok, _, err) = run(avesa(&data)
         .args(["user", "add", "--tenant", "acme", "--email", "b@acme.test", "--role", "boss"])
-        .env("AVESA_USER_PASSWORD", "secret1"));
+        .env("AVESA_USER_PASSWORD", "a-long-enough-secret"));
     assert!(!ok);
     assert!(one_line_error(&err).contains("unknown role"), "{err}");
 }
@@ -210,4 +224,36 @@ fn an_unreachable_backend_is_one_line_naming_it_without_its_password() {
     let line = one_line_error(&err);
     assert!(line.contains("the lake s3://avesa-lake/x (at http://127.0.0.1:9)"), "{line}");
     assert!(!err.contains("s3-secret-value"), "{err}");
+}
+
+/// The data folder holds password hashes, sealed credentials and every tenant's data: it
+/// and what is in it are its owner's alone, on a new installation and on one an earlier
+/// version left readable.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, _, err) = run(avesa(&data).args(["tenant", "add", "acme", "--name", "Acme MSP"]));
+    assert!(ok, "{err}");
+    assert_eq!(mode(&data), 0o700);
+    for f in ["state.db", "master.key"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    // An installation left world-readable is tightened on the next start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("state.db"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let (ok, _, err) = run(avesa(&data).args(["tenant", "add", "globex", "--name", "Globex"]));
+    assert!(ok, "{err}");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("state.db")), 0o600);
+    // Everything the process wrote is private too.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let p = entry.unwrap().path();
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&p) & 0o077, 0, "{} is {:o}, want {want:o}", p.display(), mode(&p));
+    }
 }

@@ -34,6 +34,8 @@ use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The scraper token `/metrics` wants.
+const METRICS_TOKEN: &str = "a-scraper-token-for-tests";
 const LEASE_SECS: u64 = 5;
 
 fn env_or(var: &str, default: &str) -> String {
@@ -139,6 +141,7 @@ async fn serve_and_three_workers_survive_a_paused_and_a_killed_worker() {
         // Shared by every process: credentials sealed by one are opened by the others.
         ("AVESA_MASTER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
         ("AVESA_JWT_SECRET", "a-test-signing-key-of-at-least-32-characters".into()),
+        ("AVESA_METRICS_TOKEN", METRICS_TOKEN.into()),
         ("AVESA_CHUNK_RECORDS", "300".into()),
         ("AVESA_PAGE_SIZE", "100".into()),
     ]
@@ -417,7 +420,16 @@ async fn check(env: BTreeMap<String, String>, pg: String) {
         assert!(tokio::time::Instant::now() < until, "the cluster did not settle: {h:#}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let metrics = http.get(format!("http://{api}/metrics")).send().await.unwrap().text().await;
+    let anonymous = http.get(format!("http://{api}/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "metrics name every tenant: not for anyone");
+    let metrics = http
+        .get(format!("http://{api}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await;
     let metrics = metrics.unwrap();
     assert!(metrics.contains("avesa_workers_alive 3"), "{metrics}");
     assert!(metrics.contains("avesa_queue_jobs{state=\"waiting\"} 0"), "{metrics}");

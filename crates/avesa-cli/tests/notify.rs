@@ -55,7 +55,7 @@ async fn webhooks_run_records_and_metrics() {
         let mut c = demo_credentials(&MAIN, &format!("http://{addr}"));
         c.private_key = key;
         app.store
-            .upsert_service(t, "connectwise", &seal_service_config(&app.cipher, &c.config()))
+            .upsert_service(t, "connectwise", &seal_service_config(&app.cipher, t, &c.config()))
             .await
             .unwrap();
     }
@@ -99,11 +99,26 @@ async fn webhooks_run_records_and_metrics() {
         &[("service", "connectwise"), ("table", "service/tickets"), ("tenant", "good")],
     );
     assert_eq!(n, tickets_total);
-    let (api, _srv) = demo::serve(&app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let state = app.api_state().with_metrics_token(Some("a-scraper-token-for-tests".into()));
+    let (api, _srv) =
+        demo::serve_state(state, "127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
     let http = reqwest::Client::new();
     http.get(format!("http://{api}/health")).send().await.unwrap();
-    let text =
-        http.get(format!("http://{api}/metrics")).send().await.unwrap().text().await.unwrap();
+    // Only the scraper's token (or a platform admin) reads them: they name every tenant.
+    let refused = http.get(format!("http://{api}/metrics")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let refused =
+        http.get(format!("http://{api}/metrics")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let text = http
+        .get(format!("http://{api}/metrics"))
+        .bearer_auth("a-scraper-token-for-tests")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("# TYPE avesa_records_total counter"), "{text}");
     assert!(text.contains(r#"avesa_throttles_total{service="connectwise",table="service/tickets",tenant="good"} 1"#), "{text}");
     assert!(text.contains("avesa_chunk_duration_seconds_bucket"), "{text}");
@@ -112,4 +127,22 @@ async fn webhooks_run_records_and_metrics() {
         text.contains(r#"avesa_http_requests_total{method="GET",route="/health",status="200"}"#),
         "{text}"
     );
+    // Made-up methods do not make series of their own (the registry cannot be grown).
+    for m in ["BREW", "PROPFIND", "XYZZY"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        http.request(method, format!("http://{api}/health")).send().await.unwrap();
+    }
+    let text = http
+        .get(format!("http://{api}/metrics"))
+        .bearer_auth("a-scraper-token-for-tests")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for m in ["BREW", "PROPFIND", "XYZZY"] {
+        assert!(!text.contains(m), "{m} made a series: {text}");
+    }
+    assert!(text.contains(r#"method="other""#), "{text}");
 }

@@ -115,7 +115,7 @@ async fn check(servers: Servers, name: String, bucket: String) {
         .upsert_service(
             &t,
             "connectwise",
-            &seal_service_config(&distributed.cipher, &creds.config()),
+            &seal_service_config(&distributed.cipher, &t, &creds.config()),
         )
         .await
         .unwrap();

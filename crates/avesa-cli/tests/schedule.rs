@@ -36,7 +36,7 @@ async fn schedules_fire_when_due_and_never_overlap() {
     for t in [&a, &b] {
         app.store.create_tenant(t, t.as_str()).await.unwrap();
         app.store
-            .upsert_service(t, "connectwise", &seal_service_config(&app.cipher, &cfg))
+            .upsert_service(t, "connectwise", &seal_service_config(&app.cipher, t, &cfg))
             .await
             .unwrap();
     }

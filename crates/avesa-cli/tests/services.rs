@@ -44,7 +44,7 @@ async fn four_services_sync_exactly_with_deletes_and_quota() {
     assert_eq!(configs.len(), 4);
     for cfg in &configs {
         app.store
-            .upsert_service(&t, cfg.service(), &seal_service_config(&app.cipher, cfg))
+            .upsert_service(&t, cfg.service(), &seal_service_config(&app.cipher, &t, cfg))
             .await
             .unwrap();
     }

@@ -160,6 +160,62 @@ pub const KEYS: &[Key] = &[
         "the largest request body the API accepts",
     ),
     key(
+        "server.max_connections",
+        "AVESA_MAX_CONNECTIONS",
+        Kind::Number,
+        "a whole number from 1 to 100000",
+        "connections the API keeps open at once (more wait to be accepted)",
+    ),
+    key(
+        "server.header_timeout_secs",
+        "AVESA_HEADER_TIMEOUT_SECS",
+        Kind::Number,
+        "a whole number of seconds from 1 to 600",
+        "how long a client may take to send a request's headers, or leave a connection idle",
+    ),
+    key(
+        "server.request_timeout_secs",
+        "AVESA_REQUEST_TIMEOUT_SECS",
+        Kind::Number,
+        "a whole number of seconds from 1 to 3600",
+        "how long one request may take before it is answered 503",
+    ),
+    key(
+        "server.query_timeout_secs",
+        "AVESA_QUERY_TIMEOUT_SECS",
+        Kind::Number,
+        "a whole number of seconds from 1 to 3600",
+        "how long the warehouse may run one read for the API before it is cancelled",
+    ),
+    key(
+        "server.max_concurrent_reads",
+        "AVESA_MAX_CONCURRENT_READS",
+        Kind::Number,
+        "a whole number from 1 to 1024",
+        "warehouse reads the API runs at once, all tenants together",
+    ),
+    key(
+        "server.max_concurrent_reads_per_tenant",
+        "AVESA_MAX_CONCURRENT_READS_PER_TENANT",
+        Kind::Number,
+        "a whole number from 1 to server.max_concurrent_reads",
+        "warehouse reads the API runs at once for one tenant",
+    ),
+    key(
+        "server.read_queue_wait_ms",
+        "AVESA_READ_QUEUE_WAIT_MS",
+        Kind::Number,
+        "a whole number of milliseconds from 0 to 60000",
+        "how long a read waits for its turn before it is answered 429",
+    ),
+    key(
+        "server.cache_size",
+        "AVESA_CACHE_SIZE",
+        Kind::Text,
+        "a size from 0 to 16GiB, such as 64MiB (0 turns the cache off)",
+        "memory for cached API answers, kept until the tenant's data changes",
+    ),
+    key(
         "log.filter",
         "AVESA_LOG",
         Kind::Text,
@@ -229,6 +285,12 @@ pub const KEYS: &[Key] = &[
         Kind::Bool,
         "true or false",
         "whether metrics carry a tenant label (turn off with many tenants)",
+    ),
+    secret(
+        "metrics.token",
+        "AVESA_METRICS_TOKEN",
+        "a token of at least 16 characters",
+        "lets a scraper read /metrics with `Authorization: Bearer <token>` (else only platform admins)",
     ),
     key(
         "s3.endpoint",
@@ -412,6 +474,17 @@ pub struct ServerSettings {
     /// As written (`1MiB`).
     pub body_limit: String,
     pub body_limit_bytes: usize,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Per warehouse read the API runs.
+    pub query_timeout: Duration,
+    pub max_concurrent_reads: usize,
+    pub max_concurrent_reads_per_tenant: usize,
+    pub read_queue_wait: Duration,
+    /// As written (`64MiB`).
+    pub cache_size: String,
+    pub cache_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -442,6 +515,8 @@ pub struct DuckDbSettings {
 #[derive(Clone, Debug)]
 pub struct MetricsSettings {
     pub tenant_label: bool,
+    /// At least 16 characters, checked.
+    pub token: Option<Secret>,
 }
 
 impl Settings {
@@ -521,6 +596,16 @@ impl Resolved {
             "server.shutdown_grace_secs" => s.server.shutdown_grace.as_secs().to_string(),
             "server.cors_origins" => format!("{:?}", s.server.cors_origins),
             "server.body_limit" => text(&s.server.body_limit),
+            "server.max_connections" => s.server.max_connections.to_string(),
+            "server.header_timeout_secs" => s.server.header_timeout.as_secs().to_string(),
+            "server.request_timeout_secs" => s.server.request_timeout.as_secs().to_string(),
+            "server.query_timeout_secs" => s.server.query_timeout.as_secs().to_string(),
+            "server.max_concurrent_reads" => s.server.max_concurrent_reads.to_string(),
+            "server.max_concurrent_reads_per_tenant" => {
+                s.server.max_concurrent_reads_per_tenant.to_string()
+            }
+            "server.read_queue_wait_ms" => s.server.read_queue_wait.as_millis().to_string(),
+            "server.cache_size" => text(&s.server.cache_size),
             "log.filter" => text(&s.log.filter),
             "log.json" => s.log.json.to_string(),
             "pipeline.chunk_records" => s.pipeline.chunk_records.to_string(),
@@ -532,6 +617,7 @@ impl Resolved {
             "pipeline.webhook_url" => text(s.pipeline.webhook_url.as_deref().unwrap_or("")),
             "duckdb.memory_limit" => text(&s.duckdb.memory_limit),
             "metrics.tenant_label" => s.metrics.tenant_label.to_string(),
+            "metrics.token" => secret(&s.metrics.token, "only platform admins read /metrics"),
             "s3.endpoint" => text(s.s3.endpoint.as_deref().unwrap_or("")),
             "s3.region" => text(&s.s3.region),
             "s3.access_key_id" => text(s.s3.access_key_id.as_deref().unwrap_or("")),
@@ -603,6 +689,14 @@ struct RawServer {
     shutdown_grace_secs: u64,
     cors_origins: Vec<String>,
     body_limit: String,
+    max_connections: u64,
+    header_timeout_secs: u64,
+    request_timeout_secs: u64,
+    query_timeout_secs: u64,
+    max_concurrent_reads: u64,
+    max_concurrent_reads_per_tenant: u64,
+    read_queue_wait_ms: u64,
+    cache_size: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -635,6 +729,8 @@ struct RawDuckDb {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     tenant_label: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
 impl Default for Raw {
@@ -652,6 +748,14 @@ impl Default for Raw {
                 shutdown_grace_secs: 120,
                 cors_origins: Vec::new(),
                 body_limit: "1MiB".into(),
+                max_connections: 1024,
+                header_timeout_secs: 10,
+                request_timeout_secs: 30,
+                query_timeout_secs: 10,
+                max_concurrent_reads: 8,
+                max_concurrent_reads_per_tenant: 4,
+                read_queue_wait_ms: 2000,
+                cache_size: "64MiB".into(),
             },
             log: RawLog { filter: "info".into(), json: false },
             pipeline: RawPipeline {
@@ -664,7 +768,7 @@ impl Default for Raw {
                 webhook_url: None,
             },
             duckdb: RawDuckDb { memory_limit: "256MB".into() },
-            metrics: RawMetrics { tenant_label: true },
+            metrics: RawMetrics { tenant_label: true, token: None },
             s3: RawS3 {
                 endpoint: None,
                 region: "us-east-1".into(),
@@ -1042,6 +1146,63 @@ fn check(
             "below 16MiB, too small for DuckDB to apply a chunk".into(),
         ));
     }
+    let sv = &raw.server;
+    let server_numbers = [
+        ("server.max_connections", sv.max_connections, (1..=100_000).contains(&sv.max_connections)),
+        (
+            "server.header_timeout_secs",
+            sv.header_timeout_secs,
+            (1..=600).contains(&sv.header_timeout_secs),
+        ),
+        (
+            "server.request_timeout_secs",
+            sv.request_timeout_secs,
+            (1..=3600).contains(&sv.request_timeout_secs),
+        ),
+        (
+            "server.query_timeout_secs",
+            sv.query_timeout_secs,
+            (1..=3600).contains(&sv.query_timeout_secs),
+        ),
+        (
+            "server.max_concurrent_reads",
+            sv.max_concurrent_reads,
+            (1..=1024).contains(&sv.max_concurrent_reads),
+        ),
+        (
+            "server.max_concurrent_reads_per_tenant",
+            sv.max_concurrent_reads_per_tenant,
+            (1..=sv.max_concurrent_reads).contains(&sv.max_concurrent_reads_per_tenant),
+        ),
+        ("server.read_queue_wait_ms", sv.read_queue_wait_ms, sv.read_queue_wait_ms <= 60_000),
+    ];
+    for (key, value, ok) in server_numbers {
+        if !ok {
+            return Err(invalid(key, value.to_string(), "out of range".into()));
+        }
+    }
+    let cache_bytes =
+        (if sv.cache_size.trim() == "0" { Some(0) } else { parse_size(&sv.cache_size) })
+            .filter(|b| *b <= 16 << 30)
+            .ok_or_else(|| {
+                invalid(
+                    "server.cache_size",
+                    format!("{:?}", sv.cache_size),
+                    "not a size in range".into(),
+                )
+            })?;
+    let metrics_token = match raw.metrics.token {
+        None => None,
+        Some(t) if t.trim().is_empty() => None,
+        Some(t) if t.trim().chars().count() >= 16 => Some(Secret(t.trim().to_owned())),
+        Some(t) => {
+            return Err(invalid(
+                "metrics.token",
+                String::new(),
+                format!("only {} characters", t.trim().chars().count()),
+            ));
+        }
+    };
     let s3 = check_s3(raw.s3, invalid)?;
     let queue = check_queue(raw.queue, invalid)?;
     let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
@@ -1059,6 +1220,15 @@ fn check(
             cors_origins: raw.server.cors_origins,
             body_limit: raw.server.body_limit.trim().to_owned(),
             body_limit_bytes: usize::try_from(body_limit).unwrap_or(usize::MAX),
+            max_connections: usize_of(raw.server.max_connections),
+            header_timeout: Duration::from_secs(raw.server.header_timeout_secs),
+            request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
+            query_timeout: Duration::from_secs(raw.server.query_timeout_secs),
+            max_concurrent_reads: usize_of(raw.server.max_concurrent_reads),
+            max_concurrent_reads_per_tenant: usize_of(raw.server.max_concurrent_reads_per_tenant),
+            read_queue_wait: Duration::from_millis(raw.server.read_queue_wait_ms),
+            cache_size: raw.server.cache_size.trim().to_owned(),
+            cache_bytes,
         },
         log: LogSettings { filter: raw.log.filter, json: raw.log.json },
         pipeline: PipelineSettings {
@@ -1074,7 +1244,7 @@ fn check(
             memory_limit: raw.duckdb.memory_limit.trim().to_owned(),
             memory_limit_bytes,
         },
-        metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label },
+        metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label, token: metrics_token },
         s3,
         queue,
     })

@@ -583,9 +583,37 @@ impl SpecConnector {
             .collect()
     }
 
+    /// The URL of a vendor's next-page or delta link. A relative link resolves against the
+    /// API host. An absolute one is followed only on the configured origin (the spec's base
+    /// URL, or the instance URL the vendor's token named): a link naming any other host is
+    /// rebased onto the configured base URL (same path and query), so the vendor
+    /// credentials this request carries never go anywhere else — a forged or stale link (a
+    /// delta link saved while the vendor was elsewhere) cannot send them away.
     fn resolve_url(&self, next: &str, instance: Option<&str>) -> String {
         if next.starts_with("http://") || next.starts_with("https://") {
-            return next.to_owned();
+            let base = self.base_url(None);
+            let allowed: Vec<url::Url> = [Some(base.as_str()), instance]
+                .into_iter()
+                .flatten()
+                .filter_map(|u| url::Url::parse(u).ok())
+                .collect();
+            let Ok(link) = url::Url::parse(next) else {
+                return base;
+            };
+            if allowed.iter().any(|a| a.origin() == link.origin()) {
+                return next.to_owned();
+            }
+            let Some(home) = allowed.first() else { return next.to_owned() };
+            let mut rebased = link.clone();
+            let ok = rebased.set_scheme(home.scheme()).is_ok()
+                && rebased.set_host(home.host_str()).is_ok()
+                && rebased.set_port(home.port()).is_ok();
+            tracing::warn!(
+                service = %self.spec.service,
+                link_host = link.host_str().unwrap_or(""),
+                "a vendor link names another origin than the configured one; following it on the configured origin"
+            );
+            return if ok { rebased.to_string() } else { base };
         }
         // Root-relative (Salesforce `nextRecordsUrl`): against the API host.
         let base = instance.map(str::to_owned).unwrap_or_else(|| self.base_url(None));

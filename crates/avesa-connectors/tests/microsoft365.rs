@@ -177,3 +177,52 @@ async fn faults_and_throttling_are_survived() {
         assert!(next.at_ms - t.at_ms >= 995, "Retry-After obeyed: {t:?} then {next:?}");
     }
 }
+
+/// The demo's second run: the delta links saved by the first name the simulator's old
+/// port. The connector follows a link only on the configured origin, so the stored link
+/// is rebased onto the new one and the round reads the changes.
+#[tokio::test]
+async fn a_delta_link_saved_on_another_origin_is_followed_on_the_configured_one() {
+    let f = Fixture::new().await;
+    let end = read_all(&f.connector(), "users", None, 200).await.unwrap().end.unwrap();
+    f._server.abort();
+    let (addr, _again) = f.sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let moved = Fixture { base: format!("http://{addr}"), ..f };
+    let report = moved.sim.advance(
+        &moved.spec.tenant_id,
+        Changes { duration: chrono::Duration::hours(1), updates: 4, creates: 2, deletes: 0 },
+    );
+    let read = read_all(&moved.connector(), "users", Some(end), 200).await.unwrap();
+    let got: BTreeSet<String> = read.by_id().into_keys().collect();
+    let want: BTreeSet<String> =
+        report.updated["users"].iter().chain(&report.created["users"]).cloned().collect();
+    assert_eq!(got, want, "only the changes: the saved delta link was used, on the new origin");
+}
+
+/// A link naming a foreign host (a compromised or forged vendor answer) never receives a
+/// request, so the vendor credentials never leave for it.
+#[tokio::test]
+async fn a_link_to_a_foreign_host_never_gets_the_credentials() {
+    let f = Fixture::new().await;
+    let c = f.connector();
+    let end = read_all(&c, "users", None, 200).await.unwrap().end.unwrap();
+    let evil = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil_addr = evil.local_addr().unwrap();
+    let contacted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = contacted.clone();
+    tokio::spawn(async move {
+        while evil.accept().await.is_ok() {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut forged = end.clone();
+    let Some(avesa_model::Continuation::Delta(link)) = &end.continuation else {
+        panic!("a delta link: {end:?}")
+    };
+    let mut u = url::Url::parse(link).unwrap();
+    u.set_port(Some(evil_addr.port())).unwrap();
+    forged.continuation = Some(avesa_model::Continuation::Delta(u.to_string()));
+    let read = read_all(&c, "users", Some(forged), 200).await.unwrap();
+    assert!(read.records.is_empty(), "no changes since the link was issued");
+    assert!(!contacted.load(std::sync::atomic::Ordering::SeqCst), "the foreign host was contacted");
+}

@@ -35,7 +35,8 @@ pub mod worker;
 
 pub use error::{ErrorClass, TableError};
 pub use services::{
-    Catalogue, ConnectorFactory, ServiceConfig, open_service_config, seal_service_config,
+    Catalogue, ConnectorFactory, ServiceConfig, is_unbound_seal, open_service_config,
+    seal_service_config,
 };
 
 use std::collections::BTreeMap;

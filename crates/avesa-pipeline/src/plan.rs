@@ -65,8 +65,13 @@ impl Pipeline {
                 });
             }
             for svc in services {
-                let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
-                    .and_then(|cfg| self.catalogue.connector(&tenant.id, &cfg));
+                let connector = open_service_config(
+                    &self.cipher,
+                    &svc.tenant_id,
+                    &svc.service,
+                    &svc.sealed_config,
+                )
+                .and_then(|cfg| self.catalogue.connector(&tenant.id, &cfg));
                 let connector: Arc<dyn Connector> = match connector {
                     Ok(c) => c,
                     Err(e) => {
@@ -160,9 +165,10 @@ impl Pipeline {
                 format!("tenant {} no longer has service {}", m.tenant, m.service),
             ));
         };
-        let connector = open_service_config(&self.cipher, &svc.service, &svc.sealed_config)
-            .and_then(|cfg| self.catalogue.connector(&m.tenant, &cfg))
-            .map_err(|e| fail(ErrorClass::Config, e.to_string()))?;
+        let connector =
+            open_service_config(&self.cipher, &svc.tenant_id, &svc.service, &svc.sealed_config)
+                .and_then(|cfg| self.catalogue.connector(&m.tenant, &cfg))
+                .map_err(|e| fail(ErrorClass::Config, e.to_string()))?;
         let mapping = match connector.mapping_of(&m.source) {
             None => None,
             Some(source) => Some(self.catalogue.mapping(&m.service, &source).ok_or_else(|| {

@@ -131,19 +131,67 @@ impl ServiceConfig {
     }
 }
 
-/// Encrypts a service configuration for the state store.
-pub fn seal_service_config(cipher: &Cipher, cfg: &ServiceConfig) -> Vec<u8> {
-    cipher.seal(&serde_json::to_vec(&cfg.creds).expect("a string map serializes"))
+/// What a service configuration's seal is bound to: its tenant and service, so that a
+/// sealed configuration copied to another tenant's (or service's) row does not open.
+fn seal_context(tenant: &avesa_model::TenantId, service: &str) -> Vec<u8> {
+    format!("avesa/service-config/{tenant}/{service}").into_bytes()
 }
 
-/// Decrypts and parses a stored service configuration.
+/// Encrypts a service configuration of `tenant` for the state store, bound to the tenant
+/// and the service.
+pub fn seal_service_config(
+    cipher: &Cipher,
+    tenant: &avesa_model::TenantId,
+    cfg: &ServiceConfig,
+) -> Vec<u8> {
+    cipher.seal_bound(
+        &serde_json::to_vec(&cfg.creds).expect("a string map serializes"),
+        &seal_context(tenant, &cfg.service),
+    )
+}
+
+/// Decrypts and parses a stored service configuration of `tenant`.
 pub fn open_service_config(
     cipher: &Cipher,
+    tenant: &avesa_model::TenantId,
     service: &str,
     sealed: &[u8],
 ) -> Result<ServiceConfig, String> {
-    let plain = cipher.open(sealed).map_err(|e| format!("{service}: {e}"))?;
-    let creds: ServiceCredentials = serde_json::from_slice(&plain)
+    let opened = cipher
+        .open_bound(sealed, &seal_context(tenant, service))
+        .map_err(|e| format!("{service}: {e}"))?;
+    let creds: ServiceCredentials = serde_json::from_slice(opened.plaintext())
         .map_err(|e| format!("{service}: stored configuration is invalid: {e}"))?;
     Ok(ServiceConfig { service: service.to_owned(), creds })
+}
+
+/// Whether a stored configuration was sealed before seals were bound to their tenant and
+/// service (`avesa` seals such ones again at start).
+pub fn is_unbound_seal(sealed: &[u8]) -> bool {
+    !sealed.starts_with(&avesa_state::BOUND_MAGIC)
+}
+
+#[cfg(test)]
+mod seal_tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_configuration_opens_only_for_its_tenant_and_service() {
+        let cipher = Cipher::from_key(&[3u8; 32]);
+        let acme = avesa_model::TenantId::new("acme").unwrap();
+        let globex = avesa_model::TenantId::new("globex").unwrap();
+        let cfg = ServiceConfig::new("connectwise", [("private_key".to_owned(), "k".to_owned())]);
+        let sealed = seal_service_config(&cipher, &acme, &cfg);
+        assert!(!is_unbound_seal(&sealed));
+        let opened = open_service_config(&cipher, &acme, "connectwise", &sealed).unwrap();
+        assert_eq!(opened.creds.0.get("private_key").map(String::as_str), Some("k"));
+        // Copied to another tenant's row, or another service's: refused, saying why.
+        let e = open_service_config(&cipher, &globex, "connectwise", &sealed).unwrap_err();
+        assert!(e.contains("another tenant or service"), "{e}");
+        assert!(open_service_config(&cipher, &acme, "servicenow", &sealed).is_err());
+        // A configuration sealed before binding still opens (and is marked for resealing).
+        let legacy = cipher.seal(br#"{"private_key":"old"}"#);
+        assert!(is_unbound_seal(&legacy));
+        assert!(open_service_config(&cipher, &acme, "connectwise", &legacy).is_ok());
+    }
 }

@@ -172,7 +172,7 @@ impl Rig {
         store.create_tenant(&tenant, "Acme").await.unwrap();
         let cfg = ServiceConfig::new("connectwise", Vec::<(String, String)>::new());
         store
-            .upsert_service(&tenant, "connectwise", &seal_service_config(&cipher, &cfg))
+            .upsert_service(&tenant, "connectwise", &seal_service_config(&cipher, &tenant, &cfg))
             .await
             .unwrap();
         let fake = vendor.clone();

@@ -28,6 +28,7 @@ macro_rules! state_store_conformance {
             schedules_are_set_and_reset,
             users_are_tenant_scoped_and_emails_normalised,
             refresh_tokens_are_claimed_once_and_revocation_sticks,
+            users_are_updated_disabled_and_their_sessions_ended,
             chunk_commit_moves_the_cursor_atomically,
             unfinished_chunks_resume_earliest_first,
             rebegun_chunk_moves_to_the_new_run,
@@ -231,6 +232,84 @@ pub async fn refresh_tokens_are_claimed_once_and_revocation_sticks(s: Arc<dyn St
     // Other families are untouched.
     let x = s.use_refresh_token("x").await.unwrap().unwrap();
     assert!(!x.revoked && !x.used);
+}
+
+pub async fn users_are_updated_disabled_and_their_sessions_ended(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let other = with_tenant(s.as_ref(), "other").await;
+    let u = s
+        .create_user(NewUser {
+            tenant_id: t.clone(),
+            email: "a@acme.test".into(),
+            name: "A".into(),
+            role: Role::Analyst,
+            password_hash: "$argon2id$one".into(),
+        })
+        .await
+        .unwrap();
+    assert!(!u.disabled);
+    let tok = |hash: &str, family: &str, user: &str| NewRefreshToken {
+        token_hash: hash.into(),
+        family_id: family.into(),
+        user_id: user.into(),
+        tenant_id: t.clone(),
+        expires_at: Utc::now() + Duration::days(1),
+    };
+    s.insert_refresh_token(tok("h1", "f1", &u.id)).await.unwrap();
+    s.insert_refresh_token(tok("h2", "f2", &u.id)).await.unwrap();
+    s.insert_refresh_token(tok("h3", "f3", "someone-else")).await.unwrap();
+    assert!(s.session_live(&t, &u.id, "f1").await.unwrap());
+    assert!(!s.session_live(&t, &u.id, "f3").await.unwrap(), "another user's session");
+    assert!(!s.session_live(&other, &u.id, "f1").await.unwrap(), "another tenant");
+    assert!(!s.session_live(&t, &u.id, "unknown").await.unwrap());
+    // A rotation keeps the session; a revocation ends it.
+    s.use_refresh_token("h1").await.unwrap();
+    s.insert_refresh_token(tok("h1b", "f1", &u.id)).await.unwrap();
+    assert!(s.session_live(&t, &u.id, "f1").await.unwrap());
+    s.revoke_token_family("f1").await.unwrap();
+    assert!(!s.session_live(&t, &u.id, "f1").await.unwrap());
+    assert!(s.session_live(&t, &u.id, "f2").await.unwrap());
+    // Only the named fields change; another tenant's id changes nothing.
+    assert!(
+        s.update_user(&other, &u.id, UserUpdate { disabled: Some(true), ..UserUpdate::default() })
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let changed = s
+        .update_user(
+            &t,
+            &u.id,
+            UserUpdate { role: Some(Role::Viewer), disabled: Some(true), ..UserUpdate::default() },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((changed.role, changed.disabled, changed.name.as_str()), (Role::Viewer, true, "A"));
+    assert_eq!(changed.password_hash, "$argon2id$one");
+    assert!(s.get_user(&t, &u.id).await.unwrap().unwrap().disabled);
+    let changed = s
+        .update_user(
+            &t,
+            &u.id,
+            UserUpdate {
+                disabled: Some(false),
+                password_hash: Some("$argon2id$two".into()),
+                name: Some("Ann".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (changed.disabled, changed.name.as_str(), changed.password_hash.as_str()),
+        (false, "Ann", "$argon2id$two")
+    );
+    // Ending all of a user's sessions leaves others' alone.
+    s.revoke_user_tokens(&t, &u.id).await.unwrap();
+    assert!(!s.session_live(&t, &u.id, "f2").await.unwrap());
+    assert!(!s.use_refresh_token("h3").await.unwrap().unwrap().revoked);
 }
 
 pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +16,9 @@ pub enum CipherError {
     Key(String),
     #[error("could not decrypt stored credentials (wrong master key or corrupted data)")]
     Decrypt,
+    /// Sealed for another tenant or service: copied from another row.
+    #[error("the stored credentials were sealed for another tenant or service; set them again")]
+    WrongContext,
 }
 
 /// Seals and opens secrets.
@@ -96,7 +99,65 @@ impl Cipher {
         let (nonce, ct) = sealed.split_at(12);
         self.aead.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| CipherError::Decrypt)
     }
+
+    /// Seals `plaintext` bound to `context` (AES-GCM associated data): it opens only with
+    /// the same context, so a sealed value copied to another row (another tenant's
+    /// service) does not open there. Marked with [`BOUND_MAGIC`].
+    pub fn seal_bound(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .aead
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = BOUND_MAGIC.to_vec();
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Opens what [`Cipher::seal_bound`] sealed with the same `context`. A value sealed
+    /// by [`Cipher::seal`] before values were bound opens too, reported as
+    /// [`Opened::Unbound`] so the caller can seal it again bound.
+    pub fn open_bound(&self, sealed: &[u8], context: &[u8]) -> Result<Opened, CipherError> {
+        if let Some(rest) = sealed.strip_prefix(BOUND_MAGIC.as_slice())
+            && rest.len() >= 12
+        {
+            let (nonce, ct) = rest.split_at(12);
+            if let Ok(plain) =
+                self.aead.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context })
+            {
+                return Ok(Opened::Bound(plain));
+            }
+        }
+        // An unbound value (whose random nonce may even begin like the magic).
+        match self.open(sealed) {
+            Ok(plain) => Ok(Opened::Unbound(plain)),
+            Err(_) if sealed.starts_with(BOUND_MAGIC.as_slice()) => Err(CipherError::WrongContext),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// What [`Cipher::open_bound`] opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// Bound to the context it was opened with.
+    Bound(Vec<u8>),
+    /// Sealed before values were bound: seal it again.
+    Unbound(Vec<u8>),
+}
+
+impl Opened {
+    pub fn plaintext(&self) -> &[u8] {
+        match self {
+            Opened::Bound(p) | Opened::Unbound(p) => p,
+        }
+    }
+}
+
+/// The first bytes of a bound sealed value.
+pub const BOUND_MAGIC: [u8; 4] = *b"AVb1";
 
 #[cfg(test)]
 mod tests {
@@ -112,6 +173,29 @@ mod tests {
         *bad.last_mut().unwrap() ^= 1;
         assert!(c.open(&bad).is_err());
         assert!(Cipher::from_key(&[8u8; 32]).open(&sealed).is_err());
+    }
+
+    #[test]
+    fn bound_values_open_only_in_their_context() {
+        let c = Cipher::from_key(&[7u8; 32]);
+        let sealed = c.seal_bound(b"private-key", b"acme/connectwise");
+        assert_eq!(
+            c.open_bound(&sealed, b"acme/connectwise").unwrap(),
+            Opened::Bound(b"private-key".to_vec())
+        );
+        assert!(matches!(
+            c.open_bound(&sealed, b"globex/connectwise"),
+            Err(CipherError::WrongContext)
+        ));
+        // Values sealed before binding still open, and say so.
+        let legacy = c.seal(b"old");
+        assert_eq!(
+            c.open_bound(&legacy, b"acme/connectwise").unwrap(),
+            Opened::Unbound(b"old".to_vec())
+        );
+        let mut bad = sealed.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(c.open_bound(&bad, b"acme/connectwise").is_err());
     }
 
     #[test]

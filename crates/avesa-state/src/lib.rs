@@ -15,7 +15,7 @@ mod postgres;
 mod sqlite;
 mod types;
 
-pub use crypto::{Cipher, CipherError};
+pub use crypto::{BOUND_MAGIC, Cipher, CipherError, Opened};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -75,6 +75,13 @@ pub trait StateStore: Send + Sync + 'static {
     async fn find_user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<User>>;
     async fn get_user(&self, tenant: &TenantId, user_id: &str) -> Result<Option<User>>;
     async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>>;
+    /// Applies `update` to the user; the user as it is now, `None` if there is none.
+    async fn update_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        update: UserUpdate,
+    ) -> Result<Option<User>>;
 
     // --- refresh tokens (stored by hash) ---
     async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<()>;
@@ -82,6 +89,12 @@ pub trait StateStore: Send + Sync + 'static {
     /// of two concurrent uses exactly one sees `used == false`.
     async fn use_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
     async fn revoke_token_family(&self, family_id: &str) -> Result<()>;
+    /// Revokes every refresh-token family of a user (a disabled user, a new password).
+    async fn revoke_user_tokens(&self, tenant: &TenantId, user_id: &str) -> Result<()>;
+    /// Whether a session (a refresh-token family) still stands: it exists for this user
+    /// and none of its tokens has been revoked.
+    async fn session_live(&self, tenant: &TenantId, user_id: &str, family_id: &str)
+    -> Result<bool>;
 
     // --- sync state ---
     async fn get_cursor(&self, key: &TableKey) -> Result<Option<Position>>;

@@ -177,6 +177,14 @@ CREATE TABLE workers (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        description: "users can be disabled",
+        sql: r#"
+ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX refresh_tokens_user ON refresh_tokens (tenant_id, user_id);
+"#,
+    },
 ];
 
 /// The columns of `runs`, as [`run_from_row`] reads them.
@@ -190,7 +198,7 @@ const CHUNK_COLUMNS: &str = "id::text AS id, run_id::text AS run_id, tenant_id, 
     files::text AS files, error, started_at, finished_at";
 
 /// The columns of `users`, as [`user_from_row`] reads them.
-const USER_COLUMNS: &str = "id, tenant_id, email, name, role, password_hash";
+const USER_COLUMNS: &str = "id, tenant_id, email, name, role, password_hash, disabled";
 
 /// The columns of `refresh_tokens`, as [`token_from_row`] reads them.
 const TOKEN_COLUMNS: &str = "token_hash, family_id, user_id, tenant_id, expires_at, revoked";
@@ -362,6 +370,7 @@ fn user_from_row(r: &PgRow) -> Result<User> {
         name: r.try_get("name")?,
         role: Role::from_str(&role).map_err(corrupt)?,
         password_hash: r.try_get("password_hash")?,
+        disabled: r.try_get("disabled")?,
     })
 }
 
@@ -617,6 +626,7 @@ impl StateStore for PostgresStore {
             name: user.name,
             role: user.role,
             password_hash: user.password_hash,
+            disabled: false,
         })
     }
 
@@ -697,6 +707,57 @@ impl StateStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| token_from_row(&r, true)).transpose()
+    }
+
+    async fn update_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        u: UserUpdate,
+    ) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "UPDATE users SET name = coalesce($1, name), role = coalesce($2, role),
+                 disabled = coalesce($3, disabled), password_hash = coalesce($4, password_hash)
+             WHERE tenant_id = $5 AND id = $6 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(u.name)
+        .bind(u.role.map(|r| r.as_str()))
+        .bind(u.disabled)
+        .bind(u.password_hash)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn revoke_user_tokens(&self, tenant: &TenantId, user_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked = TRUE WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_live(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        family_id: &str,
+    ) -> Result<bool> {
+        let (tokens, revoked): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE revoked) FROM refresh_tokens
+             WHERE family_id = $1 AND tenant_id = $2 AND user_id = $3",
+        )
+        .bind(family_id)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(tokens > 0 && revoked == 0)
     }
 
     async fn revoke_token_family(&self, family_id: &str) -> Result<()> {

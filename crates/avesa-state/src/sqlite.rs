@@ -94,6 +94,7 @@ impl SqliteStore {
             ("services", "schedule TEXT"),
             ("runs", "tables_planned INTEGER"),
             ("runs", "concluded INTEGER NOT NULL DEFAULT 0"),
+            ("users", "disabled INTEGER NOT NULL DEFAULT 0"),
         ] {
             let (column, decl) = column.split_once(' ').unwrap_or((column, "TEXT"));
             let present: i64 =
@@ -231,6 +232,7 @@ fn user_from_row(r: &SqliteRow) -> Result<User> {
         name: r.try_get("name")?,
         role: Role::from_str(&role).map_err(|e| StateError::Corrupt(e.to_string()))?,
         password_hash: r.try_get("password_hash")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
     })
 }
 
@@ -387,6 +389,7 @@ impl StateStore for SqliteStore {
             name: user.name,
             role: user.role,
             password_hash: user.password_hash,
+            disabled: false,
         })
     }
 
@@ -414,6 +417,55 @@ impl StateStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(user_from_row).collect()
+    }
+
+    async fn update_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        u: UserUpdate,
+    ) -> Result<Option<User>> {
+        sqlx::query(
+            "UPDATE users SET name = coalesce(?, name), role = coalesce(?, role),
+                 disabled = coalesce(?, disabled), password_hash = coalesce(?, password_hash)
+             WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(u.name)
+        .bind(u.role.map(|r| r.as_str()))
+        .bind(u.disabled.map(i64::from))
+        .bind(u.password_hash)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        self.get_user(tenant, user_id).await
+    }
+
+    async fn revoke_user_tokens(&self, tenant: &TenantId, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE tenant_id = ? AND user_id = ?")
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_live(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        family_id: &str,
+    ) -> Result<bool> {
+        let (tokens, revoked): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), coalesce(sum(revoked), 0) FROM refresh_tokens
+             WHERE family_id = ? AND tenant_id = ? AND user_id = ?",
+        )
+        .bind(family_id)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(tokens > 0 && revoked == 0)
     }
 
     async fn insert_refresh_token(&self, t: NewRefreshToken) -> Result<()> {

@@ -39,6 +39,17 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub password_hash: String,
+    /// A disabled user cannot sign in, and their tokens stop working.
+    pub disabled: bool,
+}
+
+/// A change to a user: each `Some` field is set.
+#[derive(Clone, Debug, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
 }
 
 #[derive(Clone, Debug)]

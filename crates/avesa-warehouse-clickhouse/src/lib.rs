@@ -56,6 +56,8 @@ pub struct ClickHouseOptions {
     pub max_concurrent_queries: usize,
     /// How long one request may take.
     pub timeout: Duration,
+    /// How long ClickHouse may run one read (`max_execution_time`) before it cancels it.
+    pub query_timeout: Duration,
 }
 
 impl ClickHouseOptions {
@@ -67,6 +69,7 @@ impl ClickHouseOptions {
             password: None,
             max_concurrent_queries: 16,
             timeout: Duration::from_secs(120),
+            query_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -297,6 +300,13 @@ impl ClickHouseWarehouse {
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes);
             let text: String = text.trim().chars().take(600).collect();
+            if text.contains("TIMEOUT_EXCEEDED") || text.contains("MEMORY_LIMIT_EXCEEDED") {
+                tracing::warn!(error = %text, "ClickHouse refused a query for its limits");
+                return Err(WarehouseError::Overloaded(format!(
+                    "the query ran past the warehouse's limits (at most {} s) and was cancelled; narrow the search or filters",
+                    self.opts.query_timeout.as_secs_f64()
+                )));
+            }
             return Err(WarehouseError::engine(format!("ClickHouse answered {status}: {text}")));
         }
         Ok(bytes.to_vec())
@@ -318,7 +328,14 @@ impl ClickHouseWarehouse {
     }
 
     async fn query(&self, sql: &str) -> Result<Rows> {
-        let body = self.post(None, format!("{sql} FORMAT JSONCompact").into_bytes(), &[]).await?;
+        let limit = self.opts.query_timeout.as_secs().max(1).to_string();
+        let body = self
+            .post(
+                None,
+                format!("{sql} FORMAT JSONCompact").into_bytes(),
+                &[("max_execution_time", &limit), ("timeout_overflow_mode", "throw")],
+            )
+            .await?;
         tokio::task::spawn_blocking(move || {
             let v: Value = serde_json::from_slice(&body).map_err(|e| {
                 WarehouseError::Internal(format!("ClickHouse answered JSON this cannot read: {e}"))

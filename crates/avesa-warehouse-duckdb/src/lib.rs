@@ -5,9 +5,18 @@
 //! DuckDB calls are blocking, so every operation runs under `spawn_blocking`. Writes are
 //! serialised by one mutex-guarded connection; reads use cloned connections (DuckDB's
 //! MVCC gives each a consistent snapshot) so queries don't wait behind an apply.
+//!
+//! Reads and writes share DuckDB's one memory pool. A read has a deadline
+//! ([`DuckDbOptions::query_timeout`]): past it the query is interrupted inside DuckDB and
+//! answers [`WarehouseError::Overloaded`], as does a read that ran out of memory. A write
+//! that runs out of memory (readers holding the pool) is retried with backoff for up to
+//! [`WRITE_RETRY_FOR`], so reads can delay a sync's apply but not fail it. How many reads
+//! run at once is the API's to bound.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -33,11 +42,22 @@ enum Error {
 impl From<Error> for WarehouseError {
     fn from(e: Error) -> Self {
         match e {
+            Error::Duck(e) if is_out_of_memory(&e) => WarehouseError::Overloaded(
+                "the warehouse has no memory left for this query now; try again".into(),
+            ),
             Error::Duck(e) => WarehouseError::Engine(Box::new(e)),
             Error::Warehouse(e) => e,
         }
     }
 }
+
+/// DuckDB's "Out of Memory Error: could not allocate block …".
+fn is_out_of_memory(e: &duckdb::Error) -> bool {
+    e.to_string().contains("Out of Memory")
+}
+
+/// How long a write that ran out of memory is retried before it fails.
+pub const WRITE_RETRY_FOR: Duration = Duration::from_secs(120);
 
 type DResult<T, E = Error> = std::result::Result<T, E>;
 
@@ -46,11 +66,14 @@ type DResult<T, E = Error> = std::result::Result<T, E>;
 pub struct DuckDbOptions {
     /// DuckDB's buffer-pool bound (`memory_limit`), in bytes.
     pub memory_limit_bytes: u64,
+    /// How long a read (list, record, history, analytics) may run before it is
+    /// interrupted.
+    pub query_timeout: Duration,
 }
 
 impl Default for DuckDbOptions {
     fn default() -> Self {
-        DuckDbOptions { memory_limit_bytes: 256_000_000 }
+        DuckDbOptions { memory_limit_bytes: 256_000_000, query_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -60,6 +83,7 @@ pub struct DuckDbWarehouse {
     writer: Arc<Mutex<Connection>>,
     /// Only cloned from, never queried: readers don't wait behind an apply.
     reader_source: Arc<Mutex<Connection>>,
+    query_timeout: Duration,
 }
 
 impl std::fmt::Debug for DuckDbWarehouse {
@@ -115,6 +139,7 @@ impl DuckDbWarehouse {
         Ok(Self {
             writer: Arc::new(Mutex::new(conn)),
             reader_source: Arc::new(Mutex::new(reader_source)),
+            query_timeout: opts.query_timeout,
         })
     }
 
@@ -141,21 +166,85 @@ impl DuckDbWarehouse {
         .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
     }
 
+    /// A read without a deadline (the pipeline's own reads).
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> DResult<T> + Send + 'static,
+        f: impl Fn(&Connection) -> DResult<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read_within(None, f).await
+    }
+
+    /// A read the API asked for: interrupted inside DuckDB once past the query timeout.
+    async fn api_read<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Connection) -> DResult<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read_within(Some(self.query_timeout), f).await
+    }
+
+    /// A read, interrupted past `deadline`. A read that finds DuckDB's memory pool full
+    /// (other queries hold it) waits and tries again, until the deadline (or, without one,
+    /// [`WRITE_RETRY_FOR`]).
+    async fn read_within<T: Send + 'static>(
+        &self,
+        deadline: Option<Duration>,
+        f: impl Fn(&Connection) -> DResult<T> + Send + 'static,
     ) -> Result<T> {
         let source = self.reader_source.clone();
-        tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Arc<duckdb::InterruptHandle>>();
+        // Set when the deadline passed before the query began: it then never begins.
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancelled_in = cancelled.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
+            if cancelled_in.load(Ordering::SeqCst) {
+                return Err(Error::Warehouse(WarehouseError::Overloaded(String::new())));
+            }
             let conn = source
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .try_clone()
                 .map_err(Error::from)?;
-            Ok(f(&conn)?)
-        })
-        .await
-        .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
+            let _ = tx.send(conn.interrupt_handle());
+            let started = std::time::Instant::now();
+            let budget = deadline.unwrap_or(WRITE_RETRY_FOR);
+            let mut wait = Duration::from_millis(20);
+            loop {
+                match f(&conn) {
+                    Err(Error::Duck(e))
+                        if is_out_of_memory(&e)
+                            && started.elapsed() + wait < budget
+                            && !cancelled_in.load(Ordering::SeqCst) =>
+                    {
+                        std::thread::sleep(wait);
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                    }
+                    other => return other,
+                }
+            }
+        });
+        let joined = match deadline {
+            None => task.await,
+            Some(limit) => match tokio::time::timeout(limit, &mut task).await {
+                Ok(r) => r,
+                Err(_) => {
+                    cancelled.store(true, Ordering::SeqCst);
+                    let mut rx = rx;
+                    if let Ok(handle) = rx.try_recv() {
+                        handle.interrupt();
+                    }
+                    // The query stops at its next check; wait for it so its memory is
+                    // back in the pool before the caller moves on.
+                    let _ = task.await;
+                    return Err(WarehouseError::Overloaded(format!(
+                        "the query ran longer than {} s and was cancelled; narrow the search or filters",
+                        limit.as_secs_f64()
+                    )));
+                }
+            },
+        };
+        joined
+            .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
+            .map_err(WarehouseError::from)
     }
 }
 
@@ -379,7 +468,20 @@ fn like_pattern(q: &str) -> String {
 #[async_trait]
 impl Warehouse for DuckDbWarehouse {
     async fn apply(&self, table: CanonicalTable, batch: RecordBatch) -> Result<ApplyReport> {
-        self.blocking(move |c| apply_blocking(c, table, batch)).await
+        // The apply rolls back whole on error, so a retry starts from a clean table.
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let b = batch.clone();
+            match self.blocking(move |c| apply_blocking(c, table, b)).await {
+                Err(WarehouseError::Overloaded(why)) if started.elapsed() < WRITE_RETRY_FOR => {
+                    tracing::warn!(%table, %why, "warehouse apply out of memory; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page> {
@@ -392,7 +494,7 @@ impl Warehouse for DuckDbWarehouse {
         let dir = if q.descending { "DESC" } else { "ASC" };
         let q = q.clone();
         let tenant = tenant.clone();
-        self.read(move |conn| {
+        self.api_read(move |conn| {
             let projection = Projection::new(table, false);
             let select = select_list(&projection, "r");
             let mut p = Params::default();
@@ -436,7 +538,7 @@ impl Warehouse for DuckDbWarehouse {
     ) -> Result<Option<Record>> {
         let tenant = tenant.clone();
         let id = id.clone();
-        self.read(move |conn| {
+        self.api_read(move |conn| {
             let projection = Projection::new(table, false);
             let select = select_list(&projection, "r");
             let mut p = Params::default();
@@ -460,7 +562,7 @@ impl Warehouse for DuckDbWarehouse {
     ) -> Result<Vec<Record>> {
         let tenant = tenant.clone();
         let id = id.clone();
-        self.read(move |conn| {
+        self.api_read(move |conn| {
             let projection = Projection::new(table, true);
             let select = select_list(&projection, "r");
             let join = if !joins_company(table) {
@@ -488,7 +590,7 @@ impl Warehouse for DuckDbWarehouse {
 
     async fn dashboard(&self, tenant: &TenantId) -> Result<DashboardStats> {
         let tenant = tenant.as_str().to_owned();
-        self.read(move |conn| {
+        self.api_read(move |conn| {
             let sql = "SELECT
                 (SELECT count(*) FROM companies_current WHERE tenant_id = $1),
                 (SELECT count(*) FROM contacts_current WHERE tenant_id = $1),
@@ -518,7 +620,7 @@ impl Warehouse for DuckDbWarehouse {
 
     async fn ticket_status(&self, tenant: &TenantId) -> Result<Vec<StatusCount>> {
         let tenant = tenant.as_str().to_owned();
-        self.read(move |conn| {
+        self.api_read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT coalesce(status, '(none)') AS s, count(*) AS n FROM tickets_current
                  WHERE tenant_id = $1 GROUP BY s ORDER BY n DESC, s",
@@ -533,7 +635,7 @@ impl Warehouse for DuckDbWarehouse {
 
     async fn top_companies(&self, tenant: &TenantId, limit: u32) -> Result<Vec<TopCompany>> {
         let tenant = tenant.as_str().to_owned();
-        self.read(move |conn| {
+        self.api_read(move |conn| {
             let mut stmt = conn.prepare(
                 "WITH t AS (
                      SELECT source_service, company_id, count(*) AS n,
@@ -603,5 +705,28 @@ impl Warehouse for DuckDbWarehouse {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_past_its_deadline_is_interrupted_in_the_engine() {
+        let w = DuckDbWarehouse::in_memory().unwrap();
+        let started = std::time::Instant::now();
+        // Hours of work for DuckDB; interrupted after 200 ms.
+        let r = w
+            .read_within(Some(Duration::from_millis(200)), |c| {
+                Ok(c.query_row("SELECT sum(range % 7) FROM range(100000000000)", [], |r| {
+                    r.get::<_, i64>(0)
+                })?)
+            })
+            .await;
+        assert!(matches!(r, Err(WarehouseError::Overloaded(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        // The warehouse answers the next read.
+        w.ping().await.unwrap();
     }
 }

@@ -36,7 +36,7 @@ async fn the_memory_limit_is_what_duckdb_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let wh = DuckDbWarehouse::open(
         &dir.path().join("wh.duckdb"),
-        &DuckDbOptions { memory_limit_bytes: 64_000_000 },
+        &DuckDbOptions { memory_limit_bytes: 64_000_000, ..DuckDbOptions::default() },
     )
     .unwrap();
     assert_eq!(wh.memory_limit().await.unwrap(), "61.0 MiB");

@@ -16,10 +16,12 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod epochs;
 mod memory;
 pub mod present;
 mod query;
 
+pub use epochs::{DataEpochs, EpochWarehouse};
 pub use memory::MemoryWarehouse;
 pub use query::*;
 
@@ -51,6 +53,10 @@ pub enum WarehouseError {
     /// the wrong schema).
     #[error("warehouse bug: {0}")]
     Internal(String),
+    /// A read ran past its deadline and was cancelled in the engine, or the engine had no
+    /// memory left for it: the request may succeed later or narrower (a 503, not a bug).
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl WarehouseError {

@@ -39,7 +39,8 @@ function fakeServer(opts: { refreshOk: boolean }) {
     const body = init?.body ? JSON.parse(String(init.body)) : undefined;
     calls.push({ path, auth: authOf(init), body });
     if (path === "/auth/refresh") {
-      if (!opts.refreshOk || body.refresh_token !== "old-refresh") {
+      // The refresh token is the cookie's: the client sends none itself.
+      if (!opts.refreshOk || body.refresh_token !== undefined || init?.credentials !== "same-origin") {
         return err(401, "invalid_refresh_token", "Refresh token is invalid");
       }
       validAccess = "new-access";
@@ -85,9 +86,9 @@ describe("api client auth refresh", () => {
       "/auth/refresh",
       "/api/analytics/dashboard",
     ]);
-    expect(server.calls[1].body).toEqual({ refresh_token: "old-refresh" });
+    expect(server.calls[1].body).toEqual({});
     expect(server.calls[2].auth).toBe("Bearer new-access");
-    expect(tokens.get()).toEqual({ access: "new-access", refresh: "new-refresh" });
+    expect(tokens.get()).toEqual({ access: "new-access" });
     expect(onAuthFailure).not.toHaveBeenCalled();
   });
 
@@ -128,14 +129,32 @@ describe("api client auth refresh", () => {
     const ok = await api.login("t1", "a@b.c", "secret");
     expect(ok.user.tenant_name).toBe("Acme");
     expect(server.calls.at(-1)?.body).toEqual({ tenant_id: "t1", email: "a@b.c", password: "secret" });
-    expect(tokens.get()).toEqual({ access: "new-access", refresh: "new-refresh" });
+    expect(tokens.get()).toEqual({ access: "new-access" });
     expect(tokens.user()?.tenant_name).toBe("Acme");
+    // The refresh token is never kept where script can read it.
+    expect([...storage.m.values()].some((v) => v.includes("new-refresh"))).toBe(false);
+  });
+
+  it("drops a refresh token an earlier version left in storage", () => {
+    const storage = new MemStorage();
+    storage.setItem("avesa.refresh_token", "legacy");
+    new TokenStore(storage).save(tokenResponse("a", "r"));
+    expect(storage.getItem("avesa.refresh_token")).toBeNull();
+  });
+
+  it("without an access token asks the cookie for one before giving up", async () => {
+    const storage = new MemStorage();
+    const tokens = new TokenStore(storage);
+    const server = fakeServer({ refreshOk: true });
+    const api = createApiClient({ fetch: server.fetch, tokens });
+    await expect(api.request("/api/x")).resolves.toEqual({ ok: true, path: "/api/x" });
+    expect(server.calls.map((c) => c.path)).toEqual(["/auth/refresh", "/api/x"]);
   });
 
   it("logout posts the refresh token and clears storage", async () => {
     const { api, tokens, server } = setup(true);
     await api.logout();
-    expect(server.calls).toEqual([{ path: "/auth/logout", auth: "Bearer old-access", body: { refresh_token: "old-refresh" } }]);
+    expect(server.calls).toEqual([{ path: "/auth/logout", auth: "Bearer old-access", body: {} }]);
     expect(tokens.get()).toBeNull();
   });
 });

@@ -1,5 +1,9 @@
 // API client with bearer auth and a single transparent refresh on 401.
 // Everything here is framework-free so it can be unit-tested with a fake fetch.
+//
+// The refresh token never reaches script: the server sets it as an HttpOnly, Secure,
+// SameSite=Strict cookie scoped to /auth, and /auth/refresh and /auth/logout read it
+// from there. Only the short-lived access token is kept in storage.
 
 export interface User {
   id: string;
@@ -20,7 +24,6 @@ export interface TokenResponse {
 
 export interface Tokens {
   access: string;
-  refresh: string;
 }
 
 /** Error carrying the server's {"error":{code,message,details}} payload. */
@@ -44,21 +47,18 @@ export interface KeyValueStorage {
 }
 
 export const ACCESS_KEY = "avesa.access_token";
-export const REFRESH_KEY = "avesa.refresh_token";
+/** Where earlier versions kept the refresh token; removed wherever it is found. */
+export const LEGACY_REFRESH_KEY = "avesa.refresh_token";
 export const USER_KEY = "avesa.user";
 
 export class TokenStore {
   constructor(private readonly storage: KeyValueStorage) {}
   get(): Tokens | null {
     const access = this.storage.getItem(ACCESS_KEY);
-    const refresh = this.storage.getItem(REFRESH_KEY);
-    return access && refresh ? { access, refresh } : null;
+    return access ? { access } : null;
   }
   access(): string | null {
     return this.storage.getItem(ACCESS_KEY);
-  }
-  refresh(): string | null {
-    return this.storage.getItem(REFRESH_KEY);
   }
   user(): User | null {
     const raw = this.storage.getItem(USER_KEY);
@@ -71,12 +71,12 @@ export class TokenStore {
   }
   save(t: TokenResponse): void {
     this.storage.setItem(ACCESS_KEY, t.access_token);
-    this.storage.setItem(REFRESH_KEY, t.refresh_token);
+    this.storage.removeItem(LEGACY_REFRESH_KEY);
     if (t.user) this.storage.setItem(USER_KEY, JSON.stringify(t.user));
   }
   clear(): void {
     this.storage.removeItem(ACCESS_KEY);
-    this.storage.removeItem(REFRESH_KEY);
+    this.storage.removeItem(LEGACY_REFRESH_KEY);
     this.storage.removeItem(USER_KEY);
   }
 }
@@ -124,7 +124,7 @@ export interface ApiClient {
   request<T>(path: string, init?: RequestInit): Promise<T>;
   login(tenantId: string, email: string, password: string): Promise<TokenResponse>;
   logout(): Promise<void>;
-  /** Exchanges the stored refresh token; concurrent callers share one request. */
+  /** Exchanges the refresh cookie for new tokens; concurrent callers share one request. */
   refresh(): Promise<boolean>;
 }
 
@@ -139,16 +139,16 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
       method,
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
+      // The refresh cookie travels on same-origin requests only.
+      credentials: "same-origin",
     };
   }
 
   function refresh(): Promise<boolean> {
     if (inflightRefresh) return inflightRefresh;
-    const rt = tokens.refresh();
-    if (!rt) return Promise.resolve(false);
     inflightRefresh = (async () => {
       try {
-        const res = await doFetch(`${base}/auth/refresh`, jsonInit("POST", { refresh_token: rt }));
+        const res = await doFetch(`${base}/auth/refresh`, jsonInit("POST", {}));
         if (!res.ok) return false;
         const body = await parseBody<TokenResponse>(res);
         if (!body || !body.access_token) return false;
@@ -177,8 +177,12 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
   }
 
   async function request<T>(path: string, init?: RequestInit): Promise<T> {
-    const used = tokens.access();
-    if (!used && !tokens.refresh()) authFailed();
+    let used = tokens.access();
+    if (!used) {
+      // A new tab or an expired session: the refresh cookie may still stand.
+      if (!(await refresh())) authFailed();
+      used = tokens.access();
+    }
     let res = await doFetch(`${base}${path}`, withAuth(init, used));
     if (res.status === 401) {
       // Another request may already have refreshed the token meanwhile.
@@ -210,12 +214,9 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
   }
 
   async function logout(): Promise<void> {
-    const rt = tokens.refresh();
     try {
-      if (rt) {
-        const init = withAuth(jsonInit("POST", { refresh_token: rt }), tokens.access());
-        await doFetch(`${base}/auth/logout`, init);
-      }
+      const init = withAuth(jsonInit("POST", {}), tokens.access());
+      await doFetch(`${base}/auth/logout`, init);
     } catch {
       // Logging out locally must succeed even if the server is unreachable.
     } finally {

@@ -27,7 +27,7 @@ pub async fn cw_tenant(
     let t = TenantId::new(tenant).unwrap();
     app.store.create_tenant(&t, tenant).await.unwrap();
     app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &creds.config()))
+        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &t, &creds.config()))
         .await
         .unwrap();
     (t, creds)
@@ -47,10 +47,13 @@ pub async fn login_and_serve(app: &App, tenant: &TenantId) -> (SocketAddr, Strin
         })
         .await
         .unwrap();
-    let (addr, _task) =
-        avesa_cli::demo::serve_state(app.api_state(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let (addr, _task) = avesa_cli::demo::serve_state(
+        app.api_state(),
+        "127.0.0.1:0".parse().unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let token = login(addr, tenant, "ann@acme.example", "correct horse").await;
     (addr, token)
 }

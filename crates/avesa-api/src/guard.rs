@@ -1,0 +1,299 @@
+//! What keeps the read routes fast under load and one tenant's load off another's:
+//!
+//! * **The response cache.** A read route's answer (analytics, lists, records, histories)
+//!   is cached under (tenant, path and query, the tenant's *data version*). The data
+//!   version moves when the tenant's data changes: at once for applies made in this
+//!   process ([`DataEpochs`]), and within [`ReadLimits::version_ttl`] for commits made by
+//!   other processes (the state store's last commit, polled at most that often per
+//!   tenant). A dashboard nothing has changed under is answered from memory. Concurrent
+//!   misses of one key run one query (the others wait for its answer).
+//! * **The read gate.** A miss runs its query only with a permit from the tenant's
+//!   semaphore and from the global one; a request that waits longer than
+//!   [`ReadLimits::queue_wait`] is answered 429 with `Retry-After`. A tenant can never hold
+//!   more than its share of the warehouse, so another tenant's requests always find room.
+//! * Deadlines are the warehouse's: a read past its query timeout is cancelled in the
+//!   engine and answered 503 (see [`crate::error`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use avesa_model::TenantId;
+use avesa_warehouse::DataEpochs;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+/// Bounds on the warehouse reads the API runs and on what it caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Warehouse reads in flight across all tenants.
+    pub global: usize,
+    /// Warehouse reads in flight per tenant (at most `global`).
+    pub per_tenant: usize,
+    /// How long a read waits for a permit before it is answered 429.
+    pub queue_wait: Duration,
+    /// Bytes of answers the response cache keeps (0: no cache).
+    pub cache_bytes: u64,
+    /// How stale another process's commit may be before the cache notices it.
+    pub version_ttl: Duration,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            global: 8,
+            per_tenant: 4,
+            queue_wait: Duration::from_secs(2),
+            cache_bytes: 64 << 20,
+            version_ttl: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ReadLimits {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.global == 0 || self.per_tenant == 0 {
+            return Err("read limits must be at least 1".into());
+        }
+        if self.per_tenant > self.global {
+            return Err(format!(
+                "reads per tenant ({}) cannot exceed reads in all ({})",
+                self.per_tenant, self.global
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Permits for warehouse reads, globally and per tenant.
+pub struct ReadGate {
+    limits: ReadLimits,
+    global: Arc<Semaphore>,
+    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// A read's permits; dropping it lets the next read in.
+pub struct ReadPermit {
+    _tenant: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
+impl ReadGate {
+    pub fn new(limits: ReadLimits) -> Self {
+        ReadGate {
+            global: Arc::new(Semaphore::new(limits.global.max(1))),
+            limits,
+            tenants: Mutex::default(),
+        }
+    }
+
+    fn tenant_semaphore(&self, tenant: &TenantId) -> Arc<Semaphore> {
+        let mut map = self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 10_000 {
+            // Forget idle tenants' semaphores (a full one is in use and kept).
+            let per = self.limits.per_tenant.max(1);
+            map.retain(|_, s| s.available_permits() < per);
+        }
+        map.entry(tenant.as_str().to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_tenant.max(1))))
+            .clone()
+    }
+
+    /// Waits (at most [`ReadLimits::queue_wait`] in all) for the tenant's permit, then
+    /// the global one; 429 with `Retry-After` when the wait runs out.
+    pub async fn enter(&self, tenant: &TenantId) -> Result<ReadPermit, ApiError> {
+        let deadline = Instant::now() + self.limits.queue_wait;
+        let busy = || {
+            ApiError::rate_limited(
+                "too many requests for the warehouse at once; retry after the time given",
+                1,
+            )
+        };
+        let t =
+            tokio::time::timeout_at(deadline.into(), self.tenant_semaphore(tenant).acquire_owned())
+                .await
+                .map_err(|_| busy())?
+                .map_err(|_| ApiError::internal())?;
+        let g = tokio::time::timeout_at(deadline.into(), self.global.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| ApiError::internal())?;
+        Ok(ReadPermit { _tenant: t, _global: g })
+    }
+}
+
+/// Each tenant's data version: this process's epoch and the state store's last commit,
+/// the latter polled at most once per [`ReadLimits::version_ttl`].
+pub struct DataVersions {
+    epochs: DataEpochs,
+    commits: moka::future::Cache<String, Option<i64>>,
+}
+
+impl DataVersions {
+    pub fn new(epochs: DataEpochs, ttl: Duration) -> Self {
+        DataVersions {
+            epochs,
+            commits: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .build(),
+        }
+    }
+
+    /// The version to key the tenant's cached answers by; `None` if the state store cannot
+    /// say (then nothing is cached).
+    pub async fn get(&self, state: &AppState, tenant: &TenantId) -> Option<String> {
+        // Read the epoch first: an apply that lands while the store is asked then moves
+        // the key on, never back.
+        let epoch = self.epochs.get(tenant);
+        let store = state.store.clone();
+        let t = tenant.clone();
+        let commit = self
+            .commits
+            .try_get_with(tenant.as_str().to_owned(), async move {
+                store.last_commit_at(&t).await.map(|c| c.map(|c| c.timestamp_micros()))
+            })
+            .await;
+        match commit {
+            Ok(c) => Some(format!("{epoch}.{}", c.unwrap_or(0))),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the data version; not caching");
+                None
+            }
+        }
+    }
+}
+
+/// An answer as the cache keeps it.
+#[derive(Clone)]
+pub struct Snapshot {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Snapshot {
+    async fn of(resp: Response) -> Snapshot {
+        let (parts, body) = resp.into_parts();
+        match axum::body::to_bytes(body, MAX_CACHED_BODY).await {
+            Ok(body) => Snapshot { status: parts.status, headers: parts.headers, body },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a response body to cache it");
+                let r = ApiError::internal().into_response();
+                let (parts, _) = r.into_parts();
+                Snapshot {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: Bytes::from(ApiError::internal().body().to_string()),
+                }
+            }
+        }
+    }
+
+    fn response(&self, hit: bool) -> Response {
+        let mut resp = Response::new(Body::from(self.body.clone()));
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers.clone();
+        resp.headers_mut()
+            .insert("x-cache", HeaderValue::from_static(if hit { "hit" } else { "miss" }));
+        resp
+    }
+}
+
+/// The largest answer read into the cache (a 500-row page of wide records fits).
+pub const MAX_CACHED_BODY: usize = 16 << 20;
+
+/// The response cache: answers by (tenant, path and query, data version).
+pub struct ResponseCache {
+    /// `None` when the configured size is 0.
+    cache: Option<moka::future::Cache<String, Snapshot>>,
+    pub(crate) versions: DataVersions,
+    pub(crate) gate: ReadGate,
+}
+
+impl ResponseCache {
+    pub fn new(limits: ReadLimits, epochs: DataEpochs) -> Self {
+        let cache = (limits.cache_bytes > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(limits.cache_bytes)
+                .weigher(|k: &String, v: &Snapshot| {
+                    u32::try_from(k.len() + v.body.len() + 256).unwrap_or(u32::MAX)
+                })
+                // Old versions' answers are never asked for again; let them go.
+                .time_to_idle(Duration::from_secs(600))
+                .build()
+        });
+        ResponseCache {
+            versions: DataVersions::new(epochs, limits.version_ttl),
+            gate: ReadGate::new(limits.clone()),
+            cache,
+        }
+    }
+}
+
+/// The middleware of the warehouse read routes: authenticate, then answer from the cache
+/// or run the handler under the read gate (one run per key at a time).
+pub(crate) async fn cached_read(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let user = match AuthUser::authenticate(&mut parts, &state).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    parts.extensions.insert(user.clone());
+    let req = Request::from_parts(parts, body);
+    let guard = state.reads.clone();
+    let version = match &guard.cache {
+        Some(_) => guard.versions.get(&state, &user.tenant).await,
+        None => None,
+    };
+    let (Some(cache), Some(version)) = (guard.cache.clone(), version) else {
+        // No cache: still gated.
+        let _permit = match guard.gate.enter(&user.tenant).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+        return next.run(req).await;
+    };
+    let key = format!(
+        "{}\n{}\n{version}",
+        user.tenant,
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    );
+    let gate_guard = guard.clone();
+    let tenant = user.tenant.clone();
+    let computed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let computed_in = computed.clone();
+    let result = cache
+        .try_get_with(key, async move {
+            computed_in.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _permit = match gate_guard.gate.enter(&tenant).await {
+                Ok(p) => p,
+                Err(e) => return Err(Snapshot::of(e.into_response()).await),
+            };
+            let snap = Snapshot::of(next.run(req).await).await;
+            if snap.status == StatusCode::OK { Ok(snap) } else { Err(snap) }
+        })
+        .await;
+    let fresh = computed.load(std::sync::atomic::Ordering::Relaxed);
+    match result {
+        Ok(snap) => snap.response(!fresh),
+        Err(snap) => snap.response(false),
+    }
+}
