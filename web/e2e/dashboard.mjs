@@ -219,6 +219,20 @@ async function main() {
   }
   log("status chart rendered");
 
+  // 4b. The refresh token is out of script's reach: an HttpOnly cookie, nothing in storage.
+  step = "refresh token only in an HttpOnly cookie";
+  const cookies = await context.cookies();
+  const refreshCookie = cookies.find((c) => c.name === "avesa_refresh");
+  if (!refreshCookie) fail(`no avesa_refresh cookie after login (cookies: ${cookies.map((c) => c.name).join(", ")})`);
+  if (!refreshCookie.httpOnly || refreshCookie.sameSite !== "Strict") {
+    fail(`avesa_refresh cookie is not HttpOnly+SameSite=Strict: ${JSON.stringify(refreshCookie)}`);
+  }
+  const visible = await page.evaluate(() => JSON.stringify({ ...localStorage }) + " " + document.cookie);
+  if (visible.includes(refreshCookie.value) || visible.includes("avesa_refresh")) {
+    fail("the refresh token is readable by script");
+  }
+  log("refresh token: HttpOnly cookie only");
+
   // 5. Tickets list total equals the API total.
   step = "tickets list";
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tickets", exact: true }).click();
@@ -229,12 +243,28 @@ async function main() {
   if (!/^Page 1 of [\d,]+$/.test(indicator)) fail(`unexpected page indicator: ${JSON.stringify(indicator)}`);
   log(`tickets total ${uiTotal} matches (${indicator})`);
 
+  // 5b. Losing the access token (a new tab, an expired one) is recovered from the cookie.
+  step = "session recovered from the refresh cookie";
+  await page.evaluate(() => localStorage.removeItem("avesa.access_token"));
+  await page.reload({ waitUntil: "domcontentloaded" });
+  const again = await dataValue("list-total");
+  if (again !== ticketsTotal) fail(`after losing the access token: list-total ${again} != ${ticketsTotal}`);
+  if (new URL(page.url()).pathname !== "/tickets") fail(`sent to ${page.url()} instead of staying signed in`);
+  log("session recovered from the cookie");
+
+  step = "no content-security-policy violations";
+  const csp = consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));
+  if (csp.length) fail(`the page broke its CSP:\n  ${csp.join("\n  ")}`);
+
   // 6. Logout returns to the login page.
   step = "logout";
   await page.getByTestId("logout").click();
   await page.waitForURL((u) => u.pathname === "/login");
   const stored = await page.evaluate(() => localStorage.getItem("avesa.access_token"));
   if (stored) fail("access token still in localStorage after logout");
+  if ((await context.cookies()).some((c) => c.name === "avesa_refresh" && c.value)) {
+    fail("the refresh cookie outlived logout");
+  }
 
   step = "shutdown";
   await browser.close();

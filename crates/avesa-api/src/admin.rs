@@ -14,8 +14,6 @@ use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::{AppState, AuthUser};
 
-const ADMINS: &[Role] = &[Role::TenantAdmin, Role::PlatformAdmin];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +45,8 @@ mod tests {
 #[serde(deny_unknown_fields)]
 pub struct RunsParams {
     limit: Option<u32>,
+    /// A platform admin names the tenant.
+    tenant: Option<String>,
 }
 
 /// What a tenant admin sees of a failure: the vendor's and the configuration's own words
@@ -179,9 +179,10 @@ fn instant(field: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiErr
 pub(crate) async fn start_run(
     State(state): State<AppState>,
     user: AuthUser,
+    ApiQuery(p): ApiQuery<crate::ops::TenantParam>,
     crate::extract::ApiJson(body): crate::extract::ApiJson<StartRun>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    user.require_role(ADMINS)?;
+    let tenant = crate::ops::target_tenant(&user, &p)?;
     let Some(trigger) = state.trigger.clone() else {
         return Err(ApiError::new(
             crate::error::ErrorCode::Unavailable,
@@ -213,7 +214,7 @@ pub(crate) async fn start_run(
         ))
         .with_details(json!({ "param": "to" })));
     }
-    let services = state.store.list_services(&user.tenant).await?;
+    let services = state.store.list_services(&tenant).await?;
     if let Some(s) = &body.service
         && !services.iter().any(|r| r.service == *s)
     {
@@ -229,7 +230,7 @@ pub(crate) async fn start_run(
     // One tenant admin's requests cannot burn the tenant's vendor quotas: a few runs at
     // once, a few full syncs and backfills a day. Checked and started under the tenant's
     // lock, so a burst of requests is counted one by one.
-    let lock = state.run_quota.lock_for(&user.tenant);
+    let lock = state.run_quota.lock_for(&tenant);
     let _held = lock.lock().await;
     let kind = if backfill.is_some() {
         RunKind::Backfill
@@ -238,9 +239,9 @@ pub(crate) async fn start_run(
     } else {
         RunKind::Incremental
     };
-    check_quota(&state, &user.tenant, kind).await?;
+    check_quota(&state, &tenant, kind).await?;
     let req = crate::TriggerRequest {
-        tenant: user.tenant.clone(),
+        tenant: tenant.clone(),
         service: body.service,
         table: body.table,
         full: body.full,
@@ -250,7 +251,7 @@ pub(crate) async fn start_run(
         crate::TriggerRefusal::Invalid(m) => ApiError::bad_request(m),
         crate::TriggerRefusal::Unavailable(m) => ApiError::unavailable(m),
     })?;
-    state.run_quota.started(&user.tenant, &run_id, kind);
+    state.run_quota.started(&tenant, &run_id, kind);
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))))
 }
 
@@ -360,16 +361,17 @@ pub(crate) async fn list_runs(
     user: AuthUser,
     ApiQuery(p): ApiQuery<RunsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_role(ADMINS)?;
+    let tenant =
+        crate::ops::target_tenant(&user, &crate::ops::TenantParam { tenant: p.tenant.clone() })?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit must be between 1 and 500, got {limit}")));
     }
     let mut items = Vec::new();
-    for run in state.store.list_runs(Some(&user.tenant), limit).await? {
+    for run in state.store.list_runs(Some(&tenant), limit).await? {
         // Only all-tenant runs need their chunks (to rebuild the error).
         let own = match run.tenant_id {
-            None => own_chunks(&state, run.id, &user.tenant).await?,
+            None => own_chunks(&state, run.id, &tenant).await?,
             Some(_) => Vec::new(),
         };
         let mut run = scoped(run, &own);
@@ -386,14 +388,15 @@ pub(crate) async fn get_run(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<crate::ops::TenantParam>,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_role(ADMINS)?;
+    let tenant = crate::ops::target_tenant(&user, &p)?;
     let id: RunId = id.parse().map_err(|e: avesa_model::IdError| ApiError::bad_request(e.0))?;
     let not_found = || ApiError::not_found("run not found");
     let run = state.store.get_run(id).await?.ok_or_else(not_found)?;
-    let chunks = own_chunks(&state, id, &user.tenant).await?;
+    let chunks = own_chunks(&state, id, &tenant).await?;
     let visible = match &run.tenant_id {
-        Some(t) => *t == user.tenant,
+        Some(t) => *t == tenant,
         None => !chunks.is_empty(),
     };
     if !visible {

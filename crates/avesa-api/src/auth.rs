@@ -144,6 +144,7 @@ impl Default for Sessions {
             cache: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(SESSION_RECHECK)
+                .support_invalidation_closures()
                 .build(),
         }
     }
@@ -183,7 +184,9 @@ impl Sessions {
     /// Forgets every session of a user (disabled, or given a new password).
     pub fn forget_user(&self, tenant: &TenantId, user_id: &str) {
         let prefix = format!("{tenant}\n{user_id}\n");
-        let _ = self.cache.invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+        if let Err(e) = self.cache.invalidate_entries_if(move |k, _| k.starts_with(&prefix)) {
+            tracing::error!(error = %e, "cannot forget a user's sessions; they end within the recheck");
+        }
     }
 }
 

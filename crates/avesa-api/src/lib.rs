@@ -45,6 +45,7 @@ mod extract;
 pub mod guard;
 pub mod health;
 mod limiter;
+pub mod ops;
 mod password;
 pub mod server;
 mod ui;
@@ -96,6 +97,9 @@ pub struct AppState {
     pub sessions: Arc<auth::Sessions>,
     /// Runs the API started, per tenant (for the run quotas).
     pub run_quota: Arc<admin::RunQuota>,
+    /// Seals and tests service credentials (`/api/admin/services`); `None` where this
+    /// process cannot.
+    pub services: Option<Arc<dyn ops::ServiceAdmin>>,
     /// Starts sync runs and backfills (`POST /api/admin/runs`); `None` where this
     /// process does not run the pipeline.
     pub trigger: Option<Trigger>,
@@ -189,6 +193,7 @@ impl AppState {
             )),
             sessions: Arc::new(auth::Sessions::default()),
             run_quota: Arc::new(admin::RunQuota::default()),
+            services: None,
             trigger: None,
             cluster: None,
             metrics: {
@@ -229,6 +234,12 @@ impl AppState {
         self
     }
 
+    /// Lets the API attach services and test their credentials.
+    pub fn with_service_admin(mut self, admin: Arc<dyn ops::ServiceAdmin>) -> Self {
+        self.services = Some(admin);
+        self
+    }
+
     /// Lets the API start runs (`POST /api/admin/runs`).
     pub fn with_trigger(mut self, trigger: Trigger) -> Self {
         self.trigger = Some(trigger);
@@ -262,6 +273,17 @@ pub fn router(state: AppState) -> Router {
         .merge(reads)
         .route("/api/admin/runs", get(admin::list_runs).post(admin::start_run))
         .route("/api/admin/runs/{id}", get(admin::get_run))
+        .route("/api/admin/tenants", get(ops::list_tenants).post(ops::create_tenant))
+        .route("/api/admin/services", get(ops::list_services))
+        .route(
+            "/api/admin/services/{service}",
+            axum::routing::put(ops::put_service).patch(ops::patch_service),
+        )
+        .route("/api/admin/services/{service}/test", post(ops::test_service))
+        .route("/api/admin/users", get(ops::list_users).post(ops::create_user))
+        .route("/api/admin/users/{id}", axum::routing::patch(ops::patch_user))
+        .route("/api/admin/users/{id}/password", post(ops::reset_password))
+        .route("/api/admin/freshness", get(ops::freshness))
         .route("/health", get(health::health))
         .route("/health/detailed", get(health::detailed))
         .route("/metrics", get(metrics))

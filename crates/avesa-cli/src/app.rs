@@ -397,6 +397,10 @@ impl App {
             .with_metrics(self.metrics.clone())
             .with_metrics_token(self.settings.metrics.token.as_ref().map(|t| t.expose().to_owned()))
             .with_data_epochs(self.epochs.clone())
+            .with_service_admin(Arc::new(CatalogueAdmin {
+                catalogue: self.catalogue.clone(),
+                cipher: self.cipher.clone(),
+            }))
             .with_http_config(avesa_api::HttpConfig {
                 cors_allowed_origins: server.cors_origins.clone(),
                 body_limit_bytes: server.body_limit_bytes,
@@ -409,6 +413,85 @@ impl App {
                     ..avesa_api::ReadLimits::default()
                 },
             })
+    }
+}
+
+/// The operations API's hands on the catalogue: checks credentials against the service's
+/// spec, tests them against the vendor, seals them bound to the tenant.
+struct CatalogueAdmin {
+    catalogue: Catalogue,
+    cipher: Cipher,
+}
+
+#[async_trait::async_trait]
+impl avesa_api::ops::ServiceAdmin for CatalogueAdmin {
+    fn known(&self) -> std::collections::BTreeMap<String, Vec<(String, bool)>> {
+        self.catalogue
+            .specs()
+            .iter()
+            .map(|s| {
+                let fields = s
+                    .config
+                    .iter()
+                    .map(|f| (f.name.clone(), f.optional || f.default.is_some()))
+                    .collect();
+                (s.service.clone(), fields)
+            })
+            .collect()
+    }
+
+    async fn seal(
+        &self,
+        tenant: &avesa_model::TenantId,
+        service: &str,
+        fields: std::collections::BTreeMap<String, String>,
+        test: bool,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let spec = self.catalogue.spec(service)?;
+        let names = || spec.config.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+        if let Some(k) = fields.keys().find(|k| spec.config_field(k).is_none()) {
+            return Err(format!(
+                "credentials.{k}: {service} has no such field (its fields: {})",
+                names()
+            ));
+        }
+        if let Some(f) = spec
+            .config
+            .iter()
+            .find(|f| !f.optional && f.default.is_none() && !fields.contains_key(&f.name))
+        {
+            return Err(format!("credentials.{}: required by {service}", f.name));
+        }
+        let cfg = avesa_pipeline::ServiceConfig::new(service, fields);
+        let connector = self.catalogue.connector(tenant, &cfg)?;
+        if test {
+            connector.test().await.map_err(|e| {
+                format!(
+                    "testing the credentials failed (send \"test\": false to store them anyway): {}",
+                    e.explain()
+                )
+            })?;
+        }
+        Ok(avesa_pipeline::seal_service_config(&self.cipher, tenant, &cfg))
+    }
+
+    async fn test(
+        &self,
+        tenant: &avesa_model::TenantId,
+        service: &str,
+        sealed: &[u8],
+    ) -> std::result::Result<(), String> {
+        let cfg = avesa_pipeline::open_service_config(&self.cipher, tenant, service, sealed)?;
+        let connector = self.catalogue.connector(tenant, &cfg)?;
+        connector.test().await.map_err(|e| e.explain())
+    }
+
+    fn check_schedule(&self, cron: &str) -> std::result::Result<(), String> {
+        let parsed: avesa_pipeline::schedule::Cron = cron.parse()?;
+        match parsed.next_after(chrono::Utc::now()) {
+            Some(_) => Ok(()),
+            None => Err(format!("{cron:?} never fires")),
+        }
     }
 }
 

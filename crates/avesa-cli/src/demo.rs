@@ -184,6 +184,18 @@ pub struct DemoSims {
     pub salesforce: SalesforceSim,
     pub graph: GraphSim,
     pub addrs: BTreeMap<&'static str, SocketAddr>,
+    /// The serving tasks: the simulators stop serving when the last clone of this value
+    /// is dropped, as they do when an `avesa demo` process ends.
+    servers: Vec<std::sync::Arc<AbortOnDrop>>,
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The simulators holding the demo tenants' data: MAIN's (and, for the crash tests,
@@ -215,7 +227,14 @@ pub fn demo_sims(main_sizes: &CwSizes, second: &SecondSizes) -> DemoSims {
         second.graph.clone(),
         sim_epoch(),
     ));
-    DemoSims { connectwise, servicenow, salesforce, graph, addrs: BTreeMap::new() }
+    DemoSims {
+        connectwise,
+        servicenow,
+        salesforce,
+        graph,
+        addrs: BTreeMap::new(),
+        servers: Vec::new(),
+    }
 }
 
 impl DemoSims {
@@ -224,15 +243,19 @@ impl DemoSims {
         let any = SocketAddr::new(cw_addr.ip(), 0);
         let what =
             |name: &str, addr: SocketAddr| format!("starting the {name} simulator on {addr}");
-        let (a, _) =
+        let (a, t) =
             self.connectwise.serve(cw_addr).await.with_context(|| what("ConnectWise", cw_addr))?;
         self.addrs.insert("connectwise", a);
-        let (a, _) = self.servicenow.serve(any).await.with_context(|| what("ServiceNow", any))?;
+        self.servers.push(std::sync::Arc::new(AbortOnDrop(t)));
+        let (a, t) = self.servicenow.serve(any).await.with_context(|| what("ServiceNow", any))?;
         self.addrs.insert("servicenow", a);
-        let (a, _) = self.salesforce.serve(any).await.with_context(|| what("Salesforce", any))?;
+        self.servers.push(std::sync::Arc::new(AbortOnDrop(t)));
+        let (a, t) = self.salesforce.serve(any).await.with_context(|| what("Salesforce", any))?;
         self.addrs.insert("salesforce", a);
-        let (a, _) = self.graph.serve(any).await.with_context(|| what("Microsoft Graph", any))?;
+        self.servers.push(std::sync::Arc::new(AbortOnDrop(t)));
+        let (a, t) = self.graph.serve(any).await.with_context(|| what("Microsoft Graph", any))?;
         self.addrs.insert("microsoft365", a);
+        self.servers.push(std::sync::Arc::new(AbortOnDrop(t)));
         Ok(())
     }
 

@@ -26,6 +26,7 @@ macro_rules! state_store_conformance {
             tenants_are_unique_and_listed,
             services_are_tenant_scoped_and_replaced,
             schedules_are_set_and_reset,
+            services_are_enabled_and_disabled,
             users_are_tenant_scoped_and_emails_normalised,
             refresh_tokens_are_claimed_once_and_revocation_sticks,
             users_are_updated_disabled_and_their_sessions_ended,
@@ -378,7 +379,50 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
         fence: None,
     };
     assert!(s.commit_chunk(&ghost).await.is_err());
-    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end));
+    assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end.clone()));
+
+    // Freshness: the table's last commit, watermark and records; a backfill's own
+    // progress and other tenants' tables are not the table's.
+    let bf = key(&t, "service/tickets@backfill-20240101T000000-20240201T000000");
+    let c3 = ChunkRecord::running(ChunkId::new(), run.id, bf.clone(), None);
+    s.begin_chunk(&c3).await.unwrap();
+    s.commit_chunk(&ChunkCommit {
+        chunk_id: c3.id,
+        key: bf,
+        end: Some(cursor(90, "7", None)),
+        counts: counts(3),
+        files: vec![],
+        fence: None,
+    })
+    .await
+    .unwrap();
+    let other = with_tenant(s.as_ref(), "other").await;
+    assert!(s.table_freshness(&other).await.unwrap().is_empty());
+    let fresh = s.table_freshness(&t).await.unwrap();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    let f = &fresh[0];
+    assert_eq!(
+        (f.service.as_str(), f.table.as_str(), f.records),
+        ("connectwise", "service/tickets", 10)
+    );
+    assert_eq!(f.watermark, Some(end.updated_at));
+    assert!(f.last_commit_at.is_some_and(|at| at >= before));
+}
+
+pub async fn services_are_enabled_and_disabled(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    assert!(!s.set_service_enabled(&t, "connectwise", false).await.unwrap(), "no such service");
+    s.upsert_service(&t, "connectwise", b"sealed").await.unwrap();
+    assert!(s.list_services(&t).await.unwrap()[0].enabled);
+    assert!(s.set_service_enabled(&t, "connectwise", false).await.unwrap());
+    let svc = &s.list_services(&t).await.unwrap()[0];
+    assert!(!svc.enabled);
+    assert_eq!(svc.sealed_config, b"sealed");
+    // New credentials keep the service as it was switched.
+    s.upsert_service(&t, "connectwise", b"sealed-2").await.unwrap();
+    assert!(!s.list_services(&t).await.unwrap()[0].enabled);
+    assert!(s.set_service_enabled(&t, "connectwise", true).await.unwrap());
+    assert!(s.list_services(&t).await.unwrap()[0].enabled);
 }
 
 pub async fn unfinished_chunks_resume_earliest_first(s: Arc<dyn StateStore>) {

@@ -70,6 +70,16 @@ pub trait StateStore: Send + Sync + 'static {
         schedule: Option<&str>,
     ) -> Result<()>;
 
+    /// Turns a service's runs on or off; `false` if the tenant has no such service.
+    async fn set_service_enabled(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        enabled: bool,
+    ) -> Result<bool>;
+    /// Each table's freshness (tables that have committed data), by service and table.
+    async fn table_freshness(&self, tenant: &TenantId) -> Result<Vec<TableFreshness>>;
+
     // --- users ---
     async fn create_user(&self, user: NewUser) -> Result<User>;
     async fn find_user_by_email(&self, tenant: &TenantId, email: &str) -> Result<Option<User>>;

@@ -573,6 +573,52 @@ impl StateStore for PostgresStore {
         Ok(())
     }
 
+    async fn set_service_enabled(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        enabled: bool,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE services SET enabled = $1, updated_at = $2 WHERE tenant_id = $3 AND service = $4",
+        )
+        .bind(enabled)
+        .bind(Utc::now())
+        .bind(tenant.as_str())
+        .bind(service)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn table_freshness(&self, tenant: &TenantId) -> Result<Vec<TableFreshness>> {
+        let rows = sqlx::query(
+            "SELECT k.service, k.source_table, k.last_commit, k.records, c.cursor_ts
+             FROM (SELECT service, source_table, MAX(finished_at) AS last_commit,
+                          SUM(records)::BIGINT AS records
+                   FROM chunks WHERE tenant_id = $1 AND status = 'committed'
+                     AND strpos(source_table, '@') = 0
+                   GROUP BY service, source_table) k
+             LEFT JOIN cursors c ON c.tenant_id = $1 AND c.service = k.service
+                                AND c.source_table = k.source_table
+             ORDER BY k.service, k.source_table",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TableFreshness {
+                    service: r.try_get("service")?,
+                    table: r.try_get("source_table")?,
+                    last_commit_at: r.try_get("last_commit")?,
+                    watermark: r.try_get("cursor_ts")?,
+                    records: r.try_get::<Option<i64>, _>("records")?.unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
     async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>> {
         let rows = sqlx::query(
             "SELECT service, sealed_config, enabled, schedule FROM services WHERE tenant_id = $1

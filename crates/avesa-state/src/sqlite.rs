@@ -335,6 +335,61 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_service_enabled(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        enabled: bool,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE services SET enabled = ?, updated_at = ? WHERE tenant_id = ? AND service = ?",
+        )
+        .bind(i64::from(enabled))
+        .bind(Utc::now())
+        .bind(tenant.as_str())
+        .bind(service)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn table_freshness(&self, tenant: &TenantId) -> Result<Vec<TableFreshness>> {
+        let rows = sqlx::query(
+            "SELECT k.service, k.source_table, k.last_commit, k.records, c.cursor_ts
+             FROM (SELECT service, source_table, MAX(finished_at) AS last_commit,
+                          SUM(records) AS records
+                   FROM chunks WHERE tenant_id = ?1 AND status = 'committed'
+                     AND instr(source_table, '@') = 0
+                   GROUP BY service, source_table) k
+             LEFT JOIN cursors c ON c.tenant_id = ?1 AND c.service = k.service
+                                AND c.source_table = k.source_table
+             ORDER BY k.service, k.source_table",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let at = |col: &str| -> Result<Option<DateTime<Utc>>> {
+                    let s: Option<String> = r.try_get(col)?;
+                    s.map(|s| {
+                        DateTime::parse_from_rfc3339(&s)
+                            .map(|d| d.with_timezone(&Utc))
+                            .map_err(|e| StateError::Corrupt(format!("timestamp {s:?}: {e}")))
+                    })
+                    .transpose()
+                };
+                Ok(TableFreshness {
+                    service: r.try_get("service")?,
+                    table: r.try_get("source_table")?,
+                    last_commit_at: at("last_commit")?,
+                    watermark: at("cursor_ts")?,
+                    records: r.try_get::<i64, _>("records")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
     async fn list_services(&self, tenant: &TenantId) -> Result<Vec<ServiceRecord>> {
         let rows = sqlx::query(
             "SELECT service, sealed_config, enabled, schedule FROM services WHERE tenant_id = ?

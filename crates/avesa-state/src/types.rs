@@ -22,6 +22,20 @@ pub struct ServiceRecord {
     pub schedule: Option<String>,
 }
 
+/// How fresh one table of a tenant is: when its data last landed, how far its watermark
+/// has come, and how much has landed (backfills' own progress not counted).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TableFreshness {
+    pub service: String,
+    pub table: String,
+    /// When a chunk of the table last committed.
+    pub last_commit_at: Option<DateTime<Utc>>,
+    /// The vendor's updated-at the table's incremental syncs have read up to.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Records committed over all runs (versions read, not rows in the warehouse).
+    pub records: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub tenant_id: TenantId,

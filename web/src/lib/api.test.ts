@@ -135,6 +135,17 @@ describe("api client auth refresh", () => {
     expect([...storage.m.values()].some((v) => v.includes("new-refresh"))).toBe(false);
   });
 
+  it("a signed-in user without an access token still counts as signed in", () => {
+    const storage = new MemStorage();
+    const tokens = new TokenStore(storage);
+    expect(tokens.signedIn()).toBe(false);
+    tokens.save(tokenResponse("a", "r"));
+    storage.removeItem("avesa.access_token");
+    expect(tokens.signedIn()).toBe(true);
+    tokens.clear();
+    expect(tokens.signedIn()).toBe(false);
+  });
+
   it("drops a refresh token an earlier version left in storage", () => {
     const storage = new MemStorage();
     storage.setItem("avesa.refresh_token", "legacy");

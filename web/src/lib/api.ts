@@ -60,6 +60,11 @@ export class TokenStore {
   access(): string | null {
     return this.storage.getItem(ACCESS_KEY);
   }
+  /** Whether a session may stand: an access token, or a signed-in user whose refresh
+   *  cookie (invisible to script) can mint one. */
+  signedIn(): boolean {
+    return this.access() !== null || this.user() !== null;
+  }
   user(): User | null {
     const raw = this.storage.getItem(USER_KEY);
     if (!raw) return null;

@@ -14,7 +14,7 @@ const AuthContext = createContext<AuthState | null>(null);
 
 export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
-  const [isAuthenticated, setAuthenticated] = useState(() => tokens.get() !== null);
+  const [isAuthenticated, setAuthenticated] = useState(() => tokens.signedIn());
   const [user, setUser] = useState<User | null>(() => tokens.user());
 
   useEffect(() => {
@@ -26,7 +26,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     // Keep several tabs in sync: logging out in one logs out the others.
     const onStorage = (e: StorageEvent) => {
       if (e.key === null || e.key.startsWith("avesa.")) {
-        setAuthenticated(tokens.get() !== null);
+        setAuthenticated(tokens.signedIn());
         setUser(tokens.user());
       }
     };
