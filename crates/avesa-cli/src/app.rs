@@ -337,9 +337,11 @@ impl App {
             });
             probe
         });
+        let trigger_store = self.store.clone();
         let trigger: avesa_api::Trigger = std::sync::Arc::new(
             move |r: avesa_api::TriggerRequest| {
                 let pipeline = pipeline.clone();
+                let store = trigger_store.clone();
                 Box::pin(async move {
                     use avesa_api::TriggerRefusal;
                     if pipeline.is_cancelled() {
@@ -372,11 +374,42 @@ impl App {
                             .map_err(|e| TriggerRefusal::Invalid(e.to_string()))?,
                         run_id: Some(run_id),
                     };
+                    // Answer once the run's record exists (a GET of it right after the
+                    // 202 finds it), or with why it could not start.
+                    let (started_tx, mut started_rx) =
+                        tokio::sync::oneshot::channel::<avesa_pipeline::PipelineError>();
                     tokio::spawn(async move {
                         if let Err(e) = pipeline.run(req).await {
                             tracing::error!(run = %run_id, error = %e, "triggered run did not start");
+                            let _ = started_tx.send(e);
                         }
                     });
+                    let waited = std::time::Instant::now();
+                    loop {
+                        if let Ok(Some(_)) = store.get_run(run_id).await {
+                            break;
+                        }
+                        match started_rx.try_recv() {
+                            Ok(avesa_pipeline::PipelineError::ShuttingDown) => {
+                                return Err(TriggerRefusal::Unavailable(
+                                    "the server is shutting down; no new runs start".into(),
+                                ));
+                            }
+                            Ok(avesa_pipeline::PipelineError::State(_)) => {
+                                return Err(TriggerRefusal::Unavailable(
+                                    "the run could not be recorded; the cause is logged".into(),
+                                ));
+                            }
+                            Ok(e) => return Err(TriggerRefusal::Invalid(e.to_string())),
+                            // Finished (or failed after being recorded).
+                            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break,
+                            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                        }
+                        if waited.elapsed() > std::time::Duration::from_secs(10) {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
                     Ok(run_id.to_string())
                 })
             },

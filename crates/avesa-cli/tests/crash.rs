@@ -341,6 +341,14 @@ async fn serve_stops_gracefully_on_sigterm_and_resumes() {
                 .unwrap();
             assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
             let run = r.json::<Value>().await.unwrap()["run_id"].as_str().unwrap().to_owned();
+            // The run is on record by the time its id is answered.
+            let at_once = http
+                .get(format!("{url}/api/admin/runs/{run}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(at_once.status(), reqwest::StatusCode::OK);
             for _ in 0..300 {
                 let v: Value = http
                     .get(format!("{url}/api/admin/runs/{run}"))
