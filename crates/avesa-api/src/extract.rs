@@ -38,10 +38,30 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             ApiError::bad_request("expected a JSON body with `Content-Type: application/json`")
         }
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(e.body_text()),
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(e.body_text()),
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            match named_field(&text) {
+                Some(f) => ApiError::bad_request(text.clone())
+                    .with_details(serde_json::json!({ "field": f })),
+                None => ApiError::bad_request(text),
+            }
+        }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
         other => ApiError::bad_request(other.body_text()),
     }
+}
+
+/// The field a deserializer's message names (``missing field `email` ``, ``unknown field
+/// `x` ``, ``email: invalid type``), if any.
+fn named_field(message: &str) -> Option<String> {
+    if let Some(rest) = message.split("field `").nth(1) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    // axum: "…into the target type: {path}: {problem}".
+    let detail = message.split_once("target type: ").map_or(message, |(_, d)| d);
+    let (path, _) = detail.split_once(": ")?;
+    (!path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .then(|| path.to_owned())
 }
 
 /// The error for a body over the configured limit.
@@ -102,4 +122,25 @@ fn path_rejection(r: PathRejection) -> ApiError {
 /// axum prefixes its messages with "Failed to deserialize query string: "; keep the cause.
 fn strip_prefix(s: &str) -> &str {
     s.split_once(": ").map(|(_, rest)| rest).unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_a_body_error_is_about_is_named() {
+        assert_eq!(
+            named_field(
+                "Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2"
+            ),
+            Some("email".into())
+        );
+        assert_eq!(
+            named_field(
+                "Failed to deserialize the JSON body into the target type: password: invalid type: integer `3`, expected a string at line 1 column 60"
+            ),
+            Some("password".into())
+        );
+    }
 }

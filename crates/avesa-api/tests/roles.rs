@@ -259,6 +259,15 @@ async fn tenant_admins_manage_their_own_tenant_only() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
         assert_eq!(v["error"]["details"]["field"], field, "{v}");
     }
+    // A body missing a field, or with one of the wrong type, names it.
+    for (body, field) in [
+        (json!({"email": "a@acme.io", "role": "viewer"}), "password"),
+        (json!({"email": "a@acme.io", "role": "viewer", "password": 12}), "password"),
+    ] {
+        let (s, v) = call(&t.app, Method::POST, "/api/admin/users", Some(&admin), Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["details"]["field"], field, "{v}");
+    }
     let body = json!({"email": "boss@acme.io", "role": "platform_admin", "password": PASSWORD});
     let (s, _) = call(&t.app, Method::POST, "/api/admin/users", Some(&admin), Some(body)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
