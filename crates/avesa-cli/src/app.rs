@@ -433,6 +433,7 @@ impl App {
             .with_service_admin(Arc::new(CatalogueAdmin {
                 catalogue: self.catalogue.clone(),
                 cipher: self.cipher.clone(),
+                allow_private: self.settings.server.allow_private_vendor_urls,
             }))
             .with_http_config(avesa_api::HttpConfig {
                 cors_allowed_origins: server.cors_origins.clone(),
@@ -454,6 +455,52 @@ impl App {
 struct CatalogueAdmin {
     catalogue: Catalogue,
     cipher: Cipher,
+    /// `server.allow_private_vendor_urls`.
+    allow_private: bool,
+}
+
+/// Whether an address is this machine's or its private network's: what a tenant must not
+/// make the server call.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // CGNAT 100.64/10
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(std::net::IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Refuses a URL whose host is, or resolves to, a private address.
+async fn public_url(field: &str, raw: &str) -> std::result::Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("credentials.{field}: not a URL ({e})"))?;
+    let host = url.host_str().ok_or_else(|| format!("credentials.{field}: the URL has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("credentials.{field}: cannot resolve {host} ({e})"))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if addrs.iter().any(|a| is_private(*a)) {
+        return Err(format!(
+            "credentials.{field}: {host} is a loopback or private address; the operator can allow such vendors with server.allow_private_vendor_urls"
+        ));
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -494,6 +541,14 @@ impl avesa_api::ops::ServiceAdmin for CatalogueAdmin {
             .find(|f| !f.optional && f.default.is_none() && !fields.contains_key(&f.name))
         {
             return Err(format!("credentials.{}: required by {service}", f.name));
+        }
+        if !self.allow_private {
+            for f in spec.config.iter().filter(|f| f.kind == avesa_connectors::spec::FieldKind::Url)
+            {
+                if let Some(v) = fields.get(&f.name).or(f.default.as_ref()) {
+                    public_url(&f.name, v).await?;
+                }
+            }
         }
         let cfg = avesa_pipeline::ServiceConfig::new(service, fields);
         let connector = self.catalogue.connector(tenant, &cfg)?;

@@ -160,6 +160,13 @@ pub const KEYS: &[Key] = &[
         "the largest request body the API accepts",
     ),
     key(
+        "server.allow_private_vendor_urls",
+        "AVESA_ALLOW_PRIVATE_VENDOR_URLS",
+        Kind::Bool,
+        "true or false",
+        "whether tenant admins may point a service at a loopback or private address through the API",
+    ),
+    key(
         "server.max_connections",
         "AVESA_MAX_CONNECTIONS",
         Kind::Number,
@@ -474,6 +481,9 @@ pub struct ServerSettings {
     /// As written (`1MiB`).
     pub body_limit: String,
     pub body_limit_bytes: usize,
+    /// Whether the API lets tenant admins set vendor URLs on loopback or private
+    /// addresses (the CLI always may).
+    pub allow_private_vendor_urls: bool,
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub request_timeout: Duration,
@@ -596,6 +606,7 @@ impl Resolved {
             "server.shutdown_grace_secs" => s.server.shutdown_grace.as_secs().to_string(),
             "server.cors_origins" => format!("{:?}", s.server.cors_origins),
             "server.body_limit" => text(&s.server.body_limit),
+            "server.allow_private_vendor_urls" => s.server.allow_private_vendor_urls.to_string(),
             "server.max_connections" => s.server.max_connections.to_string(),
             "server.header_timeout_secs" => s.server.header_timeout.as_secs().to_string(),
             "server.request_timeout_secs" => s.server.request_timeout.as_secs().to_string(),
@@ -689,6 +700,7 @@ struct RawServer {
     shutdown_grace_secs: u64,
     cors_origins: Vec<String>,
     body_limit: String,
+    allow_private_vendor_urls: bool,
     max_connections: u64,
     header_timeout_secs: u64,
     request_timeout_secs: u64,
@@ -748,6 +760,7 @@ impl Default for Raw {
                 shutdown_grace_secs: 120,
                 cors_origins: Vec::new(),
                 body_limit: "1MiB".into(),
+                allow_private_vendor_urls: false,
                 max_connections: 1024,
                 header_timeout_secs: 10,
                 request_timeout_secs: 30,
@@ -1220,6 +1233,7 @@ fn check(
             cors_origins: raw.server.cors_origins,
             body_limit: raw.server.body_limit.trim().to_owned(),
             body_limit_bytes: usize::try_from(body_limit).unwrap_or(usize::MAX),
+            allow_private_vendor_urls: raw.server.allow_private_vendor_urls,
             max_connections: usize_of(raw.server.max_connections),
             header_timeout: Duration::from_secs(raw.server.header_timeout_secs),
             request_timeout: Duration::from_secs(raw.server.request_timeout_secs),
