@@ -6,6 +6,12 @@
 # noisy-neighbour reproduction (one tenant's heavy searches against another tenant's
 # list pages) with the protections on, and off by configuration.
 # Usage: bench/api_load.sh [SECONDS per measurement, default 60] [BIG_TICKETS, default 1000000; 0 skips]
+#                          [SECTIONS, default cached,uncached,noisy,big]
+#   cached:   the demo data with the response cache on (the default configuration)
+#   uncached: the same routes with the cache off (server.cache_size = 0): every answer a
+#             warehouse query, through the read gate
+#   noisy:    the noisy-neighbour reproduction, protections on, gate only, and off
+#   big:      the 1,000,000-ticket tenant, cache on and off
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -15,6 +21,8 @@ need_pkg curl curl
 export CARGO_TARGET_DIR="${AVESA_RELEASE_TARGET:-$HOME/.cache/avesa/target-rel}"
 secs=${1:-60}
 big=${2:-1000000}
+sections=",${3:-cached,uncached,noisy,big},"
+want() { [[ $sections == *",$1,"* ]]; }
 echo "== $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, release build, wrk ${secs}s per line"
 cargo build -q --release --locked -p avesa-cli --bin avesa --example api_bench_data
 bin="$CARGO_TARGET_DIR/release/avesa"
@@ -80,17 +88,32 @@ for q in ["", "printer", "email", "server", "vpn", "password", "laptop", "backup
         for page in range(1, 41):
             print(f"/api/tickets?page={page}&page_size=50&sort={sort}&order=desc" + (f"&q={q}" if q else ""))
 PY
-echo "-- demo data: $(wc -l <"$work/records") tickets"
-for c in 50 200; do
-  measure "dashboard" $c "$tok" /api/analytics/dashboard
-  measure "list page 3 by opened_at" $c "$tok" "/api/tickets?page=3&page_size=50&sort=opened_at&order=desc"
-  measure "ticket record" $c "$tok" "/api/tickets/$id"
-  measure "search" $c "$tok" "/api/tickets?q=printer&page_size=50"
-  measure "every ticket record (distinct)" $c "$tok" "@$work/records"
-  measure "1,280 list pages (distinct)" $c "$tok" "@$work/lists"
-done
-echo "server peak memory: $(peak)"
+if want cached; then
+  echo "-- demo data, response cache on: $(wc -l <"$work/records") distinct ticket records"
+  for c in 50 200; do
+    measure "dashboard" $c "$tok" /api/analytics/dashboard
+    measure "list page 3 by opened_at" $c "$tok" "/api/tickets?page=3&page_size=50&sort=opened_at&order=desc"
+    measure "ticket record" $c "$tok" "/api/tickets/$id"
+    measure "search" $c "$tok" "/api/tickets?q=printer&page_size=50"
+    measure "every ticket record (distinct)" $c "$tok" "@$work/records"
+    measure "1,280 list pages (distinct)" $c "$tok" "@$work/lists"
+  done
+  echo "server peak memory: $(peak)"
+fi
 stop
+if want uncached; then
+  serve "$work/demo" AVESA_CACHE_SIZE=0 AVESA_LOG=warn
+  tok=$(token sitetechnology admin@sitetechnology.com demo-password)
+  echo "-- demo data, response cache off (every answer a warehouse query, through the read gate)"
+  for c in 50 200; do
+    measure "dashboard" $c "$tok" /api/analytics/dashboard
+    measure "ticket record" $c "$tok" "/api/tickets/$id"
+    measure "every ticket record (distinct)" $c "$tok" "@$work/records"
+    measure "1,280 list pages (distinct)" $c "$tok" "@$work/lists"
+  done
+  echo "server peak memory: $(peak); refused for limits (warn lines): $(grep -c 'refused' "$work/server.log" || true); errors: $(grep -c ERROR "$work/server.log" || true)"
+  stop
+fi
 
 # The noisy neighbour: tenant A (sitetechnology) floods with heavy searches, 16 at a time,
 # every one different; tenant B (northwind) reads list pages. Protections on (defaults),
@@ -107,10 +130,14 @@ for page in range(1, 200):
     for sort in ["opened_at", "summary"]:
         print(f"/api/tickets?page={page}&page_size=25&sort={sort}&order=desc")
 PY
-for mode in on off; do
-  if [ $mode = on ]; then serve "$work/demo"; else
-    serve "$work/demo" AVESA_CACHE_SIZE=0 AVESA_MAX_CONCURRENT_READS=1024 \
-      AVESA_MAX_CONCURRENT_READS_PER_TENANT=1024 AVESA_QUERY_TIMEOUT_SECS=3600; fi
+for mode in on gate-only off; do
+  want noisy || break
+  case $mode in
+    on) serve "$work/demo" ;;
+    gate-only) serve "$work/demo" AVESA_CACHE_SIZE=0 ;;
+    off) serve "$work/demo" AVESA_CACHE_SIZE=0 AVESA_MAX_CONCURRENT_READS=1024 \
+      AVESA_MAX_CONCURRENT_READS_PER_TENANT=1024 AVESA_QUERY_TIMEOUT_SECS=3600 ;;
+  esac
   ta=$(token sitetechnology admin@sitetechnology.com demo-password)
   tb=$(token northwind admin@northwind.example demo-password)
   echo "-- noisy neighbour, protections $mode"
@@ -129,19 +156,21 @@ for mode in on off; do
   stop
 done
 
-if [ "$big" -gt 0 ]; then
+if want big && [ "$big" -gt 0 ]; then
   "$CARGO_TARGET_DIR/release/examples/api_bench_data" "$work/big" "$big"
-  serve "$work/big"
-  tok=$(token big admin@big.example bench-password-1)
-  id=$(curl -fs "$base/api/tickets?page_size=10" -H "Authorization: Bearer $tok" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][3]["id"])')
-  echo "-- one tenant with $big tickets"
-  for c in 50 200; do
-    measure "dashboard" $c "$tok" /api/analytics/dashboard
-    measure "list page 3 by opened_at" $c "$tok" "/api/tickets?page=3&page_size=50&sort=opened_at&order=desc"
-    measure "ticket record" $c "$tok" "/api/tickets/$id"
-    measure "1,280 list pages (distinct)" $c "$tok" "@$work/lists"
+  for cache in on off; do
+    if [ $cache = on ]; then serve "$work/big"; else serve "$work/big" AVESA_CACHE_SIZE=0; fi
+    tok=$(token big admin@big.example bench-password-1)
+    id=$(curl -fs "$base/api/tickets?page_size=10" -H "Authorization: Bearer $tok" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][3]["id"])')
+    echo "-- one tenant with $big tickets, response cache $cache"
+    for c in 50 200; do
+      measure "dashboard" $c "$tok" /api/analytics/dashboard
+      measure "list page 3 by opened_at" $c "$tok" "/api/tickets?page=3&page_size=50&sort=opened_at&order=desc"
+      measure "ticket record" $c "$tok" "/api/tickets/$id"
+      [ $cache = on ] && measure "1,280 list pages (distinct)" $c "$tok" "@$work/lists"
+    done
+    echo "server peak memory: $(peak); refused for limits (warn lines): $(grep -c 'refused' "$work/server.log" || true); errors: $(grep -c ERROR "$work/server.log" || true)"
+    stop
   done
-  echo "server peak memory: $(peak)"
-  stop
 fi
