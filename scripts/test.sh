@@ -19,3 +19,5 @@ build_ui
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The whole API fuzzed from its OpenAPI document against the demo data (schemathesis).
+./scripts/api_fuzz.sh

@@ -8,7 +8,7 @@ use avesa_state::{ChunkRecord, ChunkStatus, RunRecord, RunStatus};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -41,12 +41,36 @@ mod tests {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Query of `GET /api/admin/runs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsParams {
+    /// How many runs, newest first (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
-    /// A platform admin names the tenant.
+    /// The tenant (platform admins must name it; a tenant admin's is their own).
     tenant: Option<String>,
+}
+
+crate::openapi::items!(
+    /// The tenant's runs, newest first.
+    RunList,
+    RunRecord
+);
+
+/// A run and the caller's tenant's chunks of it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunDetail {
+    pub run: RunRecord,
+    pub chunks: Vec<ChunkRecord>,
+}
+
+/// A run that has started.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunStarted {
+    /// Follow it at `GET /api/admin/runs/{run_id}`.
+    pub run_id: String,
 }
 
 /// What a tenant admin sees of a failure: the vendor's and the configuration's own words
@@ -157,14 +181,19 @@ async fn own_chunks(
 /// The body of `POST /api/admin/runs`: a sync of the caller's tenant (one service,
 /// optionally one table; `full` for a full sync with delete detection), or, with `from`
 /// and `to`, a backfill of that date range.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
+    /// One service of the tenant (default: all).
     service: Option<String>,
+    /// One table of that service (default: all).
     table: Option<String>,
+    /// Whole tables, with delete detection (at most 4 a day per tenant).
     #[serde(default)]
     full: bool,
+    /// Backfill from (YYYY-MM-DD or RFC 3339; with `to` and a service; at most 366 days).
     from: Option<String>,
+    /// Backfill to (exclusive).
     to: Option<String>,
 }
 
@@ -174,14 +203,24 @@ fn instant(field: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiErr
     })
 }
 
-/// `POST /api/admin/runs`: starts a run of the caller's tenant in the background and
-/// answers `202 {run_id}` at once; `GET /api/admin/runs/{run_id}` follows it.
+/// Starts a sync or backfill of the tenant in the background and answers `202 {run_id}`
+/// once the run is on record; `GET /api/admin/runs/{run_id}` follows it. At most 2 runs
+/// of a tenant at once, and 4 full syncs and 4 backfills a day.
+#[utoipa::path(
+    post,
+    path = "/api/admin/runs",
+    tag = "runs",
+    params(crate::ops::TenantParam),
+    request_body = StartRun,
+    responses((status = 202, description = "Started.", body = RunStarted)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn start_run(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(p): ApiQuery<crate::ops::TenantParam>,
     crate::extract::ApiJson(body): crate::extract::ApiJson<StartRun>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+) -> Result<(axum::http::StatusCode, Json<RunStarted>), ApiError> {
     let tenant = crate::ops::target_tenant(&user, &p)?;
     let Some(trigger) = state.trigger.clone() else {
         return Err(ApiError::new(
@@ -252,7 +291,7 @@ pub(crate) async fn start_run(
         crate::TriggerRefusal::Unavailable(m) => ApiError::unavailable(m),
     })?;
     state.run_quota.started(&tenant, &run_id, kind);
-    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "run_id": run_id }))))
+    Ok((axum::http::StatusCode::ACCEPTED, Json(RunStarted { run_id })))
 }
 
 /// The longest backfill range the API starts (days).
@@ -355,12 +394,20 @@ async fn check_quota(
     Ok(())
 }
 
-/// `GET /api/admin/runs?limit=50`.
+/// The tenant's recent runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/runs",
+    tag = "runs",
+    params(RunsParams),
+    responses((status = 200, description = "Runs.", body = RunList)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list_runs(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(p): ApiQuery<RunsParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunList>, ApiError> {
     let tenant =
         crate::ops::target_tenant(&user, &crate::ops::TenantParam { tenant: p.tenant.clone() })?;
     let limit = p.limit.unwrap_or(50);
@@ -380,16 +427,25 @@ pub(crate) async fn list_runs(
         }
         items.push(run);
     }
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(RunList { items }))
 }
 
-/// `GET /api/admin/runs/{id}`: the run and the caller's tenant's chunks of it.
+/// A run and the tenant's chunks of it. Tenant admins see errors in the vendor's words
+/// and no continuation tokens.
+#[utoipa::path(
+    get,
+    path = "/api/admin/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a UUID)."), crate::ops::TenantParam),
+    responses((status = 200, description = "The run.", body = RunDetail)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn get_run(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<crate::ops::TenantParam>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunDetail>, ApiError> {
     let tenant = crate::ops::target_tenant(&user, &p)?;
     let id: RunId = id.parse().map_err(|e: avesa_model::IdError| ApiError::bad_request(e.0))?;
     let not_found = || ApiError::not_found("run not found");
@@ -409,5 +465,62 @@ pub(crate) async fn get_run(
         run.error = run.error.as_deref().map(for_tenant_eyes);
         chunks.into_iter().map(chunk_for_tenant).collect()
     };
-    Ok(Json(json!({ "run": run, "chunks": chunks })))
+    Ok(Json(RunDetail { run, chunks }))
+}
+
+/// A run that has been asked to stop.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunCancelled {
+    pub run_id: String,
+    /// Always true: the run's tables commit what they have read and stop within seconds;
+    /// the run then ends `cancelled`, and the next run resumes where it stopped.
+    pub cancel_requested: bool,
+}
+
+/// Asks a running run of the tenant to stop. Each of its tables commits what it has read
+/// and stops (within a few seconds); the run ends `cancelled`, and the next run resumes
+/// where it stopped. A run over every tenant (the scheduler's) only a platform admin may
+/// stop. Asking twice is fine; a finished run is a 409.
+#[utoipa::path(
+    post,
+    path = "/api/admin/runs/{id}/cancel",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a UUID)."), crate::ops::TenantParam),
+    responses(
+        (status = 202, description = "Asked to stop.", body = RunCancelled),
+        (status = 409, description = "The run has already finished.", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn cancel_run(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<crate::ops::TenantParam>,
+) -> Result<(axum::http::StatusCode, Json<RunCancelled>), ApiError> {
+    let tenant = crate::ops::target_tenant(&user, &p)?;
+    let run_id: RunId = id.parse().map_err(|e: avesa_model::IdError| ApiError::bad_request(e.0))?;
+    let not_found = || ApiError::not_found("run not found");
+    let run = state.store.get_run(run_id).await?.ok_or_else(not_found)?;
+    let visible = match &run.tenant_id {
+        Some(t) => *t == tenant,
+        None => !own_chunks(&state, run_id, &tenant).await?.is_empty(),
+    };
+    if !visible {
+        return Err(not_found());
+    }
+    if run.tenant_id.is_none() && user.role != Role::PlatformAdmin {
+        return Err(ApiError::forbidden(
+            "this run syncs every tenant; only a platform admin may stop it",
+        ));
+    }
+    if run.status != RunStatus::Running || !state.store.request_cancel(run_id).await? {
+        let now = state.store.get_run(run_id).await?.map_or(run.status, |r| r.status);
+        return Err(ApiError::conflict(format!("the run has already finished ({})", now.as_str())));
+    }
+    tracing::info!(run = %run_id, tenant = %tenant, by = %user.user_id, "run asked to stop");
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(RunCancelled { run_id: run_id.to_string(), cancel_requested: true }),
+    ))
 }

@@ -1,11 +1,12 @@
 //! Analytics routes: dashboard KPIs, ticket status distribution, top companies. All run in
 //! the caller's tenant.
 
+use avesa_warehouse::{DashboardStats, StatusCount, TopCompany};
 use axum::Json;
 use axum::extract::State;
 use chrono::SecondsFormat;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::AuthUser;
@@ -18,53 +19,91 @@ pub const MAX_TOP_LIMIT: u32 = 100;
 /// Default `limit` of `/api/analytics/companies/top`.
 pub const DEFAULT_TOP_LIMIT: u32 = 10;
 
-/// `GET /api/analytics/dashboard`: the warehouse's KPIs plus `last_synced_at`, the last
-/// time data was committed for the tenant (RFC 3339, or null if never).
+/// `GET /api/analytics/dashboard`.
+#[derive(Serialize, ToSchema)]
+pub struct Dashboard {
+    #[serde(flatten)]
+    pub stats: DashboardStats,
+    /// When data last committed for the tenant (RFC 3339), or null if never.
+    #[schema(format = DateTime)]
+    pub last_synced_at: Option<String>,
+}
+
+crate::openapi::items!(
+    /// `GET /api/analytics/tickets/status`: current tickets per status.
+    StatusCounts,
+    StatusCount
+);
+crate::openapi::items!(
+    /// `GET /api/analytics/companies/top`: companies by ticket count.
+    TopCompanies,
+    TopCompany
+);
+
+/// The warehouse's KPIs plus `last_synced_at`, the last time data was committed for the
+/// tenant.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/dashboard",
+    tag = "analytics",
+    responses((status = 200, description = "The tenant's figures.", body = Dashboard)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn dashboard(
     user: AuthUser,
     State(state): State<AppState>,
     ApiQuery(NoParams {}): ApiQuery<NoParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Dashboard>, ApiError> {
     let (stats, last) = tokio::join!(
         state.warehouse.dashboard(&user.tenant),
         state.store.last_commit_at(&user.tenant)
     );
-    let mut body = match serde_json::to_value(stats?) {
-        Ok(Value::Object(map)) => map,
-        other => {
-            tracing::error!(?other, "dashboard stats did not serialize to an object");
-            return Err(ApiError::internal());
-        }
-    };
-    let last = last?.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-    body.insert("last_synced_at".into(), last.map_or(Value::Null, Value::String));
-    Ok(Json(Value::Object(body)))
+    let last_synced_at = last?.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    Ok(Json(Dashboard { stats: stats?, last_synced_at }))
 }
 
-/// `GET /api/analytics/tickets/status`: `{"items": [{"status", "count"}]}`.
+/// The tenant's current tickets counted by status.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/tickets/status",
+    tag = "analytics",
+    responses((status = 200, description = "Counts by status.", body = StatusCounts)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn ticket_status(
     user: AuthUser,
     State(state): State<AppState>,
     ApiQuery(NoParams {}): ApiQuery<NoParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusCounts>, ApiError> {
     let items = state.warehouse.ticket_status(&user.tenant).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(StatusCounts { items }))
 }
 
 /// Query of `/api/analytics/companies/top`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TopParams {
+    /// How many companies (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
 }
 
-/// `GET /api/analytics/companies/top?limit=10` (1..=100): `{"items": [TopCompany]}`.
+/// The companies with the most tickets.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/companies/top",
+    tag = "analytics",
+    params(TopParams),
+    responses((status = 200, description = "Companies, most tickets first.", body = TopCompanies)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn top_companies(
     user: AuthUser,
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<TopParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TopCompanies>, ApiError> {
     let limit = int_param("limit", p.limit.as_deref(), DEFAULT_TOP_LIMIT, 1, MAX_TOP_LIMIT)?;
     let items = state.warehouse.top_companies(&user.tenant, limit).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(TopCompanies { items }))
 }

@@ -270,7 +270,7 @@ pub fn hash_refresh_token(token: &str) -> String {
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -294,13 +294,14 @@ impl UserView {
 }
 
 /// The answer to login and refresh.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     /// Also set as the HttpOnly cookie [`REFRESH_COOKIE`] (what the UI uses: script never
     /// sees it); API clients keep this one.
     pub refresh_token: String,
     /// Always `"Bearer"`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -374,7 +375,7 @@ async fn issue_pair(
 }
 
 /// The body of `POST /auth/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub tenant_id: String,
@@ -400,12 +401,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// `POST /auth/login`.
+/// Signs in: an access token (15 minutes) and a refresh token (also set as the
+/// `avesa_refresh` HttpOnly cookie).
 ///
 /// Bounded three ways (see [`crate::limiter::LoginLimits`]): failures per account from one
 /// address (so nobody elsewhere can lock a user out), failures per address over all
 /// accounts (password spraying), and failures per account from everywhere; and at most a
 /// few password checks (argon2id, ~19 MiB and tens of milliseconds each) run at once.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = TokenResponse),
+        (status = 401, description = "Wrong tenant, email or password, or a disabled account.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -476,7 +488,7 @@ pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The body of `POST /auth/refresh` and `POST /auth/logout`: the refresh token, or nothing
 /// when it travels in the [`REFRESH_COOKIE`].
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
@@ -493,7 +505,18 @@ fn presented(headers: &axum::http::HeaderMap, req: &RefreshRequest) -> Option<St
         .or_else(|| cookie_token(headers))
 }
 
-/// `POST /auth/refresh`: rotation with reuse detection.
+/// Trades a refresh token (the body's, else the cookie's) for a new pair. Each refresh
+/// token works once: presenting a used one ends the whole session.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair.", body = TokenResponse),
+        (status = 401, description = "The refresh token is unknown, used, revoked or expired.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -541,6 +564,13 @@ pub(crate) async fn refresh(
 /// `POST /auth/logout`: revokes the token's family — its refresh tokens and the access
 /// tokens of the session — and clears the cookie. Unknown tokens are not an error
 /// (logging out twice is fine).
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Signed out (also for an unknown token)."))
+)]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -558,7 +588,14 @@ pub(crate) async fn logout(
     Ok(resp)
 }
 
-/// `GET /auth/me`.
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    responses((status = 200, description = "The user of the token.", body = UserView)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn me(
     user: AuthUser,
     State(state): State<AppState>,

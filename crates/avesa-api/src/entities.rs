@@ -5,11 +5,12 @@
 //! another tenant answers exactly like one that does not exist at all: the 404 body is built
 //! from the request alone.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
 
 use avesa_model::CanonicalTable;
 use avesa_warehouse::{EntityId, ListQuery, Page, Record};
@@ -41,18 +42,24 @@ pub const MAX_RESULT_WINDOW: u64 = 10_000;
 /// Longest search string `q`, in characters.
 pub const MAX_SEARCH_LEN: usize = 200;
 
-pub(crate) fn routes() -> Router<AppState> {
-    let mut r = Router::new();
+/// The entity routes, each with its operation in the OpenAPI document (see
+/// [`crate::openapi::entity_operations`]).
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    let mut r = OpenApiRouter::new();
     for (segment, table) in ENTITY_SEGMENTS {
+        let [(list_schemas, list_path), (_, detail_path), (_, history_path)] =
+            crate::openapi::entity_operations(segment, table);
         r = r
-            .route(
-                &format!("/api/{segment}"),
+            .routes((
+                list_schemas,
+                list_path,
                 get(move |user: AuthUser, state: State<AppState>, q: ApiQuery<ListParams>| {
                     list(table, user, state, q)
                 }),
-            )
-            .route(
-                &format!("/api/{segment}/{{id}}"),
+            ))
+            .routes((
+                Vec::new(),
+                detail_path,
                 get(
                     move |user: AuthUser,
                           state: State<AppState>,
@@ -61,9 +68,10 @@ pub(crate) fn routes() -> Router<AppState> {
                         detail(table, user, state, id, q)
                     },
                 ),
-            )
-            .route(
-                &format!("/api/{segment}/{{id}}/history"),
+            ))
+            .routes((
+                Vec::new(),
+                history_path,
                 get(
                     move |user: AuthUser,
                           state: State<AppState>,
@@ -72,7 +80,7 @@ pub(crate) fn routes() -> Router<AppState> {
                         history(table, user, state, id, q)
                     },
                 ),
-            );
+            ));
     }
     r
 }

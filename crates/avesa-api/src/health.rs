@@ -9,16 +9,48 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::AppState;
 
 /// How long a backend probe may take before it counts as failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Whether everything answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Degraded,
+}
+
 /// `GET /health`.
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+}
+
+/// `GET /health/detailed`.
+#[derive(Serialize, ToSchema)]
+pub struct HealthReport {
+    pub status: HealthStatus,
+    /// Per backend (`state`, `warehouse`, and `cluster` in the distributed shape):
+    /// `{"status": "ok"}` or `{"status": "error", "error": …}`.
+    #[schema(value_type = Object)]
+    pub checks: Value,
+}
+
+/// The process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "Alive.", body = Health))
+)]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: HealthStatus::Ok })
 }
 
 async fn probe<E: std::fmt::Display>(
@@ -39,10 +71,16 @@ async fn probe<E: std::fmt::Display>(
     }
 }
 
-/// `GET /health/detailed`. In the distributed shape it also reports the workers (id,
+/// Probes each backend. In the distributed shape it also reports the workers (id,
 /// host, jobs running, seconds since their heartbeat) and the job queue's depth, and is
 /// `degraded` while no worker is alive or the queue does not answer.
-pub(crate) async fn detailed(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/health/detailed",
+    tag = "health",
+    responses((status = 200, description = "Each backend's state (200 even when degraded).", body = HealthReport))
+)]
+pub(crate) async fn detailed(State(state): State<AppState>) -> Json<HealthReport> {
     let store = state.store.clone();
     let warehouse = state.warehouse.clone();
     let cluster = state.cluster.clone();
@@ -58,10 +96,11 @@ pub(crate) async fn detailed(State(state): State<AppState>) -> Json<Value> {
         },
     );
     let cluster_ok = cluster.as_ref().is_none_or(|(ok, _)| *ok);
-    let status = if state_ok && wh_ok && cluster_ok { "ok" } else { "degraded" };
+    let status =
+        if state_ok && wh_ok && cluster_ok { HealthStatus::Ok } else { HealthStatus::Degraded };
     let mut checks = json!({ "state": state_check, "warehouse": wh_check });
     if let Some((_, detail)) = cluster {
         checks["cluster"] = detail;
     }
-    Json(json!({ "status": status, "checks": checks }))
+    Json(HealthReport { status, checks })
 }

@@ -45,6 +45,7 @@ mod extract;
 pub mod guard;
 pub mod health;
 mod limiter;
+pub mod openapi;
 pub mod ops;
 mod password;
 pub mod server;
@@ -58,7 +59,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -67,6 +68,8 @@ use tower_http::request_id::{
 };
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use avesa_model::metrics::{MetricDef, Metrics};
 use avesa_state::StateStore;
@@ -254,39 +257,72 @@ impl AppState {
     }
 }
 
+/// Every route, each registered with its operation in the OpenAPI document.
+fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    // The warehouse read routes: answered from the response cache or under the read gate.
+    let reads = OpenApiRouter::new()
+        .routes(routes!(analytics::dashboard))
+        .routes(routes!(analytics::ticket_status))
+        .routes(routes!(analytics::top_companies))
+        .merge(entities::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::cached_read));
+    OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .merge(reads)
+        .routes(routes!(admin::list_runs, admin::start_run))
+        .routes(routes!(admin::get_run))
+        .routes(routes!(admin::cancel_run))
+        .routes(routes!(ops::list_tenants, ops::create_tenant))
+        .routes(routes!(ops::list_services))
+        .routes(routes!(ops::put_service, ops::patch_service))
+        .routes(routes!(ops::test_service))
+        .routes(routes!(ops::list_users, ops::create_user))
+        .routes(routes!(ops::patch_user))
+        .routes(routes!(ops::reset_password))
+        .routes(routes!(ops::freshness))
+        .routes(routes!(health::health))
+        .routes(routes!(health::detailed))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::docs_page))
+}
+
+/// The routes and their OpenAPI document, which lists the route that serves it.
+fn routes_and_document(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let served: Arc<std::sync::OnceLock<bytes::Bytes>> = Arc::default();
+    let serve = served.clone();
+    let (app, spec) = documented_routes(state)
+        .routes((
+            Vec::new(),
+            openapi::spec_paths(),
+            get(move || {
+                let json = serve.get().cloned().unwrap_or_default();
+                async move { openapi::document_response(json) }
+            }),
+        ))
+        .split_for_parts();
+    let spec = openapi::finish(spec);
+    let json = serde_json::to_vec(&spec).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+        b"{}".to_vec()
+    });
+    let _ = served.set(bytes::Bytes::from(json));
+    (app, spec)
+}
+
+/// The OpenAPI document of every route (what `GET /api/openapi.json` serves).
+pub fn openapi_document(state: &AppState) -> utoipa::openapi::OpenApi {
+    routes_and_document(state).1
+}
+
 /// The application: every route, the UI fallback, and the layers (tracing, CORS, panic
 /// catching, error normalisation, body limit).
 pub fn router(state: AppState) -> Router {
     let limit = state.http.body_limit_bytes;
-    // The warehouse read routes: answered from the response cache or under the read gate.
-    let reads = Router::new()
-        .route("/api/analytics/dashboard", get(analytics::dashboard))
-        .route("/api/analytics/tickets/status", get(analytics::ticket_status))
-        .route("/api/analytics/companies/top", get(analytics::top_companies))
-        .merge(entities::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard::cached_read));
-    let app = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .merge(reads)
-        .route("/api/admin/runs", get(admin::list_runs).post(admin::start_run))
-        .route("/api/admin/runs/{id}", get(admin::get_run))
-        .route("/api/admin/tenants", get(ops::list_tenants).post(ops::create_tenant))
-        .route("/api/admin/services", get(ops::list_services))
-        .route(
-            "/api/admin/services/{service}",
-            axum::routing::put(ops::put_service).patch(ops::patch_service),
-        )
-        .route("/api/admin/services/{service}/test", post(ops::test_service))
-        .route("/api/admin/users", get(ops::list_users).post(ops::create_user))
-        .route("/api/admin/users/{id}", axum::routing::patch(ops::patch_user))
-        .route("/api/admin/users/{id}/password", post(ops::reset_password))
-        .route("/api/admin/freshness", get(ops::freshness))
-        .route("/health", get(health::health))
-        .route("/health/detailed", get(health::detailed))
-        .route("/metrics", get(metrics))
+    let (app, _) = routes_and_document(&state);
+    let app = app
         .fallback(ui::fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
@@ -354,6 +390,13 @@ impl MakeRequestId for ValidRequestId {
 
 /// Prometheus metrics of this app (pipeline and API), text format 0.0.4. They name every
 /// tenant, so only a scraper holding the metrics token or a platform admin may read them.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain")),
+    security(("bearer" = []))
+)]
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: Request,

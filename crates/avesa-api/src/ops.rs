@@ -20,11 +20,12 @@ use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use avesa_model::{Role, TenantId};
-use avesa_state::{NewUser, StateError, User, UserUpdate};
+use avesa_state::{NewUser, StateError, TableFreshness, Tenant, User, UserUpdate};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -55,9 +56,11 @@ pub trait ServiceAdmin: Send + Sync + 'static {
 const ADMINS: &[Role] = &[Role::TenantAdmin, Role::PlatformAdmin];
 
 /// `?tenant=`: which tenant a platform admin acts on.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TenantParam {
+    /// The tenant (platform admins must name it; a tenant admin's is their own).
     pub tenant: Option<String>,
 }
 
@@ -105,26 +108,55 @@ fn service_admin(state: &AppState) -> Result<&dyn ServiceAdmin, ApiError> {
 // ---- tenants ----
 
 /// The body of `POST /api/admin/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
+    /// Lowercase letters, digits, `-` and `_`, starting with a letter.
+    #[schema(example = "acme")]
     id: String,
+    /// 1 to 200 characters.
     name: String,
 }
 
+crate::openapi::items!(
+    /// Every tenant.
+    TenantList,
+    Tenant
+);
+
+/// Every tenant (platform admins).
+#[utoipa::path(
+    get,
+    path = "/api/admin/tenants",
+    tag = "tenants",
+    responses((status = 200, description = "Tenants.", body = TenantList)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list_tenants(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantList>, ApiError> {
     user.require_role(&[Role::PlatformAdmin])?;
-    Ok(Json(json!({ "items": state.store.list_tenants().await? })))
+    Ok(Json(TenantList { items: state.store.list_tenants().await? }))
 }
 
+/// Creates a tenant (platform admins).
+#[utoipa::path(
+    post,
+    path = "/api/admin/tenants",
+    tag = "tenants",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "Created.", body = Tenant),
+        (status = 409, description = "A tenant with this id exists.", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn create_tenant(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewTenant>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     user.require_role(&[Role::PlatformAdmin])?;
     let id = TenantId::new(body.id.trim()).map_err(|e| {
         ApiError::bad_request(format!("id: {e}")).with_details(json!({"field": "id"}))
@@ -136,7 +168,7 @@ pub(crate) async fn create_tenant(
     }
     let tenant = state.store.create_tenant(&id, name).await.map_err(conflict)?;
     tracing::info!(tenant = %id, by = %user.user_id, "tenant created");
-    Ok((StatusCode::CREATED, Json(json!(tenant))))
+    Ok((StatusCode::CREATED, Json(tenant)))
 }
 
 fn conflict(e: StateError) -> ApiError {
@@ -149,55 +181,117 @@ fn conflict(e: StateError) -> ApiError {
 
 // ---- services ----
 
+/// A service attached to a tenant (never its credentials).
+#[derive(Serialize, ToSchema)]
+pub struct ServiceView {
+    pub service: String,
+    /// Whether scheduled and triggered runs include it.
+    pub enabled: bool,
+    /// A 5-field cron expression (UTC); null: the default (hourly).
+    pub schedule: Option<String>,
+}
+
+impl From<avesa_state::ServiceRecord> for ServiceView {
+    fn from(s: avesa_state::ServiceRecord) -> Self {
+        ServiceView { service: s.service, enabled: s.enabled, schedule: s.schedule }
+    }
+}
+
+/// A credential field a service takes.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialField {
+    pub name: String,
+    pub optional: bool,
+}
+
+/// A service that can be attached, and the credentials it takes.
+#[derive(Serialize, ToSchema)]
+pub struct AvailableService {
+    pub service: String,
+    pub fields: Vec<CredentialField>,
+}
+
+/// `GET /api/admin/services`.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceList {
+    pub items: Vec<ServiceView>,
+    /// What can be attached; null where this server does not manage services.
+    pub available: Option<Vec<AvailableService>>,
+}
+
+/// The tenant's services, and those that can be attached.
+#[utoipa::path(
+    get,
+    path = "/api/admin/services",
+    tag = "services",
+    params(TenantParam),
+    responses((status = 200, description = "Services.", body = ServiceList)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list_services(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(p): ApiQuery<TenantParam>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ServiceList>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     existing_tenant(&state, &tenant).await?;
-    let items: Vec<Value> = state
-        .store
-        .list_services(&tenant)
-        .await?
-        .into_iter()
-        .map(|s| json!({ "service": s.service, "enabled": s.enabled, "schedule": s.schedule }))
-        .collect();
-    let known = state.services.as_ref().map(|s| {
+    let items = state.store.list_services(&tenant).await?.into_iter().map(Into::into).collect();
+    let available = state.services.as_ref().map(|s| {
         s.known()
             .into_iter()
-            .map(|(name, fields)| {
-                let fields: Vec<Value> = fields
+            .map(|(service, fields)| AvailableService {
+                service,
+                fields: fields
                     .into_iter()
-                    .map(|(f, optional)| json!({ "name": f, "optional": optional }))
-                    .collect();
-                json!({ "service": name, "fields": fields })
+                    .map(|(name, optional)| CredentialField { name, optional })
+                    .collect(),
             })
-            .collect::<Vec<_>>()
+            .collect()
     });
-    Ok(Json(json!({ "items": items, "available": known })))
+    Ok(Json(ServiceList { items, available }))
 }
 
 /// The body of `PUT /api/admin/services/{service}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutService {
+    /// The service's credential fields (see `available` in `GET /api/admin/services`).
     credentials: BTreeMap<String, String>,
+    /// Try them against the vendor before storing them (default true).
     #[serde(default = "yes")]
     test: bool,
+}
+
+/// Credentials stored.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceSet {
+    pub service: String,
+    /// Whether they were tried against the vendor first.
+    pub tested: bool,
 }
 
 fn yes() -> bool {
     true
 }
 
+/// Attaches a service to the tenant, or replaces its credentials (sealed at rest, bound
+/// to the tenant and service, never returned).
+#[utoipa::path(
+    put,
+    path = "/api/admin/services/{service}",
+    tag = "services",
+    params(("service" = String, Path, description = "The service, e.g. `connectwise`."), TenantParam),
+    request_body = PutService,
+    responses((status = 200, description = "Stored.", body = ServiceSet)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn put_service(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(service): ApiPath<String>,
     ApiQuery(p): ApiQuery<TenantParam>,
     ApiJson(body): ApiJson<PutService>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ServiceSet>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     existing_tenant(&state, &tenant).await?;
     let admin = service_admin(&state)?;
@@ -207,15 +301,18 @@ pub(crate) async fn put_service(
         .map_err(ApiError::bad_request)?;
     state.store.upsert_service(&tenant, &service, &sealed).await?;
     tracing::info!(tenant = %tenant, %service, by = %user.user_id, "service credentials set");
-    Ok(Json(json!({ "service": service, "tested": body.test })))
+    Ok(Json(ServiceSet { service, tested: body.test }))
 }
 
 /// The body of `PATCH /api/admin/services/{service}`: `schedule: null` resets it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchService {
+    /// Switch runs of the service on or off.
     enabled: Option<bool>,
+    /// A 5-field cron expression (UTC); null resets the default (hourly).
     #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<String>, example = "*/15 * * * *")]
     schedule: Option<Option<String>>,
 }
 
@@ -226,13 +323,23 @@ fn some_or_null<'de, D: serde::Deserializer<'de>>(
     Ok(Some(Option::deserialize(d)?))
 }
 
+/// Switches a service on or off, or sets its schedule.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/services/{service}",
+    tag = "services",
+    params(("service" = String, Path, description = "The service, e.g. `connectwise`."), TenantParam),
+    request_body = PatchService,
+    responses((status = 200, description = "The service as it now is.", body = ServiceView)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn patch_service(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(service): ApiPath<String>,
     ApiQuery(p): ApiQuery<TenantParam>,
     ApiJson(body): ApiJson<PatchService>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ServiceView>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     let services = state.store.list_services(&tenant).await?;
     if !services.iter().any(|s| s.service == service) {
@@ -257,15 +364,34 @@ pub(crate) async fn patch_service(
         .into_iter()
         .find(|s| s.service == service)
         .ok_or_else(|| ApiError::not_found("service not found"))?;
-    Ok(Json(json!({ "service": s.service, "enabled": s.enabled, "schedule": s.schedule })))
+    Ok(Json(s.into()))
 }
 
+/// What a credentials test found.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceTest {
+    pub service: String,
+    pub ok: bool,
+    /// Why not, in the vendor's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Tries the stored credentials against the vendor.
+#[utoipa::path(
+    post,
+    path = "/api/admin/services/{service}/test",
+    tag = "services",
+    params(("service" = String, Path, description = "The service, e.g. `connectwise`."), TenantParam),
+    responses((status = 200, description = "The outcome (200 also when the vendor refuses).", body = ServiceTest)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn test_service(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(service): ApiPath<String>,
     ApiQuery(p): ApiQuery<TenantParam>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ServiceTest>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     let svc = state
         .store
@@ -275,20 +401,41 @@ pub(crate) async fn test_service(
         .find(|s| s.service == service)
         .ok_or_else(|| ApiError::not_found("service not found"))?;
     match service_admin(&state)?.test(&tenant, &service, &svc.sealed_config).await {
-        Ok(()) => Ok(Json(json!({ "service": service, "ok": true }))),
-        Err(why) => Ok(Json(json!({ "service": service, "ok": false, "error": why }))),
+        Ok(()) => Ok(Json(ServiceTest { service, ok: true, error: None })),
+        Err(why) => Ok(Json(ServiceTest { service, ok: false, error: Some(why) })),
     }
 }
 
 // ---- users ----
 
 /// A user as the operations API shows one (never the password hash).
-fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id, "email": u.email, "name": u.name, "role": u.role,
-        "tenant_id": u.tenant_id, "disabled": u.disabled,
-    })
+#[derive(Serialize, ToSchema)]
+pub struct AdminUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub tenant_id: TenantId,
+    /// A disabled user cannot sign in; their sessions have ended.
+    pub disabled: bool,
 }
+
+fn user_json(u: &User) -> AdminUser {
+    AdminUser {
+        id: u.id.clone(),
+        email: u.email.clone(),
+        name: u.name.clone(),
+        role: u.role,
+        tenant_id: u.tenant_id.clone(),
+        disabled: u.disabled,
+    }
+}
+
+crate::openapi::items!(
+    /// The tenant's users.
+    UserList,
+    AdminUser
+);
 
 /// Whether the caller may give (or take) `role`: only a platform admin deals in platform
 /// admins.
@@ -299,23 +446,37 @@ fn may_grant(user: &AuthUser, role: Role) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The tenant's users.
+#[utoipa::path(
+    get,
+    path = "/api/admin/users",
+    tag = "users",
+    params(TenantParam),
+    responses((status = 200, description = "Users.", body = UserList)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(p): ApiQuery<TenantParam>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserList>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
-    let items: Vec<Value> = state.store.list_users(&tenant).await?.iter().map(user_json).collect();
-    Ok(Json(json!({ "items": items })))
+    let items = state.store.list_users(&tenant).await?.iter().map(user_json).collect();
+    Ok(Json(UserList { items }))
 }
 
 /// The body of `POST /api/admin/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(example = "ann@example.com")]
     email: String,
+    /// Default: the email.
     name: Option<String>,
+    /// `tenant_admin`, `analyst` or `viewer` (`platform_admin` only from a platform admin).
+    #[schema(example = "analyst")]
     role: String,
+    /// At least 12 characters.
     password: String,
 }
 
@@ -338,12 +499,26 @@ async fn hash_off_reactor(state: &AppState, password: String) -> Result<String, 
     )
 }
 
+/// Creates a user of the tenant.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users",
+    tag = "users",
+    params(TenantParam),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created.", body = AdminUser),
+        (status = 404, description = "No such tenant.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A user with this email exists.", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(p): ApiQuery<TenantParam>,
     ApiJson(body): ApiJson<CreateUser>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AdminUser>), ApiError> {
     let tenant = target_tenant(&user, &p)?;
     existing_tenant(&state, &tenant).await?;
     let role = parse_role(&body.role)?;
@@ -371,11 +546,13 @@ pub(crate) async fn create_user(
 }
 
 /// The body of `PATCH /api/admin/users/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     name: Option<String>,
+    /// A new role; takes effect at the user's next sign-in or refresh.
     role: Option<String>,
+    /// Disabling ends the user's sessions at once.
     disabled: Option<bool>,
 }
 
@@ -383,13 +560,23 @@ async fn users_target(state: &AppState, tenant: &TenantId, id: &str) -> Result<U
     state.store.get_user(tenant, id).await?.ok_or_else(|| ApiError::not_found("user not found"))
 }
 
+/// Renames a user, changes their role, or disables or re-enables them.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id."), TenantParam),
+    request_body = PatchUser,
+    responses((status = 200, description = "The user as they now are.", body = AdminUser)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn patch_user(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<TenantParam>,
     ApiJson(body): ApiJson<PatchUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AdminUser>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     let target = users_target(&state, &tenant, &id).await?;
     may_grant(&user, target.role)?;
@@ -426,12 +613,23 @@ pub(crate) async fn patch_user(
 }
 
 /// The body of `POST /api/admin/users/{id}/password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
+    /// At least 12 characters.
     password: String,
 }
 
+/// Sets a user's password and ends their sessions.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/password",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id."), TenantParam),
+    request_body = ResetPassword,
+    responses((status = 204, description = "Reset.")),
+    security(("bearer" = []))
+)]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     user: AuthUser,
@@ -460,24 +658,46 @@ pub(crate) async fn reset_password(
 
 // ---- freshness ----
 
+/// How fresh one table is.
+#[derive(Serialize, ToSchema)]
+pub struct Freshness {
+    #[serde(flatten)]
+    pub table: TableFreshness,
+    /// Seconds since a chunk of the table last committed; null if never.
+    pub age_secs: Option<i64>,
+}
+
+crate::openapi::items!(
+    /// Per service and table.
+    FreshnessList,
+    Freshness
+);
+
+/// Per service and table: when data last landed, the watermark, records committed.
+#[utoipa::path(
+    get,
+    path = "/api/admin/freshness",
+    tag = "services",
+    params(TenantParam),
+    responses((status = 200, description = "Tables.", body = FreshnessList)),
+    security(("bearer" = []))
+)]
 pub(crate) async fn freshness(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(p): ApiQuery<TenantParam>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FreshnessList>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     let now = chrono::Utc::now();
-    let items: Vec<Value> = state
+    let items = state
         .store
         .table_freshness(&tenant)
         .await?
         .into_iter()
-        .map(|f| {
-            let age = f.last_commit_at.map(|at| (now - at).num_seconds().max(0));
-            let mut v = json!(f);
-            v["age_secs"] = json!(age);
-            v
+        .map(|f| Freshness {
+            age_secs: f.last_commit_at.map(|at| (now - at).num_seconds().max(0)),
+            table: f,
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(FreshnessList { items }))
 }

@@ -71,6 +71,17 @@ pub(crate) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Re
     }
 }
 
+/// An embedded HTML page (e.g. the API docs), or a 503 naming the missing UI build.
+pub(crate) fn page(rel: &str, headers: &HeaderMap) -> Response {
+    match Assets::get(rel) {
+        Some(file) => file_response(file, "text/html; charset=utf-8", NO_CACHE, headers),
+        None => ApiError::unavailable(format!(
+            "{rel} is not in this build: run `npm --prefix web run build` and rebuild the server"
+        ))
+        .into_response(),
+    }
+}
+
 fn file_response(
     file: rust_embed::EmbeddedFile,
     mime: &str,

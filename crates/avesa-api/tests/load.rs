@@ -489,6 +489,7 @@ async fn run_quotas_bound_what_a_tenant_admin_can_start() {
             finished_at: None,
             error: None,
             tables_planned: None,
+            cancel_requested: false,
         };
         state.store.create_run(&run).await.unwrap();
         state.store.finish_run(run.id, avesa_state::RunStatus::Succeeded, None).await.unwrap();

@@ -144,11 +144,25 @@ fn matrix(user_id: &str) -> Vec<(Method, String, Option<Value>, &'static [Role])
         get("/api/tickets", ALL),
         get("/api/time-entries", ALL),
         get("/api/members", ALL),
+        get("/api/companies/connectwise:1", ALL),
+        get("/api/contacts/connectwise:1", ALL),
         get("/api/tickets/connectwise:1", ALL),
+        get("/api/time-entries/connectwise:1", ALL),
+        get("/api/members/connectwise:1", ALL),
+        get("/api/companies/connectwise:1/history", ALL),
+        get("/api/contacts/connectwise:1/history", ALL),
         get("/api/tickets/connectwise:1/history", ALL),
+        get("/api/time-entries/connectwise:1/history", ALL),
+        get("/api/members/connectwise:1/history", ALL),
         get("/api/admin/runs", ADMINS),
         (Method::POST, "/api/admin/runs".into(), Some(json!({})), ADMINS),
         get("/api/admin/runs/0190b3c4-7a41-7000-8000-000000000000", ADMINS),
+        (
+            Method::POST,
+            "/api/admin/runs/0190b3c4-7a41-7000-8000-000000000000/cancel".into(),
+            None,
+            ADMINS,
+        ),
         get("/api/admin/services", ADMINS),
         (
             Method::PUT,
@@ -223,6 +237,151 @@ async fn every_route_admits_exactly_the_roles_of_the_matrix() {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "anonymous {method} {uri}");
         }
     }
+}
+
+/// Whether `path` is an instance of the OpenAPI path `template` (`{x}`: any segment).
+fn fits(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+}
+
+/// The OpenAPI document lists every route of the matrix as authenticated, and no
+/// authenticated route the matrix lacks; the public ones are exactly sign-in, health and
+/// the documentation.
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_of_the_matrix() {
+    let t = setup().await;
+    let (s, doc) = call(&t.app, Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut secured = Vec::new();
+    let mut public = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let entry = (method.to_uppercase(), path.clone());
+            match op.get("security") {
+                Some(s) if s.as_array().is_some_and(|a| !a.is_empty()) => secured.push(entry),
+                _ => public.push(entry),
+            }
+            for code in ["400", "503"] {
+                let r = &op["responses"][code]["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(r, "#/components/schemas/ErrorBody", "{method} {path} {code}");
+            }
+        }
+    }
+    let matrix = matrix("u1");
+    for (method, path) in &secured {
+        assert!(
+            matrix.iter().any(|(m, p, _, _)| m.as_str() == method && fits(path, p)),
+            "{method} {path} is documented but not in the role matrix"
+        );
+    }
+    for (method, path, _, _) in &matrix {
+        assert!(
+            secured.iter().any(|(m, t)| m == method.as_str() && fits(t, path)),
+            "{method} {path} is in the role matrix but not documented as authenticated"
+        );
+    }
+    public.sort();
+    let want: Vec<(String, String)> = [
+        ("GET", "/api/docs"),
+        ("GET", "/api/openapi.json"),
+        ("GET", "/health"),
+        ("GET", "/health/detailed"),
+        ("POST", "/auth/login"),
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/refresh"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(public, want);
+    // Every documented route is routed: an anonymous call is never "no route".
+    for (method, path) in secured.iter().chain(&public) {
+        let uri = path.replace("{id}", "connectwise:1").replace("{service}", "connectwise");
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = (m != Method::GET).then(|| json!({}));
+        let (s, v) = call(&t.app, m, &uri, None, body).await;
+        let no_route = s == StatusCode::NOT_FOUND
+            && v["error"]["message"].as_str().is_some_and(|m| m.starts_with("no route"));
+        assert!(!no_route && s != StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}: {s} {v}");
+    }
+}
+
+#[tokio::test]
+async fn admins_ask_their_tenants_running_runs_to_stop() {
+    let t = setup().await;
+    let acme = TenantId::new("acme").unwrap();
+    let run = |tenant: Option<&TenantId>| avesa_state::RunRecord {
+        id: avesa_model::RunId::new(),
+        tenant_id: tenant.cloned(),
+        kind: avesa_model::RunKind::Incremental,
+        status: avesa_state::RunStatus::Running,
+        started_at: chrono::Utc::now(),
+        finished_at: None,
+        error: None,
+        tables_planned: None,
+        cancel_requested: false,
+    };
+    let running = run(Some(&acme));
+    let everyone = run(None);
+    for r in [&running, &everyone] {
+        t.store.create_run(r).await.unwrap();
+    }
+    // The all-tenant run touched acme: a chunk of it is acme's.
+    let chunk = avesa_state::ChunkRecord::running(
+        avesa_model::ChunkId::new(),
+        everyone.id,
+        avesa_state::TableKey {
+            tenant_id: acme.clone(),
+            service: "connectwise".into(),
+            table: "service/tickets".into(),
+        },
+        None,
+    );
+    t.store.begin_chunk(&chunk).await.unwrap();
+
+    let admin = token(&t.app, "acme", Role::TenantAdmin).await;
+    let cancel = |id: avesa_model::RunId| format!("/api/admin/runs/{id}/cancel");
+    // Another tenant's admin: as if it did not exist.
+    let other = token(&t.app, "globex", Role::TenantAdmin).await;
+    let (s, v) = call(&t.app, Method::POST, &cancel(running.id), Some(&other), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(!t.store.cancel_requested(running.id).await.unwrap());
+
+    let (s, v) = call(&t.app, Method::POST, &cancel(running.id), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v, json!({"run_id": running.id.to_string(), "cancel_requested": true}));
+    assert!(t.store.cancel_requested(running.id).await.unwrap());
+    let (s, v) =
+        call(&t.app, Method::GET, &format!("/api/admin/runs/{}", running.id), Some(&admin), None)
+            .await;
+    assert_eq!((s, &v["run"]["cancel_requested"]), (StatusCode::OK, &json!(true)), "{v}");
+    // Asking twice is fine.
+    let (s, _) = call(&t.app, Method::POST, &cancel(running.id), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    // The scheduler's run over every tenant: only a platform admin stops it.
+    let (s, v) = call(&t.app, Method::POST, &cancel(everyone.id), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(!t.store.cancel_requested(everyone.id).await.unwrap());
+    let root = token(&t.app, "acme", Role::PlatformAdmin).await;
+    let uri = format!("{}?tenant=acme", cancel(everyone.id));
+    let (s, v) = call(&t.app, Method::POST, &uri, Some(&root), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(t.store.cancel_requested(everyone.id).await.unwrap());
+
+    // A finished run: 409, naming how it ended; an unknown one: 404; a bad id: 400.
+    t.store.finish_run(running.id, avesa_state::RunStatus::Cancelled, None).await.unwrap();
+    let (s, v) = call(&t.app, Method::POST, &cancel(running.id), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("cancelled"), "{v}");
+    let (s, _) =
+        call(&t.app, Method::POST, &cancel(avesa_model::RunId::new()), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) =
+        call(&t.app, Method::POST, "/api/admin/runs/nope/cancel", Some(&admin), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
 
 #[tokio::test]

@@ -141,6 +141,9 @@ enum ConfigCmd {
 enum RunsCmd {
     /// One run and its chunks.
     Show { run: String },
+    /// Ask a running run to stop: its tables commit what they have read and stop within
+    /// seconds, wherever they run; the run ends `cancelled` and the next run resumes.
+    Cancel { run: String },
 }
 
 #[derive(Subcommand)]
@@ -790,6 +793,16 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                     c.error.as_deref().unwrap_or("")
                 );
             }
+            Ok(())
+        }
+        Command::Runs { show: Some(RunsCmd::Cancel { run }), .. } => {
+            let app = Ops::open(&settings).await?;
+            let id: avesa_model::RunId = run.parse()?;
+            let r = app.store.get_run(id).await?.with_context(|| format!("unknown run {id}"))?;
+            if !app.store.request_cancel(id).await? {
+                anyhow::bail!("run {id} has already finished ({})", r.status.as_str());
+            }
+            println!("run {id} asked to stop; `avesa runs show {id}` follows it");
             Ok(())
         }
         Command::Sim(cmd) => run_sim(cmd).await,

@@ -55,6 +55,15 @@ fn operator_commands_and_their_errors() {
     let (ok, out, _) = run(avesa(&data).args(["tenant", "list"]));
     assert!(ok && out.contains("acme\tAcme MSP"), "{out}");
 
+    // Stopping a run that does not exist, or is not a run id: one clear line.
+    let (ok, _, err) =
+        run(avesa(&data).args(["runs", "cancel", "0190b3c4-7a41-7000-8000-000000000000"]));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("unknown run"), "{err}");
+    let (ok, _, err) = run(avesa(&data).args(["runs", "cancel", "yesterday"]));
+    assert!(!ok);
+    assert!(one_line_error(&err).contains("yesterday"), "{err}");
+
     // A wrong flag: clap's usage error, no backtrace.
     let (ok, _, err) = run(avesa(&data).args(["tenant", "add", "x1", "--nmae", "x"]));
     assert!(!ok);

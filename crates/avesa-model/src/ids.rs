@@ -13,8 +13,11 @@ pub struct IdError(pub String);
 /// A tenant's id: a slug of lowercase ASCII letters, digits, `-` and `_`, 2–63 characters,
 /// starting with a letter. It appears in object keys and SQL literals, so it is checked
 /// once, here, and every other layer may rely on it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "acme")]
 pub struct TenantId(String);
 
 impl TenantId {
@@ -68,7 +71,17 @@ macro_rules! uuid_id {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
         #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            utoipa::ToSchema,
         )]
         pub struct $name(pub uuid::Uuid);
 
@@ -144,7 +157,7 @@ impl FromStr for ServiceKind {
 }
 
 /// What a user may do inside their tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     PlatformAdmin,

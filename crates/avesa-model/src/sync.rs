@@ -101,12 +101,28 @@ impl Position {
 }
 
 /// How a position looks in JSON (run records): the continuation as its stored token.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct PositionJson {
+    /// The vendor's updated-at of the last record read.
     updated_at: DateTime<Utc>,
+    /// Its source id (empty: from `updated_at` inclusive).
     id: String,
+    /// The vendor's own continuation (`next:URL`, `delta:URL`, `parents:ID,…`); shown
+    /// to platform admins only.
     #[serde(default)]
     token: Option<String>,
+}
+
+impl utoipa::PartialSchema for Position {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <PositionJson as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for Position {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Position".into()
+    }
 }
 
 impl Serialize for Position {
@@ -161,7 +177,7 @@ impl fmt::Display for StopReason {
 }
 
 /// What kind of sync a run is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// From each table's watermark.

@@ -158,7 +158,7 @@ impl Pipeline {
                 stop = Some(StopReason::TimeBudget);
                 break;
             }
-            if self.is_cancelled() {
+            if self.stopping(job) {
                 stop = Some(StopReason::Cancelled);
                 break;
             }

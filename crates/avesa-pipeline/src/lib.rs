@@ -326,6 +326,7 @@ impl Pipeline {
                 .queue
                 .as_ref()
                 .map(|_| u32::try_from(jobs.len() + outcomes.len()).unwrap_or(u32::MAX)),
+            cancel_requested: false,
         };
         self.store.create_run(&run).await?;
         if let Some(queue) = &self.queue {

@@ -30,6 +30,8 @@ pub(crate) struct TableJob {
     /// is checked against it, and an unfinished chunk is superseded rather than resumed
     /// (its first runner may still be alive, writing under its id).
     pub(crate) fence: Option<u64>,
+    /// Set once the job's run has been asked to stop (see [`Pipeline::sync_table`]).
+    pub(crate) stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A planned run.
@@ -112,6 +114,7 @@ impl Pipeline {
                         connector: connector.clone(),
                         mapping: None,
                         fence: None,
+                        stop: Arc::default(),
                     };
                     let Some(source) = connector.mapping_of(&table) else {
                         jobs.push(base);
@@ -175,8 +178,15 @@ impl Pipeline {
                 fail(ErrorClass::Config, format!("no mapping for {} {source}", m.service))
             })?),
         };
-        let out =
-            TableJob { key, source: m.source.clone(), range, connector, mapping, fence: None };
+        let out = TableJob {
+            key,
+            source: m.source.clone(),
+            range,
+            connector,
+            mapping,
+            fence: None,
+            stop: Arc::default(),
+        };
         if out.range.is_some() && !out.connector.supports_range(&out.source) {
             return Err(fail(
                 ErrorClass::Config,

@@ -65,7 +65,59 @@ pub(crate) fn start_of(
     }
 }
 
+/// How often a running table checks whether its run has been asked to stop.
+pub const STOP_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Aborts the task it holds when dropped.
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Pipeline {
+    /// Whether `job` should stop reading: the pipeline is shutting down, or the job's
+    /// run has been asked to stop.
+    pub(crate) fn stopping(&self, job: &TableJob) -> bool {
+        self.is_cancelled() || job.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sets `job.stop` once its run is asked to stop ([`StateStore::request_cancel`]):
+    /// checked now, then every [`STOP_POLL`] until the returned guard is dropped. The
+    /// state store is the one place every process running the run's tables can see.
+    ///
+    /// [`StateStore::request_cancel`]: avesa_state::StateStore::request_cancel
+    async fn watch_for_stop(&self, run_id: RunId, job: &TableJob) -> AbortOnDrop {
+        let store = self.store.clone();
+        let stop = job.stop.clone();
+        let check = move || {
+            let store = store.clone();
+            async move {
+                match store.cancel_requested(run_id).await {
+                    Ok(asked) => asked,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot check whether the run was cancelled");
+                        false
+                    }
+                }
+            }
+        };
+        if check().await {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        AbortOnDrop(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(STOP_POLL).await;
+                if check().await {
+                    tracing::info!(run = %run_id, "the run was asked to stop");
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }))
+    }
+
     /// Syncs one table chunk by chunk until the source has nothing more.
     pub(crate) async fn sync_table(
         &self,
@@ -85,6 +137,9 @@ impl Pipeline {
             o.notice = Some("skipped: another run is syncing this table".into());
             return o;
         };
+        // A table of a run someone asked to stop stops like one of a shutdown: it commits
+        // what it has read, and the next run resumes.
+        let _watch = self.watch_for_stop(run_id, &job).await;
         let mut out = TableOutcome {
             tenant_id: job.key.tenant_id.clone(),
             service: job.key.service.clone(),
@@ -175,7 +230,7 @@ impl Pipeline {
         loop {
             // A global chunk slot, held until this chunk commits.
             let slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
-            if self.is_cancelled() {
+            if self.stopping(job) {
                 return Err(TableError::Cancelled);
             }
             let record = ChunkRecord {

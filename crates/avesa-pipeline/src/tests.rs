@@ -368,6 +368,49 @@ async fn a_cancelled_run_commits_what_it_read_and_the_next_run_goes_on() {
     assert_eq!(rig2.current().await.len(), 40);
 }
 
+#[tokio::test]
+async fn a_run_asked_to_stop_commits_what_it_read_and_the_next_run_goes_on() {
+    let rig = Rig::new(FakeVendor::with(400)).await;
+    *rig.vendor.page_delay.lock().unwrap() = Some(std::time::Duration::from_millis(30));
+    let run_id = RunId::new();
+    let req = SyncRequest {
+        tenant: Some(rig.tenant.clone()),
+        run_id: Some(run_id),
+        ..SyncRequest::default()
+    };
+    let pipeline = rig.pipeline.clone();
+    let running = tokio::spawn(async move { pipeline.run(req).await });
+    while rig.vendor.pages.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(rig.store.request_cancel(run_id).await.unwrap());
+    let run = running.await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert_eq!(run.tables[0].error_class, Some(ErrorClass::Cancelled));
+    let read = run.tables[0].records;
+    assert!((10..400).contains(&read), "stopped part-way, after committing: {read}");
+    assert_eq!(rig.versions().await, read);
+    let committed: u64 = rig
+        .chunks(run_id)
+        .await
+        .iter()
+        .filter(|c| c.status == ChunkStatus::Committed)
+        .map(|c| c.counts.records)
+        .sum();
+    assert_eq!(committed, read, "everything read was committed");
+    let record = rig.store.get_run(run_id).await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Cancelled);
+    assert!(record.cancel_requested);
+    assert!(!rig.store.request_cancel(run_id).await.unwrap(), "it has finished");
+
+    // The same pipeline runs on (only that run stopped) and finishes the table.
+    *rig.vendor.page_delay.lock().unwrap() = None;
+    let next = rig.run(false).await;
+    assert_eq!(next.status, RunStatus::Succeeded);
+    assert_eq!(rig.versions().await, 400);
+    assert_eq!(rig.current().await.len(), 400);
+}
+
 impl Rig {
     /// The same installation under a fresh pipeline (not cancelled).
     fn pipeline_without_cancel(&self) -> Pipeline {

@@ -252,8 +252,9 @@ impl JobRun {
             tracing::warn!("the lease was lost to another worker, which runs this table now");
             return;
         }
-        if outcome.error_class == Some(ErrorClass::Cancelled) {
+        if outcome.error_class == Some(ErrorClass::Cancelled) && self.pipeline.is_cancelled() {
             // Shutting down: what was read is committed; another worker resumes it now.
+            // (A run asked to stop records the table as cancelled, below.)
             let _ = store.release_lease(&name, token).await;
             let _ = message.ack_with(AckKind::Nak(None)).await;
             tracing::info!("job handed back to the queue (shutdown)");

@@ -36,6 +36,7 @@ macro_rules! state_store_conformance {
             tables_and_tenants_are_independent,
             runs_are_listed_per_tenant_newest_first,
             interrupted_runs_are_marked_once,
+            running_runs_can_be_asked_to_stop,
             leases_are_exclusive_until_they_expire_and_tokens_grow,
             a_commit_under_a_lost_lease_is_refused,
             run_outcomes_complete_the_run_exactly_once,
@@ -72,6 +73,7 @@ fn run_record(t: Option<&TenantId>) -> RunRecord {
         finished_at: None,
         error: None,
         tables_planned: None,
+        cancel_requested: false,
     }
 }
 
@@ -581,6 +583,37 @@ pub async fn runs_are_listed_per_tenant_newest_first(s: Arc<dyn StateStore>) {
     assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().tenant_id, None);
     assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().kind, RunKind::Full);
     assert!(s.get_run(RunId::new()).await.unwrap().is_none());
+}
+
+pub async fn running_runs_can_be_asked_to_stop(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let running = run_record(Some(&t));
+    let other = run_record(Some(&t));
+    let done = run_record(Some(&t));
+    for r in [&running, &other, &done] {
+        s.create_run(r).await.unwrap();
+    }
+    s.finish_run(done.id, RunStatus::Succeeded, None).await.unwrap();
+    assert!(!s.cancel_requested(running.id).await.unwrap());
+    assert!(!s.get_run(running.id).await.unwrap().unwrap().cancel_requested);
+
+    assert!(s.request_cancel(running.id).await.unwrap());
+    assert!(s.cancel_requested(running.id).await.unwrap());
+    assert!(s.get_run(running.id).await.unwrap().unwrap().cancel_requested);
+    // Asking twice is fine; other runs are untouched.
+    assert!(s.request_cancel(running.id).await.unwrap());
+    assert!(!s.cancel_requested(other.id).await.unwrap());
+    // A finished or unknown run cannot be asked.
+    assert!(!s.request_cancel(done.id).await.unwrap());
+    assert!(!s.cancel_requested(done.id).await.unwrap());
+    assert!(!s.request_cancel(RunId::new()).await.unwrap());
+    assert!(!s.cancel_requested(RunId::new()).await.unwrap());
+    // It ends as the pipeline records it; the request stays on record.
+    s.finish_run(running.id, RunStatus::Cancelled, None).await.unwrap();
+    let got = s.get_run(running.id).await.unwrap().unwrap();
+    assert_eq!(got.status, RunStatus::Cancelled);
+    assert!(got.cancel_requested);
+    assert!(!s.request_cancel(running.id).await.unwrap());
 }
 
 pub async fn interrupted_runs_are_marked_once(s: Arc<dyn StateStore>) {

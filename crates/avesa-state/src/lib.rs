@@ -112,6 +112,12 @@ pub trait StateStore: Send + Sync + 'static {
     async fn finish_run(&self, run_id: RunId, status: RunStatus, error: Option<&str>)
     -> Result<()>;
     async fn get_run(&self, run_id: RunId) -> Result<Option<RunRecord>>;
+    /// Asks a running run to stop: each of its tables commits what it has read and stops,
+    /// as in a shutdown, and the run ends `cancelled` (the next run resumes). `false` when
+    /// the run is not running (finished, or unknown).
+    async fn request_cancel(&self, run_id: RunId) -> Result<bool>;
+    /// Whether the run has been asked to stop ([`StateStore::request_cancel`]).
+    async fn cancel_requested(&self, run_id: RunId) -> Result<bool>;
     /// Marks every run still `running` as `interrupted`, with `reason`; returns how many.
     /// Only for the one process that owns the installation, at its start (a run of an
     /// earlier process that is still `running` then can only have been cut off).

@@ -185,11 +185,19 @@ ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX refresh_tokens_user ON refresh_tokens (tenant_id, user_id);
 "#,
     },
+    Migration {
+        version: 4,
+        description: "runs can be asked to stop",
+        sql: r#"
+ALTER TABLE runs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE;
+"#,
+    },
 ];
 
 /// The columns of `runs`, as [`run_from_row`] reads them.
 const RUN_COLUMNS: &str =
-    "id::text AS id, tenant_id, kind, status, started_at, finished_at, error, tables_planned";
+    "id::text AS id, tenant_id, kind, status, started_at, finished_at, error, tables_planned,
+     cancel_requested";
 
 /// The columns of `chunks`, as [`chunk_from_row`] reads them.
 const CHUNK_COLUMNS: &str = "id::text AS id, run_id::text AS run_id, tenant_id, service,
@@ -400,6 +408,7 @@ fn run_from_row(r: &PgRow) -> Result<RunRecord> {
         finished_at: r.try_get("finished_at")?,
         error: r.try_get("error")?,
         tables_planned: r.try_get::<Option<i32>, _>("tables_planned")?.map(|n| n as u32),
+        cancel_requested: r.try_get("cancel_requested")?,
     })
 }
 
@@ -851,6 +860,25 @@ impl StateStore for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn request_cancel(&self, run_id: RunId) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE runs SET cancel_requested = TRUE WHERE id = $1::uuid AND status = 'running'",
+        )
+        .bind(run_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn cancel_requested(&self, run_id: RunId) -> Result<bool> {
+        let flag: Option<bool> =
+            sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = $1::uuid")
+                .bind(run_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(flag.unwrap_or(false))
     }
 
     async fn finish_run(

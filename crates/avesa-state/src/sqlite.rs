@@ -95,6 +95,7 @@ impl SqliteStore {
             ("runs", "tables_planned INTEGER"),
             ("runs", "concluded INTEGER NOT NULL DEFAULT 0"),
             ("users", "disabled INTEGER NOT NULL DEFAULT 0"),
+            ("runs", "cancel_requested INTEGER NOT NULL DEFAULT 0"),
         ] {
             let (column, decl) = column.split_once(' ').unwrap_or((column, "TEXT"));
             let present: i64 =
@@ -184,6 +185,7 @@ fn run_from_row(r: &SqliteRow) -> Result<RunRecord> {
         finished_at: r.try_get("finished_at")?,
         error: r.try_get("error")?,
         tables_planned: r.try_get::<Option<i64>, _>("tables_planned")?.map(|n| n as u32),
+        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
     })
 }
 
@@ -640,6 +642,24 @@ impl StateStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn request_cancel(&self, run_id: RunId) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status = 'running'")
+                .bind(run_id.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn cancel_requested(&self, run_id: RunId) -> Result<bool> {
+        let flag: Option<i64> =
+            sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = ?")
+                .bind(run_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(flag.is_some_and(|f| f != 0))
     }
 
     async fn interrupt_running_runs(&self, reason: &str) -> Result<u64> {

@@ -4,7 +4,7 @@ use avesa_model::{ChunkId, Position, Role, RunId, RunKind, TenantId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct ServiceRecord {
 
 /// How fresh one table of a tenant is: when its data last landed, how far its watermark
 /// has come, and how much has landed (backfills' own progress not counted).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct TableFreshness {
     pub service: String,
     pub table: String,
@@ -94,7 +94,7 @@ pub struct TableKey {
     pub table: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -135,7 +135,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RunRecord {
     pub id: RunId,
     /// The tenant this run covers, or `None` for a run over every tenant.
@@ -150,9 +150,12 @@ pub struct RunRecord {
     /// process that started the run finishes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tables_planned: Option<u32>,
+    /// Someone asked the run to stop (`POST /api/admin/runs/{id}/cancel`); it ends
+    /// `cancelled` once its tables have committed what they read.
+    pub cancel_requested: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChunkStatus {
     Running,
@@ -184,7 +187,7 @@ impl ChunkStatus {
 }
 
 /// What a chunk did; filled in at commit.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChunkCounts {
     pub records: u64,
     pub pages: u64,
@@ -199,7 +202,7 @@ pub struct ChunkCounts {
     pub millis: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ChunkRecord {
     pub id: ChunkId,
     pub run_id: RunId,
@@ -242,7 +245,7 @@ impl ChunkRecord {
 }
 
 /// [`TableKey`] as it appears in records and JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TableKeyView {
     pub tenant_id: TenantId,
     pub service: String,

@@ -108,7 +108,8 @@ pub struct Page {
     pub total: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// The tenant's all-time figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DashboardStats {
     pub companies: u64,
     pub contacts: u64,
@@ -130,13 +131,15 @@ fn sum_of_hours<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64((v * 1e6).round() / 1e6)
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// How many current tickets have one status.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatusCount {
     pub status: String,
     pub count: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A company with its ticket count and hours.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TopCompany {
     pub id: String,
     pub name: String,

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Fuzzes the whole API from its own OpenAPI document with schemathesis (PyPI), against
+# the demo data: `avesa demo` on a free port, then every operation with generated valid
+# and invalid parameters and bodies, as a tenant admin (every tenant route) and as a
+# platform admin (the tenant routes and /metrics). Fails on any 5xx, any status the
+# document does not list, and any response that violates its schema.
+#
+#   scripts/api_fuzz.sh                 # the binary cargo built (debug)
+#   AVESA_BIN=path/to/avesa scripts/api_fuzz.sh
+#   FUZZ_EXAMPLES=200 scripts/api_fuzz.sh   # a longer run (default 25 per operation)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+BIN="${AVESA_BIN:-$CARGO_TARGET_DIR/debug/avesa}"
+EXAMPLES="${FUZZ_EXAMPLES:-25}"
+SCHEMATHESIS_VERSION=4.32.5
+VENV="$HOME/.cache/avesa/venv-schemathesis-$SCHEMATHESIS_VERSION"
+if [ ! -x "$VENV/bin/st" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+[ -x "$BIN" ] || { echo "error: no avesa binary at $BIN (cargo build -p avesa-cli)" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+export AVESA_DATA_DIR="$WORK/data"
+"$BIN" demo --bind "127.0.0.1:$PORT" >"$WORK/demo.log" 2>&1 &
+DEMO=$!
+cleanup() {
+  kill "$DEMO" 2>/dev/null || true
+  wait "$DEMO" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "api_fuzz: waiting for the demo on $BASE (it syncs first)"
+for _ in $(seq 1 900); do
+  curl -fsS "$BASE/health" >/dev/null 2>&1 && break
+  kill -0 "$DEMO" 2>/dev/null || { cat "$WORK/demo.log" >&2; echo "error: the demo exited" >&2; exit 1; }
+  sleep 1
+done
+curl -fsS "$BASE/health" >/dev/null || { tail -50 "$WORK/demo.log" >&2; exit 1; }
+
+AVESA_USER_PASSWORD=fuzz-platform-password "$BIN" user add --tenant sitetechnology \
+  --email fuzz-root@avesa.test --role platform_admin >/dev/null
+
+token() { # token <tenant> <email> <password>
+  curl -fsS "$BASE/auth/login" -H 'content-type: application/json' \
+    -d "{\"tenant_id\":\"$1\",\"email\":\"$2\",\"password\":\"$3\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+ADMIN=$(token sitetechnology admin@sitetechnology.com demo-password)
+ROOT=$(token sitetechnology fuzz-root@avesa.test fuzz-platform-password)
+
+fuzz() { # fuzz <name> <token> <operations that must answer 2xx> -- <st args…>
+  local name=$1 tok=$2; shift 2
+  local required=()
+  while [ "$1" != "--" ]; do required+=("$1"); shift; done
+  shift
+  local events="$WORK/$name.ndjson" rc=0
+  (cd "$WORK" && "$VENV/bin/st" run "$BASE/api/openapi.json" \
+    -H "Authorization: Bearer $tok" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$EXAMPLES" --seed 13 --workers 2 \
+    --generation-database none --no-color --warnings off \
+    --report ndjson --report-ndjson-path "$events" "$@") || rc=1
+  echo "api_fuzz: statuses per operation ($name)"
+  python3 scripts/lib/fuzz_summary.py "$events" "${required[@]}" || rc=1
+  return $rc
+}
+status=0
+echo "api_fuzz: every operation, as a tenant admin"
+fuzz tenant-admin "$ADMIN" "GET /auth/me" "GET /api/analytics/dashboard" "GET /api/tickets" \
+  "GET /api/companies" "GET /api/time-entries" "GET /api/admin/runs" "GET /api/admin/users" \
+  "GET /api/admin/services" "GET /api/admin/freshness" "GET /health/detailed" -- || status=1
+echo "api_fuzz: tenants and metrics, as a platform admin"
+fuzz platform-admin "$ROOT" "GET /api/admin/tenants" "GET /metrics" -- \
+  --include-tag tenants --include-path /metrics || status=1
+if grep -q "panicked" "$WORK/demo.log"; then
+  grep -B2 -A5 "panicked" "$WORK/demo.log" >&2
+  status=1
+fi
+exit $status
