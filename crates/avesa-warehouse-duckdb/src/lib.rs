@@ -375,6 +375,20 @@ fn from_clause(
     as_of: Option<NaiveDateTime>,
     p: &mut Params,
 ) -> String {
+    rows_clause(table, tenant, as_of, true, p)
+}
+
+/// The FROM clause, with the company join (`co.name`) or without: one visible version
+/// per key joins at most one company version (SCD2 keeps one current version per key,
+/// and versions' intervals never overlap), so the join changes no count or order but
+/// the company name's.
+fn rows_clause(
+    table: CanonicalTable,
+    tenant: &TenantId,
+    as_of: Option<NaiveDateTime>,
+    with_company: bool,
+    p: &mut Params,
+) -> String {
     let name = table.name();
     let t = p.push(Value::Text(tenant.as_str().to_owned()));
     let at = as_of.map(|at| p.push(ts_value(at)));
@@ -387,7 +401,7 @@ fn from_clause(
         None => "r.is_current AND NOT r.is_deleted".to_owned(),
     };
     let join = match (table, &at) {
-        _ if !joins_company(table) => String::new(),
+        _ if !joins_company(table) || !with_company => String::new(),
         (_, None) => "LEFT JOIN companies_current co ON co.tenant_id = r.tenant_id \
              AND co.source_service = r.source_service AND co.source_id = r.company_id"
             .to_owned(),
@@ -491,34 +505,72 @@ impl Warehouse for DuckDbWarehouse {
             SortBy::CompanyName => "co.name".to_owned(),
             SortBy::Column(c) => format!("r.{c}"),
         };
+        // The order's leading key alone, where it is one expression of the table's own.
+        let leading = match q.sort_by(table)? {
+            SortBy::CompanyName => None,
+            _ => Some(sort_expr.clone()),
+        };
         let dir = if q.descending { "DESC" } else { "ASC" };
         let q = q.clone();
         let tenant = tenant.clone();
         self.api_read(move |conn| {
             let projection = Projection::new(table, false);
             let select = select_list(&projection, "r");
-            let mut p = Params::default();
-            let mut from = from_clause(table, &tenant, q.as_of, &mut p);
-            if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
-                let pat = p.push(Value::Text(like_pattern(search.trim())));
-                let texts: Vec<String> = table
-                    .columns()
-                    .iter()
-                    .filter(|c| c.ty == ColumnType::Text)
-                    .map(|c| c.name)
-                    .chain(std::iter::once("source_id"))
-                    .map(|c| format!("r.{c} ILIKE {pat} ESCAPE '\\'"))
-                    .collect();
-                from.push_str(&format!(" AND ({})", texts.join(" OR ")));
-            }
-            let params = p.0;
+            // The tenant's visible rows matching the search, with or without the company.
+            let rows = |with_company: bool, p: &mut Params| {
+                let mut from = rows_clause(table, &tenant, q.as_of, with_company, p);
+                if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
+                    let pat = p.push(Value::Text(like_pattern(search.trim())));
+                    let texts: Vec<String> = table
+                        .columns()
+                        .iter()
+                        .filter(|c| c.ty == ColumnType::Text)
+                        .map(|c| c.name)
+                        .chain(std::iter::once("source_id"))
+                        .map(|c| format!("r.{c} ILIKE {pat} ESCAPE '\\'"))
+                        .collect();
+                    from.push_str(&format!(" AND ({})", texts.join(" OR ")));
+                }
+                from
+            };
+            let mut pc = Params::default();
+            let counted = rows(false, &mut pc);
             let total: i64 = conn.query_row(
-                &format!("SELECT count(*) FROM {from}"),
-                params_from_iter(params.clone()),
+                &format!("SELECT count(*) FROM {counted}"),
+                params_from_iter(pc.0),
                 |r| r.get(0),
             )?;
             let limit = q.page_size as i64;
             let offset = (q.page.saturating_sub(1) as i64) * limit;
+            if offset >= total {
+                return Ok(Page { items: vec![], page: q.page, page_size: q.page_size, total: total as u64 });
+            }
+            let mut p = Params::default();
+            let mut from = rows(true, &mut p);
+            // The page ends at the (offset + limit)-th row. Its leading key `b`, found by a
+            // top-N over that one key (cheap: no tie-breakers, no other columns), bounds the
+            // rows the page can hold — `key >= b` descending, `key <= b` ascending — so
+            // the full order sorts only those, not all the tenant's rows. A null `b` (the
+            // page reaches the nulls, which sort last) bounds nothing.
+            if let Some(key) = &leading {
+                let nth = (offset + limit).min(total) - 1;
+                let mut pb = Params::default();
+                let bounded = rows(false, &mut pb);
+                let b: Value = conn.query_row(
+                    &format!(
+                        "SELECT {key} FROM {bounded} ORDER BY {key} {dir} NULLS LAST \
+                         LIMIT 1 OFFSET {nth}"
+                    ),
+                    params_from_iter(pb.0),
+                    |r| r.get(0),
+                )?;
+                if !matches!(b, Value::Null) {
+                    let op = if q.descending { ">=" } else { "<=" };
+                    let b = p.push(b);
+                    from.push_str(&format!(" AND {key} {op} {b}"));
+                }
+            }
+            let params = p.0;
             let sql = format!(
                 "SELECT {select} FROM {from} ORDER BY {sort_expr} {dir} NULLS LAST, r.source_id, r.source_service \
                  LIMIT {limit} OFFSET {offset}"
