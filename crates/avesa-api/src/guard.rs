@@ -6,7 +6,8 @@
 //!   process ([`DataEpochs`]), and within [`ReadLimits::version_ttl`] for commits made by
 //!   other processes (the state store's last commit, polled at most that often per
 //!   tenant). A dashboard nothing has changed under is answered from memory. Concurrent
-//!   misses of one key run one query (the others wait for its answer).
+//!   misses of one key run one query (the others wait for its answer). A tenant's answers
+//!   take at most half the cache ([`CacheShares`]).
 //! * **The read gate.** A miss runs its query only with a permit from the tenant's
 //!   semaphore and from the global one; a request that waits longer than
 //!   [`ReadLimits::queue_wait`] is answered 429 with `Retry-After`. A tenant can never hold
@@ -217,17 +218,69 @@ pub const MAX_CACHED_BODY: usize = 16 << 20;
 pub struct ResponseCache {
     /// `None` when the configured size is 0.
     cache: Option<moka::future::Cache<String, Snapshot>>,
+    /// What each tenant holds of it.
+    shares: Arc<CacheShares>,
     pub(crate) versions: DataVersions,
     pub(crate) gate: ReadGate,
 }
 
+/// The bytes of cached answers each tenant holds: a tenant at its share (half the cache)
+/// has its further answers computed but not kept, so one tenant flooding the cache with
+/// answers it asks for again and again cannot push out every other tenant's.
+pub struct CacheShares {
+    limit: u64,
+    used: Mutex<HashMap<String, u64>>,
+}
+
+impl CacheShares {
+    fn has_room(&self, tenant: &TenantId) -> bool {
+        let used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        used.get(tenant.as_str()).copied().unwrap_or(0) < self.limit
+    }
+
+    fn add(&self, tenant: &str, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *used.entry(tenant.to_owned()).or_default() += bytes;
+    }
+
+    fn release(&self, tenant: &str, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(u) = used.get_mut(tenant) {
+            *u = u.saturating_sub(bytes);
+            if *u == 0 {
+                used.remove(tenant);
+            }
+        }
+    }
+
+    /// Bytes the tenant's cached answers weigh now.
+    pub fn used(&self, tenant: &TenantId) -> u64 {
+        let used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        used.get(tenant.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// What a cached answer counts for against the cache's size and its tenant's share.
+fn weight(key: &str, snap: &Snapshot) -> u64 {
+    (key.len() + snap.body.len() + 256) as u64
+}
+
+/// The tenant a cache key belongs to (keys start `{tenant}\n`).
+fn key_tenant(key: &str) -> &str {
+    key.split_once('\n').map_or(key, |(t, _)| t)
+}
+
 impl ResponseCache {
     pub fn new(limits: ReadLimits, epochs: DataEpochs) -> Self {
+        let shares =
+            Arc::new(CacheShares { limit: limits.cache_bytes / 2, used: Mutex::default() });
+        let released = shares.clone();
         let cache = (limits.cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(limits.cache_bytes)
-                .weigher(|k: &String, v: &Snapshot| {
-                    u32::try_from(k.len() + v.body.len() + 256).unwrap_or(u32::MAX)
+                .weigher(|k: &String, v: &Snapshot| u32::try_from(weight(k, v)).unwrap_or(u32::MAX))
+                .eviction_listener(move |k: Arc<String>, v: Snapshot, _| {
+                    released.release(key_tenant(&k), weight(&k, &v));
                 })
                 // Old versions' answers are never asked for again; let them go.
                 .time_to_idle(Duration::from_secs(600))
@@ -236,7 +289,21 @@ impl ResponseCache {
         ResponseCache {
             versions: DataVersions::new(epochs, limits.version_ttl),
             gate: ReadGate::new(limits.clone()),
+            shares,
             cache,
+        }
+    }
+
+    /// What each tenant holds of the cache.
+    pub fn shares(&self) -> &CacheShares {
+        &self.shares
+    }
+
+    /// Finishes the cache's pending evictions (they run lazily), so that what it holds
+    /// and what each tenant's share counts are current.
+    pub async fn settle(&self) {
+        if let Some(c) = &self.cache {
+            c.run_pending_tasks().await;
         }
     }
 }
@@ -263,19 +330,29 @@ pub(crate) async fn cached_read(
         Some(_) => guard.versions.get(&state, &user.tenant).await,
         None => None,
     };
-    let (Some(cache), Some(version)) = (guard.cache.clone(), version) else {
-        // No cache: still gated.
+    let cached = match (guard.cache.clone(), version) {
+        // A tenant at its share of the cache is answered without keeping the answer.
+        (Some(c), Some(v)) if guard.shares.has_room(&user.tenant) => Some((c, v)),
+        _ => None,
+    };
+    let Some((cache, version)) = cached else {
+        // Not cached: still gated.
         let _permit = match guard.gate.enter(&user.tenant).await {
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
-        return next.run(req).await;
+        let mut resp = next.run(req).await;
+        if guard.cache.is_some() {
+            resp.headers_mut().insert("x-cache", HeaderValue::from_static("miss"));
+        }
+        return resp;
     };
     let key = format!(
         "{}\n{}\n{version}",
         user.tenant,
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
+    let counted_key = key.clone();
     let gate_guard = guard.clone();
     let tenant = user.tenant.clone();
     let computed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -288,7 +365,12 @@ pub(crate) async fn cached_read(
                 Err(e) => return Err(Snapshot::of(e.into_response()).await),
             };
             let snap = Snapshot::of(next.run(req).await).await;
-            if snap.status == StatusCode::OK { Ok(snap) } else { Err(snap) }
+            if snap.status != StatusCode::OK {
+                return Err(snap);
+            }
+            // Counted before the cache holds it, so its eviction always comes after.
+            gate_guard.shares.add(tenant.as_str(), weight(&counted_key, &snap));
+            Ok(snap)
         })
         .await;
     let fresh = computed.load(std::sync::atomic::Ordering::Relaxed);

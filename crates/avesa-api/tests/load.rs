@@ -184,6 +184,39 @@ fn limits(global: usize, per_tenant: usize, wait_ms: u64) -> ReadLimits {
     }
 }
 
+/// One tenant asking again and again for many different answers holds at most half the
+/// response cache: another tenant's cached answers stay.
+#[tokio::test]
+async fn one_tenant_cannot_take_the_whole_response_cache() {
+    let cache_bytes = 64 << 10;
+    let t = setup(Duration::ZERO, ReadLimits { cache_bytes, ..ReadLimits::default() }).await;
+    let acme = token(&t.app, "acme", Role::Analyst).await;
+    let globex = token(&t.app, "globex", Role::Analyst).await;
+    let (s, h, _) = get(&t.app, "/api/tickets?page=1", Some(&globex)).await;
+    assert_eq!((s, &h["x-cache"]), (StatusCode::OK, &"miss".parse().unwrap()));
+    let (_, h, _) = get(&t.app, "/api/tickets?page=1", Some(&globex)).await;
+    assert_eq!(h["x-cache"], "hit");
+    // Acme: 400 different answers (several times the cache), each asked for five times.
+    for round in 0..5 {
+        for i in 0..400 {
+            let (s, _, _) = get(&t.app, &format!("/api/tickets?q=x{i}"), Some(&acme)).await;
+            assert_eq!(s, StatusCode::OK, "round {round}, answer {i}");
+        }
+        t.state.reads.settle().await;
+    }
+    let acme_id = TenantId::new("acme").unwrap();
+    let held = t.state.reads.shares().used(&acme_id);
+    assert!(held > 0, "acme's answers were cached too");
+    assert!(held <= cache_bytes / 2 + 1024, "acme holds {held} of {cache_bytes} bytes");
+    // Acme's answers beyond its share are computed each time (and correct).
+    let (s, h, _) = get(&t.app, "/api/tickets?q=x399", Some(&acme)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["x-cache"], "miss");
+    // Globex's answer is still there.
+    let (_, h, _) = get(&t.app, "/api/tickets?page=1", Some(&globex)).await;
+    assert_eq!(h["x-cache"], "hit", "another tenant's flood pushed out globex's answer");
+}
+
 #[tokio::test]
 async fn answers_are_cached_until_the_tenants_data_changes() {
     let t = setup(Duration::ZERO, ReadLimits::default()).await;
