@@ -455,6 +455,54 @@ async fn check(env: BTreeMap<String, String>, pg: String) {
         common::assert_same_answers((e_addr, &e_token), (api, token), false).await;
     }
 
+    // A run asked to stop stops on the workers: each of its tables commits what it has
+    // read and is recorded cancelled (not handed back to the queue), and the run ends
+    // cancelled with nothing left queued or leased.
+    sims.connectwise.faults().inject(FaultRule::new(FaultKind::Slow { millis: 120 }));
+    let run = start_run(api, &main_token, serde_json::json!({"full": true})).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM leases WHERE holder LIKE $1 AND expires_at > now()",
+        )
+        .bind(format!("%/{run}"))
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        if held > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "no worker took a table of {run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = http
+        .post(format!("http://{api}/api/admin/runs/{run}/cancel"))
+        .bearer_auth(&main_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let stopped =
+        common::finished(app.store.as_ref(), run, Duration::from_secs(60), || serve.output()).await;
+    assert_eq!(stopped.status, RunStatus::Cancelled, "{stopped:#?}");
+    assert!(stopped.cancel_requested);
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let h: Value = http
+            .get(format!("http://{api}/health/detailed"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["checks"]["cluster"]["queue"] == serde_json::json!({"waiting": 0, "running": 0}) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "the stopped run's jobs stayed queued: {h:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     for w in &mut workers {
         let _ = w.child.start_kill();
     }
