@@ -533,42 +533,55 @@ impl Warehouse for DuckDbWarehouse {
                 }
                 from
             };
-            let mut pc = Params::default();
-            let counted = rows(false, &mut pc);
-            let total: i64 = conn.query_row(
-                &format!("SELECT count(*) FROM {counted}"),
-                params_from_iter(pc.0),
-                |r| r.get(0),
-            )?;
             let limit = q.page_size as i64;
             let offset = (q.page.saturating_sub(1) as i64) * limit;
+            // One pass over the tenant's matching rows (without the company join, which
+            // changes no count) counts them and, where the order has a leading key of the
+            // table's own, finds `b`: that key of the page's last row, the
+            // (offset + limit)-th non-null value in the order's direction. `b` bounds the
+            // rows the page can hold — `key >= b` descending, `key <= b` ascending — so
+            // the full order (tie-breakers, company name, every column) then sorts only
+            // those, not all the tenant's rows, and a search's patterns are matched over
+            // all rows once, not twice. No `b` (fewer non-null keys than that: the page
+            // reaches the nulls, which sort last, or the end) bounds nothing.
+            let mut pc = Params::default();
+            let counted = rows(false, &mut pc);
+            let n = offset + limit;
+            let (total, b): (i64, Value) = match &leading {
+                Some(key) => {
+                    let top = if q.descending { "max" } else { "min" };
+                    conn.query_row(
+                        &format!(
+                            "SELECT c, CASE WHEN len(l) = {n} THEN l[{n}] END \
+                             FROM (SELECT count(*) AS c, {top}({key}, {n}) AS l FROM {counted})"
+                        ),
+                        params_from_iter(pc.0),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                }
+                None => (
+                    conn.query_row(
+                        &format!("SELECT count(*) FROM {counted}"),
+                        params_from_iter(pc.0),
+                        |r| r.get(0),
+                    )?,
+                    Value::Null,
+                ),
+            };
             if offset >= total {
-                return Ok(Page { items: vec![], page: q.page, page_size: q.page_size, total: total as u64 });
+                return Ok(Page {
+                    items: vec![],
+                    page: q.page,
+                    page_size: q.page_size,
+                    total: total as u64,
+                });
             }
             let mut p = Params::default();
             let mut from = rows(true, &mut p);
-            // The page ends at the (offset + limit)-th row. Its leading key `b`, found by a
-            // top-N over that one key (cheap: no tie-breakers, no other columns), bounds the
-            // rows the page can hold — `key >= b` descending, `key <= b` ascending — so
-            // the full order sorts only those, not all the tenant's rows. A null `b` (the
-            // page reaches the nulls, which sort last) bounds nothing.
-            if let Some(key) = &leading {
-                let nth = (offset + limit).min(total) - 1;
-                let mut pb = Params::default();
-                let bounded = rows(false, &mut pb);
-                let b: Value = conn.query_row(
-                    &format!(
-                        "SELECT {key} FROM {bounded} ORDER BY {key} {dir} NULLS LAST \
-                         LIMIT 1 OFFSET {nth}"
-                    ),
-                    params_from_iter(pb.0),
-                    |r| r.get(0),
-                )?;
-                if !matches!(b, Value::Null) {
-                    let op = if q.descending { ">=" } else { "<=" };
-                    let b = p.push(b);
-                    from.push_str(&format!(" AND {key} {op} {b}"));
-                }
+            if let (Some(key), false) = (&leading, matches!(b, Value::Null)) {
+                let op = if q.descending { ">=" } else { "<=" };
+                let b = p.push(b);
+                from.push_str(&format!(" AND {key} {op} {b}"));
             }
             let params = p.0;
             let sql = format!(
