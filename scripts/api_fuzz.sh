@@ -74,6 +74,8 @@ fuzz() { # fuzz <name> <token> <operations that must answer 2xx> -- <st args…>
 status=0
 echo "api_fuzz: every operation, as a tenant admin"
 fuzz tenant-admin "$ADMIN" "GET /auth/me" "GET /api/analytics/dashboard" "GET /api/tickets" \
+  "GET /api/analytics/metrics" "GET /api/analytics/metrics/{metric}" \
+  "GET /api/analytics/metrics/{metric}/series" \
   "GET /api/companies" "GET /api/time-entries" "GET /api/admin/runs" "GET /api/admin/users" \
   "GET /api/admin/services" "GET /api/admin/freshness" "GET /health/detailed" -- || status=1
 echo "api_fuzz: tenants and metrics, as a platform admin"

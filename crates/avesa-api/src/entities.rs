@@ -53,9 +53,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             .routes((
                 list_schemas,
                 list_path,
-                get(move |user: AuthUser, state: State<AppState>, q: ApiQuery<ListParams>| {
-                    list(table, user, state, q)
-                }),
+                get(
+                    move |user: AuthUser,
+                          state: State<AppState>,
+                          q: ApiQuery<Vec<(String, String)>>| {
+                        list(table, user, state, q)
+                    },
+                ),
             ))
             .routes((
                 Vec::new(),
@@ -87,8 +91,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 /// Query parameters of a list. All are strings here so that a bad value is reported by
 /// name with the reason, not as a deserializer error.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct ListParams {
     pub page: Option<String>,
     pub page_size: Option<String>,
@@ -96,6 +99,42 @@ pub struct ListParams {
     pub sort: Option<String>,
     pub order: Option<String>,
     pub as_of: Option<String>,
+    /// The time zone local dates in date filters are read in (default UTC).
+    pub tz: Option<String>,
+    /// Filter parameters (`status`, `company`, `opened_from` …; see
+    /// [`avesa_analytics::filters`]), as given.
+    pub filters: Vec<(String, String)>,
+}
+
+impl ListParams {
+    /// The parameters of a query string (as pairs): an unknown parameter or one given
+    /// twice is a 400 naming it.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<ListParams, ApiError> {
+        let mut p = ListParams::default();
+        let known = avesa_analytics::filters::names();
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, v) in pairs {
+            if !seen.insert(k.clone()) {
+                return Err(bad_param(&k, "given more than once"));
+            }
+            let slot = match k.as_str() {
+                "page" => &mut p.page,
+                "page_size" => &mut p.page_size,
+                "q" => &mut p.q,
+                "sort" => &mut p.sort,
+                "order" => &mut p.order,
+                "as_of" => &mut p.as_of,
+                "tz" => &mut p.tz,
+                _ if known.contains(&k) => {
+                    p.filters.push((k, v));
+                    continue;
+                }
+                _ => return Err(bad_param(&k, "unknown parameter")),
+            };
+            *slot = Some(v);
+        }
+        Ok(p)
+    }
 }
 
 /// Query parameters of a detail request.
@@ -193,7 +232,36 @@ impl ListParams {
             Some(o) => return Err(bad_param("order", format!("expected asc or desc, got {o:?}"))),
         };
         let as_of = parse_as_of(self.as_of.as_deref())?;
-        Ok(ListQuery { page, page_size, search, sort, descending, as_of })
+        Ok(ListQuery { page, page_size, search, sort, descending, as_of, filter: Vec::new() })
+    }
+
+    /// [`Self::to_query`] plus the filters, for `table`: a filter that does not apply to
+    /// its records is a 400.
+    pub fn to_table_query(&self, table: CanonicalTable) -> Result<ListQuery, ApiError> {
+        let mut q = self.to_query()?;
+        let tz = match self.tz.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => {
+                avesa_analytics::period::parse_tz(name).map_err(|e| bad_param("tz", e.0))?
+            }
+            None => chrono_tz::UTC,
+        };
+        let pairs = self.filters.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let (filters, _) = avesa_analytics::Filters::from_params(pairs)
+            .map_err(|e| bad_param(e.0.split(':').next().unwrap_or("filter"), e.0.clone()))?;
+        let (conds, ignored) = filters
+            .conds(table, tz)
+            .map_err(|e| bad_param(e.0.split(':').next().unwrap_or("filter"), e.0.clone()))?;
+        if let Some(name) = ignored.first() {
+            return Err(bad_param(
+                name,
+                format!(
+                    "does not filter {table}; use one of {}",
+                    avesa_analytics::filters::names_for(table).join(", ")
+                ),
+            ));
+        }
+        q.filter = conds;
+        Ok(q)
     }
 }
 
@@ -214,9 +282,9 @@ async fn list(
     table: CanonicalTable,
     user: AuthUser,
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<Page>, ApiError> {
-    let q = params.to_query()?;
+    let q = ListParams::from_pairs(pairs)?.to_table_query(table)?;
     Ok(Json(state.warehouse.list(&user.tenant, table, &q).await?))
 }
 

@@ -347,11 +347,15 @@ pub(crate) async fn cached_read(
         }
         return resp;
     };
-    let key = format!(
-        "{}\n{}\n{version}",
-        user.tenant,
-        req.uri().path_and_query().map_or("", |p| p.as_str())
-    );
+    let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+    // Metric answers depend on the clock too (periods run to now), read to the minute.
+    let clock =
+        if path.starts_with("/api/analytics/metrics") || path.starts_with("/api/analytics/kpis") {
+            crate::kpi::minute_now().timestamp().to_string()
+        } else {
+            String::new()
+        };
+    let key = format!("{}\n{path}\n{version}\n{clock}", user.tenant);
     let counted_key = key.clone();
     let gate_guard = guard.clone();
     let tenant = user.tenant.clone();

@@ -14,6 +14,7 @@
 //! | `GET /api/analytics/dashboard` | bearer | KPIs + `last_synced_at` |
 //! | `GET /api/analytics/tickets/status` | bearer | `{items: [{status, count}]}` |
 //! | `GET /api/analytics/companies/top?limit=` | bearer | `{items: [TopCompany]}` |
+//! | `GET /api/analytics/metrics[/{metric}[/series]]`, `GET /api/analytics/kpis` | bearer | metrics for a period ([`kpi`]) |
 //! | `GET /api/{companies,contacts,tickets,time-entries}` | bearer | a [`Page`](avesa_warehouse::Page) |
 //! | `GET /api/{entity}/{id}?as_of=` | bearer | one record |
 //! | `GET /api/{entity}/{id}/history` | bearer | `{items: [versions]}` |
@@ -44,6 +45,7 @@ mod error;
 mod extract;
 pub mod guard;
 pub mod health;
+pub mod kpi;
 mod limiter;
 pub mod openapi;
 pub mod ops;
@@ -264,6 +266,10 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::dashboard))
         .routes(routes!(analytics::ticket_status))
         .routes(routes!(analytics::top_companies))
+        .routes(routes!(kpi::catalogue))
+        .routes(routes!(kpi::one))
+        .routes(routes!(kpi::series_route))
+        .routes(routes!(kpi::kpis))
         .merge(entities::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::cached_read));
     OpenApiRouter::new()

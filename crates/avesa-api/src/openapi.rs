@@ -219,7 +219,7 @@ pub(crate) fn entity_operations(
     }
     sorts.extend(table.columns().iter().map(|c| c.name));
 
-    let list = OperationBuilder::new()
+    let mut list = OperationBuilder::new()
         .operation_id(Some(format!("list_{}", table.name())))
         .tag("entities")
         .summary(Some(format!("List {plural}")))
@@ -262,6 +262,19 @@ pub(crate) fn entity_operations(
             ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["asc", "desc"])),
         ))
         .parameter(as_of_param())
+        .parameter(query_param(
+            "tz",
+            "The IANA time zone local dates in date filters are read in (default UTC).",
+            ObjectBuilder::new().schema_type(Type::String),
+        ));
+    for name in avesa_analytics::filters::names_for(table) {
+        list = list.parameter(query_param(
+            &name,
+            &avesa_analytics::filters::describe(&name).unwrap_or_default(),
+            ObjectBuilder::new().schema_type(Type::String),
+        ));
+    }
+    let list = list
         .response("200", json_response(&format!("A page of {plural}."), schema_ref(&page_name)))
         .security(SecurityRequirement::new::<_, [&str; 0], &str>(BEARER, []))
         .build();
@@ -382,6 +395,19 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         for (method, op) in ops {
             let Some(op) = op.as_mut() else { continue };
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            // Parameters with a closed set of values (metric ids, named periods …) say so.
+            for p in op.parameters.iter_mut().flatten() {
+                if let RefOr::T(p) = p
+                    && let Some(values) = crate::kpi::parameter_values(&p.name)
+                {
+                    p.schema = Some(RefOr::T(Schema::Object(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(values))
+                            .build(),
+                    )));
+                }
+            }
             let mut add = |status: &str, description: &str, retry: bool| {
                 if op.responses.responses.contains_key(status) {
                     return;

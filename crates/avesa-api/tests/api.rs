@@ -257,6 +257,13 @@ impl Warehouse for MemWarehouse {
     async fn ping(&self) -> Result<(), WarehouseError> {
         Ok(())
     }
+    async fn aggregate(
+        &self,
+        _: &TenantId,
+        _: &avesa_warehouse::Aggregate,
+    ) -> Result<Vec<avesa_warehouse::AggRow>, WarehouseError> {
+        Err(WarehouseError::Engine("no aggregates in this test warehouse".into()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------

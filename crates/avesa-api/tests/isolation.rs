@@ -175,7 +175,7 @@ async fn random_requests_only_ever_answer_from_the_callers_tenant() {
     let t = setup().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x0150_1a7e);
     // How much of it was substance, so a test that answers nothing cannot pass.
-    let (mut listed, mut own_found, mut foreign_refused) = (0, 0, 0);
+    let (mut listed, mut own_found, mut foreign_refused, mut metric_answers) = (0, 0, 0, 0);
     for round in 0..400 {
         let who = rng.gen_range(0..2);
         let (tenant, letter) = TENANTS[who];
@@ -192,7 +192,7 @@ async fn random_requests_only_ever_answer_from_the_callers_tenant() {
             1 => format!("&as_of=1970-01-01T01:{:02}:00Z", rng.gen_range(0..99) % 60),
             _ => "&as_of=2030-01-01T00:00:00Z".into(),
         };
-        let uri = match rng.gen_range(0..6) {
+        let uri = match rng.gen_range(0..7) {
             0 | 1 => {
                 let cols: Vec<&str> =
                     table.columns().iter().map(|c| c.name).chain(["id"]).collect();
@@ -215,6 +215,9 @@ async fn random_requests_only_ever_answer_from_the_callers_tenant() {
             }
             3 => format!("/api/{segment}/{id}/history"),
             4 => "/api/analytics/dashboard".into(),
+            6 => format!(
+                "/api/analytics/metrics/open_backlog?group_by=company&limit=50&compare=previous{as_of}"
+            ),
             _ => ["/api/analytics/tickets/status", "/api/analytics/companies/top?limit=50"]
                 .choose(&mut rng)
                 .unwrap()
@@ -243,6 +246,22 @@ async fn random_requests_only_ever_answer_from_the_callers_tenant() {
             assert_eq!((status, bytes.clone()), (s2, bytes2), "{what}");
             foreign_refused += 1;
         }
+        if uri.contains("group_by=company") && status == StatusCode::OK {
+            // Every group is one of the caller's companies, and they add up to the
+            // caller's open tickets.
+            let groups = v["groups"].as_array().unwrap_or_else(|| panic!("{what}: {v}"));
+            let mut sum = 0.0;
+            for g in groups {
+                let key = g["key"].as_str().unwrap_or("connectwise:-");
+                assert!(
+                    key.split_once(':').unwrap().1.starts_with(letter) || g["key"].is_null(),
+                    "{what}: {g}"
+                );
+                sum += g["value"].as_f64().unwrap();
+            }
+            assert_eq!(Some(sum), v["value"].as_f64(), "{what}");
+            metric_answers += 1;
+        }
         if uri == "/api/analytics/dashboard" {
             let own = t.wh.dashboard(&TenantId::new(tenant).unwrap()).await.unwrap();
             let own = serde_json::to_value(own).unwrap();
@@ -252,7 +271,7 @@ async fn random_requests_only_ever_answer_from_the_callers_tenant() {
         }
     }
     assert!(
-        listed > 60 && own_found > 20 && foreign_refused > 20,
-        "{listed} {own_found} {foreign_refused}"
+        listed > 60 && own_found > 20 && foreign_refused > 20 && metric_answers > 20,
+        "{listed} {own_found} {foreign_refused} {metric_answers}"
     );
 }

@@ -107,6 +107,14 @@ impl Warehouse for SlowWarehouse {
     async fn ping(&self) -> Result<(), WarehouseError> {
         Ok(())
     }
+    async fn aggregate(
+        &self,
+        _: &TenantId,
+        _: &avesa_warehouse::Aggregate,
+    ) -> Result<Vec<avesa_warehouse::AggRow>, WarehouseError> {
+        self.read().await;
+        Ok(vec![])
+    }
 }
 
 struct T {

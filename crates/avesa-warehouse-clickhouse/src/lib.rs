@@ -34,10 +34,11 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use avesa_model::{CanonicalTable, Column, ColumnType, TenantId};
+use avesa_warehouse::aggregate::{Agg, Col as ACol, Cond, Dim, Expr, order_groups};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
-    ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result, SortBy, StatusCount,
-    TopCompany, Warehouse, WarehouseError,
+    AggRow, Aggregate, ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result,
+    SortBy, StatusCount, TopCompany, Warehouse, WarehouseError,
 };
 use chrono::NaiveDateTime;
 use serde_json::Value;
@@ -632,18 +633,97 @@ fn search_columns(table: CanonicalTable) -> impl Iterator<Item = &'static str> {
     table.columns().iter().filter(|c| c.ty == ColumnType::Text).map(|c| c.name)
 }
 
-/// Searches the table's text columns and the source id, case-insensitively, for the
-/// literal text (no wildcards).
-fn search_clause(table: CanonicalTable, search: Option<&str>) -> String {
-    let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) else {
-        return String::new();
-    };
-    let needle = lit(s);
-    let tests: Vec<String> = search_columns(table)
-        .chain(std::iter::once("source_id"))
-        .map(|c| format!("positionCaseInsensitiveUTF8(ifNull({c}, ''), {needle}) > 0"))
-        .collect();
-    format!(" WHERE ({})", tests.join(" OR "))
+fn ch_col(c: ACol) -> String {
+    match c {
+        ACol::Service => "source_service".to_owned(),
+        ACol::Id => "concat(source_service, ':', source_id)".to_owned(),
+        ACol::Column(n) => n.to_owned(),
+        ACol::Ref(n) => {
+            format!("if(isNull({n}), NULL, concat(source_service, ':', assumeNotNull({n})))")
+        }
+    }
+}
+
+fn ch_expr(e: &Expr) -> String {
+    match e {
+        Expr::Number(c) | Expr::Flag(c) => format!("toFloat64({c})"),
+        Expr::HoursBetween(a, b) => format!("(({b} - {a}) / 3600000000)"),
+        Expr::HoursUntil(a, at) => format!("(({at} - {a}) / 3600000000)"),
+        Expr::Product(a, b) => format!("(toFloat64({a}) * toFloat64({b}))"),
+    }
+}
+
+/// A two-valued condition (UInt8, a null makes a leaf false).
+fn ch_cond(table: CanonicalTable, c: &Cond) -> String {
+    match c {
+        Cond::In(_, values) if values.is_empty() => "0".to_owned(),
+        Cond::In(col, values) => {
+            let list: Vec<String> = values.iter().map(|v| lit(v)).collect();
+            format!("ifNull({} IN ({}), 0)", ch_col(*col), list.join(", "))
+        }
+        Cond::IsNull(col) => format!("isNull({})", ch_col(*col)),
+        Cond::Is(c, b) => format!("ifNull({c} = {}, 0)", u8::from(*b)),
+        Cond::Within { column, from, to } => {
+            let mut parts = vec![format!("isNotNull({column})")];
+            if let Some(f) = from {
+                parts.push(format!("assumeNotNull({column}) >= {f}"));
+            }
+            if let Some(t) = to {
+                parts.push(format!("assumeNotNull({column}) < {t}"));
+            }
+            format!("({})", parts.join(" AND "))
+        }
+        Cond::AtMost(e, v) => format!("ifNull({} <= {v:?}, 0)", ch_expr(e)),
+        Cond::Search(s) if s.trim().is_empty() => "1".to_owned(),
+        Cond::Search(s) => {
+            let needle = lit(s.trim());
+            let tests: Vec<String> = search_columns(table)
+                .chain(std::iter::once("source_id"))
+                .map(|c| format!("positionCaseInsensitiveUTF8(ifNull({c}, ''), {needle}) > 0"))
+                .collect();
+            format!("({})", tests.join(" OR "))
+        }
+        Cond::Not(c) => format!("(NOT {})", ch_cond(table, c)),
+        Cond::All(cs) if cs.is_empty() => "1".to_owned(),
+        Cond::Any(cs) if cs.is_empty() => "0".to_owned(),
+        Cond::All(cs) => {
+            format!("({})", cs.iter().map(|c| ch_cond(table, c)).collect::<Vec<_>>().join(" AND "))
+        }
+        Cond::Any(cs) => {
+            format!("({})", cs.iter().map(|c| ch_cond(table, c)).collect::<Vec<_>>().join(" OR "))
+        }
+    }
+}
+
+fn ch_dim(d: &Dim) -> String {
+    match d {
+        Dim::Value(c) => ch_col(*c),
+        Dim::Edges { column, edges } => {
+            let v = format!("assumeNotNull({column})");
+            let sum: Vec<String> = std::iter::once("0".to_owned())
+                .chain(edges.iter().map(|e| format!("toInt64({v} >= {e})")))
+                .collect();
+            format!("if(isNull({column}), NULL, toInt64({}))", sum.join(" + "))
+        }
+        Dim::Steps { column, origin, width, shifts } => {
+            let v = format!("assumeNotNull({column})");
+            let offset = match shifts.split_first() {
+                None => "0".to_owned(),
+                Some((first, [])) => first.offset.to_string(),
+                Some((first, rest)) => {
+                    let arms: Vec<String> = rest
+                        .iter()
+                        .rev()
+                        .map(|s| format!("{v} >= {}, {}", s.at, s.offset))
+                        .collect();
+                    format!("multiIf({}, {})", arms.join(", "), first.offset)
+                }
+            };
+            format!(
+                "if(isNull({column}), NULL, toInt64(floor(({v} + {offset} - {origin}) / {width})))"
+            )
+        }
+    }
 }
 
 /// The business columns of `table` (what a projection reads besides the keys).
@@ -689,14 +769,21 @@ impl Warehouse for ClickHouseWarehouse {
         let order = format!("ORDER BY {sort} {dir} NULLS LAST, source_id ASC, source_service ASC");
         let t = tenant.as_str();
         let at = q.as_of.map(micros);
-        let search = search_clause(table, q.search.as_deref());
-        // First the page's keys, resolving only the columns the search and the sort need
-        // (each version carries every column, so unpacking them all for every record of
-        // the tenant is what costs); then the whole rows of those keys only.
-        let mut narrow: Vec<&str> = Vec::new();
-        if !search.is_empty() {
-            narrow.extend(search_columns(table));
+        let mut conds = q.filter.clone();
+        if let Some(s) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            conds.push(Cond::Search(s.to_owned()));
         }
+        let search = if conds.is_empty() {
+            String::new()
+        } else {
+            let tests: Vec<String> = conds.iter().map(|c| ch_cond(table, c)).collect();
+            format!(" WHERE {}", tests.join(" AND "))
+        };
+        // First the page's keys, resolving only the columns the search, the filters and
+        // the sort need (each version carries every column, so unpacking them all for
+        // every record of the tenant is what costs); then the whole rows of those keys.
+        let mut narrow: Vec<&str> =
+            Aggregate { filter: conds, ..Aggregate::new(table) }.columns().into_iter().collect();
         match sort_by {
             SortBy::Column(c) => narrow.push(c),
             SortBy::CompanyName => narrow.push("company_id"),
@@ -950,6 +1037,114 @@ impl Warehouse for ClickHouseWarehouse {
 
     async fn ping(&self) -> Result<()> {
         self.query("SELECT 1 AS ok").await.map(|_| ())
+    }
+
+    async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
+        q.check()?;
+        let table = q.table;
+        let cols: Vec<&str> = q.columns().into_iter().collect();
+        let rows = self.visible(table, tenant.as_str(), q.as_of.map(micros), &cols, "");
+        let mut inner: Vec<String> =
+            q.group.iter().enumerate().map(|(i, d)| format!("{} AS _k{i}", ch_dim(d))).collect();
+        let mut outer: Vec<String> = (0..q.group.len()).map(|i| format!("_k{i}")).collect();
+        for (i, m) in q.measures.iter().enumerate() {
+            let when = m.when.as_ref().map_or("1".to_owned(), |c| ch_cond(table, c));
+            let e = match &m.agg {
+                Agg::Count => {
+                    inner.push(format!("toFloat64(countIf({when})) AS _v{i}, 0 AS _n{i}"));
+                    outer.push(format!("_v{i}, _n{i}"));
+                    continue;
+                }
+                Agg::Sum(e) | Agg::Avg(e) | Agg::Median(e) | Agg::Min(e) | Agg::Max(e) => e,
+            };
+            let x = ch_expr(e);
+            let only = format!("({when}) AND isNotNull({x})");
+            let value = match &m.agg {
+                Agg::Median(_) => format!(
+                    "arraySort(groupArrayIf(assumeNotNull({x}), {only})) AS _a{i}, \
+                     if(length(_a{i}) = 0, NULL, \
+                        (_a{i}[intDiv(length(_a{i}) + 1, 2)] + _a{i}[intDiv(length(_a{i}), 2) + 1]) / 2)"
+                ),
+                Agg::Sum(_) => format!("toFloat64(sumIf(assumeNotNull({x}), {only}))"),
+                Agg::Avg(_) => format!("toFloat64(avgIf(assumeNotNull({x}), {only}))"),
+                Agg::Min(_) => format!("toFloat64(minIf(assumeNotNull({x}), {only}))"),
+                _ => format!("toFloat64(maxIf(assumeNotNull({x}), {only}))"),
+            };
+            inner.push(format!("{value} AS _v{i}, countIf({only}) AS _n{i}"));
+            outer.push(format!("_v{i}, _n{i}"));
+        }
+        let mut filter: Vec<String> = q.filter.iter().map(|c| ch_cond(table, c)).collect();
+        if filter.is_empty() {
+            filter.push("1".to_owned());
+        }
+        let group = if q.group.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " GROUP BY {}",
+                (0..q.group.len()).map(|i| format!("_k{i}")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let sql = format!(
+            "SELECT {} FROM (SELECT {} FROM ({rows}) WHERE {}{group})",
+            outer.join(", "),
+            inner.join(", "),
+            filter.join(" AND ")
+        );
+        let answer = self.query(&sql).await?;
+        if answer.data.len() > avesa_warehouse::aggregate::MAX_GROUPS {
+            return Err(WarehouseError::BadRequest(format!(
+                "more than {} groups; narrow the filters",
+                avesa_warehouse::aggregate::MAX_GROUPS
+            )));
+        }
+        let dims = q.group.len();
+        let key_types: Vec<ColumnType> = q
+            .group
+            .iter()
+            .map(|d| match d {
+                Dim::Value(c) => c.ty(table),
+                _ => ColumnType::Int,
+            })
+            .collect();
+        let mut out = answer
+            .data
+            .iter()
+            .map(|r| {
+                let key = key_types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| cell(*ty, r.get(i).unwrap_or(&Value::Null)))
+                    .collect::<Result<Vec<_>>>()?;
+                let values = q
+                    .measures
+                    .iter()
+                    .enumerate()
+                    .map(|(m, measure)| {
+                        let v = r.get(dims + 2 * m).and_then(float_of);
+                        let n = r.get(dims + 2 * m + 1).and_then(int_of).unwrap_or(0);
+                        match measure.agg {
+                            Agg::Count => Some(v.unwrap_or(0.0)),
+                            _ if n == 0 => None,
+                            _ => v,
+                        }
+                    })
+                    .collect();
+                Ok(AggRow { key, values })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if dims == 0 && out.is_empty() {
+            out.push(AggRow {
+                key: vec![],
+                values: q
+                    .measures
+                    .iter()
+                    .map(|m| matches!(m.agg, Agg::Count).then_some(0.0))
+                    .collect(),
+            });
+        }
+        order_groups(&mut out, q.top);
+        Ok(out)
     }
 }
 

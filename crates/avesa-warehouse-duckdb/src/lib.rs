@@ -21,10 +21,11 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use avesa_model::{CanonicalTable, ColumnType, SCD2_COLUMNS, TenantId};
+use avesa_warehouse::aggregate::{Agg, Col, Cond, Dim, Expr, order_groups};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
-    ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result, SortBy, StatusCount,
-    TopCompany, Warehouse, WarehouseError,
+    AggRow, Aggregate, ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result,
+    SortBy, StatusCount, TopCompany, Warehouse, WarehouseError,
 };
 use chrono::NaiveDateTime;
 use duckdb::types::{TimeUnit, Value, ValueRef};
@@ -479,6 +480,157 @@ fn like_pattern(q: &str) -> String {
     s
 }
 
+/// A timestamp column as microseconds since the epoch.
+fn us(c: &str) -> String {
+    format!("epoch_us(r.{c})")
+}
+
+fn col_sql(c: Col) -> String {
+    match c {
+        Col::Service => "r.source_service".to_owned(),
+        Col::Id => "(r.source_service || ':' || r.source_id)".to_owned(),
+        Col::Column(n) => format!("r.{n}"),
+        Col::Ref(n) => format!("(r.source_service || ':' || r.{n})"),
+    }
+}
+
+fn expr_sql(e: &Expr) -> String {
+    match e {
+        Expr::Number(c) => format!("CAST(r.{c} AS DOUBLE)"),
+        Expr::Flag(c) => format!("(CASE WHEN r.{c} THEN 1.0 WHEN NOT r.{c} THEN 0.0 END)"),
+        Expr::HoursBetween(a, b) => format!("(({} - {}) / 3600000000.0)", us(b), us(a)),
+        Expr::HoursUntil(a, at) => format!("(({at} - {}) / 3600000000.0)", us(a)),
+        Expr::Product(a, b) => format!("(CAST(r.{a} AS DOUBLE) * CAST(r.{b} AS DOUBLE))"),
+    }
+}
+
+/// A two-valued condition (a null makes a leaf false).
+fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
+    match c {
+        Cond::In(_, values) if values.is_empty() => "false".to_owned(),
+        Cond::In(col, values) => {
+            let list: Vec<String> = values.iter().map(|v| p.push(Value::Text(v.clone()))).collect();
+            format!("coalesce({} IN ({}), false)", col_sql(*col), list.join(", "))
+        }
+        Cond::IsNull(col) => format!("({} IS NULL)", col_sql(*col)),
+        Cond::Is(c, b) => format!("(r.{c} IS {})", if *b { "TRUE" } else { "FALSE" }),
+        Cond::Within { column, from, to } => {
+            let mut parts = vec![format!("r.{column} IS NOT NULL")];
+            if let Some(f) = from {
+                parts.push(format!("r.{column} >= make_timestamp({f})"));
+            }
+            if let Some(t) = to {
+                parts.push(format!("r.{column} < make_timestamp({t})"));
+            }
+            format!("({})", parts.join(" AND "))
+        }
+        Cond::AtMost(e, v) => format!("coalesce({} <= {v:?}, false)", expr_sql(e)),
+        Cond::Search(s) if s.trim().is_empty() => "true".to_owned(),
+        Cond::Search(s) => {
+            let pat = p.push(Value::Text(like_pattern(s.trim())));
+            let tests: Vec<String> = table
+                .columns()
+                .iter()
+                .filter(|c| c.ty == ColumnType::Text)
+                .map(|c| c.name)
+                .chain(std::iter::once("source_id"))
+                .map(|c| format!("coalesce(r.{c} ILIKE {pat} ESCAPE '\\', false)"))
+                .collect();
+            format!("({})", tests.join(" OR "))
+        }
+        Cond::Not(c) => format!("(NOT {})", cond_sql(table, c, p)),
+        Cond::All(cs) if cs.is_empty() => "true".to_owned(),
+        Cond::Any(cs) if cs.is_empty() => "false".to_owned(),
+        Cond::All(cs) => {
+            format!(
+                "({})",
+                cs.iter().map(|c| cond_sql(table, c, p)).collect::<Vec<_>>().join(" AND ")
+            )
+        }
+        Cond::Any(cs) => {
+            format!(
+                "({})",
+                cs.iter().map(|c| cond_sql(table, c, p)).collect::<Vec<_>>().join(" OR ")
+            )
+        }
+    }
+}
+
+fn dim_sql(d: &Dim) -> String {
+    match d {
+        Dim::Value(c) => col_sql(*c),
+        Dim::Edges { column, edges } if edges.is_empty() => {
+            format!("(CASE WHEN r.{column} IS NOT NULL THEN 0 END)::BIGINT")
+        }
+        Dim::Edges { column, edges } => {
+            let v = us(column);
+            let sum: Vec<String> = edges.iter().map(|e| format!("({v} >= {e})::BIGINT")).collect();
+            format!("(CASE WHEN r.{column} IS NOT NULL THEN {} END)", sum.join(" + "))
+        }
+        Dim::Steps { column, origin, width, shifts } => {
+            let v = us(column);
+            let offset = match shifts.split_first() {
+                None => "0".to_owned(),
+                Some((first, rest)) => {
+                    let mut case = String::from("CASE");
+                    for s in rest.iter().rev() {
+                        case.push_str(&format!(" WHEN {v} >= {} THEN {}", s.at, s.offset));
+                    }
+                    format!("{case} ELSE {} END", first.offset)
+                }
+            };
+            format!("CAST(floor(({v} + ({offset}) - {origin}) / {width}.0) AS BIGINT)")
+        }
+    }
+}
+
+/// One aggregate as SQL: the group keys, then per measure its value and the count of its
+/// non-null inputs (a value over none is `None`, whatever the engine answers).
+fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
+    let table = q.table;
+    let mut from = rows_clause(table, tenant, q.as_of, false, p);
+    for c in &q.filter {
+        from.push_str(" AND ");
+        from.push_str(&cond_sql(table, c, p));
+    }
+    let mut select: Vec<String> = q.group.iter().map(dim_sql).collect();
+    for m in &q.measures {
+        let when = m.when.as_ref().map(|c| cond_sql(table, c, p));
+        let filter = |extra: Option<String>| {
+            let parts: Vec<String> = when.iter().cloned().chain(extra).collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" FILTER (WHERE {})", parts.join(" AND "))
+            }
+        };
+        let (f, e) = match &m.agg {
+            Agg::Count => {
+                select.push(format!("CAST(count(*){} AS DOUBLE)", filter(None)));
+                select.push("0".to_owned());
+                continue;
+            }
+            Agg::Sum(e) => ("sum", e),
+            Agg::Avg(e) => ("avg", e),
+            Agg::Median(e) => ("median", e),
+            Agg::Min(e) => ("min", e),
+            Agg::Max(e) => ("max", e),
+        };
+        let x = expr_sql(e);
+        select.push(format!("CAST({f}({x}){} AS DOUBLE)", filter(None)));
+        select.push(format!("count({x}){}", filter(None)));
+    }
+    let group = if q.group.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " GROUP BY {}",
+            (1..=q.group.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    format!("SELECT {} FROM {from}{group}", select.join(", "))
+}
+
 #[async_trait]
 impl Warehouse for DuckDbWarehouse {
     async fn apply(&self, table: CanonicalTable, batch: RecordBatch) -> Result<ApplyReport> {
@@ -511,6 +663,7 @@ impl Warehouse for DuckDbWarehouse {
             _ => Some(sort_expr.clone()),
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
+        q.check(table)?;
         let q = q.clone();
         let tenant = tenant.clone();
         self.api_read(move |conn| {
@@ -530,6 +683,10 @@ impl Warehouse for DuckDbWarehouse {
                         .map(|c| format!("r.{c} ILIKE {pat} ESCAPE '\\'"))
                         .collect();
                     from.push_str(&format!(" AND ({})", texts.join(" OR ")));
+                }
+                for c in &q.filter {
+                    from.push_str(" AND ");
+                    from.push_str(&cond_sql(table, c, p));
                 }
                 from
             };
@@ -768,6 +925,44 @@ impl Warehouse for DuckDbWarehouse {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
+        q.check()?;
+        let (tenant, q) = (tenant.clone(), q.clone());
+        self.api_read(move |conn| {
+            let mut p = Params::default();
+            let sql = aggregate_sql(&tenant, &q, &mut p);
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.query(params_from_iter(p.0.clone()))?;
+            let dims = q.group.len();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                if out.len() >= avesa_warehouse::aggregate::MAX_GROUPS {
+                    return Err(WarehouseError::BadRequest(format!(
+                        "more than {} groups; narrow the filters",
+                        avesa_warehouse::aggregate::MAX_GROUPS
+                    ))
+                    .into());
+                }
+                let key = (0..dims).map(|i| cell(row.get_ref(i)?)).collect::<DResult<Vec<_>>>()?;
+                let values = (0..q.measures.len())
+                    .map(|m| {
+                        let v: Option<f64> = row.get(dims + 2 * m)?;
+                        let n: i64 = row.get(dims + 2 * m + 1)?;
+                        Ok(match q.measures[m].agg {
+                            Agg::Count => Some(v.unwrap_or(0.0)),
+                            _ if n == 0 => None,
+                            _ => v,
+                        })
+                    })
+                    .collect::<DResult<Vec<_>>>()?;
+                out.push(avesa_warehouse::AggRow { key, values });
+            }
+            order_groups(&mut out, q.top);
+            Ok(out)
         })
         .await
     }

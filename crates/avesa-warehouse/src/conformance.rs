@@ -38,6 +38,8 @@ macro_rules! warehouse_conformance {
             records_are_presented_the_same_way,
             lists_page_sort_and_search,
             every_page_matches_the_reference_order,
+            aggregates_match_the_reference,
+            aggregates_check_their_columns,
             company_names_join_as_of_the_same_instant,
             analytics_count_current_records_of_one_tenant,
             key_scan_ids_and_version_counts,
@@ -534,7 +536,24 @@ pub async fn every_page_matches_the_reference_order(open: impl Open) {
     };
     let mut checked = 0;
     for as_of in [None, Some(at(300))] {
-        for search in [None, Some("printer")] {
+        let filtered = vec![
+            crate::aggregate::Cond::In(
+                crate::aggregate::Col::Column("status"),
+                vec!["New".into(), "Closed".into()],
+            ),
+            crate::aggregate::Cond::negate(crate::aggregate::Cond::Is("closed", true)),
+            crate::aggregate::Cond::Within {
+                column: "opened_at",
+                from: Some(micros(150)),
+                to: None,
+            },
+        ];
+        for (search, filter) in [
+            (None, vec![]),
+            (Some("printer"), vec![]),
+            (Some("printer"), filtered.clone()),
+            (None, filtered.clone()),
+        ] {
             for sort in ["id", "opened_at", "status", "budget_hours", "closed", "company_name"] {
                 for descending in [false, true] {
                     for (page_size, pages) in [(4, 6), (25, 3)] {
@@ -546,6 +565,7 @@ pub async fn every_page_matches_the_reference_order(open: impl Open) {
                                 sort: Some(sort.into()),
                                 descending,
                                 as_of,
+                                filter: filter.clone(),
                             };
                             let want = reference.list(&a, t, &q).await.unwrap();
                             let got = wh.list(&a, t, &q).await.unwrap();
@@ -558,7 +578,340 @@ pub async fn every_page_matches_the_reference_order(open: impl Open) {
             }
         }
     }
-    assert_eq!(checked, 2 * 2 * 6 * 2 * 9);
+    assert_eq!(checked, 2 * 4 * 6 * 2 * 9);
+}
+
+/// Every part of the aggregate vocabulary, alone and combined, over data full of nulls,
+/// ties, deletions, later versions and two tenants, now and as of an earlier instant:
+/// the backend answers what the reference model answers.
+pub async fn aggregates_match_the_reference(open: impl Open) {
+    use crate::aggregate::*;
+    let (_g, wh) = open.open().await;
+    let wh = wh.as_ref();
+    let reference = MemoryWarehouse::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    const HOUR: i64 = 3600;
+    let day = 24 * HOUR;
+    let ticket = |rng: &mut rand::rngs::StdRng, tenant: &'static str, id: String, updated: i64| {
+        let mut r = Row::new(tenant, &id, updated);
+        if rng.gen_bool(0.25) {
+            r = r.service("servicenow");
+        }
+        if rng.gen_bool(0.9) {
+            r = r.time("opened_at", rng.gen_range(0..10 * day) / 900 * 900);
+        }
+        if let Some(status) =
+            [Some("New"), Some("Closed"), Some("In Progress"), None].choose(rng).unwrap()
+        {
+            r = r.text("status", status);
+        }
+        if let Some(b) = [Some("Help Desk"), Some("Projects"), None].choose(rng).unwrap() {
+            r = r.text("board", b);
+        }
+        match [Some(true), Some(false), None].choose(rng).unwrap() {
+            Some(true) => {
+                r = r.flag("closed", true);
+                if rng.gen_bool(0.8) {
+                    r = r.time("closed_at", 10 * day + rng.gen_range(0..4 * day) / 900 * 900);
+                }
+            }
+            Some(false) => r = r.flag("closed", false),
+            None => {}
+        }
+        if let Some(h) = [Some(0.25), Some(1.5), Some(2.0), None].choose(rng).unwrap() {
+            r = r.float("budget_hours", *h);
+        }
+        if let Some(m) = [Some(true), Some(false), None].choose(rng).unwrap() {
+            r = r.flag("sla_met", *m);
+        }
+        if let Some(co) = [Some("1"), Some("2"), Some("3"), None].choose(rng).unwrap() {
+            r = r.text("company_id", co);
+        }
+        if let Some(o) = [Some("7"), Some("8"), None].choose(rng).unwrap() {
+            r = r.text("owner_id", o);
+        }
+        r.text("summary", if rng.gen_bool(0.3) { "Printer jam" } else { "password reset" })
+    };
+    let entry = |rng: &mut rand::rngs::StdRng, tenant: &'static str, id: String, updated: i64| {
+        let mut r = Row::new(tenant, &id, updated);
+        if rng.gen_bool(0.2) {
+            r = r.service("servicenow");
+        }
+        if rng.gen_bool(0.95) {
+            r = r.time("time_start", rng.gen_range(0..10 * day) / 900 * 900);
+        }
+        if let Some(m) = [Some("7"), Some("8"), Some("9"), None].choose(rng).unwrap() {
+            r = r.text("member_id", m);
+        }
+        if let Some(b) =
+            [Some("Billable"), Some("DoNotBill"), Some("NoCharge"), None].choose(rng).unwrap()
+        {
+            r = r.text("billable_option", b);
+        }
+        if let Some(h) = [Some(0.25), Some(0.5), Some(1.75), None].choose(rng).unwrap() {
+            r = r.float("actual_hours", *h).float("billed_hours", *h);
+        }
+        if let Some(rate) = [Some(100.0), Some(150.0), None].choose(rng).unwrap() {
+            r = r.float("hourly_rate", *rate);
+        }
+        if let Some(co) = [Some("1"), Some("2"), None].choose(rng).unwrap() {
+            r = r.text("company_id", co);
+        }
+        r
+    };
+    for (table, make) in [
+        (
+            CanonicalTable::Tickets,
+            &ticket as &dyn Fn(&mut rand::rngs::StdRng, &'static str, String, i64) -> Row,
+        ),
+        (CanonicalTable::TimeEntries, &entry),
+    ] {
+        let mut first = Vec::new();
+        for i in 0..120 {
+            let tenant = if i % 7 == 0 { "beta" } else { "alpha" };
+            first.push(make(&mut rng, tenant, i.to_string(), 100));
+        }
+        let mut second = Vec::new();
+        for r in &first {
+            if rng.gen_bool(0.35) {
+                let mut n = make(&mut rng, r.tenant, r.id.clone(), 20 * day).service(r.service);
+                if rng.gen_bool(0.25) {
+                    n = n.deleted();
+                }
+                second.push(n);
+            }
+        }
+        for batch_rows in [&first, &second] {
+            let mut seen = BTreeSet::new();
+            let rows: Vec<Row> = batch_rows
+                .iter()
+                .filter(|r| seen.insert((r.tenant, r.service, r.id.clone())))
+                .cloned()
+                .collect();
+            for w in [wh, &reference as &dyn Warehouse] {
+                apply(w, table, &rows).await;
+            }
+        }
+    }
+    let us = micros;
+    let t = CanonicalTable::Tickets;
+    let e = CanonicalTable::TimeEntries;
+    let q = |table, filter: Vec<Cond>, group: Vec<Dim>, measures: Vec<Measure>| Aggregate {
+        table,
+        as_of: None,
+        filter,
+        group,
+        measures,
+        top: None,
+    };
+    let open_ = Cond::negate(Cond::Is("closed", true));
+    let every_measure = vec![
+        Measure::new(Agg::Count),
+        Measure::when(Agg::Count, Cond::Is("closed", true)),
+        Measure::when(Agg::Count, open_.clone()),
+        Measure::new(Agg::Sum(Expr::Number("budget_hours"))),
+        Measure::new(Agg::Avg(Expr::Flag("sla_met"))),
+        Measure::new(Agg::Median(Expr::HoursBetween("opened_at", "closed_at"))),
+        Measure::when(Agg::Median(Expr::Number("budget_hours")), Cond::Is("closed", false)),
+        Measure::new(Agg::Min(Expr::Number("budget_hours"))),
+        Measure::new(Agg::Max(Expr::HoursUntil("opened_at", us(12 * day)))),
+        Measure::new(Agg::Avg(Expr::HoursUntil("opened_at", us(12 * day)))),
+    ];
+    let window =
+        Cond::Within { column: "opened_at", from: Some(us(2 * day)), to: Some(us(8 * day)) };
+    let shifts = vec![
+        Shift { at: i64::MIN, offset: -5 * HOUR * 1_000_000 },
+        Shift { at: us(4 * day + 7 * HOUR), offset: -4 * HOUR * 1_000_000 },
+    ];
+    let mut cases = vec![
+        q(t, vec![], vec![], every_measure.clone()),
+        q(t, vec![window.clone()], vec![], every_measure.clone()),
+        q(t, vec![], vec![Dim::Value(Col::Column("status"))], every_measure.clone()),
+        q(
+            t,
+            vec![],
+            vec![Dim::Value(Col::Column("closed")), Dim::Value(Col::Service)],
+            vec![Measure::new(Agg::Count), Measure::new(Agg::Sum(Expr::Number("budget_hours")))],
+        ),
+        q(
+            t,
+            vec![Cond::In(
+                Col::Ref("company_id"),
+                vec!["connectwise:1".into(), "servicenow:2".into()],
+            )],
+            vec![Dim::Value(Col::Ref("company_id")), Dim::Value(Col::Ref("owner_id"))],
+            vec![Measure::new(Agg::Count)],
+        ),
+        q(
+            t,
+            vec![window.clone()],
+            vec![Dim::Steps {
+                column: "opened_at",
+                origin: us(0),
+                width: day * 1_000_000,
+                shifts: shifts.clone(),
+            }],
+            vec![Measure::new(Agg::Count), Measure::when(Agg::Count, Cond::Is("closed", true))],
+        ),
+        q(
+            t,
+            vec![],
+            vec![Dim::Steps {
+                column: "closed_at",
+                origin: us(-3 * day),
+                width: 7 * day * 1_000_000,
+                shifts: shifts.clone(),
+            }],
+            vec![
+                Measure::new(Agg::Count),
+                Measure::new(Agg::Median(Expr::HoursBetween("opened_at", "closed_at"))),
+            ],
+        ),
+        q(
+            t,
+            vec![open_.clone()],
+            vec![Dim::Edges {
+                column: "opened_at",
+                edges: vec![us(2 * day), us(5 * day), us(9 * day)],
+            }],
+            vec![
+                Measure::new(Agg::Count),
+                Measure::new(Agg::Avg(Expr::HoursUntil("opened_at", us(12 * day)))),
+            ],
+        ),
+        q(
+            t,
+            vec![
+                Cond::Search("PRINT".into()),
+                Cond::Any(vec![
+                    Cond::IsNull(Col::Column("board")),
+                    Cond::In(Col::Column("board"), vec!["Projects".into()]),
+                ]),
+            ],
+            vec![Dim::Value(Col::Column("board"))],
+            vec![Measure::new(Agg::Count)],
+        ),
+        q(
+            t,
+            vec![
+                Cond::AtMost(Expr::HoursBetween("opened_at", "closed_at"), 100.0),
+                Cond::negate(Cond::All(vec![])),
+            ],
+            vec![],
+            vec![Measure::new(Agg::Count)],
+        ),
+        q(
+            t,
+            vec![Cond::AtMost(Expr::HoursBetween("opened_at", "closed_at"), 100.0)],
+            vec![Dim::Value(Col::Id)],
+            vec![Measure::new(Agg::Count)],
+        ),
+        q(t, vec![Cond::In(Col::Service, vec![])], vec![], every_measure.clone()),
+        // Open at an instant, read from the dates (a backlog).
+        q(
+            t,
+            vec![Cond::All(vec![
+                Cond::Any(vec![
+                    Cond::IsNull(Col::Column("opened_at")),
+                    Cond::Within { column: "opened_at", from: None, to: Some(us(5 * day)) },
+                ]),
+                Cond::Any(vec![
+                    Cond::negate(Cond::Is("closed", true)),
+                    Cond::Within { column: "closed_at", from: Some(us(11 * day)), to: None },
+                ]),
+            ])],
+            vec![Dim::Value(Col::Column("board"))],
+            vec![
+                Measure::new(Agg::Count),
+                Measure::new(Agg::Avg(Expr::HoursUntil("opened_at", us(5 * day)))),
+            ],
+        ),
+        q(
+            t,
+            vec![Cond::In(Col::Id, vec!["connectwise:3".into(), "servicenow:4".into()])],
+            vec![],
+            vec![Measure::new(Agg::Count)],
+        ),
+        q(
+            e,
+            vec![Cond::Within { column: "time_start", from: Some(us(day)), to: None }],
+            vec![Dim::Value(Col::Ref("member_id"))],
+            vec![
+                Measure::new(Agg::Sum(Expr::Number("actual_hours"))),
+                Measure::when(
+                    Agg::Sum(Expr::Number("actual_hours")),
+                    Cond::In(Col::Column("billable_option"), vec!["Billable".into()]),
+                ),
+                Measure::when(
+                    Agg::Sum(Expr::Product("billed_hours", "hourly_rate")),
+                    Cond::In(Col::Column("billable_option"), vec!["Billable".into()]),
+                ),
+            ],
+        ),
+        q(
+            e,
+            vec![],
+            vec![
+                Dim::Value(Col::Column("billable_option")),
+                Dim::Steps {
+                    column: "time_start",
+                    origin: us(0),
+                    width: day * 1_000_000,
+                    shifts: vec![],
+                },
+            ],
+            vec![Measure::new(Agg::Count), Measure::new(Agg::Sum(Expr::Number("actual_hours")))],
+        ),
+    ];
+    let mut top = q(
+        e,
+        vec![],
+        vec![Dim::Value(Col::Ref("company_id"))],
+        vec![Measure::new(Agg::Count), Measure::new(Agg::Sum(Expr::Number("actual_hours")))],
+    );
+    top.top = Some(Top { measure: 1, descending: true, limit: 2 });
+    cases.push(top.clone());
+    top.top = Some(Top { measure: 0, descending: false, limit: 10 });
+    cases.push(top);
+    let past: Vec<Aggregate> =
+        cases.iter().map(|c| Aggregate { as_of: Some(at(day)), ..c.clone() }).collect();
+    cases.extend(past);
+    let close = |a: &Option<f64>, b: &Option<f64>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+        _ => false,
+    };
+    let mut groups = 0;
+    for tenant_id in ["alpha", "beta", "nobody"] {
+        let tn = tenant(tenant_id);
+        for c in &cases {
+            let want = reference.aggregate(&tn, c).await.unwrap();
+            let got = wh.aggregate(&tn, c).await.unwrap();
+            let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+            assert_eq!(keys(&got), keys(&want), "{tenant_id} {c:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
+                    "{tenant_id} {c:?}\n got  {g:?}\n want {w:?}"
+                );
+            }
+            groups += want.len();
+        }
+    }
+    // The data reaches every shape: many groups, not a suite of empty answers.
+    assert!(groups > 300, "{groups}");
+    let counts = reference.aggregate(&tenant("alpha"), &cases[0]).await.unwrap();
+    assert!(counts[0].values.iter().all(Option::is_some), "{counts:?}");
+}
+
+/// An aggregate naming a column the table lacks, or of the wrong type, is a client error.
+pub async fn aggregates_check_their_columns(open: impl Open) {
+    use crate::aggregate::*;
+    let (_g, wh) = open.open().await;
+    let mut a = Aggregate::new(CanonicalTable::Tickets);
+    a.measures.push(Measure::new(Agg::Sum(Expr::Number("summary"))));
+    let r = wh.aggregate(&tenant("alpha"), &a).await;
+    assert!(matches!(r, Err(WarehouseError::BadRequest(_))), "{r:?}");
 }
 
 pub async fn company_names_join_as_of_the_same_instant(open: impl Open) {

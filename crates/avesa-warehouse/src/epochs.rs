@@ -117,6 +117,13 @@ impl Warehouse for EpochWarehouse {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+    async fn aggregate(
+        &self,
+        tenant: &TenantId,
+        q: &crate::Aggregate,
+    ) -> Result<Vec<crate::AggRow>> {
+        self.inner.aggregate(tenant, q).await
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! with the later `extracted_at` wins (then the greater `record_hash`), which is a property
 //! of the set of batches, not of their order.
 
+pub mod aggregate;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod epochs;
@@ -21,6 +22,7 @@ mod memory;
 pub mod present;
 mod query;
 
+pub use aggregate::{AggRow, Aggregate};
 pub use epochs::{DataEpochs, EpochWarehouse};
 pub use memory::MemoryWarehouse;
 pub use query::*;
@@ -114,4 +116,7 @@ pub trait Warehouse: Send + Sync + 'static {
     ) -> Result<Vec<String>>;
     /// A cheap liveness probe.
     async fn ping(&self) -> Result<()>;
+    /// Groups and measures of the tenant's rows of one table ([`aggregate`]): what every
+    /// analytics figure is computed from.
+    async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>>;
 }

@@ -15,6 +15,9 @@ use async_trait::async_trait;
 use avesa_model::{CanonicalTable, ColumnType, TenantId};
 use chrono::NaiveDateTime;
 
+use crate::aggregate::{
+    Agg, AggRow, Aggregate, Col, Cond, Dim, Expr, edge_key, median, order_groups, step_key,
+};
 use crate::present::{Cell, Projection, Source, joins_company};
 use crate::*;
 
@@ -283,8 +286,10 @@ impl Warehouse for MemoryWarehouse {
 
     async fn list(&self, tenant: &TenantId, table: CanonicalTable, q: &ListQuery) -> Result<Page> {
         let sort = q.sort_by(table)?;
+        q.check(table)?;
         let tables = self.lock();
         let mut rows = visible_rows(&tables, table, tenant.as_str(), q.as_of.map(micros));
+        rows.retain(|r| q.filter.iter().all(|c| holds(table, r, c)));
         if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             let needle = search.to_lowercase();
             rows.retain(|r| {
@@ -483,5 +488,170 @@ impl Warehouse for MemoryWarehouse {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
+        q.check()?;
+        let tables = self.lock();
+        let table = q.table;
+        let rows = visible_rows(&tables, table, tenant.as_str(), q.as_of.map(micros));
+        let mut groups: BTreeMap<Vec<GroupKey>, (Vec<Cell>, Vec<Vec<f64>>, Vec<u64>)> =
+            BTreeMap::new();
+        for r in rows.iter().filter(|r| q.filter.iter().all(|c| holds(table, r, c))) {
+            let key: Vec<Cell> = q.group.iter().map(|d| dim_key(table, r, d)).collect();
+            let entry = groups.entry(key.iter().map(GroupKey::of).collect()).or_insert_with(|| {
+                (key, vec![vec![]; q.measures.len()], vec![0; q.measures.len()])
+            });
+            for (i, m) in q.measures.iter().enumerate() {
+                if m.when.as_ref().is_some_and(|c| !holds(table, r, c)) {
+                    continue;
+                }
+                match &m.agg {
+                    Agg::Count => entry.2[i] += 1,
+                    Agg::Sum(e) | Agg::Avg(e) | Agg::Median(e) | Agg::Min(e) | Agg::Max(e) => {
+                        if let Some(v) = eval(table, r, e) {
+                            entry.1[i].push(v);
+                        }
+                    }
+                }
+            }
+        }
+        if groups.len() > crate::aggregate::MAX_GROUPS {
+            return Err(WarehouseError::BadRequest(format!(
+                "more than {} groups; narrow the filters",
+                crate::aggregate::MAX_GROUPS
+            )));
+        }
+        let mut out: Vec<AggRow> = groups
+            .into_values()
+            .map(|(key, mut inputs, counts)| AggRow {
+                key,
+                values: q
+                    .measures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let xs = &mut inputs[i];
+                        match &m.agg {
+                            Agg::Count => Some(counts[i] as f64),
+                            _ if xs.is_empty() => None,
+                            Agg::Sum(_) => Some(xs.iter().sum()),
+                            Agg::Avg(_) => Some(xs.iter().sum::<f64>() / xs.len() as f64),
+                            Agg::Median(_) => median(xs),
+                            Agg::Min(_) => xs.iter().copied().reduce(f64::min),
+                            Agg::Max(_) => xs.iter().copied().reduce(f64::max),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        // No group: one row even over no rows, as SQL answers.
+        if q.group.is_empty() && out.is_empty() {
+            out.push(AggRow {
+                key: vec![],
+                values: q
+                    .measures
+                    .iter()
+                    .map(|m| matches!(m.agg, Agg::Count).then_some(0.0))
+                    .collect(),
+            });
+        }
+        order_groups(&mut out, q.top);
+        Ok(out)
+    }
+}
+
+/// A group key cell made orderable for the map (the answer is re-ordered anyway).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Text(String),
+}
+
+impl GroupKey {
+    fn of(c: &Cell) -> Self {
+        match c {
+            Cell::Null => GroupKey::Null,
+            Cell::Bool(b) => GroupKey::Bool(*b),
+            Cell::Int(i) | Cell::Timestamp(i) => GroupKey::Int(*i),
+            Cell::Float(f) => GroupKey::Float(f.to_bits()),
+            Cell::Text(s) => GroupKey::Text(s.clone()),
+        }
+    }
+}
+
+fn value(table: CanonicalTable, r: &Row<'_>, c: Col) -> Cell {
+    match c {
+        Col::Service => Cell::Text(r.key.1.clone()),
+        Col::Id => Cell::Text(format!("{}:{}", r.key.1, r.key.2)),
+        Col::Column(n) => r.column(table, n),
+        Col::Ref(n) => match r.column(table, n) {
+            Cell::Text(v) => Cell::Text(format!("{}:{v}", r.key.1)),
+            _ => Cell::Null,
+        },
+    }
+}
+
+fn time(table: CanonicalTable, r: &Row<'_>, c: &str) -> Option<i64> {
+    match r.column(table, c) {
+        Cell::Timestamp(t) => Some(t),
+        _ => None,
+    }
+}
+
+const HOUR_US: f64 = 3_600_000_000.0;
+
+fn eval(table: CanonicalTable, r: &Row<'_>, e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Number(c) => float(&r.column(table, c)),
+        Expr::Flag(c) => match r.column(table, c) {
+            Cell::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+            _ => None,
+        },
+        Expr::HoursBetween(a, b) => {
+            Some((time(table, r, b)? - time(table, r, a)?) as f64 / HOUR_US)
+        }
+        Expr::HoursUntil(a, at) => Some((at - time(table, r, a)?) as f64 / HOUR_US),
+        Expr::Product(a, b) => Some(float(&r.column(table, a))? * float(&r.column(table, b))?),
+    }
+}
+
+fn holds(table: CanonicalTable, r: &Row<'_>, c: &Cond) -> bool {
+    match c {
+        Cond::In(col, values) => match value(table, r, *col) {
+            Cell::Text(v) => values.contains(&v),
+            _ => false,
+        },
+        Cond::IsNull(col) => value(table, r, *col) == Cell::Null,
+        Cond::Is(col, want) => r.column(table, col) == Cell::Bool(*want),
+        Cond::Within { column, from, to } => time(table, r, column)
+            .is_some_and(|t| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e)),
+        Cond::AtMost(e, limit) => eval(table, r, e).is_some_and(|v| v <= *limit),
+        Cond::Search(s) => {
+            let needle = s.trim().to_lowercase();
+            needle.is_empty()
+                || r.key.2.to_lowercase().contains(&needle)
+                || table.columns().iter().zip(&r.version.cells).any(|(c, v)| {
+                    c.ty == ColumnType::Text
+                        && matches!(v, Cell::Text(s) if s.to_lowercase().contains(&needle))
+                })
+        }
+        Cond::Not(c) => !holds(table, r, c),
+        Cond::All(cs) => cs.iter().all(|c| holds(table, r, c)),
+        Cond::Any(cs) => cs.iter().any(|c| holds(table, r, c)),
+    }
+}
+
+fn dim_key(table: CanonicalTable, r: &Row<'_>, d: &Dim) -> Cell {
+    match d {
+        Dim::Value(c) => value(table, r, *c),
+        Dim::Edges { column, edges } => {
+            time(table, r, column).map_or(Cell::Null, |t| Cell::Int(edge_key(t, edges)))
+        }
+        Dim::Steps { column, origin, width, shifts } => time(table, r, column)
+            .map_or(Cell::Null, |t| Cell::Int(step_key(t, *origin, *width, shifts))),
     }
 }

@@ -53,6 +53,8 @@ pub struct ListQuery {
     pub descending: bool,
     /// Read the table as it was at this instant (UTC) instead of now.
     pub as_of: Option<chrono::NaiveDateTime>,
+    /// Conditions every listed row meets (the analytics' filters; see [`crate::aggregate`]).
+    pub filter: Vec<crate::aggregate::Cond>,
 }
 
 impl Default for ListQuery {
@@ -64,6 +66,7 @@ impl Default for ListQuery {
             sort: None,
             descending: false,
             as_of: None,
+            filter: Vec::new(),
         }
     }
 }
@@ -81,6 +84,11 @@ pub enum SortBy {
 }
 
 impl ListQuery {
+    /// Checks the filters name columns of `table` of the right types.
+    pub fn check(&self, table: avesa_model::CanonicalTable) -> Result<(), WarehouseError> {
+        crate::Aggregate { filter: self.filter.clone(), ..crate::Aggregate::new(table) }.check()
+    }
+
     /// The order this query asks of `table`, or a client error naming the columns.
     pub fn sort_by(&self, table: avesa_model::CanonicalTable) -> Result<SortBy, WarehouseError> {
         match self.sort.as_deref() {

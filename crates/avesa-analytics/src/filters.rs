@@ -1,0 +1,390 @@
+//! Filters: the narrowing every analytics route and entity list accepts, by name, turned
+//! into the warehouse's conditions for one table.
+
+use std::collections::BTreeMap;
+
+use avesa_model::CanonicalTable;
+use avesa_warehouse::aggregate::{Col, Cond};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::period::{PeriodError, local_to_utc};
+
+/// A filter: its query parameter and what it compares, per table.
+struct FilterDef {
+    name: &'static str,
+    description: &'static str,
+    /// (table, the value it compares).
+    on: &'static [(CanonicalTable, Col)],
+}
+
+use CanonicalTable::{Companies, Contacts, Members, Tickets, TimeEntries};
+
+const VALUE_FILTERS: &[FilterDef] = &[
+    FilterDef {
+        name: "service",
+        description: "source service (connectwise, servicenow, salesforce, microsoft365)",
+        on: &[
+            (Tickets, Col::Service),
+            (TimeEntries, Col::Service),
+            (Companies, Col::Service),
+            (Contacts, Col::Service),
+            (Members, Col::Service),
+        ],
+    },
+    FilterDef {
+        name: "board",
+        description: "board or queue",
+        on: &[(Tickets, Col::Column("board"))],
+    },
+    FilterDef {
+        name: "status",
+        description: "status",
+        on: &[(Tickets, Col::Column("status")), (Companies, Col::Column("status"))],
+    },
+    FilterDef {
+        name: "priority",
+        description: "priority",
+        on: &[(Tickets, Col::Column("priority"))],
+    },
+    FilterDef {
+        name: "type",
+        description: "ticket type",
+        on: &[(Tickets, Col::Column("ticket_type")), (Companies, Col::Column("company_type"))],
+    },
+    FilterDef {
+        name: "source",
+        description: "how the ticket came in (phone, e-mail, portal …)",
+        on: &[(Tickets, Col::Column("source"))],
+    },
+    FilterDef {
+        name: "company",
+        description: "company id (connectwise:250)",
+        on: &[
+            (Tickets, Col::Ref("company_id")),
+            (TimeEntries, Col::Ref("company_id")),
+            (Contacts, Col::Ref("company_id")),
+            (Companies, Col::Id),
+        ],
+    },
+    FilterDef {
+        name: "contact",
+        description: "contact id",
+        on: &[(Tickets, Col::Ref("contact_id")), (Contacts, Col::Id)],
+    },
+    FilterDef {
+        name: "member",
+        description: "technician id: a ticket's owner, a time entry's member",
+        on: &[
+            (Tickets, Col::Ref("owner_id")),
+            (TimeEntries, Col::Ref("member_id")),
+            (Members, Col::Id),
+        ],
+    },
+    FilterDef {
+        name: "ticket",
+        description: "ticket id",
+        on: &[(TimeEntries, Col::Ref("ticket_id")), (Tickets, Col::Id)],
+    },
+    FilterDef {
+        name: "billable",
+        description: "billable option (Billable, DoNotBill, NoCharge, NoDefault)",
+        on: &[(TimeEntries, Col::Column("billable_option"))],
+    },
+    FilterDef {
+        name: "work_type",
+        description: "work type",
+        on: &[(TimeEntries, Col::Column("work_type"))],
+    },
+];
+
+/// Date-range filters: `{name}_from` and `{name}_to` (a local date, `to` inclusive, or
+/// an instant).
+const DATE_FILTERS: &[(&str, CanonicalTable, &str)] = &[
+    ("opened", Tickets, "opened_at"),
+    ("closed", Tickets, "closed_at"),
+    ("date", TimeEntries, "time_start"),
+    ("updated", Tickets, "source_updated_at"),
+];
+
+/// `open=true` keeps tickets not closed, `open=false` closed ones.
+const OPEN: &str = "open";
+/// `open_at=<instant>` keeps the tickets that were open at that instant.
+const OPEN_AT: &str = "open_at";
+
+/// The tickets open at `at` (microseconds), read from their dates: opened before it (or
+/// without an opening date) and not closed, or closed at or after it. This holds for any
+/// past instant from the current data alone, including instants before the first sync.
+pub fn open_at(at: i64) -> Cond {
+    Cond::All(vec![
+        Cond::Any(vec![
+            Cond::IsNull(Col::Column("opened_at")),
+            Cond::Within { column: "opened_at", from: None, to: Some(at) },
+        ]),
+        Cond::Any(vec![
+            Cond::negate(Cond::Is("closed", true)),
+            Cond::Within { column: "closed_at", from: Some(at), to: None },
+        ]),
+    ])
+}
+
+/// Every filter parameter name, for documentation and the OpenAPI document.
+pub fn names() -> Vec<String> {
+    let mut out: Vec<String> = VALUE_FILTERS.iter().map(|f| f.name.to_owned()).collect();
+    out.push(OPEN.to_owned());
+    out.push(OPEN_AT.to_owned());
+    for (n, _, _) in DATE_FILTERS {
+        out.push(format!("{n}_from"));
+        out.push(format!("{n}_to"));
+    }
+    out.dedup();
+    out
+}
+
+/// The filter parameters that apply to `table`'s records.
+pub fn names_for(table: CanonicalTable) -> Vec<String> {
+    let mut out: Vec<String> = VALUE_FILTERS
+        .iter()
+        .filter(|f| f.on.iter().any(|(t, _)| *t == table))
+        .map(|f| f.name.to_owned())
+        .collect();
+    if table == Tickets {
+        out.push(OPEN.to_owned());
+        out.push(OPEN_AT.to_owned());
+    }
+    for (n, t, _) in DATE_FILTERS {
+        if *t == table {
+            out.push(format!("{n}_from"));
+            out.push(format!("{n}_to"));
+        }
+    }
+    out
+}
+
+/// A filter parameter's description.
+pub fn describe(name: &str) -> Option<String> {
+    if name == OPEN {
+        return Some("true: tickets not closed; false: closed tickets".into());
+    }
+    if name == OPEN_AT {
+        return Some("tickets that were open at this instant (RFC 3339): opened before it, closed after it or not at all".into());
+    }
+    if let Some(f) = VALUE_FILTERS.iter().find(|f| f.name == name) {
+        return Some(format!("{}; several separated by commas", f.description));
+    }
+    let (base, end) = name.rsplit_once('_')?;
+    DATE_FILTERS.iter().find(|(n, _, _)| *n == base).map(|(_, t, c)| {
+        format!(
+            "{t}.{c} {} (a local date, inclusive, or an instant)",
+            if end == "from" { "from" } else { "up to" }
+        )
+    })
+}
+
+/// Query parameters as (name, value) pairs.
+pub type Params<'a> = Vec<(&'a str, &'a str)>;
+
+/// The filters of one request, by parameter name; values as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    values: BTreeMap<String, Vec<String>>,
+    dates: BTreeMap<String, String>,
+    open: Option<bool>,
+    open_at: Option<String>,
+    search: Option<String>,
+}
+
+impl Filters {
+    /// Reads filter parameters out of a query's parameters (others are left to the
+    /// caller); an unknown `*_from`/`*_to` or an empty value is a client error.
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(Filters, Params<'a>), PeriodError> {
+        let mut f = Filters::default();
+        let mut rest = Vec::new();
+        for (k, v) in params {
+            if k == OPEN {
+                f.open = Some(match v.trim() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(PeriodError(format!(
+                            "open: expected true or false, got {other:?}"
+                        )));
+                    }
+                });
+            } else if k == OPEN_AT {
+                f.open_at = Some(v.to_owned());
+            } else if k == "q" {
+                f.search = Some(v.to_owned()).filter(|s| !s.trim().is_empty());
+            } else if VALUE_FILTERS.iter().any(|d| d.name == k) {
+                let values: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if values.is_empty() {
+                    return Err(PeriodError(format!("{k}: give at least one value")));
+                }
+                f.values.entry(k.to_owned()).or_default().extend(values);
+            } else if DATE_FILTERS
+                .iter()
+                .any(|(n, _, _)| k == format!("{n}_from") || k == format!("{n}_to"))
+            {
+                f.dates.insert(k.to_owned(), v.to_owned());
+            } else {
+                rest.push((k, v));
+            }
+        }
+        Ok((f, rest))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+            && self.dates.is_empty()
+            && self.open.is_none()
+            && self.open_at.is_none()
+            && self.search.is_none()
+    }
+
+    /// Narrows a value filter to one value (a drill-down into one group).
+    pub fn with(mut self, name: &str, value: String) -> Self {
+        self.values.insert(name.to_owned(), vec![value]);
+        self
+    }
+
+    /// Sets a date range filter (`{name}_from`, `{name}_to`) to instants.
+    pub fn with_range(mut self, name: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.dates.insert(format!("{name}_from"), text(from));
+        self.dates.insert(format!("{name}_to"), text(to));
+        self
+    }
+
+    /// Keeps the tickets open at an instant.
+    pub fn with_open_at(mut self, at: DateTime<Utc>) -> Self {
+        self.open_at = Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        self
+    }
+
+    /// Keeps open (or closed) tickets only.
+    pub fn with_open(mut self, open: bool) -> Self {
+        self.open = Some(open);
+        self
+    }
+
+    /// The filters as query parameters (for a drill-down link).
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> =
+            self.values.iter().map(|(k, v)| (k.clone(), v.join(","))).collect();
+        out.extend(self.dates.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(o) = self.open {
+            out.push((OPEN.into(), o.to_string()));
+        }
+        if let Some(a) = &self.open_at {
+            out.push((OPEN_AT.into(), a.clone()));
+        }
+        if let Some(q) = &self.search {
+            out.push(("q".into(), q.clone()));
+        }
+        out
+    }
+
+    /// The conditions for `table`, and the names of the filters that do not apply to it.
+    pub fn conds(
+        &self,
+        table: CanonicalTable,
+        tz: Tz,
+    ) -> Result<(Vec<Cond>, Vec<String>), PeriodError> {
+        let mut conds = Vec::new();
+        let mut ignored = Vec::new();
+        for (name, values) in &self.values {
+            let def = VALUE_FILTERS.iter().find(|d| d.name == name).expect("parsed as a filter");
+            match def.on.iter().find(|(t, _)| *t == table) {
+                Some((_, col)) => conds.push(Cond::In(*col, values.clone())),
+                None => ignored.push(name.clone()),
+            }
+        }
+        let mut ranges: BTreeMap<&str, (Option<i64>, Option<i64>)> = BTreeMap::new();
+        for (key, v) in &self.dates {
+            let (base, end) = key.rsplit_once('_').expect("a *_from or *_to key");
+            match DATE_FILTERS.iter().find(|(n, t, _)| *n == base && *t == table) {
+                Some((_, _, column)) => {
+                    let at = instant(key, v, tz, end == "to")?.timestamp_micros();
+                    let r = ranges.entry(column).or_default();
+                    if end == "from" { r.0 = Some(at) } else { r.1 = Some(at) }
+                }
+                None => ignored.push(key.clone()),
+            }
+        }
+        for (column, (from, to)) in ranges {
+            let column =
+                DATE_FILTERS.iter().find(|(_, _, c)| *c == column).expect("a date column").2;
+            conds.push(Cond::Within { column, from, to });
+        }
+        if let Some(open) = self.open {
+            if table == Tickets {
+                let closed = Cond::Is("closed", true);
+                conds.push(if open { Cond::negate(closed) } else { closed });
+            } else {
+                ignored.push(OPEN.to_owned());
+            }
+        }
+        if let Some(at) = &self.open_at {
+            if table == Tickets {
+                let at = DateTime::parse_from_rfc3339(at.trim()).map_err(|_| {
+                    PeriodError(format!("open_at: {at:?} is not an instant (2026-11-01T08:00:00Z)"))
+                })?;
+                conds.push(open_at(at.timestamp_micros()));
+            } else {
+                ignored.push(OPEN_AT.to_owned());
+            }
+        }
+        if let Some(q) = &self.search {
+            conds.push(Cond::Search(q.clone()));
+        }
+        Ok((conds, ignored))
+    }
+}
+
+fn instant(name: &str, v: &str, tz: Tz, is_to: bool) -> Result<DateTime<Utc>, PeriodError> {
+    let v = v.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let d = if is_to { d.succ_opt().unwrap_or(d) } else { d };
+        return Ok(local_to_utc(tz, d.and_time(chrono::NaiveTime::MIN)));
+    }
+    DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        PeriodError(format!("{name}: {v:?} is neither a date (2026-11-01) nor an instant"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_conditions_of_the_tables_they_apply_to() {
+        let (f, rest) = Filters::from_params([
+            ("board", "Help Desk, Projects"),
+            ("billable", "Billable"),
+            ("opened_from", "2026-11-01"),
+            ("page", "2"),
+        ])
+        .unwrap();
+        assert_eq!(rest, vec![("page", "2")]);
+        let (conds, ignored) = f.conds(Tickets, Tz::UTC).unwrap();
+        assert_eq!(ignored, vec!["billable".to_owned()]);
+        assert_eq!(
+            conds[0],
+            Cond::In(Col::Column("board"), vec!["Help Desk".into(), "Projects".into()])
+        );
+        assert!(matches!(conds[1], Cond::Within { column: "opened_at", from: Some(_), to: None }));
+        let (conds, ignored) = f.conds(TimeEntries, Tz::UTC).unwrap();
+        assert_eq!(conds, vec![Cond::In(Col::Column("billable_option"), vec!["Billable".into()])]);
+        assert_eq!(ignored, vec!["board".to_owned(), "opened_from".to_owned()]);
+        assert!(Filters::from_params([("status", " , ")]).is_err());
+        let (f, _) = Filters::from_params([("closed_to", "soon")]).unwrap();
+        assert!(f.conds(Tickets, Tz::UTC).unwrap_err().0.starts_with("closed_to"));
+    }
+}

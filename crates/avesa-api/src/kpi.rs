@@ -1,0 +1,798 @@
+//! The metric routes: every built-in metric for a period in the tenant's time zone, with
+//! filters, comparison with the previous period, `as_of`, breakdowns (with the names of
+//! the companies, members and contacts they group by) and series; each answer links the
+//! list of the records behind it.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /api/analytics/metrics` | the catalogue: metrics, breakdowns, periods, filters |
+//! | `GET /api/analytics/metrics/{metric}` | one metric (and its groups with `group_by`) |
+//! | `GET /api/analytics/metrics/{metric}/series` | the metric per day, week, month or quarter |
+//! | `GET /api/analytics/kpis?metrics=a,b` | several metrics at once (a dashboard's cards) |
+//!
+//! Answers depend on the clock (a period runs to now): `now` is taken to the minute, and
+//! the response cache keys these routes by that minute too.
+
+use std::collections::BTreeMap;
+
+use avesa_analytics::METRICS;
+use avesa_analytics::filters::{self, Filters};
+use avesa_analytics::metrics::{
+    AGE_BUCKETS, Better, DIMENSIONS, GroupBy, KeyCell, Metric, MetricError, Query, Unit, metric,
+    names, referenced_table, series, top_keys,
+};
+use avesa_analytics::period::{self, Interval, Period, parse_tz};
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::entities::{NoParams, bad_param, int_param, parse_as_of};
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+
+impl From<MetricError> for ApiError {
+    fn from(e: MetricError) -> Self {
+        match e {
+            MetricError::BadRequest(m) => {
+                let param = m.split_once(':').map(|(p, _)| p.to_owned());
+                let err = ApiError::bad_request(m);
+                match param.filter(|p| p.chars().all(|c| c.is_ascii_lowercase() || c == '_')) {
+                    Some(p) => err.with_details(serde_json::json!({ "param": p })),
+                    None => err,
+                }
+            }
+            MetricError::Warehouse(w) => w.into(),
+        }
+    }
+}
+
+/// The values of the metric routes' parameters that take a closed set, for the OpenAPI
+/// document.
+pub(crate) fn parameter_values(name: &str) -> Option<Vec<String>> {
+    let own = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
+    match name {
+        "metric" => Some(METRICS.iter().map(|m| m.id.to_owned()).collect()),
+        "period" => own(period::NAMED),
+        "compare" => own(&["previous", "none"]),
+        "interval" => own(&["day", "week", "month", "quarter"]),
+        "group_by" => {
+            let mut v: Vec<String> = DIMENSIONS.iter().map(|d| d.name.to_owned()).collect();
+            v.push("age".into());
+            v.sort();
+            v.dedup();
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+/// The clock of an analytics answer: now, to the minute.
+pub(crate) fn minute_now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now)
+}
+
+/// Query parameters of the metric routes: the period, the comparison, `as_of`, a
+/// breakdown, and the filters. Each route rejects parameters it does not use.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MetricParams {
+    /// A named period: today, yesterday, 7d, 30d (the default), 90d, this_week,
+    /// last_week, this_month, last_month, this_quarter, last_quarter, this_year,
+    /// last_year.
+    pub period: Option<String>,
+    /// Start of a custom period: a local date (2026-11-01) or an instant (RFC 3339).
+    pub from: Option<String>,
+    /// End of a custom period: a local date (included) or an instant (excluded).
+    pub to: Option<String>,
+    /// The IANA time zone days and periods are read in (default UTC).
+    pub tz: Option<String>,
+    /// `previous`: also the same figures for the preceding period; `none` (default).
+    pub compare: Option<String>,
+    /// Answer as the data stood at this instant (RFC 3339); periods end there.
+    #[param(format = DateTime)]
+    pub as_of: Option<String>,
+    /// A breakdown (see the catalogue's `group_by` of each metric).
+    pub group_by: Option<String>,
+    /// Most groups of a breakdown (default 20, at most 1000), largest first.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// Series only: day, week, month or quarter (default by the period's length).
+    pub interval: Option<String>,
+    /// KPIs only: metric ids, separated by commas.
+    pub metrics: Option<String>,
+    /// Filter: source service.
+    pub service: Option<String>,
+    /// Filter: board or queue.
+    pub board: Option<String>,
+    /// Filter: status.
+    pub status: Option<String>,
+    /// Filter: priority.
+    pub priority: Option<String>,
+    /// Filter: ticket type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub ticket_type: Option<String>,
+    /// Filter: how the ticket came in.
+    pub source: Option<String>,
+    /// Filter: company id (connectwise:250).
+    pub company: Option<String>,
+    /// Filter: contact id.
+    pub contact: Option<String>,
+    /// Filter: technician id (ticket owner, time entry member).
+    pub member: Option<String>,
+    /// Filter: ticket id (time entries).
+    pub ticket: Option<String>,
+    /// Filter: billable option.
+    pub billable: Option<String>,
+    /// Filter: work type.
+    pub work_type: Option<String>,
+    /// Filter: true for tickets not closed, false for closed ones.
+    pub open: Option<String>,
+    /// Filter: tickets open at this instant.
+    #[param(format = DateTime)]
+    pub open_at: Option<String>,
+    /// Filter: tickets opened from (local date or instant).
+    pub opened_from: Option<String>,
+    /// Filter: tickets opened up to (a local date, included, or an instant).
+    pub opened_to: Option<String>,
+    pub closed_from: Option<String>,
+    pub closed_to: Option<String>,
+    /// Filter: time entries started from.
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+    pub updated_from: Option<String>,
+    pub updated_to: Option<String>,
+    /// Search: the text, in the record's id or text columns.
+    pub q: Option<String>,
+}
+
+impl MetricParams {
+    fn filter_pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("service", &self.service),
+            ("board", &self.board),
+            ("status", &self.status),
+            ("priority", &self.priority),
+            ("type", &self.ticket_type),
+            ("source", &self.source),
+            ("company", &self.company),
+            ("contact", &self.contact),
+            ("member", &self.member),
+            ("ticket", &self.ticket),
+            ("billable", &self.billable),
+            ("work_type", &self.work_type),
+            ("open", &self.open),
+            ("open_at", &self.open_at),
+            ("opened_from", &self.opened_from),
+            ("opened_to", &self.opened_to),
+            ("closed_from", &self.closed_from),
+            ("closed_to", &self.closed_to),
+            ("date_from", &self.date_from),
+            ("date_to", &self.date_to),
+            ("updated_from", &self.updated_from),
+            ("updated_to", &self.updated_to),
+            ("q", &self.q),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+
+    /// Refuses the parameters a route does not use.
+    fn refuse(&self, route: &str, unused: &[(&str, bool)]) -> Result<(), ApiError> {
+        match unused.iter().find(|(_, given)| *given) {
+            Some((p, _)) => Err(bad_param(p, format!("not a parameter of {route}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The period, comparison and filters.
+    fn resolve(&self) -> Result<(Query, bool), ApiError> {
+        let tz = match self.tz.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => parse_tz(name).map_err(|e| bad_param("tz", e.0))?,
+            None => chrono_tz::UTC,
+        };
+        let now = minute_now();
+        // The data as it stands at an instant still to come is the data now.
+        let as_of = parse_as_of(self.as_of.as_deref())?.map(|t| t.and_utc()).filter(|a| *a < now);
+        let clock = as_of.unwrap_or(now);
+        let period = Period::resolve(
+            self.period.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+            tz,
+            clock,
+        )
+        .map_err(MetricError::from)?;
+        let compare = match self.compare.as_deref().map(str::trim) {
+            None | Some("") | Some("none") => false,
+            Some("previous") => true,
+            Some(other) => {
+                return Err(bad_param(
+                    "compare",
+                    format!("expected previous or none, got {other:?}"),
+                ));
+            }
+        };
+        let (filters, _) = Filters::from_params(self.filter_pairs()).map_err(MetricError::from)?;
+        Ok((Query { period, filters, as_of, now }, compare))
+    }
+}
+
+/// A period as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodView {
+    /// Start (RFC 3339, UTC), included.
+    #[schema(format = DateTime)]
+    pub from: String,
+    /// End (RFC 3339, UTC), excluded.
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// The named period, `custom`, or `previous …`.
+    pub label: String,
+    /// The time zone days are read in.
+    pub tz: String,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl From<&Period> for PeriodView {
+    fn from(p: &Period) -> Self {
+        PeriodView {
+            from: rfc3339(p.from),
+            to: rfc3339(p.to),
+            label: p.label.clone(),
+            tz: p.tz.name().to_owned(),
+        }
+    }
+}
+
+/// Which way the value moved against the previous period.
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    Up,
+    Down,
+    Flat,
+}
+
+/// Whether the move is for the better (by the metric's direction).
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Assessment {
+    Better,
+    Worse,
+    Same,
+}
+
+/// A metric's value in the previous period and the change to this one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Comparison {
+    pub period: PeriodView,
+    /// Null when not available.
+    pub value: Option<f64>,
+    /// `value - previous value`; null when either is not available.
+    pub change: Option<f64>,
+    /// The change as a percentage of the previous value; null when that is zero.
+    pub change_pct: Option<f64>,
+    pub trend: Option<Trend>,
+    pub assessment: Option<Assessment>,
+}
+
+/// One group of a breakdown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupView {
+    /// The group's value (a status, a board) or id (`connectwise:250`); null for records
+    /// without one.
+    pub key: Option<String>,
+    /// What to show: the name of the company, member or contact, or the value itself.
+    pub label: String,
+    pub value: Option<f64>,
+    /// With `compare=previous`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_value: Option<Option<f64>>,
+    /// The list of the records behind the group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<String>,
+}
+
+/// `GET /api/analytics/metrics/{metric}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricView {
+    pub metric: String,
+    pub label: String,
+    pub unit: Unit,
+    pub better: Better,
+    pub period: PeriodView,
+    /// Null when not available (e.g. SLA for a source that does not record it): never a
+    /// silent zero.
+    pub value: Option<f64>,
+    pub available: bool,
+    /// With `compare=previous`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Comparison>,
+    /// With `group_by`: the groups, largest first (ageing buckets oldest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupView>>,
+    /// Filters given that do not apply to this metric's records.
+    pub ignored_filters: Vec<String>,
+    /// `as_of`, when the answer is as the data stood then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub as_of: Option<String>,
+    /// The list of the records behind the figure.
+    pub drill: String,
+}
+
+/// Rounds to the millionth: the last bits of a floating-point sum depend on the order
+/// the engine added in.
+fn round(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite()).map(|v| (v * 1e6).round() / 1e6)
+}
+
+fn compare(m: &Metric, period: &Period, value: Option<f64>, prev: Option<f64>) -> Comparison {
+    let change = round(value.zip(prev).map(|(a, b)| a - b));
+    let change_pct =
+        value.zip(prev).and_then(|(a, b)| (b != 0.0).then(|| (a - b) / b.abs() * 100.0));
+    let trend = change.map(|c| {
+        if c.abs() < 1e-9 {
+            Trend::Flat
+        } else if c > 0.0 {
+            Trend::Up
+        } else {
+            Trend::Down
+        }
+    });
+    let assessment = trend.as_ref().map(|t| match (t, m.better) {
+        (Trend::Flat, _) => Assessment::Same,
+        (Trend::Up, Better::Higher) | (Trend::Down, Better::Lower) => Assessment::Better,
+        _ => Assessment::Worse,
+    });
+    Comparison {
+        period: period.into(),
+        value: round(prev),
+        change,
+        change_pct: round(change_pct),
+        trend,
+        assessment,
+    }
+}
+
+fn list_segment(table: avesa_model::CanonicalTable) -> &'static str {
+    crate::entities::ENTITY_SEGMENTS.iter().find(|(_, t)| *t == table).map_or("tickets", |(s, _)| s)
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The list URL of the records behind a metric (narrowed to one group by `extra`).
+fn drill(m: &Metric, q: &Query, period: &Period, extra: Option<(&str, String)>) -> String {
+    let mut f = q.filters.clone();
+    if let Some(r) = m.range_filter() {
+        f = f.with_range(r, period.from, period.to);
+    }
+    for (k, v) in m.narrow {
+        f = if *k == "open" { f.with_open(*v == "true") } else { f.with(k, (*v).to_owned()) };
+    }
+    if let Some((k, v)) = extra {
+        f = f.with(k, v);
+    }
+    if m.range_filter().is_none() && m.table == avesa_model::CanonicalTable::Tickets {
+        // A backlog: the tickets open at the period's end.
+        f = f.with_open_at(period.to.min(q.as_of.unwrap_or(q.now)));
+    }
+    let mut params = f.params();
+    if let Some(a) = q.as_of {
+        params.push(("as_of".into(), rfc3339(a)));
+    }
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    format!("/api/{}?{}", list_segment(m.table), query.join("&"))
+}
+
+fn key_text(k: &KeyCell) -> Option<String> {
+    match k {
+        KeyCell::Null => None,
+        KeyCell::Text(s) => Some(s.clone()),
+        KeyCell::Int(i) => Some(i.to_string()),
+        KeyCell::Bool(b) => Some(b.to_string()),
+    }
+}
+
+fn find_metric(id: &str) -> Result<&'static Metric, ApiError> {
+    metric(id).ok_or_else(|| {
+        ApiError::not_found(format!("no metric {id:?}; GET /api/analytics/metrics lists them"))
+    })
+}
+
+async fn evaluate(
+    state: &AppState,
+    user: &AuthUser,
+    m: &'static Metric,
+    q: &Query,
+    with_previous: bool,
+    group: Option<GroupBy>,
+    limit: usize,
+) -> Result<MetricView, ApiError> {
+    let wh = state.warehouse.as_ref();
+    let t = &user.tenant;
+    let previous = q.period.previous();
+    let (now, before) = if with_previous {
+        let (a, b) = tokio::join!(
+            m.evaluate(wh, t, q, &q.period, group),
+            m.evaluate(wh, t, q, &previous, group)
+        );
+        (a?, Some(b?))
+    } else {
+        (m.evaluate(wh, t, q, &q.period, group).await?, None)
+    };
+    let overall = match group {
+        None => now.values.get(&vec![]).copied().flatten(),
+        // The metric without a breakdown, for the headline figure.
+        Some(_) => {
+            m.evaluate(wh, t, q, &q.period, None).await?.values.get(&vec![]).copied().flatten()
+        }
+    };
+    let overall_before = match (&before, group) {
+        (Some(b), None) => Some(b.values.get(&vec![]).copied().flatten()),
+        (Some(_), Some(_)) => Some(
+            m.evaluate(wh, t, q, &previous, None).await?.values.get(&vec![]).copied().flatten(),
+        ),
+        (None, _) => None,
+    };
+    let groups = match group {
+        None => None,
+        Some(g) => {
+            let keys: Vec<Vec<KeyCell>> = match g {
+                GroupBy::Age => {
+                    (0..AGE_BUCKETS.len() as i64).map(|i| vec![KeyCell::Int(i)]).collect()
+                }
+                GroupBy::Dimension(_) => top_keys(&now.values, limit),
+            };
+            let labels: BTreeMap<String, String> = match g {
+                GroupBy::Dimension(d) => match referenced_table(d.col) {
+                    Some(table) => {
+                        let ids =
+                            keys.iter().filter_map(|k| k.first().and_then(key_text)).collect();
+                        names(wh, t, table, ids, q.as_of).await?
+                    }
+                    None => BTreeMap::new(),
+                },
+                GroupBy::Age => BTreeMap::new(),
+            };
+            Some(
+                keys.into_iter()
+                    .map(|k| {
+                        let key = k.first().and_then(key_text);
+                        let label = match (g, k.first()) {
+                            (GroupBy::Age, Some(KeyCell::Int(i))) => {
+                                AGE_BUCKETS.get(*i as usize).map_or("?", |b| b.0).to_owned()
+                            }
+                            _ => key
+                                .as_ref()
+                                .map(|id| labels.get(id).cloned().unwrap_or_else(|| id.clone()))
+                                .unwrap_or_else(|| "(none)".into()),
+                        };
+                        let drill_to = match (g, &key) {
+                            (GroupBy::Dimension(d), Some(v)) => {
+                                Some(drill(m, q, &q.period, Some((d.filter, v.clone()))))
+                            }
+                            _ => None,
+                        };
+                        GroupView {
+                            value: round(
+                                now.values.get(&k).copied().flatten().or(
+                                    // A bucket or group without rows: a count of zero.
+                                    matches!(g, GroupBy::Age)
+                                        .then_some(0.0)
+                                        .filter(|_| m.unit == Unit::Count),
+                                ),
+                            ),
+                            previous_value: before
+                                .as_ref()
+                                .map(|b| round(b.values.get(&k).copied().flatten())),
+                            key,
+                            label,
+                            drill: drill_to,
+                        }
+                    })
+                    .collect(),
+            )
+        }
+    };
+    Ok(MetricView {
+        metric: m.id.to_owned(),
+        label: m.label.to_owned(),
+        unit: m.unit,
+        better: m.better,
+        period: (&q.period).into(),
+        value: round(overall),
+        available: overall.is_some(),
+        previous: overall_before.map(|p| compare(m, &previous, overall, p)),
+        groups,
+        ignored_filters: now.ignored_filters,
+        as_of: q.as_of.map(rfc3339),
+        drill: drill(m, q, &q.period, None),
+    })
+}
+
+/// One metric for a period: its value, with `compare=previous` the previous period's and
+/// the change, with `group_by` its groups (each with the list behind it).
+#[utoipa::path(
+    get,
+    path = "/api/analytics/metrics/{metric}",
+    tag = "analytics",
+    params(("metric" = String, Path, description = "A metric id from the catalogue."), MetricParams),
+    responses((status = 200, description = "The metric.", body = MetricView)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn one(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<MetricParams>,
+) -> Result<Json<MetricView>, ApiError> {
+    let m = find_metric(&id)?;
+    p.refuse("a metric", &[("interval", p.interval.is_some()), ("metrics", p.metrics.is_some())])?;
+    let (q, with_previous) = p.resolve()?;
+    let group = match p.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(g) => Some(GroupBy::parse(m, g)?),
+        None => {
+            p.refuse("a metric without group_by", &[("limit", p.limit.is_some())])?;
+            None
+        }
+    };
+    let limit = int_param("limit", p.limit.as_deref(), 20, 1, 1000)? as usize;
+    Ok(Json(evaluate(&state, &user, m, &q, with_previous, group, limit).await?))
+}
+
+crate::openapi::items!(
+    /// `GET /api/analytics/kpis`: several metrics for one period and filters.
+    KpiList,
+    MetricView
+);
+
+/// Most metrics one KPI request may ask for.
+pub const MAX_KPIS: usize = 24;
+
+/// Several metrics for the same period, comparison and filters: a dashboard's cards in
+/// one request.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/kpis",
+    tag = "analytics",
+    params(MetricParams),
+    responses((status = 200, description = "The metrics, in the order asked.", body = KpiList)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn kpis(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<MetricParams>,
+) -> Result<Json<KpiList>, ApiError> {
+    p.refuse(
+        "kpis",
+        &[
+            ("interval", p.interval.is_some()),
+            ("group_by", p.group_by.is_some()),
+            ("limit", p.limit.is_some()),
+        ],
+    )?;
+    let ids: Vec<&str> = p
+        .metrics
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.is_empty() || ids.len() > MAX_KPIS {
+        return Err(bad_param(
+            "metrics",
+            format!("give 1 to {MAX_KPIS} metric ids separated by commas"),
+        ));
+    }
+    let metrics = ids
+        .iter()
+        .map(|id| metric(id).ok_or_else(|| bad_param("metrics", format!("no metric {id:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (q, with_previous) = p.resolve()?;
+    let mut items = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        items.push(evaluate(&state, &user, m, &q, with_previous, None, 0).await?);
+    }
+    Ok(Json(KpiList { items }))
+}
+
+/// One point of a series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Point {
+    /// The bucket's first local day.
+    #[schema(format = Date)]
+    pub start: String,
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    pub value: Option<f64>,
+}
+
+/// A series of one period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesPeriod {
+    pub period: PeriodView,
+    pub points: Vec<Point>,
+}
+
+/// `GET /api/analytics/metrics/{metric}/series`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesView {
+    pub metric: String,
+    pub label: String,
+    pub unit: Unit,
+    /// day, week, month or quarter.
+    pub interval: String,
+    pub current: SeriesPeriod,
+    /// With `compare=previous`: the previous period, bucket for bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<SeriesPeriod>,
+    pub ignored_filters: Vec<String>,
+}
+
+/// A metric per day, week, month or quarter of the period (opened vs closed over time,
+/// hours per week …); buckets without records count zero.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/metrics/{metric}/series",
+    tag = "analytics",
+    params(("metric" = String, Path, description = "A metric id from the catalogue."), MetricParams),
+    responses((status = 200, description = "The series.", body = SeriesView)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn series_route(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<MetricParams>,
+) -> Result<Json<SeriesView>, ApiError> {
+    let m = find_metric(&id)?;
+    p.refuse(
+        "a series",
+        &[
+            ("group_by", p.group_by.is_some()),
+            ("limit", p.limit.is_some()),
+            ("metrics", p.metrics.is_some()),
+        ],
+    )?;
+    let (q, with_previous) = p.resolve()?;
+    let interval = match p.interval.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(i) => i.parse::<Interval>().map_err(MetricError::from)?,
+        None => Interval::default_for(&q.period),
+    };
+    let wh = state.warehouse.as_ref();
+    let points = |s: Vec<(period::Bucket, Option<f64>)>| {
+        s.into_iter()
+            .map(|(b, v)| Point {
+                start: b.start.to_string(),
+                from: rfc3339(b.from),
+                to: rfc3339(b.to),
+                value: round(v),
+            })
+            .collect::<Vec<_>>()
+    };
+    let current = series(m, wh, &user.tenant, &q, &q.period, interval).await?;
+    let previous = if with_previous {
+        let prev = q.period.previous();
+        let s = series(m, wh, &user.tenant, &q, &prev, interval).await?;
+        Some(SeriesPeriod { period: (&prev).into(), points: points(s) })
+    } else {
+        None
+    };
+    let (_, ignored) = q.filters.conds(m.table, q.period.tz).map_err(MetricError::from)?;
+    Ok(Json(SeriesView {
+        metric: m.id.to_owned(),
+        label: m.label.to_owned(),
+        unit: m.unit,
+        interval: format!("{interval:?}").to_lowercase(),
+        current: SeriesPeriod { period: (&q.period).into(), points: points(current) },
+        previous,
+        ignored_filters: ignored,
+    }))
+}
+
+/// A metric in the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricInfo {
+    pub id: String,
+    pub label: String,
+    pub description: String,
+    pub unit: Unit,
+    pub better: Better,
+    /// The records it is computed from.
+    pub table: String,
+    /// What `group_by` accepts for it.
+    pub group_by: Vec<String>,
+}
+
+/// A filter parameter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilterInfo {
+    pub name: String,
+    pub description: String,
+}
+
+/// `GET /api/analytics/metrics`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Catalogue {
+    pub metrics: Vec<MetricInfo>,
+    pub periods: Vec<String>,
+    pub intervals: Vec<String>,
+    pub filters: Vec<FilterInfo>,
+}
+
+/// Every metric, with its unit, direction and breakdowns; the named periods and the
+/// filters.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/metrics",
+    tag = "analytics",
+    responses((status = 200, description = "The catalogue.", body = Catalogue)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn catalogue(
+    _user: AuthUser,
+    ApiQuery(NoParams {}): ApiQuery<NoParams>,
+) -> Result<Json<Catalogue>, ApiError> {
+    let metrics = METRICS
+        .iter()
+        .map(|m| {
+            let mut group_by: Vec<String> = DIMENSIONS
+                .iter()
+                .filter(|d| d.table == m.table)
+                .filter(|d| {
+                    m.formula != avesa_analytics::metrics::Formula::Utilisation
+                        || d.name == "member"
+                })
+                .map(|d| d.name.to_owned())
+                .collect();
+            if GroupBy::parse(m, "age").is_ok() {
+                group_by.push("age".into());
+            }
+            MetricInfo {
+                id: m.id.into(),
+                label: m.label.into(),
+                description: m.description.into(),
+                unit: m.unit,
+                better: m.better,
+                table: m.table.name().into(),
+                group_by,
+            }
+        })
+        .collect();
+    Ok(Json(Catalogue {
+        metrics,
+        periods: period::NAMED.iter().map(|s| (*s).to_owned()).collect(),
+        intervals: ["day", "week", "month", "quarter"].map(String::from).to_vec(),
+        filters: filters::names()
+            .into_iter()
+            .map(|n| FilterInfo { description: filters::describe(&n).unwrap_or_default(), name: n })
+            .collect(),
+    }))
+}
