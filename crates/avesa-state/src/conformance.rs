@@ -37,6 +37,7 @@ macro_rules! state_store_conformance {
             runs_are_listed_per_tenant_newest_first,
             interrupted_runs_are_marked_once,
             running_runs_can_be_asked_to_stop,
+            settings_are_tenant_scoped_replaced_listed_and_deleted,
             leases_are_exclusive_until_they_expire_and_tokens_grow,
             a_commit_under_a_lost_lease_is_refused,
             run_outcomes_complete_the_run_exactly_once,
@@ -583,6 +584,40 @@ pub async fn runs_are_listed_per_tenant_newest_first(s: Arc<dyn StateStore>) {
     assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().tenant_id, None);
     assert_eq!(s.get_run(all_a.id).await.unwrap().unwrap().kind, RunKind::Full);
     assert!(s.get_run(RunId::new()).await.unwrap().is_none());
+}
+
+pub async fn settings_are_tenant_scoped_replaced_listed_and_deleted(s: Arc<dyn StateStore>) {
+    let a = with_tenant(s.as_ref(), "acme").await;
+    let b = with_tenant(s.as_ref(), "beta").await;
+    assert_eq!(s.get_setting(&a, "time_zone").await.unwrap(), None);
+    s.put_setting(&a, "time_zone", &serde_json::json!("Europe/Amsterdam")).await.unwrap();
+    s.put_setting(&a, "goal:tickets_closed", &serde_json::json!({"target": 100})).await.unwrap();
+    s.put_setting(&a, "goal:sla_met_pct", &serde_json::json!({"target": 95.5})).await.unwrap();
+    s.put_setting(&a, "goal_x", &serde_json::json!(1)).await.unwrap();
+    s.put_setting(&b, "goal:tickets_closed", &serde_json::json!({"target": 7})).await.unwrap();
+    // Replaced, not added.
+    s.put_setting(&a, "goal:tickets_closed", &serde_json::json!({"target": 120})).await.unwrap();
+    assert_eq!(
+        s.get_setting(&a, "time_zone").await.unwrap(),
+        Some(serde_json::json!("Europe/Amsterdam"))
+    );
+    let goals = s.list_settings(&a, "goal:").await.unwrap();
+    assert_eq!(
+        goals,
+        vec![
+            ("goal:sla_met_pct".to_owned(), serde_json::json!({"target": 95.5})),
+            ("goal:tickets_closed".to_owned(), serde_json::json!({"target": 120})),
+        ],
+        "by key, only the prefix, only the tenant's"
+    );
+    assert_eq!(s.list_settings(&b, "goal:").await.unwrap().len(), 1);
+    assert_eq!(s.list_settings(&a, "").await.unwrap().len(), 4);
+    // A prefix is text, not a pattern.
+    assert!(s.list_settings(&a, "goal%").await.unwrap().is_empty());
+    assert!(s.delete_setting(&a, "goal:sla_met_pct").await.unwrap());
+    assert!(!s.delete_setting(&a, "goal:sla_met_pct").await.unwrap());
+    assert_eq!(s.list_settings(&a, "goal:").await.unwrap().len(), 1);
+    assert_eq!(s.get_setting(&b, "time_zone").await.unwrap(), None);
 }
 
 pub async fn running_runs_can_be_asked_to_stop(s: Arc<dyn StateStore>) {

@@ -116,6 +116,24 @@ pub trait StateStore: Send + Sync + 'static {
     /// as in a shutdown, and the run ends `cancelled` (the next run resumes). `false` when
     /// the run is not running (finished, or unknown).
     async fn request_cancel(&self, run_id: RunId) -> Result<bool>;
+    /// Sets one of a tenant's settings (time zone, goals, calculated metrics, member
+    /// capacities …: the analytics layer gives keys and values their meaning).
+    async fn put_setting(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<()>;
+    /// One setting, if set.
+    async fn get_setting(&self, tenant: &TenantId, key: &str) -> Result<Option<serde_json::Value>>;
+    /// The tenant's settings whose keys start with `prefix`, by key.
+    async fn list_settings(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>>;
+    /// Removes a setting; `false` if it was not set.
+    async fn delete_setting(&self, tenant: &TenantId, key: &str) -> Result<bool>;
     /// Whether the run has been asked to stop ([`StateStore::request_cancel`]).
     async fn cancel_requested(&self, run_id: RunId) -> Result<bool>;
     /// Marks every run still `running` as `interrupted`, with `reason`; returns how many.
@@ -173,4 +191,9 @@ pub trait StateStore: Send + Sync + 'static {
     async fn list_workers(&self) -> Result<Vec<WorkerRecord>>;
     /// Forgets a worker (it stopped cleanly).
     async fn remove_worker(&self, id: &str) -> Result<()>;
+}
+
+/// A stored setting's JSON, or the store's corruption named by its key.
+pub(crate) fn parse_setting(key: &str, v: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(v).map_err(|e| StateError::Corrupt(format!("setting {key:?}: {e}")))
 }

@@ -192,6 +192,15 @@ CREATE INDEX refresh_tokens_user ON refresh_tokens (tenant_id, user_id);
 ALTER TABLE runs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE;
 "#,
     },
+    Migration {
+        version: 5,
+        description: "tenant settings",
+        sql: r#"
+CREATE TABLE settings (
+    tenant_id TEXT NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (tenant_id, key));
+"#,
+    },
 ];
 
 /// The columns of `runs`, as [`run_from_row`] reads them.
@@ -860,6 +869,60 @@ impl StateStore for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn put_setting(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, now())
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .bind(value.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, tenant: &TenantId, key: &str) -> Result<Option<serde_json::Value>> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant.as_str())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        v.map(|v| parse_setting(key, &v)).transpose()
+    }
+
+    async fn list_settings(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM settings WHERE tenant_id = $1 AND left(key, length($2)) = $2
+             ORDER BY key",
+        )
+        .bind(tenant.as_str())
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|(k, v)| Ok((k.clone(), parse_setting(&k, &v)?))).collect()
+    }
+
+    async fn delete_setting(&self, tenant: &TenantId, key: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM settings WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn request_cancel(&self, run_id: RunId) -> Result<bool> {

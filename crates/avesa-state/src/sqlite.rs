@@ -51,6 +51,9 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS run_outcomes (
         run_id TEXT NOT NULL, table_name TEXT NOT NULL, outcome TEXT NOT NULL,
         PRIMARY KEY (run_id, table_name))",
+    "CREATE TABLE IF NOT EXISTS settings (
+        tenant_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, key))",
     "CREATE TABLE IF NOT EXISTS workers (
         id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
         concurrency INTEGER NOT NULL, running INTEGER NOT NULL, started_at TEXT NOT NULL,
@@ -642,6 +645,61 @@ impl StateStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn put_setting(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (tenant_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .bind(value.to_string())
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, tenant: &TenantId, key: &str) -> Result<Option<serde_json::Value>> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE tenant_id = ? AND key = ?")
+                .bind(tenant.as_str())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        v.map(|v| parse_setting(key, &v)).transpose()
+    }
+
+    async fn list_settings(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM settings WHERE tenant_id = ? AND substr(key, 1, length(?2)) = ?2
+             ORDER BY key",
+        )
+        .bind(tenant.as_str())
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|(k, v)| Ok((k.clone(), parse_setting(&k, &v)?))).collect()
+    }
+
+    async fn delete_setting(&self, tenant: &TenantId, key: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM settings WHERE tenant_id = ? AND key = ?")
+            .bind(tenant.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn request_cancel(&self, run_id: RunId) -> Result<bool> {

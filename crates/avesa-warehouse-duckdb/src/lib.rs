@@ -571,6 +571,7 @@ fn dim_sql(d: &Dim) -> String {
             let v = us(column);
             let offset = match shifts.split_first() {
                 None => "0".to_owned(),
+                Some((first, [])) => first.offset.to_string(),
                 Some((first, rest)) => {
                     let mut case = String::from("CASE");
                     for s in rest.iter().rev() {

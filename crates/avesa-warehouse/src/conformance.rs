@@ -357,7 +357,7 @@ pub async fn records_are_presented_the_same_way(open: impl Open) {
         ("source_service", json!("connectwise")),
         ("source_id", json!("241000")),
         ("source_updated_at", text_at(100)),
-        ("company_id", json!("7")),
+        ("company_id", json!("connectwise:7")),
         ("summary", json!("Printer \"jam\" ünïcode")),
         ("status", json!("New")),
         ("opened_at", text_at(90)),
@@ -861,6 +861,18 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
                 },
             ],
             vec![Measure::new(Agg::Count), Measure::new(Agg::Sum(Expr::Number("actual_hours")))],
+        ),
+        // One offset all period long (a zone without a change in it).
+        q(
+            e,
+            vec![],
+            vec![Dim::Steps {
+                column: "time_start",
+                origin: us(0),
+                width: day * 1_000_000,
+                shifts: vec![Shift { at: i64::MIN, offset: 2 * HOUR * 1_000_000 }],
+            }],
+            vec![Measure::new(Agg::Count)],
         ),
     ];
     let mut top = q(

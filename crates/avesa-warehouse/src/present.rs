@@ -103,13 +103,28 @@ impl Projection {
             }
         };
         rec.insert("id".into(), Value::String(format!("{service}:{id}")));
-        rec.insert("source_service".into(), Value::String(service));
+        rec.insert("source_service".into(), Value::String(service.clone()));
         rec.insert("source_id".into(), Value::String(id));
         for (field, cell) in self.fields[2..].iter().zip(cells) {
-            rec.insert(field.name.into(), json(field, cell)?);
+            let value = match cell {
+                // A reference is the public id of the record it names, in the same service.
+                Cell::Text(v) if is_reference(field) => Value::String(format!("{service}:{v}")),
+                cell => json(field, cell)?,
+            };
+            rec.insert(field.name.into(), value);
         }
         Ok(rec)
     }
+}
+
+/// Whether a field names another record (`company_id`, `contact_id`, `owner_id`,
+/// `member_id`, `ticket_id`): the API shows it as that record's public id, which
+/// `GET /api/{table}/{id}` fetches, and `null` where the source has no such link.
+pub fn is_reference(field: &Field) -> bool {
+    field.source == Source::Column
+        && field.ty == ColumnType::Text
+        && field.name.ends_with("_id")
+        && field.name != "source_id"
 }
 
 /// Whether rows of `table` refer to a company (and so carry its name, `company_name`).
@@ -173,6 +188,27 @@ mod tests {
         assert_eq!(r["is_current"], true);
         assert_eq!(r["name"], "Acme");
         assert!(!r.contains_key("company_name"), "companies do not join themselves");
+    }
+
+    #[test]
+    fn references_are_public_ids_of_the_same_service() {
+        let p = Projection::new(CanonicalTable::TimeEntries, false);
+        let cells: Vec<Cell> = p
+            .fields()
+            .iter()
+            .map(|f| match f.name {
+                "source_service" => Cell::Text("connectwise".into()),
+                "source_id" => Cell::Text("9".into()),
+                "ticket_id" => Cell::Text("241000".into()),
+                "notes" => Cell::Text("x_id".into()),
+                _ => Cell::Null,
+            })
+            .collect();
+        let r = p.record(cells).unwrap();
+        assert_eq!(r["ticket_id"], "connectwise:241000");
+        assert_eq!(r["member_id"], Value::Null, "no link: null, not a made-up id");
+        assert_eq!(r["notes"], "x_id");
+        assert_eq!(r["source_id"], "9");
     }
 
     #[test]
