@@ -8,7 +8,7 @@ use avesa_warehouse::aggregate::{Col, Cond};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::period::{PeriodError, local_to_utc};
+use crate::period::PeriodError;
 
 /// A filter: its query parameter and what it compares, per table.
 struct FilterDef {
@@ -311,7 +311,7 @@ impl Filters {
             let (base, end) = key.rsplit_once('_').expect("a *_from or *_to key");
             match DATE_FILTERS.iter().find(|(n, t, _)| *n == base && *t == table) {
                 Some((_, _, column)) => {
-                    let at = instant(key, v, tz, end == "to")?.timestamp_micros();
+                    let at = crate::period::bound(key, v, tz, end == "to")?.0.timestamp_micros();
                     let r = ranges.entry(column).or_default();
                     if end == "from" { r.0 = Some(at) } else { r.1 = Some(at) }
                 }
@@ -346,17 +346,6 @@ impl Filters {
         }
         Ok((conds, ignored))
     }
-}
-
-fn instant(name: &str, v: &str, tz: Tz, is_to: bool) -> Result<DateTime<Utc>, PeriodError> {
-    let v = v.trim();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        let d = if is_to { d.succ_opt().unwrap_or(d) } else { d };
-        return Ok(local_to_utc(tz, d.and_time(chrono::NaiveTime::MIN)));
-    }
-    DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
-        PeriodError(format!("{name}: {v:?} is neither a date (2026-11-01) nor an instant"))
-    })
 }
 
 #[cfg(test)]

@@ -21,6 +21,16 @@ use avesa_warehouse::aggregate::{Dim, Shift};
 #[error("{0}")]
 pub struct PeriodError(pub String);
 
+impl PeriodError {
+    /// The parameter the message names (messages start `{param}: `).
+    pub fn param(&self) -> Option<&str> {
+        self.0
+            .split_once(':')
+            .map(|(p, _)| p)
+            .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    }
+}
+
 /// The named periods, as the API spells them.
 pub const NAMED: &[&str] = &[
     "today",
@@ -105,7 +115,12 @@ fn week_start(d: NaiveDate) -> NaiveDate {
 
 /// A `from`/`to` bound: a local date (`2026-11-01`; as `to`, the whole day is included)
 /// or an instant (RFC 3339).
-fn bound(name: &str, v: &str, tz: Tz, is_to: bool) -> Result<(DateTime<Utc>, bool), PeriodError> {
+pub(crate) fn bound(
+    name: &str,
+    v: &str,
+    tz: Tz,
+    is_to: bool,
+) -> Result<(DateTime<Utc>, bool), PeriodError> {
     let v = v.trim();
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         let d = if is_to { d.succ_opt().unwrap_or(d) } else { d };

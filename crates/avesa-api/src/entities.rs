@@ -247,10 +247,9 @@ impl ListParams {
         };
         let pairs = self.filters.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let (filters, _) = avesa_analytics::Filters::from_params(pairs)
-            .map_err(|e| bad_param(e.0.split(':').next().unwrap_or("filter"), e.0.clone()))?;
-        let (conds, ignored) = filters
-            .conds(table, tz)
-            .map_err(|e| bad_param(e.0.split(':').next().unwrap_or("filter"), e.0.clone()))?;
+            .map_err(|e| bad_param(e.param().unwrap_or("filter"), &e.0))?;
+        let (conds, ignored) =
+            filters.conds(table, tz).map_err(|e| bad_param(e.param().unwrap_or("filter"), &e.0))?;
         if let Some(name) = ignored.first() {
             return Err(bad_param(
                 name,

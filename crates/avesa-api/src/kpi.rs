@@ -38,9 +38,9 @@ impl From<MetricError> for ApiError {
     fn from(e: MetricError) -> Self {
         match e {
             MetricError::BadRequest(m) => {
-                let param = m.split_once(':').map(|(p, _)| p.to_owned());
-                let err = ApiError::bad_request(m);
-                match param.filter(|p| p.chars().all(|c| c.is_ascii_lowercase() || c == '_')) {
+                let e = avesa_analytics::PeriodError(m);
+                let err = ApiError::bad_request(e.0.clone());
+                match e.param() {
                     Some(p) => err.with_details(serde_json::json!({ "param": p })),
                     None => err,
                 }

@@ -34,7 +34,7 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use avesa_model::{CanonicalTable, Column, ColumnType, TenantId};
-use avesa_warehouse::aggregate::{Agg, Col as ACol, Cond, Dim, Expr, order_groups};
+use avesa_warehouse::aggregate::{Agg, Col as ACol, Cond, Dim, Expr};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
     AggRow, Aggregate, ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result,
@@ -1133,17 +1133,7 @@ impl Warehouse for ClickHouseWarehouse {
                 Ok(AggRow { key, values })
             })
             .collect::<Result<Vec<_>>>()?;
-        if dims == 0 && out.is_empty() {
-            out.push(AggRow {
-                key: vec![],
-                values: q
-                    .measures
-                    .iter()
-                    .map(|m| matches!(m.agg, Agg::Count).then_some(0.0))
-                    .collect(),
-            });
-        }
-        order_groups(&mut out, q.top);
+        avesa_warehouse::aggregate::finish(&mut out, q);
         Ok(out)
     }
 }

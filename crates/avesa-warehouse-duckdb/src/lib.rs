@@ -21,7 +21,7 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use avesa_model::{CanonicalTable, ColumnType, SCD2_COLUMNS, TenantId};
-use avesa_warehouse::aggregate::{Agg, Col, Cond, Dim, Expr, order_groups};
+use avesa_warehouse::aggregate::{Agg, Col, Cond, Dim, Expr};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
     AggRow, Aggregate, ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result,
@@ -962,7 +962,7 @@ impl Warehouse for DuckDbWarehouse {
                     .collect::<DResult<Vec<_>>>()?;
                 out.push(avesa_warehouse::AggRow { key, values });
             }
-            order_groups(&mut out, q.top);
+            avesa_warehouse::aggregate::finish(&mut out, &q);
             Ok(out)
         })
         .await

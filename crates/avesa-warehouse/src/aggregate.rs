@@ -374,6 +374,19 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     Some(if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 })
 }
 
+/// Completes a backend's groups into the answer: without a dimension, one row even over
+/// no rows (counts zero, other measures not available), as SQL answers; then ordered
+/// and cut by [`order_groups`].
+pub fn finish(rows: &mut Vec<AggRow>, q: &Aggregate) {
+    if q.group.is_empty() && rows.is_empty() {
+        rows.push(AggRow {
+            key: vec![],
+            values: q.measures.iter().map(|m| matches!(m.agg, Agg::Count).then_some(0.0)).collect(),
+        });
+    }
+    order_groups(rows, q.top);
+}
+
 /// Orders groups as every backend answers them: by key (nulls last, text by bytes), or
 /// by the top measure (nulls last) then key; and cuts to the top's limit.
 pub fn order_groups(rows: &mut Vec<AggRow>, top: Option<Top>) {

@@ -15,9 +15,7 @@ use async_trait::async_trait;
 use avesa_model::{CanonicalTable, ColumnType, TenantId};
 use chrono::NaiveDateTime;
 
-use crate::aggregate::{
-    Agg, AggRow, Aggregate, Col, Cond, Dim, Expr, edge_key, median, order_groups, step_key,
-};
+use crate::aggregate::{Agg, AggRow, Aggregate, Col, Cond, Dim, Expr, edge_key, median, step_key};
 use crate::present::{Cell, Projection, Source, joins_company};
 use crate::*;
 
@@ -545,18 +543,7 @@ impl Warehouse for MemoryWarehouse {
                     .collect(),
             })
             .collect();
-        // No group: one row even over no rows, as SQL answers.
-        if q.group.is_empty() && out.is_empty() {
-            out.push(AggRow {
-                key: vec![],
-                values: q
-                    .measures
-                    .iter()
-                    .map(|m| matches!(m.agg, Agg::Count).then_some(0.0))
-                    .collect(),
-            });
-        }
-        order_groups(&mut out, q.top);
+        crate::aggregate::finish(&mut out, q);
         Ok(out)
     }
 }
