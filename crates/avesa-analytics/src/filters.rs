@@ -108,6 +108,86 @@ const DATE_FILTERS: &[(&str, CanonicalTable, &str)] = &[
 ];
 
 /// `open=true` keeps tickets not closed, `open=false` closed ones.
+/// Where a search also looks through a record's references: a ticket found by its
+/// company's, contact's or owner's name, a time entry by its company's or member's name or
+/// its ticket's summary, a contact by its company's name. (table, reference column, the
+/// table it names.)
+pub const SEARCH_THROUGH: &[(CanonicalTable, &str, CanonicalTable)] = &[
+    (Tickets, "company_id", Companies),
+    (Tickets, "contact_id", Contacts),
+    (Tickets, "owner_id", Members),
+    (TimeEntries, "company_id", Companies),
+    (TimeEntries, "member_id", Members),
+    (TimeEntries, "ticket_id", Tickets),
+    (Contacts, "company_id", Companies),
+];
+
+/// The most records of a named table a search matches by their own text and passes on
+/// to the records referring to them.
+pub const MAX_NAME_MATCHES: u32 = 1000;
+
+/// A search's matches in the tables records refer to: by table, the ids of the records
+/// whose own text matches (see [`SEARCH_THROUGH`]).
+pub type SearchMatches = BTreeMap<CanonicalTable, Vec<String>>;
+
+/// The tables whose matches a search of `tables` needs.
+pub fn named_by(tables: &[CanonicalTable]) -> Vec<CanonicalTable> {
+    let mut out: Vec<CanonicalTable> = SEARCH_THROUGH
+        .iter()
+        .filter(|(t, _, _)| tables.contains(t))
+        .map(|(_, _, named)| *named)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Finds, in each of `named`, the records whose own id or text contains `text` (at most
+/// [`MAX_NAME_MATCHES`] each), as the data stood at `as_of`.
+pub async fn resolve_search(
+    wh: &dyn avesa_warehouse::Warehouse,
+    tenant: &avesa_model::TenantId,
+    text: &str,
+    named: &[CanonicalTable],
+    as_of: Option<chrono::NaiveDateTime>,
+) -> Result<SearchMatches, avesa_warehouse::WarehouseError> {
+    use avesa_warehouse::aggregate::{Agg, Aggregate, Dim, Measure, Top};
+    let mut out = SearchMatches::new();
+    for table in named {
+        let mut a = Aggregate::new(*table);
+        a.as_of = as_of;
+        a.filter = vec![Cond::Search(text.to_owned())];
+        a.group = vec![Dim::Value(Col::Id)];
+        a.measures = vec![Measure::new(Agg::Count)];
+        a.top = Some(Top { measure: 0, descending: true, limit: MAX_NAME_MATCHES });
+        let ids: Vec<String> = wh
+            .aggregate(tenant, &a)
+            .await?
+            .into_iter()
+            .filter_map(|r| match r.key.into_iter().next() {
+                Some(avesa_warehouse::present::Cell::Text(id)) => Some(id),
+                _ => None,
+            })
+            .collect();
+        out.insert(*table, ids);
+    }
+    Ok(out)
+}
+
+/// The condition of a search of `table` for `text`: its own id and text columns, or a
+/// reference to a record `matches` found.
+pub fn search_cond(table: CanonicalTable, text: &str, matches: &SearchMatches) -> Cond {
+    let mut any = vec![Cond::Search(text.to_owned())];
+    for (t, col, named) in SEARCH_THROUGH {
+        if *t == table
+            && let Some(ids) = matches.get(named).filter(|ids| !ids.is_empty())
+        {
+            any.push(Cond::In(Col::Ref(col), ids.clone()));
+        }
+    }
+    if any.len() == 1 { any.remove(0) } else { Cond::Any(any) }
+}
+
 const OPEN: &str = "open";
 /// `open_at=<instant>` keeps the tickets that were open at that instant.
 const OPEN_AT: &str = "open_at";
@@ -192,6 +272,8 @@ pub struct Filters {
     open: Option<bool>,
     open_at: Option<String>,
     search: Option<String>,
+    /// The search's matches in the tables records refer to, once resolved.
+    matches: SearchMatches,
 }
 
 impl Filters {
@@ -238,6 +320,18 @@ impl Filters {
             }
         }
         Ok((f, rest))
+    }
+
+    /// The search text, if any.
+    pub fn search(&self) -> Option<&str> {
+        self.search.as_deref()
+    }
+
+    /// The search's matches in referenced tables ([`resolve_search`]), for
+    /// [`Filters::conds`].
+    pub fn with_matches(mut self, matches: SearchMatches) -> Self {
+        self.matches = matches;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -342,7 +436,7 @@ impl Filters {
             }
         }
         if let Some(q) = &self.search {
-            conds.push(Cond::Search(q.clone()));
+            conds.push(search_cond(table, q, &self.matches));
         }
         Ok((conds, ignored))
     }
@@ -375,5 +469,29 @@ mod tests {
         assert!(Filters::from_params([("status", " , ")]).is_err());
         let (f, _) = Filters::from_params([("closed_to", "soon")]).unwrap();
         assert!(f.conds(Tickets, Tz::UTC).unwrap_err().0.starts_with("closed_to"));
+    }
+
+    #[test]
+    fn a_search_reaches_through_the_references_it_was_resolved_for() {
+        let (f, _) = Filters::from_params([("q", "contoso")]).unwrap();
+        assert_eq!(f.search(), Some("contoso"));
+        // Unresolved, or nothing named matches: the record's own text only.
+        let (conds, _) = f.conds(Tickets, Tz::UTC).unwrap();
+        assert_eq!(conds, vec![Cond::Search("contoso".into())]);
+        let matches =
+            SearchMatches::from([(Companies, vec!["connectwise:7".to_owned()]), (Members, vec![])]);
+        assert_eq!(named_by(&[Tickets]), vec![Companies, Contacts, Members]);
+        assert_eq!(named_by(&[Companies]), Vec::<CanonicalTable>::new());
+        let f = f.with_matches(matches);
+        let (conds, _) = f.conds(Tickets, Tz::UTC).unwrap();
+        assert_eq!(
+            conds,
+            vec![Cond::Any(vec![
+                Cond::Search("contoso".into()),
+                Cond::In(Col::Ref("company_id"), vec!["connectwise:7".into()]),
+            ])]
+        );
+        let (conds, _) = f.conds(Companies, Tz::UTC).unwrap();
+        assert_eq!(conds, vec![Cond::Search("contoso".into())], "companies refer to nothing");
     }
 }

@@ -17,7 +17,7 @@ use crate::filters::Filters;
 use crate::period::{Interval, Period, PeriodError};
 
 /// What a metric counts in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Count,
@@ -29,7 +29,7 @@ pub enum Unit {
 }
 
 /// Which way a metric is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Better {
     Higher,
@@ -355,7 +355,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         id: "utilisation_pct",
         label: "Utilisation",
-        description: "Billable hours over capacity (8 hours a working day, Monday to Friday in the tenant's time zone) of each member who logged time in the period.",
+        description: "Billable hours over capacity (each member's working hours a day, 8 unless set, Monday to Friday in the tenant's time zone) of each member who logged time in the period.",
         unit: Unit::Percent,
         better: Better::Higher,
         table: TimeEntries,
@@ -533,6 +533,8 @@ pub struct Query {
     pub as_of: Option<DateTime<Utc>>,
     /// The clock (now, unless a test says otherwise).
     pub now: DateTime<Utc>,
+    /// Members' working hours, for utilisation.
+    pub capacity: crate::settings::Capacity,
 }
 
 /// A group key made orderable.
@@ -659,14 +661,25 @@ impl Metric {
             per_term.push(term_values(wh, tenant, agg, term, end_us).await?);
         }
         let mut values = BTreeMap::new();
-        let capacity = working_days(period) * DEFAULT_CAPACITY_HOURS;
+        let days = working_days(period);
+        // A member's capacity over the period (the group key is the member's id).
+        let capacity_of = |key: &[KeyCell]| -> f64 {
+            let member = match key.first() {
+                Some(KeyCell::Text(m)) => Some(m.as_str()),
+                _ => None,
+            };
+            days * q.capacity.hours_per_day(member)
+        };
         if utilisation {
             // Every member who logged time in the period adds their capacity.
-            let members = per_term[0].keys().filter(|k| k.first() != Some(&KeyCell::Null)).count();
+            let capacity: f64 = per_term[0]
+                .keys()
+                .filter(|k| k.first() != Some(&KeyCell::Null))
+                .map(|k| capacity_of(k))
+                .sum();
             let recorded = per_term[0].values().any(Option::is_some);
             let billable: f64 = per_term[0].values().flatten().sum();
-            let v = (recorded && members > 0 && capacity > 0.0)
-                .then(|| billable / (capacity * members as f64) * 100.0);
+            let v = (recorded && capacity > 0.0).then(|| billable / capacity * 100.0);
             values.insert(vec![], v);
             return Ok(Evaluation { values, ignored_filters: ignored });
         }
@@ -677,12 +690,19 @@ impl Metric {
             keys.push(vec![]);
         }
         for key in keys {
+            let capacity = capacity_of(&key);
             let v = self.combine(capacity, |i| {
                 per_term[i].get(&key).copied().unwrap_or_else(|| settle(&self.terms[i], None, 0.0))
             });
             values.insert(key, v);
         }
         Ok(Evaluation { values, ignored_filters: ignored })
+    }
+
+    /// The value of a group no row of the metric's falls in: zero for counts and sums,
+    /// not available for the rest.
+    pub fn empty_value(&self) -> Option<f64> {
+        self.combine(0.0, |i| settle(&self.terms[i], None, 0.0))
     }
 
     /// The metric's value from its terms' values.
@@ -970,7 +990,13 @@ mod tests {
             Period::resolve(None, Some(&from.to_rfc3339()), Some(&to.to_rfc3339()), Tz::UTC, to)
                 .unwrap();
         let (filters, _) = Filters::from_params(filters.iter().copied()).unwrap();
-        Query { period, filters, as_of: None, now: to + Duration::days(30) }
+        Query {
+            period,
+            filters,
+            as_of: None,
+            now: to + Duration::days(30),
+            capacity: Default::default(),
+        }
     }
 
     async fn value(wh: &MemoryWarehouse, id: &str, q: &Query) -> Option<f64> {
@@ -1030,6 +1056,21 @@ mod tests {
         // Members 7 and 8 logged time: 2 billable hours over 2 × 16 hours.
         let v = value(&wh, "utilisation_pct", &q).await.unwrap();
         assert!((v - 2.0 / 32.0 * 100.0).abs() < 1e-9, "{v}");
+        // Member 7 works 4 hours a day, member 8 the tenant's default of 6.
+        let mut q = q;
+        q.capacity.default_hours = Some(6.0);
+        q.capacity.members.insert("connectwise:7".into(), 4.0);
+        let v = value(&wh, "utilisation_pct", &q).await.unwrap();
+        assert!((v - 2.0 / 20.0 * 100.0).abs() < 1e-9, "{v}");
+        let acme = TenantId::new("acme").unwrap();
+        let m = metric("utilisation_pct").unwrap();
+        let by_member = m
+            .evaluate(&wh, &acme, &q, &q.period, Some(GroupBy::parse(m, "member").unwrap()))
+            .await
+            .unwrap();
+        let seven = by_member.values[&vec![KeyCell::Text("connectwise:7".into())]].unwrap();
+        assert!((seven - 2.0 / 8.0 * 100.0).abs() < 1e-9, "{seven}");
+        assert_eq!(by_member.values[&vec![KeyCell::Text("connectwise:8".into())]], Some(0.0));
     }
 
     #[tokio::test]

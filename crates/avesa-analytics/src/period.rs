@@ -249,6 +249,39 @@ impl Period {
         }
     }
 
+    /// The calendar span the period covers (a day, a week, a month, a quarter, a year),
+    /// by its name or, for a custom period of whole local days, by its length; `None` for
+    /// other lengths.
+    pub fn span(&self) -> Option<Span> {
+        match self.step {
+            Step::Days(1) => Some(Span::Day),
+            Step::Days(7) => Some(Span::Week),
+            Step::Months(1) | Step::Days(28..=31) => Some(Span::Month),
+            Step::Months(3) | Step::Days(89..=92) => Some(Span::Quarter),
+            Step::Months(12) | Step::Days(365 | 366) => Some(Span::Year),
+            _ => None,
+        }
+    }
+
+    /// How much of the period has passed: 1 for a period that has ended, less for one
+    /// that runs to now (this month on the 10th of a 30-day month: 9⅓ ÷ 30).
+    pub fn progress(&self) -> f64 {
+        let local = self.from.with_timezone(&self.tz).naive_local();
+        let full_end = match self.step {
+            Step::Days(n) => local_to_utc(self.tz, local + Duration::days(n as i64)),
+            Step::Months(n) => local_to_utc(
+                self.tz,
+                local.checked_add_months(Months::new(n)).unwrap_or(local + Duration::days(30)),
+            ),
+            Step::Exact(_) => return 1.0,
+        };
+        let full = (full_end - self.from).num_seconds() as f64;
+        if full <= 0.0 || self.to >= full_end {
+            return 1.0;
+        }
+        ((self.to - self.from).num_seconds() as f64 / full).clamp(0.0, 1.0)
+    }
+
     /// A part of this period (a bucket of it), compared the same way.
     pub fn part(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Period {
         Period { from, to, ..self.clone() }
@@ -329,6 +362,19 @@ impl Period {
             }
         }
     }
+}
+
+/// The calendar span of a period, which a goal is set for.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Span {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
 }
 
 /// A series' step.

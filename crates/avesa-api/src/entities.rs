@@ -237,13 +237,18 @@ impl ListParams {
 
     /// [`Self::to_query`] plus the filters, for `table`: a filter that does not apply to
     /// its records is a 400.
-    pub fn to_table_query(&self, table: CanonicalTable) -> Result<ListQuery, ApiError> {
+    /// Local dates are read in `tz` unless the request names a zone.
+    pub fn to_table_query(
+        &self,
+        table: CanonicalTable,
+        default_tz: chrono_tz::Tz,
+    ) -> Result<ListQuery, ApiError> {
         let mut q = self.to_query()?;
         let tz = match self.tz.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(name) => {
                 avesa_analytics::period::parse_tz(name).map_err(|e| bad_param("tz", e.0))?
             }
-            None => chrono_tz::UTC,
+            None => default_tz,
         };
         let pairs = self.filters.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let (filters, _) = avesa_analytics::Filters::from_params(pairs)
@@ -283,7 +288,26 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<Page>, ApiError> {
-    let q = ListParams::from_pairs(pairs)?.to_table_query(table)?;
+    let params = ListParams::from_pairs(pairs)?;
+    let tz = crate::tenant_settings::load(&state, &user.tenant).await?.time_zone;
+    let mut q = params.to_table_query(table, tz)?;
+    // A search also finds records by the names of what they refer to (a ticket by its
+    // company's name).
+    if let Some(text) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let named = avesa_analytics::filters::named_by(&[table]);
+        let matches = avesa_analytics::filters::resolve_search(
+            state.warehouse.as_ref(),
+            &user.tenant,
+            text,
+            &named,
+            q.as_of,
+        )
+        .await?;
+        if matches.values().any(|ids| !ids.is_empty()) {
+            q.filter.push(avesa_analytics::filters::search_cond(table, text, &matches));
+            q.search = None;
+        }
+    }
     Ok(Json(state.warehouse.list(&user.tenant, table, &q).await?))
 }
 

@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use avesa_analytics::settings::TenantSettings;
 use avesa_model::TenantId;
 use avesa_warehouse::DataEpochs;
 
@@ -175,6 +176,53 @@ impl DataVersions {
     }
 }
 
+/// Each tenant's analytics settings (time zone, capacities, goals, calculated metrics),
+/// read from the state store at most once per [`ReadLimits::version_ttl`] per tenant, and
+/// at once after a change made through this process.
+pub struct SettingsCache {
+    cache: moka::future::Cache<String, Arc<TenantSettings>>,
+}
+
+impl SettingsCache {
+    pub fn new(ttl: Duration) -> Self {
+        SettingsCache {
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .build(),
+        }
+    }
+
+    /// The tenant's settings.
+    pub async fn get(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+    ) -> Result<Arc<TenantSettings>, ApiError> {
+        let store = state.store.clone();
+        let t = tenant.clone();
+        self.cache
+            .try_get_with(tenant.as_str().to_owned(), async move {
+                let entries = store.list_settings(&t, "").await?;
+                let (settings, skipped) = TenantSettings::from_entries(&entries);
+                if !skipped.is_empty() {
+                    tracing::warn!(tenant = %t, ?skipped, "settings that no longer read are ignored");
+                }
+                Ok::<_, avesa_state::StateError>(Arc::new(settings))
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read the tenant's settings");
+                ApiError::unavailable("the tenant's settings cannot be read now; try again")
+            })
+    }
+
+    /// Forgets what was read of the tenant's settings (after a change).
+    pub async fn forget(&self, tenant: &TenantId) {
+        self.cache.invalidate(tenant.as_str()).await;
+    }
+}
+
 /// An answer as the cache keeps it.
 #[derive(Clone)]
 pub struct Snapshot {
@@ -222,6 +270,7 @@ pub struct ResponseCache {
     shares: Arc<CacheShares>,
     pub(crate) versions: DataVersions,
     pub(crate) gate: ReadGate,
+    pub(crate) settings: SettingsCache,
 }
 
 /// The bytes of cached answers each tenant holds: a tenant at its share (half the cache)
@@ -288,6 +337,7 @@ impl ResponseCache {
         });
         ResponseCache {
             versions: DataVersions::new(epochs, limits.version_ttl),
+            settings: SettingsCache::new(limits.version_ttl),
             gate: ReadGate::new(limits.clone()),
             shares,
             cache,
@@ -349,13 +399,21 @@ pub(crate) async fn cached_read(
     };
     let path = req.uri().path_and_query().map_or("", |p| p.as_str());
     // Metric answers depend on the clock too (periods run to now), read to the minute.
-    let clock =
-        if path.starts_with("/api/analytics/metrics") || path.starts_with("/api/analytics/kpis") {
-            crate::kpi::minute_now().timestamp().to_string()
-        } else {
-            String::new()
-        };
-    let key = format!("{}\n{path}\n{version}\n{clock}", user.tenant);
+    let clock = if path.starts_with("/api/analytics/metrics")
+        || path.starts_with("/api/analytics/kpis")
+        || path.ends_with("/report")
+        || path.contains("/report?")
+    {
+        crate::kpi::minute_now().timestamp().to_string()
+    } else {
+        String::new()
+    };
+    // Answers depend on the tenant's settings (time zone, goals, calculated metrics).
+    let settings = match guard.settings.get(&state, &user.tenant).await {
+        Ok(s) => s.fingerprint,
+        Err(e) => return e.into_response(),
+    };
+    let key = format!("{}\n{path}\n{version}.{settings:x}\n{clock}", user.tenant);
     let counted_key = key.clone();
     let gate_guard = guard.clone();
     let tenant = user.tenant.clone();

@@ -16,12 +16,16 @@
 use std::collections::BTreeMap;
 
 use avesa_analytics::METRICS;
+use avesa_analytics::calculated::Calculated;
 use avesa_analytics::filters::{self, Filters};
 use avesa_analytics::metrics::{
-    AGE_BUCKETS, Better, DIMENSIONS, GroupBy, KeyCell, Metric, MetricError, Query, Unit, metric,
-    names, referenced_table, series, top_keys,
+    AGE_BUCKETS, Better, DIMENSIONS, Evaluation, GroupBy, KeyCell, Metric, MetricError, Query,
+    Unit, metric, names, referenced_table, series, top_keys,
 };
-use avesa_analytics::period::{self, Interval, Period, parse_tz};
+use avesa_analytics::period::{self, Interval, Period, Span, parse_tz};
+use avesa_analytics::settings::{Direction, GoalStatus, TenantSettings};
+use avesa_model::TenantId;
+use avesa_warehouse::Warehouse;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
@@ -90,9 +94,11 @@ pub struct MetricParams {
     pub from: Option<String>,
     /// End of a custom period: a local date (included) or an instant (excluded).
     pub to: Option<String>,
-    /// The IANA time zone days and periods are read in (default UTC).
+    /// The IANA time zone days and periods are read in (default: the tenant's, UTC
+    /// unless set).
     pub tz: Option<String>,
-    /// `previous`: also the same figures for the preceding period; `none` (default).
+    /// `previous` (default): also the same figures for the preceding period and the
+    /// trend; `none`: this period's only.
     pub compare: Option<String>,
     /// Answer as the data stood at this instant (RFC 3339); periods end there.
     #[param(format = DateTime)]
@@ -192,11 +198,12 @@ impl MetricParams {
         }
     }
 
-    /// The period, comparison and filters.
-    fn resolve(&self) -> Result<(Query, bool), ApiError> {
+    /// The period, comparison and filters, read with the tenant's settings (its time
+    /// zone unless the request names one, its members' capacities).
+    fn resolve(&self, settings: &TenantSettings) -> Result<(Query, bool), ApiError> {
         let tz = match self.tz.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(name) => parse_tz(name).map_err(|e| bad_param("tz", e.0))?,
-            None => chrono_tz::UTC,
+            None => settings.time_zone,
         };
         let now = minute_now();
         // The data as it stands at an instant still to come is the data now.
@@ -211,8 +218,8 @@ impl MetricParams {
         )
         .map_err(MetricError::from)?;
         let compare = match self.compare.as_deref().map(str::trim) {
-            None | Some("") | Some("none") => false,
-            Some("previous") => true,
+            Some("none") => false,
+            None | Some("") | Some("previous") => true,
             Some(other) => {
                 return Err(bad_param(
                     "compare",
@@ -221,7 +228,8 @@ impl MetricParams {
             }
         };
         let (filters, _) = Filters::from_params(self.filter_pairs()).map_err(MetricError::from)?;
-        Ok((Query { period, filters, as_of, now }, compare))
+        let capacity = settings.capacity.clone();
+        Ok((Query { period, filters, as_of, now, capacity }, compare))
     }
 }
 
@@ -328,8 +336,133 @@ pub struct MetricView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub as_of: Option<String>,
-    /// The list of the records behind the figure.
+    /// The list of the records behind the figure (for a calculated metric, behind the
+    /// first metric its expression names).
     pub drill: String,
+    /// The goal an admin set on the metric, and where the figure stands against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goal: Option<GoalView>,
+    /// A calculated metric's expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+/// A metric's goal and where the figure stands against it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GoalView {
+    /// The goal's target for its whole span.
+    pub target: f64,
+    pub direction: Direction,
+    pub warning_band: f64,
+    /// The span of period the goal is for; null: any.
+    pub period: Option<Span>,
+    /// Whether the goal holds for this period (a monthly goal does not for a week).
+    pub applies: bool,
+    /// What the figure is held to: for a count, hours or money in a span still running,
+    /// the share of the target the time passed calls for; otherwise the target.
+    pub pace_target: Option<f64>,
+    /// met, at_risk or missed; null when the goal does not apply or the figure is not
+    /// available.
+    pub status: Option<GoalStatus>,
+}
+
+fn goal_view(
+    settings: &TenantSettings,
+    def: &Def,
+    period: &Period,
+    value: Option<f64>,
+) -> Option<GoalView> {
+    let g = settings.goals.get(def.id())?;
+    let applies = g.applies(period);
+    let (target, band) = g.pace(def.unit(), period);
+    Some(GoalView {
+        target: g.target,
+        direction: g.direction,
+        warning_band: g.warning_band,
+        period: g.period,
+        applies,
+        pace_target: applies.then(|| round(Some(target))).flatten(),
+        status: value.filter(|_| applies).map(|v| g.status(v, target, band)),
+    })
+}
+
+/// A metric a request names: built-in, or one of the tenant's calculated metrics.
+pub(crate) enum Def {
+    Builtin(&'static Metric),
+    Calculated(Calculated),
+}
+
+impl Def {
+    fn id(&self) -> &str {
+        match self {
+            Def::Builtin(m) => m.id,
+            Def::Calculated(c) => &c.id,
+        }
+    }
+    fn label(&self) -> &str {
+        match self {
+            Def::Builtin(m) => m.label,
+            Def::Calculated(c) => &c.def.label,
+        }
+    }
+    fn unit(&self) -> Unit {
+        match self {
+            Def::Builtin(m) => m.unit,
+            Def::Calculated(c) => c.def.unit,
+        }
+    }
+    fn better(&self) -> Better {
+        match self {
+            Def::Builtin(m) => m.better,
+            Def::Calculated(c) => c.def.better,
+        }
+    }
+    /// The metric whose records a drill lists.
+    fn lists(&self) -> &'static Metric {
+        match self {
+            Def::Builtin(m) => m,
+            Def::Calculated(c) => c.refs[0],
+        }
+    }
+    fn expression(&self) -> Option<String> {
+        match self {
+            Def::Builtin(_) => None,
+            Def::Calculated(c) => Some(c.def.expression.clone()),
+        }
+    }
+    /// The breakdown `name`, per metric evaluated.
+    fn group_by(&self, name: &str) -> Result<Vec<GroupBy>, MetricError> {
+        match self {
+            Def::Builtin(m) => Ok(vec![GroupBy::parse(m, name)?]),
+            Def::Calculated(c) => c.group_by(name),
+        }
+    }
+    async fn evaluate(
+        &self,
+        wh: &dyn Warehouse,
+        t: &TenantId,
+        q: &Query,
+        period: &Period,
+        group: Option<&[GroupBy]>,
+    ) -> Result<Evaluation, MetricError> {
+        match self {
+            Def::Builtin(m) => m.evaluate(wh, t, q, period, group.map(|g| g[0])).await,
+            Def::Calculated(c) => c.evaluate(wh, t, q, period, group).await,
+        }
+    }
+    async fn series(
+        &self,
+        wh: &dyn Warehouse,
+        t: &TenantId,
+        q: &Query,
+        period: &Period,
+        interval: Interval,
+    ) -> Result<Vec<(period::Bucket, Option<f64>)>, MetricError> {
+        match self {
+            Def::Builtin(m) => series(m, wh, t, q, period, interval).await,
+            Def::Calculated(c) => c.series(wh, t, q, period, interval).await,
+        }
+    }
 }
 
 /// Rounds to the millionth: the last bits of a floating-point sum depend on the order
@@ -338,7 +471,7 @@ fn round(v: Option<f64>) -> Option<f64> {
     v.filter(|v| v.is_finite()).map(|v| (v * 1e6).round() / 1e6)
 }
 
-fn compare(m: &Metric, period: &Period, value: Option<f64>, prev: Option<f64>) -> Comparison {
+fn compare(better: Better, period: &Period, value: Option<f64>, prev: Option<f64>) -> Comparison {
     let change = round(value.zip(prev).map(|(a, b)| a - b));
     let change_pct =
         value.zip(prev).and_then(|(a, b)| (b != 0.0).then(|| (a - b) / b.abs() * 100.0));
@@ -351,7 +484,7 @@ fn compare(m: &Metric, period: &Period, value: Option<f64>, prev: Option<f64>) -
             Trend::Down
         }
     });
-    let assessment = trend.as_ref().map(|t| match (t, m.better) {
+    let assessment = trend.as_ref().map(|t| match (t, better) {
         (Trend::Flat, _) => Assessment::Same,
         (Trend::Up, Better::Higher) | (Trend::Down, Better::Lower) => Assessment::Better,
         _ => Assessment::Worse,
@@ -416,48 +549,84 @@ fn key_text(k: &KeyCell) -> Option<String> {
     }
 }
 
-fn find_metric(id: &str) -> Result<&'static Metric, ApiError> {
-    metric(id).ok_or_else(|| {
+/// The metric `id`: built-in, or one of the tenant's calculated metrics.
+pub(crate) fn find_def(settings: &TenantSettings, id: &str) -> Option<Def> {
+    metric(id)
+        .map(Def::Builtin)
+        .or_else(|| settings.calculated.get(id).cloned().map(Def::Calculated))
+}
+
+fn find_metric(settings: &TenantSettings, id: &str) -> Result<Def, ApiError> {
+    find_def(settings, id).ok_or_else(|| {
         ApiError::not_found(format!("no metric {id:?}; GET /api/analytics/metrics lists them"))
     })
 }
 
+/// Resolves a search's matches in the tables the metrics' records refer to (a ticket
+/// found by its company's name).
+async fn resolve_search(
+    state: &AppState,
+    user: &AuthUser,
+    q: &mut Query,
+    defs: &[&Def],
+) -> Result<(), ApiError> {
+    let Some(text) = q.filters.search().map(str::to_owned) else { return Ok(()) };
+    let tables: Vec<avesa_model::CanonicalTable> = defs
+        .iter()
+        .flat_map(|d| match d {
+            Def::Builtin(m) => vec![m.table],
+            Def::Calculated(c) => c.refs.iter().map(|m| m.table).collect(),
+        })
+        .collect();
+    let named = filters::named_by(&tables);
+    let as_of = q.as_of.map(|t| t.naive_utc());
+    let matches =
+        filters::resolve_search(state.warehouse.as_ref(), &user.tenant, text.trim(), &named, as_of)
+            .await
+            .map_err(MetricError::from)?;
+    q.filters = std::mem::take(&mut q.filters).with_matches(matches);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn evaluate(
     state: &AppState,
     user: &AuthUser,
-    m: &'static Metric,
+    settings: &TenantSettings,
+    def: &Def,
     q: &Query,
     with_previous: bool,
-    group: Option<GroupBy>,
+    group: Option<&[GroupBy]>,
     limit: usize,
 ) -> Result<MetricView, ApiError> {
     let wh = state.warehouse.as_ref();
     let t = &user.tenant;
+    let m = def.lists();
     let previous = q.period.previous();
     let (now, before) = if with_previous {
         let (a, b) = tokio::join!(
-            m.evaluate(wh, t, q, &q.period, group),
-            m.evaluate(wh, t, q, &previous, group)
+            def.evaluate(wh, t, q, &q.period, group),
+            def.evaluate(wh, t, q, &previous, group)
         );
         (a?, Some(b?))
     } else {
-        (m.evaluate(wh, t, q, &q.period, group).await?, None)
+        (def.evaluate(wh, t, q, &q.period, group).await?, None)
     };
     let overall = match group {
         None => now.values.get(&vec![]).copied().flatten(),
         // The metric without a breakdown, for the headline figure.
         Some(_) => {
-            m.evaluate(wh, t, q, &q.period, None).await?.values.get(&vec![]).copied().flatten()
+            def.evaluate(wh, t, q, &q.period, None).await?.values.get(&vec![]).copied().flatten()
         }
     };
     let overall_before = match (&before, group) {
         (Some(b), None) => Some(b.values.get(&vec![]).copied().flatten()),
         (Some(_), Some(_)) => Some(
-            m.evaluate(wh, t, q, &previous, None).await?.values.get(&vec![]).copied().flatten(),
+            def.evaluate(wh, t, q, &previous, None).await?.values.get(&vec![]).copied().flatten(),
         ),
         (None, _) => None,
     };
-    let groups = match group {
+    let groups = match group.map(|g| g[0]) {
         None => None,
         Some(g) => {
             let keys: Vec<Vec<KeyCell>> = match g {
@@ -502,7 +671,7 @@ async fn evaluate(
                                     // A bucket or group without rows: a count of zero.
                                     matches!(g, GroupBy::Age)
                                         .then_some(0.0)
-                                        .filter(|_| m.unit == Unit::Count),
+                                        .filter(|_| def.unit() == Unit::Count),
                                 ),
                             ),
                             previous_value: before
@@ -517,19 +686,22 @@ async fn evaluate(
             )
         }
     };
+    let value = round(overall);
     Ok(MetricView {
-        metric: m.id.to_owned(),
-        label: m.label.to_owned(),
-        unit: m.unit,
-        better: m.better,
+        metric: def.id().to_owned(),
+        label: def.label().to_owned(),
+        unit: def.unit(),
+        better: def.better(),
         period: (&q.period).into(),
-        value: round(overall),
+        value,
         available: overall.is_some(),
-        previous: overall_before.map(|p| compare(m, &previous, overall, p)),
+        previous: overall_before.map(|p| compare(def.better(), &previous, overall, p)),
         groups,
         ignored_filters: now.ignored_filters,
         as_of: q.as_of.map(rfc3339),
         drill: drill(m, q, &q.period, None),
+        goal: goal_view(settings, def, &q.period, value),
+        expression: def.expression(),
     })
 }
 
@@ -549,18 +721,22 @@ pub(crate) async fn one(
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<MetricParams>,
 ) -> Result<Json<MetricView>, ApiError> {
-    let m = find_metric(&id)?;
+    let settings = crate::tenant_settings::load(&state, &user.tenant).await?;
+    let def = find_metric(&settings, &id)?;
     p.refuse("a metric", &[("interval", p.interval.is_some()), ("metrics", p.metrics.is_some())])?;
-    let (q, with_previous) = p.resolve()?;
+    let (mut q, with_previous) = p.resolve(&settings)?;
+    resolve_search(&state, &user, &mut q, &[&def]).await?;
     let group = match p.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(g) => Some(GroupBy::parse(m, g)?),
+        Some(g) => Some(def.group_by(g)?),
         None => {
             p.refuse("a metric without group_by", &[("limit", p.limit.is_some())])?;
             None
         }
     };
     let limit = int_param("limit", p.limit.as_deref(), 20, 1, 1000)? as usize;
-    Ok(Json(evaluate(&state, &user, m, &q, with_previous, group, limit).await?))
+    let view = evaluate(&state, &user, &settings, &def, &q, with_previous, group.as_deref(), limit)
+        .await?;
+    Ok(Json(view))
 }
 
 crate::openapi::items!(
@@ -609,14 +785,18 @@ pub(crate) async fn kpis(
             format!("give 1 to {MAX_KPIS} metric ids separated by commas"),
         ));
     }
+    let settings = crate::tenant_settings::load(&state, &user.tenant).await?;
     let metrics = ids
         .iter()
-        .map(|id| metric(id).ok_or_else(|| bad_param("metrics", format!("no metric {id:?}"))))
+        .map(|id| {
+            find_def(&settings, id).ok_or_else(|| bad_param("metrics", format!("no metric {id:?}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let (q, with_previous) = p.resolve()?;
+    let (mut q, with_previous) = p.resolve(&settings)?;
+    resolve_search(&state, &user, &mut q, &metrics.iter().collect::<Vec<_>>()).await?;
     let mut items = Vec::with_capacity(metrics.len());
-    for m in metrics {
-        items.push(evaluate(&state, &user, m, &q, with_previous, None, 0).await?);
+    for def in &metrics {
+        items.push(evaluate(&state, &user, &settings, def, &q, with_previous, None, 0).await?);
     }
     Ok(Json(KpiList { items }))
 }
@@ -672,7 +852,8 @@ pub(crate) async fn series_route(
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<MetricParams>,
 ) -> Result<Json<SeriesView>, ApiError> {
-    let m = find_metric(&id)?;
+    let settings = crate::tenant_settings::load(&state, &user.tenant).await?;
+    let def = find_metric(&settings, &id)?;
     p.refuse(
         "a series",
         &[
@@ -681,11 +862,23 @@ pub(crate) async fn series_route(
             ("metrics", p.metrics.is_some()),
         ],
     )?;
-    let (q, with_previous) = p.resolve()?;
+    let (mut q, with_previous) = p.resolve(&settings)?;
+    resolve_search(&state, &user, &mut q, &[&def]).await?;
     let interval = match p.interval.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(i) => i.parse::<Interval>().map_err(MetricError::from)?,
         None => Interval::default_for(&q.period),
     };
+    Ok(Json(series_view(&state, &user, &def, &q, with_previous, interval).await?))
+}
+
+async fn series_view(
+    state: &AppState,
+    user: &AuthUser,
+    def: &Def,
+    q: &Query,
+    with_previous: bool,
+    interval: Interval,
+) -> Result<SeriesView, ApiError> {
     let wh = state.warehouse.as_ref();
     let points = |s: Vec<(period::Bucket, Option<f64>)>| {
         s.into_iter()
@@ -697,24 +890,205 @@ pub(crate) async fn series_route(
             })
             .collect::<Vec<_>>()
     };
-    let current = series(m, wh, &user.tenant, &q, &q.period, interval).await?;
+    let current = def.series(wh, &user.tenant, q, &q.period, interval).await?;
     let previous = if with_previous {
         let prev = q.period.previous();
-        let s = series(m, wh, &user.tenant, &q, &prev, interval).await?;
+        let s = def.series(wh, &user.tenant, q, &prev, interval).await?;
         Some(SeriesPeriod { period: (&prev).into(), points: points(s) })
     } else {
         None
     };
-    let (_, ignored) = q.filters.conds(m.table, q.period.tz).map_err(MetricError::from)?;
-    Ok(Json(SeriesView {
-        metric: m.id.to_owned(),
-        label: m.label.to_owned(),
-        unit: m.unit,
+    let mut ignored = Vec::new();
+    let tables: Vec<avesa_model::CanonicalTable> = match def {
+        Def::Builtin(m) => vec![m.table],
+        Def::Calculated(c) => c.refs.iter().map(|m| m.table).collect(),
+    };
+    for table in tables {
+        ignored.extend(q.filters.conds(table, q.period.tz).map_err(MetricError::from)?.1);
+    }
+    ignored.sort();
+    ignored.dedup();
+    Ok(SeriesView {
+        metric: def.id().to_owned(),
+        label: def.label().to_owned(),
+        unit: def.unit(),
         interval: format!("{interval:?}").to_lowercase(),
         current: SeriesPeriod { period: (&q.period).into(), points: points(current) },
         previous,
         ignored_filters: ignored,
-    }))
+    })
+}
+
+/// What a company or member report shows: its figures, their trends, and breakdowns.
+struct ReportShape {
+    metrics: &'static [&'static str],
+    series: &'static [&'static str],
+    /// (metric, group_by).
+    breakdowns: &'static [(&'static str, &'static str)],
+}
+
+const COMPANY_REPORT: ReportShape = ReportShape {
+    metrics: &[
+        "tickets_opened",
+        "tickets_closed",
+        "net_ticket_change",
+        "open_backlog",
+        "resolution_hours_avg",
+        "resolution_hours_median",
+        "sla_met_pct",
+        "hours_worked",
+        "billable_hours",
+        "billed_amount",
+        "effective_hourly_rate",
+        "contacts",
+    ],
+    series: &["tickets_opened", "tickets_closed", "hours_worked"],
+    breakdowns: &[
+        ("tickets_opened", "type"),
+        ("tickets_opened", "priority"),
+        ("tickets_opened", "contact"),
+        ("hours_worked", "member"),
+        ("hours_worked", "work_type"),
+    ],
+};
+
+const MEMBER_REPORT: ReportShape = ReportShape {
+    metrics: &[
+        "tickets_opened",
+        "tickets_closed",
+        "open_backlog",
+        "resolution_hours_avg",
+        "sla_met_pct",
+        "hours_worked",
+        "billable_hours",
+        "billable_pct",
+        "utilisation_pct",
+        "billed_amount",
+        "time_entries",
+    ],
+    series: &["hours_worked", "tickets_closed"],
+    breakdowns: &[
+        ("hours_worked", "company"),
+        ("hours_worked", "work_type"),
+        ("tickets_closed", "company"),
+    ],
+};
+
+/// `GET /api/analytics/{companies,members}/{id}/report`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportView {
+    /// The company or member (`connectwise:250`).
+    pub id: String,
+    /// Its name (as of `as_of`).
+    pub name: Option<String>,
+    pub period: PeriodView,
+    /// Its figures for the period (tickets it raised or owns, hours logged for it or by
+    /// it …), each with the previous period and its goal.
+    pub metrics: Vec<MetricView>,
+    /// The trends over the period.
+    pub series: Vec<SeriesView>,
+    /// Where its tickets and hours went (the ten largest groups each).
+    pub breakdowns: Vec<MetricView>,
+}
+
+async fn report(
+    state: &AppState,
+    user: &AuthUser,
+    table: avesa_model::CanonicalTable,
+    filter: &str,
+    shape: &ReportShape,
+    id: String,
+    p: MetricParams,
+) -> Result<ReportView, ApiError> {
+    p.refuse(
+        "a report",
+        &[
+            ("group_by", p.group_by.is_some()),
+            ("limit", p.limit.is_some()),
+            ("metrics", p.metrics.is_some()),
+            (filter, p.filter_pairs().iter().any(|(k, _)| *k == filter)),
+        ],
+    )?;
+    let entity: avesa_warehouse::EntityId = id.parse()?;
+    let settings = crate::tenant_settings::load(state, &user.tenant).await?;
+    let (mut q, with_previous) = p.resolve(&settings)?;
+    let as_of = q.as_of.map(|t| t.naive_utc());
+    let Some(record) = state.warehouse.get(&user.tenant, table, &entity, as_of).await? else {
+        return Err(ApiError::not_found(format!("no {} {id}", list_segment(table))));
+    };
+    q.filters = std::mem::take(&mut q.filters).with(filter, id.clone());
+    let defs: Vec<Def> = shape
+        .metrics
+        .iter()
+        .chain(shape.series)
+        .chain(shape.breakdowns.iter().map(|(m, _)| m))
+        .filter_map(|m| metric(m).map(Def::Builtin))
+        .collect();
+    resolve_search(state, user, &mut q, &defs.iter().collect::<Vec<_>>()).await?;
+    let interval = match p.interval.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(i) => i.parse::<Interval>().map_err(MetricError::from)?,
+        None => Interval::default_for(&q.period),
+    };
+    let mut metrics = Vec::new();
+    for m in shape.metrics {
+        let def = Def::Builtin(metric(m).expect("a built-in metric"));
+        metrics.push(evaluate(state, user, &settings, &def, &q, with_previous, None, 0).await?);
+    }
+    let mut series = Vec::new();
+    for m in shape.series {
+        let def = Def::Builtin(metric(m).expect("a built-in metric"));
+        series.push(series_view(state, user, &def, &q, with_previous, interval).await?);
+    }
+    let mut breakdowns = Vec::new();
+    for (m, g) in shape.breakdowns {
+        let def = Def::Builtin(metric(m).expect("a built-in metric"));
+        let group = def.group_by(g)?;
+        breakdowns.push(evaluate(state, user, &settings, &def, &q, false, Some(&group), 10).await?);
+    }
+    let name = record.get("name").and_then(|v| v.as_str()).map(str::to_owned);
+    Ok(ReportView { id, name, period: (&q.period).into(), metrics, series, breakdowns })
+}
+
+/// A company's report: its tickets, contacts, hours, SLA and money for a period, each
+/// with the previous period and its goal, their trends, and where its tickets and hours
+/// went. The data behind a client report.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/companies/{id}/report",
+    tag = "analytics",
+    params(("id" = String, Path, description = "The company's id (connectwise:250)."), MetricParams),
+    responses((status = 200, description = "The report.", body = ReportView)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn company_report(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<MetricParams>,
+) -> Result<Json<ReportView>, ApiError> {
+    let t = avesa_model::CanonicalTable::Companies;
+    Ok(Json(report(&state, &user, t, "company", &COMPANY_REPORT, id, p).await?))
+}
+
+/// A member's report: the tickets they own, their hours, utilisation and SLA for a
+/// period, with the previous period and goals, trends, and where their hours went. The
+/// data behind a technician review.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/members/{id}/report",
+    tag = "analytics",
+    params(("id" = String, Path, description = "The member's id (connectwise:167)."), MetricParams),
+    responses((status = 200, description = "The report.", body = ReportView)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn member_report(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<MetricParams>,
+) -> Result<Json<ReportView>, ApiError> {
+    let t = avesa_model::CanonicalTable::Members;
+    Ok(Json(report(&state, &user, t, "member", &MEMBER_REPORT, id, p).await?))
 }
 
 /// A metric in the catalogue.
@@ -729,6 +1103,10 @@ pub struct MetricInfo {
     pub table: String,
     /// What `group_by` accepts for it.
     pub group_by: Vec<String>,
+    /// A calculated metric's expression (null for built-in metrics).
+    pub expression: Option<String>,
+    /// The goal an admin set on it.
+    pub goal: Option<avesa_analytics::settings::Goal>,
 }
 
 /// A filter parameter.
@@ -757,10 +1135,12 @@ pub struct Catalogue {
     security(("bearer" = []))
 )]
 pub(crate) async fn catalogue(
-    _user: AuthUser,
+    user: AuthUser,
+    State(state): State<AppState>,
     ApiQuery(NoParams {}): ApiQuery<NoParams>,
 ) -> Result<Json<Catalogue>, ApiError> {
-    let metrics = METRICS
+    let settings = crate::tenant_settings::load(&state, &user.tenant).await?;
+    let mut metrics: Vec<MetricInfo> = METRICS
         .iter()
         .map(|m| {
             let mut group_by: Vec<String> = DIMENSIONS
@@ -783,9 +1163,22 @@ pub(crate) async fn catalogue(
                 better: m.better,
                 table: m.table.name().into(),
                 group_by,
+                expression: None,
+                goal: settings.goals.get(m.id).cloned(),
             }
         })
         .collect();
+    metrics.extend(settings.calculated.values().map(|c| MetricInfo {
+        id: c.id.clone(),
+        label: c.def.label.clone(),
+        description: c.def.description.clone(),
+        unit: c.def.unit,
+        better: c.def.better,
+        table: c.table().name().into(),
+        group_by: c.group_names(),
+        expression: Some(c.def.expression.clone()),
+        goal: settings.goals.get(&c.id).cloned(),
+    }));
     Ok(Json(Catalogue {
         metrics,
         periods: period::NAMED.iter().map(|s| (*s).to_owned()).collect(),

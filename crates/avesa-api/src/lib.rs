@@ -51,6 +51,7 @@ pub mod openapi;
 pub mod ops;
 mod password;
 pub mod server;
+pub mod tenant_settings;
 mod ui;
 
 use std::sync::Arc;
@@ -270,6 +271,8 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(kpi::one))
         .routes(routes!(kpi::series_route))
         .routes(routes!(kpi::kpis))
+        .routes(routes!(kpi::company_report))
+        .routes(routes!(kpi::member_report))
         .merge(entities::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::cached_read));
     OpenApiRouter::new()
@@ -289,6 +292,12 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::patch_user))
         .routes(routes!(ops::reset_password))
         .routes(routes!(ops::freshness))
+        .routes(routes!(tenant_settings::get_settings))
+        .routes(routes!(tenant_settings::put_settings))
+        .routes(routes!(tenant_settings::put_capacity, tenant_settings::delete_capacity))
+        .routes(routes!(tenant_settings::list_goals))
+        .routes(routes!(tenant_settings::put_goal, tenant_settings::delete_goal))
+        .routes(routes!(tenant_settings::put_metric, tenant_settings::delete_metric))
         .routes(routes!(health::health))
         .routes(routes!(health::detailed))
         .routes(routes!(metrics))

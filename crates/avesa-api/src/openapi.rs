@@ -264,7 +264,7 @@ pub(crate) fn entity_operations(
         .parameter(as_of_param())
         .parameter(query_param(
             "tz",
-            "The IANA time zone local dates in date filters are read in (default UTC).",
+            "The IANA time zone local dates in date filters are read in (default: the tenant's, UTC unless set).",
             ObjectBuilder::new().schema_type(Type::String),
         ));
     for name in avesa_analytics::filters::names_for(table) {
@@ -355,6 +355,10 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         [
             ("auth", "Signing in: access and refresh tokens, sessions."),
             ("analytics", "The tenant's figures."),
+            (
+                "settings",
+                "The tenant's time zone, members' capacities, goals and calculated metrics.",
+            ),
             (
                 "entities",
                 "The tenant's records: lists, one record now or as of an instant, its versions.",

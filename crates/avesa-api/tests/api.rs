@@ -257,6 +257,9 @@ impl Warehouse for MemWarehouse {
     async fn ping(&self) -> Result<(), WarehouseError> {
         Ok(())
     }
+    async fn purge(&self, _: &TenantId, _: CanonicalTable) -> Result<u64, WarehouseError> {
+        Err(WarehouseError::Engine("this test warehouse's records are fixed".into()))
+    }
     async fn aggregate(
         &self,
         _: &TenantId,

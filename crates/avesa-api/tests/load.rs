@@ -107,6 +107,10 @@ impl Warehouse for SlowWarehouse {
     async fn ping(&self) -> Result<(), WarehouseError> {
         Ok(())
     }
+    async fn purge(&self, _: &TenantId, _: CanonicalTable) -> Result<u64, WarehouseError> {
+        // It holds no rows.
+        Ok(0)
+    }
     async fn aggregate(
         &self,
         _: &TenantId,

@@ -99,6 +99,17 @@ enum Command {
         #[arg(long)]
         chunk_records: Option<u64>,
     },
+    /// Rebuild a tenant's canonical files and warehouse tables from the raw lake, without
+    /// calling any vendor (after a mapping changed, or to check the warehouse). Refused
+    /// while a run of the tenant is running.
+    Rebuild {
+        #[arg(long)]
+        tenant: String,
+        /// One canonical table: companies, contacts, tickets, time_entries or members
+        /// (default: all).
+        #[arg(long)]
+        table: Option<String>,
+    },
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -715,6 +726,28 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
             require_tenant(app.store.as_ref(), &tenant).await?;
             for u in app.store.list_users(&tenant).await? {
                 println!("{}\t{}\t{}", u.email, u.role, u.name);
+            }
+            Ok(())
+        }
+        Command::Rebuild { tenant, table } => {
+            let table = table
+                .map(|t| t.parse::<avesa_model::CanonicalTable>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--table: {e}"))?;
+            let app = App::open_with(settings).await?;
+            let tenant = tenant_id(&tenant)?;
+            require_tenant(app.store.as_ref(), &tenant).await?;
+            let pipeline = app.pipeline(app.pipeline_options());
+            let done = pipeline.rebuild(&tenant, table).await?;
+            println!(
+                "{:<14} {:>10} {:>12} {:>12} {:>12}",
+                "table", "raw files", "records", "versions", "before"
+            );
+            for t in &done {
+                println!(
+                    "{:<14} {:>10} {:>12} {:>12} {:>12}",
+                    t.table, t.files, t.records, t.versions, t.removed
+                );
             }
             Ok(())
         }

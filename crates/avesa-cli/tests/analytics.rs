@@ -287,6 +287,28 @@ impl Api {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn put(&self, token: &str, path: &str, body: Value) -> Value {
+        let (s, v) = self.send(reqwest::Method::PUT, token, path, Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "PUT {path}: {v}");
+        v
+    }
+
     async fn ok(&self, token: &str, path: &str) -> Value {
         let (s, v) = self.get(token, path).await;
         assert_eq!(s, StatusCode::OK, "GET {path}: {v}");
@@ -450,6 +472,105 @@ async fn metrics_match_the_simulators_truth() {
             }
         }
 
+        // Search finds what the user sees: tickets by their company's name, time entries
+        // by their member's name — in lists and in metrics alike.
+        let query = |path: &str, pairs: &[(&str, &str)]| {
+            let mut u = reqwest::Url::parse(&format!("http://x{path}")).unwrap();
+            u.query_pairs_mut().extend_pairs(pairs);
+            format!("{}?{}", u.path(), u.query().unwrap())
+        };
+        let top = &v["groups"][0];
+        let (id, name) = (top["key"].as_str().unwrap(), top["label"].as_str().unwrap());
+        assert_ne!(id, name, "{} the company has a name", t.id);
+        let of_company = truth.0.iter().filter(|tk| tk.company.as_deref() == Some(id));
+        let list = api
+            .ok(&token, &query("/api/tickets", &[("q", name), ("company", id), ("page_size", "1")]))
+            .await;
+        assert_eq!(
+            list["total"].as_u64(),
+            Some(of_company.clone().count() as u64),
+            "{} q={name}",
+            t.id
+        );
+        let all = api.ok(&token, &query("/api/tickets", &[("q", name), ("page_size", "1")])).await;
+        assert!(all["total"].as_u64() >= list["total"].as_u64());
+        let m = api
+            .ok(
+                &token,
+                &query(
+                    "/api/analytics/metrics/tickets_opened",
+                    &[("q", name), ("company", id), ("from", "2026-10-01"), ("to", "2026-10-31")],
+                ),
+            )
+            .await;
+        let n = of_company.filter(|tk| within(tk.opened, oct, nov)).count() as f64;
+        assert_eq!(m["value"].as_f64(), Some(n), "{} tickets_opened q={name}", t.id);
+        let mut per_member: BTreeMap<&str, u64> = BTreeMap::new();
+        for e in &truth.1 {
+            if let Some(m) = &e.member {
+                *per_member.entry(m).or_default() += 1;
+            }
+        }
+        let (member, entries) = per_member.iter().max_by_key(|(_, n)| **n).unwrap();
+        let who = api.ok(&token, &format!("/api/members/{member}")).await;
+        let who = who["name"].as_str().unwrap().to_owned();
+        let list = api
+            .ok(
+                &token,
+                &query("/api/time-entries", &[("q", &who), ("member", member), ("page_size", "1")]),
+            )
+            .await;
+        assert_eq!(list["total"].as_u64(), Some(*entries), "{} time entries q={who}", t.id);
+
+        // A client report and a technician review: each figure the truth of that company
+        // or member alone.
+        let r = api
+            .ok(
+                &token,
+                &format!("/api/analytics/companies/{id}/report?from=2026-10-01&to=2026-10-31"),
+            )
+            .await;
+        assert_eq!(r["name"], name);
+        let fig = |r: &Value, m: &str| {
+            r["metrics"].as_array().unwrap().iter().find(|v| v["metric"] == m).unwrap()["value"]
+                .clone()
+        };
+        assert_eq!(fig(&r, "tickets_opened").as_f64(), Some(n), "{} report of {id}", t.id);
+        let closed = truth
+            .0
+            .iter()
+            .filter(|tk| {
+                tk.company.as_deref() == Some(id) && tk.closed && within(tk.closed_at, oct, nov)
+            })
+            .count() as f64;
+        assert_eq!(fig(&r, "tickets_closed").as_f64(), Some(closed), "{} report of {id}", t.id);
+        assert_eq!(r["series"].as_array().unwrap().len(), 3);
+        assert!(r["breakdowns"].as_array().unwrap().iter().all(|b| b["groups"].is_array()));
+        let r = api
+            .ok(
+                &token,
+                &format!("/api/analytics/members/{member}/report?from=2026-10-01&to=2026-10-31"),
+            )
+            .await;
+        let hours: f64 = truth
+            .1
+            .iter()
+            .filter(|e| e.member.as_deref() == Some(*member) && within(e.start, oct, nov))
+            .filter_map(|e| e.hours)
+            .sum();
+        assert!(
+            close(&fig(&r, "hours_worked"), Some(hours)),
+            "{} review of {member}: {}",
+            t.id,
+            fig(&r, "hours_worked")
+        );
+        assert_eq!(r["name"].as_str(), Some(who.as_str()));
+        let (s, _) = api.get(&token, "/api/analytics/companies/connectwise:999999999/report").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, v) =
+            api.get(&token, &format!("/api/analytics/companies/{id}/report?company={id}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
         // A daily series of tickets opened over two weeks in New York.
         let v = api.ok(&token, &format!("/api/analytics/metrics/tickets_opened/series?from=2026-10-12&to=2026-10-25&tz={ny}")).await;
         let points = v["current"]["points"].as_array().unwrap();
@@ -527,4 +648,283 @@ async fn metrics_match_the_simulators_truth() {
     }
     let (s, _) = api.get(&token, "/api/analytics/metrics/nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// The figure of one metric route.
+async fn figure(api: &Api, token: &str, path: &str) -> Value {
+    api.ok(token, path).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goals_calculated_metrics_and_the_tenants_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = DemoOptions::new(dir.path().join("data"));
+    opts.main_sizes = CwSizes::small();
+    opts.second_sizes = demo::SecondSizes::small();
+    let d = demo::prepare(opts.clone()).await.expect("demo prepares");
+    let (addr, _server) = demo::serve(&d.app, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let api = Api { base: format!("http://{addr}"), http: reqwest::Client::new() };
+    let token = api.login(&MAIN).await;
+    let other = api.login(&SECOND).await;
+    let (tickets, entries) = truth(&d.sims, &MAIN);
+    let ny: Tz = "America/New_York".parse().unwrap();
+    let oct = "from=2026-10-01&to=2026-10-31";
+    let (oct_from, oct_to) = (utc("2026-10-01T04:00:00Z"), utc("2026-11-01T04:00:00Z"));
+
+    // The tenant's time zone: periods and list date filters are read in it unless a
+    // request names one; the other tenant's stays UTC.
+    let v = api
+        .put(&token, "/api/admin/settings", serde_json::json!({"time_zone": "America/New_York"}))
+        .await;
+    assert_eq!(v["time_zone"], "America/New_York");
+    let v = figure(&api, &token, &format!("/api/analytics/metrics/tickets_opened?{oct}")).await;
+    assert_eq!(instant(&v["period"]["from"]), oct_from);
+    assert_eq!(v["period"]["tz"], "America/New_York");
+    let want = expected(&tickets, &entries, ny, oct_from, oct_to);
+    assert!(close(&v["value"], want["tickets_opened"]), "{v}");
+    assert!(v["previous"]["value"].is_number(), "the previous period by default: {v}");
+    let list = api
+        .ok(&token, "/api/tickets?opened_from=2026-10-01&opened_to=2026-10-31&page_size=1")
+        .await;
+    assert_eq!(list["total"].as_f64(), want["tickets_opened"], "list dates in the tenant's zone");
+    let v = figure(&api, &other, &format!("/api/analytics/metrics/tickets_opened?{oct}")).await;
+    assert_eq!(v["period"]["tz"], "UTC");
+    let (s, v) = api
+        .send(
+            reqwest::Method::PUT,
+            &token,
+            "/api/admin/settings",
+            Some(serde_json::json!({"time_zone": "Mars/Base"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &Value::from("time_zone")),
+        "{v}"
+    );
+
+    // Capacity: 6 hours a day by default, 4 for the member who logged most.
+    let is_billable =
+        |e: &&Entry| e.billable.as_deref() == Some("Billable") && within(e.start, oct_from, oct_to);
+    let mut by_member: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for e in entries.iter().filter(|e| within(e.start, oct_from, oct_to)) {
+        if let Some(m) = &e.member {
+            let slot = by_member.entry(m.clone()).or_default();
+            slot.0 += e.hours.unwrap_or(0.0);
+            if is_billable(&e) {
+                slot.1 += e.hours.unwrap_or(0.0);
+            }
+        }
+    }
+    let busiest = by_member.iter().max_by(|a, b| a.1.0.total_cmp(&b.1.0)).unwrap().0.clone();
+    api.put(&token, "/api/admin/settings", serde_json::json!({"default_hours_per_day": 6})).await;
+    api.put(
+        &token,
+        &format!("/api/admin/capacity/{busiest}"),
+        serde_json::json!({"hours_per_day": 4}),
+    )
+    .await;
+    let days = working_days(ny, oct_from, oct_to);
+    let capacity: f64 =
+        by_member.keys().map(|m| if *m == busiest { 4.0 } else { 6.0 } * days).sum();
+    let billable: f64 = by_member.values().map(|v| v.1).sum();
+    let v = figure(&api, &token, &format!("/api/analytics/metrics/utilisation_pct?{oct}")).await;
+    assert!(close(&v["value"], Some(billable / capacity * 100.0)), "{v}");
+    let v = figure(
+        &api,
+        &token,
+        &format!("/api/analytics/metrics/utilisation_pct?{oct}&group_by=member&limit=1000"),
+    )
+    .await;
+    let g = v["groups"].as_array().unwrap().iter().find(|g| g["key"] == busiest.as_str()).unwrap();
+    assert!(close(&g["value"], Some(by_member[&busiest].1 / (4.0 * days) * 100.0)), "{g}");
+    let s = api.ok(&token, "/api/settings").await;
+    assert_eq!(s["default_hours_per_day"], 6.0);
+    assert_eq!(s["members"][0]["member"], busiest.as_str());
+
+    // Goals: met on the target, at risk up to the band's far edge, missed past it.
+    let sla = figure(&api, &token, &format!("/api/analytics/metrics/sla_met_pct?{oct}")).await;
+    let value = sla["value"].as_f64().unwrap();
+    for (target, band, status) in [
+        (value, 5.0, "met"),
+        (value - 1.0, 0.0, "met"),
+        (value + 5.0, 5.0, "at_risk"),
+        (value + 0.001, 5.0, "at_risk"),
+        (value + 5.01, 5.0, "missed"),
+        (value + 0.001, 0.0, "missed"),
+    ] {
+        api.put(
+            &token,
+            "/api/admin/goals/sla_met_pct",
+            serde_json::json!({"target": target, "warning_band": band}),
+        )
+        .await;
+        let v = figure(&api, &token, &format!("/api/analytics/metrics/sla_met_pct?{oct}")).await;
+        assert_eq!(v["goal"]["status"], status, "target {target} band {band}: {v}");
+        assert_eq!(v["goal"]["direction"], "at_least");
+    }
+    // Lower is better: the band lies above the target.
+    let mttr =
+        figure(&api, &token, &format!("/api/analytics/metrics/resolution_hours_avg?{oct}")).await;
+    let value = mttr["value"].as_f64().unwrap();
+    for (target, band, status) in
+        [(value, 0.0, "met"), (value - 2.0, 2.0, "at_risk"), (value - 2.0, 1.9, "missed")]
+    {
+        api.put(
+            &token,
+            "/api/admin/goals/resolution_hours_avg",
+            serde_json::json!({"target": target, "warning_band": band}),
+        )
+        .await;
+        let v = figure(&api, &token, &format!("/api/analytics/metrics/resolution_hours_avg?{oct}"))
+            .await;
+        assert_eq!(v["goal"]["status"], status, "target {target} band {band}: {v}");
+    }
+    // A monthly goal holds for a month, not for a week.
+    let closed = want["tickets_closed"].unwrap();
+    api.put(
+        &token,
+        "/api/admin/goals/tickets_closed",
+        serde_json::json!({"target": closed, "period": "month"}),
+    )
+    .await;
+    let v = figure(&api, &token, &format!("/api/analytics/metrics/tickets_closed?{oct}")).await;
+    assert_eq!(
+        (v["goal"]["applies"].as_bool(), v["goal"]["status"].as_str()),
+        (Some(true), Some("met")),
+        "{v}"
+    );
+    let v =
+        figure(&api, &token, "/api/analytics/metrics/tickets_closed?from=2026-10-05&to=2026-10-11")
+            .await;
+    assert_eq!(
+        (v["goal"]["applies"].as_bool(), &v["goal"]["status"]),
+        (Some(false), &Value::Null),
+        "{v}"
+    );
+    let goals = api.ok(&token, "/api/analytics/goals").await;
+    assert_eq!(goals["items"].as_array().unwrap().len(), 3);
+    assert!(api.ok(&other, "/api/analytics/goals").await["items"].as_array().unwrap().is_empty());
+    let (s, _) =
+        api.send(reqwest::Method::DELETE, &token, "/api/admin/goals/tickets_closed", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let v = figure(&api, &token, &format!("/api/analytics/metrics/tickets_closed?{oct}")).await;
+    assert!(v.get("goal").is_none(), "{v}");
+    let (s, v) = api
+        .send(
+            reqwest::Method::PUT,
+            &token,
+            "/api/admin/goals/nope",
+            Some(serde_json::json!({"target": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    // A calculated metric: closed per opened, as a percentage.
+    let def = serde_json::json!({
+        "label": "Closed per opened", "unit": "percent", "better": "higher",
+        "expression": "100 * tickets_closed / tickets_opened"
+    });
+    let v = api.put(&token, "/api/admin/metrics/closed_per_opened", def.clone()).await;
+    assert_eq!(v["metrics"], serde_json::json!(["tickets_closed", "tickets_opened"]));
+    let ratio = |opened: f64, closed: f64| (opened > 0.0).then(|| 100.0 * closed / opened);
+    let v = figure(&api, &token, &format!("/api/analytics/metrics/closed_per_opened?{oct}")).await;
+    assert!(close(&v["value"], ratio(want["tickets_opened"].unwrap(), closed)), "{v}");
+    assert_eq!(v["expression"], "100 * tickets_closed / tickets_opened");
+    let pfrom = instant(&v["previous"]["period"]["from"]);
+    let before = expected(&tickets, &entries, ny, pfrom, oct_from);
+    assert!(
+        close(
+            &v["previous"]["value"],
+            ratio(before["tickets_opened"].unwrap(), before["tickets_closed"].unwrap())
+        ),
+        "{v}"
+    );
+    // By board, each group from the truth.
+    let v = figure(
+        &api,
+        &token,
+        &format!("/api/analytics/metrics/closed_per_opened?{oct}&group_by=board&limit=1000"),
+    )
+    .await;
+    for g in v["groups"].as_array().unwrap() {
+        let board = g["key"].as_str().map(str::to_owned);
+        let of_board = tickets.iter().filter(|t| t.board == board);
+        let opened = of_board.clone().filter(|t| within(t.opened, oct_from, oct_to)).count() as f64;
+        let closed =
+            of_board.filter(|t| t.closed && within(t.closed_at, oct_from, oct_to)).count() as f64;
+        assert!(close(&g["value"], ratio(opened, closed)), "{g}");
+    }
+    // Its series is the ratio of the two series.
+    let series = |id: &str| format!("/api/analytics/metrics/{id}/series?{oct}&interval=week");
+    let c = figure(&api, &token, &series("closed_per_opened")).await;
+    let o = figure(&api, &token, &series("tickets_opened")).await;
+    let k = figure(&api, &token, &series("tickets_closed")).await;
+    let points = c["current"]["points"].as_array().unwrap();
+    assert_eq!(points.len(), o["current"]["points"].as_array().unwrap().len());
+    for (i, p) in points.iter().enumerate() {
+        let (opened, closed) = (
+            o["current"]["points"][i]["value"].as_f64().unwrap(),
+            k["current"]["points"][i]["value"].as_f64().unwrap(),
+        );
+        assert!(close(&p["value"], ratio(opened, closed)), "week {i}: {p}");
+    }
+    // Goals, the catalogue and KPIs take it like any metric.
+    api.put(&token, "/api/admin/goals/closed_per_opened", serde_json::json!({"target": 0})).await;
+    let v = api
+        .ok(&token, &format!("/api/analytics/kpis?metrics=closed_per_opened,tickets_opened&{oct}"))
+        .await;
+    assert_eq!(v["items"][0]["goal"]["status"], "met");
+    let cat = api.ok(&token, "/api/analytics/metrics").await;
+    assert!(
+        cat["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "closed_per_opened" && m["goal"]["target"] == 0.0)
+    );
+    // Another tenant knows nothing of it.
+    let (s, _) = api.get(&other, "/api/analytics/metrics/closed_per_opened").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Definitions are checked when saved, and the error names the field.
+    for (body, field) in [
+        (
+            serde_json::json!({"label": "x", "unit": "count", "better": "higher", "expression": "tickets_opened /"}),
+            "expression",
+        ),
+        (
+            serde_json::json!({"label": "x", "unit": "count", "better": "higher", "expression": "tickets_opened / nope"}),
+            "expression",
+        ),
+        (
+            serde_json::json!({"label": "", "unit": "count", "better": "higher", "expression": "tickets_opened"}),
+            "label",
+        ),
+        (
+            serde_json::json!({"label": "x", "unit": "apples", "better": "higher", "expression": "tickets_opened"}),
+            "unit",
+        ),
+    ] {
+        let (s, v) =
+            api.send(reqwest::Method::PUT, &token, "/api/admin/metrics/bad_one", Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["details"]["field"], field, "{v}");
+    }
+    let (s, v) = api
+        .send(reqwest::Method::PUT, &token, "/api/admin/metrics/tickets_opened", Some(def))
+        .await;
+    assert_eq!(
+        (s, &v["error"]["details"]["field"]),
+        (StatusCode::BAD_REQUEST, &Value::from("id")),
+        "{v}"
+    );
+    // Removed, it is gone with its goal.
+    let (s, _) = api
+        .send(reqwest::Method::DELETE, &token, "/api/admin/metrics/closed_per_opened", None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = api.get(&token, "/api/analytics/metrics/closed_per_opened").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let goals = api.ok(&token, "/api/analytics/goals").await;
+    assert!(goals["items"].as_array().unwrap().iter().all(|g| g["metric"] != "closed_per_opened"));
 }

@@ -15,7 +15,7 @@
 mod raw;
 
 pub use object_store::path::Path as LakePath;
-pub use raw::{raw_batch, raw_schema};
+pub use raw::{RawChunk, raw_batch, raw_schema, read_raw};
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -129,6 +129,11 @@ impl Lake {
             Ok(_) => Ok(()),
             Err(e) => Err(LakeError::Other(s3_problem(&e.to_string()))),
         }
+    }
+
+    /// Where a service table's raw files lie (every [`Lake::raw_path`] of it).
+    pub fn raw_prefix(tenant: &TenantId, service: &str, table: &str) -> String {
+        format!("{tenant}/raw/{}/{}/", segment(service), segment(table))
     }
 
     pub fn raw_path(tenant: &TenantId, service: &str, table: &str, chunk: ChunkId) -> Path {

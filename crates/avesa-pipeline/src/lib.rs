@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod notify;
 mod plan;
 pub mod queue;
+pub mod rebuild;
 pub mod schedule;
 mod services;
 mod table;

@@ -84,6 +84,11 @@ impl Catalogue {
         })
     }
 
+    /// Every mapping: which canonical table each service table lands in.
+    pub fn mappings(&self) -> &[Arc<Mapping>] {
+        &self.mappings
+    }
+
     /// The mapping of a service's source table, if it has one.
     pub fn mapping(&self, service: &str, source_table: &str) -> Option<Arc<Mapping>> {
         self.mappings

@@ -1019,6 +1019,38 @@ impl Warehouse for ClickHouseWarehouse {
         .await
     }
 
+    async fn purge(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        let versions = self.version_count(tenant, table).await?;
+        // A mutation (the lightweight DELETE FROM of newer releases, and the
+        // mutations_sync setting, are not on the oldest release tested), waited for by
+        // watching system.mutations.
+        self.execute(&format!(
+            "ALTER TABLE {} DELETE WHERE tenant_id = {}",
+            self.table(table),
+            lit(tenant.as_str())
+        ))
+        .await?;
+        let pending = format!(
+            "SELECT count() FROM system.mutations WHERE database = {} AND table = {} \
+             AND is_done = 0",
+            lit(&self.opts.database),
+            lit(table.name())
+        );
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(20);
+        while self.count(&pending).await? > 0 {
+            if started.elapsed() > self.opts.timeout {
+                return Err(WarehouseError::engine(format!(
+                    "removing tenant {tenant}'s {table} is still running after {:?}",
+                    self.opts.timeout
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+        Ok(versions)
+    }
+
     async fn current_ids(
         &self,
         tenant: &TenantId,

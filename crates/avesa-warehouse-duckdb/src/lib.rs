@@ -902,6 +902,18 @@ impl Warehouse for DuckDbWarehouse {
         .await
     }
 
+    async fn purge(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        let tenant = tenant.as_str().to_owned();
+        self.blocking(move |c| {
+            let n = c.execute(
+                &format!("DELETE FROM {} WHERE tenant_id = $1", table.name()),
+                [&tenant],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn current_ids(
         &self,
         tenant: &TenantId,

@@ -43,6 +43,7 @@ macro_rules! warehouse_conformance {
             company_names_join_as_of_the_same_instant,
             analytics_count_current_records_of_one_tenant,
             key_scan_ids_and_version_counts,
+            purge_removes_one_tenants_table_only,
             bad_requests_are_client_errors,
             scd2_matches_the_reference_model,
             apply_is_idempotent_and_order_independent,
@@ -1135,6 +1136,34 @@ pub async fn key_scan_ids_and_version_counts(open: impl Open) {
     assert_eq!(wh.version_count(&tenant("beta"), t).await.unwrap(), 1);
     assert_eq!(wh.version_count(&a, CanonicalTable::Tickets).await.unwrap(), 0);
     wh.ping().await.unwrap();
+}
+
+/// A purge removes every version of one tenant's table, nothing else; the table then
+/// takes the same rows again as if new.
+pub async fn purge_removes_one_tenants_table_only(open: impl Open) {
+    let (_g, wh) = open.open().await;
+    let wh = wh.as_ref();
+    let t = CanonicalTable::Members;
+    let rows = [
+        Row::new("alpha", "1", 1).text("name", "A"),
+        Row::new("alpha", "1", 2).text("name", "A2"),
+        Row::new("alpha", "2", 1).text("name", "B").service("servicenow"),
+        Row::new("beta", "1", 1).text("name", "Z"),
+    ];
+    apply(wh, t, &rows).await;
+    apply(wh, CanonicalTable::Companies, &[Row::new("alpha", "7", 1).text("name", "Co")]).await;
+    let (a, b) = (tenant("alpha"), tenant("beta"));
+    assert_eq!(wh.purge(&a, t).await.unwrap(), 3);
+    assert_eq!(wh.version_count(&a, t).await.unwrap(), 0);
+    assert!(wh.current_ids(&a, t, "connectwise").await.unwrap().is_empty());
+    assert_eq!(wh.version_count(&b, t).await.unwrap(), 1, "another tenant's rows stay");
+    assert_eq!(wh.version_count(&a, CanonicalTable::Companies).await.unwrap(), 1);
+    assert_eq!(wh.purge(&a, t).await.unwrap(), 0, "nothing left to remove");
+    let report = apply(wh, t, &rows[..3]).await;
+    assert_eq!(report.inserted, 3, "the same versions are new again");
+    let id = EntityId { service: "connectwise".into(), source_id: "1".into() };
+    let history = wh.history(&a, t, &id).await.unwrap();
+    assert_eq!(history.len(), 2);
 }
 
 pub async fn bad_requests_are_client_errors(open: impl Open) {

@@ -117,6 +117,11 @@ impl Warehouse for EpochWarehouse {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+    async fn purge(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        let r = self.inner.purge(tenant, table).await;
+        self.epochs.bump(tenant.as_str());
+        r
+    }
     async fn aggregate(
         &self,
         tenant: &TenantId,

@@ -116,6 +116,9 @@ pub trait Warehouse: Send + Sync + 'static {
     ) -> Result<Vec<String>>;
     /// A cheap liveness probe.
     async fn ping(&self) -> Result<()>;
+    /// Removes every version of the tenant's records in `table`, and nothing of any other
+    /// tenant's: where a rebuild from the raw lake starts. Returns the versions removed.
+    async fn purge(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64>;
     /// Groups and measures of the tenant's rows of one table ([`aggregate`]): what every
     /// analytics figure is computed from.
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>>;

@@ -488,6 +488,20 @@ impl Warehouse for MemoryWarehouse {
         Ok(())
     }
 
+    async fn purge(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        let mut tables = self.lock();
+        let Some(t) = tables.get_mut(&table) else { return Ok(0) };
+        let mut removed = 0;
+        t.retain(|k, v| {
+            let keep = k.0 != tenant.as_str();
+            if !keep {
+                removed += v.len() as u64;
+            }
+            keep
+        });
+        Ok(removed)
+    }
+
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
         q.check()?;
         let tables = self.lock();
