@@ -112,6 +112,21 @@ fn resolution_median(_: i64) -> Measure {
         Cond::Is("closed", true),
     )
 }
+fn response_avg(_: i64) -> Measure {
+    Measure::new(Agg::Avg(Expr::HoursBetween("opened_at", "responded_at")))
+}
+fn response_median(_: i64) -> Measure {
+    Measure::new(Agg::Median(Expr::HoursBetween("opened_at", "responded_at")))
+}
+fn reopened_count(_: i64) -> Measure {
+    Measure::when(
+        Agg::Count,
+        Cond::All(vec![
+            Cond::negate(Cond::IsNull(Col::Column("reopen_count"))),
+            Cond::negate(Cond::AtMost(Expr::Number("reopen_count"), 0.0)),
+        ]),
+    )
+}
 fn sla_share(_: i64) -> Measure {
     Measure::when(Agg::Avg(Expr::Flag("sla_met")), Cond::Is("closed", true))
 }
@@ -228,6 +243,39 @@ pub const METRICS: &[Metric] = &[
         terms: &[Term { when: CLOSED, measure: resolution_median, requires: None }],
         formula: Formula::Term(0),
         narrow: &[("open", "false")],
+    },
+    Metric {
+        id: "first_response_hours_avg",
+        label: "Mean time to first response",
+        description: "Mean hours from opening to the first response of the tickets opened in the period that have had one, where the source records responses (ConnectWise dateResponded); not available otherwise.",
+        unit: Unit::Hours,
+        better: Better::Lower,
+        table: Tickets,
+        terms: &[Term { when: OPENED, measure: response_avg, requires: Some("responded_at") }],
+        formula: Formula::Term(0),
+        narrow: &[],
+    },
+    Metric {
+        id: "first_response_hours_median",
+        label: "Median time to first response",
+        description: "Median hours from opening to the first response of the tickets opened in the period that have had one, where the source records responses; not available otherwise.",
+        unit: Unit::Hours,
+        better: Better::Lower,
+        table: Tickets,
+        terms: &[Term { when: OPENED, measure: response_median, requires: Some("responded_at") }],
+        formula: Formula::Term(0),
+        narrow: &[],
+    },
+    Metric {
+        id: "tickets_reopened",
+        label: "Reopened tickets",
+        description: "Tickets opened in the period that have been reopened at least once, where the source counts reopenings (ServiceNow reopen_count); not available otherwise.",
+        unit: Unit::Count,
+        better: Better::Lower,
+        table: Tickets,
+        terms: &[Term { when: OPENED, measure: reopened_count, requires: Some("reopen_count") }],
+        formula: Formula::Term(0),
+        narrow: &[],
     },
     Metric {
         id: "sla_met_pct",
@@ -1019,6 +1067,9 @@ mod tests {
         let all = query(t(0), t(10 * DAY), &[]);
         assert_eq!(value(&wh, "sla_met_pct", &all).await, Some(50.0));
         assert_eq!(value(&wh, "resolution_hours_median", &all).await, Some(72.0));
+        // Nothing records a response or a reopening here: not available.
+        assert_eq!(value(&wh, "first_response_hours_avg", &q).await, None);
+        assert_eq!(value(&wh, "tickets_reopened", &q).await, None);
         // Hours: all sources; billable: only where the source records it.
         assert_eq!(value(&wh, "hours_worked", &q).await, Some(7.0));
         assert_eq!(value(&wh, "billable_hours", &q).await, Some(2.0));

@@ -26,6 +26,8 @@ struct Ticket {
     sla: Option<bool>,
     board: Option<String>,
     company: Option<String>,
+    responded: Option<DateTime<Utc>>,
+    reopens: Option<i64>,
 }
 
 /// A time entry as the vendor serves it.
@@ -98,6 +100,8 @@ fn truth(sims: &demo::DemoSims, t: &DemoTenant) -> (Vec<Ticket>, Vec<Entry>) {
                 sla: flag(&v["isInSla"]),
                 board: text(&v["board"]["name"]),
                 company: text(&v["company"]["id"]).map(|c| format!("connectwise:{c}")),
+                responded: time(&v["dateResponded"]),
+                reopens: None,
             })
             .collect();
         let entries = cw
@@ -125,6 +129,8 @@ fn truth(sims: &demo::DemoSims, t: &DemoTenant) -> (Vec<Ticket>, Vec<Entry>) {
             sla: flag(&v["made_sla"]),
             board: text(&v["category"]),
             company: sn_ref(&v["company"]).map(|c| format!("servicenow:{c}")),
+            responded: None,
+            reopens: num(&v["reopen_count"]).map(|n| n as i64),
         })
         .collect();
     tickets.extend(sf.tables["Case"].iter().map(|v| Ticket {
@@ -134,6 +140,8 @@ fn truth(sims: &demo::DemoSims, t: &DemoTenant) -> (Vec<Ticket>, Vec<Entry>) {
         sla: None,
         board: text(&v["Type"]),
         company: text(&v["AccountId"]).map(|c| format!("salesforce:{c}")),
+        responded: None,
+        reopens: None,
     }));
     let entries = sn.tables["task_time_worked"]
         .iter()
@@ -218,6 +226,15 @@ fn expected(
         .iter()
         .filter_map(|t| Some((to - t.opened?).num_microseconds()? as f64 / 3.6e9))
         .collect();
+    let opened_ones: Vec<&Ticket> = tickets.iter().filter(|t| within(t.opened, from, to)).collect();
+    let responses: Vec<f64> = opened_ones
+        .iter()
+        .filter_map(|t| Some((t.responded? - t.opened?).num_microseconds()? as f64 / 3.6e9))
+        .collect();
+    let reopened = opened_ones
+        .iter()
+        .any(|t| t.reopens.is_some())
+        .then(|| opened_ones.iter().filter(|t| t.reopens.is_some_and(|n| n > 0)).count() as f64);
     let worked: Vec<&Entry> = entries.iter().filter(|e| within(e.start, from, to)).collect();
     let recorded = worked.iter().any(|e| e.billable.is_some());
     let is_billable = |e: &&&Entry| e.billable.as_deref() == Some("Billable");
@@ -242,6 +259,9 @@ fn expected(
         ("resolution_hours_avg", mean(&hours_to_close)),
         ("resolution_hours_median", median(hours_to_close.clone())),
         ("sla_met_pct", mean(&slas).map(|s| s * 100.0)),
+        ("first_response_hours_avg", mean(&responses)),
+        ("first_response_hours_median", median(responses.clone())),
+        ("tickets_reopened", reopened),
         ("hours_worked", Some(hours)),
         ("time_entries", Some(worked.len() as f64)),
         ("billable_hours", recorded_then(billable)),
@@ -329,7 +349,7 @@ fn instant(v: &Value) -> DateTime<Utc> {
 }
 
 const METRICS: &str = "tickets_opened,tickets_closed,net_ticket_change,open_backlog,open_ticket_age_hours,\
-resolution_hours_avg,resolution_hours_median,sla_met_pct,hours_worked,time_entries,billable_hours,\
+resolution_hours_avg,resolution_hours_median,sla_met_pct,first_response_hours_avg,first_response_hours_median,tickets_reopened,hours_worked,time_entries,billable_hours,\
 non_billable_hours,billable_pct,billed_amount,effective_hourly_rate,utilisation_pct";
 
 /// Checks every metric of one request (and its previous period) against the truth.

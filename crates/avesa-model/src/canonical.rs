@@ -131,6 +131,9 @@ const TICKETS: &[Column] = &[
     col("budget_hours", Float),
     col("actual_hours", Float),
     col("sla_met", Bool),
+    // Added after the first release: warehouses made before add them on open.
+    col("responded_at", Timestamp),
+    col("reopen_count", Int),
 ];
 
 const TIME_ENTRIES: &[Column] = &[

@@ -129,10 +129,31 @@ impl DuckDbWarehouse {
             let name = t.name();
             let all = ddl_columns(t.all_columns().chain(SCD2_COLUMNS));
             let stage = ddl_columns(t.all_columns());
+            // The stage holds nothing between applies: made afresh in today's shape. A
+            // table made by an older release gains the columns added since (its old
+            // versions read them as null); applies name their columns, so the order the
+            // columns were added in does not matter.
             conn.execute_batch(&format!(
                 "CREATE TABLE IF NOT EXISTS {name} ({all});
-                 CREATE TABLE IF NOT EXISTS _stage_{name} ({stage});
-                 CREATE OR REPLACE VIEW {name}_current AS
+                 DROP TABLE IF EXISTS _stage_{name};
+                 CREATE TABLE _stage_{name} ({stage});"
+            ))?;
+            let have: std::collections::BTreeSet<String> = conn
+                .prepare(
+                    "SELECT column_name FROM information_schema.columns \
+                     WHERE table_schema = 'main' AND table_name = $1",
+                )?
+                .query_map([name], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            for c in t.all_columns().filter(|c| !have.contains(c.name)) {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {} {}",
+                    c.name,
+                    c.ty.sql()
+                ))?;
+            }
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE VIEW {name}_current AS
                      SELECT * FROM {name} WHERE is_current AND NOT is_deleted;"
             ))?;
         }
@@ -297,10 +318,13 @@ fn apply_blocking(
             ),
             [],
         )?;
+        let cols: Vec<&str> = table.all_columns().map(|c| c.name).collect();
+        let (into, from) =
+            (cols.join(", "), cols.iter().map(|c| format!("i.{c}")).collect::<Vec<_>>().join(", "));
         let written = conn.execute(
             &format!(
-                "INSERT INTO {name}
-                 SELECT i.*, i.source_updated_at AS valid_from, NULL AS valid_to,
+                "INSERT INTO {name} ({into}, valid_from, valid_to, is_current)
+                 SELECT {from}, i.source_updated_at AS valid_from, NULL AS valid_to,
                         false AS is_current
                  FROM _incoming i
                  WHERE NOT EXISTS (SELECT 1 FROM {name} t
@@ -984,6 +1008,56 @@ impl Warehouse for DuckDbWarehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A warehouse file made before `responded_at` and `reopen_count` existed opens, gains
+    /// them (its old versions read them as null), and takes today's batches.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_warehouse_made_before_a_column_was_added_gains_it() {
+        use avesa_warehouse::conformance::{Row, batch};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.duckdb");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let t = CanonicalTable::Tickets;
+            let old = t
+                .all_columns()
+                .filter(|c| !matches!(c.name, "responded_at" | "reopen_count"))
+                .chain(SCD2_COLUMNS);
+            conn.execute_batch(&format!("CREATE TABLE tickets ({})", ddl_columns(old))).unwrap();
+            conn.execute_batch(
+                "INSERT INTO tickets (tenant_id, source_service, source_id, source_updated_at,
+                     is_deleted, record_hash, extracted_at, summary, valid_from, is_current)
+                 VALUES ('acme', 'connectwise', '1', TIMESTAMP '2026-01-01', false, 'h',
+                     TIMESTAMP '2026-01-02', 'old', TIMESTAMP '2026-01-01', true)",
+            )
+            .unwrap();
+        }
+        let w = DuckDbWarehouse::open(&path, &DuckDbOptions::default()).unwrap();
+        let rows = [Row::new("acme", "2", 5).text("summary", "new").int("reopen_count", 3)];
+        let report = w.apply(CanonicalTable::Tickets, batch(CanonicalTable::Tickets, &rows)).await;
+        assert_eq!(report.unwrap().inserted, 1);
+        let acme = TenantId::new("acme").unwrap();
+        let get = |id: &str| {
+            let id =
+                avesa_warehouse::EntityId { service: "connectwise".into(), source_id: id.into() };
+            let w = &w;
+            let acme = &acme;
+            async move { w.get(acme, CanonicalTable::Tickets, &id, None).await.unwrap().unwrap() }
+        };
+        let new = get("2").await;
+        assert_eq!(new["reopen_count"], 3);
+        use avesa_warehouse::aggregate::{Agg, Aggregate, Expr, Measure};
+        let mut a = Aggregate::new(CanonicalTable::Tickets);
+        a.measures = vec![
+            Measure::new(Agg::Avg(Expr::HoursBetween("opened_at", "responded_at"))),
+            Measure::new(Agg::Sum(Expr::Number("reopen_count"))),
+        ];
+        let r = w.aggregate(&acme, &a).await.unwrap();
+        assert_eq!(r[0].values, vec![None, Some(3.0)]);
+        let old = get("1").await;
+        assert_eq!(old["summary"], "old");
+        assert!(old["reopen_count"].is_null(), "{old:?}");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_past_its_deadline_is_interrupted_in_the_engine() {
