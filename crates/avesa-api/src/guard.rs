@@ -399,11 +399,7 @@ pub(crate) async fn cached_read(
     };
     let path = req.uri().path_and_query().map_or("", |p| p.as_str());
     // Metric answers depend on the clock too (periods run to now), read to the minute.
-    let clock = if path.starts_with("/api/analytics/metrics")
-        || path.starts_with("/api/analytics/kpis")
-        || path.ends_with("/report")
-        || path.contains("/report?")
-    {
+    let clock = if crate::kpi::reads_the_clock(path) {
         crate::kpi::minute_now().timestamp().to_string()
     } else {
         String::new()

@@ -74,6 +74,19 @@ pub(crate) fn parameter_values(name: &str) -> Option<Vec<String>> {
     }
 }
 
+/// Whether the route of `path` answers for periods that run to now (the metric routes
+/// and the reports): the response cache keys those by the minute too.
+pub(crate) fn reads_the_clock(path: &str) -> bool {
+    [
+        "/api/analytics/metrics",
+        "/api/analytics/kpis",
+        "/api/analytics/companies/",
+        "/api/analytics/members/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
 /// The clock of an analytics answer: now, to the minute.
 pub(crate) fn minute_now() -> DateTime<Utc> {
     let now = Utc::now();
@@ -417,6 +430,13 @@ impl Def {
             Def::Calculated(c) => c.def.better,
         }
     }
+    /// The tables its records come from.
+    fn tables(&self) -> Vec<avesa_model::CanonicalTable> {
+        match self {
+            Def::Builtin(m) => vec![m.table],
+            Def::Calculated(c) => c.refs.iter().map(|m| m.table).collect(),
+        }
+    }
     /// The metric whose records a drill lists.
     fn lists(&self) -> &'static Metric {
         match self {
@@ -571,13 +591,7 @@ async fn resolve_search(
     defs: &[&Def],
 ) -> Result<(), ApiError> {
     let Some(text) = q.filters.search().map(str::to_owned) else { return Ok(()) };
-    let tables: Vec<avesa_model::CanonicalTable> = defs
-        .iter()
-        .flat_map(|d| match d {
-            Def::Builtin(m) => vec![m.table],
-            Def::Calculated(c) => c.refs.iter().map(|m| m.table).collect(),
-        })
-        .collect();
+    let tables: Vec<avesa_model::CanonicalTable> = defs.iter().flat_map(|d| d.tables()).collect();
     let named = filters::named_by(&tables);
     let as_of = q.as_of.map(|t| t.naive_utc());
     let matches =
@@ -899,11 +913,7 @@ async fn series_view(
         None
     };
     let mut ignored = Vec::new();
-    let tables: Vec<avesa_model::CanonicalTable> = match def {
-        Def::Builtin(m) => vec![m.table],
-        Def::Calculated(c) => c.refs.iter().map(|m| m.table).collect(),
-    };
-    for table in tables {
+    for table in def.tables() {
         ignored.extend(q.filters.conds(table, q.period.tz).map_err(MetricError::from)?.1);
     }
     ignored.sort();

@@ -480,7 +480,8 @@ pub struct CreateUser {
     password: String,
 }
 
-fn field(name: &str, why: impl std::fmt::Display) -> ApiError {
+/// A 400 naming the body field at fault.
+pub(crate) fn field(name: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!("{name}: {why}")).with_details(json!({ "field": name }))
 }
 

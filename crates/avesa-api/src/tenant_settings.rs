@@ -31,7 +31,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::ops::{TenantParam, target_tenant};
+use crate::ops::{TenantParam, field, target_tenant};
 use crate::{AppState, AuthUser};
 
 /// The tenant's settings, as read now.
@@ -40,10 +40,6 @@ pub(crate) async fn load(
     tenant: &TenantId,
 ) -> Result<Arc<TenantSettings>, ApiError> {
     state.reads.settings.get(state, tenant).await
-}
-
-fn field(name: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("{name}: {why}")).with_details(json!({ "field": name }))
 }
 
 /// A message `"{field}: why"` as a 400 naming the field.
