@@ -29,6 +29,47 @@ pub const ENTITY_SEGMENTS: [(&str, CanonicalTable); 5] = [
     ("members", CanonicalTable::Members),
 ];
 
+/// The references a record names by id whose names a list page and a record carry
+/// beside them: (table, id field, table it names, name field). A company's name comes
+/// from the warehouse's own join (`company_name`).
+pub const REFERENCE_NAMES: [(CanonicalTable, &str, CanonicalTable, &str); 4] = [
+    (CanonicalTable::Tickets, "contact_id", CanonicalTable::Contacts, "contact_name"),
+    (CanonicalTable::Tickets, "owner_id", CanonicalTable::Members, "owner_name"),
+    (CanonicalTable::TimeEntries, "member_id", CanonicalTable::Members, "member_name"),
+    (CanonicalTable::TimeEntries, "ticket_id", CanonicalTable::Tickets, "ticket_summary"),
+];
+
+/// Adds the names of what the records refer to ([`REFERENCE_NAMES`]), as they stood at
+/// `as_of`: one query per kind of reference for a whole page; null where the record
+/// names nothing or something the tenant does not have.
+async fn add_reference_names(
+    state: &AppState,
+    tenant: &avesa_model::TenantId,
+    table: CanonicalTable,
+    records: &mut [Record],
+    as_of: Option<DateTime<Utc>>,
+) -> Result<(), ApiError> {
+    for (_, field, target, name_field) in REFERENCE_NAMES.iter().filter(|r| r.0 == table) {
+        let ids: std::collections::BTreeSet<String> = records
+            .iter()
+            .filter_map(|r| r.get(*field).and_then(|v| v.as_str()).map(str::to_owned))
+            .collect();
+        let names = avesa_analytics::metrics::names(
+            state.warehouse.as_ref(),
+            tenant,
+            *target,
+            ids.into_iter().collect(),
+            as_of,
+        )
+        .await?;
+        for r in records.iter_mut() {
+            let name = r.get(*field).and_then(|v| v.as_str()).and_then(|id| names.get(id)).cloned();
+            r.insert((*name_field).to_owned(), name.map_or(serde_json::Value::Null, Into::into));
+        }
+    }
+    Ok(())
+}
+
 /// Largest `page_size`.
 pub const MAX_PAGE_SIZE: u32 = 500;
 /// `page_size` when none is given.
@@ -308,7 +349,10 @@ async fn list(
             q.search = None;
         }
     }
-    Ok(Json(state.warehouse.list(&user.tenant, table, &q).await?))
+    let mut page = state.warehouse.list(&user.tenant, table, &q).await?;
+    let as_of = q.as_of.map(|t| t.and_utc());
+    add_reference_names(&state, &user.tenant, table, &mut page.items, as_of).await?;
+    Ok(Json(page))
 }
 
 async fn detail(
@@ -321,7 +365,13 @@ async fn detail(
     let id: EntityId = id.parse()?;
     let as_of = parse_as_of(params.as_of.as_deref())?;
     match state.warehouse.get(&user.tenant, table, &id, as_of).await? {
-        Some(record) => Ok(Json(record)),
+        Some(record) => {
+            let mut records = [record];
+            let at = as_of.map(|t| t.and_utc());
+            add_reference_names(&state, &user.tenant, table, &mut records, at).await?;
+            let [record] = records;
+            Ok(Json(record))
+        }
         None => Err(record_not_found(table)),
     }
 }

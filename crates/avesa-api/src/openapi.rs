@@ -129,6 +129,13 @@ pub fn record_schema(table: CanonicalTable, history: bool) -> Schema {
         );
         b = b.property(field.name, column_schema(field.ty, null)).required(field.name);
     }
+    if !history {
+        for (_, id, _, name) in crate::entities::REFERENCE_NAMES.iter().filter(|r| r.0 == table) {
+            let described = column_schema(ColumnType::Text, true)
+                .description(Some(format!("The name of the record `{id}` names (null: none).")));
+            b = b.property(*name, described).required(*name);
+        }
+    }
     Schema::Object(b.build())
 }
 
@@ -524,7 +531,8 @@ mod tests {
     use avesa_warehouse::present::Cell;
 
     /// The keys a record schema lists are exactly those the warehouse's presentation
-    /// gives a record, all required.
+    /// gives a record and, outside history, the names of its references the API adds,
+    /// all required.
     #[test]
     fn record_schemas_name_exactly_the_keys_of_a_record() {
         for table in CanonicalTable::ALL {
@@ -536,9 +544,14 @@ mod tests {
                 let Schema::Object(schema) = record_schema(table, history) else {
                     panic!("{table}: not an object schema")
                 };
-                let keys: Vec<&String> = record.keys().collect();
+                let mut want: Vec<&String> = record.keys().collect();
+                let names: Vec<String> = crate::entities::REFERENCE_NAMES
+                    .iter()
+                    .filter(|r| r.0 == table && !history)
+                    .map(|r| r.3.to_owned())
+                    .collect();
+                want.extend(names.iter());
                 let props: Vec<&String> = schema.properties.keys().collect();
-                let mut want = keys.clone();
                 want.sort();
                 assert_eq!(props, want, "{table} history={history}");
                 let mut required: Vec<&String> = schema.required.iter().collect();

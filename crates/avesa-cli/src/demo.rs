@@ -5,7 +5,9 @@
 //! demo tenants with their services and users, syncs everything and then serves. Every step is idempotent, so running the demo again resumes: tenants and users
 //! are kept, the service configuration is pointed at the new simulator, and the sync
 //! continues from the stored watermarks (the simulator's data is deterministic from its
-//! seed, and the SCD2 apply is idempotent, so nothing is duplicated).
+//! seed and its "now", and the SCD2 apply is idempotent, so nothing is duplicated). The
+//! data ends at the hour of the installation's first demo (kept in the main tenant's
+//! settings, [`DEMO_EPOCH`]), so the dashboard's "last 30 days" holds a month of work.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -51,7 +53,7 @@ pub const SECOND: DemoTenant = DemoTenant {
     seed: 7,
 };
 
-/// The simulated "now" of the demo data: fixed, so every demo run sees the same data.
+/// The fixed simulated "now" of the tests' demo data ([`DemoEpoch::Fixed`]).
 pub fn sim_epoch() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("valid constant").to_utc()
 }
@@ -156,6 +158,38 @@ pub struct DemoOptions {
     pub main_sizes: CwSizes,
     pub second_sizes: SecondSizes,
     pub pipeline: PipelineOptions,
+    /// The simulated "now" of the demo data.
+    pub epoch: DemoEpoch,
+}
+
+/// Where the demo data ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoEpoch {
+    /// At [`sim_epoch`]: the same data on every machine and day (the tests').
+    Fixed,
+    /// At the hour the installation's first demo ran, kept in the main tenant's settings
+    /// ([`DEMO_EPOCH`]), so its figures for "the last 30 days" hold data and a later run
+    /// finds the same records (`avesa demo`).
+    FirstRun,
+}
+
+/// The settings key of the main demo tenant that keeps [`DemoEpoch::FirstRun`]'s instant.
+pub const DEMO_EPOCH: &str = "demo_epoch";
+
+/// The demo's simulated "now": fixed, or the one the installation's first demo stored
+/// (the current hour when there is none yet).
+pub async fn demo_epoch(app: &App, epoch: DemoEpoch) -> Result<DateTime<Utc>> {
+    if epoch == DemoEpoch::Fixed {
+        return Ok(sim_epoch());
+    }
+    let stored = app.store.get_setting(&TenantId::new(MAIN.id)?, DEMO_EPOCH).await?;
+    if let Some(at) = stored.as_ref().and_then(|v| v.as_str()) {
+        return DateTime::parse_from_rfc3339(at).map(|t| t.to_utc()).with_context(|| {
+            format!("the demo tenant's setting {DEMO_EPOCH} is not an instant: {at:?}")
+        });
+    }
+    let now = Utc::now().timestamp();
+    Ok(DateTime::from_timestamp(now - now.rem_euclid(3600), 0).unwrap_or_else(sim_epoch))
 }
 
 impl DemoOptions {
@@ -172,6 +206,7 @@ impl DemoOptions {
             sim_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             main_sizes: CwSizes::demo(),
             second_sizes: SecondSizes::demo(),
+            epoch: DemoEpoch::Fixed,
         }
     }
 }
@@ -200,33 +235,24 @@ impl Drop for AbortOnDrop {
 
 /// The simulators holding the demo tenants' data: MAIN's (and, for the crash tests,
 /// SECOND's) ConnectWise company, and SECOND's ServiceNow instance, Salesforce org and
-/// Microsoft 365 directory. Not yet serving.
-pub fn demo_sims(main_sizes: &CwSizes, second: &SecondSizes) -> DemoSims {
+/// Microsoft 365 directory, their data ending at `epoch`. Not yet serving.
+pub fn demo_sims(main_sizes: &CwSizes, second: &SecondSizes, epoch: DateTime<Utc>) -> DemoSims {
     let connectwise = ConnectWiseSim::new();
     for (t, sizes) in [(&MAIN, main_sizes.clone()), (&SECOND, CwSizes::small())] {
-        connectwise.add_company(demo_credentials(t, "http://unused").company_spec(t.seed, sizes));
+        let spec = demo_credentials(t, "http://unused").company_spec(t.seed, sizes);
+        connectwise.add_company(CwCompanySpec { now: epoch, ..spec });
     }
     let servicenow = ServiceNowSim::new();
     servicenow.add_tenant(SnTenantSpec::new(
         SECOND.id,
         SECOND.seed,
         second.servicenow.clone(),
-        sim_epoch(),
+        epoch,
     ));
     let salesforce = SalesforceSim::new();
-    salesforce.add_org(SfOrgSpec::new(
-        SECOND.id,
-        SECOND.seed,
-        second.salesforce.clone(),
-        sim_epoch(),
-    ));
+    salesforce.add_org(SfOrgSpec::new(SECOND.id, SECOND.seed, second.salesforce.clone(), epoch));
     let graph = GraphSim::new();
-    graph.add_tenant(GraphTenantSpec::new(
-        SECOND.id,
-        SECOND.seed,
-        second.graph.clone(),
-        sim_epoch(),
-    ));
+    graph.add_tenant(GraphTenantSpec::new(SECOND.id, SECOND.seed, second.graph.clone(), epoch));
     DemoSims {
         connectwise,
         servicenow,
@@ -322,10 +348,16 @@ pub struct Demo {
 /// Starts the simulators, sets up both tenants and runs the sync.
 pub async fn prepare(opts: DemoOptions) -> Result<Demo> {
     let app = App::open_with(opts.settings.clone()).await?;
-    let mut sims = demo_sims(&opts.main_sizes, &opts.second_sizes);
+    let epoch = demo_epoch(&app, opts.epoch).await?;
+    let mut sims = demo_sims(&opts.main_sizes, &opts.second_sizes, epoch);
     sims.serve(opts.sim_addr).await?;
     for t in [&MAIN, &SECOND] {
         ensure_tenant(&app, t, &sims.configs(t)).await?;
+    }
+    if opts.epoch == DemoEpoch::FirstRun {
+        let at =
+            serde_json::Value::String(epoch.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        app.store.put_setting(&TenantId::new(MAIN.id)?, DEMO_EPOCH, &at).await?;
     }
     let mut pipeline = app.pipeline(opts.pipeline.clone());
     if let Some(queue) = crate::app::open_queue(&opts.settings).await? {

@@ -844,7 +844,8 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
 
 /// Serves one simulator with the demo tenants' data until Ctrl-C.
 async fn run_sim(cmd: SimCmd) -> Result<()> {
-    let sims = demo::demo_sims(&avesa_sim::CwSizes::demo(), &demo::SecondSizes::demo());
+    let sims =
+        demo::demo_sims(&avesa_sim::CwSizes::demo(), &demo::SecondSizes::demo(), demo::sim_epoch());
     let (name, args) = match &cmd {
         SimCmd::Connectwise(a) => ("ConnectWise", a),
         SimCmd::Servicenow(a) => ("ServiceNow", a),
@@ -968,7 +969,11 @@ async fn run_demo(settings: Settings, no_serve: bool) -> Result<()> {
     println!("Starting the AVESA demo in {} ...", settings.data_dir.display());
     let started = std::time::Instant::now();
     let bind = settings.server.bind;
-    let d = demo::prepare(demo::DemoOptions::with_settings(settings)).await?;
+    let opts = demo::DemoOptions {
+        epoch: demo::DemoEpoch::FirstRun,
+        ..demo::DemoOptions::with_settings(settings)
+    };
+    let d = demo::prepare(opts).await?;
     for (service, addr) in &d.sims.addrs {
         println!("{service} simulator: http://{addr}");
     }

@@ -622,6 +622,58 @@ async fn metrics_match_the_simulators_truth() {
             .count() as f64;
         assert_eq!(groups[5]["label"], "0–1 days");
         assert_eq!(groups[5]["value"].as_f64(), Some(young), "{} backlog 0–1 days", t.id);
+
+        // Lists and records carry the names of what they refer to: each the name of the
+        // record its id fetches.
+        for (list, refs) in [
+            (
+                "tickets",
+                &[
+                    ("contact_id", "contact_name", "contacts"),
+                    ("owner_id", "owner_name", "members"),
+                ][..],
+            ),
+            (
+                "time-entries",
+                &[
+                    ("member_id", "member_name", "members"),
+                    ("ticket_id", "ticket_summary", "tickets"),
+                ][..],
+            ),
+        ] {
+            let page = api.ok(&token, &format!("/api/{list}?page_size=40&sort=id")).await;
+            let mut named = 0;
+            for item in page["items"].as_array().unwrap() {
+                for (id_field, name_field, target) in refs {
+                    let Some(id) = item[*id_field].as_str() else {
+                        assert!(item[*name_field].is_null(), "{} {list}: {item}", t.id);
+                        continue;
+                    };
+                    let (s, r) = api.get(&token, &format!("/api/{target}/{id}")).await;
+                    let want = match (s, *target) {
+                        (StatusCode::NOT_FOUND, _) => Value::Null,
+                        (_, "contacts") => {
+                            let parts: Vec<&str> = [&r["first_name"], &r["last_name"]]
+                                .iter()
+                                .filter_map(|v| v.as_str().filter(|s| !s.trim().is_empty()))
+                                .collect();
+                            if parts.is_empty() { Value::Null } else { parts.join(" ").into() }
+                        }
+                        (_, "tickets") => r["summary"].clone(),
+                        _ => r["name"].clone(),
+                    };
+                    assert_eq!(item[*name_field], want, "{} {list} {name_field} of {id}", t.id);
+                    named += usize::from(!want.is_null());
+                }
+            }
+            assert!(named > 0, "{} {list}: some references are named", t.id);
+            let one = &page["items"][0];
+            let record =
+                api.ok(&token, &format!("/api/{list}/{}", one["id"].as_str().unwrap())).await;
+            for (_, name_field, _) in refs {
+                assert_eq!(record[*name_field], one[*name_field], "{} {list} record", t.id);
+            }
+        }
     }
 
     // The clocks move a day on: tickets close, new ones open, time is logged; a sync

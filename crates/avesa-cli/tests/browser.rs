@@ -20,6 +20,8 @@ async fn dashboard_in_headless_chromium() {
     let mut opts = DemoOptions::new(dir.path().join("data"));
     opts.main_sizes = CwSizes::small();
     opts.second_sizes = demo::SecondSizes::small();
+    // As `avesa demo`: the data ends now, so the dashboard's periods hold it.
+    opts.epoch = demo::DemoEpoch::FirstRun;
     let d = demo::prepare(opts).await.expect("demo prepares");
     let (addr, _server) = demo::serve(&d.app, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let out = tokio::process::Command::new("node")

@@ -198,8 +198,11 @@ async fn check(env: BTreeMap<String, String>, pg: String) {
     // Both demo tenants: Site Technology on ConnectWise, Northwind on ServiceNow,
     // Salesforce and Microsoft 365. ConnectWise's pages are a little slow, so that tables
     // are still running when workers are paused and killed.
-    let mut sims =
-        demo::demo_sims(&CwSizes::derived(40, 200, 2400, 1600, 8), &SecondSizes::small());
+    let mut sims = demo::demo_sims(
+        &CwSizes::derived(40, 200, 2400, 1600, 8),
+        &SecondSizes::small(),
+        demo::sim_epoch(),
+    );
     sims.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     for t in [&MAIN, &SECOND] {
         demo::ensure_tenant(&app, t, &sims.configs(t)).await.unwrap();

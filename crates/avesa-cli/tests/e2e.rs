@@ -437,13 +437,16 @@ async fn demo_end_to_end() {
 }
 
 /// Running the demo again on the same data folder resumes: tenants, users and data are
-/// kept, only the overlap window is re-read, and no version is duplicated.
+/// kept, only the overlap window is re-read, and no version is duplicated. As `avesa
+/// demo` does, the data ends at the first run's hour, which the second run reuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_rerun_resumes_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = DemoOptions::new(dir.path().join("data"));
     opts.main_sizes = CwSizes::small();
     opts.second_sizes = demo::SecondSizes::small();
+    opts.epoch = demo::DemoEpoch::FirstRun;
+    let main = TenantId::new(MAIN.id).unwrap();
     let counts = |d: &demo::Demo| {
         let wh = d.app.warehouse.clone();
         async move {
@@ -466,6 +469,23 @@ async fn demo_rerun_resumes_without_duplicates() {
         "one version per ticket after the first sync"
     );
     let first_records = first.summary.records();
+    let epoch = first.app.store.get_setting(&main, demo::DEMO_EPOCH).await.unwrap();
+    let at =
+        chrono::DateTime::parse_from_rfc3339(epoch.as_ref().unwrap().as_str().unwrap()).unwrap();
+    let age = chrono::Utc::now() - at.to_utc();
+    assert!(
+        age >= chrono::Duration::zero() && age < chrono::Duration::hours(2),
+        "the data ends at the current hour: {at}"
+    );
+    let month_ago = (at - chrono::Duration::days(30)).to_utc();
+    let recent = truth
+        .tickets
+        .iter()
+        .filter_map(|t| t["_info"]["dateEntered"].as_str())
+        .filter_map(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        .filter(|d| d.to_utc() > month_ago)
+        .count();
+    assert!(recent > 0, "the last 30 days hold tickets");
     drop(first);
 
     let second = demo::prepare(opts).await.unwrap();
@@ -476,6 +496,11 @@ async fn demo_rerun_resumes_without_duplicates() {
         "a rerun re-reads only the overlap window: {} of {first_records}",
         second.summary.records()
     );
-    let users = second.app.store.list_users(&TenantId::new(MAIN.id).unwrap()).await.unwrap();
+    assert_eq!(
+        second.app.store.get_setting(&main, demo::DEMO_EPOCH).await.unwrap(),
+        epoch,
+        "the second run keeps the first's data"
+    );
+    let users = second.app.store.list_users(&main).await.unwrap();
     assert_eq!(users.len(), 1);
 }

@@ -30,7 +30,7 @@ async fn four_services_sync_exactly_with_deletes_and_quota() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(&dir.path().join("data")).await.unwrap();
     let (cw_sizes, second) = sizes();
-    let mut sims = demo_sims(&cw_sizes, &second);
+    let mut sims = demo_sims(&cw_sizes, &second, sim_epoch());
     sims.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     // One tenant with all four services: ConnectWise as the first demo tenant has it,
     // the other three as the second.
@@ -215,5 +215,4 @@ async fn four_services_sync_exactly_with_deletes_and_quota() {
     for (table, want) in expect() {
         assert_eq!(current(&app, &t, table).await, want, "{table} after the quota was restored");
     }
-    let _ = sim_epoch();
 }

@@ -1,5 +1,6 @@
 import type { Column } from "../lib/resources";
-import { formatDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
+import { billableLabel, formatDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
+import { priorityColor, statusColor } from "../lib/analytics";
 import { Badge } from "./ui";
 
 export function cellText(col: Column, row: Record<string, unknown>): string {
@@ -17,6 +18,8 @@ export function cellText(col: Column, row: Record<string, unknown>): string {
     case "date":
     case "datetime":
       return typeof v === "string" ? formatDateTime(v) : String(v);
+    case "billable":
+      return billableLabel(String(v));
     default:
       return formatValue(v);
   }
@@ -26,6 +29,15 @@ export function CellValue({ col, row }: { col: Column; row: Record<string, unkno
   const v = row[col.key];
   if (col.format === "bool" && typeof v === "boolean") {
     return <Badge tone={v ? "green" : "slate"}>{v ? "Yes" : "No"}</Badge>;
+  }
+  if ((col.format === "status" || col.format === "priority") && typeof v === "string" && v) {
+    const colour = col.format === "status" ? statusColor(v) : priorityColor(v);
+    return (
+      <span className="inline-flex items-center gap-1.5 whitespace-nowrap">
+        <span className="h-2 w-2 shrink-0 rounded-full" style={{ backgroundColor: colour }} aria-hidden="true" />
+        {v}
+      </span>
+    );
   }
   return <>{cellText(col, row)}</>;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   fieldLabel,
   formatDecimal,
+  billableLabel,
   formatHours,
   formatInt,
   formatRelative,
@@ -24,11 +25,21 @@ describe("formatInt", () => {
   });
 });
 
+describe("billableLabel", () => {
+  it("says ConnectWise's codes as people do", () => {
+    expect(billableLabel("DoNotBill")).toBe("Do not bill");
+    expect(billableLabel("NoCharge")).toBe("No charge");
+    expect(billableLabel("Something else")).toBe("Something else");
+    expect(billableLabel(null)).toBe("—");
+  });
+});
+
 describe("formatHours", () => {
-  it("always shows exactly one decimal", () => {
+  it("keeps quarter hours exact, with at least one decimal", () => {
     expect(formatHours(12345.5)).toBe("12,345.5");
-    expect(formatHours(12345.54)).toBe("12,345.5");
-    expect(formatHours(12345.56)).toBe("12,345.6");
+    expect(formatHours(2.25)).toBe("2.25");
+    expect(formatHours(0.75)).toBe("0.75");
+    expect(formatHours(12345.564)).toBe("12,345.56");
     expect(formatHours(7)).toBe("7.0");
     expect(formatHours(0)).toBe("0.0");
   });

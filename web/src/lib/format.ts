@@ -3,7 +3,7 @@
 const intFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const hoursFmt = new Intl.NumberFormat("en-US", {
   minimumFractionDigits: 1,
-  maximumFractionDigits: 1,
+  maximumFractionDigits: 2,
 });
 const decimalFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
@@ -16,7 +16,8 @@ export function formatInt(n: number | null | undefined): string {
   return isNum(n) ? intFmt.format(Math.round(n)) : "—";
 }
 
-/** 12345.54 -> "12,345.5". Non-numbers -> "—". */
+/** Hours to the hundredth (time is logged in quarter hours): 2.25 -> "2.25", 7 -> "7.0",
+ *  12345.5 -> "12,345.5". Non-numbers -> "—". */
 export function formatHours(n: number | null | undefined): string {
   return isNum(n) ? hoursFmt.format(n) : "—";
 }
@@ -77,6 +78,20 @@ export function formatValue(v: unknown): string {
   if (typeof v === "number") return formatDecimal(v);
   if (typeof v === "string") return isIsoDate(v) ? formatDateTime(v) : v;
   return JSON.stringify(v);
+}
+
+/** ConnectWise's billable options as people say them. */
+export const BILLABLE_LABELS: Record<string, string> = {
+  Billable: "Billable",
+  DoNotBill: "Do not bill",
+  NoCharge: "No charge",
+  NoDefault: "No default",
+};
+
+/** A billable option's label (unknown codes as they are). */
+export function billableLabel(v: string | null | undefined): string {
+  if (!v) return "—";
+  return BILLABLE_LABELS[v] ?? v;
 }
 
 /** Total number of pages (at least 1). */

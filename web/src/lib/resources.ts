@@ -1,6 +1,7 @@
 // Per-entity configuration for list and detail pages.
 
-export type ColumnFormat = "text" | "int" | "decimal" | "hours" | "date" | "datetime" | "bool" | "money";
+export type ColumnFormat =
+  | "text" | "int" | "decimal" | "hours" | "date" | "datetime" | "bool" | "money" | "status" | "priority" | "billable";
 
 export interface Column {
   /** Field key in the record (also the `sort` parameter sent to the API). */
@@ -12,8 +13,10 @@ export interface Column {
   /** Column used for `sort=`; defaults to key. `false` disables sorting. */
   sortKey?: string | false;
   align?: "left" | "right";
-  /** Tailwind classes for hiding columns on small screens. */
+  /** Tailwind classes (no wrapping, …). */
   className?: string;
+  /** Off until the user turns it on in the column picker. */
+  optional?: boolean;
 }
 
 export interface Resource {
@@ -27,6 +30,8 @@ export interface Resource {
   /** Field used as the detail page heading. */
   titleOf: (row: Record<string, unknown>) => string;
   searchPlaceholder: string;
+  /** The order a list opens in (newest first where the records have a date). */
+  defaultSort?: { key: string; order: "asc" | "desc" };
 }
 
 const COMMON_TAIL = ["id", "source_service", "source_id", "source_updated_at"];
@@ -43,13 +48,13 @@ export const RESOURCES: Record<string, Resource> = {
     searchPlaceholder: "Search companies…",
     columns: [
       { key: "name", label: "Name" },
-      { key: "identifier", label: "Identifier", className: "hidden md:table-cell" },
+      { key: "identifier", label: "Identifier" },
       { key: "status", label: "Status" },
-      { key: "company_type", label: "Type", className: "hidden lg:table-cell" },
-      { key: "city", label: "City", className: "hidden md:table-cell" },
-      { key: "state", label: "State", className: "hidden lg:table-cell" },
-      { key: "phone", label: "Phone", className: "hidden xl:table-cell" },
-      { key: "employee_count", label: "Employees", format: "int", align: "right", className: "hidden lg:table-cell" },
+      { key: "company_type", label: "Type" },
+      { key: "city", label: "City" },
+      { key: "state", label: "State", optional: true },
+      { key: "phone", label: "Phone", optional: true },
+      { key: "employee_count", label: "Employees", format: "int", align: "right" },
     ],
     fields: [
       "name", "identifier", "status", "company_type", "phone", "website", "address_line1", "city", "state",
@@ -68,10 +73,10 @@ export const RESOURCES: Record<string, Resource> = {
         label: "Name",
         render: (r) => [str(r.first_name), str(r.last_name)].filter(Boolean).join(" "),
       },
-      { key: "title", label: "Title", className: "hidden lg:table-cell" },
+      { key: "title", label: "Title" },
       { key: "company_name", label: "Company" },
-      { key: "email", label: "Email", className: "hidden md:table-cell" },
-      { key: "phone", label: "Phone", className: "hidden xl:table-cell" },
+      { key: "email", label: "Email" },
+      { key: "phone", label: "Phone" },
       { key: "active", label: "Active", format: "bool" },
     ],
     fields: ["first_name", "last_name", "title", "email", "phone", "active", "company_name", "company_id", ...COMMON_TAIL],
@@ -82,19 +87,21 @@ export const RESOURCES: Record<string, Resource> = {
     title: "Tickets",
     singular: "Ticket",
     searchPlaceholder: "Search tickets…",
+    defaultSort: { key: "opened_at", order: "desc" },
     columns: [
-      { key: "id", label: "ID", className: "hidden md:table-cell whitespace-nowrap" },
+      { key: "id", label: "ID", className: "whitespace-nowrap" },
       { key: "summary", label: "Summary" },
-      { key: "company_name", label: "Company", className: "hidden md:table-cell" },
-      { key: "board", label: "Board", className: "hidden lg:table-cell" },
-      { key: "status", label: "Status" },
-      { key: "priority", label: "Priority", className: "hidden lg:table-cell" },
-      { key: "opened_at", label: "Opened", format: "datetime", className: "hidden md:table-cell whitespace-nowrap" },
-      { key: "closed", label: "Closed", format: "bool" },
+      { key: "company_name", label: "Company" },
+      { key: "owner_name", label: "Owner", sortKey: false, optional: true },
+      { key: "board", label: "Board", optional: true },
+      { key: "status", label: "Status", format: "status" },
+      { key: "priority", label: "Priority", format: "priority" },
+      { key: "opened_at", label: "Opened", format: "datetime", className: "whitespace-nowrap" },
+      { key: "closed_at", label: "Closed", format: "datetime", className: "whitespace-nowrap", optional: true },
     ],
     fields: [
       "summary", "status", "priority", "board", "ticket_type", "severity", "impact", "company_name", "company_id",
-      "contact_id", "owner_id", "source", "opened_at", "resolved_at", "closed_at", "closed", "budget_hours",
+      "contact_name", "contact_id", "owner_name", "owner_id", "source", "responded_at", "reopen_count", "opened_at", "resolved_at", "closed_at", "closed", "budget_hours",
       "actual_hours", "sla_met", ...COMMON_TAIL,
     ],
     titleOf: (r) => str(r.summary) || str(r.id),
@@ -104,20 +111,38 @@ export const RESOURCES: Record<string, Resource> = {
     title: "Time entries",
     singular: "Time entry",
     searchPlaceholder: "Search time entries…",
+    defaultSort: { key: "time_start", order: "desc" },
     columns: [
       { key: "time_start", label: "Start", format: "datetime", className: "whitespace-nowrap" },
       { key: "company_name", label: "Company" },
-      { key: "ticket_id", label: "Ticket", className: "hidden lg:table-cell whitespace-nowrap" },
-      { key: "member_id", label: "Member", className: "hidden md:table-cell" },
-      { key: "work_type", label: "Work type", className: "hidden lg:table-cell" },
-      { key: "billable_option", label: "Billable", className: "hidden md:table-cell" },
+      { key: "ticket_summary", label: "Ticket", sortKey: "ticket_id" },
+      { key: "member_name", label: "Technician", sortKey: "member_id" },
+      { key: "work_type", label: "Work type", optional: true },
+      { key: "billable_option", label: "Billable", format: "billable" },
       { key: "actual_hours", label: "Hours", format: "hours", align: "right" },
+      { key: "billed_hours", label: "Billed hours", format: "hours", align: "right", optional: true },
     ],
     fields: [
-      "company_name", "company_id", "ticket_id", "member_id", "work_type", "work_role", "billable_option",
+      "company_name", "company_id", "ticket_summary", "ticket_id", "member_name", "member_id", "work_type", "work_role", "billable_option",
       "time_start", "time_end", "actual_hours", "billed_hours", "hourly_rate", "notes", ...COMMON_TAIL,
     ],
     titleOf: (r) => `Time entry ${str(r.id)}`,
+  },
+  members: {
+    path: "members",
+    title: "Technicians",
+    singular: "Technician",
+    searchPlaceholder: "Search technicians…",
+    columns: [
+      { key: "name", label: "Name" },
+      { key: "identifier", label: "Identifier" },
+      { key: "title", label: "Title" },
+      { key: "email", label: "Email" },
+      { key: "department", label: "Department", optional: true },
+      { key: "active", label: "Active", format: "bool" },
+    ],
+    fields: ["name", "first_name", "last_name", "identifier", "title", "email", "role", "department", "active", ...COMMON_TAIL],
+    titleOf: (r) => str(r.name) || [str(r.first_name), str(r.last_name)].filter(Boolean).join(" ") || str(r.id),
   },
 };
 
@@ -126,6 +151,8 @@ export const FIELD_LINKS: Record<string, string> = {
   company_id: "companies",
   contact_id: "contacts",
   ticket_id: "tickets",
+  owner_id: "members",
+  member_id: "members",
 };
 
 /** Builds the UI path of a record's detail page. */
@@ -144,6 +171,14 @@ export interface ListParams {
   q?: string;
   sort?: string;
   order?: "asc" | "desc";
+  /** Filters (`status`, `opened_from`, `company` …) passed through as they are. */
+  filters?: [string, string][];
+}
+
+/** The parameters of a list page's URL that are not paging, search or sort: its filters. */
+export function listFilters(url: URLSearchParams): [string, string][] {
+  const own = new Set(["page", "page_size", "q", "sort", "order"]);
+  return [...url.entries()].filter(([k, v]) => !own.has(k) && v !== "");
 }
 
 /** Builds /api/<resource>?page=..&page_size=..[&q=..][&sort=..&order=..]. */
@@ -156,5 +191,6 @@ export function apiListPath(resource: string, p: ListParams): string {
     qs.set("sort", p.sort);
     qs.set("order", p.order ?? "asc");
   }
+  for (const [k, v] of p.filters ?? []) qs.append(k, v);
   return `/api/${resource}?${qs.toString()}`;
 }

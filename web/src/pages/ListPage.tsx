@@ -4,11 +4,60 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import type { AnyRecord, Page } from "../lib/types";
 import { formatInt, pageCount } from "../lib/format";
-import { apiListPath, detailPath, RESOURCES, type Column } from "../lib/resources";
+import { apiListPath, detailPath, listFilters, RESOURCES, type Column } from "../lib/resources";
 import { CellValue } from "../components/Cell";
 import { Card, ErrorBox, Spinner } from "../components/ui";
 
 const PAGE_SIZES = [25, 50, 100];
+
+/** The columns a user chose for a list, kept in this browser. */
+function useColumns(resource: string, all: Column[]): [Column[], Set<string>, (key: string) => void] {
+  const storageKey = `avesa.columns.${resource}`;
+  const [chosen, setChosen] = useState<Set<string>>(() => {
+    try {
+      const raw = window.localStorage.getItem(storageKey);
+      if (raw) return new Set(JSON.parse(raw) as string[]);
+    } catch {
+      /* fall back to the defaults */
+    }
+    return new Set(all.filter((c) => !c.optional).map((c) => c.key));
+  });
+  const toggle = (key: string) => {
+    const next = new Set(chosen);
+    if (next.has(key)) next.delete(key);
+    else next.add(key);
+    if (next.size === 0) return;
+    setChosen(next);
+    try {
+      window.localStorage.setItem(storageKey, JSON.stringify([...next]));
+    } catch {
+      /* not kept */
+    }
+  };
+  return [all.filter((c) => chosen.has(c.key)), chosen, toggle];
+}
+
+function ColumnPicker({ all, chosen, toggle }: { all: Column[]; chosen: Set<string>; toggle: (key: string) => void }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <div className="relative">
+      <button type="button" data-testid="column-picker" aria-expanded={open} onClick={() => setOpen(!open)}
+        className="rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50">
+        Columns
+      </button>
+      {open && (
+        <div className="absolute right-0 z-20 mt-1 w-52 rounded-lg border border-slate-200 bg-white p-2 shadow-lg" role="group" aria-label="Columns shown">
+          {all.map((c) => (
+            <label key={c.key} className="flex items-center gap-2 rounded px-2 py-1 text-sm text-slate-700 hover:bg-slate-50">
+              <input type="checkbox" checked={chosen.has(c.key)} onChange={() => toggle(c.key)} />
+              {c.label}
+            </label>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
 const DEFAULT_PAGE_SIZE = 50;
 
 function intParam(v: string | null, def: number): number {
@@ -18,13 +67,16 @@ function intParam(v: string | null, def: number): number {
 
 export function ListPage({ resource }: { resource: string }) {
   const cfg = RESOURCES[resource];
+  const [columns, chosen, toggleColumn] = useColumns(resource, cfg.columns);
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const page = intParam(params.get("page"), 1);
   const pageSize = intParam(params.get("page_size"), DEFAULT_PAGE_SIZE);
   const q = params.get("q") ?? "";
-  const sort = params.get("sort") ?? undefined;
-  const order = params.get("order") === "desc" ? "desc" : "asc";
+  const sort = params.get("sort") ?? cfg.defaultSort?.key;
+  const order = params.get("sort") ? (params.get("order") === "desc" ? "desc" : "asc") : (cfg.defaultSort?.order ?? "asc");
+  const filters = listFilters(params);
+  const filterKey = filters.map(([k, v]) => `${k}=${v}`).join("&");
   const [search, setSearch] = useState(q);
 
   function update(changes: Record<string, string | number | undefined>) {
@@ -52,8 +104,8 @@ export function ListPage({ resource }: { resource: string }) {
   useEffect(() => setSearch(q), [q]);
 
   const query = useQuery({
-    queryKey: ["list", resource, page, pageSize, q, sort ?? "", order],
-    queryFn: () => api.request<Page<AnyRecord>>(apiListPath(resource, { page, pageSize, q, sort, order })),
+    queryKey: ["list", resource, page, pageSize, q, sort ?? "", order, filterKey],
+    queryFn: () => api.request<Page<AnyRecord>>(apiListPath(resource, { page, pageSize, q, sort, order, filters })),
     placeholderData: keepPreviousData,
   });
 
@@ -61,12 +113,16 @@ export function ListPage({ resource }: { resource: string }) {
   const total = data?.total ?? 0;
   const pages = data ? pageCount(total, data.page_size || pageSize) : null;
 
+  // A new page starts at its top.
+  useEffect(() => {
+    window.scrollTo({ top: 0 });
+  }, [page]);
+
   function toggleSort(col: Column) {
     const key = col.sortKey === undefined ? col.key : col.sortKey;
     if (!key) return;
     if (sort !== key) update({ sort: key, order: "asc", page: 1 });
-    else if (order === "asc") update({ sort: key, order: "desc", page: 1 });
-    else update({ sort: undefined, order: undefined, page: 1 });
+    else update({ sort: key, order: order === "asc" ? "desc" : "asc", page: 1 });
   }
 
   return (
@@ -81,7 +137,21 @@ export function ListPage({ resource }: { resource: string }) {
             {total === 1 ? "record" : "records"}
             {q && <> matching “{q}”</>}
           </p>
+          {filters.length > 0 && (
+            <div className="mt-2 flex flex-wrap gap-1.5" data-testid="list-filters">
+              {filters.map(([k, v]) => (
+                <span key={k + v} className="inline-flex items-center gap-1 rounded-full bg-indigo-50 px-2 py-0.5 text-xs text-indigo-700">
+                  {k.replace(/_/g, " ")}: {v}
+                  <button type="button" aria-label={`Remove filter ${k}`} onClick={() => update({ [k]: undefined, page: 1 })} className="text-indigo-400 hover:text-indigo-700">
+                    ✕
+                  </button>
+                </span>
+              ))}
+            </div>
+          )}
         </div>
+        <div className="flex w-full items-center gap-2 sm:w-auto">
+        <ColumnPicker all={cfg.columns} chosen={chosen} toggle={toggleColumn} />
         <div className="relative w-full sm:w-80">
           <svg viewBox="0 0 24 24" className="pointer-events-none absolute left-3 top-2.5 h-4 w-4 text-slate-400" fill="currentColor" aria-hidden="true">
             <path d="M15.5 14h-.79l-.28-.27A6.47 6.47 0 0 0 16 9.5 6.5 6.5 0 1 0 9.5 16c1.61 0 3.09-.59 4.23-1.57l.27.28v.79l5 4.99L20.49 19l-4.99-5zm-6 0C7.01 14 5 11.99 5 9.5S7.01 5 9.5 5 14 7.01 14 9.5 11.99 14 9.5 14z" />
@@ -100,6 +170,7 @@ export function ListPage({ resource }: { resource: string }) {
             className="block w-full rounded-lg border border-slate-300 bg-white py-2 pl-9 pr-3 text-sm shadow-sm placeholder:text-slate-400 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20"
           />
         </div>
+        </div>
       </div>
 
       <Card className="overflow-hidden">
@@ -108,11 +179,30 @@ export function ListPage({ resource }: { resource: string }) {
         ) : query.isLoading ? (
           <Spinner />
         ) : (
-          <div className={`overflow-x-auto transition-opacity ${query.isFetching ? "opacity-60" : ""}`}>
+          <div className={`transition-opacity ${query.isFetching ? "opacity-60" : ""}`}>
+            {/* Phones: one card per record. */}
+            <ul className="divide-y divide-slate-100 sm:hidden" data-testid="list-cards">
+              {(data?.items ?? []).map((row) => (
+                <li key={String(row.id)}>
+                  <Link to={detailPath(resource, String(row.id))} className="block px-4 py-3 hover:bg-indigo-50/40">
+                    <div className="font-medium text-slate-900"><CellValue col={columns[0]} row={row} /></div>
+                    <dl className="mt-1 grid grid-cols-2 gap-x-3 gap-y-0.5 text-xs">
+                      {columns.slice(1).map((col) => (
+                        <div key={col.key} className="min-w-0">
+                          <dt className="inline text-slate-500">{col.label}: </dt>
+                          <dd className="inline text-slate-700"><CellValue col={col} row={row} /></dd>
+                        </div>
+                      ))}
+                    </dl>
+                  </Link>
+                </li>
+              ))}
+            </ul>
+            <div className="hidden overflow-x-auto sm:block">
             <table className="min-w-full text-sm" data-testid="list-table">
               <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
                 <tr>
-                  {cfg.columns.map((col) => {
+                  {columns.map((col) => {
                     const key = col.sortKey === undefined ? col.key : col.sortKey;
                     const active = key && sort === key;
                     return (
@@ -140,7 +230,7 @@ export function ListPage({ resource }: { resource: string }) {
                         if ((e.target as HTMLElement).closest("a")) return;
                         navigate(href);
                       }}>
-                      {cfg.columns.map((col, i) => (
+                      {columns.map((col, i) => (
                         <td key={col.key + col.label}
                           className={`max-w-xs truncate px-4 py-2.5 text-slate-700 ${col.align === "right" ? "text-right tabular-nums" : ""} ${col.className ?? ""}`}>
                           {i === 0 ? (
@@ -157,6 +247,7 @@ export function ListPage({ resource }: { resource: string }) {
                 })}
               </tbody>
             </table>
+            </div>
             {data && data.items.length === 0 && (
               <p className="px-4 py-10 text-center text-sm text-slate-500">No {cfg.title.toLowerCase()} found.</p>
             )}

@@ -1,0 +1,229 @@
+// The period picker and the filter bar. Their state lives in the URL (period, from, to
+// and one parameter per filter), so a dashboard view can be bookmarked, shared and
+// opened on a wall screen, and the back button undoes a change.
+import { useEffect, useState } from "react";
+import { useSearchParams } from "react-router";
+import { useQuery } from "@tanstack/react-query";
+import { api } from "../lib/client";
+import { DEFAULT_PERIOD, FILTERS, PERIODS, type MetricView } from "../lib/analytics";
+import type { AnyRecord, Page } from "../lib/types";
+
+/** Sets (or, with undefined / "", removes) URL parameters, keeping the rest. */
+export function useUrlState(): [URLSearchParams, (changes: Record<string, string | undefined>) => void] {
+  const [params, setParams] = useSearchParams();
+  const update = (changes: Record<string, string | undefined>) =>
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        for (const [k, v] of Object.entries(changes)) {
+          if (v === undefined || v === "") next.delete(k);
+          else next.set(k, v);
+        }
+        return next;
+      },
+      { replace: false },
+    );
+  return [params, update];
+}
+
+const control =
+  "rounded-lg border border-slate-300 bg-white px-2.5 py-1.5 text-sm text-slate-700 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20 dark:border-slate-600 dark:bg-slate-800 dark:text-slate-200";
+
+export function PeriodPicker() {
+  const [params, update] = useUrlState();
+  const period = params.get("period") ?? DEFAULT_PERIOD;
+  const [from, setFrom] = useState(params.get("from") ?? "");
+  const [to, setTo] = useState(params.get("to") ?? "");
+  useEffect(() => {
+    setFrom(params.get("from") ?? "");
+    setTo(params.get("to") ?? "");
+  }, [params]);
+  return (
+    <div className="flex flex-wrap items-center gap-2" data-testid="period-picker">
+      <div role="radiogroup" aria-label="Period" className="inline-flex overflow-hidden rounded-lg border border-slate-300 bg-white shadow-sm dark:border-slate-600 dark:bg-slate-800">
+        {PERIODS.map((p) => {
+          const active = p.id === period;
+          return (
+            <button
+              key={p.id}
+              type="button"
+              role="radio"
+              aria-checked={active}
+              data-testid={`period-${p.id}`}
+              onClick={() =>
+                update(p.id === "custom" ? { period: "custom" } : { period: p.id === DEFAULT_PERIOD ? undefined : p.id, from: undefined, to: undefined })
+              }
+              className={`px-3 py-1.5 text-sm font-medium ${active ? "bg-indigo-600 text-white" : "text-slate-600 hover:bg-slate-50 dark:text-slate-300 dark:hover:bg-slate-700"}`}
+            >
+              {p.label}
+            </button>
+          );
+        })}
+      </div>
+      {period === "custom" && (
+        <form
+          className="flex items-center gap-1.5"
+          onSubmit={(e) => {
+            e.preventDefault();
+            update({ from: from || undefined, to: to || undefined });
+          }}
+        >
+          <label className="sr-only" htmlFor="period-from">From</label>
+          <input id="period-from" type="date" value={from} max={to || undefined} onChange={(e) => setFrom(e.target.value)} className={control} required />
+          <span className="text-sm text-slate-500">to</span>
+          <label className="sr-only" htmlFor="period-to">To</label>
+          <input id="period-to" type="date" value={to} min={from || undefined} onChange={(e) => setTo(e.target.value)} className={control} />
+          <button type="submit" className="rounded-lg bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500">Apply</button>
+        </form>
+      )}
+    </div>
+  );
+}
+
+/** Two years back: the options of a filter are the values tickets had in that time. */
+function optionsSince(): string {
+  const d = new Date(Date.now() - 730 * 86_400_000);
+  return d.toISOString().slice(0, 10);
+}
+
+function GroupSelect({ name, label, group }: { name: string; label: string; group: string }) {
+  const [params, update] = useUrlState();
+  const value = params.get(name) ?? "";
+  const options = useQuery({
+    queryKey: ["filter-options", group],
+    queryFn: () =>
+      api.request<MetricView>(
+        `/api/analytics/metrics/tickets_opened?from=${optionsSince()}&group_by=${group}&compare=none&limit=200`,
+      ),
+    staleTime: 10 * 60_000,
+  });
+  const groups = (options.data?.groups ?? []).filter((g) => g.key !== null);
+  return (
+    <label className="flex flex-col gap-0.5 text-xs font-medium text-slate-500 dark:text-slate-400">
+      {label}
+      <select
+        data-testid={`filter-${name}`}
+        value={value}
+        onChange={(e) => update({ [name]: e.target.value || undefined })}
+        className={`${control} min-w-32 max-w-48`}
+      >
+        <option value="">All</option>
+        {value && !groups.some((g) => g.key === value) && <option value={value}>{value}</option>}
+        {groups.map((g) => (
+          <option key={g.key} value={g.key ?? ""}>
+            {g.label}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function nameOf(resource: string, r: AnyRecord): string {
+  if (resource === "members") {
+    const n = [r.first_name, r.last_name].filter(Boolean).join(" ");
+    return String(r.name ?? "") || n || String(r.identifier ?? r.id);
+  }
+  return String(r.name ?? r.id);
+}
+
+/** A company or technician by name: type to search, pick one; the URL holds its id. */
+function RecordPicker({ name, label, resource }: { name: string; label: string; resource: "companies" | "members" }) {
+  const [params, update] = useUrlState();
+  const value = params.get(name) ?? "";
+  const [text, setText] = useState("");
+  const [open, setOpen] = useState(false);
+  const chosen = useQuery({
+    queryKey: ["record-name", resource, value],
+    queryFn: () => api.request<AnyRecord>(`/api/${resource}/${encodeURIComponent(value)}`),
+    enabled: value !== "",
+    staleTime: 10 * 60_000,
+  });
+  const found = useQuery({
+    queryKey: ["record-search", resource, text],
+    queryFn: () =>
+      api.request<Page<AnyRecord>>(`/api/${resource}?page_size=12&sort=name${text.trim() ? `&q=${encodeURIComponent(text.trim())}` : ""}`),
+    enabled: open,
+    staleTime: 60_000,
+  });
+  if (value) {
+    return (
+      <div className="flex flex-col gap-0.5 text-xs font-medium text-slate-500 dark:text-slate-400">
+        {label}
+        <span className={`${control} inline-flex items-center gap-2`} data-testid={`filter-${name}`} data-value={value}>
+          <span className="max-w-40 truncate">{chosen.data ? nameOf(resource, chosen.data) : value}</span>
+          <button type="button" aria-label={`Clear ${label.toLowerCase()}`} onClick={() => update({ [name]: undefined })} className="text-slate-400 hover:text-slate-700">
+            ✕
+          </button>
+        </span>
+      </div>
+    );
+  }
+  return (
+    <div className="relative flex flex-col gap-0.5 text-xs font-medium text-slate-500 dark:text-slate-400">
+      <label htmlFor={`filter-${name}`}>{label}</label>
+      <input
+        id={`filter-${name}`}
+        data-testid={`filter-${name}`}
+        type="search"
+        autoComplete="off"
+        placeholder="All"
+        value={text}
+        onFocus={() => setOpen(true)}
+        onBlur={() => window.setTimeout(() => setOpen(false), 150)}
+        onChange={(e) => setText(e.target.value)}
+        className={`${control} w-44`}
+      />
+      {open && (found.data?.items.length ?? 0) > 0 && (
+        <ul role="listbox" className="absolute top-full z-20 mt-1 max-h-72 w-64 overflow-auto rounded-lg border border-slate-200 bg-white py-1 text-sm shadow-lg dark:border-slate-600 dark:bg-slate-800">
+          {found.data!.items.map((r) => (
+            <li key={r.id}>
+              <button
+                type="button"
+                role="option"
+                aria-selected={false}
+                onMouseDown={(e) => e.preventDefault()}
+                onClick={() => {
+                  setText("");
+                  setOpen(false);
+                  update({ [name]: r.id });
+                }}
+                className="block w-full truncate px-3 py-1.5 text-left font-normal text-slate-700 hover:bg-indigo-50 dark:text-slate-200 dark:hover:bg-slate-700"
+              >
+                {nameOf(resource, r)}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function FilterBar() {
+  const [params, update] = useUrlState();
+  const active = FILTERS.filter((f) => params.get(f.key));
+  return (
+    <div className="flex flex-wrap items-end gap-3" data-testid="filter-bar" aria-label="Filters">
+      {FILTERS.map((f) =>
+        f.key === "company" ? (
+          <RecordPicker key={f.key} name="company" label={f.label} resource="companies" />
+        ) : f.key === "member" ? (
+          <RecordPicker key={f.key} name="member" label={f.label} resource="members" />
+        ) : (
+          <GroupSelect key={f.key} name={f.key} label={f.label} group={f.group} />
+        ),
+      )}
+      {active.length > 0 && (
+        <button
+          type="button"
+          data-testid="clear-filters"
+          onClick={() => update(Object.fromEntries(active.map((f) => [f.key, undefined])))}
+          className="pb-1.5 text-sm font-medium text-indigo-600 hover:text-indigo-500"
+        >
+          Clear filters
+        </button>
+      )}
+    </div>
+  );
+}
