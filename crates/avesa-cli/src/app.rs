@@ -588,15 +588,19 @@ impl avesa_api::ops::ServiceAdmin for CatalogueAdmin {
 pub const DUCKDB_BYTES_PER_READ: u64 = 16_000_000;
 
 /// Warehouse reads the API runs at once, in all and per tenant: as configured, and with
-/// the embedded warehouse (one memory pool for every query) no more than three quarters
-/// of `duckdb.memory_limit` holds at [`DUCKDB_BYTES_PER_READ`] each — at least two, so
-/// that one tenant's read always leaves room for another's.
+/// the embedded warehouse (one memory pool and one process's cores for every query) no
+/// more than three quarters of `duckdb.memory_limit` holds at [`DUCKDB_BYTES_PER_READ`]
+/// each, nor more than the machine has cores — at least two, so that one tenant's read
+/// always leaves room for another's. A tenant gets at most half: on two cores one read at
+/// a time, so its heavy queries hold one core and leave the other to everyone else
+/// (BENCHMARKS.md, "Analytics at a real MSP's size").
 pub fn read_permits(settings: &Settings) -> (usize, usize) {
     let s = &settings.server;
     let mut global = s.max_concurrent_reads;
     if matches!(settings.warehouse, WarehouseBackend::DuckDb(_)) {
         let fit = (settings.duckdb.memory_limit_bytes * 3 / 4 / DUCKDB_BYTES_PER_READ).max(2);
-        global = global.min(usize::try_from(fit).unwrap_or(usize::MAX));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        global = global.min(usize::try_from(fit).unwrap_or(usize::MAX)).min(cores);
     }
     let per_tenant = s.max_concurrent_reads_per_tenant.min((global / 2).max(1));
     (global, per_tenant)
@@ -656,4 +660,30 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded warehouse runs no more reads at once than the machine has cores (at
+    /// least two), and a tenant at most half of them; a remote warehouse as configured.
+    #[test]
+    fn reads_are_bounded_by_cores_and_halved_per_tenant() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        let mut s = Settings::embedded(Path::new("/tmp/avesa-read-permits"));
+        s.server.max_concurrent_reads = 1024;
+        s.server.max_concurrent_reads_per_tenant = 1024;
+        s.duckdb.memory_limit_bytes = 64_000_000_000;
+        let (global, per_tenant) = read_permits(&s);
+        assert_eq!(global, cores);
+        assert_eq!(per_tenant, (cores / 2).max(1));
+        s.server.max_concurrent_reads = 1;
+        s.server.max_concurrent_reads_per_tenant = 1;
+        assert_eq!(read_permits(&s), (1, 1), "a smaller setting holds");
+        s.server.max_concurrent_reads = 8;
+        s.server.max_concurrent_reads_per_tenant = 4;
+        s.duckdb.memory_limit_bytes = 16_000_000;
+        assert_eq!(read_permits(&s), (2, 1), "a small pool still leaves two");
+    }
 }
