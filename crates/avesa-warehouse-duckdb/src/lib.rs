@@ -100,6 +100,33 @@ fn ddl_columns(cols: impl Iterator<Item = &'static avesa_model::Column>) -> Stri
 const KEY_MATCH: &str = "t.tenant_id = i.tenant_id AND t.source_service = i.source_service \
      AND t.source_id = i.source_id";
 
+/// How far below the rest of the process the warehouse's threads run (a Linux nice value):
+/// queries are CPU-bound and may take seconds, while the API's own threads answer most
+/// requests in microseconds; at equal priority a few heavy queries would make every
+/// request wait for the CPU, even those that need no query at all.
+pub const WAREHOUSE_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority by [`WAREHOUSE_NICE`], once per thread (the
+/// nice value is per thread on Linux; elsewhere nothing happens). Called on the threads
+/// that run DuckDB: the blocking-pool threads of reads and applies, which stay lowered
+/// for the blocking work they run later, and the thread that opens the database, whose
+/// worker threads DuckDB starts there and which inherit it.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        LOWERED.with(|done| {
+            if !done.replace(true)
+                && let Err(e) = rustix::process::nice(WAREHOUSE_NICE)
+            {
+                tracing::debug!(error = %e, "cannot lower a warehouse thread's priority");
+            }
+        });
+    }
+}
+
 impl DuckDbWarehouse {
     /// Opens (creating if needed) the DuckDB file and its tables and views.
     pub fn open(path: &Path, opts: &DuckDbOptions) -> Result<Self> {
@@ -108,14 +135,31 @@ impl DuckDbWarehouse {
                 WarehouseError::engine(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let conn = Connection::open(path).map_err(Error::from)?;
-        Ok(Self::init(conn, opts)?)
+        Self::open_lowered(move || Connection::open(path), opts)
     }
 
     /// An in-memory warehouse (for tests and throwaway tools).
     pub fn in_memory() -> Result<Self> {
-        let conn = Connection::open_in_memory().map_err(Error::from)?;
-        Ok(Self::init(conn, &DuckDbOptions::default())?)
+        Self::open_lowered(Connection::open_in_memory, &DuckDbOptions::default())
+    }
+
+    /// Opens the database on a thread of its own at the warehouse's priority, so that the
+    /// worker threads DuckDB starts run there too ([`lower_thread_priority`]).
+    fn open_lowered(
+        open: impl FnOnce() -> std::result::Result<Connection, duckdb::Error> + Send,
+        opts: &DuckDbOptions,
+    ) -> Result<Self> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                lower_thread_priority();
+                let conn = open().map_err(Error::from)?;
+                Ok(Self::init(conn, opts)?)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(WarehouseError::Internal("opening the warehouse panicked".into()))
+            })
+        })
     }
 
     fn init(conn: Connection, opts: &DuckDbOptions) -> DResult<Self> {
@@ -179,6 +223,7 @@ impl DuckDbWarehouse {
     ) -> Result<T> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
+            lower_thread_priority();
             // A panic mid-apply committed nothing (the next apply rolls the open
             // transaction back first), so a poisoned lock is safe to take over.
             let conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -218,6 +263,7 @@ impl DuckDbWarehouse {
         let cancelled = Arc::new(AtomicBool::new(false));
         let cancelled_in = cancelled.clone();
         let mut task = tokio::task::spawn_blocking(move || {
+            lower_thread_priority();
             if cancelled_in.load(Ordering::SeqCst) {
                 return Err(Error::Warehouse(WarehouseError::Overloaded(String::new())));
             }
@@ -1008,6 +1054,48 @@ impl Warehouse for DuckDbWarehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This process's threads and their nice values (Linux `/proc`).
+    #[cfg(target_os = "linux")]
+    fn thread_nice_values() -> std::collections::BTreeMap<String, i32> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+                // After the command's closing parenthesis: state is field 3, nice field 19.
+                let rest = &stat[stat.rfind(')')? + 1..];
+                Some((
+                    t.file_name().to_string_lossy().into_owned(),
+                    rest.split_whitespace().nth(16)?.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// DuckDB runs below the API: its worker threads, and the threads that run reads and
+    /// applies, have a lower CPU priority than the rest of the process, whose own threads
+    /// keep theirs.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_warehouse_runs_below_the_rest_of_the_process() {
+        let own = rustix::process::getpriority_process(None).unwrap();
+        let lowered = (own + WAREHOUSE_NICE).min(19);
+        let before = thread_nice_values();
+        let wh = DuckDbWarehouse::in_memory().unwrap();
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            let started: Vec<i32> = thread_nice_values()
+                .into_iter()
+                .filter(|(tid, _)| !before.contains_key(tid))
+                .map(|(_, nice)| nice)
+                .collect();
+            assert!(started.contains(&lowered), "DuckDB's worker threads run lowered: {started:?}");
+        }
+        let nice = || -> DResult<i32> { Ok(rustix::process::getpriority_process(None).unwrap()) };
+        assert_eq!(wh.read(move |_| nice()).await.unwrap(), lowered, "a read");
+        assert_eq!(wh.blocking(move |_| nice()).await.unwrap(), lowered, "an apply");
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), own, "the caller");
+    }
 
     /// A warehouse file made before `responded_at` and `reopen_count` existed opens, gains
     /// them (its old versions read them as null), and takes today's batches.
