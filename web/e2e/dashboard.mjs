@@ -4,13 +4,15 @@
 //
 // Uses playwright-core with the system Chromium (/usr/bin/chromium by default,
 // override with CHROMIUM_PATH). Exits non-zero with a message on any failure and
-// prints "e2e ok" on success. Hard overall timeout: 120 s (AVESA_E2E_TIMEOUT_MS).
+// prints "e2e ok" on success. Hard overall timeout: 300 s (AVESA_E2E_TIMEOUT_MS).
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { checkDetailPages } from "./detail.mjs";
+import { checkGoalsAndPresent } from "./goals.mjs";
 
-const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 120_000);
+const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 300_000);
 const STEP_TIMEOUT_MS = 15_000;
 // Starting Chromium on a loaded 2-core machine has taken over 15 s.
 const LAUNCH_TIMEOUT_MS = 60_000;
@@ -289,6 +291,35 @@ async function main() {
   if (again !== ticketsTotal) fail(`after losing the access token: list-total ${again} != ${ticketsTotal}`);
   if (new URL(page.url()).pathname !== "/tickets") fail(`sent to ${page.url()} instead of staying signed in`);
   log("session recovered from the cookie");
+
+  // 5c. Detail pages (e2e/detail.mjs): ticket -> company, related lists, history, as-of.
+  await checkDetailPages({
+    page,
+    get: (pathname) => api(base, pathname, { token }),
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5d. Goals (set on a card, listed, removed) and present mode (e2e/goals.mjs).
+  await checkGoalsAndPresent({
+    page,
+    base,
+    get: (pathname) => api(base, pathname, { token }),
+    send: (method, pathname, body) => api(base, pathname, { token, method, body }),
+    k30,
+    k90,
+    artifacts: ARTIFACTS,
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
 
   step = "no content-security-policy violations";
   const csp = consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));

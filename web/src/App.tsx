@@ -6,12 +6,23 @@ import { DashboardPage } from "./pages/Dashboard";
 import { ListPage } from "./pages/ListPage";
 import { DetailPage } from "./pages/DetailPage";
 import { NotFoundPage } from "./pages/NotFound";
+import { GoalsPage } from "./pages/Goals";
+import { PresentPage } from "./pages/Present";
 import { RESOURCES } from "./lib/resources";
 
 export function App() {
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
+      {/* Present (TV) mode: full screen, without the app's navigation. */}
+      <Route
+        path="/present"
+        element={
+          <RequireAuth>
+            <PresentPage />
+          </RequireAuth>
+        }
+      />
       <Route
         element={
           <RequireAuth>
@@ -20,6 +31,7 @@ export function App() {
         }
       >
         <Route index element={<DashboardPage />} />
+        <Route path="goals" element={<GoalsPage />} />
         {Object.keys(RESOURCES).map((r) => (
           <Route key={r} path={r}>
             <Route index element={<ListPage key={r} resource={r} />} />

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::metrics::{
-    Better, Evaluation, GroupBy, KeyCell, METRICS, Metric, MetricError, Query, Unit, metric, series,
+    Answers, Batch, Better, Evaluation, GroupBy, KeyCell, METRICS, Metric, MetricError, Planned,
+    PlannedSeries, Query, Unit, metric, plan_series,
 };
 use crate::period::{Bucket, Interval, Period};
 
@@ -295,10 +296,31 @@ impl Calculated {
         period: &Period,
         group: Option<&[GroupBy]>,
     ) -> Result<Evaluation, MetricError> {
-        let mut parts = Vec::with_capacity(self.refs.len());
-        for (i, m) in self.refs.iter().enumerate() {
-            parts.push(m.evaluate(wh, tenant, q, period, group.map(|g| g[i])).await?);
-        }
+        let mut batch = Batch::default();
+        let planned = self.plan(q, period, group, &mut batch)?;
+        let mut answers = batch.run(wh, tenant).await?;
+        Ok(self.finish(planned, q, &mut answers))
+    }
+
+    /// Adds the aggregates of each metric named to `batch`; [`Calculated::finish`]
+    /// computes the evaluation from its answers.
+    pub fn plan(
+        &self,
+        q: &Query,
+        period: &Period,
+        group: Option<&[GroupBy]>,
+        batch: &mut Batch,
+    ) -> Result<Vec<Planned>, MetricError> {
+        self.refs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| m.plan(q, period, group.map(|g| g[i]), batch))
+            .collect()
+    }
+
+    /// The evaluation of a [`Calculated::plan`] from its batch's answers.
+    pub fn finish(&self, planned: Vec<Planned>, q: &Query, answers: &mut Answers) -> Evaluation {
+        let parts: Vec<Evaluation> = planned.into_iter().map(|p| p.finish(q, answers)).collect();
         let mut keys: Vec<Vec<KeyCell>> =
             parts.iter().flat_map(|p| p.values.keys().cloned()).collect();
         keys.sort();
@@ -315,7 +337,7 @@ impl Calculated {
         let mut ignored: Vec<String> = parts.into_iter().flat_map(|p| p.ignored_filters).collect();
         ignored.sort();
         ignored.dedup();
-        Ok(Evaluation { values, ignored_filters: ignored })
+        Evaluation { values, ignored_filters: ignored }
     }
 
     /// The series: each metric named per bucket, and the expression per bucket.
@@ -327,12 +349,34 @@ impl Calculated {
         period: &Period,
         interval: Interval,
     ) -> Result<Vec<(Bucket, Option<f64>)>, MetricError> {
-        let mut parts = Vec::with_capacity(self.refs.len());
-        for m in &self.refs {
-            parts.push(series(m, wh, tenant, q, period, interval).await?);
-        }
+        let mut batch = Batch::default();
+        let planned = self.plan_series(q, period, interval, &mut batch)?;
+        let mut answers = batch.run(wh, tenant).await?;
+        Ok(self.finish_series(planned, q, &mut answers))
+    }
+
+    /// Adds the aggregates of each named metric's series to `batch`.
+    pub fn plan_series(
+        &self,
+        q: &Query,
+        period: &Period,
+        interval: Interval,
+        batch: &mut Batch,
+    ) -> Result<Vec<PlannedSeries>, MetricError> {
+        self.refs.iter().map(|m| plan_series(m, q, period, interval, batch)).collect()
+    }
+
+    /// The series of a [`Calculated::plan_series`] from its batch's answers.
+    pub fn finish_series(
+        &self,
+        planned: Vec<PlannedSeries>,
+        q: &Query,
+        answers: &mut Answers,
+    ) -> Vec<(Bucket, Option<f64>)> {
+        let mut parts: Vec<Vec<(Bucket, Option<f64>)>> =
+            planned.into_iter().map(|p| p.finish(q, answers)).collect();
         let first = parts.remove(0);
-        Ok(first
+        first
             .into_iter()
             .enumerate()
             .map(|(i, (bucket, v0))| {
@@ -341,7 +385,7 @@ impl Calculated {
                     .collect();
                 (bucket, self.apply(&v))
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -665,19 +665,34 @@ impl Metric {
         period: &Period,
         group: Option<GroupBy>,
     ) -> Result<Evaluation, MetricError> {
+        let mut batch = Batch::default();
+        let planned = self.plan(q, period, group, &mut batch)?;
+        let mut answers = batch.run(wh, tenant).await?;
+        Ok(planned.finish(q, &mut answers))
+    }
+
+    /// Adds the aggregates of the metric over `period`, grouped by `group`, to `batch`:
+    /// [`Planned::finish`] computes the evaluation from the batch's answers.
+    pub fn plan(
+        &self,
+        q: &Query,
+        period: &Period,
+        group: Option<GroupBy>,
+        batch: &mut Batch,
+    ) -> Result<Planned, MetricError> {
         let (conds, ignored) = q.filters.conds(self.table, period.tz)?;
         let now = q.as_of.unwrap_or(q.now);
         // The instant a backlog is counted at: the period's end, or now if that is earlier.
         let end = period.to.min(now);
         let end_us = end.timestamp_micros();
         let utilisation = self.formula == Formula::Utilisation && group.is_none();
-        let mut per_term: Vec<BTreeMap<Vec<KeyCell>, Option<f64>>> = Vec::new();
+        let mut aggs = Vec::with_capacity(self.terms.len());
         for term in self.terms {
             let mut agg = Aggregate::new(self.table);
             agg.filter = conds.clone();
+            agg.as_of = q.as_of.map(as_of_naive);
             match term.when {
                 In(column) => {
-                    agg.as_of = q.as_of.map(as_of_naive);
                     agg.filter.push(Cond::Within {
                         column,
                         from: Some(period.from_us()),
@@ -685,7 +700,6 @@ impl Metric {
                     });
                 }
                 AtEnd => {
-                    agg.as_of = q.as_of.map(as_of_naive);
                     if self.table == Tickets {
                         agg.filter.push(crate::filters::open_at(end_us));
                     }
@@ -706,45 +720,16 @@ impl Metric {
                 // Capacity is per member: group by member, add up afterwards.
                 agg.group = vec![Dim::Value(Col::Ref("member_id"))];
             }
-            per_term.push(term_values(wh, tenant, agg, term, end_us).await?);
+            aggs.push(term_aggregate(agg, term, end_us));
         }
-        let mut values = BTreeMap::new();
-        let days = working_days(period);
-        // A member's capacity over the period (the group key is the member's id).
-        let capacity_of = |key: &[KeyCell]| -> f64 {
-            let member = match key.first() {
-                Some(KeyCell::Text(m)) => Some(m.as_str()),
-                _ => None,
-            };
-            days * q.capacity.hours_per_day(member)
-        };
-        if utilisation {
-            // Every member who logged time in the period adds their capacity.
-            let capacity: f64 = per_term[0]
-                .keys()
-                .filter(|k| k.first() != Some(&KeyCell::Null))
-                .map(|k| capacity_of(k))
-                .sum();
-            let recorded = per_term[0].values().any(Option::is_some);
-            let billable: f64 = per_term[0].values().flatten().sum();
-            let v = (recorded && capacity > 0.0).then(|| billable / capacity * 100.0);
-            values.insert(vec![], v);
-            return Ok(Evaluation { values, ignored_filters: ignored });
-        }
-        let mut keys: Vec<Vec<KeyCell>> = per_term.iter().flat_map(|t| t.keys().cloned()).collect();
-        keys.sort();
-        keys.dedup();
-        if group.is_none() && keys.is_empty() {
-            keys.push(vec![]);
-        }
-        for key in keys {
-            let capacity = capacity_of(&key);
-            let v = self.combine(capacity, |i| {
-                per_term[i].get(&key).copied().unwrap_or_else(|| settle(&self.terms[i], None, 0.0))
-            });
-            values.insert(key, v);
-        }
-        Ok(Evaluation { values, ignored_filters: ignored })
+        Ok(Planned {
+            metric: *self,
+            slot: batch.add(aggs),
+            ignored,
+            utilisation,
+            grouped: group.is_some(),
+            days: working_days(period),
+        })
     }
 
     /// The value of a group no row of the metric's falls in: zero for counts and sums,
@@ -790,26 +775,22 @@ fn settle(term: &Term, v: Option<f64>, rows: f64) -> Option<f64> {
     }
 }
 
-/// Runs a term's aggregate with its measure, a row count under the same condition and,
-/// where the term requires a column, a count of the rows that have it; and settles each
-/// group's value.
-async fn term_values(
-    wh: &dyn Warehouse,
-    tenant: &TenantId,
-    mut agg: Aggregate,
-    term: &Term,
-    end_us: i64,
-) -> Result<BTreeMap<Vec<KeyCell>, Option<f64>>, MetricError> {
+/// A term's aggregate with its measure, a row count under the same condition and, where
+/// the term requires a column, a count of the rows that have it.
+fn term_aggregate(mut agg: Aggregate, term: &Term, end_us: i64) -> Aggregate {
     let measure = term.measure(end_us);
     let rows_counted = Measure { agg: Agg::Count, when: measure.when.clone() };
-    let kind = measure.agg.clone();
     agg.measures = vec![measure, rows_counted];
     if let Some(col) = term.requires {
         agg.measures.push(Measure::when(Agg::Count, Cond::negate(Cond::IsNull(Col::Column(col)))));
     }
-    let rows = wh.aggregate(tenant, &agg).await?;
-    Ok(rows
-        .into_iter()
+    agg
+}
+
+/// Each group's value of a term from its aggregate's answer ([`term_aggregate`]).
+fn term_values(rows: Vec<AggRow>, term: &Term) -> BTreeMap<Vec<KeyCell>, Option<f64>> {
+    let kind = term.measure(0).agg;
+    rows.into_iter()
         .map(|r: AggRow| {
             let n = r.values[1].unwrap_or(0.0);
             let recorded = r.values.get(2).is_none_or(|c| c.unwrap_or(0.0) > 0.0);
@@ -821,7 +802,117 @@ async fn term_values(
             };
             (r.key.iter().map(KeyCell::of).collect(), v)
         })
-        .collect())
+        .collect()
+}
+
+/// Aggregates gathered from several planned evaluations (metrics, periods, series,
+/// breakdowns of one request) and answered together by
+/// [`avesa_warehouse::aggregate_all`], which fuses those of one table into shared scans
+/// and runs them at once.
+#[derive(Debug, Default)]
+pub struct Batch {
+    aggs: Vec<Aggregate>,
+}
+
+/// Where a planned evaluation's aggregates are in its batch.
+#[derive(Clone, Debug)]
+pub struct Slot(std::ops::Range<usize>);
+
+/// A batch's answers, taken slot by slot.
+#[derive(Debug)]
+pub struct Answers(Vec<Vec<AggRow>>);
+
+impl Batch {
+    pub fn add(&mut self, aggs: Vec<Aggregate>) -> Slot {
+        let start = self.aggs.len();
+        self.aggs.extend(aggs);
+        Slot(start..self.aggs.len())
+    }
+
+    /// How many aggregates the batch holds.
+    pub fn len(&self) -> usize {
+        self.aggs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.aggs.is_empty()
+    }
+
+    pub async fn run(self, wh: &dyn Warehouse, tenant: &TenantId) -> Result<Answers, MetricError> {
+        Ok(Answers(avesa_warehouse::aggregate_all(wh, tenant, &self.aggs).await?))
+    }
+}
+
+impl Answers {
+    fn take(&mut self, slot: &Slot) -> Vec<Vec<AggRow>> {
+        slot.0.clone().map(|i| std::mem::take(&mut self.0[i])).collect()
+    }
+}
+
+/// A metric's evaluation, its aggregates added to a [`Batch`].
+#[derive(Debug)]
+pub struct Planned {
+    metric: Metric,
+    slot: Slot,
+    ignored: Vec<String>,
+    utilisation: bool,
+    grouped: bool,
+    /// Working days of the period, for capacities.
+    days: f64,
+}
+
+impl Planned {
+    /// The evaluation, from the answers of the batch it was planned into.
+    pub fn finish(self, q: &Query, answers: &mut Answers) -> Evaluation {
+        let metric = &self.metric;
+        let per_term: Vec<BTreeMap<Vec<KeyCell>, Option<f64>>> = answers
+            .take(&self.slot)
+            .into_iter()
+            .zip(metric.terms)
+            .map(|(rows, term)| term_values(rows, term))
+            .collect();
+        let ignored = self.ignored;
+        let mut values = BTreeMap::new();
+        let days = self.days;
+        // A member's capacity over the period (the group key is the member's id).
+        let capacity_of = |key: &[KeyCell]| -> f64 {
+            let member = match key.first() {
+                Some(KeyCell::Text(m)) => Some(m.as_str()),
+                _ => None,
+            };
+            days * q.capacity.hours_per_day(member)
+        };
+        if self.utilisation {
+            // Every member who logged time in the period adds their capacity.
+            let capacity: f64 = per_term[0]
+                .keys()
+                .filter(|k| k.first() != Some(&KeyCell::Null))
+                .map(|k| capacity_of(k))
+                .sum();
+            let recorded = per_term[0].values().any(Option::is_some);
+            let billable: f64 = per_term[0].values().flatten().sum();
+            let v = (recorded && capacity > 0.0).then(|| billable / capacity * 100.0);
+            values.insert(vec![], v);
+            return Evaluation { values, ignored_filters: ignored };
+        }
+        let mut keys: Vec<Vec<KeyCell>> = per_term.iter().flat_map(|t| t.keys().cloned()).collect();
+        keys.sort();
+        keys.dedup();
+        if !self.grouped && keys.is_empty() {
+            keys.push(vec![]);
+        }
+        for key in keys {
+            let capacity = capacity_of(&key);
+            let v = metric.combine(capacity, |i| {
+                per_term[i]
+                    .get(&key)
+                    .copied()
+                    .unwrap_or_else(|| settle(&metric.terms[i], None, 0.0))
+            });
+            values.insert(key, v);
+        }
+        Evaluation { values, ignored_filters: ignored }
+    }
 }
 
 /// The series of a metric over its period's buckets: each term grouped by bucket of its
@@ -835,6 +926,29 @@ pub async fn series(
     period: &Period,
     interval: Interval,
 ) -> Result<Vec<(crate::period::Bucket, Option<f64>)>, MetricError> {
+    let mut batch = Batch::default();
+    let planned = plan_series(metric, q, period, interval, &mut batch)?;
+    let mut answers = batch.run(wh, tenant).await?;
+    Ok(planned.finish(q, &mut answers))
+}
+
+/// A series, its aggregates added to a [`Batch`].
+#[derive(Debug)]
+pub enum PlannedSeries {
+    /// Each term grouped by bucket of its date column.
+    Bucketed { metric: Metric, buckets: Vec<crate::period::Bucket>, slot: Slot },
+    /// The metric evaluated at each bucket.
+    PerBucket(Vec<(crate::period::Bucket, Planned)>),
+}
+
+/// Adds the aggregates of a metric's series (see [`series`]) to `batch`.
+pub fn plan_series(
+    metric: &Metric,
+    q: &Query,
+    period: &Period,
+    interval: Interval,
+    batch: &mut Batch,
+) -> Result<PlannedSeries, MetricError> {
     let (_, buckets) = period.buckets("opened_at", interval);
     if buckets.len() > MAX_BUCKETS {
         return Err(MetricError::BadRequest(format!(
@@ -860,13 +974,13 @@ pub async fn series(
         let mut out = Vec::with_capacity(buckets.len());
         for b in buckets {
             let p = period.part(b.from, b.to);
-            let e = metric.evaluate(wh, tenant, q, &p, None).await?;
-            out.push((b, e.values.get(&vec![]).copied().flatten()));
+            let planned = metric.plan(q, &p, None, batch)?;
+            out.push((b, planned));
         }
-        return Ok(out);
+        return Ok(PlannedSeries::PerBucket(out));
     }
     let (conds, _) = q.filters.conds(metric.table, period.tz)?;
-    let mut per_term: Vec<BTreeMap<Vec<KeyCell>, Option<f64>>> = Vec::new();
+    let mut aggs = Vec::with_capacity(metric.terms.len());
     for (term, column) in metric.terms.iter().zip(bucketed) {
         let (dim, _) = period.buckets(column, interval);
         let mut agg = Aggregate::new(metric.table);
@@ -878,21 +992,49 @@ pub async fn series(
             to: Some(period.to_us()),
         });
         agg.group = vec![dim];
-        per_term.push(term_values(wh, tenant, agg, term, period.to_us()).await?);
+        aggs.push(term_aggregate(agg, term, period.to_us()));
     }
-    Ok(buckets
-        .into_iter()
-        .map(|b| {
-            let key = vec![KeyCell::Int(b.key)];
-            let v = metric.combine(0.0, |i| {
-                per_term[i]
-                    .get(&key)
-                    .copied()
-                    .unwrap_or_else(|| settle(&metric.terms[i], None, 0.0))
-            });
-            (b, v)
-        })
-        .collect())
+    Ok(PlannedSeries::Bucketed { metric: *metric, buckets, slot: batch.add(aggs) })
+}
+
+impl PlannedSeries {
+    /// The series, from the answers of the batch it was planned into.
+    pub fn finish(
+        self,
+        q: &Query,
+        answers: &mut Answers,
+    ) -> Vec<(crate::period::Bucket, Option<f64>)> {
+        match self {
+            PlannedSeries::PerBucket(parts) => parts
+                .into_iter()
+                .map(|(b, p)| {
+                    let e = p.finish(q, answers);
+                    (b, e.values.get(&vec![]).copied().flatten())
+                })
+                .collect(),
+            PlannedSeries::Bucketed { metric, buckets, slot } => {
+                let per_term: Vec<BTreeMap<Vec<KeyCell>, Option<f64>>> = answers
+                    .take(&slot)
+                    .into_iter()
+                    .zip(metric.terms)
+                    .map(|(rows, term)| term_values(rows, term))
+                    .collect();
+                buckets
+                    .into_iter()
+                    .map(|b| {
+                        let key = vec![KeyCell::Int(b.key)];
+                        let v = metric.combine(0.0, |i| {
+                            per_term[i]
+                                .get(&key)
+                                .copied()
+                                .unwrap_or_else(|| settle(&metric.terms[i], None, 0.0))
+                        });
+                        (b, v)
+                    })
+                    .collect()
+            }
+        }
+    }
 }
 
 /// The most buckets one series may have.

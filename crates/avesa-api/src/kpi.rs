@@ -19,13 +19,12 @@ use avesa_analytics::METRICS;
 use avesa_analytics::calculated::Calculated;
 use avesa_analytics::filters::{self, Filters};
 use avesa_analytics::metrics::{
-    AGE_BUCKETS, Better, DIMENSIONS, Evaluation, GroupBy, KeyCell, Metric, MetricError, Query,
-    Unit, metric, names, referenced_table, series, top_keys,
+    AGE_BUCKETS, Answers, Batch, Better, DIMENSIONS, Evaluation, GroupBy, KeyCell, Metric,
+    MetricError, Planned, PlannedSeries, Query, Unit, metric, names, plan_series, referenced_table,
+    top_keys,
 };
 use avesa_analytics::period::{self, Interval, Period, Span, parse_tz};
 use avesa_analytics::settings::{Direction, GoalStatus, TenantSettings};
-use avesa_model::TenantId;
-use avesa_warehouse::Warehouse;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
@@ -457,32 +456,65 @@ impl Def {
             Def::Calculated(c) => c.group_by(name),
         }
     }
-    async fn evaluate(
+    /// Adds the metric's aggregates over `period` to `batch`.
+    fn plan(
         &self,
-        wh: &dyn Warehouse,
-        t: &TenantId,
         q: &Query,
         period: &Period,
         group: Option<&[GroupBy]>,
-    ) -> Result<Evaluation, MetricError> {
-        match self {
-            Def::Builtin(m) => m.evaluate(wh, t, q, period, group.map(|g| g[0])).await,
-            Def::Calculated(c) => c.evaluate(wh, t, q, period, group).await,
+        batch: &mut Batch,
+    ) -> Result<DefPlan, MetricError> {
+        Ok(match self {
+            Def::Builtin(m) => DefPlan::Builtin(m.plan(q, period, group.map(|g| g[0]), batch)?),
+            Def::Calculated(c) => DefPlan::Calculated(c.plan(q, period, group, batch)?),
+        })
+    }
+    fn finish(&self, plan: DefPlan, q: &Query, answers: &mut Answers) -> Evaluation {
+        match (self, plan) {
+            (Def::Calculated(c), DefPlan::Calculated(p)) => c.finish(p, q, answers),
+            (_, DefPlan::Builtin(p)) => p.finish(q, answers),
+            (Def::Builtin(_), DefPlan::Calculated(_)) => unreachable!("planned by this def"),
         }
     }
-    async fn series(
+    /// Adds the metric's series over `period` to `batch`.
+    fn plan_series(
         &self,
-        wh: &dyn Warehouse,
-        t: &TenantId,
         q: &Query,
         period: &Period,
         interval: Interval,
-    ) -> Result<Vec<(period::Bucket, Option<f64>)>, MetricError> {
-        match self {
-            Def::Builtin(m) => series(m, wh, t, q, period, interval).await,
-            Def::Calculated(c) => c.series(wh, t, q, period, interval).await,
+        batch: &mut Batch,
+    ) -> Result<SeriesPlan, MetricError> {
+        Ok(match self {
+            Def::Builtin(m) => SeriesPlan::Builtin(plan_series(m, q, period, interval, batch)?),
+            Def::Calculated(c) => {
+                SeriesPlan::Calculated(c.plan_series(q, period, interval, batch)?)
+            }
+        })
+    }
+    fn finish_series(
+        &self,
+        plan: SeriesPlan,
+        q: &Query,
+        answers: &mut Answers,
+    ) -> Vec<(period::Bucket, Option<f64>)> {
+        match (self, plan) {
+            (Def::Calculated(c), SeriesPlan::Calculated(p)) => c.finish_series(p, q, answers),
+            (_, SeriesPlan::Builtin(p)) => p.finish(q, answers),
+            (Def::Builtin(_), SeriesPlan::Calculated(_)) => unreachable!("planned by this def"),
         }
     }
+}
+
+/// A [`Def`]'s evaluation planned into a batch.
+enum DefPlan {
+    Builtin(Planned),
+    Calculated(Vec<Planned>),
+}
+
+/// A [`Def`]'s series planned into a batch.
+enum SeriesPlan {
+    Builtin(PlannedSeries),
+    Calculated(Vec<PlannedSeries>),
 }
 
 /// Rounds to the millionth: the last bits of a floating-point sum depend on the order
@@ -602,6 +634,79 @@ async fn resolve_search(
     Ok(())
 }
 
+/// A metric view's evaluations planned into a batch: the period (grouped as asked) and,
+/// with a comparison, the previous period; with a breakdown, both again ungrouped for the
+/// headline figures.
+struct ViewPlan<'a> {
+    def: &'a Def,
+    group: Option<Vec<GroupBy>>,
+    limit: usize,
+    now: DefPlan,
+    before: Option<DefPlan>,
+    overall: Option<DefPlan>,
+    overall_before: Option<DefPlan>,
+}
+
+fn plan_view<'a>(
+    def: &'a Def,
+    q: &Query,
+    with_previous: bool,
+    group: Option<&[GroupBy]>,
+    limit: usize,
+    batch: &mut Batch,
+) -> Result<ViewPlan<'a>, MetricError> {
+    let previous = q.period.previous();
+    Ok(ViewPlan {
+        def,
+        group: group.map(<[GroupBy]>::to_vec),
+        limit,
+        now: def.plan(q, &q.period, group, batch)?,
+        before: with_previous.then(|| def.plan(q, &previous, group, batch)).transpose()?,
+        overall: group.is_some().then(|| def.plan(q, &q.period, None, batch)).transpose()?,
+        overall_before: (with_previous && group.is_some())
+            .then(|| def.plan(q, &previous, None, batch))
+            .transpose()?,
+    })
+}
+
+/// A [`ViewPlan`]'s evaluations, from its batch's answers.
+struct ViewValues<'a> {
+    def: &'a Def,
+    group: Option<Vec<GroupBy>>,
+    limit: usize,
+    now: Evaluation,
+    before: Option<Evaluation>,
+    overall: Option<f64>,
+    overall_before: Option<Option<f64>>,
+}
+
+impl<'a> ViewPlan<'a> {
+    fn finish(self, q: &Query, answers: &mut Answers) -> ViewValues<'a> {
+        let def = self.def;
+        let headline = |e: &Evaluation| e.values.get(&vec![]).copied().flatten();
+        let now = def.finish(self.now, q, answers);
+        let before = self.before.map(|p| def.finish(p, q, answers));
+        let overall = match self.overall {
+            Some(p) => headline(&def.finish(p, q, answers)),
+            None => headline(&now),
+        };
+        let overall_before = match self.overall_before {
+            Some(p) => Some(headline(&def.finish(p, q, answers))),
+            None => before.as_ref().map(headline),
+        };
+        ViewValues {
+            def,
+            group: self.group,
+            limit: self.limit,
+            now,
+            before,
+            overall,
+            overall_before,
+        }
+    }
+}
+
+/// Evaluates one metric view: its evaluations in one batch, then its groups' names.
 #[allow(clippy::too_many_arguments)]
 async fn evaluate(
     state: &AppState,
@@ -613,33 +718,26 @@ async fn evaluate(
     group: Option<&[GroupBy]>,
     limit: usize,
 ) -> Result<MetricView, ApiError> {
+    let mut batch = Batch::default();
+    let plan = plan_view(def, q, with_previous, group, limit, &mut batch)?;
+    let mut answers = batch.run(state.warehouse.as_ref(), &user.tenant).await?;
+    view(state, user, settings, q, plan.finish(q, &mut answers)).await
+}
+
+/// A metric view from its values: its groups named and linked, its comparison and goal.
+async fn view(
+    state: &AppState,
+    user: &AuthUser,
+    settings: &TenantSettings,
+    q: &Query,
+    values: ViewValues<'_>,
+) -> Result<MetricView, ApiError> {
     let wh = state.warehouse.as_ref();
     let t = &user.tenant;
+    let ViewValues { def, group, limit, now, before, overall, overall_before } = values;
+    let group = group.as_deref();
     let m = def.lists();
     let previous = q.period.previous();
-    let (now, before) = if with_previous {
-        let (a, b) = tokio::join!(
-            def.evaluate(wh, t, q, &q.period, group),
-            def.evaluate(wh, t, q, &previous, group)
-        );
-        (a?, Some(b?))
-    } else {
-        (def.evaluate(wh, t, q, &q.period, group).await?, None)
-    };
-    let overall = match group {
-        None => now.values.get(&vec![]).copied().flatten(),
-        // The metric without a breakdown, for the headline figure.
-        Some(_) => {
-            def.evaluate(wh, t, q, &q.period, None).await?.values.get(&vec![]).copied().flatten()
-        }
-    };
-    let overall_before = match (&before, group) {
-        (Some(b), None) => Some(b.values.get(&vec![]).copied().flatten()),
-        (Some(_), Some(_)) => Some(
-            def.evaluate(wh, t, q, &previous, None).await?.values.get(&vec![]).copied().flatten(),
-        ),
-        (None, _) => None,
-    };
     let groups = match group.map(|g| g[0]) {
         None => None,
         Some(g) => {
@@ -808,9 +906,16 @@ pub(crate) async fn kpis(
         .collect::<Result<Vec<_>, _>>()?;
     let (mut q, with_previous) = p.resolve(&settings)?;
     resolve_search(&state, &user, &mut q, &metrics.iter().collect::<Vec<_>>()).await?;
+    // Every card's aggregates in one batch: the metrics of one table share a scan.
+    let mut batch = Batch::default();
+    let plans = metrics
+        .iter()
+        .map(|def| plan_view(def, &q, with_previous, None, 0, &mut batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut answers = batch.run(state.warehouse.as_ref(), &user.tenant).await?;
     let mut items = Vec::with_capacity(metrics.len());
-    for def in &metrics {
-        items.push(evaluate(&state, &user, &settings, def, &q, with_previous, None, 0).await?);
+    for plan in plans {
+        items.push(view(&state, &user, &settings, &q, plan.finish(&q, &mut answers)).await?);
     }
     Ok(Json(KpiList { items }))
 }
@@ -893,40 +998,73 @@ async fn series_view(
     with_previous: bool,
     interval: Interval,
 ) -> Result<SeriesView, ApiError> {
-    let wh = state.warehouse.as_ref();
-    let points = |s: Vec<(period::Bucket, Option<f64>)>| {
-        s.into_iter()
-            .map(|(b, v)| Point {
-                start: b.start.to_string(),
-                from: rfc3339(b.from),
-                to: rfc3339(b.to),
-                value: round(v),
-            })
-            .collect::<Vec<_>>()
-    };
-    let current = def.series(wh, &user.tenant, q, &q.period, interval).await?;
+    let mut batch = Batch::default();
+    let plan = plan_series_view(def, q, with_previous, interval, &mut batch)?;
+    let mut answers = batch.run(state.warehouse.as_ref(), &user.tenant).await?;
+    plan.finish(q, &mut answers)
+}
+
+/// A series view (the period's and, with a comparison, the previous period's) planned
+/// into a batch.
+struct SeriesViewPlan<'a> {
+    def: &'a Def,
+    interval: Interval,
+    current: SeriesPlan,
+    previous: Option<(Period, SeriesPlan)>,
+}
+
+fn plan_series_view<'a>(
+    def: &'a Def,
+    q: &Query,
+    with_previous: bool,
+    interval: Interval,
+    batch: &mut Batch,
+) -> Result<SeriesViewPlan<'a>, MetricError> {
+    let current = def.plan_series(q, &q.period, interval, batch)?;
     let previous = if with_previous {
         let prev = q.period.previous();
-        let s = def.series(wh, &user.tenant, q, &prev, interval).await?;
-        Some(SeriesPeriod { period: (&prev).into(), points: points(s) })
+        let plan = def.plan_series(q, &prev, interval, batch)?;
+        Some((prev, plan))
     } else {
         None
     };
-    let mut ignored = Vec::new();
-    for table in def.tables() {
-        ignored.extend(q.filters.conds(table, q.period.tz).map_err(MetricError::from)?.1);
+    Ok(SeriesViewPlan { def, interval, current, previous })
+}
+
+impl SeriesViewPlan<'_> {
+    fn finish(self, q: &Query, answers: &mut Answers) -> Result<SeriesView, ApiError> {
+        let def = self.def;
+        let points = |s: Vec<(period::Bucket, Option<f64>)>| {
+            s.into_iter()
+                .map(|(b, v)| Point {
+                    start: b.start.to_string(),
+                    from: rfc3339(b.from),
+                    to: rfc3339(b.to),
+                    value: round(v),
+                })
+                .collect::<Vec<_>>()
+        };
+        let current = def.finish_series(self.current, q, answers);
+        let previous = self.previous.map(|(prev, plan)| {
+            let s = def.finish_series(plan, q, answers);
+            SeriesPeriod { period: (&prev).into(), points: points(s) }
+        });
+        let mut ignored = Vec::new();
+        for table in def.tables() {
+            ignored.extend(q.filters.conds(table, q.period.tz).map_err(MetricError::from)?.1);
+        }
+        ignored.sort();
+        ignored.dedup();
+        Ok(SeriesView {
+            metric: def.id().to_owned(),
+            label: def.label().to_owned(),
+            unit: def.unit(),
+            interval: format!("{:?}", self.interval).to_lowercase(),
+            current: SeriesPeriod { period: (&q.period).into(), points: points(current) },
+            previous,
+            ignored_filters: ignored,
+        })
     }
-    ignored.sort();
-    ignored.dedup();
-    Ok(SeriesView {
-        metric: def.id().to_owned(),
-        label: def.label().to_owned(),
-        unit: def.unit(),
-        interval: format!("{interval:?}").to_lowercase(),
-        current: SeriesPeriod { period: (&q.period).into(), points: points(current) },
-        previous,
-        ignored_filters: ignored,
-    })
 }
 
 /// What a company or member report shows: its figures, their trends, and breakdowns.
@@ -1039,22 +1177,51 @@ async fn report(
         Some(i) => i.parse::<Interval>().map_err(MetricError::from)?,
         None => Interval::default_for(&q.period),
     };
-    let mut metrics = Vec::new();
-    for m in shape.metrics {
-        let def = Def::Builtin(metric(m).expect("a built-in metric"));
-        metrics.push(evaluate(state, user, &settings, &def, &q, with_previous, None, 0).await?);
+    // The whole report's aggregates in one batch: its figures, trends and breakdowns of
+    // one table share scans.
+    let def = |m: &str| Def::Builtin(metric(m).expect("a built-in metric"));
+    let metric_defs: Vec<Def> = shape.metrics.iter().map(|m| def(m)).collect();
+    let series_defs: Vec<Def> = shape.series.iter().map(|m| def(m)).collect();
+    let breakdown_defs: Vec<(Def, Vec<GroupBy>)> = shape
+        .breakdowns
+        .iter()
+        .map(|(m, g)| {
+            let d = def(m);
+            let group = d.group_by(g)?;
+            Ok((d, group))
+        })
+        .collect::<Result<_, MetricError>>()?;
+    let mut batch = Batch::default();
+    let metric_plans = metric_defs
+        .iter()
+        .map(|d| plan_view(d, &q, with_previous, None, 0, &mut batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    let series_plans = series_defs
+        .iter()
+        .map(|d| plan_series_view(d, &q, with_previous, interval, &mut batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    let breakdown_plans = breakdown_defs
+        .iter()
+        .map(|(d, g)| plan_view(d, &q, false, Some(g), 10, &mut batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut answers = batch.run(state.warehouse.as_ref(), &user.tenant).await?;
+    let metric_values: Vec<ViewValues<'_>> =
+        metric_plans.into_iter().map(|p| p.finish(&q, &mut answers)).collect();
+    let series = series_plans
+        .into_iter()
+        .map(|p| p.finish(&q, &mut answers))
+        .collect::<Result<Vec<_>, _>>()?;
+    let breakdown_values: Vec<ViewValues<'_>> =
+        breakdown_plans.into_iter().map(|p| p.finish(&q, &mut answers)).collect();
+    let mut metrics = Vec::with_capacity(metric_values.len());
+    for v in metric_values {
+        metrics.push(view(state, user, &settings, &q, v).await?);
     }
-    let mut series = Vec::new();
-    for m in shape.series {
-        let def = Def::Builtin(metric(m).expect("a built-in metric"));
-        series.push(series_view(state, user, &def, &q, with_previous, interval).await?);
-    }
-    let mut breakdowns = Vec::new();
-    for (m, g) in shape.breakdowns {
-        let def = Def::Builtin(metric(m).expect("a built-in metric"));
-        let group = def.group_by(g)?;
-        breakdowns.push(evaluate(state, user, &settings, &def, &q, false, Some(&group), 10).await?);
-    }
+    // The breakdowns' names, looked up at once.
+    let breakdowns = futures::future::try_join_all(
+        breakdown_values.into_iter().map(|v| view(state, user, &settings, &q, v)),
+    )
+    .await?;
     let name = record.get("name").and_then(|v| v.as_str()).map(str::to_owned);
     Ok(ReportView { id, name, period: (&q.period).into(), metrics, series, breakdowns })
 }

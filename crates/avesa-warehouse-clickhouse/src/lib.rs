@@ -657,6 +657,25 @@ fn ch_expr(e: &Expr) -> String {
 fn ch_cond(table: CanonicalTable, c: &Cond) -> String {
     match c {
         Cond::In(_, values) if values.is_empty() => "0".to_owned(),
+        Cond::In(col @ (ACol::Id | ACol::Ref(_)), values) => {
+            // On the stored columns: building every row's public id costs more than the scan.
+            let column = match col {
+                ACol::Ref(n) => (*n).to_owned(),
+                _ => "source_id".to_owned(),
+            };
+            let arms: Vec<String> = avesa_warehouse::aggregate::ids_by_service(values)
+                .into_iter()
+                .map(|(service, ids)| {
+                    let ids: Vec<String> = ids.into_iter().map(lit).collect();
+                    format!(
+                        "(source_service = {} AND ifNull({column} IN ({}), 0))",
+                        lit(service),
+                        ids.join(", ")
+                    )
+                })
+                .collect();
+            if arms.is_empty() { "0".to_owned() } else { format!("({})", arms.join(" OR ")) }
+        }
         Cond::In(col, values) => {
             let list: Vec<String> = values.iter().map(|v| lit(v)).collect();
             format!("ifNull({} IN ({}), 0)", ch_col(*col), list.join(", "))

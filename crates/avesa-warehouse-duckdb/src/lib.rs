@@ -578,6 +578,27 @@ fn expr_sql(e: &Expr) -> String {
 fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
     match c {
         Cond::In(_, values) if values.is_empty() => "false".to_owned(),
+        Cond::In(col @ (Col::Id | Col::Ref(_)), values) => {
+            // On the stored columns: building every row's public id costs more than the scan.
+            let column = match col {
+                Col::Ref(n) => format!("r.{n}"),
+                _ => "r.source_id".to_owned(),
+            };
+            let arms: Vec<String> = avesa_warehouse::aggregate::ids_by_service(values)
+                .into_iter()
+                .map(|(service, ids)| {
+                    let service = p.push(Value::Text(service.to_owned()));
+                    let ids: Vec<String> =
+                        ids.into_iter().map(|id| p.push(Value::Text(id.to_owned()))).collect();
+                    format!("(r.source_service = {service} AND {column} IN ({}))", ids.join(", "))
+                })
+                .collect();
+            if arms.is_empty() {
+                "false".to_owned()
+            } else {
+                format!("coalesce({}, false)", arms.join(" OR "))
+            }
+        }
         Cond::In(col, values) => {
             let list: Vec<String> = values.iter().map(|v| p.push(Value::Text(v.clone()))).collect();
             format!("coalesce({} IN ({}), false)", col_sql(*col), list.join(", "))
@@ -664,7 +685,18 @@ fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
         from.push_str(" AND ");
         from.push_str(&cond_sql(table, c, p));
     }
-    let mut select: Vec<String> = q.group.iter().map(dim_sql).collect();
+    // A reference groups by its stored columns (null service where the reference is
+    // null, so nulls of every service are one group): the public id is built once per
+    // group, not per row.
+    let ref_service = |n: &str| format!("(CASE WHEN r.{n} IS NOT NULL THEN r.source_service END)");
+    let mut select: Vec<String> = q
+        .group
+        .iter()
+        .map(|d| match d {
+            Dim::Value(Col::Ref(n)) => format!("({} || ':' || r.{n})", ref_service(n)),
+            d => dim_sql(d),
+        })
+        .collect();
     for m in &q.measures {
         let when = m.when.as_ref().map(|c| cond_sql(table, c, p));
         let filter = |extra: Option<String>| {
@@ -691,14 +723,18 @@ fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
         select.push(format!("CAST({f}({x}){} AS DOUBLE)", filter(None)));
         select.push(format!("count({x}){}", filter(None)));
     }
-    let group = if q.group.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " GROUP BY {}",
-            (1..=q.group.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-        )
-    };
+    let keys: Vec<String> = q
+        .group
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Dim::Value(Col::Id) => "r.source_service, r.source_id".to_owned(),
+            Dim::Value(Col::Ref(n)) => format!("{}, r.{n}", ref_service(n)),
+            _ => (i + 1).to_string(),
+        })
+        .collect();
+    let group =
+        if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", keys.join(", ")) };
     format!("SELECT {} FROM {from}{group}", select.join(", "))
 }
 

@@ -240,6 +240,19 @@ pub struct AggRow {
     pub values: Vec<Option<f64>>,
 }
 
+/// Public ids (`{service}:{source_id}`) by service, for comparing ids and references with
+/// the stored columns instead of building the public id of every row: a value without a
+/// service names nothing.
+pub fn ids_by_service(values: &[String]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut out: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for v in values {
+        if let Some((service, id)) = v.split_once(':') {
+            out.entry(service).or_default().push(id);
+        }
+    }
+    out
+}
+
 /// The largest number of groups one aggregate may answer.
 pub const MAX_GROUPS: usize = 100_000;
 

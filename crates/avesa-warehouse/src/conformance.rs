@@ -728,6 +728,8 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
         q(t, vec![], vec![], every_measure.clone()),
         q(t, vec![window.clone()], vec![], every_measure.clone()),
         q(t, vec![], vec![Dim::Value(Col::Column("status"))], every_measure.clone()),
+        // Grouped alike but filtered apart: fused, a group may hold none of its rows.
+        q(t, vec![window.clone()], vec![Dim::Value(Col::Column("status"))], every_measure.clone()),
         q(
             t,
             vec![],
@@ -909,6 +911,19 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
                 );
             }
             groups += want.len();
+        }
+        // Answered together (fused into shared scans), each is what it is alone.
+        let all = crate::batch::aggregate_all(wh, &tn, &cases).await.unwrap();
+        for (c, got) in cases.iter().zip(&all) {
+            let want = reference.aggregate(&tn, c).await.unwrap();
+            let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+            assert_eq!(keys(got), keys(&want), "fused: {tenant_id} {c:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
+                    "fused: {tenant_id} {c:?}\n got  {g:?}\n want {w:?}"
+                );
+            }
         }
     }
     // The data reaches every shape: many groups, not a suite of empty answers.

@@ -15,6 +15,7 @@
 //! of the set of batches, not of their order.
 
 pub mod aggregate;
+pub mod batch;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod epochs;
@@ -23,6 +24,7 @@ pub mod present;
 mod query;
 
 pub use aggregate::{AggRow, Aggregate};
+pub use batch::aggregate_all;
 pub use epochs::{DataEpochs, EpochWarehouse};
 pub use memory::MemoryWarehouse;
 pub use query::*;

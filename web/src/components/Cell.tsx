@@ -1,5 +1,5 @@
 import type { Column } from "../lib/resources";
-import { billableLabel, formatDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
+import { billableLabel, formatDate, formatDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
 import { priorityColor, statusColor } from "../lib/analytics";
 import { Badge } from "./ui";
 
@@ -16,6 +16,7 @@ export function cellText(col: Column, row: Record<string, unknown>): string {
     case "hours":
       return typeof v === "number" ? formatHours(v) : String(v);
     case "date":
+      return typeof v === "string" ? formatDate(v) : String(v);
     case "datetime":
       return typeof v === "string" ? formatDateTime(v) : String(v);
     case "billable":

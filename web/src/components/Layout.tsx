@@ -1,14 +1,14 @@
 import { useState, type ReactNode } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { useQuery } from "@tanstack/react-query";
-import { useAuth } from "../lib/auth";
+import { useAuth, useCurrentUser } from "../lib/auth";
 import { api } from "../lib/client";
-import type { User } from "../lib/api";
 import type { Dashboard } from "../lib/types";
 import { formatDateTime, formatRelative } from "../lib/format";
 
 const NAV: { to: string; label: string; icon: ReactNode; end?: boolean }[] = [
   { to: "/", label: "Dashboard", end: true, icon: <path d="M3 13h8V3H3v10zm0 8h8v-6H3v6zm10 0h8V11h-8v10zm0-18v6h8V3h-8z" /> },
+  { to: "/goals", label: "Goals", icon: <path d="M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm0-14a6 6 0 1 0 6 6 6 6 0 0 0-6-6zm0 10a4 4 0 1 1 4-4 4 4 0 0 1-4 4zm0-6a2 2 0 1 0 2 2 2 2 0 0 0-2-2z" /> },
   { to: "/companies", label: "Companies", icon: <path d="M12 7V3H2v18h20V7H12zM6 19H4v-2h2v2zm0-4H4v-2h2v2zm0-4H4V9h2v2zm0-4H4V5h2v2zm4 12H8v-2h2v2zm0-4H8v-2h2v2zm0-4H8V9h2v2zm0-4H8V5h2v2zm10 12h-8v-2h2v-2h-2v-2h2v-2h-2V9h8v10zm-2-8h-2v2h2v-2zm0 4h-2v2h2v-2z" /> },
   { to: "/contacts", label: "Contacts", icon: <path d="M16 11c1.66 0 2.99-1.34 2.99-3S17.66 5 16 5s-3 1.34-3 3 1.34 3 3 3zm-8 0c1.66 0 2.99-1.34 2.99-3S9.66 5 8 5 5 6.34 5 8s1.34 3 3 3zm0 2c-2.33 0-7 1.17-7 3.5V19h14v-2.5c0-2.33-4.67-3.5-7-3.5zm8 0c-.29 0-.62.02-.97.05 1.16.84 1.97 1.97 1.97 3.45V19h6v-2.5c0-2.33-4.67-3.5-7-3.5z" /> },
   { to: "/tickets", label: "Tickets", icon: <path d="M20 12c0-1.1.9-2 2-2V6c0-1.1-.9-2-2-2H4c-1.1 0-1.99.9-1.99 2v4c1.1 0 1.99.9 1.99 2s-.89 2-2 2v4c0 1.1.9 2 2 2h16c1.1 0 2-.9 2-2v-4c-1.1 0-2-.9-2-2z" /> },
@@ -51,17 +51,16 @@ function Brand() {
 }
 
 export function Layout() {
-  const { user: storedUser, logout } = useAuth();
+  const { logout } = useAuth();
+  const user = useCurrentUser();
   const navigate = useNavigate();
   const [menuOpen, setMenuOpen] = useState(false);
   const [loggingOut, setLoggingOut] = useState(false);
 
-  const me = useQuery({ queryKey: ["me"], queryFn: () => api.request<User>("/auth/me"), staleTime: 5 * 60_000 });
   const dash = useQuery({
     queryKey: ["dashboard"],
     queryFn: () => api.request<Dashboard>("/api/analytics/dashboard"),
   });
-  const user = me.data ?? storedUser;
   const lastSynced = dash.data?.last_synced_at ?? null;
 
   async function onLogout() {

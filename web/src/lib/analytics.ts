@@ -73,6 +73,18 @@ export interface SeriesView {
   ignored_filters: string[];
 }
 
+/** `GET /api/analytics/{companies,members}/{id}/report`: a company's or technician's
+ *  figures for a period, their trends and breakdowns. */
+export interface ReportView {
+  id: string;
+  /** Its name (as of `as_of`). */
+  name: string | null;
+  period: PeriodView;
+  metrics: MetricView[];
+  series: SeriesView[];
+  breakdowns: MetricView[];
+}
+
 /** The periods the picker offers (the API knows more; a URL may name any of them). */
 export const PERIODS: { id: string; label: string }[] = [
   { id: "7d", label: "7 days" },

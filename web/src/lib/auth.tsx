@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import type { User } from "./api";
 import { api, AUTH_FAILURE_EVENT, tokens } from "./client";
 
@@ -64,4 +64,12 @@ export function useAuth(): AuthState {
   const ctx = useContext(AuthContext);
   if (!ctx) throw new Error("useAuth must be used inside <AuthProvider>");
   return ctx;
+}
+
+/** The signed-in user as the server knows them now (`/auth/me`), or as stored at login
+ *  until that answers: their name, tenant and role. */
+export function useCurrentUser(): User | null {
+  const { user } = useAuth();
+  const me = useQuery({ queryKey: ["me"], queryFn: () => api.request<User>("/auth/me"), staleTime: 5 * 60_000 });
+  return me.data ?? user;
 }

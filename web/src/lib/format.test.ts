@@ -3,6 +3,7 @@ import {
   fieldLabel,
   formatDecimal,
   billableLabel,
+  formatDate,
   formatHours,
   formatInt,
   formatRelative,
@@ -92,7 +93,7 @@ describe("misc helpers", () => {
   });
 });
 
-import { apiDetailPath, apiListPath, detailPath } from "./resources";
+import { apiDetailPath, apiListPath, detailPath, FIELD_LINKS, listPath, referenceOf } from "./resources";
 
 describe("resource paths", () => {
   it("encodes ids", () => {
@@ -104,5 +105,27 @@ describe("resource paths", () => {
     expect(apiListPath("tickets", { page: 1, pageSize: 25, q: " printer jam ", sort: "status", order: "desc" })).toBe(
       "/api/tickets?page=1&page_size=25&q=printer+jam&sort=status&order=desc",
     );
+  });
+  it("builds the UI list behind a detail page's table", () => {
+    expect(listPath("tickets", [["company", "connectwise:250"], ["open", "true"]], { key: "opened_at", order: "desc" })).toBe(
+      "/tickets?company=connectwise%3A250&open=true&sort=opened_at&order=desc",
+    );
+    expect(listPath("contacts", [])).toBe("/contacts");
+  });
+  it("knows which fields name other records", () => {
+    expect(FIELD_LINKS.owner_id).toBe("members");
+    expect(FIELD_LINKS.company_id).toBe("companies");
+    expect(referenceOf("ticket_summary")?.idKey).toBe("ticket_id");
+    expect(referenceOf("member_id")?.filter).toBe("member");
+    expect(referenceOf("name")).toBeUndefined();
+  });
+});
+
+describe("formatDate", () => {
+  it("shows only the date", () => {
+    expect(formatDate("2024-05-01")).toBe("2024-05-01");
+    expect(formatDate("2024-05-01T12:00:00Z")).toMatch(/^(Apr 30|May 1|May 2), 2024$/);
+    expect(formatDate(null)).toBe("—");
+    expect(formatDate("soon")).toBe("soon");
   });
 });

@@ -49,6 +49,15 @@ export function formatDateTime(v: string | null | undefined): string {
   });
 }
 
+/** The date of an RFC3339 / ISO string for display ("May 1, 2024", in this browser's
+ *  zone); date-only strings stay as they are. */
+export function formatDate(v: string | null | undefined): string {
+  if (!v) return "—";
+  if (!isIsoDate(v)) return v;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return v;
+  return new Date(v).toLocaleDateString("en-US", { year: "numeric", month: "short", day: "numeric" });
+}
+
 /** "3 minutes ago" style relative time; `now` injectable for tests. */
 export function formatRelative(v: string | null | undefined, now: number = Date.now()): string {
   if (!v) return "never";

@@ -1,4 +1,5 @@
 // Per-entity configuration for list and detail pages.
+import { formatDate, formatHours } from "./format";
 
 export type ColumnFormat =
   | "text" | "int" | "decimal" | "hours" | "date" | "datetime" | "bool" | "money" | "status" | "priority" | "billable";
@@ -126,7 +127,15 @@ export const RESOURCES: Record<string, Resource> = {
       "company_name", "company_id", "ticket_summary", "ticket_id", "member_name", "member_id", "work_type", "work_role", "billable_option",
       "time_start", "time_end", "actual_hours", "billed_hours", "hourly_rate", "notes", ...COMMON_TAIL,
     ],
-    titleOf: (r) => `Time entry ${str(r.id)}`,
+    // "1.25 h · Bob Fixer · Nov 25, 2026"
+    titleOf: (r) => {
+      const parts = [
+        typeof r.actual_hours === "number" ? `${formatHours(r.actual_hours)} h` : "",
+        str(r.member_name),
+        typeof r.time_start === "string" ? formatDate(r.time_start) : "",
+      ].filter(Boolean);
+      return parts.length > 1 ? parts.join(" · ") : `Time entry ${str(r.id)}`;
+    },
   },
   members: {
     path: "members",
@@ -146,14 +155,45 @@ export const RESOURCES: Record<string, Resource> = {
   },
 };
 
-/** Fields that reference another entity, rendered as links on detail pages. */
-export const FIELD_LINKS: Record<string, string> = {
-  company_id: "companies",
-  contact_id: "contacts",
-  ticket_id: "tickets",
-  owner_id: "members",
-  member_id: "members",
+/** A field naming another record, and the field beside it carrying that record's name
+ *  (the API adds the names: `company_name`, `owner_name` …). */
+export interface Reference {
+  /** The id field (`company_id`). */
+  idKey: string;
+  /** The name field the API adds beside it (`company_name`). */
+  nameKey: string;
+  /** The resource it names. */
+  resource: string;
+  /** What the link is called on a detail page. */
+  label: string;
+  /** The list filter selecting records by this reference (`company=<id>`). */
+  filter: string;
+}
+
+export const REFERENCES: Reference[] = [
+  { idKey: "ticket_id", nameKey: "ticket_summary", resource: "tickets", label: "Ticket", filter: "ticket" },
+  { idKey: "company_id", nameKey: "company_name", resource: "companies", label: "Company", filter: "company" },
+  { idKey: "contact_id", nameKey: "contact_name", resource: "contacts", label: "Contact", filter: "contact" },
+  { idKey: "owner_id", nameKey: "owner_name", resource: "members", label: "Owner", filter: "member" },
+  { idKey: "member_id", nameKey: "member_name", resource: "members", label: "Technician", filter: "member" },
+];
+
+/** The reference whose id or name field is `key`, if any. */
+export function referenceOf(key: string): Reference | undefined {
+  return REFERENCES.find((r) => r.idKey === key || r.nameKey === key);
+}
+
+/** The list filter that selects a resource's records by their own id (`companies` ->
+ *  `company`): how one query looks up the names of many records. */
+export const ID_FILTERS: Record<string, string> = {
+  companies: "company",
+  contacts: "contact",
+  tickets: "ticket",
+  members: "member",
 };
+
+/** Fields that reference another entity, rendered as links on detail pages. */
+export const FIELD_LINKS: Record<string, string> = Object.fromEntries(REFERENCES.map((r) => [r.idKey, r.resource]));
 
 /** Builds the UI path of a record's detail page. */
 export function detailPath(resource: string, id: string): string {
@@ -179,6 +219,19 @@ export interface ListParams {
 export function listFilters(url: URLSearchParams): [string, string][] {
   const own = new Set(["page", "page_size", "q", "sort", "order"]);
   return [...url.entries()].filter(([k, v]) => !own.has(k) && v !== "");
+}
+
+/** The UI list of a resource narrowed by filters (and sorted): where a detail page's
+ *  "View all" goes. */
+export function listPath(resource: string, filters: [string, string][], sort?: { key: string; order: "asc" | "desc" }): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of filters) qs.append(k, v);
+  if (sort) {
+    qs.set("sort", sort.key);
+    qs.set("order", sort.order);
+  }
+  const s = qs.toString();
+  return s ? `/${resource}?${s}` : `/${resource}`;
 }
 
 /** Builds /api/<resource>?page=..&page_size=..[&q=..][&sort=..&order=..]. */

@@ -5,6 +5,7 @@ import { api } from "../lib/client";
 import type { AnyRecord, Page } from "../lib/types";
 import { formatInt, pageCount } from "../lib/format";
 import { apiListPath, detailPath, listFilters, RESOURCES, type Column } from "../lib/resources";
+import { withAsOf } from "../lib/asof";
 import { CellValue } from "../components/Cell";
 import { Card, ErrorBox, Spinner } from "../components/ui";
 
@@ -76,6 +77,8 @@ export function ListPage({ resource }: { resource: string }) {
   const sort = params.get("sort") ?? cfg.defaultSort?.key;
   const order = params.get("sort") ? (params.get("order") === "desc" ? "desc" : "asc") : (cfg.defaultSort?.order ?? "asc");
   const filters = listFilters(params);
+  // A list as of an instant (a detail page's "View all") opens its records as of then too.
+  const asOf = params.get("as_of");
   const filterKey = filters.map(([k, v]) => `${k}=${v}`).join("&");
   const [search, setSearch] = useState(q);
 
@@ -184,7 +187,7 @@ export function ListPage({ resource }: { resource: string }) {
             <ul className="divide-y divide-slate-100 sm:hidden" data-testid="list-cards">
               {(data?.items ?? []).map((row) => (
                 <li key={String(row.id)}>
-                  <Link to={detailPath(resource, String(row.id))} className="block px-4 py-3 hover:bg-indigo-50/40">
+                  <Link to={withAsOf(detailPath(resource, String(row.id)), asOf)} className="block px-4 py-3 hover:bg-indigo-50/40">
                     <div className="font-medium text-slate-900"><CellValue col={columns[0]} row={row} /></div>
                     <dl className="mt-1 grid grid-cols-2 gap-x-3 gap-y-0.5 text-xs">
                       {columns.slice(1).map((col) => (
@@ -223,7 +226,7 @@ export function ListPage({ resource }: { resource: string }) {
               </thead>
               <tbody className="divide-y divide-slate-100">
                 {(data?.items ?? []).map((row) => {
-                  const href = detailPath(resource, String(row.id));
+                  const href = withAsOf(detailPath(resource, String(row.id)), asOf);
                   return (
                     <tr key={String(row.id)} data-testid="list-row" className="cursor-pointer hover:bg-indigo-50/40"
                       onClick={(e) => {

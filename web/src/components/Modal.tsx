@@ -1,0 +1,82 @@
+// A modal dialog on the native <dialog> element: `showModal()` makes the rest of the page
+// inert (focus stays inside), Escape closes it, and focus goes back to what opened it.
+import { useEffect, useId, useRef, type ReactNode } from "react";
+
+export function Modal({
+  title,
+  description,
+  onClose,
+  children,
+  testId,
+}: {
+  title: string;
+  description?: string;
+  onClose: () => void;
+  children: ReactNode;
+  testId?: string;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  const descId = useId();
+  const close = useRef(onClose);
+  close.current = onClose;
+
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (!d.open) d.showModal();
+    // The field marked data-autofocus, else the dialog's first control.
+    const first = d.querySelector<HTMLElement>("[data-autofocus]") ?? d.querySelector<HTMLElement>("input, select, textarea, button");
+    first?.focus();
+    return () => {
+      if (d.open) d.close();
+      if (opener?.isConnected) opener.focus();
+    };
+  }, []);
+
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby={titleId}
+      aria-describedby={description ? descId : undefined}
+      data-testid={testId}
+      // Escape: the browser's cancel; the parent decides (it unmounts us).
+      onCancel={(e) => {
+        e.preventDefault();
+        close.current();
+      }}
+      // A click on the backdrop (the dialog element itself, outside its panel) closes.
+      onMouseDown={(e) => {
+        if (e.target === e.currentTarget) close.current();
+      }}
+      className="m-auto w-[calc(100%-2rem)] max-w-lg rounded-xl bg-transparent p-0 text-slate-900 backdrop:bg-slate-900/50"
+    >
+      <div className="rounded-xl bg-white shadow-xl">
+        <div className="flex items-start justify-between gap-4 border-b border-slate-100 px-5 py-4">
+          <div>
+            <h2 id={titleId} className="text-base font-semibold text-slate-900">
+              {title}
+            </h2>
+            {description && (
+              <p id={descId} className="mt-0.5 text-sm text-slate-500">
+                {description}
+              </p>
+            )}
+          </div>
+          <button
+            type="button"
+            onClick={() => close.current()}
+            aria-label="Close"
+            className="-mr-1 rounded-md p-1 text-slate-400 hover:bg-slate-100 hover:text-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+          >
+            <svg viewBox="0 0 24 24" className="h-5 w-5" fill="currentColor" aria-hidden="true">
+              <path d="M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z" />
+            </svg>
+          </button>
+        </div>
+        {children}
+      </div>
+    </dialog>
+  );
+}
