@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkDetailPages } from "./detail.mjs";
 import { checkGoalsAndPresent } from "./goals.mjs";
+import { checkTheme } from "./theme.mjs";
 
 const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 300_000);
 const STEP_TIMEOUT_MS = 15_000;
@@ -251,6 +252,27 @@ async function main() {
   await page.getByTestId("list-filters").waitFor({ state: "visible" });
   log(`drill: ${k90.tickets_opened.value} tickets listed behind the card`);
 
+  // 4a. The CSV export of that filtered view holds every record of it, not one page.
+  step = "export the filtered list as CSV";
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: STEP_TIMEOUT_MS }),
+    page.getByTestId("export-csv").click(),
+  ]);
+  const csvPath = await download.path();
+  if (!csvPath) fail("the export downloaded nothing");
+  const csvLines = fs.readFileSync(csvPath, "utf8").split(/\r?\n/).filter((l) => l.length > 0);
+  const csvHeader = csvLines[0].split(",");
+  for (const col of ["id", "number", "summary", "company_name", "opened_at"]) {
+    if (!csvHeader.includes(col)) fail(`the export's header lacks ${col}: ${csvLines[0]}`);
+  }
+  if (!/\.csv$/.test(download.suggestedFilename())) fail(`export named ${download.suggestedFilename()}`);
+  // Summaries may hold line breaks inside quotes; count records by their ids instead.
+  const ids = fs.readFileSync(csvPath, "utf8").match(/^[a-z]+:[^,]+,/gm) ?? [];
+  if (ids.length !== k90.tickets_opened.value) {
+    fail(`the export holds ${ids.length} tickets, the card says ${k90.tickets_opened.value}`);
+  }
+  log(`export: ${ids.length} tickets in ${download.suggestedFilename()}`);
+
   // 4b. The refresh token is out of script's reach: an HttpOnly cookie, nothing in storage.
   step = "refresh token only in an HttpOnly cookie";
   const cookies = await context.cookies();
@@ -312,6 +334,18 @@ async function main() {
     send: (method, pathname, body) => api(base, pathname, { token, method, body }),
     k30,
     k90,
+    artifacts: ARTIFACTS,
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5e. Dark mode (e2e/theme.mjs): the OS's dark, the header's System / Light / Dark switch.
+  await checkTheme({
+    page,
     artifacts: ARTIFACTS,
     fail,
     log,

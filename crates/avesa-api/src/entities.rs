@@ -7,8 +7,10 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -88,7 +90,7 @@ pub const MAX_SEARCH_LEN: usize = 200;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let mut r = OpenApiRouter::new();
     for (segment, table) in ENTITY_SEGMENTS {
-        let [(list_schemas, list_path), (_, detail_path), (_, history_path)] =
+        let [(list_schemas, list_path), (_, detail_path), (_, history_path), _] =
             crate::openapi::entity_operations(segment, table);
         r = r
             .routes((
@@ -128,6 +130,134 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             ));
     }
     r
+}
+
+/// The CSV export routes (`/api/{segment}/export.csv`). Not behind the response cache
+/// (an export is streamed, never held whole): each batch it reads takes the read gate's
+/// permits for that read alone, so a slow reader holds none while it reads.
+pub(crate) fn export_routes() -> OpenApiRouter<AppState> {
+    let mut r = OpenApiRouter::new();
+    for (segment, table) in ENTITY_SEGMENTS {
+        let [_, _, _, (_, export_path)] = crate::openapi::entity_operations(segment, table);
+        r = r.routes((
+            Vec::new(),
+            export_path,
+            get(
+                move |user: AuthUser,
+                      state: State<AppState>,
+                      q: ApiQuery<Vec<(String, String)>>| {
+                    export(table, user, state, q)
+                },
+            ),
+        ));
+    }
+    r
+}
+
+/// Records an export reads at a time: a list's largest page, so one read of an export
+/// costs the warehouse what one list page may.
+pub const EXPORT_BATCH: u32 = MAX_PAGE_SIZE;
+
+/// The columns of a table's export, in order: its id, its fields, the names of what it
+/// refers to, where it came from.
+pub fn export_columns(table: CanonicalTable) -> Vec<&'static str> {
+    let mut cols = vec!["id"];
+    cols.extend(table.columns().iter().map(|c| c.name));
+    if avesa_warehouse::present::joins_company(table) {
+        cols.push("company_name");
+    }
+    cols.extend(REFERENCE_NAMES.iter().filter(|r| r.0 == table).map(|r| r.3));
+    cols.extend(["source_service", "source_id", "source_updated_at"]);
+    cols
+}
+
+/// Records as CSV rows (with the header first when asked): text as is, numbers and flags
+/// as JSON writes them, null as an empty field.
+fn csv_rows(columns: &[&str], records: &[Record], header: bool) -> Result<Vec<u8>, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(records.len() * 256));
+    let failed = |e: csv::Error| {
+        tracing::error!(error = %e, "writing CSV");
+        ApiError::internal()
+    };
+    if header {
+        w.write_record(columns).map_err(failed)?;
+    }
+    for r in records {
+        w.write_record(columns.iter().map(|c| match r.get(*c) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        }))
+        .map_err(failed)?;
+    }
+    w.into_inner().map_err(|e| failed(e.into_error().into()))
+}
+
+/// One batch of an export, read under the read gate.
+async fn export_batch(
+    state: &AppState,
+    tenant: &avesa_model::TenantId,
+    table: CanonicalTable,
+    q: &ListQuery,
+) -> Result<Vec<Record>, ApiError> {
+    let _permit = state.reads.gate.enter(tenant).await?;
+    let mut page = state.warehouse.list(tenant, table, q).await?;
+    let as_of = q.as_of.map(|t| t.and_utc());
+    add_reference_names(state, tenant, table, &mut page.items, as_of).await?;
+    Ok(page.items)
+}
+
+async fn export(
+    table: CanonicalTable,
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| k == "page" || k == "page_size") {
+        return Err(bad_param(k, "an export holds every record; it takes no paging"));
+    }
+    let params = ListParams::from_pairs(pairs)?;
+    let tz = crate::tenant_settings::load(&state, &user.tenant).await?.time_zone;
+    let mut q = params.to_table_query(table, tz)?;
+    narrow_search(&state, &user.tenant, table, &mut q).await?;
+    // One instant for every batch: a sync applying meanwhile never mixes in.
+    let at = q.as_of.unwrap_or_else(|| Utc::now().naive_utc());
+    q.as_of = Some(at);
+    q.page_size = EXPORT_BATCH;
+    q.page = 1;
+    let columns = export_columns(table);
+    // The first batch before the answer starts: its errors are still a status.
+    let first = export_batch(&state, &user.tenant, table, &q).await?;
+    let head = csv_rows(&columns, &first, true)?;
+    let more = first.len() == EXPORT_BATCH as usize;
+    let tenant = user.tenant.clone();
+    let rest = futures::stream::try_unfold((q, more), move |(mut q, more)| {
+        let (state, tenant, columns) = (state.clone(), tenant.clone(), columns.clone());
+        async move {
+            if !more {
+                return Ok(None);
+            }
+            q.page += 1;
+            let batch = export_batch(&state, &tenant, table, &q).await?;
+            let more = batch.len() == EXPORT_BATCH as usize;
+            Ok::<_, ApiError>(Some((csv_rows(&columns, &batch, false)?, (q, more))))
+        }
+    });
+    let body = futures::stream::once(async move { Ok::<_, ApiError>(head) })
+        .chain(rest)
+        .map_ok(axum::body::Bytes::from)
+        .map_err(|e| std::io::Error::other(e.message));
+    let segment = ENTITY_SEGMENTS.iter().find(|(_, t)| *t == table).map_or("records", |(s, _)| s);
+    let name = format!("{segment}-{}.csv", at.format("%Y%m%dT%H%M%SZ"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// Query parameters of a list. All are strings here so that a bad value is reported by
@@ -323,22 +453,19 @@ fn record_not_found(table: CanonicalTable) -> ApiError {
     ApiError::not_found(format!("{what} not found"))
 }
 
-async fn list(
+/// A search also finds records by the names of what they refer to (a ticket by its
+/// company's name).
+async fn narrow_search(
+    state: &AppState,
+    tenant: &avesa_model::TenantId,
     table: CanonicalTable,
-    user: AuthUser,
-    State(state): State<AppState>,
-    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
-) -> Result<Json<Page>, ApiError> {
-    let params = ListParams::from_pairs(pairs)?;
-    let tz = crate::tenant_settings::load(&state, &user.tenant).await?.time_zone;
-    let mut q = params.to_table_query(table, tz)?;
-    // A search also finds records by the names of what they refer to (a ticket by its
-    // company's name).
+    q: &mut ListQuery,
+) -> Result<(), ApiError> {
     if let Some(text) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let named = avesa_analytics::filters::named_by(&[table]);
         let matches = avesa_analytics::filters::resolve_search(
             state.warehouse.as_ref(),
-            &user.tenant,
+            tenant,
             text,
             &named,
             q.as_of,
@@ -349,6 +476,19 @@ async fn list(
             q.search = None;
         }
     }
+    Ok(())
+}
+
+async fn list(
+    table: CanonicalTable,
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
+) -> Result<Json<Page>, ApiError> {
+    let params = ListParams::from_pairs(pairs)?;
+    let tz = crate::tenant_settings::load(&state, &user.tenant).await?.time_zone;
+    let mut q = params.to_table_query(table, tz)?;
+    narrow_search(&state, &user.tenant, table, &mut q).await?;
     let mut page = state.warehouse.list(&user.tenant, table, &q).await?;
     let as_of = q.as_of.map(|t| t.and_utc());
     add_reference_names(&state, &user.tenant, table, &mut page.items, as_of).await?;

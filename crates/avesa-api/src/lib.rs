@@ -281,6 +281,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .merge(reads)
+        .merge(entities::export_routes())
         .routes(routes!(admin::list_runs, admin::start_run))
         .routes(routes!(admin::get_run))
         .routes(routes!(admin::cancel_run))

@@ -187,7 +187,7 @@ pub(crate) type NamedSchemas = Vec<(String, RefOr<Schema>)>;
 pub(crate) fn entity_operations(
     segment: &str,
     table: CanonicalTable,
-) -> [(NamedSchemas, Paths); 3] {
+) -> [(NamedSchemas, Paths); 4] {
     use crate::entities::{
         DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, MAX_SEARCH_LEN,
     };
@@ -285,6 +285,40 @@ pub(crate) fn entity_operations(
         .response("200", json_response(&format!("A page of {plural}."), schema_ref(&page_name)))
         .security(SecurityRequirement::new::<_, [&str; 0], &str>(BEARER, []))
         .build();
+    // The export takes the list's parameters but its paging.
+    let mut export = OperationBuilder::new()
+        .operation_id(Some(format!("export_{}", table.name())))
+        .tag("entities")
+        .summary(Some(format!("Export {plural} as CSV")))
+        .description(Some(
+            "Every record the list with the same parameters holds (all pages, not one), as \
+             CSV with a header row, streamed as it is read; all read at one instant (`as_of`, \
+             or when the export starts), so a sync running meanwhile never mixes in. The \
+             columns: the record's fields and the names of what it refers to.",
+        ));
+    for p in list.parameters.iter().flatten() {
+        if let RefOr::T(p) = p
+            && p.name != "page"
+            && p.name != "page_size"
+        {
+            export = export.parameter(p.clone());
+        }
+    }
+    let export = export
+        .response(
+            "200",
+            utoipa::openapi::ResponseBuilder::new()
+                .description(format!("The {plural}, one per row."))
+                .content(
+                    "text/csv",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                )
+                .build(),
+        )
+        .security(SecurityRequirement::new::<_, [&str; 0], &str>(BEARER, []))
+        .build();
     let detail = OperationBuilder::new()
         .operation_id(Some(format!("get_{}", table.name())))
         .tag("entities")
@@ -325,6 +359,7 @@ pub(crate) fn entity_operations(
         (schemas, one(format!("/api/{segment}"), list)),
         (Vec::new(), one(format!("/api/{segment}/{{id}}"), detail)),
         (Vec::new(), one(format!("/api/{segment}/{{id}}/history"), history)),
+        (Vec::new(), one(format!("/api/{segment}/export.csv"), export)),
     ]
 }
 

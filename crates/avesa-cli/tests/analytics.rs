@@ -28,6 +28,8 @@ struct Ticket {
     company: Option<String>,
     responded: Option<DateTime<Utc>>,
     reopens: Option<i64>,
+    /// The number the vendor shows (ConnectWise's id, INC…, the case number).
+    number: Option<String>,
 }
 
 /// A time entry as the vendor serves it.
@@ -102,6 +104,7 @@ fn truth(sims: &demo::DemoSims, t: &DemoTenant) -> (Vec<Ticket>, Vec<Entry>) {
                 company: text(&v["company"]["id"]).map(|c| format!("connectwise:{c}")),
                 responded: time(&v["dateResponded"]),
                 reopens: None,
+                number: text(&v["id"]),
             })
             .collect();
         let entries = cw
@@ -131,6 +134,7 @@ fn truth(sims: &demo::DemoSims, t: &DemoTenant) -> (Vec<Ticket>, Vec<Entry>) {
             company: sn_ref(&v["company"]).map(|c| format!("servicenow:{c}")),
             responded: None,
             reopens: num(&v["reopen_count"]).map(|n| n as i64),
+            number: text(&v["number"]),
         })
         .collect();
     tickets.extend(sf.tables["Case"].iter().map(|v| Ticket {
@@ -142,6 +146,7 @@ fn truth(sims: &demo::DemoSims, t: &DemoTenant) -> (Vec<Ticket>, Vec<Entry>) {
         company: text(&v["AccountId"]).map(|c| format!("salesforce:{c}")),
         responded: None,
         reopens: None,
+        number: text(&v["CaseNumber"]),
     }));
     let entries = sn.tables["task_time_worked"]
         .iter()
@@ -329,11 +334,28 @@ impl Api {
         v
     }
 
+    /// A CSV export's rows (header first), after checking it is one.
+    async fn csv(&self, token: &str, path: &str) -> Vec<csv::StringRecord> {
+        let r =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        let ty = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ty.starts_with("text/csv"), "{ty}");
+        assert!(r.headers()["content-disposition"].to_str().unwrap().contains(".csv"));
+        let body = r.bytes().await.unwrap();
+        let mut rows = csv::ReaderBuilder::new().has_headers(false).from_reader(&body[..]);
+        rows.records().map(|r| r.unwrap()).collect()
+    }
+
     async fn ok(&self, token: &str, path: &str) -> Value {
         let (s, v) = self.get(token, path).await;
         assert_eq!(s, StatusCode::OK, "GET {path}: {v}");
         v
     }
+}
+
+fn col_of(head: &csv::StringRecord, name: &str) -> usize {
+    head.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}: {head:?}"))
 }
 
 fn close(got: &Value, want: Option<f64>) -> bool {
@@ -512,6 +534,45 @@ async fn metrics_match_the_simulators_truth() {
             "{} q={name}",
             t.id
         );
+        // A ticket by the number its source shows (ConnectWise's, INC…, the case number),
+        // which every ticket carries.
+        for tk in truth.0.iter().step_by(97).take(6) {
+            let number = tk.number.as_deref().expect("every source numbers its tickets");
+            let found = api
+                .ok(&token, &query("/api/tickets", &[("q", number), ("page_size", "100")]))
+                .await;
+            let items = found["items"].as_array().unwrap();
+            assert!(
+                items.iter().any(|r| r["number"].as_str() == Some(number)),
+                "{} q={number}: {found}",
+                t.id
+            );
+        }
+        // The CSV export of a filtered view holds every record of it (all batches), the
+        // names of what they refer to, and refuses paging.
+        let rows = api.csv(&token, &query("/api/tickets/export.csv", &[("company", id)])).await;
+        let (head, rows) = rows.split_first().unwrap();
+        let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+        assert_eq!(
+            rows.len(),
+            truth.0.iter().filter(|tk| tk.company.as_deref() == Some(id)).count(),
+            "{} export company={id}",
+            t.id
+        );
+        assert!(
+            rows.iter().all(|r| &r[col("company_id")] == id && &r[col("company_name")] == name)
+        );
+        let entries = api.csv(&token, "/api/time-entries/export.csv?sort=time_start").await;
+        assert_eq!(entries.len() - 1, truth.1.len(), "{} every time entry", t.id);
+        assert!(truth.1.len() > 500, "more than one export batch: {}", truth.1.len());
+        let starts: Vec<&str> =
+            entries[1..].iter().map(|r| &r[col_of(&entries[0], "time_start")]).collect();
+        assert!(starts.windows(2).all(|w| w[0] <= w[1] || w[1].is_empty()), "in the order asked");
+        let ids: std::collections::BTreeSet<&str> = entries[1..].iter().map(|r| &r[0]).collect();
+        assert_eq!(ids.len(), truth.1.len(), "no record twice across batches");
+        assert!(entries[1..].iter().any(|r| !r[col_of(&entries[0], "member_name")].is_empty()));
+        let (status, err) = api.get(&token, "/api/tickets/export.csv?page=2").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
         let all = api.ok(&token, &query("/api/tickets", &[("q", name), ("page_size", "1")])).await;
         assert!(all["total"].as_u64() >= list["total"].as_u64());
         let m = api

@@ -134,6 +134,9 @@ const TICKETS: &[Column] = &[
     // Added after the first release: warehouses made before add them on open.
     col("responded_at", Timestamp),
     col("reopen_count", Int),
+    // The ticket's number as its source shows it: ConnectWise's ticket number (its id),
+    // ServiceNow's "INC0010001", Salesforce's case number.
+    col("number", Text),
 ];
 
 const TIME_ENTRIES: &[Column] = &[

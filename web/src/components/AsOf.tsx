@@ -5,6 +5,7 @@ import { useEffect, useState } from "react";
 import { fromLocalInput, parseAsOf, toLocalInput, toRfc3339 } from "../lib/asof";
 import { formatDateTime } from "../lib/format";
 import { useUrlState } from "./Filters";
+import { ALERT, BUTTON_PRIMARY, CONTROL } from "./ui";
 
 export interface AsOfState {
   /** The instant shown (RFC 3339 UTC), or null for now. */
@@ -24,8 +25,7 @@ export function useAsOf(): AsOfState {
   return { asOf, invalid, setAsOf: (v) => update({ as_of: v ?? undefined }) };
 }
 
-const control =
-  "rounded-lg border border-slate-300 bg-white px-2.5 py-1.5 text-sm text-slate-700 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20";
+const control = `${CONTROL} px-2.5 py-1.5`;
 
 /** A date-time input: "show this page as it was then". */
 export function AsOfPicker({ asOf, setAsOf }: Pick<AsOfState, "asOf" | "setAsOf">) {
@@ -55,7 +55,7 @@ export function AsOfPicker({ asOf, setAsOf }: Pick<AsOfState, "asOf" | "setAsOf"
         setAsOf(at);
       }}
     >
-      <label className="flex flex-col gap-0.5 text-xs font-medium text-slate-500" htmlFor="as-of-input">
+      <label className="flex flex-col gap-0.5 text-xs font-medium text-fg-muted" htmlFor="as-of-input">
         As of
         <input
           id="as-of-input"
@@ -72,12 +72,12 @@ export function AsOfPicker({ asOf, setAsOf }: Pick<AsOfState, "asOf" | "setAsOf"
       <button
         type="submit"
         data-testid="as-of-apply"
-        className="rounded-lg bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-indigo-500"
+        className={`${BUTTON_PRIMARY} px-3 py-1.5`}
       >
         Show
       </button>
       {error && (
-        <p id="as-of-error" role="alert" className="w-full text-xs text-red-600">
+        <p id="as-of-error" role="alert" className="w-full text-xs text-danger">
           {error}
         </p>
       )}
@@ -92,7 +92,7 @@ export function AsOfBanner({ asOf, onClear }: { asOf: string; onClear: () => voi
       role="status"
       data-testid="as-of-banner"
       data-as-of={asOf}
-      className="flex flex-wrap items-center justify-between gap-3 rounded-lg border border-amber-200 bg-amber-50 px-4 py-3 text-sm text-amber-800"
+      className={`${ALERT.amber} flex flex-wrap items-center justify-between gap-3 px-4 py-3 text-sm`}
     >
       <p>
         <svg viewBox="0 0 24 24" className="mr-1.5 inline h-4 w-4 align-[-3px]" fill="currentColor" aria-hidden="true">
@@ -108,7 +108,7 @@ export function AsOfBanner({ asOf, onClear }: { asOf: string; onClear: () => voi
         type="button"
         data-testid="as-of-clear"
         onClick={onClear}
-        className="rounded-lg border border-amber-300 bg-white px-3 py-1.5 font-medium text-amber-800 hover:bg-amber-100"
+        className="rounded-lg border border-amber-300 bg-white px-3 py-1.5 font-medium text-amber-800 hover:bg-amber-100 dark:border-amber-700 dark:bg-amber-900/40 dark:text-amber-100 dark:hover:bg-amber-900/70"
       >
         Back to now
       </button>

@@ -1,5 +1,5 @@
 import type { Column } from "../lib/resources";
-import { billableLabel, formatDate, formatDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
+import { billableLabel, formatDate, formatDateTime, formatShortDateTime, formatDecimal, formatHours, formatInt, formatValue } from "../lib/format";
 import { priorityColor, statusColor } from "../lib/analytics";
 import { Badge } from "./ui";
 
@@ -19,6 +19,8 @@ export function cellText(col: Column, row: Record<string, unknown>): string {
       return typeof v === "string" ? formatDate(v) : String(v);
     case "datetime":
       return typeof v === "string" ? formatDateTime(v) : String(v);
+    case "shortdatetime":
+      return typeof v === "string" ? formatShortDateTime(v) : String(v);
     case "billable":
       return billableLabel(String(v));
     default:
@@ -34,9 +36,9 @@ export function CellValue({ col, row }: { col: Column; row: Record<string, unkno
   if ((col.format === "status" || col.format === "priority") && typeof v === "string" && v) {
     const colour = col.format === "status" ? statusColor(v) : priorityColor(v);
     return (
-      <span className="inline-flex items-center gap-1.5 whitespace-nowrap">
+      <span className="inline-flex max-w-full items-center gap-1.5 whitespace-nowrap">
         <span className="h-2 w-2 shrink-0 rounded-full" style={{ backgroundColor: colour }} aria-hidden="true" />
-        {v}
+        <span className="truncate">{v}</span>
       </span>
     );
   }

@@ -1,7 +1,9 @@
 // The dashboard's charts, shared with present mode (pages/Present.tsx). Each reads the
 // period and filters from the URL. A ChartTheme (React context) decides how they look:
-// the dashboard's light cards whose bars and slices open their records, or present
-// mode's large dark panels, sized to the screen and read again every minute.
+// the dashboard's cards whose bars and slices open their records, or present mode's
+// large dark panels, sized to the screen and read again every minute. Their colours are
+// index.css's variables (axes and grid from the text and line roles, marks from the
+// --chart-* palette), so they follow the light or dark theme without a re-render.
 import { createContext, useContext, type ReactNode } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
@@ -24,6 +26,7 @@ import {
 import { api } from "../lib/client";
 import { ApiError } from "../lib/api";
 import {
+  ageColor,
   analyticsQuery,
   drillPath,
   formatMetric,
@@ -69,9 +72,9 @@ export const DASHBOARD_THEME: ChartTheme = {
   stroke: 2,
   margin: 0,
   barSize: 22,
-  grid: "#e2e8f0",
-  tick: "#64748b",
-  label: "#334155",
+  grid: "var(--color-line)",
+  tick: "var(--color-fg-muted)",
+  label: "var(--color-fg-soft)",
   interactive: true,
   refetchInterval: false,
 };
@@ -80,6 +83,26 @@ const ThemeContext = createContext<ChartTheme>(DASHBOARD_THEME);
 export const ChartThemeProvider = ThemeContext.Provider;
 export function useChartTheme(): ChartTheme {
   return useContext(ThemeContext);
+}
+
+/** The dashboard's tooltips: the surface and text of the theme, not recharts' white box. */
+const TOOLTIP = {
+  contentStyle: {
+    backgroundColor: "var(--color-surface)",
+    border: "1px solid var(--color-line)",
+    borderRadius: 8,
+    boxShadow: "0 4px 6px -1px rgb(0 0 0 / 0.1)",
+    fontSize: 12,
+  },
+  labelStyle: { color: "var(--color-fg)", fontWeight: 600 },
+  itemStyle: { color: "var(--color-fg-soft)" },
+  cursor: { fill: "var(--color-subtle)" },
+} as const;
+
+/** Legend entries in the theme's text colour (recharts colours them as their series,
+ *  which is too faint to read on either background); the icon keeps the colour. */
+function legendText(value: unknown) {
+  return <span style={{ color: "var(--color-fg-soft)" }}>{String(value)}</span>;
 }
 
 /** A chart's text alternative: its figures as a table for screen readers. */
@@ -176,7 +199,7 @@ function Fill({ children }: { children: ReactNode }) {
 
 function ChartMessage({ children }: { children: ReactNode }) {
   const t = useChartTheme();
-  return <p className={t.present ? "p-[2vh] text-[length:2.4vh] text-slate-400" : "p-6 text-sm text-slate-500"}>{children}</p>;
+  return <p className={t.present ? "p-[2vh] text-[length:2.4vh] text-slate-400" : "p-6 text-sm text-fg-muted"}>{children}</p>;
 }
 
 function ChartLoading() {
@@ -220,7 +243,8 @@ export function Breakdown({
   subtitle?: string;
   metric: string;
   by: string;
-  colour?: (key: string | null) => string;
+  /** A bar's colour, by its group's key and label. */
+  colour?: (key: string | null, label: string) => string;
   testId: string;
   limit?: number;
   className?: string;
@@ -268,7 +292,7 @@ export function Breakdown({
                   interval={0}
                   tickFormatter={(v: string) => cut(v, t.labelChars)}
                 />
-                {!t.present && <Tooltip formatter={(v) => [formatMetric(unit, Number(v)), q.data?.label]} cursor={{ fill: "#f1f5f9" }} />}
+                {!t.present && <Tooltip {...TOOLTIP} formatter={(v) => [formatMetric(unit, Number(v)), q.data?.label]} />}
                 <Bar
                   dataKey="value"
                   radius={[0, 4, 4, 0]}
@@ -285,7 +309,7 @@ export function Breakdown({
                   }
                 >
                   {groups.map((g, i) => (
-                    <Cell key={i} fill={colour ? colour(g.key) : "#6366f1"} />
+                    <Cell key={i} fill={colour ? colour(g.key, g.label) : "var(--chart-indigo)"} />
                   ))}
                   {t.present && (
                     <LabelList
@@ -317,14 +341,6 @@ export function Breakdown({
       )}
     </ChartPanel>
   );
-}
-
-/** Ageing buckets from fresh (green) to old (dark red); keyed by the API's labels. */
-export function ageColour(key: string | null): string {
-  const from = parseInt(key ?? "", 10);
-  if (!Number.isFinite(from)) return "#64748b";
-  if (key?.includes("+")) return "#991b1b";
-  return from <= 1 ? "#10b981" : from <= 3 ? "#84cc16" : from <= 7 ? "#f59e0b" : from <= 14 ? "#f97316" : from <= 30 ? "#ef4444" : "#991b1b";
 }
 
 export function OpenedVsClosed({ className }: { className?: string }) {
@@ -364,10 +380,14 @@ export function OpenedVsClosed({ className }: { className?: string }) {
                   height={t.present ? t.font * 2 : undefined}
                 />
                 <YAxis allowDecimals={false} tick={{ fontSize: t.font, fill: t.tick }} width={t.present ? t.font * 3 : 44} />
-                {!t.present && <Tooltip />}
-                <Legend wrapperStyle={t.present ? { fontSize: t.font, color: t.label } : undefined} iconSize={t.present ? t.font : undefined} />
-                <Line type="monotone" dataKey="opened" name="Opened" stroke="#0ea5e9" strokeWidth={t.stroke} dot={false} isAnimationActive={false} />
-                <Line type="monotone" dataKey="closed" name="Closed" stroke="#10b981" strokeWidth={t.stroke} dot={false} isAnimationActive={false} />
+                {!t.present && <Tooltip {...TOOLTIP} cursor={{ stroke: "var(--color-line-strong)" }} />}
+                <Legend
+                  wrapperStyle={t.present ? { fontSize: t.font, color: t.label } : undefined}
+                  iconSize={t.present ? t.font : undefined}
+                  formatter={t.present ? undefined : legendText}
+                />
+                <Line type="monotone" dataKey="opened" name="Opened" stroke="var(--chart-sky)" strokeWidth={t.stroke} dot={false} activeDot={{ stroke: "var(--color-surface)" }} isAnimationActive={false} />
+                <Line type="monotone" dataKey="closed" name="Closed" stroke="var(--chart-emerald)" strokeWidth={t.stroke} dot={false} activeDot={{ stroke: "var(--color-surface)" }} isAnimationActive={false} />
               </LineChart>
             </ResponsiveContainer>
           </Fill>
@@ -396,7 +416,7 @@ export function OpenedVsClosed({ className }: { className?: string }) {
   );
 }
 
-const BILLABLE_COLOURS = ["#6366f1", "#94a3b8", "#f59e0b", "#0ea5e9", "#ec4899"];
+const BILLABLE_COLOURS = ["var(--chart-indigo)", "var(--chart-grey)", "var(--chart-amber)", "var(--chart-sky)", "var(--chart-pink)"];
 
 export function BillableSplit({ className }: { className?: string }) {
   const navigate = useNavigate();
@@ -425,7 +445,7 @@ export function BillableSplit({ className }: { className?: string }) {
                   innerRadius={t.present ? "45%" : 50}
                   outerRadius={t.present ? "90%" : 85}
                   isAnimationActive={false}
-                  stroke={t.present ? "#0f172a" : undefined}
+                  stroke="var(--color-surface)"
                   cursor={t.interactive ? "pointer" : undefined}
                   onClick={
                     t.interactive
@@ -440,7 +460,7 @@ export function BillableSplit({ className }: { className?: string }) {
                     <Cell key={i} fill={BILLABLE_COLOURS[i % BILLABLE_COLOURS.length]} />
                   ))}
                 </Pie>
-                {!t.present && <Tooltip formatter={(v) => formatMetric("hours", Number(v))} />}
+                {!t.present && <Tooltip {...TOOLTIP} formatter={(v) => formatMetric("hours", Number(v))} />}
                 {t.present ? (
                   <Legend
                     layout="vertical"
@@ -454,7 +474,7 @@ export function BillableSplit({ className }: { className?: string }) {
                     }}
                   />
                 ) : (
-                  <Legend />
+                  <Legend formatter={legendText} />
                 )}
               </PieChart>
             </ResponsiveContainer>
@@ -477,7 +497,7 @@ export function Chart({ id, className }: { id: ChartId; className?: string }) {
     case "ageing":
       return (
         <Breakdown title="Backlog ageing" subtitle="Open tickets by age at the period's end" metric="open_backlog" by="age"
-          testId="ageing-chart" colour={ageColour} className={className} />
+          testId="ageing-chart" colour={(_, label) => ageColor(label)} className={className} />
       );
     case "status":
       return <Breakdown title="Backlog by status" metric="open_backlog" by="status" testId="status-chart" colour={statusColor} className={className} />;
@@ -490,19 +510,19 @@ export function Chart({ id, className }: { id: ChartId; className?: string }) {
     case "hours_member":
       return (
         <Breakdown title="Hours by technician" subtitle={`Top ${top}`} metric="hours_worked" by="member" testId="hours-member-chart" limit={top}
-          colour={() => "#0ea5e9"} className={className} />
+          colour={() => "var(--chart-sky)"} className={className} />
       );
     case "utilisation":
       return (
         <Breakdown title="Utilisation by technician" subtitle="Billable hours over capacity" metric="utilisation_pct" by="member"
-          testId="utilisation-chart" limit={top} colour={() => "#8b5cf6"} className={className} />
+          testId="utilisation-chart" limit={top} colour={() => "var(--chart-violet)"} className={className} />
       );
     case "sla_board":
       return (
         <Breakdown title="SLA met by board" subtitle="Resolution SLA, tickets closed in the period" metric="sla_met_pct" by="board"
-          testId="sla-chart" limit={top} colour={() => "#10b981"} className={className} />
+          testId="sla-chart" limit={top} colour={() => "var(--chart-emerald)"} className={className} />
       );
     case "type":
-      return <Breakdown title="Tickets opened by type" metric="tickets_opened" by="type" testId="type-chart" limit={top} colour={() => "#0ea5e9"} className={className} />;
+      return <Breakdown title="Tickets opened by type" metric="tickets_opened" by="type" testId="type-chart" limit={top} colour={() => "var(--chart-sky)"} className={className} />;
   }
 }

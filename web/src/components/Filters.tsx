@@ -7,6 +7,7 @@ import { useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import { DEFAULT_PERIOD, FILTERS, PERIODS, type MetricView } from "../lib/analytics";
 import type { AnyRecord, Page } from "../lib/types";
+import { BUTTON_PRIMARY, CONTROL, LINK } from "./ui";
 
 /** Sets (or, with undefined / "", removes) URL parameters, keeping the rest. */
 export function useUrlState(): [URLSearchParams, (changes: Record<string, string | undefined>) => void] {
@@ -26,8 +27,7 @@ export function useUrlState(): [URLSearchParams, (changes: Record<string, string
   return [params, update];
 }
 
-const control =
-  "rounded-lg border border-slate-300 bg-white px-2.5 py-1.5 text-sm text-slate-700 shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20 dark:border-slate-600 dark:bg-slate-800 dark:text-slate-200";
+const control = `${CONTROL} px-2.5 py-1.5`;
 
 export function PeriodPicker() {
   const [params, update] = useUrlState();
@@ -40,7 +40,7 @@ export function PeriodPicker() {
   }, [params]);
   return (
     <div className="flex flex-wrap items-center gap-2" data-testid="period-picker">
-      <div role="radiogroup" aria-label="Period" className="inline-flex overflow-hidden rounded-lg border border-slate-300 bg-white shadow-sm dark:border-slate-600 dark:bg-slate-800">
+      <div role="radiogroup" aria-label="Period" className="inline-flex overflow-hidden rounded-lg border border-line-strong bg-surface shadow-sm">
         {PERIODS.map((p) => {
           const active = p.id === period;
           return (
@@ -53,7 +53,7 @@ export function PeriodPicker() {
               onClick={() =>
                 update(p.id === "custom" ? { period: "custom" } : { period: p.id === DEFAULT_PERIOD ? undefined : p.id, from: undefined, to: undefined })
               }
-              className={`px-3 py-1.5 text-sm font-medium ${active ? "bg-indigo-600 text-white" : "text-slate-600 hover:bg-slate-50 dark:text-slate-300 dark:hover:bg-slate-700"}`}
+              className={`px-3 py-1.5 text-sm font-medium ${active ? "bg-indigo-600 text-white" : "text-fg-soft hover:bg-subtle"}`}
             >
               {p.label}
             </button>
@@ -70,10 +70,10 @@ export function PeriodPicker() {
         >
           <label className="sr-only" htmlFor="period-from">From</label>
           <input id="period-from" type="date" value={from} max={to || undefined} onChange={(e) => setFrom(e.target.value)} className={control} required />
-          <span className="text-sm text-slate-500">to</span>
+          <span className="text-sm text-fg-muted">to</span>
           <label className="sr-only" htmlFor="period-to">To</label>
           <input id="period-to" type="date" value={to} min={from || undefined} onChange={(e) => setTo(e.target.value)} className={control} />
-          <button type="submit" className="rounded-lg bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500">Apply</button>
+          <button type="submit" className={`${BUTTON_PRIMARY} px-3 py-1.5`}>Apply</button>
         </form>
       )}
     </div>
@@ -99,7 +99,7 @@ function GroupSelect({ name, label, group }: { name: string; label: string; grou
   });
   const groups = (options.data?.groups ?? []).filter((g) => g.key !== null);
   return (
-    <label className="flex flex-col gap-0.5 text-xs font-medium text-slate-500 dark:text-slate-400">
+    <label className="flex flex-col gap-0.5 text-xs font-medium text-fg-muted">
       {label}
       <select
         data-testid={`filter-${name}`}
@@ -148,11 +148,11 @@ function RecordPicker({ name, label, resource }: { name: string; label: string; 
   });
   if (value) {
     return (
-      <div className="flex flex-col gap-0.5 text-xs font-medium text-slate-500 dark:text-slate-400">
+      <div className="flex flex-col gap-0.5 text-xs font-medium text-fg-muted">
         {label}
         <span className={`${control} inline-flex items-center gap-2`} data-testid={`filter-${name}`} data-value={value}>
           <span className="max-w-40 truncate">{chosen.data ? nameOf(resource, chosen.data) : value}</span>
-          <button type="button" aria-label={`Clear ${label.toLowerCase()}`} onClick={() => update({ [name]: undefined })} className="text-slate-400 hover:text-slate-700">
+          <button type="button" aria-label={`Clear ${label.toLowerCase()}`} onClick={() => update({ [name]: undefined })} className="text-fg-muted hover:text-fg">
             ✕
           </button>
         </span>
@@ -160,7 +160,7 @@ function RecordPicker({ name, label, resource }: { name: string; label: string; 
     );
   }
   return (
-    <div className="relative flex flex-col gap-0.5 text-xs font-medium text-slate-500 dark:text-slate-400">
+    <div className="relative flex flex-col gap-0.5 text-xs font-medium text-fg-muted">
       <label htmlFor={`filter-${name}`}>{label}</label>
       <input
         id={`filter-${name}`}
@@ -175,7 +175,7 @@ function RecordPicker({ name, label, resource }: { name: string; label: string; 
         className={`${control} w-44`}
       />
       {open && (found.data?.items.length ?? 0) > 0 && (
-        <ul role="listbox" className="absolute top-full z-20 mt-1 max-h-72 w-64 overflow-auto rounded-lg border border-slate-200 bg-white py-1 text-sm shadow-lg dark:border-slate-600 dark:bg-slate-800">
+        <ul role="listbox" className="absolute top-full z-20 mt-1 max-h-72 w-64 overflow-auto rounded-lg border border-line bg-raised py-1 text-sm shadow-lg dark:border-line-strong">
           {found.data!.items.map((r) => (
             <li key={r.id}>
               <button
@@ -188,7 +188,7 @@ function RecordPicker({ name, label, resource }: { name: string; label: string; 
                   setOpen(false);
                   update({ [name]: r.id });
                 }}
-                className="block w-full truncate px-3 py-1.5 text-left font-normal text-slate-700 hover:bg-indigo-50 dark:text-slate-200 dark:hover:bg-slate-700"
+                className="block w-full truncate px-3 py-1.5 text-left font-normal text-fg-soft hover:bg-accent-soft"
               >
                 {nameOf(resource, r)}
               </button>
@@ -219,7 +219,7 @@ export function FilterBar() {
           type="button"
           data-testid="clear-filters"
           onClick={() => update(Object.fromEntries(active.map((f) => [f.key, undefined])))}
-          className="pb-1.5 text-sm font-medium text-indigo-600 hover:text-indigo-500"
+          className={`pb-1.5 text-sm font-medium ${LINK}`}
         >
           Clear filters
         </button>

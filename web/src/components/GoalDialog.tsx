@@ -21,6 +21,7 @@ import {
   type Span,
 } from "../lib/goals";
 import { Modal } from "./Modal";
+import { ALERT, BUTTON, BUTTON_PRIMARY, CONTROL } from "./ui";
 
 /** Whether the signed-in user may change goals (tenant and platform admins). */
 export function useCanEditGoals(): boolean {
@@ -41,14 +42,13 @@ export interface GoalTarget {
   goal?: Goal | GoalView | null;
 }
 
-const input =
-  "block w-full rounded-lg border px-3 py-2 text-sm text-slate-900 shadow-sm focus:outline-none focus:ring-2 aria-[invalid=true]:border-red-400 aria-[invalid=true]:focus:ring-red-500/30 border-slate-300 focus:border-indigo-500 focus:ring-indigo-500/20";
+const input = `${CONTROL} block w-full px-3 py-2 aria-[invalid=true]:border-red-400 aria-[invalid=true]:focus:ring-red-500/30`;
 
 function FieldError({ field, errors }: { field: GoalField; errors: GoalErrors }) {
   const e = errors[field];
   if (!e) return null;
   return (
-    <p id={`goal-${field}-error`} className="mt-1 text-sm text-red-600" data-testid={`goal-${field}-error`}>
+    <p id={`goal-${field}-error`} className="mt-1 text-sm text-danger" data-testid={`goal-${field}-error`}>
       {e}
     </p>
   );
@@ -131,11 +131,11 @@ export function GoalDialog({
     >
       <form onSubmit={onSubmit} noValidate className="space-y-4 px-5 py-4" data-testid="goal-form">
         <div>
-          <label htmlFor="goal-target" className="block text-sm font-medium text-slate-700">
+          <label htmlFor="goal-target" className="block text-sm font-medium text-fg-soft">
             Target
           </label>
           <div className="mt-1 flex items-center gap-2">
-            {suffix === "$" && <span className="text-sm text-slate-500">$</span>}
+            {suffix === "$" && <span className="text-sm text-fg-muted">$</span>}
             <input
               id="goal-target"
               data-testid="goal-target"
@@ -150,16 +150,16 @@ export function GoalDialog({
               aria-describedby={describedBy("target", errors)}
               className={input}
             />
-            {suffix && suffix !== "$" && <span className="shrink-0 text-sm text-slate-500">{suffix}</span>}
+            {suffix && suffix !== "$" && <span className="shrink-0 text-sm text-fg-muted">{suffix}</span>}
           </div>
-          <p id="goal-target-hint" className="mt-1 text-xs text-slate-500">
+          <p id="goal-target-hint" className="mt-1 text-xs text-fg-muted">
             {per ? `The figure for ${per}; while one runs, the card holds it to the share of the target the time passed calls for.` : "The value the figure should reach, or stay under."}
           </p>
           <FieldError field="target" errors={errors} />
         </div>
 
         <fieldset aria-describedby={describedBy("direction", errors, false)}>
-          <legend className="text-sm font-medium text-slate-700">Direction</legend>
+          <legend className="text-sm font-medium text-fg-soft">Direction</legend>
           <div className="mt-1 grid gap-2 sm:grid-cols-2">
             {(
               [
@@ -170,7 +170,7 @@ export function GoalDialog({
               <label
                 key={id}
                 className={`flex cursor-pointer items-start gap-2 rounded-lg border px-3 py-2 text-sm ${
-                  form.direction === id ? "border-indigo-500 bg-indigo-50" : "border-slate-300 hover:bg-slate-50"
+                  form.direction === id ? "border-indigo-500 bg-accent-soft" : "border-line-strong hover:bg-subtle"
                 }`}
               >
                 <input
@@ -181,11 +181,11 @@ export function GoalDialog({
                   checked={form.direction === id}
                   onChange={() => set("direction", id)}
                   data-testid={`goal-direction-${id}`}
-                  className="mt-0.5 accent-indigo-600"
+                  className="mt-0.5 accent-indigo-600 dark:accent-indigo-400"
                 />
                 <span>
-                  <span className="block font-medium text-slate-800">{label}</span>
-                  <span className="block text-xs text-slate-500">
+                  <span className="block font-medium text-fg">{label}</span>
+                  <span className="block text-xs text-fg-muted">
                     {help}
                     {(target.better === "higher") === (id === "at_least") ? " (this metric's own)" : ""}
                   </span>
@@ -198,7 +198,7 @@ export function GoalDialog({
 
         <div className="grid gap-4 sm:grid-cols-2">
           <div>
-            <label htmlFor="goal-period" className="block text-sm font-medium text-slate-700">
+            <label htmlFor="goal-period" className="block text-sm font-medium text-fg-soft">
               Period
             </label>
             <select
@@ -217,13 +217,13 @@ export function GoalDialog({
                 </option>
               ))}
             </select>
-            <p id="goal-period-hint" className="mt-1 text-xs text-slate-500">
+            <p id="goal-period-hint" className="mt-1 text-xs text-fg-muted">
               {form.period ? "Holds for views of that length (30 days count as a month)." : "For a percentage or an average."}
             </p>
             <FieldError field="period" errors={errors} />
           </div>
           <div>
-            <label htmlFor="goal-warning_band" className="block text-sm font-medium text-slate-700">
+            <label htmlFor="goal-warning_band" className="block text-sm font-medium text-fg-soft">
               Warning band
             </label>
             <div className="mt-1 flex items-center gap-2">
@@ -241,9 +241,9 @@ export function GoalDialog({
                 aria-describedby={describedBy("warning_band", errors)}
                 className={input}
               />
-              {suffix && <span className="shrink-0 text-sm text-slate-500">{suffix === "%" ? "pts" : suffix}</span>}
+              {suffix && <span className="shrink-0 text-sm text-fg-muted">{suffix === "%" ? "pts" : suffix}</span>}
             </div>
-            <p id="goal-warning_band-hint" className="mt-1 text-xs text-slate-500">
+            <p id="goal-warning_band-hint" className="mt-1 text-xs text-fg-muted">
               How far on the wrong side still counts as at risk, not missed.
             </p>
             <FieldError field="warning_band" errors={errors} />
@@ -251,7 +251,7 @@ export function GoalDialog({
         </div>
 
         {errors.form && (
-          <p role="alert" className="rounded-lg border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-700" data-testid="goal-form-error">
+          <p role="alert" className={`${ALERT.red} px-3 py-2 text-sm`} data-testid="goal-form-error">
             {errors.form}
           </p>
         )}
@@ -263,7 +263,7 @@ export function GoalDialog({
             .join(" ")}
         </p>
 
-        <div className="flex flex-wrap items-center gap-2 border-t border-slate-100 pt-4">
+        <div className="flex flex-wrap items-center gap-2 border-t border-line-soft pt-4">
           {existing && (
             <button
               type="button"
@@ -273,7 +273,7 @@ export function GoalDialog({
                 setErrors({});
                 remove.mutate();
               }}
-              className="rounded-lg border border-red-200 px-3 py-1.5 text-sm font-medium text-red-700 hover:bg-red-50 disabled:opacity-50"
+              className="rounded-lg border border-red-200 px-3 py-1.5 text-sm font-medium text-red-700 hover:bg-red-50 disabled:opacity-50 dark:border-red-900 dark:text-red-300 dark:hover:bg-red-950/60"
             >
               {remove.isPending ? "Removing…" : "Remove goal"}
             </button>
@@ -284,7 +284,7 @@ export function GoalDialog({
               data-testid="goal-cancel"
               disabled={busy}
               onClick={onClose}
-              className="rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 disabled:opacity-50"
+              className={`${BUTTON} px-3 py-1.5`}
             >
               Cancel
             </button>
@@ -292,7 +292,7 @@ export function GoalDialog({
               type="submit"
               data-testid="goal-save"
               disabled={busy}
-              className="rounded-lg bg-indigo-600 px-4 py-1.5 text-sm font-medium text-white hover:bg-indigo-500 disabled:opacity-50"
+              className={`${BUTTON_PRIMARY} px-4 py-1.5`}
             >
               {save.isPending ? "Saving…" : "Save"}
             </button>

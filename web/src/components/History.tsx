@@ -8,7 +8,7 @@ import { fieldLabel, formatDateTime, formatValue, isIsoDate } from "../lib/forma
 import { type FieldChange, initialValues, type VersionEntry, type VersionKind } from "../lib/history";
 import { apiListPath, detailPath, ID_FILTERS, referenceOf, RESOURCES } from "../lib/resources";
 import type { AnyRecord, Page } from "../lib/types";
-import { Badge, Card, ErrorBox, Spinner } from "./ui";
+import { BUTTON, Badge, Card, ErrorBox, LINK, Spinner, TEXT_TONE } from "./ui";
 
 const KIND: Record<VersionKind, { label: string; tone: "green" | "indigo" | "red" | "amber" }> = {
   created: { label: "Created", tone: "green" },
@@ -55,12 +55,12 @@ function useReferenceNames(entries: VersionEntry[], enabled: boolean): Map<strin
 }
 
 function HistoryValue({ field, value, names }: { field: string; value: unknown; names: Map<string, string> }) {
-  if (value === null || value === undefined) return <span className="text-slate-400">empty</span>;
+  if (value === null || value === undefined) return <span className="text-fg-muted">empty</span>;
   const ref = referenceOf(field);
   if (ref && ref.idKey === field && typeof value === "string") {
     const name = names.get(value);
     return name ? (
-      <Link to={detailPath(ref.resource, value)} className="text-indigo-600 hover:text-indigo-500 hover:underline" title={value}>
+      <Link to={detailPath(ref.resource, value)} className={`${LINK} hover:underline`} title={value}>
         {name}
       </Link>
     ) : (
@@ -80,18 +80,18 @@ function label(field: string): string {
 function Changes({ changes, names, testId }: { changes: FieldChange[]; names: Map<string, string>; testId: string }) {
   return (
     <table className="mt-2 w-full text-sm" data-testid={testId}>
-      <tbody className="divide-y divide-slate-100">
+      <tbody className="divide-y divide-line-soft">
         {changes.map((c) => (
           <tr key={c.field} data-field={c.field} data-testid="history-change">
-            <th scope="row" className="w-1/4 py-1 pr-3 text-left align-top font-medium text-slate-500">
+            <th scope="row" className="w-1/4 py-1 pr-3 text-left align-top font-medium text-fg-muted">
               {label(c.field)}
             </th>
             <td className="py-1 align-top break-words">
-              <span className="text-slate-500 line-through decoration-red-300">
+              <span className="text-fg-muted line-through decoration-red-400/70">
                 <HistoryValue field={c.field} value={c.from} names={names} />
               </span>
-              <span className="mx-2 text-slate-400" aria-label="changed to">→</span>
-              <span className="font-medium text-slate-900">
+              <span className="mx-2 text-fg-muted" aria-label="changed to">→</span>
+              <span className="font-medium text-fg">
                 <HistoryValue field={c.field} value={c.to} names={names} />
               </span>
             </td>
@@ -119,7 +119,7 @@ function VersionItem({
   const initial = entry.kind === "created" ? initialValues(entry.record, order) : [];
   return (
     <li
-      className={`relative py-3 pl-8 ${shown ? "bg-indigo-50/50" : ""}`}
+      className={`relative py-3 pl-8 ${shown ? "bg-accent-soft/60" : ""}`}
       data-testid="history-version"
       data-kind={entry.kind}
       data-version={entry.number}
@@ -127,17 +127,17 @@ function VersionItem({
       aria-current={shown ? "true" : undefined}
     >
       <span
-        className={`absolute left-3 top-4.5 h-2.5 w-2.5 rounded-full ring-4 ring-white ${
+        className={`absolute left-3 top-4.5 h-2.5 w-2.5 rounded-full ring-4 ring-surface ${
           entry.kind === "deleted" ? "bg-red-500" : entry.kind === "created" ? "bg-emerald-500" : "bg-indigo-500"
         }`}
         aria-hidden="true"
       />
       <div className="flex flex-wrap items-center gap-x-2 gap-y-1 pr-4">
-        <span className="text-sm font-semibold text-slate-900">Version {entry.number}</span>
+        <span className="text-sm font-semibold text-fg">Version {entry.number}</span>
         <Badge tone={kind.tone}>{kind.label}</Badge>
         {entry.current && <Badge tone="slate">Current</Badge>}
         {shown && <Badge tone="indigo">Shown above</Badge>}
-        <time dateTime={entry.at ?? undefined} title={entry.at ?? undefined} className="text-sm text-slate-500">
+        <time dateTime={entry.at ?? undefined} title={entry.at ?? undefined} className="text-sm text-fg-muted">
           {entry.at ? formatDateTime(entry.at) : "unknown time"}
         </time>
         {entry.at && !shown && entry.kind !== "deleted" && (
@@ -145,7 +145,7 @@ function VersionItem({
             type="button"
             onClick={() => onShow(entry.at!)}
             data-testid="history-show-version"
-            className="ml-auto text-xs font-medium text-indigo-600 hover:text-indigo-500"
+            className={`ml-auto text-xs font-medium ${LINK}`}
           >
             View as of this version
           </button>
@@ -154,17 +154,17 @@ function VersionItem({
       <div className="pr-4">
         {entry.kind === "created" ? (
           <>
-            <p className="mt-1 text-sm text-slate-600">Record created.</p>
+            <p className="mt-1 text-sm text-fg-soft">Record created.</p>
             {initial.length > 0 && (
               <details className="mt-1 text-sm">
-                <summary className="cursor-pointer text-xs font-medium text-slate-500 hover:text-slate-700">
+                <summary className="cursor-pointer text-xs font-medium text-fg-muted hover:text-fg-soft">
                   Initial values ({initial.length})
                 </summary>
                 <dl className="mt-1 grid grid-cols-1 gap-x-4 gap-y-0.5 sm:grid-cols-2">
                   {initial.map((c) => (
                     <div key={c.field} className="flex gap-2">
-                      <dt className="text-slate-500">{label(c.field)}:</dt>
-                      <dd className="min-w-0 break-words text-slate-800">
+                      <dt className="text-fg-muted">{label(c.field)}:</dt>
+                      <dd className="min-w-0 break-words text-fg-soft">
                         <HistoryValue field={c.field} value={c.to} names={names} />
                       </dd>
                     </div>
@@ -174,14 +174,14 @@ function VersionItem({
             )}
           </>
         ) : entry.kind === "deleted" ? (
-          <p className="mt-1 text-sm text-red-700">Record deleted in the source.</p>
+          <p className={`mt-1 text-sm ${TEXT_TONE.red}`}>Record deleted in the source.</p>
         ) : entry.changes.length === 0 ? (
-          <p className="mt-1 text-sm text-slate-500">
+          <p className="mt-1 text-sm text-fg-muted">
             {entry.kind === "restored" ? "Record restored, unchanged." : "No field changes (only the source's bookkeeping changed)."}
           </p>
         ) : (
           <>
-            {entry.kind === "restored" && <p className="mt-1 text-sm text-amber-700">Record restored after a deletion.</p>}
+            {entry.kind === "restored" && <p className={`mt-1 text-sm ${TEXT_TONE.amber}`}>Record restored after a deletion.</p>}
             <Changes changes={entry.changes} names={names} testId="history-changes" />
           </>
         )}
@@ -221,10 +221,10 @@ export function HistoryCard({
       <section aria-labelledby="history-title" data-testid="history">
         <div className="flex items-start justify-between gap-4 px-5 py-4">
           <div>
-            <h2 id="history-title" className="text-sm font-semibold text-slate-900">
+            <h2 id="history-title" className="text-sm font-semibold text-fg">
               History
             </h2>
-            <p className="mt-0.5 text-xs text-slate-500" data-testid="history-summary" data-count={query.isLoading || query.isError ? "" : entries.length}>
+            <p className="mt-0.5 text-xs text-fg-muted" data-testid="history-summary" data-count={query.isLoading || query.isError ? "" : entries.length}>
               {summary}
             </p>
           </div>
@@ -234,13 +234,13 @@ export function HistoryCard({
             aria-expanded={open}
             aria-controls="history-list"
             onClick={() => setOpen(!open)}
-            className="rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50"
+            className={`${BUTTON} px-3 py-1.5`}
           >
             {open ? "Hide history" : "Show history"}
           </button>
         </div>
         {open && (
-          <div className="border-t border-slate-100" id="history-list">
+          <div className="border-t border-line-soft" id="history-list">
             {query.isError ? (
               <div className="p-4">
                 <ErrorBox error={query.error} />
@@ -248,13 +248,13 @@ export function HistoryCard({
             ) : query.isLoading ? (
               <Spinner />
             ) : entries.length === 0 ? (
-              <p className="px-5 py-6 text-sm text-slate-500">No versions recorded.</p>
+              <p className="px-5 py-6 text-sm text-fg-muted">No versions recorded.</p>
             ) : (
               <>
-                <p className="px-5 pt-3 text-xs font-medium uppercase tracking-wide text-slate-500">
+                <p className="px-5 pt-3 text-xs font-medium uppercase tracking-wide text-fg-muted">
                   Newest first · times are when the source recorded each change
                 </p>
-                <ol className="relative divide-y divide-slate-100 before:absolute before:bottom-0 before:left-[1.05rem] before:top-0 before:w-px before:bg-slate-200" data-testid="history-list">
+                <ol className="relative divide-y divide-line-soft before:absolute before:bottom-0 before:left-[1.05rem] before:top-0 before:w-px before:bg-line" data-testid="history-list">
                   {[...entries].reverse().map((e) => (
                     <VersionItem key={e.number} entry={e} shown={e.number === shownVersion} order={order} names={names} onShow={onShowVersion} />
                   ))}

@@ -3,18 +3,13 @@
 import { Link } from "react-router";
 import { drillPath, formatChange, formatMetric, GOAL_LABEL, goalTone, type MetricView } from "../lib/analytics";
 import { describeTarget, periodLabel } from "../lib/goals";
+import { TEXT_TONE, TONE } from "./ui";
 
 const TONE_BORDER = {
   green: "border-l-emerald-500",
   amber: "border-l-amber-500",
   red: "border-l-red-500",
   slate: "border-l-transparent dark:border-l-slate-700",
-} as const;
-const TONE_TEXT = {
-  green: "text-emerald-700 bg-emerald-50 dark:bg-emerald-950 dark:text-emerald-300",
-  amber: "text-amber-700 bg-amber-50 dark:bg-amber-950 dark:text-amber-300",
-  red: "text-red-700 bg-red-50 dark:bg-red-950 dark:text-red-300",
-  slate: "text-slate-600 bg-slate-100 dark:bg-slate-800 dark:text-slate-300",
 } as const;
 
 const SIZES = {
@@ -53,7 +48,7 @@ function GoalChip({ m, testId, chip }: { m: MetricView; testId: string; chip: st
       : "No figure to hold to the goal";
   return (
     <span
-      className={`rounded-full font-medium ${chip} ${TONE_TEXT[tone]}`}
+      className={`rounded-full font-medium ${chip} ${TONE[tone]}`}
       data-testid={`${testId}-${m.metric}-goal`}
       data-status={g.status ?? "none"}
       title={title}
@@ -86,11 +81,11 @@ export function KpiCard({
   const a = m.previous?.assessment;
   const arrow = m.previous?.trend === "up" ? "▲" : m.previous?.trend === "down" ? "▼" : "";
   const changeColour =
-    a === "better" ? "text-emerald-600 dark:text-emerald-400" : a === "worse" ? "text-red-600 dark:text-red-400" : "text-slate-500 dark:text-slate-400";
+    a === "better" ? TEXT_TONE.green : a === "worse" ? TEXT_TONE.red : "text-fg-muted";
   const to = interactive ? drillPath(m.drill) : undefined;
   const value = (
     <div
-      className={`${z.value} font-semibold tabular-nums text-slate-900 dark:text-white`}
+      className={`${z.value} font-semibold tabular-nums text-fg`}
       data-testid={`${testId}-${m.metric}`}
       data-value={m.value ?? "null"}
       title={m.available ? undefined : "Not available: no connected service records this"}
@@ -100,13 +95,13 @@ export function KpiCard({
   );
   return (
     <div
-      className={`relative flex h-full min-w-0 flex-col border border-slate-200 bg-white shadow-sm dark:border-slate-800 dark:bg-slate-900 ${z.box} ${TONE_BORDER[tone]} ${
-        to ? "hover:border-indigo-300 hover:shadow" : ""
+      className={`relative flex h-full min-w-0 flex-col border border-line bg-surface shadow-sm ${z.box} ${TONE_BORDER[tone]} ${
+        to ? "hover:border-indigo-300 hover:shadow dark:hover:border-indigo-500" : ""
       }`}
       data-testid={`${testId}-${m.metric}-card`}
       data-goal-status={m.goal?.status ?? "none"}
     >
-      <div className={`${z.label} font-medium tracking-wide text-slate-500 uppercase dark:text-slate-400`}>{m.label}</div>
+      <div className={`${z.label} font-medium tracking-wide text-fg-muted uppercase`}>{m.label}</div>
       {to ? (
         // The link's box covers the card (after:inset-0), so the whole card opens the
         // records while the goal button above it stays its own control.
@@ -126,7 +121,7 @@ export function KpiCard({
             {arrow} {change}
           </span>
         )}
-        {m.previous && <span className="text-slate-400">vs {formatMetric(m.unit, m.previous.value)}</span>}
+        {m.previous && <span className="text-fg-muted">vs {formatMetric(m.unit, m.previous.value)}</span>}
         <GoalChip m={m} testId={testId} chip={z.chip} />
       </div>
       {onEditGoal && (
@@ -136,7 +131,7 @@ export function KpiCard({
             onClick={() => onEditGoal(m)}
             data-testid={`${testId}-${m.metric}-goal-edit`}
             aria-label={`${m.goal ? "Edit the goal" : "Set a goal"} for ${m.label}`}
-            className="relative z-10 rounded text-xs font-medium text-indigo-600 hover:text-indigo-500 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+            className="relative z-10 rounded text-xs font-medium text-accent hover:text-accent-hover hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
           >
             {m.goal ? "Edit goal" : "Set goal"}
           </button>

@@ -5,6 +5,8 @@ import { useAuth, useCurrentUser } from "../lib/auth";
 import { api } from "../lib/client";
 import type { Dashboard } from "../lib/types";
 import { formatDateTime, formatRelative } from "../lib/format";
+import { ThemeToggle } from "./Theme";
+import { BUTTON } from "./ui";
 
 const NAV: { to: string; label: string; icon: ReactNode; end?: boolean }[] = [
   { to: "/", label: "Dashboard", end: true, icon: <path d="M3 13h8V3H3v10zm0 8h8v-6H3v6zm10 0h8V11h-8v10zm0-18v6h8V3h-8z" /> },
@@ -76,10 +78,10 @@ export function Layout() {
   return (
     <div className="flex min-h-full">
       {/* Desktop sidebar */}
-      <aside className="fixed inset-y-0 left-0 hidden w-60 flex-col bg-slate-900 lg:flex">
+      <aside className="fixed inset-y-0 left-0 hidden w-60 flex-col bg-slate-900 lg:flex dark:border-r dark:border-line">
         <Brand />
         <NavItems />
-        <div className="mt-auto px-6 py-4 text-xs text-slate-500">Multi-tenant data platform</div>
+        <div className="mt-auto px-6 py-4 text-xs text-slate-400">Multi-tenant data platform</div>
       </aside>
 
       {/* Mobile drawer */}
@@ -94,10 +96,10 @@ export function Layout() {
       )}
 
       <div className="flex min-w-0 flex-1 flex-col lg:pl-60">
-        <header className="sticky top-0 z-30 flex h-16 items-center gap-4 border-b border-slate-200 bg-white/90 px-4 backdrop-blur sm:px-6">
+        <header className="sticky top-0 z-30 flex h-16 items-center gap-4 border-b border-line bg-surface/90 px-4 backdrop-blur sm:px-6">
           <button
             type="button"
-            className="rounded-md p-2 text-slate-600 hover:bg-slate-100 lg:hidden"
+            className="rounded-md p-2 text-fg-soft hover:bg-subtle lg:hidden"
             onClick={() => setMenuOpen(true)}
             aria-label="Open navigation"
           >
@@ -106,10 +108,10 @@ export function Layout() {
             </svg>
           </button>
           <div className="min-w-0 flex-1">
-            <div className="truncate text-sm font-semibold text-slate-900" data-testid="tenant-name">
+            <div className="truncate text-sm font-semibold text-fg" data-testid="tenant-name">
               {user?.tenant_name ?? user?.tenant_id ?? ""}
             </div>
-            <div className="truncate text-xs text-slate-500" data-testid="last-synced" data-value={lastSynced ?? ""}>
+            <div className="truncate text-xs text-fg-muted" data-testid="last-synced" data-value={lastSynced ?? ""}>
               Last synced:{" "}
               <span title={lastSynced ? formatDateTime(lastSynced) : undefined}>
                 {dash.isLoading ? "…" : lastSynced ? `${formatRelative(lastSynced)} (${formatDateTime(lastSynced)})` : "never"}
@@ -117,15 +119,16 @@ export function Layout() {
             </div>
           </div>
           <div className="hidden text-right sm:block">
-            <div className="text-sm text-slate-700" data-testid="user-email">{user?.email}</div>
-            {user?.role && <div className="text-xs capitalize text-slate-500">{user.role}</div>}
+            <div className="text-sm text-fg-soft" data-testid="user-email">{user?.email}</div>
+            {user?.role && <div className="text-xs capitalize text-fg-muted">{user.role}</div>}
           </div>
+          <ThemeToggle />
           <button
             type="button"
             data-testid="logout"
             onClick={onLogout}
             disabled={loggingOut}
-            className="rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 disabled:opacity-50"
+            className={`${BUTTON} px-3 py-1.5`}
           >
             Log out
           </button>

@@ -50,16 +50,16 @@ export function Modal({
       onMouseDown={(e) => {
         if (e.target === e.currentTarget) close.current();
       }}
-      className="m-auto w-[calc(100%-2rem)] max-w-lg rounded-xl bg-transparent p-0 text-slate-900 backdrop:bg-slate-900/50"
+      className="m-auto w-[calc(100%-2rem)] max-w-lg rounded-xl bg-transparent p-0 text-fg backdrop:bg-slate-900/50 dark:backdrop:bg-black/60"
     >
-      <div className="rounded-xl bg-white shadow-xl">
-        <div className="flex items-start justify-between gap-4 border-b border-slate-100 px-5 py-4">
+      <div className="rounded-xl border border-transparent bg-surface shadow-xl dark:border-line">
+        <div className="flex items-start justify-between gap-4 border-b border-line-soft px-5 py-4">
           <div>
-            <h2 id={titleId} className="text-base font-semibold text-slate-900">
+            <h2 id={titleId} className="text-base font-semibold text-fg">
               {title}
             </h2>
             {description && (
-              <p id={descId} className="mt-0.5 text-sm text-slate-500">
+              <p id={descId} className="mt-0.5 text-sm text-fg-muted">
                 {description}
               </p>
             )}
@@ -68,7 +68,7 @@ export function Modal({
             type="button"
             onClick={() => close.current()}
             aria-label="Close"
-            className="-mr-1 rounded-md p-1 text-slate-400 hover:bg-slate-100 hover:text-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+            className="-mr-1 rounded-md p-1 text-fg-muted hover:bg-subtle hover:text-fg focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
           >
             <svg viewBox="0 0 24 24" className="h-5 w-5" fill="currentColor" aria-hidden="true">
               <path d="M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z" />

@@ -9,9 +9,9 @@ import { formatInt } from "../lib/format";
 import { apiListPath, detailPath, listPath, referenceOf, type Column, type Reference } from "../lib/resources";
 import type { AnyRecord, Page } from "../lib/types";
 import { CellValue } from "./Cell";
-import { Card, CardHeader, ErrorBox, Spinner } from "./ui";
+import { Card, CardHeader, ErrorBox, LINK as LINK_TEXT, Spinner } from "./ui";
 
-const LINK = "text-indigo-600 hover:text-indigo-500 hover:underline";
+const LINK = `${LINK_TEXT} hover:underline`;
 
 /**
  * The record `ref` names in `rec`, by name, as a link to its page (as of `asOf`). A
@@ -31,10 +31,10 @@ export function ReferenceLink({
 }) {
   const id = rec[reference.idKey];
   const name = rec[reference.nameKey];
-  if (typeof id !== "string" || !id) return <span className="text-slate-400">—</span>;
+  if (typeof id !== "string" || !id) return <span className="text-fg-muted">—</span>;
   if (typeof name !== "string" || !name) {
     return (
-      <span className="font-mono text-slate-500" title={`No ${reference.label.toLowerCase()} ${id} in the synced data`} data-testid={testId}>
+      <span className="font-mono text-fg-muted" title={`No ${reference.label.toLowerCase()} ${id} in the synced data`} data-testid={testId}>
         {id}
       </span>
     );
@@ -54,7 +54,7 @@ export function ReferenceBar({ rec, references, asOf }: { rec: Record<string, un
     <dl className="flex flex-wrap gap-x-6 gap-y-2 text-sm" data-testid="detail-links">
       {shown.map((r) => (
         <div key={r.idKey} className="flex items-baseline gap-1.5">
-          <dt className="text-slate-500">{r.label}</dt>
+          <dt className="text-fg-muted">{r.label}</dt>
           <dd className="font-medium">
             <ReferenceLink rec={rec} reference={r} asOf={asOf} testId={`link-${r.idKey.replace(/_id$/, "")}`} />
           </dd>
@@ -101,7 +101,7 @@ export function RelatedTable({ testId, title, resource, filters, sort, columns, 
           title={title}
           subtitle={total === undefined ? "…" : `${formatInt(total)} ${total === 1 ? "record" : "records"}`}
           right={
-            <Link to={all} data-testid={`related-${testId}-all`} className="whitespace-nowrap text-sm font-medium text-indigo-600 hover:text-indigo-500">
+            <Link to={all} data-testid={`related-${testId}-all`} className={`whitespace-nowrap text-sm font-medium ${LINK_TEXT}`}>
               View all{total !== undefined ? ` (${formatInt(total)})` : ""} →
             </Link>
           }
@@ -114,11 +114,11 @@ export function RelatedTable({ testId, title, resource, filters, sort, columns, 
         ) : q.isLoading ? (
           <Spinner />
         ) : (q.data?.items.length ?? 0) === 0 ? (
-          <p className="px-5 py-6 text-sm text-slate-500">{empty}</p>
+          <p className="px-5 py-6 text-sm text-fg-muted">{empty}</p>
         ) : (
           <div className={`overflow-x-auto transition-opacity ${q.isFetching ? "opacity-60" : ""}`}>
             <table className="min-w-full text-sm">
-              <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
+              <thead className="bg-subtle text-left text-xs font-medium uppercase tracking-wide text-fg-muted">
                 <tr>
                   {columns.map((c) => (
                     <th key={c.key} scope="col" className={`px-4 py-2 ${c.align === "right" ? "text-right" : ""}`}>
@@ -127,13 +127,13 @@ export function RelatedTable({ testId, title, resource, filters, sort, columns, 
                   ))}
                 </tr>
               </thead>
-              <tbody className="divide-y divide-slate-100">
+              <tbody className="divide-y divide-line-soft">
                 {q.data!.items.map((row) => (
-                  <tr key={row.id} data-testid="related-row" className="hover:bg-indigo-50/40">
+                  <tr key={row.id} data-testid="related-row" className="hover:bg-accent-soft/40">
                     {columns.map((c, i) => (
                       <td
                         key={c.key}
-                        className={`max-w-[16rem] truncate px-4 py-2 text-slate-700 ${c.align === "right" ? "text-right tabular-nums" : ""} ${c.className ?? ""}`}
+                        className={`max-w-[16rem] truncate px-4 py-2 text-fg-soft ${c.align === "right" ? "text-right tabular-nums" : ""} ${c.className ?? ""}`}
                         title={c.key === "notes" && typeof row[c.key] === "string" ? String(row[c.key]) : undefined}
                       >
                         <RelatedCell col={c} row={row} first={i === 0} resource={resource} asOf={asOf} />
@@ -153,7 +153,7 @@ export function RelatedTable({ testId, title, resource, filters, sort, columns, 
 function RelatedCell({ col, row, first, resource, asOf }: { col: Column; row: AnyRecord; first: boolean; resource: string; asOf?: string | null }) {
   if (first) {
     return (
-      <Link to={withAsOf(detailPath(resource, row.id), asOf)} className="font-medium text-slate-900 hover:text-indigo-600">
+      <Link to={withAsOf(detailPath(resource, row.id), asOf)} className="font-medium text-fg hover:text-accent">
         <CellValue col={col} row={row} />
       </Link>
     );

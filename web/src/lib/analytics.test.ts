@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { analyticsQuery, drillPath, formatChange, formatMetric, goalTone, statusColor, type Comparison } from "./analytics";
-import { apiListPath, listFilters } from "./resources";
+import { ageColor, analyticsQuery, drillPath, formatChange, formatMetric, goalTone, statusColor, type Comparison } from "./analytics";
+import { apiExportPath, apiListPath, listFilters } from "./resources";
 
 const url = (s: string) => new URLSearchParams(s);
 
@@ -38,6 +38,11 @@ describe("drill paths and list filters", () => {
     expect(apiListPath("tickets", { page: 2, pageSize: 50, q: "vpn", sort: "summary", order: "desc", filters })).toBe(
       "/api/tickets?page=2&page_size=50&q=vpn&sort=summary&order=desc&status=New&opened_from=2026-10-01T00%3A00%3A00Z",
     );
+    // The export is the same view, every page.
+    expect(apiExportPath("tickets", { q: "vpn", sort: "summary", order: "desc", filters })).toBe(
+      "/api/tickets/export.csv?q=vpn&sort=summary&order=desc&status=New&opened_from=2026-10-01T00%3A00%3A00Z",
+    );
+    expect(apiExportPath("companies", {})).toBe("/api/companies/export.csv");
   });
 });
 
@@ -78,5 +83,19 @@ describe("formatting", () => {
     expect(goalTone(null)).toBe("slate");
     expect(statusColor("Closed")).toBe(statusColor("Resolved"));
     expect(statusColor("Waiting on client")).not.toBe(statusColor("New"));
+  });
+  it("colours ageing buckets by their labels, fresh to old", () => {
+    // The API's labels, oldest first (its keys are these positions: "0" is 30+ days).
+    const labels = ["30+ days", "15–30 days", "8–14 days", "4–7 days", "2–3 days", "0–1 days"];
+    expect(labels.map(ageColor)).toEqual([
+      "var(--chart-deep-red)",
+      "var(--chart-red)",
+      "var(--chart-orange)",
+      "var(--chart-amber)",
+      "var(--chart-lime)",
+      "var(--chart-emerald)",
+    ]);
+    expect(ageColor("(none)")).toBe("var(--chart-grey)");
+    expect(ageColor(null)).toBe("var(--chart-grey)");
   });
 });

@@ -177,23 +177,41 @@ export function goalTone(s: GoalStatus | null | undefined): "green" | "amber" | 
 
 export const GOAL_LABEL: Record<GoalStatus, string> = { met: "Goal met", at_risk: "At risk", missed: "Goal missed" };
 
-/** One colour per kind of ticket status, the same on every chart and badge. */
+/** One colour per kind of ticket status, the same on every chart and badge: a CSS colour
+ *  from index.css's chart palette, whose shades follow the light or dark theme. */
 export function statusColor(status: string | null | undefined): string {
   const s = (status ?? "").toLowerCase();
-  if (/closed|resolved|complete|cancel/.test(s)) return "#10b981";
-  if (/wait|hold|pending|scheduled/.test(s)) return "#f59e0b";
-  if (/escalat|critical|urgent/.test(s)) return "#ef4444";
-  if (/progress|assigned|working|active/.test(s)) return "#6366f1";
-  if (/new|open|received|triage/.test(s)) return "#0ea5e9";
-  return "#64748b";
+  if (/closed|resolved|complete|cancel/.test(s)) return "var(--chart-emerald)";
+  if (/wait|hold|pending|scheduled/.test(s)) return "var(--chart-amber)";
+  if (/escalat|critical|urgent/.test(s)) return "var(--chart-red)";
+  if (/progress|assigned|working|active/.test(s)) return "var(--chart-indigo)";
+  if (/new|open|received|triage/.test(s)) return "var(--chart-sky)";
+  return "var(--chart-grey)";
 }
 
-/** Priority colours: the most urgent red, down to grey. */
+/** Priority colours: the most urgent red, down to grey (as statusColor, CSS colours). */
 export function priorityColor(priority: string | null | undefined): string {
   const s = (priority ?? "").toLowerCase();
-  if (/1|critical|emergency|urgent/.test(s)) return "#ef4444";
-  if (/2|high/.test(s)) return "#f97316";
-  if (/3|medium|moderate|normal/.test(s)) return "#f59e0b";
-  if (/4|low/.test(s)) return "#0ea5e9";
-  return "#64748b";
+  if (/1|critical|emergency|urgent/.test(s)) return "var(--chart-red)";
+  if (/2|high/.test(s)) return "var(--chart-orange)";
+  if (/3|medium|moderate|normal/.test(s)) return "var(--chart-amber)";
+  if (/4|low/.test(s)) return "var(--chart-sky)";
+  return "var(--chart-grey)";
+}
+
+/** Backlog ageing buckets from fresh (green) to old (deep red), by the bucket's label
+ *  ("0–1 days" … "30+ days"; the API's keys are the buckets' positions, oldest first). */
+export function ageColor(bucket: string | null | undefined): string {
+  const from = parseInt(bucket ?? "", 10);
+  if (!Number.isFinite(from)) return "var(--chart-grey)";
+  if (bucket?.includes("+") || from > 30) return "var(--chart-deep-red)";
+  return from <= 1
+    ? "var(--chart-emerald)"
+    : from <= 3
+      ? "var(--chart-lime)"
+      : from <= 7
+        ? "var(--chart-amber)"
+        : from <= 14
+          ? "var(--chart-orange)"
+          : "var(--chart-red)";
 }

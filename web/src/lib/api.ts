@@ -127,6 +127,8 @@ export interface ApiClientOptions {
 export interface ApiClient {
   /** Authenticated JSON request; refreshes once on 401 then retries. */
   request<T>(path: string, init?: RequestInit): Promise<T>;
+  /** Authenticated download (a CSV export): the body and the file name the server gave. */
+  download(path: string): Promise<{ blob: Blob; filename: string | null }>;
   login(tenantId: string, email: string, password: string): Promise<TokenResponse>;
   logout(): Promise<void>;
   /** Exchanges the refresh cookie for new tokens; concurrent callers share one request. */
@@ -182,6 +184,18 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
   }
 
   async function request<T>(path: string, init?: RequestInit): Promise<T> {
+    return parseBody<T>(await send(path, init));
+  }
+
+  async function download(path: string): Promise<{ blob: Blob; filename: string | null }> {
+    const res = await send(path, { headers: { Accept: "text/csv" } });
+    const disposition = res.headers.get("content-disposition") ?? "";
+    const m = /filename="([^"]+)"/.exec(disposition);
+    return { blob: await res.blob(), filename: m ? m[1] : null };
+  }
+
+  /** Sends with the access token; refreshes once on 401 then retries; throws on errors. */
+  async function send(path: string, init?: RequestInit): Promise<Response> {
     let used = tokens.access();
     if (!used) {
       // A new tab or an expired session: the refresh cookie may still stand.
@@ -199,7 +213,7 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
       if (res.status === 401) authFailed();
     }
     if (!res.ok) throw await toApiError(res);
-    return parseBody<T>(res);
+    return res;
   }
 
   async function login(tenantId: string, email: string, password: string): Promise<TokenResponse> {
@@ -229,5 +243,5 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     }
   }
 
-  return { request, login, logout, refresh };
+  return { request, download, login, logout, refresh };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  formatShortDateTime,
   fieldLabel,
   formatDecimal,
   billableLabel,
@@ -93,7 +94,7 @@ describe("misc helpers", () => {
   });
 });
 
-import { apiDetailPath, apiListPath, detailPath, FIELD_LINKS, listPath, referenceOf } from "./resources";
+import { apiDetailPath, apiListPath, detailPath, FIELD_LINKS, listPath, referenceOf, ticketNumber } from "./resources";
 
 describe("resource paths", () => {
   it("encodes ids", () => {
@@ -127,5 +128,23 @@ describe("formatDate", () => {
     expect(formatDate("2024-05-01T12:00:00Z")).toMatch(/^(Apr 30|May 1|May 2), 2024$/);
     expect(formatDate(null)).toBe("—");
     expect(formatDate("soon")).toBe("soon");
+  });
+});
+
+describe("ticket numbers", () => {
+  it("shows each source's own number", () => {
+    expect(ticketNumber({ source_service: "connectwise", number: "241000" })).toBe("#241000");
+    expect(ticketNumber({ source_service: "servicenow", number: "INC0010001" })).toBe("INC0010001");
+    expect(ticketNumber({ source_service: "salesforce", number: "00001026" })).toBe("00001026");
+    expect(ticketNumber({ source_service: "connectwise", number: null })).toBe("");
+  });
+});
+
+describe("short times", () => {
+  it("leave out this year's year", () => {
+    const now = new Date("2026-12-05T12:00:00Z");
+    expect(formatShortDateTime("2026-12-04T22:14:00Z", now)).not.toContain("2026");
+    expect(formatShortDateTime("2025-12-04T22:14:00Z", now)).toContain("2025");
+    expect(formatShortDateTime(null, now)).toBe("—");
   });
 });

@@ -35,6 +35,20 @@ export function isIsoDate(v: unknown): v is string {
 }
 
 /** Formats an RFC3339 / ISO string for display; date-only strings stay date-only. */
+/** A time compact enough for a table cell: the year only when it is not this year's. */
+export function formatShortDateTime(v: string | null | undefined, now: Date = new Date()): string {
+  if (!v) return "—";
+  if (!isIsoDate(v) || /^\d{4}-\d{2}-\d{2}$/.test(v)) return formatDateTime(v);
+  const d = new Date(v);
+  return d.toLocaleString("en-US", {
+    year: d.getFullYear() === now.getFullYear() ? undefined : "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
 export function formatDateTime(v: string | null | undefined): string {
   if (!v) return "—";
   if (!isIsoDate(v)) return v;

@@ -2,7 +2,7 @@
 import { formatDate, formatHours } from "./format";
 
 export type ColumnFormat =
-  | "text" | "int" | "decimal" | "hours" | "date" | "datetime" | "bool" | "money" | "status" | "priority" | "billable";
+  | "text" | "int" | "decimal" | "hours" | "date" | "datetime" | "shortdatetime" | "bool" | "money" | "status" | "priority" | "billable";
 
 export interface Column {
   /** Field key in the record (also the `sort` parameter sent to the API). */
@@ -33,6 +33,14 @@ export interface Resource {
   searchPlaceholder: string;
   /** The order a list opens in (newest first where the records have a date). */
   defaultSort?: { key: string; order: "asc" | "desc" };
+}
+
+/** A ticket's number as its source shows it: ConnectWise "#241000", ServiceNow
+ * "INC0010001", Salesforce's case number. */
+export function ticketNumber(r: Record<string, unknown>): string {
+  const n = str(r.number);
+  if (!n) return "";
+  return r.source_service === "connectwise" && /^\d+$/.test(n) ? `#${n}` : n;
 }
 
 const COMMON_TAIL = ["id", "source_service", "source_id", "source_updated_at"];
@@ -90,22 +98,22 @@ export const RESOURCES: Record<string, Resource> = {
     searchPlaceholder: "Search tickets…",
     defaultSort: { key: "opened_at", order: "desc" },
     columns: [
-      { key: "id", label: "ID", className: "whitespace-nowrap" },
-      { key: "summary", label: "Summary" },
-      { key: "company_name", label: "Company" },
+      { key: "number", label: "Number", render: (r) => ticketNumber(r), className: "whitespace-nowrap" },
+      { key: "summary", label: "Summary", className: "max-w-[16rem]" },
+      { key: "company_name", label: "Company", className: "max-w-[12rem]" },
       { key: "owner_name", label: "Owner", sortKey: false, optional: true },
       { key: "board", label: "Board", optional: true },
       { key: "status", label: "Status", format: "status" },
-      { key: "priority", label: "Priority", format: "priority" },
-      { key: "opened_at", label: "Opened", format: "datetime", className: "whitespace-nowrap" },
-      { key: "closed_at", label: "Closed", format: "datetime", className: "whitespace-nowrap", optional: true },
+      { key: "priority", label: "Priority", format: "priority", className: "max-w-[11rem]" },
+      { key: "opened_at", label: "Opened", format: "shortdatetime", className: "whitespace-nowrap" },
+      { key: "closed_at", label: "Closed", format: "shortdatetime", className: "whitespace-nowrap", optional: true },
     ],
     fields: [
-      "summary", "status", "priority", "board", "ticket_type", "severity", "impact", "company_name", "company_id",
+      "number", "summary", "status", "priority", "board", "ticket_type", "severity", "impact", "company_name", "company_id",
       "contact_name", "contact_id", "owner_name", "owner_id", "source", "responded_at", "reopen_count", "opened_at", "resolved_at", "closed_at", "closed", "budget_hours",
       "actual_hours", "sla_met", ...COMMON_TAIL,
     ],
-    titleOf: (r) => str(r.summary) || str(r.id),
+    titleOf: (r) => str(r.summary) || ticketNumber(r) || str(r.id),
   },
   "time-entries": {
     path: "time-entries",
@@ -114,7 +122,7 @@ export const RESOURCES: Record<string, Resource> = {
     searchPlaceholder: "Search time entries…",
     defaultSort: { key: "time_start", order: "desc" },
     columns: [
-      { key: "time_start", label: "Start", format: "datetime", className: "whitespace-nowrap" },
+      { key: "time_start", label: "Start", format: "shortdatetime", className: "whitespace-nowrap" },
       { key: "company_name", label: "Company" },
       { key: "ticket_summary", label: "Ticket", sortKey: "ticket_id" },
       { key: "member_name", label: "Technician", sortKey: "member_id" },
@@ -235,6 +243,19 @@ export function listPath(resource: string, filters: [string, string][], sort?: {
 }
 
 /** Builds /api/<resource>?page=..&page_size=..[&q=..][&sort=..&order=..]. */
+/** The CSV export of a list: its search, order and filters, every page. */
+export function apiExportPath(resource: string, p: Omit<ListParams, "page" | "pageSize">): string {
+  const qs = new URLSearchParams();
+  if (p.q && p.q.trim()) qs.set("q", p.q.trim());
+  if (p.sort) {
+    qs.set("sort", p.sort);
+    qs.set("order", p.order ?? "asc");
+  }
+  for (const [k, v] of p.filters ?? []) qs.append(k, v);
+  const s = qs.toString();
+  return `/api/${resource}/export.csv${s ? `?${s}` : ""}`;
+}
+
 export function apiListPath(resource: string, p: ListParams): string {
   const qs = new URLSearchParams();
   qs.set("page", String(p.page));

@@ -8,7 +8,7 @@ import { api } from "../lib/client";
 import { analyticsQuery, type MetricView } from "../lib/analytics";
 import { spanOfPeriod } from "../lib/goals";
 import { presentSearch, type ChartId } from "../lib/present";
-import { ErrorBox, Spinner } from "../components/ui";
+import { BUTTON, ErrorBox, Spinner } from "../components/ui";
 import { FilterBar, PeriodPicker } from "../components/Filters";
 import { KpiCard } from "../components/KpiCard";
 import { Chart } from "../components/Charts";
@@ -48,8 +48,8 @@ export function DashboardPage() {
     <div className="space-y-5">
       <div className="flex flex-col gap-3 xl:flex-row xl:items-end xl:justify-between">
         <div>
-          <h1 className="text-xl font-semibold text-slate-900 dark:text-white">Dashboard</h1>
-          <p className="text-sm text-slate-500" data-testid="period-label">
+          <h1 className="text-xl font-semibold text-fg">Dashboard</h1>
+          <p className="text-sm text-fg-muted" data-testid="period-label">
             {period ? `${new Date(period.from).toLocaleDateString()} – ${new Date(period.to).toLocaleString()} (${period.tz}), compared with the period before` : "…"}
           </p>
         </div>
@@ -59,7 +59,7 @@ export function DashboardPage() {
             to={`/present?${presentSearch(params)}`}
             data-testid="present-link"
             title="Full-screen wall display of these figures, rotating between slides"
-            className="inline-flex items-center gap-1.5 rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50"
+            className={`${BUTTON} inline-flex items-center gap-1.5 px-3 py-1.5`}
           >
             <svg viewBox="0 0 24 24" className="h-4 w-4" fill="currentColor" aria-hidden="true">
               <path d="M21 3H3c-1.1 0-2 .9-2 2v12c0 1.1.9 2 2 2h5v2h8v-2h5c1.1 0 1.99-.9 1.99-2L23 5c0-1.1-.9-2-2-2zm0 14H3V5h18v12z" />

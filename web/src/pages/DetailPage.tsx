@@ -10,8 +10,8 @@ import type { AnyRecord } from "../lib/types";
 import { justAfter, withAsOf } from "../lib/asof";
 import { billableLabel, fieldLabel, formatDateTime, formatValue, isIsoDate } from "../lib/format";
 import { absenceAt, historyTimeline, versionAt, type Version, type VersionEntry } from "../lib/history";
-import { apiDetailPath, REFERENCES, RESOURCES, type Column, type Reference, type Resource } from "../lib/resources";
-import { Card, ErrorBox, Spinner } from "../components/ui";
+import { apiDetailPath, REFERENCES, RESOURCES, type Column, type Reference, type Resource, ticketNumber } from "../lib/resources";
+import { ALERT, BUTTON, Card, ErrorBox, LINK, Spinner } from "../components/ui";
 import { CellValue } from "../components/Cell";
 import { AsOfBanner, AsOfPicker, useAsOf } from "../components/AsOf";
 import { HistoryCard } from "../components/History";
@@ -21,10 +21,10 @@ import { ReportFigures } from "../components/ReportFigures";
 function FieldValue({ field, value }: { field: string; value: unknown }) {
   if (field === "website" && typeof value === "string" && value) {
     const href = /^https?:\/\//i.test(value) ? value : `https://${value}`;
-    return <a href={href} target="_blank" rel="noreferrer noopener" className="text-indigo-600 hover:text-indigo-500">{value}</a>;
+    return <a href={href} target="_blank" rel="noreferrer noopener" className={LINK}>{value}</a>;
   }
   if (field === "email" && typeof value === "string" && value) {
-    return <a href={`mailto:${value}`} className="text-indigo-600 hover:text-indigo-500">{value}</a>;
+    return <a href={`mailto:${value}`} className={LINK}>{value}</a>;
   }
   if (field === "billable_option" && typeof value === "string" && value) {
     return <span title={value}>{billableLabel(value)}</span>;
@@ -51,17 +51,17 @@ function FieldList({ cfg, rec, asOf }: { cfg: Resource; rec: AnyRecord; asOf: st
   );
   const refOf = (k: string): Reference | undefined => refs.find((r) => r.idKey === k);
   return (
-    <dl className="grid grid-cols-1 divide-y divide-slate-100 md:grid-cols-2 md:divide-y-0" data-testid="detail">
+    <dl className="grid grid-cols-1 divide-y divide-line-soft md:grid-cols-2 md:divide-y-0" data-testid="detail">
       {keys.map((k) => {
         const ref = refOf(k);
         return (
-          <div key={k} className="grid grid-cols-3 gap-3 border-slate-100 px-5 py-3 md:border-b" data-field={k}>
-            <dt className="text-sm font-medium text-slate-500">{ref ? ref.label : fieldLabel(k)}</dt>
-            <dd className="col-span-2 text-sm text-slate-900">
+          <div key={k} className="grid grid-cols-3 gap-3 border-line-soft px-5 py-3 md:border-b" data-field={k}>
+            <dt className="text-sm font-medium text-fg-muted">{ref ? ref.label : fieldLabel(k)}</dt>
+            <dd className="col-span-2 text-sm text-fg">
               {ref ? (
                 <span className="flex flex-wrap items-baseline gap-x-2">
                   <ReferenceLink rec={rec} reference={ref} asOf={asOf} />
-                  {typeof rec[k] === "string" && rec[ref.nameKey] ? <span className="font-mono text-xs text-slate-400">{String(rec[k])}</span> : null}
+                  {typeof rec[k] === "string" && rec[ref.nameKey] ? <span className="font-mono text-xs text-fg-muted">{String(rec[k])}</span> : null}
                 </span>
               ) : (
                 <FieldValue field={k} value={rec[k]} />
@@ -168,8 +168,8 @@ function TitleBadges({ resource, rec }: { resource: string; rec: AnyRecord }) {
   return (
     <div className="mt-2 flex flex-wrap gap-2 text-sm">
       {shown.map((c) => (
-        <span key={c.key} className="rounded-full border border-slate-200 px-2.5 py-0.5 text-slate-700" data-testid={`detail-${c.key}`}>
-          <span className="mr-1 text-slate-500">{c.label}:</span>
+        <span key={c.key} className="rounded-full border border-line px-2.5 py-0.5 text-fg-soft" data-testid={`detail-${c.key}`}>
+          <span className="mr-1 text-fg-muted">{c.label}:</span>
           <CellValue col={c} row={rec} />
         </span>
       ))}
@@ -197,7 +197,7 @@ function MissingAsOf({
   const e = absenceAt(entries, asOf);
   const what = cfg.singular.toLowerCase();
   const when = formatDateTime(asOf);
-  const button = "rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50";
+  const button = `${BUTTON} px-3 py-1.5`;
   let heading: string;
   let body: string;
   let action: { label: string; at: string } | null = null;
@@ -217,8 +217,8 @@ function MissingAsOf({
   return (
     <Card className="p-8 text-center">
       <div data-testid="as-of-missing" data-state={e.state}>
-        <h1 className="text-lg font-semibold text-slate-900">{heading}</h1>
-        <p className="mt-1 text-sm text-slate-500">{body}</p>
+        <h1 className="text-lg font-semibold text-fg">{heading}</h1>
+        <p className="mt-1 text-sm text-fg-muted">{body}</p>
         <div className="mt-4 flex flex-wrap justify-center gap-2">
           {action && (
             <button type="button" className={button} onClick={() => setAsOf(justAfter(action.at))} data-testid="as-of-first">
@@ -241,10 +241,10 @@ function NotFound({ cfg, id, entries, setAsOf }: { cfg: Resource; id: string; en
   const beforeAt = (deleted ? [...entries].reverse().find((v) => v.kind !== "deleted" && v.at)?.at : null) ?? null;
   return (
     <Card className="p-8 text-center">
-      <h1 className="text-lg font-semibold text-slate-900" data-testid="not-found">
+      <h1 className="text-lg font-semibold text-fg" data-testid="not-found">
         {cfg.singular} {deleted ? "deleted" : "not found"}
       </h1>
-      <p className="mt-1 text-sm text-slate-500">
+      <p className="mt-1 text-sm text-fg-muted">
         {deleted && last.at ? (
           <>This {cfg.singular.toLowerCase()} was deleted in the source on {formatDateTime(last.at)}.</>
         ) : (
@@ -257,7 +257,7 @@ function NotFound({ cfg, id, entries, setAsOf }: { cfg: Resource; id: string; en
         <button
           type="button"
           onClick={() => setAsOf(justAfter(beforeAt))}
-          className="mt-4 rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50"
+          className={`${BUTTON} mt-4 px-3 py-1.5`}
         >
           Show it before the deletion
         </button>
@@ -290,16 +290,16 @@ export function DetailPage({ resource }: { resource: string }) {
   return (
     <div className="space-y-4">
       <div className="flex flex-col gap-3 sm:flex-row sm:items-end sm:justify-between">
-        <nav className="text-sm text-slate-500" aria-label="Breadcrumb">
-          <Link to={`/${cfg.path}`} className="hover:text-indigo-600">{cfg.title}</Link>
+        <nav className="text-sm text-fg-muted" aria-label="Breadcrumb">
+          <Link to={`/${cfg.path}`} className="hover:text-accent">{cfg.title}</Link>
           <span className="mx-2">/</span>
-          <span className="font-mono text-slate-700">{id}</span>
+          <span className="font-mono text-fg-soft">{id}</span>
         </nav>
         <AsOfPicker asOf={asOf} setAsOf={setAsOf} />
       </div>
       {asOf && <AsOfBanner asOf={asOf} onClear={() => setAsOf(null)} />}
       {invalid !== null ? (
-        <div role="alert" data-testid="as-of-invalid" className="rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-700">
+        <div role="alert" data-testid="as-of-invalid" className={`${ALERT.red} px-4 py-3 text-sm`}>
           “{invalid}” in the address is not a date and time.{" "}
           <button type="button" onClick={() => setAsOf(null)} className="font-medium underline">
             Show the record as it is now
@@ -320,10 +320,15 @@ export function DetailPage({ resource }: { resource: string }) {
       ) : (
         <>
           <Card>
-            <div className="space-y-3 border-b border-slate-100 px-5 py-4">
+            <div className="space-y-3 border-b border-line-soft px-5 py-4">
               <div>
-                <div className="text-xs font-medium uppercase tracking-wide text-indigo-600">{cfg.singular}</div>
-                <h1 className="mt-1 text-lg font-semibold text-slate-900" data-testid="detail-title">{cfg.titleOf(rec)}</h1>
+                <div className="text-xs font-medium uppercase tracking-wide text-accent">
+                  {cfg.singular}
+                  {resource === "tickets" && ticketNumber(rec) && (
+                    <span className="ml-1.5 font-mono normal-case" data-testid="detail-number">{ticketNumber(rec)}</span>
+                  )}
+                </div>
+                <h1 className="mt-1 text-lg font-semibold text-fg" data-testid="detail-title">{cfg.titleOf(rec)}</h1>
                 <TitleBadges resource={resource} rec={rec} />
               </div>
               <ReferenceBar rec={rec} references={REFERENCES} asOf={asOf} />

@@ -14,7 +14,7 @@ import {
   type GoalEntry,
   type MetricInfo,
 } from "../lib/goals";
-import { Badge, Card, CardHeader, ErrorBox, Spinner } from "../components/ui";
+import { BUTTON, BUTTON_PRIMARY, Badge, CONTROL, Card, CardHeader, ErrorBox, Spinner } from "../components/ui";
 import { GoalDialog, useCanEditGoals, type GoalTarget } from "../components/GoalDialog";
 
 interface Catalogue {
@@ -70,8 +70,8 @@ export function GoalsPage() {
     <div className="space-y-5">
       <div className="flex flex-col gap-3 sm:flex-row sm:items-end sm:justify-between">
         <div>
-          <h1 className="text-xl font-semibold text-slate-900">Goals</h1>
-          <p className="text-sm text-slate-500">
+          <h1 className="text-xl font-semibold text-fg">Goals</h1>
+          <p className="text-sm text-fg-muted">
             Targets on the tenant's metrics. Cards everywhere show whether their figure meets its goal.
             {!canEdit && " Tenant admins set them."}
           </p>
@@ -85,13 +85,13 @@ export function GoalsPage() {
               if (m) setEditing({ metric: m.id, label: m.label, unit: m.unit, better: m.better, goal: null });
             }}
           >
-            <label className="flex flex-col gap-0.5 text-xs font-medium text-slate-500">
+            <label className="flex flex-col gap-0.5 text-xs font-medium text-fg-muted">
               Metric
               <select
                 value={adding}
                 onChange={(e) => setAdding(e.target.value)}
                 data-testid="goal-add-metric"
-                className="min-w-56 rounded-lg border border-slate-300 bg-white px-2.5 py-1.5 text-sm text-slate-700 shadow-sm focus:border-indigo-500 focus:ring-2 focus:ring-indigo-500/20 focus:outline-none"
+                className={`${CONTROL} min-w-56 px-2.5 py-1.5`}
               >
                 <option value="">Choose a metric…</option>
                 {withoutGoal.map((m) => (
@@ -105,7 +105,7 @@ export function GoalsPage() {
               type="submit"
               disabled={!adding}
               data-testid="goal-add"
-              className="rounded-lg bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500 disabled:opacity-50"
+              className={`${BUTTON_PRIMARY} px-3 py-1.5`}
             >
               Add goal
             </button>
@@ -122,7 +122,7 @@ export function GoalsPage() {
         ) : goals.isLoading ? (
           <Spinner label="Loading goals…" />
         ) : items.length === 0 ? (
-          <p className="p-6 text-sm text-slate-500" data-testid="goals-empty">
+          <p className="p-6 text-sm text-fg-muted" data-testid="goals-empty">
             No goals yet.{canEdit ? " Set one here, or with “Set goal” on a dashboard card." : ""}
           </p>
         ) : (
@@ -133,7 +133,7 @@ export function GoalsPage() {
               </div>
             )}
             <table className="min-w-full text-sm" data-testid="goals-table">
-              <thead className="bg-slate-50 text-left text-xs font-medium tracking-wide text-slate-500 uppercase">
+              <thead className="bg-subtle text-left text-xs font-medium tracking-wide text-fg-muted uppercase">
                 <tr>
                   <th scope="col" className="px-4 py-2">Metric</th>
                   <th scope="col" className="px-4 py-2">Target</th>
@@ -144,7 +144,7 @@ export function GoalsPage() {
                   {canEdit && <th scope="col" className="px-4 py-2"><span className="sr-only">Actions</span></th>}
                 </tr>
               </thead>
-              <tbody className="divide-y divide-slate-100">
+              <tbody className="divide-y divide-line-soft">
                 {items.map((g) => {
                   const t = targetOf(g);
                   const m = now.get(g.metric);
@@ -152,9 +152,9 @@ export function GoalsPage() {
                   const pace = m?.goal?.pace_target;
                   return (
                     <tr key={g.metric} data-testid={`goal-row-${g.metric}`} data-target={g.goal.target}>
-                      <th scope="row" className="px-4 py-2.5 text-left font-medium text-slate-900">
+                      <th scope="row" className="px-4 py-2.5 text-left font-medium text-fg">
                         {g.label}
-                        <div className="font-mono text-xs font-normal text-slate-400">{g.metric}</div>
+                        <div className="font-mono text-xs font-normal text-fg-muted">{g.metric}</div>
                       </th>
                       <td className="px-4 py-2.5 whitespace-nowrap tabular-nums" data-testid={`goal-row-${g.metric}-target`}>
                         {describeTarget({ ...g.goal, period: null }, t.unit)}
@@ -164,14 +164,14 @@ export function GoalsPage() {
                       <td className="px-4 py-2.5 tabular-nums" data-testid={`goal-row-${g.metric}-value`} data-value={m ? (m.value ?? "null") : ""}>
                         {m ? (
                           <>
-                            <span className="font-medium text-slate-900">{formatMetric(t.unit, m.value)}</span>
-                            <span className="block text-xs text-slate-500">
+                            <span className="font-medium text-fg">{formatMetric(t.unit, m.value)}</span>
+                            <span className="block text-xs text-fg-muted">
                               {statusPeriodLabel(g.goal.period)}
                               {pace !== null && pace !== undefined && pace !== g.goal.target ? ` · on pace: ${formatMetric(t.unit, pace)}` : ""}
                             </span>
                           </>
                         ) : (
-                          <span className="text-slate-400">…</span>
+                          <span className="text-fg-muted">…</span>
                         )}
                       </td>
                       <td className="px-4 py-2.5" data-testid={`goal-row-${g.metric}-status`} data-status={m ? (status ?? "none") : ""}>
@@ -188,7 +188,7 @@ export function GoalsPage() {
                             data-testid={`goal-row-${g.metric}-edit`}
                             onClick={() => setEditing(t)}
                             aria-label={`Edit the goal for ${g.label}`}
-                            className="rounded-lg border border-slate-300 px-2.5 py-1 text-xs font-medium text-slate-700 hover:bg-slate-50"
+                            className={`${BUTTON} px-2.5 py-1 text-xs`}
                           >
                             Edit
                           </button>

@@ -4,10 +4,10 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import type { AnyRecord, Page } from "../lib/types";
 import { formatInt, pageCount } from "../lib/format";
-import { apiListPath, detailPath, listFilters, RESOURCES, type Column } from "../lib/resources";
+import { apiExportPath, apiListPath, detailPath, listFilters, RESOURCES, type Column } from "../lib/resources";
 import { withAsOf } from "../lib/asof";
-import { CellValue } from "../components/Cell";
-import { Card, ErrorBox, Spinner } from "../components/ui";
+import { CellValue, cellText } from "../components/Cell";
+import { BUTTON, CONTROL, Card, ErrorBox, Spinner } from "../components/ui";
 
 const PAGE_SIZES = [25, 50, 100];
 
@@ -43,13 +43,13 @@ function ColumnPicker({ all, chosen, toggle }: { all: Column[]; chosen: Set<stri
   return (
     <div className="relative">
       <button type="button" data-testid="column-picker" aria-expanded={open} onClick={() => setOpen(!open)}
-        className="rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50">
+        className={`${BUTTON} px-3 py-2`}>
         Columns
       </button>
       {open && (
-        <div className="absolute right-0 z-20 mt-1 w-52 rounded-lg border border-slate-200 bg-white p-2 shadow-lg" role="group" aria-label="Columns shown">
+        <div className="absolute right-0 z-20 mt-1 w-52 rounded-lg border border-line bg-raised p-2 shadow-lg dark:border-line-strong" role="group" aria-label="Columns shown">
           {all.map((c) => (
-            <label key={c.key} className="flex items-center gap-2 rounded px-2 py-1 text-sm text-slate-700 hover:bg-slate-50">
+            <label key={c.key} className="flex items-center gap-2 rounded px-2 py-1 text-sm text-fg-soft hover:bg-accent-soft">
               <input type="checkbox" checked={chosen.has(c.key)} onChange={() => toggle(c.key)} />
               {c.label}
             </label>
@@ -121,6 +121,29 @@ export function ListPage({ resource }: { resource: string }) {
     window.scrollTo({ top: 0 });
   }, [page]);
 
+  // The CSV export of exactly this view (search, order, filters), every page.
+  const [exporting, setExporting] = useState(false);
+  const [exportError, setExportError] = useState<unknown>(null);
+  async function exportCsv() {
+    setExporting(true);
+    setExportError(null);
+    try {
+      const { blob, filename } = await api.download(apiExportPath(resource, { q, sort, order, filters }));
+      const href = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = href;
+      a.download = filename ?? `${resource}.csv`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      window.setTimeout(() => URL.revokeObjectURL(href), 10_000);
+    } catch (e) {
+      setExportError(e);
+    } finally {
+      setExporting(false);
+    }
+  }
+
   function toggleSort(col: Column) {
     const key = col.sortKey === undefined ? col.key : col.sortKey;
     if (!key) return;
@@ -132,8 +155,8 @@ export function ListPage({ resource }: { resource: string }) {
     <div className="space-y-4">
       <div className="flex flex-col gap-3 sm:flex-row sm:items-end sm:justify-between">
         <div>
-          <h1 className="text-xl font-semibold text-slate-900">{cfg.title}</h1>
-          <p className="text-sm text-slate-500">
+          <h1 className="text-xl font-semibold text-fg">{cfg.title}</h1>
+          <p className="text-sm text-fg-muted">
             <span data-testid="list-total" data-value={data ? total : ""}>
               {data ? formatInt(total) : "…"}
             </span>{" "}
@@ -143,9 +166,9 @@ export function ListPage({ resource }: { resource: string }) {
           {filters.length > 0 && (
             <div className="mt-2 flex flex-wrap gap-1.5" data-testid="list-filters">
               {filters.map(([k, v]) => (
-                <span key={k + v} className="inline-flex items-center gap-1 rounded-full bg-indigo-50 px-2 py-0.5 text-xs text-indigo-700">
+                <span key={k + v} className="inline-flex items-center gap-1 rounded-full bg-accent-soft px-2 py-0.5 text-xs text-accent-soft-fg">
                   {k.replace(/_/g, " ")}: {v}
-                  <button type="button" aria-label={`Remove filter ${k}`} onClick={() => update({ [k]: undefined, page: 1 })} className="text-indigo-400 hover:text-indigo-700">
+                  <button type="button" aria-label={`Remove filter ${k}`} onClick={() => update({ [k]: undefined, page: 1 })} className="hover:text-fg">
                     ✕
                   </button>
                 </span>
@@ -154,9 +177,19 @@ export function ListPage({ resource }: { resource: string }) {
           )}
         </div>
         <div className="flex w-full items-center gap-2 sm:w-auto">
+        <button
+          type="button"
+          data-testid="export-csv"
+          onClick={exportCsv}
+          disabled={exporting}
+          title="Download every record of this view (all pages) as CSV"
+          className={`${BUTTON} whitespace-nowrap px-3 py-2`}
+        >
+          {exporting ? "Exporting…" : "Export CSV"}
+        </button>
         <ColumnPicker all={cfg.columns} chosen={chosen} toggle={toggleColumn} />
         <div className="relative w-full sm:w-80">
-          <svg viewBox="0 0 24 24" className="pointer-events-none absolute left-3 top-2.5 h-4 w-4 text-slate-400" fill="currentColor" aria-hidden="true">
+          <svg viewBox="0 0 24 24" className="pointer-events-none absolute left-3 top-2.5 h-4 w-4 text-fg-faint" fill="currentColor" aria-hidden="true">
             <path d="M15.5 14h-.79l-.28-.27A6.47 6.47 0 0 0 16 9.5 6.5 6.5 0 1 0 9.5 16c1.61 0 3.09-.59 4.23-1.57l.27.28v.79l5 4.99L20.49 19l-4.99-5zm-6 0C7.01 14 5 11.99 5 9.5S7.01 5 9.5 5 14 7.01 14 9.5 11.99 14 9.5 14z" />
           </svg>
           <input
@@ -170,11 +203,16 @@ export function ListPage({ resource }: { resource: string }) {
             onKeyDown={(e) => {
               if (e.key === "Enter") update({ q: search.trim() || undefined, page: 1 });
             }}
-            className="block w-full rounded-lg border border-slate-300 bg-white py-2 pl-9 pr-3 text-sm shadow-sm placeholder:text-slate-400 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20"
+            className={`${CONTROL} block w-full py-2 pl-9 pr-3`}
           />
         </div>
         </div>
       </div>
+      {exportError !== null && (
+        <div data-testid="export-error">
+          <ErrorBox error={exportError} />
+        </div>
+      )}
 
       <Card className="overflow-hidden">
         {query.isError ? (
@@ -184,16 +222,16 @@ export function ListPage({ resource }: { resource: string }) {
         ) : (
           <div className={`transition-opacity ${query.isFetching ? "opacity-60" : ""}`}>
             {/* Phones: one card per record. */}
-            <ul className="divide-y divide-slate-100 sm:hidden" data-testid="list-cards">
+            <ul className="divide-y divide-line-soft sm:hidden" data-testid="list-cards">
               {(data?.items ?? []).map((row) => (
                 <li key={String(row.id)}>
-                  <Link to={withAsOf(detailPath(resource, String(row.id)), asOf)} className="block px-4 py-3 hover:bg-indigo-50/40">
-                    <div className="font-medium text-slate-900"><CellValue col={columns[0]} row={row} /></div>
+                  <Link to={withAsOf(detailPath(resource, String(row.id)), asOf)} className="block px-4 py-3 hover:bg-accent-soft/40">
+                    <div className="font-medium text-fg"><CellValue col={columns[0]} row={row} /></div>
                     <dl className="mt-1 grid grid-cols-2 gap-x-3 gap-y-0.5 text-xs">
                       {columns.slice(1).map((col) => (
                         <div key={col.key} className="min-w-0">
-                          <dt className="inline text-slate-500">{col.label}: </dt>
-                          <dd className="inline text-slate-700"><CellValue col={col} row={row} /></dd>
+                          <dt className="inline text-fg-muted">{col.label}: </dt>
+                          <dd className="inline text-fg-soft"><CellValue col={col} row={row} /></dd>
                         </div>
                       ))}
                     </dl>
@@ -203,18 +241,18 @@ export function ListPage({ resource }: { resource: string }) {
             </ul>
             <div className="hidden overflow-x-auto sm:block">
             <table className="min-w-full text-sm" data-testid="list-table">
-              <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
+              <thead className="bg-subtle text-left text-xs font-medium uppercase tracking-wide text-fg-muted">
                 <tr>
                   {columns.map((col) => {
                     const key = col.sortKey === undefined ? col.key : col.sortKey;
                     const active = key && sort === key;
                     return (
-                      <th key={col.key + col.label} className={`px-4 py-2.5 ${col.align === "right" ? "text-right" : ""} ${col.className ?? ""}`}
+                      <th key={col.key + col.label} className={`px-3 py-2.5 ${col.align === "right" ? "text-right" : ""} ${col.className ?? ""}`}
                         aria-sort={active ? (order === "asc" ? "ascending" : "descending") : undefined}>
                         {key ? (
-                          <button type="button" onClick={() => toggleSort(col)} className="inline-flex items-center gap-1 uppercase hover:text-slate-800">
+                          <button type="button" onClick={() => toggleSort(col)} className="inline-flex items-center gap-1 uppercase hover:text-fg">
                             {col.label}
-                            <span className={active ? "text-indigo-600" : "text-slate-300"}>{active ? (order === "asc" ? "▲" : "▼") : "↕"}</span>
+                            <span className={active ? "text-accent" : "text-fg-faint"} aria-hidden="true">{active ? (order === "asc" ? "▲" : "▼") : "↕"}</span>
                           </button>
                         ) : (
                           col.label
@@ -224,20 +262,21 @@ export function ListPage({ resource }: { resource: string }) {
                   })}
                 </tr>
               </thead>
-              <tbody className="divide-y divide-slate-100">
+              <tbody className="divide-y divide-line-soft">
                 {(data?.items ?? []).map((row) => {
                   const href = withAsOf(detailPath(resource, String(row.id)), asOf);
                   return (
-                    <tr key={String(row.id)} data-testid="list-row" className="cursor-pointer hover:bg-indigo-50/40"
+                    <tr key={String(row.id)} data-testid="list-row" className="cursor-pointer hover:bg-accent-soft/40"
                       onClick={(e) => {
                         if ((e.target as HTMLElement).closest("a")) return;
                         navigate(href);
                       }}>
                       {columns.map((col, i) => (
                         <td key={col.key + col.label}
-                          className={`max-w-xs truncate px-4 py-2.5 text-slate-700 ${col.align === "right" ? "text-right tabular-nums" : ""} ${col.className ?? ""}`}>
+                          title={cellText(col, row)}
+                          className={`${col.className?.includes("max-w-") ? "" : "max-w-xs"} truncate px-3 py-2.5 text-fg-soft ${col.align === "right" ? "text-right tabular-nums" : ""} ${col.className ?? ""}`}>
                           {i === 0 ? (
-                            <Link to={href} className="font-medium text-slate-900 hover:text-indigo-600">
+                            <Link to={href} className="font-medium text-fg hover:text-accent">
                               <CellValue col={col} row={row} />
                             </Link>
                           ) : (
@@ -252,28 +291,28 @@ export function ListPage({ resource }: { resource: string }) {
             </table>
             </div>
             {data && data.items.length === 0 && (
-              <p className="px-4 py-10 text-center text-sm text-slate-500">No {cfg.title.toLowerCase()} found.</p>
+              <p className="px-4 py-10 text-center text-sm text-fg-muted">No {cfg.title.toLowerCase()} found.</p>
             )}
           </div>
         )}
-        <div className="flex flex-wrap items-center justify-between gap-3 border-t border-slate-100 px-4 py-3 text-sm">
-          <div className="flex items-center gap-2 text-slate-600">
+        <div className="flex flex-wrap items-center justify-between gap-3 border-t border-line-soft px-4 py-3 text-sm">
+          <div className="flex items-center gap-2 text-fg-soft">
             <label htmlFor="page-size">Rows</label>
             <select id="page-size" value={pageSize} onChange={(e) => update({ page_size: Number(e.target.value), page: 1 })}
-              className="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm">
+              className={`${CONTROL} px-2 py-1`}>
               {PAGE_SIZES.map((s) => <option key={s} value={s}>{s}</option>)}
             </select>
           </div>
           <div className="flex items-center gap-3">
             <button type="button" data-testid="prev-page" disabled={page <= 1} onClick={() => update({ page: page - 1 })}
-              className="rounded-lg border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-40">
+              className={`${BUTTON} px-3 py-1.5`}>
               Prev
             </button>
-            <span data-testid="page-indicator" className="tabular-nums text-slate-600">
+            <span data-testid="page-indicator" className="tabular-nums text-fg-soft">
               Page {formatInt(page)} of {pages === null ? "…" : formatInt(pages)}
             </span>
             <button type="button" data-testid="next-page" disabled={pages === null || page >= pages} onClick={() => update({ page: page + 1 })}
-              className="rounded-lg border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-40">
+              className={`${BUTTON} px-3 py-1.5`}>
               Next
             </button>
           </div>

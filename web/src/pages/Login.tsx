@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../lib/auth";
 import { ApiError } from "../lib/api";
+import { ALERT, CONTROL } from "../components/ui";
 
 export function LoginPage() {
   const { isAuthenticated, login } = useAuth();
@@ -29,8 +30,7 @@ export function LoginPage() {
     }
   }
 
-  const input =
-    "mt-1 block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm placeholder:text-slate-400 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/20";
+  const input = `${CONTROL} mt-1 block w-full px-3 py-2`;
 
   return (
     <div className="flex min-h-full items-center justify-center bg-gradient-to-br from-slate-900 via-slate-800 to-indigo-900 px-4 py-12">
@@ -39,28 +39,28 @@ export function LoginPage() {
           <img src="/favicon.svg" alt="" className="h-9 w-9" />
           <span className="text-2xl font-semibold tracking-tight text-white">AVESA</span>
         </div>
-        <form onSubmit={onSubmit} className="space-y-4 rounded-2xl bg-white p-6 shadow-xl sm:p-8" noValidate>
+        <form onSubmit={onSubmit} className="space-y-4 rounded-2xl bg-surface p-6 shadow-xl sm:p-8 dark:ring-1 dark:ring-white/10" noValidate>
           <div>
-            <h1 className="text-lg font-semibold text-slate-900">Sign in to your workspace</h1>
-            <p className="mt-1 text-sm text-slate-500">Use your tenant ID and account credentials.</p>
+            <h1 className="text-lg font-semibold text-fg">Sign in to your workspace</h1>
+            <p className="mt-1 text-sm text-fg-muted">Use your tenant ID and account credentials.</p>
           </div>
           {error && (
-            <div role="alert" data-testid="login-error" className="rounded-lg border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-700">
+            <div role="alert" data-testid="login-error" className={`${ALERT.red} px-3 py-2 text-sm`}>
               {error}
             </div>
           )}
           <div>
-            <label htmlFor="tenant" className="block text-sm font-medium text-slate-700">Tenant ID</label>
+            <label htmlFor="tenant" className="block text-sm font-medium text-fg-soft">Tenant ID</label>
             <input id="tenant" name="tenant" type="text" autoComplete="organization" required className={input}
               value={tenant} onChange={(e) => setTenant(e.target.value)} />
           </div>
           <div>
-            <label htmlFor="email" className="block text-sm font-medium text-slate-700">Email</label>
+            <label htmlFor="email" className="block text-sm font-medium text-fg-soft">Email</label>
             <input id="email" name="email" type="email" autoComplete="username" required className={input}
               value={email} onChange={(e) => setEmail(e.target.value)} />
           </div>
           <div>
-            <label htmlFor="password" className="block text-sm font-medium text-slate-700">Password</label>
+            <label htmlFor="password" className="block text-sm font-medium text-fg-soft">Password</label>
             <input id="password" name="password" type="password" autoComplete="current-password" required className={input}
               value={password} onChange={(e) => setPassword(e.target.value)} />
           </div>
