@@ -18,6 +18,7 @@
 #   The data is made once and kept in $AVESA_BENCH_DATA (default
 #   ~/.cache/avesa/bench-analytics); delete it to make it again (about 15 minutes).
 #   AVESA_BENCH_TICKETS / AVESA_BENCH_TIME_ENTRIES change the big tenant's size.
+#   AVESA_BENCH_BIN: the server binary to measure (an A/B against another build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -34,7 +35,7 @@ data=${AVESA_BENCH_DATA:-$HOME/.cache/avesa/bench-analytics}
 echo "== $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(git rev-parse --short HEAD), release build, wrk ${secs}s per line"
 [ -n "${AVESA_BENCH_NO_BUILD:-}" ] ||
   cargo build -q --release --locked -p avesa-cli --bin avesa --example api_bench_data
-bin="$CARGO_TARGET_DIR/release/avesa"
+bin="${AVESA_BENCH_BIN:-$CARGO_TARGET_DIR/release/avesa}"
 work=$(mktemp -d)
 server=""
 stop() { [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; server=""; }

@@ -171,8 +171,15 @@ pub fn export_columns(table: CanonicalTable) -> Vec<&'static str> {
     cols
 }
 
-/// Records as CSV rows (with the header first when asked): text as is, numbers and flags
-/// as JSON writes them, null as an empty field.
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a
+/// carriage return first: CWE-1236) gets a leading `'`, which spreadsheets show as text;
+/// ticket summaries and names come from end users.
+fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}").into() } else { s.into() }
+}
+
+/// Records as CSV rows (with the header first when asked): text as is (but see
+/// [`csv_text`]), numbers and flags as JSON writes them, null as an empty field.
 fn csv_rows(columns: &[&str], records: &[Record], header: bool) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(records.len() * 256));
     let failed = |e: csv::Error| {
@@ -185,7 +192,7 @@ fn csv_rows(columns: &[&str], records: &[Record], header: bool) -> Result<Vec<u8
     for r in records {
         w.write_record(columns.iter().map(|c| match r.get(*c) {
             None | Some(serde_json::Value::Null) => String::new(),
-            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::String(s)) => csv_text(s).into_owned(),
             Some(v) => v.to_string(),
         }))
         .map_err(failed)?;
@@ -193,18 +200,44 @@ fn csv_rows(columns: &[&str], records: &[Record], header: bool) -> Result<Vec<u8
     w.into_inner().map_err(|e| failed(e.into_error().into()))
 }
 
-/// One batch of an export, read under the read gate.
+/// How long a batch after the first may wait out a busy warehouse (the answer has begun:
+/// an error would cut the file short).
+const EXPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One batch of an export, read under the read gate. After the first (`patient`), a busy
+/// gate or warehouse (429, 503) is waited out, up to [`EXPORT_PATIENCE`].
 async fn export_batch(
     state: &AppState,
     tenant: &avesa_model::TenantId,
     table: CanonicalTable,
     q: &ListQuery,
+    patient: bool,
 ) -> Result<Vec<Record>, ApiError> {
-    let _permit = state.reads.gate.enter(tenant).await?;
-    let mut page = state.warehouse.list(tenant, table, q).await?;
-    let as_of = q.as_of.map(|t| t.and_utc());
-    add_reference_names(state, tenant, table, &mut page.items, as_of).await?;
-    Ok(page.items)
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        let read = async {
+            let _permit = state.reads.gate.enter(tenant).await?;
+            let mut page = state.warehouse.list(tenant, table, q).await?;
+            let as_of = q.as_of.map(|t| t.and_utc());
+            add_reference_names(state, tenant, table, &mut page.items, as_of).await?;
+            Ok::<_, ApiError>(page.items)
+        };
+        match read.await {
+            Err(e)
+                if patient
+                    && matches!(
+                        e.code,
+                        crate::error::ErrorCode::RateLimited | crate::error::ErrorCode::Unavailable
+                    )
+                    && started.elapsed() < EXPORT_PATIENCE =>
+            {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn export(
@@ -220,15 +253,19 @@ async fn export(
     let params = ListParams::from_pairs(pairs)?;
     let tz = crate::tenant_settings::load(&state, &user.tenant).await?.time_zone;
     let mut q = params.to_table_query(table, tz)?;
-    narrow_search(&state, &user.tenant, table, &mut q).await?;
-    // One instant for every batch: a sync applying meanwhile never mixes in.
+    // One instant of the sources' time for every batch, and for the names the search
+    // resolves (see docs/api.md for what a sync landing meanwhile can still do).
     let at = q.as_of.unwrap_or_else(|| Utc::now().naive_utc());
     q.as_of = Some(at);
+    {
+        let _permit = state.reads.gate.enter(&user.tenant).await?;
+        narrow_search(&state, &user.tenant, table, &mut q).await?;
+    }
     q.page_size = EXPORT_BATCH;
     q.page = 1;
     let columns = export_columns(table);
     // The first batch before the answer starts: its errors are still a status.
-    let first = export_batch(&state, &user.tenant, table, &q).await?;
+    let first = export_batch(&state, &user.tenant, table, &q, false).await?;
     let head = csv_rows(&columns, &first, true)?;
     let more = first.len() == EXPORT_BATCH as usize;
     let tenant = user.tenant.clone();
@@ -239,7 +276,12 @@ async fn export(
                 return Ok(None);
             }
             q.page += 1;
-            let batch = export_batch(&state, &tenant, table, &q).await?;
+            let batch = export_batch(&state, &tenant, table, &q, true).await.inspect_err(|e| {
+                tracing::warn!(
+                    %tenant, %table, batch = q.page, error = %e.message,
+                    "an export stopped part-way; the client sees a cut-off transfer"
+                );
+            })?;
             let more = batch.len() == EXPORT_BATCH as usize;
             Ok::<_, ApiError>(Some((csv_rows(&columns, &batch, false)?, (q, more))))
         }
@@ -550,6 +592,20 @@ mod tests {
             }
         }
         p
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_text() {
+        assert_eq!(csv_text("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(csv_text("+1 555 0100"), "'+1 555 0100");
+        assert_eq!(csv_text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_text("-2"), "'-2");
+        assert_eq!(csv_text("Printer jam"), "Printer jam");
+        let mut r = Record::new();
+        r.insert("hours".into(), serde_json::json!(-1.5));
+        r.insert("summary".into(), serde_json::json!("=1+1"));
+        let out = csv_rows(&["hours", "summary"], &[r], true).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "hours,summary\n-1.5,'=1+1\n");
     }
 
     #[test]

@@ -1217,11 +1217,12 @@ async fn report(
     for v in metric_values {
         metrics.push(view(state, user, &settings, &q, v).await?);
     }
-    // The breakdowns' names, looked up at once.
-    let breakdowns = futures::future::try_join_all(
-        breakdown_values.into_iter().map(|v| view(state, user, &settings, &q, v)),
-    )
-    .await?;
+    // The breakdowns' names: one read after another, as the request's one read permit
+    // sizes.
+    let mut breakdowns = Vec::with_capacity(breakdown_values.len());
+    for v in breakdown_values {
+        breakdowns.push(view(state, user, &settings, &q, v).await?);
+    }
     let name = record.get("name").and_then(|v| v.as_str()).map(str::to_owned);
     Ok(ReportView { id, name, period: (&q.period).into(), metrics, series, breakdowns })
 }

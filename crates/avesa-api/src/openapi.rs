@@ -292,9 +292,11 @@ pub(crate) fn entity_operations(
         .summary(Some(format!("Export {plural} as CSV")))
         .description(Some(
             "Every record the list with the same parameters holds (all pages, not one), as \
-             CSV with a header row, streamed as it is read; all read at one instant (`as_of`, \
-             or when the export starts), so a sync running meanwhile never mixes in. The \
-             columns: the record's fields and the names of what it refers to.",
+             CSV with a header row, streamed as it is read, each batch as of one instant \
+             (`as_of`, or when the export starts). The columns: the record's fields and the \
+             names of what it refers to; text a spreadsheet would run as a formula starts \
+             with `'`. `page` and `page_size` are refused (400). See docs/api.md for its \
+             limits.",
         ));
     for p in list.parameters.iter().flatten() {
         if let RefOr::T(p) = p

@@ -1133,7 +1133,7 @@ mod tests {
         assert_eq!(rustix::process::getpriority_process(None).unwrap(), own, "the caller");
     }
 
-    /// A warehouse file made before `responded_at` and `reopen_count` existed opens, gains
+    /// A warehouse file made before `responded_at`, `reopen_count` and `number` existed opens, gains
     /// them (its old versions read them as null), and takes today's batches.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_warehouse_made_before_a_column_was_added_gains_it() {
@@ -1145,7 +1145,7 @@ mod tests {
             let t = CanonicalTable::Tickets;
             let old = t
                 .all_columns()
-                .filter(|c| !matches!(c.name, "responded_at" | "reopen_count"))
+                .filter(|c| !matches!(c.name, "responded_at" | "reopen_count" | "number"))
                 .chain(SCD2_COLUMNS);
             conn.execute_batch(&format!("CREATE TABLE tickets ({})", ddl_columns(old))).unwrap();
             conn.execute_batch(
@@ -1157,7 +1157,10 @@ mod tests {
             .unwrap();
         }
         let w = DuckDbWarehouse::open(&path, &DuckDbOptions::default()).unwrap();
-        let rows = [Row::new("acme", "2", 5).text("summary", "new").int("reopen_count", 3)];
+        let rows = [Row::new("acme", "2", 5)
+            .text("summary", "new")
+            .int("reopen_count", 3)
+            .text("number", "INC0000002")];
         let report = w.apply(CanonicalTable::Tickets, batch(CanonicalTable::Tickets, &rows)).await;
         assert_eq!(report.unwrap().inserted, 1);
         let acme = TenantId::new("acme").unwrap();
@@ -1170,6 +1173,7 @@ mod tests {
         };
         let new = get("2").await;
         assert_eq!(new["reopen_count"], 3);
+        assert_eq!(new["number"], "INC0000002");
         use avesa_warehouse::aggregate::{Agg, Aggregate, Expr, Measure};
         let mut a = Aggregate::new(CanonicalTable::Tickets);
         a.measures = vec![
@@ -1181,6 +1185,7 @@ mod tests {
         let old = get("1").await;
         assert_eq!(old["summary"], "old");
         assert!(old["reopen_count"].is_null(), "{old:?}");
+        assert!(old["number"].is_null(), "{old:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

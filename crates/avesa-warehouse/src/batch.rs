@@ -7,8 +7,11 @@
 //! query per table, instant and grouping instead ([`fuse`]): the filters every aggregate
 //! of the group shares stay the query's filter, each aggregate's other filters become
 //! conditions of its own measures (`count(*) FILTER (WHERE …)`), and, where rows are
-//! grouped, a count of each aggregate's own rows tells which groups were its. The fused
-//! queries of one call run at once (each backend still bounds how many reads run).
+//! grouped, a count of each aggregate's own rows tells which groups were its. Where every
+//! aggregate of a group reads a date range of the same column, the query also keeps the
+//! range that covers them all, so the engine still skips what lies outside it. The fused
+//! queries of one call run one after another: a request holds one read permit of the
+//! API's read gate, and one query at a time is what that permit sizes.
 //!
 //! The answer is exactly what each aggregate alone answers (the conformance suite checks
 //! every backend), so callers gain speed without a second code path.
@@ -95,6 +98,7 @@ fn fuse_group(aggs: &[Aggregate], members: &[usize]) -> Fused {
         measures: vec![],
         top: None,
     };
+    query.filter.extend(hulls(aggs, members, &shared));
     let mut parts = Vec::with_capacity(members.len());
     for &m in members {
         let a = &aggs[m];
@@ -126,6 +130,53 @@ fn fuse_group(aggs: &[Aggregate], members: &[usize]) -> Fused {
     Fused { query, parts }
 }
 
+/// For each timestamp column every member reads a range of (beyond the shared filter), the
+/// range covering all of theirs: implied by each member's own filter, so adding it to the
+/// query changes no answer, and it lets the engine skip rows outside every period.
+fn hulls(aggs: &[Aggregate], members: &[usize], shared: &[Cond]) -> Vec<Cond> {
+    let ranges = |m: usize| -> Vec<(&'static str, Option<i64>, Option<i64>)> {
+        aggs[m]
+            .filter
+            .iter()
+            .filter(|c| !shared.contains(c))
+            .filter_map(|c| match c {
+                Cond::Within { column, from, to } => Some((*column, *from, *to)),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = ranges(members[0]);
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (column, _, _) in &first {
+        if seen.contains(column) {
+            continue;
+        }
+        seen.push(column);
+        let mut hull: Option<(Option<i64>, Option<i64>)> = None;
+        let mut everywhere = true;
+        for &m in members {
+            // A member with several ranges of the column lies within each; any one bounds it.
+            let Some((_, from, to)) = ranges(m).into_iter().find(|r| r.0 == *column) else {
+                everywhere = false;
+                break;
+            };
+            hull = Some(match hull {
+                None => (from, to),
+                Some((f, t)) => {
+                    (f.zip(from).map(|(a, b)| a.min(b)), t.zip(to).map(|(a, b)| a.max(b)))
+                }
+            });
+        }
+        if let (true, Some((from, to))) = (everywhere, hull)
+            && (from.is_some() || to.is_some())
+        {
+            out.push(Cond::Within { column, from, to });
+        }
+    }
+    out
+}
+
 impl Fused {
     /// The indices (in the caller's list) of the aggregates this query answers.
     pub fn members(&self) -> impl Iterator<Item = usize> + '_ {
@@ -152,9 +203,9 @@ impl Fused {
 }
 
 /// The answers to `aggs`, in order, each exactly what [`Warehouse::aggregate`] answers
-/// for it alone, from as few queries as [`fuse`] makes, run at once. A fused query the
-/// backend refuses as too large (more groups than one answer may hold) is retried as its
-/// members' own queries.
+/// for it alone, from as few queries as [`fuse`] makes, run one after another. A fused
+/// query the backend refuses as too large (more groups than one answer may hold) is
+/// retried as its members' own queries.
 pub async fn aggregate_all(
     wh: &dyn Warehouse,
     tenant: &TenantId,
@@ -163,24 +214,20 @@ pub async fn aggregate_all(
     for a in aggs {
         a.check()?;
     }
-    let fused = fuse(aggs);
-    let answers = futures::future::join_all(fused.iter().map(|f| async move {
-        match wh.aggregate(tenant, &f.query).await {
-            Ok(rows) => Ok(f.split(&rows)),
-            Err(WarehouseError::BadRequest(_)) if f.parts.len() > 1 => {
-                let mut out = Vec::with_capacity(f.parts.len());
-                for i in f.members() {
-                    out.push((i, wh.aggregate(tenant, &aggs[i]).await?));
-                }
-                Ok(out)
-            }
-            Err(e) => Err(e),
-        }
-    }))
-    .await;
     let mut out: Vec<Option<Vec<AggRow>>> = vec![None; aggs.len()];
-    for answer in answers {
-        for (i, rows) in answer? {
+    for f in fuse(aggs) {
+        let answer = match wh.aggregate(tenant, &f.query).await {
+            Ok(rows) => f.split(&rows),
+            Err(WarehouseError::BadRequest(_)) if f.parts.len() > 1 => {
+                let mut own = Vec::with_capacity(f.parts.len());
+                for i in f.members() {
+                    own.push((i, wh.aggregate(tenant, &aggs[i]).await?));
+                }
+                own
+            }
+            Err(e) => return Err(e),
+        };
+        for (i, rows) in answer {
             out[i] = Some(rows);
         }
     }
@@ -217,7 +264,11 @@ mod tests {
         assert_eq!(fused.len(), 3, "{fused:#?}");
         let f = &fused[0];
         assert_eq!(f.members().collect::<Vec<_>>(), [0, 2]);
-        assert_eq!(f.query.filter, [board], "the shared filter stays the query's");
+        assert_eq!(
+            f.query.filter,
+            [board, within("opened_at", 0, 20)],
+            "the shared filter stays the query's, with the range covering both periods"
+        );
         assert_eq!(
             f.query.measures,
             [

@@ -63,6 +63,9 @@ export interface ChartTheme {
   refetchInterval: number | false;
 }
 
+/** How often an open dashboard reads its figures again. */
+export const DASHBOARD_REFRESH_MS = 120_000;
+
 export const DASHBOARD_THEME: ChartTheme = {
   present: false,
   font: 11,
@@ -76,7 +79,9 @@ export const DASHBOARD_THEME: ChartTheme = {
   tick: "var(--color-fg-muted)",
   label: "var(--color-fg-soft)",
   interactive: true,
-  refetchInterval: false,
+  // An open dashboard keeps itself current (syncs land every few minutes); a hidden
+  // tab waits until it is shown again.
+  refetchInterval: DASHBOARD_REFRESH_MS,
 };
 
 const ThemeContext = createContext<ChartTheme>(DASHBOARD_THEME);
@@ -132,7 +137,7 @@ export function useMetric(metric: string, extra: Record<string, string>) {
     queryFn: () => api.request<MetricView>(`/api/analytics/metrics/${metric}?${qs}`),
     placeholderData: keepPreviousData,
     refetchInterval: t.refetchInterval,
-    refetchIntervalInBackground: t.refetchInterval !== false,
+    refetchIntervalInBackground: t.present,
   });
 }
 
@@ -145,7 +150,7 @@ export function useSeries(metric: string) {
     queryFn: () => api.request<SeriesView>(`/api/analytics/metrics/${metric}/series?${qs}`),
     placeholderData: keepPreviousData,
     refetchInterval: t.refetchInterval,
-    refetchIntervalInBackground: t.refetchInterval !== false,
+    refetchIntervalInBackground: t.present,
   });
 }
 

@@ -62,6 +62,8 @@ export function Layout() {
   const dash = useQuery({
     queryKey: ["dashboard"],
     queryFn: () => api.request<Dashboard>("/api/analytics/dashboard"),
+    // "Last synced" stays true while the app is open.
+    refetchInterval: 120_000,
   });
   const lastSynced = dash.data?.last_synced_at ?? null;
 

@@ -11,7 +11,7 @@ import { presentSearch, type ChartId } from "../lib/present";
 import { BUTTON, ErrorBox, Spinner } from "../components/ui";
 import { FilterBar, PeriodPicker } from "../components/Filters";
 import { KpiCard } from "../components/KpiCard";
-import { Chart } from "../components/Charts";
+import { Chart, DASHBOARD_REFRESH_MS } from "../components/Charts";
 import { GoalDialog, useCanEditGoals } from "../components/GoalDialog";
 
 /** The cards, in order. */
@@ -40,6 +40,7 @@ export function DashboardPage() {
     queryKey: ["kpis", qs],
     queryFn: () => api.request<{ items: MetricView[] }>(`/api/analytics/kpis?${qs}`),
     placeholderData: keepPreviousData,
+    refetchInterval: DASHBOARD_REFRESH_MS,
   });
   const period = kpis.data?.items[0]?.period;
   const canEditGoals = useCanEditGoals();
