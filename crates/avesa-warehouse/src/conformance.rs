@@ -728,8 +728,23 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
         q(t, vec![], vec![], every_measure.clone()),
         q(t, vec![window.clone()], vec![], every_measure.clone()),
         q(t, vec![], vec![Dim::Value(Col::Column("status"))], every_measure.clone()),
-        // Grouped alike but filtered apart: fused, a group may hold none of its rows.
         q(t, vec![window.clone()], vec![Dim::Value(Col::Column("status"))], every_measure.clone()),
+        // The same rows as cases above, other measures: answered together, fused.
+        q(
+            t,
+            vec![window.clone()],
+            vec![],
+            vec![
+                Measure::when(Agg::Avg(Expr::Flag("sla_met")), Cond::Is("closed", true)),
+                Measure::new(Agg::Max(Expr::Number("budget_hours"))),
+            ],
+        ),
+        q(
+            t,
+            vec![window.clone()],
+            vec![Dim::Value(Col::Column("status"))],
+            vec![Measure::new(Agg::Median(Expr::Number("budget_hours")))],
+        ),
         q(
             t,
             vec![],
@@ -912,7 +927,7 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
             }
             groups += want.len();
         }
-        // Answered together (fused into shared scans), each is what it is alone.
+        // Answered together (those reading the same rows fused), each is what it is alone.
         let all = crate::batch::aggregate_all(wh, &tn, &cases).await.unwrap();
         for (c, got) in cases.iter().zip(&all) {
             let want = reference.aggregate(&tn, c).await.unwrap();
