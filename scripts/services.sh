@@ -3,6 +3,8 @@
 # distributed demo use beside the machine's PostgreSQL and NATS:
 #   - an S3-compatible server: moto, from PyPI, in a virtualenv    http://127.0.0.1:19900
 #   - ClickHouse: Debian's clickhouse-server, with a private config  http://127.0.0.1:18123
+#   - an SMTP sink: aiosmtpd, from PyPI, in a virtualenv, keeping every message it
+#     receives in a Maildir (the report e-mail tests read it)         smtp://127.0.0.1:12525
 # Each runs in the background from a folder under ~/.cache/avesa/services (installs and
 # data persist there). A service that already answers is used as it is.
 #
@@ -14,6 +16,8 @@
 AVESA_SERVICES_DIR="${AVESA_SERVICES_DIR:-$HOME/.cache/avesa/services}"
 export AVESA_TEST_S3_ENDPOINT="${AVESA_TEST_S3_ENDPOINT:-http://127.0.0.1:19900}"
 export AVESA_TEST_CLICKHOUSE_URL="${AVESA_TEST_CLICKHOUSE_URL:-http://127.0.0.1:18123}"
+export AVESA_TEST_SMTP="${AVESA_TEST_SMTP:-smtp://127.0.0.1:12525}"
+export AVESA_TEST_SMTP_MAILDIR="${AVESA_TEST_SMTP_MAILDIR:-$AVESA_SERVICES_DIR/smtp/maildir}"
 
 _AVESA_STARTED_PIDS=""
 
@@ -72,9 +76,36 @@ XML
   _wait_for "ClickHouse" "$AVESA_TEST_CLICKHOUSE_URL/?query=SELECT%201" "$dir/log/err.log"
 }
 
+_smtp_answers() { # whether an SMTP server greets on AVESA_TEST_SMTP's host and port
+  local hostport="${AVESA_TEST_SMTP#smtp://}"
+  timeout 2 bash -c "exec 3<>/dev/tcp/${hostport%:*}/${hostport##*:} && head -c 3 <&3 | grep -q 220" 2>/dev/null
+}
+
+start_smtp() {
+  mkdir -p "$AVESA_TEST_SMTP_MAILDIR"/{tmp,new,cur}
+  if _smtp_answers; then return 0; fi
+  local dir="$AVESA_SERVICES_DIR/smtp"
+  if [ ! -x "$dir/venv/bin/aiosmtpd" ]; then
+    python3 -m venv "$dir/venv"
+    "$dir/venv/bin/pip" install -q --disable-pip-version-check "aiosmtpd==1.4.*"
+  fi
+  local hostport="${AVESA_TEST_SMTP#smtp://}"
+  nohup "$dir/venv/bin/python" -m aiosmtpd -n -l "$hostport" \
+    -c aiosmtpd.handlers.Mailbox "$AVESA_TEST_SMTP_MAILDIR" >"$dir/smtp.log" 2>&1 &
+  _AVESA_STARTED_PIDS="$_AVESA_STARTED_PIDS $!"
+  for _ in $(seq 1 60); do
+    if _smtp_answers; then return 0; fi
+    sleep 0.5
+  done
+  echo "error: the SMTP sink did not start; its log ($dir/smtp.log):" >&2
+  tail -20 "$dir/smtp.log" >&2 || true
+  return 1
+}
+
 start_services() {
   start_s3
   start_clickhouse
+  start_smtp
 }
 
 stop_started_services() {
@@ -98,4 +129,5 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   start_services
   echo "S3 (moto):  $AVESA_TEST_S3_ENDPOINT"
   echo "ClickHouse: $AVESA_TEST_CLICKHOUSE_URL"
+  echo "SMTP sink:  $AVESA_TEST_SMTP (messages in $AVESA_TEST_SMTP_MAILDIR/new)"
 fi

@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { checkDetailPages } from "./detail.mjs";
 import { checkGoalsAndPresent } from "./goals.mjs";
 import { checkTheme } from "./theme.mjs";
+import { checkSavedViews } from "./views.mjs";
+import { checkClientReports } from "./reports.mjs";
 
 const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 300_000);
 const STEP_TIMEOUT_MS = 15_000;
@@ -343,7 +345,38 @@ async function main() {
     timeout: STEP_TIMEOUT_MS,
   });
 
-  // 5e. Dark mode (e2e/theme.mjs): the OS's dark, the header's System / Light / Dark switch.
+  // 5e. Saved views (e2e/views.mjs): a filtered tickets view saved, applied from the menu
+  //     after a reload, renamed and deleted; a dashboard view keeping its period.
+  await checkSavedViews({
+    page,
+    base,
+    get: (pathname) => api(base, pathname, { token }),
+    send: (method, pathname, body) => api(base, pathname, { token, method, body }),
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5e2. Client reports (e2e/reports.mjs): a company's PDF downloaded, e-mailed to a
+  //      made-up address (the server needs smtp.url: AVESA_TEST_SMTP), a monthly schedule
+  //      made and deleted.
+  await checkClientReports({
+    page,
+    base,
+    get: (pathname) => api(base, pathname, { token }),
+    artifacts: ARTIFACTS,
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5f. Dark mode (e2e/theme.mjs): the OS's dark, the header's System / Light / Dark switch.
   await checkTheme({
     page,
     artifacts: ARTIFACTS,

@@ -1068,14 +1068,14 @@ impl SeriesViewPlan<'_> {
 }
 
 /// What a company or member report shows: its figures, their trends, and breakdowns.
-struct ReportShape {
+pub(crate) struct ReportShape {
     metrics: &'static [&'static str],
     series: &'static [&'static str],
     /// (metric, group_by).
-    breakdowns: &'static [(&'static str, &'static str)],
+    pub(crate) breakdowns: &'static [(&'static str, &'static str)],
 }
 
-const COMPANY_REPORT: ReportShape = ReportShape {
+pub(crate) const COMPANY_REPORT: ReportShape = ReportShape {
     metrics: &[
         "tickets_opened",
         "tickets_closed",
@@ -1139,7 +1139,7 @@ pub struct ReportView {
     pub breakdowns: Vec<MetricView>,
 }
 
-async fn report(
+pub(crate) async fn report(
     state: &AppState,
     user: &AuthUser,
     table: avesa_model::CanonicalTable,

@@ -18,6 +18,7 @@
 //! | `GET /api/{companies,contacts,tickets,time-entries}` | bearer | a [`Page`](avesa_warehouse::Page) |
 //! | `GET /api/{entity}/{id}?as_of=` | bearer | one record |
 //! | `GET /api/{entity}/{id}/history` | bearer | `{items: [versions]}` |
+//! | `GET`, `POST /api/views`, `PATCH`, `DELETE /api/views/{id}` | bearer | the caller's saved views ([`views`]) |
 //! | `GET /health`, `GET /health/detailed` | – | liveness, backend checks |
 //! | `GET /*` (anything else) | – | the UI: an embedded file or `index.html` |
 //!
@@ -50,9 +51,12 @@ mod limiter;
 pub mod openapi;
 pub mod ops;
 mod password;
+pub mod reports;
+pub mod schedules;
 pub mod server;
 pub mod tenant_settings;
 mod ui;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +123,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<str>>,
     /// Where this process's applies are counted (the response cache keys by them).
     pub epochs: avesa_warehouse::DataEpochs,
+    /// Sends client reports by e-mail; `None` when no SMTP server is configured.
+    pub mailer: Option<Arc<avesa_report::Mailer>>,
     /// The read routes' cache and gate.
     pub reads: Arc<ResponseCache>,
 }
@@ -210,7 +216,14 @@ impl AppState {
             metrics_token: None,
             epochs,
             reads,
+            mailer: None,
         }
+    }
+
+    /// E-mails client reports through `mailer`.
+    pub fn with_mailer(mut self, mailer: Option<Arc<avesa_report::Mailer>>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// Lets a scraper read `/metrics` with `Authorization: Bearer <token>`.
@@ -273,6 +286,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(kpi::kpis))
         .routes(routes!(kpi::company_report))
         .routes(routes!(kpi::member_report))
+        .routes(routes!(reports::company_pdf))
         .merge(entities::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::cached_read));
     OpenApiRouter::new()
@@ -299,6 +313,15 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(tenant_settings::list_goals))
         .routes(routes!(tenant_settings::put_goal, tenant_settings::delete_goal))
         .routes(routes!(tenant_settings::put_metric, tenant_settings::delete_metric))
+        // Each user's saved views: state-store routes, never cached.
+        .routes(routes!(views::list_views, views::create_view))
+        .routes(routes!(views::patch_view, views::delete_view))
+        // Client reports: branding, e-mail now, e-mail on a schedule.
+        .routes(routes!(reports::get_branding))
+        .routes(routes!(reports::put_branding))
+        .routes(routes!(reports::email_company_report))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(schedules::delete))
         .routes(routes!(health::health))
         .routes(routes!(health::detailed))
         .routes(routes!(metrics))

@@ -407,6 +407,15 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
                 "entities",
                 "The tenant's records: lists, one record now or as of an instant, its versions.",
             ),
+            (
+                "views",
+                "The caller's saved views of the web app's pages (every role; each user's own).",
+            ),
+            (
+                "reports",
+                "Client reports: a company's report as a branded PDF, e-mailed now or on a \
+                 schedule; the branding they carry.",
+            ),
             ("runs", "Sync runs and backfills: start, follow, stop (tenant admins)."),
             (
                 "services",

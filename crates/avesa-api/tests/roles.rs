@@ -133,6 +133,8 @@ fn matrix(user_id: &str) -> Vec<(Method, String, Option<Value>, &'static [Role])
     const ALL: &[Role] = &ROLES;
     const ADMINS: &[Role] = &[Role::TenantAdmin, Role::PlatformAdmin];
     const PLATFORM: &[Role] = &[Role::PlatformAdmin];
+    // Who sends the tenant's client reports.
+    const SENDERS: &[Role] = &[Role::Analyst, Role::TenantAdmin];
     let get = |p: &str, who: &'static [Role]| (Method::GET, p.to_owned(), None, who);
     vec![
         get("/auth/me", ALL),
@@ -145,6 +147,24 @@ fn matrix(user_id: &str) -> Vec<(Method, String, Option<Value>, &'static [Role])
         get("/api/analytics/kpis", ALL),
         get("/api/analytics/companies/connectwise:1/report", ALL),
         get("/api/analytics/members/connectwise:1/report", ALL),
+        get("/api/analytics/companies/connectwise:1/report.pdf", ALL),
+        (
+            Method::POST,
+            "/api/analytics/companies/connectwise:1/report/email".into(),
+            Some(json!({"to": ["ana@client.example"]})),
+            SENDERS,
+        ),
+        get("/api/settings/branding", ALL),
+        (Method::PUT, "/api/admin/branding".into(), Some(json!({"name": "Acme MSP"})), ADMINS),
+        get("/api/report-schedules", ALL),
+        (
+            Method::POST,
+            "/api/report-schedules".into(),
+            Some(json!({"company": "connectwise:1", "cadence": "monthly", "day": 1, "hour": 8,
+                        "period": "last_month", "contacts": true})),
+            SENDERS,
+        ),
+        (Method::DELETE, "/api/report-schedules/0190b3c4".into(), None, SENDERS),
         get("/api/companies", ALL),
         get("/api/contacts", ALL),
         get("/api/tickets", ALL),
@@ -233,6 +253,21 @@ fn matrix(user_id: &str) -> Vec<(Method, String, Option<Value>, &'static [Role])
             ADMINS,
         ),
         (Method::DELETE, "/api/admin/metrics/closed_per_opened".into(), None, ADMINS),
+        // Saved views are personal: every role keeps its own.
+        get("/api/views", ALL),
+        (
+            Method::POST,
+            "/api/views".into(),
+            Some(json!({"page": "tickets", "name": "Open", "query": "status=New"})),
+            ALL,
+        ),
+        (
+            Method::PATCH,
+            "/api/views/0190b3c4-7a41-7000-8000-000000000000".into(),
+            Some(json!({"name": "Renamed"})),
+            ALL,
+        ),
+        (Method::DELETE, "/api/views/0190b3c4-7a41-7000-8000-000000000000".into(), None, ALL),
         get("/api/admin/tenants", PLATFORM),
         (
             Method::POST,

@@ -217,6 +217,23 @@ pub struct App {
     /// Moved by every apply of this process's warehouse; the API's response cache keys by
     /// them.
     pub epochs: avesa_warehouse::DataEpochs,
+    /// Sends client reports (`smtp.url`); `None` when e-mailing reports is off.
+    pub mailer: Option<Arc<avesa_report::Mailer>>,
+}
+
+/// The SMTP transport `settings.smtp` describes (no connection yet), or `None`.
+pub fn open_mailer(settings: &Settings) -> Result<Option<Arc<avesa_report::Mailer>>> {
+    let smtp = &settings.smtp;
+    let Some(url) = &smtp.url else { return Ok(None) };
+    let mailer = avesa_api::reports::mailer(&avesa_report::SmtpSettings {
+        url: url.clone(),
+        username: smtp.username.clone(),
+        password: smtp.password.as_ref().map(|p| p.expose().to_owned()),
+        from: smtp.from.clone().unwrap_or_default(),
+        timeout: std::time::Duration::from_secs(60),
+    })
+    .context("the SMTP server for client reports (smtp.*)")?;
+    Ok(Some(mailer))
 }
 
 impl App {
@@ -250,6 +267,7 @@ impl App {
         make_private(&settings)?;
         let metrics = avesa_model::metrics::Metrics::new();
         metrics.set_tenant_label(settings.metrics.tenant_label);
+        let mailer = open_mailer(&settings)?;
         // With a DuckDB warehouse this process now holds the installation (DuckDB admits
         // one): a run an earlier process left `running` was cut off by a crash or a kill.
         // A shared warehouse (ClickHouse) has other live processes, whose runs are theirs.
@@ -266,6 +284,7 @@ impl App {
             }
         }
         Ok(Self {
+            mailer,
             settings,
             data_dir,
             store,
@@ -430,6 +449,7 @@ impl App {
             .with_metrics(self.metrics.clone())
             .with_metrics_token(self.settings.metrics.token.as_ref().map(|t| t.expose().to_owned()))
             .with_data_epochs(self.epochs.clone())
+            .with_mailer(self.mailer.clone())
             .with_service_admin(Arc::new(CatalogueAdmin {
                 catalogue: self.catalogue.clone(),
                 cipher: self.cipher.clone(),

@@ -436,13 +436,19 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                     q.stream()
                 );
             }
-            let (addr, task) = demo::serve_state(
-                app.api_state_with(pipeline.clone()),
-                bind,
-                demo::serve_options(&app.settings),
-            )
-            .await?;
+            let state = app.api_state_with(pipeline.clone());
+            let (addr, task) =
+                demo::serve_state(state.clone(), bind, demo::serve_options(&app.settings)).await?;
             println!("AVESA is serving on http://{addr}");
+            // Scheduled client reports: every serving process looks; each slot is sent once.
+            let reports = (settings.server.scheduler && app.mailer.is_some()).then(|| {
+                println!(
+                    "client reports: scheduled ones are e-mailed through {}",
+                    settings.smtp.url.as_deref().unwrap_or_default()
+                );
+                // The server's own state: scheduled reports queue at the same read gate.
+                tokio::spawn(avesa_api::schedules::run(state, std::time::Duration::from_secs(60)))
+            });
             let every = std::time::Duration::from_secs(20);
             let scheduler = settings.server.scheduler.then(|| {
                 let s = avesa_pipeline::schedule::Scheduler::new(
@@ -477,7 +483,7 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                 r = task => return r.context("server task failed"),
                 _ = shutdown_signal() => {}
             }
-            for t in scheduler.into_iter().chain(gauges) {
+            for t in scheduler.into_iter().chain(gauges).chain(reports) {
                 t.abort();
             }
             graceful_stop(&pipeline, settings.server.shutdown_grace).await

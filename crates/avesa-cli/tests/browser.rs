@@ -22,6 +22,10 @@ async fn dashboard_in_headless_chromium() {
     opts.second_sizes = demo::SecondSizes::small();
     // As `avesa demo`: the data ends now, so the dashboard's periods hold it.
     opts.epoch = demo::DemoEpoch::FirstRun;
+    // Client reports are e-mailed to the SMTP sink scripts/services.sh starts.
+    opts.settings.smtp.url =
+        Some(std::env::var("AVESA_TEST_SMTP").unwrap_or_else(|_| "smtp://127.0.0.1:12525".into()));
+    opts.settings.smtp.from = Some("AVESA reports <reports@avesa.example>".into());
     let d = demo::prepare(opts).await.expect("demo prepares");
     let (addr, _server) = demo::serve(&d.app, SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let out = tokio::process::Command::new("node")

@@ -354,6 +354,33 @@ pub const KEYS: &[Key] = &[
         "a whole number from 1 to 256",
         "table jobs one avesa worker runs at once (--concurrency)",
     ),
+    key(
+        "smtp.url",
+        "AVESA_SMTP_URL",
+        Kind::Text,
+        "smtp://HOST[:PORT] (no TLS), smtp://HOST[:PORT]?tls=required (STARTTLS) or smtps://HOST[:PORT], or empty",
+        "the SMTP server client reports are e-mailed through (empty: e-mailing reports is off)",
+    ),
+    key(
+        "smtp.from",
+        "AVESA_SMTP_FROM",
+        Kind::Text,
+        "an address such as Reports <reports@msp.example>",
+        "who report e-mails come from (required with smtp.url)",
+    ),
+    key(
+        "smtp.username",
+        "AVESA_SMTP_USERNAME",
+        Kind::Text,
+        "a user name, with smtp.password",
+        "the SMTP server's login, if it asks for one",
+    ),
+    secret(
+        "smtp.password",
+        "AVESA_SMTP_PASSWORD",
+        "the password of smtp.username",
+        "the SMTP server's password",
+    ),
 ];
 
 /// The key registered under `path`.
@@ -444,6 +471,19 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub s3: S3Settings,
     pub queue: QueueSettings,
+    pub smtp: SmtpConfig,
+}
+
+/// The SMTP server client reports are e-mailed through.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// `None`: e-mailing reports is off.
+    pub url: Option<String>,
+    /// The sender's address (set whenever `url` is).
+    pub from: Option<String>,
+    /// With `password`, or both `None`.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// Where table jobs go: a NATS JetStream work queue shared by `avesa serve` (which plans
@@ -640,6 +680,13 @@ impl Resolved {
             "queue.stream" => text(&s.queue.stream),
             "queue.lease_secs" => s.queue.lease.as_secs().to_string(),
             "queue.worker_concurrency" => s.queue.worker_concurrency.to_string(),
+            "smtp.url" => text(s.smtp.url.as_deref().unwrap_or("")),
+            "smtp.from" => text(s.smtp.from.as_deref().unwrap_or("")),
+            "smtp.username" => text(s.smtp.username.as_deref().unwrap_or("")),
+            "smtp.password" => match &s.smtp.password {
+                Some(_) => "\"********\"".to_owned(),
+                None => "\"\"".to_owned(),
+            },
             other => format!("\"?\" # unknown key {other}"),
         }
     }
@@ -668,6 +715,20 @@ struct Raw {
     metrics: RawMetrics,
     s3: RawS3,
     queue: RawQueue,
+    smtp: RawSmtp,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -794,6 +855,7 @@ impl Default for Raw {
                 lease_secs: 60,
                 worker_concurrency: 2,
             },
+            smtp: RawSmtp::default(),
         }
     }
 }
@@ -1218,6 +1280,7 @@ fn check(
     };
     let s3 = check_s3(raw.s3, invalid)?;
     let queue = check_queue(raw.queue, invalid)?;
+    let smtp = check_smtp(raw.smtp, invalid)?;
     let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Ok(Settings {
         data_dir,
@@ -1261,7 +1324,65 @@ fn check(
         metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label, token: metrics_token },
         s3,
         queue,
+        smtp,
     })
+}
+
+fn check_smtp(
+    raw: RawSmtp,
+    invalid: &dyn Fn(&str, String, String) -> ConfigError,
+) -> Result<SmtpConfig, ConfigError> {
+    let present = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let url = present(raw.url);
+    if let Some(u) = &url {
+        let rest = u.strip_prefix("smtp://").or_else(|| u.strip_prefix("smtps://"));
+        let host = rest.map(|r| r.split(['/', '?']).next().unwrap_or(""));
+        if host.is_none_or(str::is_empty) || u.contains(['@', ' ', '#']) {
+            let why = if u.contains('@') {
+                "put the login in smtp.username and smtp.password, not in the URL"
+            } else {
+                "not smtp://HOST[:PORT][?tls=required] or smtps://HOST[:PORT]"
+            };
+            return Err(invalid("smtp.url", format!("{u:?}"), why.into()));
+        }
+    }
+    let from = present(raw.from);
+    if let Some(f) = &from {
+        let addr = f.rsplit_once('<').map_or(f.as_str(), |(_, a)| a.trim_end_matches('>'));
+        let ok = addr
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"));
+        if !ok || f.chars().any(char::is_control) {
+            return Err(invalid("smtp.from", format!("{f:?}"), "not an e-mail address".into()));
+        }
+    }
+    if url.is_some() && from.is_none() {
+        return Err(invalid(
+            "smtp.from",
+            "\"\"".into(),
+            "smtp.url is set, so reports need a sender address".into(),
+        ));
+    }
+    let username = present(raw.username);
+    let password = present(raw.password).map(Secret);
+    match (&username, &password) {
+        (Some(_), None) => {
+            return Err(invalid(
+                "smtp.password",
+                "\"\"".into(),
+                "smtp.username is set but its password is not".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "smtp.username",
+                "\"\"".into(),
+                "smtp.password is set but not the user it belongs to".into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(SmtpConfig { url, from, username, password })
 }
 
 fn check_queue(

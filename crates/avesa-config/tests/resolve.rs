@@ -190,6 +190,18 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
             &["server.cors_origins", "\"evil.example/path\"", "https://avesa.example.com"],
         ),
         (&[("AVESA_BODY_LIMIT", "5GiB")], &["server.body_limit", "1KiB to 1GiB"]),
+        (&[("AVESA_SMTP_URL", "mail.example.com:25")], &["smtp.url", "smtps://HOST"]),
+        (
+            &[
+                ("AVESA_SMTP_URL", "smtp://u:hunter2@mail.example.com"),
+                ("AVESA_SMTP_FROM", "a@b.c"),
+            ],
+            &["smtp.url", "smtp.username and smtp.password"],
+        ),
+        (&[("AVESA_SMTP_URL", "smtp://mail.example.com")], &["smtp.from", "need a sender address"]),
+        (&[("AVESA_SMTP_FROM", "reports")], &["smtp.from", "not an e-mail address"]),
+        (&[("AVESA_SMTP_USERNAME", "reports")], &["smtp.password", "its password is not"]),
+        (&[("AVESA_SMTP_PASSWORD", "hunter2")], &["smtp.username", "not the user"]),
     ];
     for (vars, needles) in cases {
         let mut i = inputs(dir.path());
@@ -200,7 +212,7 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
         }
     }
     // Secrets are never echoed, even when wrong.
-    for var in ["AVESA_JWT_SECRET", "AVESA_S3_SECRET_ACCESS_KEY"] {
+    for var in ["AVESA_JWT_SECRET", "AVESA_S3_SECRET_ACCESS_KEY", "AVESA_SMTP_PASSWORD"] {
         let mut i = inputs(dir.path());
         i.env = env(&[(var, "hunter2-hunter2")]);
         assert!(!err(&i).contains("hunter2"), "{var}");
@@ -404,4 +416,26 @@ fn the_job_queue_is_off_by_default_and_set_by_url() {
     );
     let shown = r.show();
     assert!(shown.contains("[queue]") && shown.contains("worker_concurrency = 8"), "{shown}");
+}
+
+#[test]
+fn reports_mail_is_off_by_default_and_its_password_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = resolve(&inputs(dir.path())).unwrap().settings;
+    assert!(s.smtp.url.is_none() && s.smtp.from.is_none() && s.smtp.password.is_none());
+    let mut i = inputs(dir.path());
+    i.env = env(&[
+        ("AVESA_SMTP_URL", " smtp://mail.example.com:587?tls=required "),
+        ("AVESA_SMTP_FROM", "Acme Reports <reports@acme.example>"),
+        ("AVESA_SMTP_USERNAME", "reports"),
+        ("AVESA_SMTP_PASSWORD", "hunter2-hunter2"),
+    ]);
+    let r = resolve(&i).unwrap();
+    let m = &r.settings.smtp;
+    assert_eq!(m.url.as_deref(), Some("smtp://mail.example.com:587?tls=required"));
+    assert_eq!(m.from.as_deref(), Some("Acme Reports <reports@acme.example>"));
+    assert_eq!(m.password.as_ref().map(|p| p.expose()), Some("hunter2-hunter2"));
+    let shown = r.show();
+    assert!(shown.contains("[smtp]") && shown.contains("password = \"********\""), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
 }

@@ -43,6 +43,14 @@ macro_rules! state_store_conformance {
             run_outcomes_complete_the_run_exactly_once,
             concurrent_outcomes_complete_the_run_exactly_once,
             workers_heartbeat_and_are_forgotten,
+            saved_views_are_created_listed_updated_and_deleted,
+            saved_view_names_are_unique_per_user_and_page,
+            saved_views_are_private_to_their_user_and_tenant,
+            saved_views_are_capped_per_user,
+            concurrent_saved_views_never_pass_the_cap,
+            report_schedules_are_kept_listed_and_deleted,
+            a_due_report_is_claimed_once,
+            report_schedules_are_capped_per_tenant,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -841,4 +849,422 @@ pub async fn workers_heartbeat_and_are_forgotten(s: Arc<dyn StateStore>) {
     s.worker_heartbeat(&w("w2", now)).await.unwrap();
     let ids: Vec<String> = s.list_workers().await.unwrap().into_iter().map(|w| w.id).collect();
     assert_eq!(ids, ["w2"]);
+}
+
+async fn view_user(s: &dyn StateStore, tenant: &TenantId, email: &str) -> String {
+    s.create_user(NewUser {
+        tenant_id: tenant.clone(),
+        email: email.into(),
+        name: email.into(),
+        role: Role::Viewer,
+        password_hash: "$argon2id$hash".into(),
+    })
+    .await
+    .expect("create user")
+    .id
+}
+
+fn new_view(page: &str, name: &str, query: &str) -> NewSavedView {
+    NewSavedView { page: page.into(), name: name.into(), query: query.into() }
+}
+
+/// `(page, name)` of each view, in the order listed.
+fn pages_and_names(views: &[SavedView]) -> Vec<(&str, &str)> {
+    views.iter().map(|v| (v.page.as_str(), v.name.as_str())).collect()
+}
+
+pub async fn saved_views_are_created_listed_updated_and_deleted(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let u = view_user(s.as_ref(), &t, "ann@acme.test").await;
+    assert!(s.list_views(&t, &u, None).await.unwrap().is_empty());
+    let before = Utc::now() - Duration::seconds(1);
+    let open =
+        s.create_view(&t, &u, new_view("tickets", "Open", "status=New&sort=opened_at")).await;
+    let open = open.unwrap();
+    assert_eq!(
+        (open.tenant_id.as_str(), open.user_id.as_str(), open.page.as_str(), open.name.as_str()),
+        ("acme", u.as_str(), "tickets", "Open")
+    );
+    assert_eq!(open.query, "status=New&sort=opened_at");
+    assert!(open.created_at >= before && open.created_at <= Utc::now() + Duration::seconds(1));
+    assert_eq!(open.created_at, open.updated_at);
+    // Byte order within a page; pages in order; any text (Unicode, an empty query) kept.
+    for (page, name, query) in [
+        ("tickets", "Zebra", "q=z"),
+        ("tickets", "Ärger", "q=%C3%A4"),
+        ("tickets", "Backlog", ""),
+        ("dashboard", "Quarter", "period=90d"),
+        ("companies", "Big", "sort=employee_count&order=desc"),
+    ] {
+        s.create_view(&t, &u, new_view(page, name, query)).await.unwrap();
+    }
+    let all = s.list_views(&t, &u, None).await.unwrap();
+    assert_eq!(
+        pages_and_names(&all),
+        [
+            ("companies", "Big"),
+            ("dashboard", "Quarter"),
+            ("tickets", "Backlog"),
+            ("tickets", "Open"),
+            ("tickets", "Zebra"),
+            ("tickets", "Ärger"),
+        ],
+        "by page, then name, byte order"
+    );
+    assert_eq!(all[3], open, "read back exactly as created");
+    assert_eq!(all[5].query, "q=%C3%A4");
+    assert_eq!(all[2].query, "");
+    let tickets = s.list_views(&t, &u, Some("tickets")).await.unwrap();
+    assert_eq!(
+        pages_and_names(&tickets),
+        [("tickets", "Backlog"), ("tickets", "Open"), ("tickets", "Zebra"), ("tickets", "Ärger")]
+    );
+    assert!(s.list_views(&t, &u, Some("contacts")).await.unwrap().is_empty());
+    // A prefix or pattern is not a page.
+    assert!(s.list_views(&t, &u, Some("ticket%")).await.unwrap().is_empty());
+
+    // Rename only: the query stays; query only: the name stays.
+    let renamed = s
+        .update_view(
+            &t,
+            &u,
+            &open.id,
+            SavedViewUpdate { name: Some("Open tickets".into()), ..SavedViewUpdate::default() },
+        )
+        .await
+        .unwrap()
+        .expect("the user's view");
+    assert_eq!((renamed.id.as_str(), renamed.name.as_str()), (open.id.as_str(), "Open tickets"));
+    assert_eq!((renamed.page.as_str(), renamed.query.as_str()), ("tickets", open.query.as_str()));
+    assert_eq!(renamed.created_at, open.created_at);
+    assert!(renamed.updated_at >= open.updated_at);
+    let requeried = s
+        .update_view(
+            &t,
+            &u,
+            &open.id,
+            SavedViewUpdate { query: Some("status=Closed".into()), ..SavedViewUpdate::default() },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (requeried.name.as_str(), requeried.query.as_str()),
+        ("Open tickets", "status=Closed")
+    );
+    // Both at once.
+    let both = s
+        .update_view(
+            &t,
+            &u,
+            &open.id,
+            SavedViewUpdate {
+                name: Some("Closed".into()),
+                query: Some("status=Closed&q=x".into()),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((both.name.as_str(), both.query.as_str()), ("Closed", "status=Closed&q=x"));
+    let listed = s.list_views(&t, &u, Some("tickets")).await.unwrap();
+    assert_eq!(
+        pages_and_names(&listed),
+        [("tickets", "Backlog"), ("tickets", "Closed"), ("tickets", "Zebra"), ("tickets", "Ärger")],
+        "a renamed view moves to its new place"
+    );
+    assert_eq!(listed[1], both);
+    // An unknown id changes nothing.
+    let ghost = uuid::Uuid::now_v7().to_string();
+    assert!(
+        s.update_view(
+            &t,
+            &u,
+            &ghost,
+            SavedViewUpdate { name: Some("X".into()), ..SavedViewUpdate::default() }
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    assert!(!s.delete_view(&t, &u, &ghost).await.unwrap());
+
+    assert!(s.delete_view(&t, &u, &open.id).await.unwrap());
+    assert!(!s.delete_view(&t, &u, &open.id).await.unwrap(), "deleted once");
+    assert!(
+        s.update_view(&t, &u, &open.id, SavedViewUpdate::default()).await.unwrap().is_none(),
+        "a deleted view cannot be changed"
+    );
+    assert_eq!(s.list_views(&t, &u, None).await.unwrap().len(), 5);
+    // Its name is free again.
+    s.create_view(&t, &u, new_view("tickets", "Closed", "status=Closed")).await.unwrap();
+    // A user the tenant does not have cannot save views.
+    assert!(matches!(
+        s.create_view(&t, "no-such-user", new_view("tickets", "X", "")).await,
+        Err(StateError::NotFound(_))
+    ));
+}
+
+pub async fn saved_view_names_are_unique_per_user_and_page(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let u = view_user(s.as_ref(), &t, "ann@acme.test").await;
+    let other = view_user(s.as_ref(), &t, "bob@acme.test").await;
+    let mine = s.create_view(&t, &u, new_view("tickets", "Mine", "q=a")).await.unwrap();
+    let theirs = s.create_view(&t, &u, new_view("tickets", "Theirs", "q=b")).await.unwrap();
+    match s.create_view(&t, &u, new_view("tickets", "Mine", "q=other")).await {
+        Err(StateError::Conflict(m)) => assert!(m.contains("\"Mine\""), "{m}"),
+        other => panic!("a duplicate name must conflict, got {other:?}"),
+    }
+    // The same name on another page, or for another user, is another view.
+    s.create_view(&t, &u, new_view("contacts", "Mine", "q=a")).await.unwrap();
+    s.create_view(&t, &other, new_view("tickets", "Mine", "q=a")).await.unwrap();
+    // Names are compared exactly (the API trims them before).
+    s.create_view(&t, &u, new_view("tickets", "mine", "q=a")).await.unwrap();
+    // Renaming onto a taken name conflicts and changes nothing.
+    match s
+        .update_view(
+            &t,
+            &u,
+            &theirs.id,
+            SavedViewUpdate { name: Some("Mine".into()), query: Some("q=changed".into()) },
+        )
+        .await
+    {
+        Err(StateError::Conflict(m)) => assert!(m.contains("\"Mine\""), "{m}"),
+        other => panic!("renaming onto a taken name must conflict, got {other:?}"),
+    }
+    let tickets = s.list_views(&t, &u, Some("tickets")).await.unwrap();
+    assert_eq!(
+        pages_and_names(&tickets),
+        [("tickets", "Mine"), ("tickets", "Theirs"), ("tickets", "mine")]
+    );
+    assert_eq!(tickets[1], theirs, "the refused rename left the view as it was");
+    assert_eq!(tickets[0], mine);
+    // Renaming a view to its own name is no conflict.
+    let same = s
+        .update_view(
+            &t,
+            &u,
+            &mine.id,
+            SavedViewUpdate { name: Some("Mine".into()), ..SavedViewUpdate::default() },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(same.name, "Mine");
+}
+
+pub async fn saved_views_are_private_to_their_user_and_tenant(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let g = with_tenant(s.as_ref(), "globex").await;
+    let ann = view_user(s.as_ref(), &t, "ann@acme.test").await;
+    let bob = view_user(s.as_ref(), &t, "bob@acme.test").await;
+    let gus = view_user(s.as_ref(), &g, "gus@globex.test").await;
+    let v = s.create_view(&t, &ann, new_view("tickets", "Ann's", "status=New")).await.unwrap();
+    s.create_view(&t, &bob, new_view("tickets", "Bob's", "status=Closed")).await.unwrap();
+    s.create_view(&g, &gus, new_view("tickets", "Gus's", "q=x")).await.unwrap();
+    let names = |views: Vec<SavedView>| views.into_iter().map(|v| v.name).collect::<Vec<_>>();
+    assert_eq!(names(s.list_views(&t, &ann, None).await.unwrap()), ["Ann's"]);
+    assert_eq!(names(s.list_views(&t, &bob, Some("tickets")).await.unwrap()), ["Bob's"]);
+    assert_eq!(names(s.list_views(&g, &gus, None).await.unwrap()), ["Gus's"]);
+    // Ann's user id under another tenant is nobody there.
+    assert!(s.list_views(&g, &ann, None).await.unwrap().is_empty());
+    // Nobody but Ann changes or deletes Ann's view, whatever they know of it.
+    let rename = || SavedViewUpdate { name: Some("Taken".into()), query: Some("q=evil".into()) };
+    for (tenant, user) in [(&t, &bob), (&g, &gus), (&g, &ann)] {
+        assert!(
+            s.update_view(tenant, user, &v.id, rename()).await.unwrap().is_none(),
+            "{tenant}/{user} changed Ann's view"
+        );
+        assert!(!s.delete_view(tenant, user, &v.id).await.unwrap(), "{tenant}/{user} deleted it");
+    }
+    assert_eq!(s.list_views(&t, &ann, None).await.unwrap(), vec![v.clone()], "untouched");
+    // A user in another tenant cannot save views under this one.
+    assert!(matches!(
+        s.create_view(&t, &gus, new_view("tickets", "Sneaky", "")).await,
+        Err(StateError::NotFound(_))
+    ));
+    assert_eq!(names(s.list_views(&t, &gus, None).await.unwrap()), Vec::<String>::new());
+    assert!(s.delete_view(&t, &ann, &v.id).await.unwrap());
+    assert_eq!(names(s.list_views(&t, &bob, None).await.unwrap()), ["Bob's"]);
+}
+
+pub async fn saved_views_are_capped_per_user(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let ann = view_user(s.as_ref(), &t, "ann@acme.test").await;
+    let bob = view_user(s.as_ref(), &t, "bob@acme.test").await;
+    let mut first = None;
+    for i in 0..MAX_SAVED_VIEWS {
+        let page = if i % 2 == 0 { "tickets" } else { "dashboard" };
+        let v = s.create_view(&t, &ann, new_view(page, &format!("v{i:03}"), "")).await.unwrap();
+        first.get_or_insert(v);
+    }
+    // The cap counts every page.
+    match s.create_view(&t, &ann, new_view("contacts", "one more", "")).await {
+        Err(StateError::Conflict(m)) => assert!(m.contains(&MAX_SAVED_VIEWS.to_string()), "{m}"),
+        other => panic!("a view beyond the cap must conflict, got {other:?}"),
+    }
+    assert_eq!(s.list_views(&t, &ann, None).await.unwrap().len(), MAX_SAVED_VIEWS as usize);
+    // At the cap, views still change; another user is not capped by Ann's.
+    let first = first.unwrap();
+    s.update_view(
+        &t,
+        &ann,
+        &first.id,
+        SavedViewUpdate { name: Some("renamed".into()), ..SavedViewUpdate::default() },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.create_view(&t, &bob, new_view("contacts", "one more", "")).await.unwrap();
+    // Deleting one frees a place.
+    assert!(s.delete_view(&t, &ann, &first.id).await.unwrap());
+    s.create_view(&t, &ann, new_view("contacts", "one more", "")).await.unwrap();
+    assert!(matches!(
+        s.create_view(&t, &ann, new_view("contacts", "and another", "")).await,
+        Err(StateError::Conflict(_))
+    ));
+}
+
+pub async fn concurrent_saved_views_never_pass_the_cap(s: Arc<dyn StateStore>) {
+    let t = with_tenant(s.as_ref(), "acme").await;
+    let ann = view_user(s.as_ref(), &t, "ann@acme.test").await;
+    let room = 4;
+    for i in 0..MAX_SAVED_VIEWS - room {
+        s.create_view(&t, &ann, new_view("tickets", &format!("v{i:03}"), "")).await.unwrap();
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (s, t, ann) = (s.clone(), t.clone(), ann.clone());
+        set.spawn(async move {
+            s.create_view(&t, &ann, new_view("dashboard", &format!("race {i}"), "")).await
+        });
+    }
+    let (mut made, mut refused) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        match r.unwrap() {
+            Ok(_) => made += 1,
+            Err(StateError::Conflict(_)) => refused += 1,
+            Err(e) => panic!("a create failed otherwise: {e}"),
+        }
+    }
+    assert_eq!((made, refused), (room, 12 - room));
+    assert_eq!(s.list_views(&t, &ann, None).await.unwrap().len(), MAX_SAVED_VIEWS as usize);
+}
+
+fn report_schedule(t: &TenantId, id: &str, due_minutes: i64) -> ReportSchedule {
+    // Whole seconds: what every backend keeps exactly.
+    let base = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a valid instant");
+    ReportSchedule {
+        id: id.into(),
+        tenant_id: t.clone(),
+        company_id: "connectwise:250".into(),
+        cadence: "monthly".into(),
+        day: 1,
+        hour: 8,
+        tz: "Europe/Amsterdam".into(),
+        period: "last_month".into(),
+        recipients: vec!["ana@client.example".into(), "Bo Li <bo@client.example>".into()],
+        contacts: true,
+        message: Some("Your monthly report.".into()),
+        created_by: "user-1".into(),
+        created_at: base + Duration::seconds(due_minutes.abs()),
+        next_run_at: base + Duration::minutes(due_minutes),
+        last_run_at: None,
+        last_status: None,
+        last_error: None,
+    }
+}
+
+pub async fn report_schedules_are_kept_listed_and_deleted(s: Arc<dyn StateStore>) {
+    let a = with_tenant(s.as_ref(), "acme").await;
+    let b = with_tenant(s.as_ref(), "beta").await;
+    let first = report_schedule(&a, "s1", 10);
+    let mut second = report_schedule(&a, "s2", 20);
+    second.cadence = "weekly".into();
+    second.day = 7;
+    second.recipients = Vec::new();
+    second.message = None;
+    s.create_report_schedule(&second).await.unwrap();
+    s.create_report_schedule(&first).await.unwrap();
+    s.create_report_schedule(&report_schedule(&b, "s1", 5)).await.unwrap();
+    // Oldest first, every field as stored.
+    assert_eq!(s.list_report_schedules(&a).await.unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(s.list_report_schedules(&b).await.unwrap().len(), 1);
+    // Another tenant's id is not this tenant's.
+    assert!(!s.delete_report_schedule(&b, "s2").await.unwrap());
+    assert!(s.delete_report_schedule(&a, "s2").await.unwrap());
+    assert!(!s.delete_report_schedule(&a, "s2").await.unwrap());
+    assert_eq!(s.list_report_schedules(&a).await.unwrap(), vec![first]);
+    assert_eq!(s.list_report_schedules(&b).await.unwrap().len(), 1, "b's own s1 stays");
+}
+
+pub async fn a_due_report_is_claimed_once(s: Arc<dyn StateStore>) {
+    let a = with_tenant(s.as_ref(), "acme").await;
+    let b = with_tenant(s.as_ref(), "beta").await;
+    let sa = report_schedule(&a, "s1", 0);
+    let sb = report_schedule(&b, "s1", -30);
+    let later = report_schedule(&a, "s2", 60);
+    for r in [&sa, &sb, &later] {
+        s.create_report_schedule(r).await.unwrap();
+    }
+    let due = sa.next_run_at;
+    assert!(s.due_report_schedules(due - Duration::minutes(31), 10).await.unwrap().is_empty());
+    let now_due = s.due_report_schedules(due, 10).await.unwrap();
+    assert_eq!(
+        now_due.iter().map(|r| (r.tenant_id.as_str(), r.id.as_str())).collect::<Vec<_>>(),
+        vec![("beta", "s1"), ("acme", "s1")],
+        "every tenant's, longest due first"
+    );
+    assert_eq!(s.due_report_schedules(due, 1).await.unwrap().len(), 1, "at most the limit");
+    // Racing claims of one delivery: exactly one wins.
+    let next = due + Duration::days(30);
+    let now = due + Duration::seconds(5);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (s, a) = (s.clone(), a.clone());
+        set.spawn(async move { s.claim_report_schedule(&a, "s1", due, next, now).await });
+    }
+    let mut won = Vec::new();
+    while let Some(r) = set.join_next().await {
+        won.push(r.expect("the claim task"));
+    }
+    assert_eq!(won.iter().filter(|w| matches!(w, Ok(true))).count(), 1, "{won:?}");
+    assert!(won.iter().all(|w| w.is_ok()), "{won:?}");
+    // A claim of a slot already taken, or of another tenant's schedule, fails.
+    assert!(!s.claim_report_schedule(&a, "s1", due, next, now).await.unwrap());
+    assert!(!s.claim_report_schedule(&b, "s2", later.next_run_at, next, now).await.unwrap());
+    let mine = s.list_report_schedules(&a).await.unwrap().remove(0);
+    assert_eq!((mine.next_run_at, mine.last_run_at), (next, Some(now)));
+    assert_eq!(mine.last_status.as_deref(), Some("sending"));
+    assert_eq!(s.due_report_schedules(due, 10).await.unwrap().len(), 1, "only beta's is still due");
+    s.finish_report_schedule(&a, "s1", "failed", Some("the SMTP server said no")).await.unwrap();
+    let mine = s.list_report_schedules(&a).await.unwrap().remove(0);
+    assert_eq!(mine.last_status.as_deref(), Some("failed"));
+    assert_eq!(mine.last_error.as_deref(), Some("the SMTP server said no"));
+    // The next claim clears the last error.
+    assert!(
+        s.claim_report_schedule(&a, "s1", next, next + Duration::days(31), next).await.unwrap()
+    );
+    s.finish_report_schedule(&a, "s1", "sent", None).await.unwrap();
+    let mine = s.list_report_schedules(&a).await.unwrap().remove(0);
+    assert_eq!((mine.last_status.as_deref(), mine.last_error), (Some("sent"), None));
+    // The other tenant's schedule is untouched.
+    assert_eq!(s.list_report_schedules(&b).await.unwrap(), vec![sb]);
+}
+
+pub async fn report_schedules_are_capped_per_tenant(s: Arc<dyn StateStore>) {
+    let a = with_tenant(s.as_ref(), "acme").await;
+    let b = with_tenant(s.as_ref(), "beta").await;
+    for i in 0..MAX_REPORT_SCHEDULES {
+        s.create_report_schedule(&report_schedule(&a, &format!("s{i}"), i64::from(i)))
+            .await
+            .unwrap();
+    }
+    let over = s.create_report_schedule(&report_schedule(&a, "one-more", 1)).await;
+    assert!(matches!(over, Err(StateError::Conflict(_))), "{over:?}");
+    // Another tenant's count is its own.
+    s.create_report_schedule(&report_schedule(&b, "s0", 0)).await.unwrap();
+    assert!(s.delete_report_schedule(&a, "s0").await.unwrap());
+    s.create_report_schedule(&report_schedule(&a, "one-more", 1)).await.unwrap();
 }

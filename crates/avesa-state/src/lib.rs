@@ -1,5 +1,5 @@
 //! The state store: tenants, services and their encrypted credentials, users, refresh
-//! tokens, sync cursors (watermarks), runs and chunks.
+//! tokens, sync cursors (watermarks), runs and chunks, tenant settings, users' saved views.
 //!
 //! [`StateStore`] is the seam, with two implementations held to the same conformance suite:
 //! [`SqliteStore`], the embedded default, and [`PostgresStore`], shared by several processes
@@ -41,6 +41,10 @@ pub enum StateError {
     /// or slow past its lease): refused, so that nothing lands twice.
     #[error("lease {0} was taken over by another worker; this worker's write is refused")]
     Fenced(String),
+    /// The write conflicts with what is stored and was not made: a saved view's name is
+    /// taken on its page, or a limit is reached. The message says which, for a person.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
@@ -105,6 +109,37 @@ pub trait StateStore: Send + Sync + 'static {
     /// and none of its tokens has been revoked.
     async fn session_live(&self, tenant: &TenantId, user_id: &str, family_id: &str)
     -> Result<bool>;
+
+    // --- saved views (each user's own: every method takes the tenant and the user) ---
+    /// The user's saved views, of one page or of all, ordered by page, then name (byte
+    /// order).
+    async fn list_views(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        page: Option<&str>,
+    ) -> Result<Vec<SavedView>>;
+    /// Saves a view for the user. [`StateError::Conflict`] when the user has a view of
+    /// that name on the page, or already [`MAX_SAVED_VIEWS`] views (checked atomically);
+    /// [`StateError::NotFound`] when the tenant has no such user.
+    async fn create_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        view: NewSavedView,
+    ) -> Result<SavedView>;
+    /// Renames the user's view and/or replaces its query; the view as it is now, `None`
+    /// if the user has no view `id` (another user's id included). Renaming onto another
+    /// view's name on its page is a [`StateError::Conflict`].
+    async fn update_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        id: &str,
+        update: SavedViewUpdate,
+    ) -> Result<Option<SavedView>>;
+    /// Deletes the user's view; `false` if the user has no view `id`.
+    async fn delete_view(&self, tenant: &TenantId, user_id: &str, id: &str) -> Result<bool>;
 
     // --- sync state ---
     async fn get_cursor(&self, key: &TableKey) -> Result<Option<Position>>;
@@ -191,6 +226,67 @@ pub trait StateStore: Send + Sync + 'static {
     async fn list_workers(&self) -> Result<Vec<WorkerRecord>>;
     /// Forgets a worker (it stopped cleanly).
     async fn remove_worker(&self, id: &str) -> Result<()>;
+
+    // --- client report schedules ---
+    /// Stores a new schedule. [`StateError::Conflict`] when the tenant already has
+    /// [`MAX_REPORT_SCHEDULES`].
+    async fn create_report_schedule(&self, schedule: &ReportSchedule) -> Result<()>;
+    /// The tenant's schedules, oldest first.
+    async fn list_report_schedules(&self, tenant: &TenantId) -> Result<Vec<ReportSchedule>>;
+    /// Deletes one of the tenant's schedules; `false` if it has no such schedule.
+    async fn delete_report_schedule(&self, tenant: &TenantId, id: &str) -> Result<bool>;
+    /// Schedules of every tenant due at `now` (`next_run_at <= now`), longest due first, at
+    /// most `limit`.
+    async fn due_report_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReportSchedule>>;
+    /// Takes the delivery due at `due` for the caller: moves the schedule's `next_run_at`
+    /// from `due` to `next` and marks it `sending` since `now`, only if it is still due
+    /// at `due`. `true` for exactly one of any number of callers racing for it, however
+    /// many processes run; the winner delivers, then calls
+    /// [`finish_report_schedule`](Self::finish_report_schedule).
+    async fn claim_report_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        due: DateTime<Utc>,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Records how the claimed delivery went (`sent` or `failed`, with the error).
+    async fn finish_report_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<()>;
+}
+
+/// The conflict of a create beyond [`MAX_REPORT_SCHEDULES`].
+pub(crate) fn report_schedules_limit_reached() -> String {
+    format!(
+        "the tenant has {MAX_REPORT_SCHEDULES} report schedules, the most it may keep; delete one first"
+    )
+}
+
+/// The conflict of a saved view whose name its user already has on the page.
+pub(crate) fn views_name_taken(name: &str) -> String {
+    format!("you already have a view named {name:?} on this page")
+}
+
+/// The conflict of a create beyond [`MAX_SAVED_VIEWS`].
+pub(crate) fn views_limit_reached() -> String {
+    format!("you have {MAX_SAVED_VIEWS} saved views, the most one user may keep; delete one first")
+}
+
+/// Now, as saved views' times are stored: to the microsecond, the precision every
+/// backend keeps, so a view reads back exactly as it was returned.
+pub(crate) fn view_clock() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 /// A stored setting's JSON, or the store's corruption named by its key.

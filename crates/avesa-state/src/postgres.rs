@@ -30,9 +30,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The advisory lock (64-bit key space) held while migrating: "avesa_mg".
 const MIGRATION_LOCK: i64 = 0x6176_6573_615f_6d67;
 
+/// The advisory lock class (two-key space, first key) that serializes one user's creates
+/// of saved views, so that no two pass the limit together; the second key hashes the
+/// tenant and user.
+const SAVED_VIEWS_LOCK: i32 = 0x4156_5356;
+
 /// The advisory lock class (two-key space, first key) that serializes a refresh-token
 /// family's inserts with its revocation; the second key is the family's hash.
 const TOKEN_FAMILY_LOCK: i32 = 0x4156_4652;
+
+/// The advisory lock class (two-key space, first key) that serializes one tenant's
+/// creates of report schedules (the limit); the second key hashes the tenant.
+const REPORT_SCHEDULES_LOCK: i32 = 0x4156_5253;
 
 /// One step of the schema.
 struct Migration {
@@ -201,6 +210,52 @@ CREATE TABLE settings (
     updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (tenant_id, key));
 "#,
     },
+    Migration {
+        version: 6,
+        description: "users' saved views",
+        sql: r#"
+CREATE TABLE saved_views (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    page TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    query TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, id),
+    UNIQUE (tenant_id, user_id, page, name),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+"#,
+    },
+    Migration {
+        version: 7,
+        description: "client report schedules",
+        sql: r#"
+CREATE TABLE report_schedules (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    company_id TEXT NOT NULL,
+    cadence TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    tz TEXT NOT NULL,
+    period TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    contacts BOOLEAN NOT NULL,
+    message TEXT,
+    created_by TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    next_run_at TIMESTAMPTZ NOT NULL,
+    last_run_at TIMESTAMPTZ,
+    last_status TEXT,
+    last_error TEXT,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX report_schedules_due ON report_schedules (next_run_at);
+"#,
+    },
 ];
 
 /// The columns of `runs`, as [`run_from_row`] reads them.
@@ -216,6 +271,9 @@ const CHUNK_COLUMNS: &str = "id::text AS id, run_id::text AS run_id, tenant_id, 
 
 /// The columns of `users`, as [`user_from_row`] reads them.
 const USER_COLUMNS: &str = "id, tenant_id, email, name, role, password_hash, disabled";
+
+/// The columns of `saved_views`, as [`view_from_row`] reads them.
+const VIEW_COLUMNS: &str = "tenant_id, user_id, id, page, name, query, created_at, updated_at";
 
 /// The columns of `refresh_tokens`, as [`token_from_row`] reads them.
 const TOKEN_COLUMNS: &str = "token_hash, family_id, user_id, tenant_id, expires_at, revoked";
@@ -389,6 +447,28 @@ fn user_from_row(r: &PgRow) -> Result<User> {
         password_hash: r.try_get("password_hash")?,
         disabled: r.try_get("disabled")?,
     })
+}
+
+fn view_from_row(r: &PgRow) -> Result<SavedView> {
+    Ok(SavedView {
+        id: r.try_get("id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        user_id: r.try_get("user_id")?,
+        page: r.try_get("page")?,
+        name: r.try_get("name")?,
+        query: r.try_get("query")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// A unique violation of `saved_views` (its name taken on its page) as the conflict it
+/// is; other errors as they are.
+fn view_conflict(e: sqlx::Error, name: Option<&str>) -> StateError {
+    match name {
+        Some(name) if is_unique_violation(&e) => StateError::Conflict(views_name_taken(name)),
+        _ => e.into(),
+    }
 }
 
 fn token_from_row(r: &PgRow, used: bool) -> Result<RefreshTokenRecord> {
@@ -724,6 +804,111 @@ impl StateStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(user_from_row).collect()
+    }
+
+    async fn list_views(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        page: Option<&str>,
+    ) -> Result<Vec<SavedView>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VIEW_COLUMNS} FROM saved_views WHERE tenant_id = $1 AND user_id = $2
+               AND ($3::text IS NULL OR page = $3)
+             ORDER BY page, name"
+        ))
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(page)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(view_from_row).collect()
+    }
+
+    async fn create_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        view: NewSavedView,
+    ) -> Result<SavedView> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.pool.begin().await?;
+        // One create of the user's at a time; each statement then sees the ones before.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(SAVED_VIEWS_LOCK)
+            .bind(format!("{tenant}/{user_id}"))
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO saved_views (tenant_id, user_id, id, page, name, query, created_at,
+                                      updated_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $7
+             WHERE (SELECT COUNT(*) FROM saved_views WHERE tenant_id = $1 AND user_id = $2) < $8
+             RETURNING {VIEW_COLUMNS}"
+        ))
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(&id)
+        .bind(&view.page)
+        .bind(&view.name)
+        .bind(&view.query)
+        .bind(view_clock())
+        .bind(i64::from(MAX_SAVED_VIEWS))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                StateError::NotFound(format!("user {user_id} in tenant {tenant}"))
+            } else {
+                view_conflict(e, Some(&view.name))
+            }
+        })?;
+        tx.commit().await?;
+        match row {
+            Some(r) => view_from_row(&r),
+            // Below the limit the foreign key decides; at it, say so only of a real user.
+            None if self.get_user(tenant, user_id).await?.is_none() => {
+                Err(StateError::NotFound(format!("user {user_id} in tenant {tenant}")))
+            }
+            None => Err(StateError::Conflict(views_limit_reached())),
+        }
+    }
+
+    async fn update_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        id: &str,
+        update: SavedViewUpdate,
+    ) -> Result<Option<SavedView>> {
+        let row = sqlx::query(&format!(
+            "UPDATE saved_views SET name = coalesce($1, name), query = coalesce($2, query),
+                 updated_at = $3
+             WHERE tenant_id = $4 AND user_id = $5 AND id = $6
+             RETURNING {VIEW_COLUMNS}"
+        ))
+        .bind(update.name.as_deref())
+        .bind(update.query.as_deref())
+        .bind(view_clock())
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| view_conflict(e, update.name.as_deref()))?;
+        row.as_ref().map(view_from_row).transpose()
+    }
+
+    async fn delete_view(&self, tenant: &TenantId, user_id: &str, id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM saved_views WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn insert_refresh_token(&self, t: NewRefreshToken) -> Result<()> {
@@ -1305,6 +1490,152 @@ impl StateStore for PostgresStore {
         sqlx::query("DELETE FROM workers WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn create_report_schedule(&self, r: &ReportSchedule) -> Result<()> {
+        let recipients = serde_json::to_string(&r.recipients)
+            .map_err(|e| StateError::Corrupt(format!("report recipients: {e}")))?;
+        let mut tx = self.pool.begin().await?;
+        // Creates of one tenant's schedules one at a time: no two pass the limit together.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(REPORT_SCHEDULES_LOCK)
+            .bind(r.tenant_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "INSERT INTO report_schedules (tenant_id, id, company_id, cadence, day, hour, tz,
+                 period, recipients, contacts, message, created_by, created_at, next_run_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+             WHERE (SELECT COUNT(*) FROM report_schedules WHERE tenant_id = $1) < $15",
+        )
+        .bind(r.tenant_id.as_str())
+        .bind(&r.id)
+        .bind(&r.company_id)
+        .bind(&r.cadence)
+        .bind(i32::try_from(r.day).unwrap_or(i32::MAX))
+        .bind(i32::try_from(r.hour).unwrap_or(i32::MAX))
+        .bind(&r.tz)
+        .bind(&r.period)
+        .bind(recipients)
+        .bind(r.contacts)
+        .bind(r.message.as_deref())
+        .bind(&r.created_by)
+        .bind(r.created_at)
+        .bind(r.next_run_at)
+        .bind(i64::from(MAX_REPORT_SCHEDULES))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::Conflict(crate::report_schedules_limit_reached()));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_report_schedules(&self, tenant: &TenantId) -> Result<Vec<ReportSchedule>> {
+        let rows = sqlx::query(
+            "SELECT * FROM report_schedules WHERE tenant_id = $1 ORDER BY created_at, id",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_schedule_from_row).collect()
+    }
+
+    async fn delete_report_schedule(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM report_schedules WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn due_report_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReportSchedule>> {
+        let rows = sqlx::query(
+            "SELECT * FROM report_schedules WHERE next_run_at <= $1
+             ORDER BY next_run_at, tenant_id, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_schedule_from_row).collect()
+    }
+
+    async fn claim_report_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        due: DateTime<Utc>,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE report_schedules SET next_run_at = $1, last_run_at = $2,
+                 last_status = 'sending', last_error = NULL
+             WHERE tenant_id = $3 AND id = $4 AND next_run_at = $5",
+        )
+        .bind(next)
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(due)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_report_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE report_schedules SET last_status = $1, last_error = $2
+             WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn report_schedule_from_row(r: &PgRow) -> Result<ReportSchedule> {
+    let recipients: String = r.try_get("recipients")?;
+    let number = |k: &str| -> Result<u32> {
+        let v: i32 = r.try_get(k)?;
+        u32::try_from(v).map_err(|_| StateError::Corrupt(format!("report schedule {k}: {v}")))
+    };
+    Ok(ReportSchedule {
+        id: r.try_get("id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        company_id: r.try_get("company_id")?,
+        cadence: r.try_get("cadence")?,
+        day: number("day")?,
+        hour: number("hour")?,
+        tz: r.try_get("tz")?,
+        period: r.try_get("period")?,
+        recipients: serde_json::from_str(&recipients)
+            .map_err(|e| StateError::Corrupt(format!("report recipients: {e}")))?,
+        contacts: r.try_get("contacts")?,
+        message: r.try_get("message")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        next_run_at: r.try_get("next_run_at")?,
+        last_run_at: r.try_get("last_run_at")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+    })
 }
 
 /// Takes the transaction-scoped lock of a refresh-token family.

@@ -58,6 +58,19 @@ const SCHEMA: &[&str] = &[
         id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
         concurrency INTEGER NOT NULL, running INTEGER NOT NULL, started_at TEXT NOT NULL,
         seen_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS saved_views (
+        tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, id TEXT NOT NULL, page TEXT NOT NULL,
+        name TEXT NOT NULL, query TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, user_id, id),
+        UNIQUE (tenant_id, user_id, page, name))",
+    "CREATE TABLE IF NOT EXISTS report_schedules (
+        tenant_id TEXT NOT NULL, id TEXT NOT NULL, company_id TEXT NOT NULL,
+        cadence TEXT NOT NULL, day INTEGER NOT NULL, hour INTEGER NOT NULL, tz TEXT NOT NULL,
+        period TEXT NOT NULL, recipients TEXT NOT NULL, contacts INTEGER NOT NULL,
+        message TEXT, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+        next_run_at TEXT NOT NULL, last_run_at TEXT, last_status TEXT, last_error TEXT,
+        PRIMARY KEY (tenant_id, id))",
+    "CREATE INDEX IF NOT EXISTS report_schedules_due ON report_schedules (next_run_at)",
 ];
 
 /// The SQLite state store.
@@ -243,6 +256,28 @@ fn user_from_row(r: &SqliteRow) -> Result<User> {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn view_from_row(r: &SqliteRow) -> Result<SavedView> {
+    Ok(SavedView {
+        id: r.try_get("id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        user_id: r.try_get("user_id")?,
+        page: r.try_get("page")?,
+        name: r.try_get("name")?,
+        query: r.try_get("query")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// A unique violation of `saved_views` (its name taken on its page) as the conflict it
+/// is; other errors as they are.
+fn view_conflict(e: sqlx::Error, name: Option<&str>) -> StateError {
+    match name {
+        Some(name) if is_unique_violation(&e) => StateError::Conflict(views_name_taken(name)),
+        _ => e.into(),
+    }
 }
 
 #[async_trait]
@@ -526,6 +561,99 @@ impl StateStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(tokens > 0 && revoked == 0)
+    }
+
+    async fn list_views(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        page: Option<&str>,
+    ) -> Result<Vec<SavedView>> {
+        let rows = sqlx::query(
+            "SELECT * FROM saved_views WHERE tenant_id = ?1 AND user_id = ?2
+               AND (?3 IS NULL OR page = ?3)
+             ORDER BY page, name",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(page)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(view_from_row).collect()
+    }
+
+    async fn create_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        view: NewSavedView,
+    ) -> Result<SavedView> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = view_clock();
+        // One statement: it holds the database's write lock from its start, so the count
+        // it checks cannot change before its insert (no two creates pass the limit).
+        let row = sqlx::query(
+            "INSERT INTO saved_views (tenant_id, user_id, id, page, name, query, created_at,
+                                      updated_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7
+             WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?2)
+               AND (SELECT COUNT(*) FROM saved_views WHERE tenant_id = ?1 AND user_id = ?2) < ?8
+             RETURNING *",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(&id)
+        .bind(&view.page)
+        .bind(&view.name)
+        .bind(&view.query)
+        .bind(now)
+        .bind(i64::from(MAX_SAVED_VIEWS))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| view_conflict(e, Some(&view.name)))?;
+        match row {
+            Some(r) => view_from_row(&r),
+            None if self.get_user(tenant, user_id).await?.is_none() => {
+                Err(StateError::NotFound(format!("user {user_id} in tenant {tenant}")))
+            }
+            None => Err(StateError::Conflict(views_limit_reached())),
+        }
+    }
+
+    async fn update_view(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        id: &str,
+        update: SavedViewUpdate,
+    ) -> Result<Option<SavedView>> {
+        let row = sqlx::query(
+            "UPDATE saved_views SET name = coalesce(?1, name), query = coalesce(?2, query),
+                 updated_at = ?3
+             WHERE tenant_id = ?4 AND user_id = ?5 AND id = ?6
+             RETURNING *",
+        )
+        .bind(update.name.as_deref())
+        .bind(update.query.as_deref())
+        .bind(view_clock())
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| view_conflict(e, update.name.as_deref()))?;
+        row.as_ref().map(view_from_row).transpose()
+    }
+
+    async fn delete_view(&self, tenant: &TenantId, user_id: &str, id: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM saved_views WHERE tenant_id = ? AND user_id = ? AND id = ?")
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn insert_refresh_token(&self, t: NewRefreshToken) -> Result<()> {
@@ -1046,4 +1174,143 @@ impl StateStore for SqliteStore {
         sqlx::query("DELETE FROM workers WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn create_report_schedule(&self, r: &ReportSchedule) -> Result<()> {
+        let recipients = serde_json::to_string(&r.recipients)
+            .map_err(|e| StateError::Corrupt(format!("report recipients: {e}")))?;
+        // One statement: the count it checks cannot change before its insert.
+        let done = sqlx::query(
+            "INSERT INTO report_schedules (tenant_id, id, company_id, cadence, day, hour, tz,
+                 period, recipients, contacts, message, created_by, created_at, next_run_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+             WHERE (SELECT COUNT(*) FROM report_schedules WHERE tenant_id = ?1) < ?15",
+        )
+        .bind(r.tenant_id.as_str())
+        .bind(&r.id)
+        .bind(&r.company_id)
+        .bind(&r.cadence)
+        .bind(i64::from(r.day))
+        .bind(i64::from(r.hour))
+        .bind(&r.tz)
+        .bind(&r.period)
+        .bind(recipients)
+        .bind(r.contacts)
+        .bind(r.message.as_deref())
+        .bind(&r.created_by)
+        .bind(r.created_at)
+        .bind(r.next_run_at)
+        .bind(i64::from(MAX_REPORT_SCHEDULES))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::Conflict(crate::report_schedules_limit_reached()));
+        }
+        Ok(())
+    }
+
+    async fn list_report_schedules(&self, tenant: &TenantId) -> Result<Vec<ReportSchedule>> {
+        let rows = sqlx::query(
+            "SELECT * FROM report_schedules WHERE tenant_id = ? ORDER BY created_at, id",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_schedule_from_row).collect()
+    }
+
+    async fn delete_report_schedule(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM report_schedules WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn due_report_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReportSchedule>> {
+        let rows = sqlx::query(
+            "SELECT * FROM report_schedules WHERE next_run_at <= ?
+             ORDER BY next_run_at, tenant_id, id LIMIT ?",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_schedule_from_row).collect()
+    }
+
+    async fn claim_report_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        due: DateTime<Utc>,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE report_schedules SET next_run_at = ?1, last_run_at = ?2,
+                 last_status = 'sending', last_error = NULL
+             WHERE tenant_id = ?3 AND id = ?4 AND next_run_at = ?5",
+        )
+        .bind(next)
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(due)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_report_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE report_schedules SET last_status = ?1, last_error = ?2
+             WHERE tenant_id = ?3 AND id = ?4",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn report_schedule_from_row(r: &SqliteRow) -> Result<ReportSchedule> {
+    let recipients: String = r.try_get("recipients")?;
+    let number = |k: &str| -> Result<u32> {
+        let v: i64 = r.try_get(k)?;
+        u32::try_from(v).map_err(|_| StateError::Corrupt(format!("report schedule {k}: {v}")))
+    };
+    Ok(ReportSchedule {
+        id: r.try_get("id")?,
+        tenant_id: tenant_id(r.try_get("tenant_id")?)?,
+        company_id: r.try_get("company_id")?,
+        cadence: r.try_get("cadence")?,
+        day: number("day")?,
+        hour: number("hour")?,
+        tz: r.try_get("tz")?,
+        period: r.try_get("period")?,
+        recipients: serde_json::from_str(&recipients)
+            .map_err(|e| StateError::Corrupt(format!("report recipients: {e}")))?,
+        contacts: r.try_get("contacts")?,
+        message: r.try_get("message")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        next_run_at: r.try_get("next_run_at")?,
+        last_run_at: r.try_get("last_run_at")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+    })
 }

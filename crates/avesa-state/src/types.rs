@@ -57,6 +57,44 @@ pub struct User {
     pub disabled: bool,
 }
 
+/// How many saved views one user may keep (over all pages): a create beyond it is refused
+/// with [`StateError::Conflict`](crate::StateError::Conflict).
+pub const MAX_SAVED_VIEWS: u32 = 100;
+
+/// A user's saved view: a name for a page of the web app and the query string that
+/// makes it (its filters, search, sort …). Private to its user: every store method takes
+/// the tenant and the user, and never reads or changes another user's views.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedView {
+    /// Unique (a UUID), chosen by the store.
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub user_id: String,
+    /// The page it is for (`dashboard`, `tickets` …; the API checks the value).
+    pub page: String,
+    /// Unique per user and page.
+    pub name: String,
+    /// An `application/x-www-form-urlencoded` query string, without a leading `?`.
+    pub query: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A view to save.
+#[derive(Clone, Debug)]
+pub struct NewSavedView {
+    pub page: String,
+    pub name: String,
+    pub query: String,
+}
+
+/// A change to a saved view: each `Some` field is set.
+#[derive(Clone, Debug, Default)]
+pub struct SavedViewUpdate {
+    pub name: Option<String>,
+    pub query: Option<String>,
+}
+
 /// A change to a user: each `Some` field is set.
 #[derive(Clone, Debug, Default)]
 pub struct UserUpdate {
@@ -303,4 +341,44 @@ pub struct WorkerRecord {
     pub started_at: DateTime<Utc>,
     /// Its last heartbeat.
     pub seen_at: DateTime<Utc>,
+}
+
+/// How many client-report schedules one tenant may keep.
+pub const MAX_REPORT_SCHEDULES: u32 = 500;
+
+/// A client report sent on a schedule: which company's, how often, for what period, to
+/// whom, and how its last delivery went. The API checks the values; the store keeps them
+/// and hands each due delivery to exactly one process ([`StateStore::claim_report_schedule`](crate::StateStore::claim_report_schedule)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportSchedule {
+    /// Unique (a UUID), chosen by the caller.
+    pub id: String,
+    pub tenant_id: TenantId,
+    /// The company (`connectwise:250`).
+    pub company_id: String,
+    /// `weekly` or `monthly`.
+    pub cadence: String,
+    /// The weekday (1 Monday … 7 Sunday) or the day of the month (1 … 28).
+    pub day: u32,
+    /// The hour of the day, in `tz`.
+    pub hour: u32,
+    /// The time zone `day` and `hour` are read in.
+    pub tz: String,
+    /// The named period each report covers (`last_month` …).
+    pub period: String,
+    /// Addresses it goes to.
+    pub recipients: Vec<String>,
+    /// Whether it also goes to the company's contacts.
+    pub contacts: bool,
+    pub message: Option<String>,
+    /// The user who made it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When it is next due (whole seconds).
+    pub next_run_at: DateTime<Utc>,
+    /// When a delivery last began.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// `sending` (begun, not known to have finished), `sent` or `failed`.
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
 }

@@ -127,8 +127,9 @@ export interface ApiClientOptions {
 export interface ApiClient {
   /** Authenticated JSON request; refreshes once on 401 then retries. */
   request<T>(path: string, init?: RequestInit): Promise<T>;
-  /** Authenticated download (a CSV export): the body and the file name the server gave. */
-  download(path: string): Promise<{ blob: Blob; filename: string | null }>;
+  /** Authenticated download (a CSV export; a PDF with `accept`): the body and the file
+   *  name the server gave. */
+  download(path: string, accept?: string): Promise<{ blob: Blob; filename: string | null }>;
   login(tenantId: string, email: string, password: string): Promise<TokenResponse>;
   logout(): Promise<void>;
   /** Exchanges the refresh cookie for new tokens; concurrent callers share one request. */
@@ -187,8 +188,8 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     return parseBody<T>(await send(path, init));
   }
 
-  async function download(path: string): Promise<{ blob: Blob; filename: string | null }> {
-    const res = await send(path, { headers: { Accept: "text/csv" } });
+  async function download(path: string, accept = "text/csv"): Promise<{ blob: Blob; filename: string | null }> {
+    const res = await send(path, { headers: { Accept: accept } });
     const disposition = res.headers.get("content-disposition") ?? "";
     const m = /filename="([^"]+)"/.exec(disposition);
     return { blob: await res.blob(), filename: m ? m[1] : null };

@@ -13,6 +13,8 @@ import { FilterBar, PeriodPicker } from "../components/Filters";
 import { KpiCard } from "../components/KpiCard";
 import { Chart, DASHBOARD_REFRESH_MS } from "../components/Charts";
 import { GoalDialog, useCanEditGoals } from "../components/GoalDialog";
+import { SavedViews } from "../components/SavedViews";
+import { DASHBOARD_PAGE } from "../lib/views";
 
 /** The cards, in order. */
 export const CARDS = [
@@ -56,6 +58,7 @@ export function DashboardPage() {
         </div>
         <div className="flex flex-wrap items-center gap-2">
           <PeriodPicker />
+          <SavedViews page={DASHBOARD_PAGE} label="the dashboard" />
           <Link
             to={`/present?${presentSearch(params)}`}
             data-testid="present-link"

@@ -17,6 +17,7 @@ import { AsOfBanner, AsOfPicker, useAsOf } from "../components/AsOf";
 import { HistoryCard } from "../components/History";
 import { ReferenceBar, ReferenceLink, RelatedTable } from "../components/Related";
 import { ReportFigures } from "../components/ReportFigures";
+import { ClientReport } from "../components/ClientReport";
 
 function FieldValue({ field, value }: { field: string; value: unknown }) {
   if (field === "website" && typeof value === "string" && value) {
@@ -112,6 +113,7 @@ function Connections({ resource, rec, asOf }: { resource: string; rec: AnyRecord
             asOf={asOf}
             metrics={["tickets_opened", "tickets_closed", "open_backlog", "sla_met_pct", "resolution_hours_avg", "hours_worked", "billable_hours", "billed_amount"]}
           />
+          <ClientReport id={id} name={RESOURCES.companies.titleOf(rec)} asOf={asOf} />
           <div className="grid grid-cols-1 gap-4 2xl:grid-cols-2">
             <RelatedTable testId="open-tickets" title="Open tickets" resource="tickets" filters={[["company", id], ["open", "true"]]} sort={NEWEST_TICKETS}
               columns={[C.summary, C.status, C.priority, C.owner, C.opened]} asOf={asOf} empty="No open tickets." />

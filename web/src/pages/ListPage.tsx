@@ -8,6 +8,7 @@ import { apiExportPath, apiListPath, detailPath, listFilters, RESOURCES, type Co
 import { withAsOf } from "../lib/asof";
 import { CellValue, cellText } from "../components/Cell";
 import { BUTTON, CONTROL, Card, ErrorBox, Spinner } from "../components/ui";
+import { SavedViews } from "../components/SavedViews";
 
 const PAGE_SIZES = [25, 50, 100];
 
@@ -177,6 +178,7 @@ export function ListPage({ resource }: { resource: string }) {
           )}
         </div>
         <div className="flex w-full items-center gap-2 sm:w-auto">
+        <SavedViews page={resource} label={cfg.title} pad="px-3 py-2" />
         <button
           type="button"
           data-testid="export-csv"
