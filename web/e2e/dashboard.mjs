@@ -14,6 +14,7 @@ import { checkGoalsAndPresent } from "./goals.mjs";
 import { checkTheme } from "./theme.mjs";
 import { checkSavedViews } from "./views.mjs";
 import { checkClientReports } from "./reports.mjs";
+import { checkOperations } from "./operations.mjs";
 
 const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 300_000);
 const STEP_TIMEOUT_MS = 15_000;
@@ -367,6 +368,25 @@ async function main() {
     page,
     base,
     get: (pathname) => api(base, pathname, { token }),
+    artifacts: ARTIFACTS,
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5e3. Operations (e2e/operations.mjs): services with freshness, the credentials dialog
+  //      (nothing stored shown) and its connection test, a sync of one table followed live
+  //      to its end, users added, re-roled and disabled, and a viewer who never sees any of it.
+  await checkOperations({
+    browser,
+    page,
+    base,
+    tenant,
+    get: (pathname) => api(base, pathname, { token }),
+    send: (method, pathname, body) => api(base, pathname, { token, method, body }),
     artifacts: ARTIFACTS,
     fail,
     log,

@@ -1,4 +1,4 @@
-import { Route, Routes } from "react-router";
+import { Navigate, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { RequireAuth } from "./components/RequireAuth";
 import { LoginPage } from "./pages/Login";
@@ -9,6 +9,10 @@ import { NotFoundPage } from "./pages/NotFound";
 import { GoalsPage } from "./pages/Goals";
 import { PresentPage } from "./pages/Present";
 import { RESOURCES } from "./lib/resources";
+import { OpsServicesPage } from "./pages/OpsServices";
+import { OpsRunPage, OpsRunsPage } from "./pages/OpsRuns";
+import { OpsUsersPage } from "./pages/OpsUsers";
+import { OpsBrandingPage } from "./pages/OpsBranding";
 
 export function App() {
   return (
@@ -32,6 +36,15 @@ export function App() {
       >
         <Route index element={<DashboardPage />} />
         <Route path="goals" element={<GoalsPage />} />
+        {/* Operations: tenant and platform admins; each page shows others "not available". */}
+        <Route path="operations">
+          <Route index element={<Navigate to="/operations/services" replace />} />
+          <Route path="services" element={<OpsServicesPage />} />
+          <Route path="runs" element={<OpsRunsPage />} />
+          <Route path="runs/:id" element={<OpsRunPage />} />
+          <Route path="users" element={<OpsUsersPage />} />
+          <Route path="branding" element={<OpsBrandingPage />} />
+        </Route>
         {Object.keys(RESOURCES).map((r) => (
           <Route key={r} path={r}>
             <Route index element={<ListPage key={r} resource={r} />} />

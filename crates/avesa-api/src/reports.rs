@@ -43,6 +43,9 @@ pub struct BrandingView {
     pub footer: Option<String>,
     /// Where replies to report e-mails go.
     pub reply_to: Option<String>,
+    /// The logo on reports' first page and in the app's header: a `data:image/png;base64,…`
+    /// or `data:image/jpeg;base64,…` URL.
+    pub logo: Option<String>,
 }
 
 /// What is stored (every field optional: unset ones take the defaults).
@@ -56,6 +59,8 @@ struct StoredBranding {
     footer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reply_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    logo: Option<String>,
 }
 
 /// The tenant's branding, defaults filled in.
@@ -80,6 +85,7 @@ pub(crate) async fn branding(
         accent: stored.accent.unwrap_or_else(|| avesa_report::DEFAULT_ACCENT.hex()),
         footer: stored.footer,
         reply_to: stored.reply_to,
+        logo: stored.logo,
     })
 }
 
@@ -111,6 +117,27 @@ pub struct PutBranding {
     pub footer: Option<String>,
     /// An e-mail address.
     pub reply_to: Option<String>,
+    /// A PNG or JPEG as a `data:image/png;base64,…` URL: at most 256 KiB and 2000 pixels
+    /// either way.
+    pub logo: Option<String>,
+}
+
+/// The largest logo file.
+const MAX_LOGO_BYTES: usize = 256 * 1024;
+
+/// The image bytes of a logo's data URL.
+pub(crate) fn logo_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let rest = url
+        .strip_prefix("data:image/png;base64,")
+        .or_else(|| url.strip_prefix("data:image/jpeg;base64,"))
+        .ok_or("a data:image/png;base64,… or data:image/jpeg;base64,… URL")?;
+    if rest.len() > MAX_LOGO_BYTES * 4 / 3 + 4 {
+        return Err(format!("at most {} KiB", MAX_LOGO_BYTES / 1024));
+    }
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| "not valid base64".into())
 }
 
 fn plain_text(name: &str, v: &str, max: usize) -> Result<String, ApiError> {
@@ -162,6 +189,21 @@ pub(crate) async fn put_branding(
     }
     if let Some(f) = body.footer {
         stored.footer = set(plain_text("footer", &f, 200)?);
+    }
+    if let Some(l) = body.logo {
+        stored.logo = match l.trim() {
+            "" => None,
+            url => {
+                let bytes = logo_bytes(url).map_err(|e| field("logo", e))?;
+                // Decoding is CPU work (a PNG up to 2000×2000): off the reactor.
+                let checked =
+                    tokio::task::spawn_blocking(move || avesa_report::Logo::from_bytes(&bytes))
+                        .await
+                        .map_err(|_| ApiError::internal())?;
+                checked.map_err(|e| field("logo", e))?;
+                Some(url.to_owned())
+            }
+        };
     }
     if let Some(r) = body.reply_to {
         stored.reply_to = match r.trim() {
@@ -491,7 +533,12 @@ pub(crate) async fn company_document(
     tables.insert(1.min(tables.len()), open);
     let accent = Rgb::parse_hex(&brand.accent).unwrap_or(avesa_report::DEFAULT_ACCENT);
     let doc = Document {
-        branding: Branding { name: brand.name.clone(), accent, footer: brand.footer.clone() },
+        branding: Branding {
+            name: brand.name.clone(),
+            accent,
+            footer: brand.footer.clone(),
+            logo: None,
+        },
         kind: "Client report".into(),
         subject: name.clone(),
         lines,
@@ -525,9 +572,16 @@ fn slug(s: &str) -> String {
     if out.is_empty() { "company".into() } else { out.chars().take(60).collect() }
 }
 
-/// The PDF, rendered off the reactor.
-pub(crate) async fn render(doc: Document) -> Result<Vec<u8>, ApiError> {
-    tokio::task::spawn_blocking(move || avesa_report::render(&doc)).await.map_err(|e| {
+/// The PDF, rendered off the reactor (with the logo of `logo`, a data URL, decoded there).
+pub(crate) async fn render(mut doc: Document, logo: Option<String>) -> Result<Vec<u8>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        doc.branding.logo = logo
+            .and_then(|url| logo_bytes(&url).ok())
+            .and_then(|bytes| avesa_report::Logo::from_bytes(&bytes).ok());
+        avesa_report::render(&doc)
+    })
+    .await
+    .map_err(|e| {
         tracing::error!(error = %e, "report rendering failed");
         ApiError::internal()
     })
@@ -554,7 +608,8 @@ pub(crate) async fn company_pdf(
     ApiQuery(p): ApiQuery<MetricParams>,
 ) -> Result<Response, ApiError> {
     let (doc, file, _) = company_document(&state, &user, id, p).await?;
-    let pdf = render(doc).await?;
+    let logo = branding(&state, &user.tenant).await?.logo;
+    let pdf = render(doc, logo).await?;
     let mut resp = pdf.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
@@ -689,8 +744,8 @@ pub(crate) async fn send_company_report(
     let footer = doc.branding.footer.clone();
     let period_line = doc.lines.first().cloned().unwrap_or_default();
     let subject_name = view.name.clone().unwrap_or_else(|| view.id.clone());
-    let pdf = render(doc).await?;
     let brand = branding(state, &user.tenant).await?;
+    let pdf = render(doc, brand.logo.clone()).await?;
     let subject = format!("{subject_name}: client report, {period_line}");
     let mut text = String::new();
     if let Some(m) = message.map(str::trim).filter(|m| !m.is_empty()) {

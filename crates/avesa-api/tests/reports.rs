@@ -269,6 +269,31 @@ async fn a_company_report_downloads_as_a_pdf_in_the_tenants_branding() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["accent"], "#0f766e");
 
+    // A logo: a PNG as a data URL; anything else is refused, naming the field.
+    let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    for bad in [
+        "data:image/gif;base64,R0lGOD",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "data:image/png;base64,@@@",
+    ] {
+        let (s, v, _, _) = call(
+            &t.app,
+            Method::PUT,
+            "/api/admin/branding",
+            Some(&admin),
+            Some(json!({"logo": bad})),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["details"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("logo")),
+            "{v}"
+        );
+    }
+    let (s, v, _, _) =
+        call(&t.app, Method::PUT, "/api/admin/branding", Some(&admin), Some(json!({"logo": png})))
+            .await;
+    assert_eq!((s, v["logo"].as_str()), (StatusCode::OK, Some(png)), "{v}");
     let (s, _, bytes, h) = call(
         &t.app,
         Method::GET,
@@ -281,6 +306,14 @@ async fn a_company_report_downloads_as_a_pdf_in_the_tenants_branding() {
     assert_eq!(h[header::CONTENT_TYPE], "application/pdf");
     let disposition = h[header::CONTENT_DISPOSITION].to_str().unwrap();
     assert!(disposition.starts_with("attachment; filename=\"contoso-ltd-report-"), "{disposition}");
+    let doc = lopdf::Document::load_mem(&bytes).unwrap();
+    let images = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_stream().ok())
+        .filter(|s| s.dict.get(b"Subtype").and_then(|v| v.as_name()).ok() == Some(&b"Image"[..]))
+        .count();
+    assert!(images >= 1, "the logo (and its transparency) is in the PDF");
     let text = pdf_text(&bytes);
     for needle in [
         "Acme MSP",

@@ -285,7 +285,9 @@ impl Pipeline {
             );
             match result {
                 Ok((mut commit, more, stop)) => {
-                    commit.counts.millis = elapsed.as_millis() as u64;
+                    // Rounded up: a chunk that did work never reads as having taken 0 ms.
+                    commit.counts.millis =
+                        u64::try_from(elapsed.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
                     // Size the next chunk from this one's throughput to fit the budget.
                     if commit.counts.records > 0 && !elapsed.is_zero() {
                         let rate = commit.counts.records as f64 / elapsed.as_secs_f64();

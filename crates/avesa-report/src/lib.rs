@@ -3,9 +3,11 @@
 //! by the API, which reads them from the warehouse; this crate only presents and sends.
 
 mod fonts;
+pub mod logo;
 pub mod mail;
 pub mod pdf;
 
 pub use lettre::message::Mailbox;
+pub use logo::Logo;
 pub use mail::{Email, MailError, Mailer, SmtpSettings, parse_address};
 pub use pdf::{Branding, Chart, DEFAULT_ACCENT, Document, Figure, Rgb, Table, Tone, render};

@@ -7,9 +7,10 @@
 //! WinAnsiEncoding: Western European text shows as written; a character outside that
 //! set shows as `?`. Nothing is embedded, so a report is a few tens of kilobytes.
 
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use crate::fonts;
+use crate::logo::{Image, Logo};
 
 /// A4 in points.
 const PAGE_W: f32 = 595.28;
@@ -75,6 +76,8 @@ pub struct Branding {
     pub accent: Rgb,
     /// Contact details or a note, on every page's foot.
     pub footer: Option<String>,
+    /// Drawn at the left of the first page's header band.
+    pub logo: Option<Logo>,
 }
 
 /// Whether a change or goal status is good news.
@@ -322,8 +325,19 @@ impl<'a> Layout<'a> {
         let band = 78.0;
         self.rect(0.0, PAGE_H - band, PAGE_W, band, b.accent);
         let on = b.accent.on();
-        let name = fit(Font::Bold, 18.0, &b.name, CONTENT_W * 0.6);
-        self.text(Font::Bold, 18.0, MARGIN, PAGE_H - 46.0, on, &name);
+        let mut x = MARGIN;
+        if let Some(logo) = &b.logo {
+            let (w, h) = logo.size_for(44.0, 180.0);
+            let y = PAGE_H - band + (band - h) / 2.0;
+            let c = self.page();
+            c.save_state();
+            c.transform([w, 0.0, 0.0, h, MARGIN, y]);
+            c.x_object(Name(LOGO));
+            c.restore_state();
+            x += w + 14.0;
+        }
+        let name = fit(Font::Bold, 18.0, &b.name, (CONTENT_W * 0.6 - (x - MARGIN)).max(60.0));
+        self.text(Font::Bold, 18.0, x, PAGE_H - 46.0, on, &name);
         let kind = self.doc.kind.clone();
         self.text_right(Font::Regular, 11.0, PAGE_W - MARGIN, PAGE_H - 44.0, on, &kind);
         let mut y = PAGE_H - band - 36.0;
@@ -596,6 +610,39 @@ impl<'a> Layout<'a> {
     }
 }
 
+/// The logo's resource name.
+const LOGO: &[u8] = b"Im1";
+
+/// Writes the logo's image (and its transparency) as `id` (and `id + 1`).
+fn write_logo(pdf: &mut Pdf, id: Ref, logo: &Logo) {
+    let (w, h) = (i32::try_from(logo.width).unwrap_or(1), i32::try_from(logo.height).unwrap_or(1));
+    match &logo.image {
+        Image::Jpeg { bytes, components } => {
+            let mut img = pdf.image_xobject(id, bytes);
+            img.filter(Filter::DctDecode);
+            img.width(w).height(h).bits_per_component(8);
+            img.color_space_name(Name(if *components == 1 { b"DeviceGray" } else { b"DeviceRGB" }));
+        }
+        Image::Flate { samples, rgb, alpha } => {
+            let mask = Ref::new(id.get() + 1);
+            let mut img = pdf.image_xobject(id, samples);
+            img.filter(Filter::FlateDecode);
+            img.width(w).height(h).bits_per_component(8);
+            img.color_space_name(Name(if *rgb { b"DeviceRGB" } else { b"DeviceGray" }));
+            if alpha.is_some() {
+                img.s_mask(mask);
+            }
+            img.finish();
+            if let Some(a) = alpha {
+                let mut m = pdf.image_xobject(mask, a);
+                m.filter(Filter::FlateDecode);
+                m.width(w).height(h).bits_per_component(8);
+                m.color_space_name(Name(b"DeviceGray"));
+            }
+        }
+    }
+}
+
 /// The document as a PDF file.
 pub fn render(doc: &Document) -> Vec<u8> {
     let mut layout = Layout::new(doc);
@@ -618,6 +665,7 @@ pub fn render(doc: &Document) -> Vec<u8> {
     let first = 6;
     let page_ids: Vec<Ref> =
         (0..layout.pages.len()).map(|i| Ref::new(first + 2 * i as i32)).collect();
+    let logo_id = Ref::new(first + 2 * page_ids.len() as i32);
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree).kids(page_ids.iter().copied()).count(page_ids.len() as i32);
     pdf.type1_font(regular)
@@ -641,10 +689,16 @@ pub fn render(doc: &Document) -> Vec<u8> {
         page.contents(content_id);
         let mut resources = page.resources();
         resources.fonts().pair(Font::Regular.name(), regular).pair(Font::Bold.name(), bold);
+        if i == 0 && doc.branding.logo.is_some() {
+            resources.x_objects().pair(Name(LOGO), logo_id);
+        }
         resources.finish();
         page.finish();
         let data = content.finish();
         pdf.stream(content_id, &data);
+    }
+    if let Some(logo) = &doc.branding.logo {
+        write_logo(&mut pdf, logo_id, logo);
     }
     pdf.finish()
 }
@@ -668,6 +722,7 @@ mod tests {
                 name: "Acme MSP".into(),
                 accent: Rgb::parse_hex("#0f766e").unwrap(),
                 footer: Some("Questions? help@acme.example · +1 555 0100".into()),
+                logo: None,
             },
             kind: "Client report".into(),
             subject: "Contoso Ltd — Café Zürich".into(),
@@ -781,6 +836,30 @@ mod tests {
         assert_eq!(DEFAULT_ACCENT.on(), WHITE);
         assert_eq!(Rgb(0xfa, 0xcc, 0x15).on(), INK);
         assert_eq!(Rgb(0x0f, 0x76, 0x6e).hex(), "#0f766e");
+    }
+
+    #[test]
+    fn a_logo_is_drawn_in_the_header_band() {
+        let mut d = doc(3);
+        let png = crate::logo::tests::png_bytes(120, 40);
+        d.branding.logo = Some(Logo::from_bytes(&png).unwrap());
+        let bytes = render(&d);
+        let pdf = lopdf::Document::load_mem(&bytes).expect("a well-formed PDF");
+        let (_, first) = pdf.get_pages().into_iter().next().unwrap();
+        let content = pdf.get_and_decode_page_content(first).unwrap();
+        assert!(content.operations.iter().any(|op| op.operator == "Do"), "the logo is drawn");
+        // The image and its transparency mask, deflated.
+        let images: Vec<_> = pdf
+            .objects
+            .values()
+            .filter_map(|o| o.as_stream().ok())
+            .filter(|s| {
+                s.dict.get(b"Subtype").and_then(|v| v.as_name()).ok() == Some(&b"Image"[..])
+            })
+            .collect();
+        assert_eq!(images.len(), 2);
+        assert!(images.iter().any(|s| s.dict.get(b"SMask").is_ok()));
+        assert!(page_texts(&bytes)[0].contains("Acme MSP"));
     }
 
     #[test]

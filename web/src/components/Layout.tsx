@@ -7,8 +7,10 @@ import type { Dashboard } from "../lib/types";
 import { formatDateTime, formatRelative } from "../lib/format";
 import { ThemeToggle } from "./Theme";
 import { BUTTON } from "./ui";
+import { canSeeOperations } from "../lib/ops";
+import { BRANDING_PATH, type Branding } from "../lib/branding";
 
-const NAV: { to: string; label: string; icon: ReactNode; end?: boolean }[] = [
+const NAV: { to: string; label: string; icon: ReactNode; end?: boolean; admin?: boolean }[] = [
   { to: "/", label: "Dashboard", end: true, icon: <path d="M3 13h8V3H3v10zm0 8h8v-6H3v6zm10 0h8V11h-8v10zm0-18v6h8V3h-8z" /> },
   { to: "/goals", label: "Goals", icon: <path d="M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm0 18a8 8 0 1 1 8-8 8 8 0 0 1-8 8zm0-14a6 6 0 1 0 6 6 6 6 0 0 0-6-6zm0 10a4 4 0 1 1 4-4 4 4 0 0 1-4 4zm0-6a2 2 0 1 0 2 2 2 2 0 0 0-2-2z" /> },
   { to: "/companies", label: "Companies", icon: <path d="M12 7V3H2v18h20V7H12zM6 19H4v-2h2v2zm0-4H4v-2h2v2zm0-4H4V9h2v2zm0-4H4V5h2v2zm4 12H8v-2h2v2zm0-4H8v-2h2v2zm0-4H8V9h2v2zm0-4H8V5h2v2zm10 12h-8v-2h2v-2h-2v-2h2v-2h-2V9h8v10zm-2-8h-2v2h2v-2zm0 4h-2v2h2v-2z" /> },
@@ -16,17 +18,21 @@ const NAV: { to: string; label: string; icon: ReactNode; end?: boolean }[] = [
   { to: "/tickets", label: "Tickets", icon: <path d="M20 12c0-1.1.9-2 2-2V6c0-1.1-.9-2-2-2H4c-1.1 0-1.99.9-1.99 2v4c1.1 0 1.99.9 1.99 2s-.89 2-2 2v4c0 1.1.9 2 2 2h16c1.1 0 2-.9 2-2v-4c-1.1 0-2-.9-2-2z" /> },
   { to: "/members", label: "Technicians", icon: <path d="M12 12c2.21 0 4-1.79 4-4s-1.79-4-4-4-4 1.79-4 4 1.79 4 4 4zm0 2c-2.67 0-8 1.34-8 4v2h16v-2c0-2.66-5.33-4-8-4z" /> },
   { to: "/time-entries", label: "Time entries", icon: <path d="M11.99 2C6.47 2 2 6.48 2 12s4.47 10 9.99 10C17.52 22 22 17.52 22 12S17.52 2 11.99 2zM12 20c-4.42 0-8-3.58-8-8s3.58-8 8-8 8 3.58 8 8-3.58 8-8 8zm.5-13H11v6l5.25 3.15.75-1.23-4.5-2.67z" /> },
+  // Tenant and platform admins only (lib/ops.ts canSeeOperations).
+  { to: "/operations", label: "Operations", admin: true, icon: <path d="M19.14 12.94a7.07 7.07 0 0 0 .05-.94 7.07 7.07 0 0 0-.05-.94l2.03-1.58a.49.49 0 0 0 .12-.61l-1.92-3.32a.49.49 0 0 0-.59-.22l-2.39.96a7 7 0 0 0-1.63-.94l-.36-2.54a.48.48 0 0 0-.48-.41h-3.84a.48.48 0 0 0-.47.41l-.36 2.54a7.4 7.4 0 0 0-1.63.94l-2.39-.96a.48.48 0 0 0-.59.22L2.74 8.87a.47.47 0 0 0 .12.61l2.03 1.58a7.3 7.3 0 0 0 0 1.88l-2.03 1.58a.49.49 0 0 0-.12.61l1.92 3.32a.49.49 0 0 0 .59.22l2.39-.96c.5.38 1.04.7 1.63.94l.36 2.54c.05.24.25.41.48.41h3.84c.24 0 .44-.17.47-.41l.36-2.54a7.4 7.4 0 0 0 1.63-.94l2.39.96c.22.08.47 0 .59-.22l1.92-3.32a.47.47 0 0 0-.12-.61l-2.01-1.58zM12 15.6A3.6 3.6 0 1 1 15.6 12 3.6 3.6 0 0 1 12 15.6z" /> },
 ];
 
 function NavItems({ onNavigate }: { onNavigate?: () => void }) {
+  const operate = canSeeOperations(useCurrentUser()?.role);
   return (
     <nav className="flex flex-col gap-1 px-3" aria-label="Main">
-      {NAV.map((item) => (
+      {NAV.filter((item) => !item.admin || operate).map((item) => (
         <NavLink
           key={item.to}
           to={item.to}
           end={item.end}
           onClick={onNavigate}
+          data-testid={`nav-${item.to.slice(1) || "dashboard"}`}
           className={({ isActive }) =>
             `flex items-center gap-3 rounded-lg px-3 py-2 text-sm font-medium transition-colors ${
               isActive ? "bg-indigo-600 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"
@@ -66,6 +72,12 @@ export function Layout() {
     refetchInterval: 120_000,
   });
   const lastSynced = dash.data?.last_synced_at ?? null;
+  // The tenant's logo (its report branding), beside its name; fetched once a session.
+  const branding = useQuery({
+    queryKey: ["branding"],
+    queryFn: () => api.request<Branding>(BRANDING_PATH),
+    staleTime: 10 * 60_000,
+  });
 
   async function onLogout() {
     setLoggingOut(true);
@@ -109,6 +121,9 @@ export function Layout() {
               <path d="M3 18h18v-2H3v2zm0-5h18v-2H3v2zm0-7v2h18V6H3z" />
             </svg>
           </button>
+          {branding.data?.logo && (
+            <img src={branding.data.logo} alt="" className="hidden h-8 max-w-28 object-contain sm:block" data-testid="brand-logo" />
+          )}
           <div className="min-w-0 flex-1">
             <div className="truncate text-sm font-semibold text-fg" data-testid="tenant-name">
               {user?.tenant_name ?? user?.tenant_id ?? ""}

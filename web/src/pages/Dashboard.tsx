@@ -15,6 +15,7 @@ import { Chart, DASHBOARD_REFRESH_MS } from "../components/Charts";
 import { GoalDialog, useCanEditGoals } from "../components/GoalDialog";
 import { SavedViews } from "../components/SavedViews";
 import { DASHBOARD_PAGE } from "../lib/views";
+import { usePageTitle } from "../lib/title";
 
 /** The cards, in order. */
 export const CARDS = [
@@ -36,6 +37,7 @@ export const CARDS = [
 const CHARTS: ChartId[] = ["opened_closed", "ageing", "status", "priority", "billable", "hours_company", "hours_member", "utilisation", "sla_board", "type"];
 
 export function DashboardPage() {
+  usePageTitle("Dashboard");
   const [params] = useSearchParams();
   const qs = analyticsQuery(params, { metrics: CARDS.join(",") });
   const kpis = useQuery({

@@ -18,6 +18,7 @@ import { HistoryCard } from "../components/History";
 import { ReferenceBar, ReferenceLink, RelatedTable } from "../components/Related";
 import { ReportFigures } from "../components/ReportFigures";
 import { ClientReport } from "../components/ClientReport";
+import { usePageTitle } from "../lib/title";
 
 function FieldValue({ field, value }: { field: string; value: unknown }) {
   if (field === "website" && typeof value === "string" && value) {
@@ -270,6 +271,7 @@ function NotFound({ cfg, id, entries, setAsOf }: { cfg: Resource; id: string; en
 
 export function DetailPage({ resource }: { resource: string }) {
   const cfg = RESOURCES[resource];
+  usePageTitle(cfg.singular);
   // react-router hands us the decoded id ("connectwise:123"); re-encode for the API.
   const { id = "" } = useParams();
   const { asOf, invalid, setAsOf } = useAsOf();

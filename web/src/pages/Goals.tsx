@@ -16,12 +16,14 @@ import {
 } from "../lib/goals";
 import { BUTTON, BUTTON_PRIMARY, Badge, CONTROL, Card, CardHeader, ErrorBox, Spinner } from "../components/ui";
 import { GoalDialog, useCanEditGoals, type GoalTarget } from "../components/GoalDialog";
+import { usePageTitle } from "../lib/title";
 
 interface Catalogue {
   metrics: MetricInfo[];
 }
 
 export function GoalsPage() {
+  usePageTitle("Goals");
   const canEdit = useCanEditGoals();
   const [editing, setEditing] = useState<GoalTarget | null>(null);
   const [adding, setAdding] = useState("");

@@ -9,6 +9,7 @@ import { withAsOf } from "../lib/asof";
 import { CellValue, cellText } from "../components/Cell";
 import { BUTTON, CONTROL, Card, ErrorBox, Spinner } from "../components/ui";
 import { SavedViews } from "../components/SavedViews";
+import { usePageTitle } from "../lib/title";
 
 const PAGE_SIZES = [25, 50, 100];
 
@@ -69,6 +70,7 @@ function intParam(v: string | null, def: number): number {
 
 export function ListPage({ resource }: { resource: string }) {
   const cfg = RESOURCES[resource];
+  usePageTitle(cfg.title);
   const [columns, chosen, toggleColumn] = useColumns(resource, cfg.columns);
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();

@@ -3,8 +3,10 @@ import { Navigate, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../lib/auth";
 import { ApiError } from "../lib/api";
 import { ALERT, CONTROL } from "../components/ui";
+import { usePageTitle } from "../lib/title";
 
 export function LoginPage() {
+  usePageTitle("Sign in");
   const { isAuthenticated, login } = useAuth();
   const navigate = useNavigate();
   const location = useLocation();

@@ -1,7 +1,9 @@
 import { Link } from "react-router";
 import { LINK } from "../components/ui";
+import { usePageTitle } from "../lib/title";
 
 export function NotFoundPage() {
+  usePageTitle("Not found");
   return (
     <div className="py-16 text-center">
       <h1 className="text-2xl font-semibold text-fg">Page not found</h1>
