@@ -15,6 +15,10 @@ import { checkTheme } from "./theme.mjs";
 import { checkSavedViews } from "./views.mjs";
 import { checkClientReports } from "./reports.mjs";
 import { checkOperations } from "./operations.mjs";
+import { checkAccessibility } from "./a11y.mjs";
+import { takeScreenshots } from "./screenshots.mjs";
+import { checkTenantIsolation } from "./tenants.mjs";
+import { performance } from "node:perf_hooks";
 
 const OVERALL_TIMEOUT_MS = Number(process.env.AVESA_E2E_TIMEOUT_MS ?? 300_000);
 const STEP_TIMEOUT_MS = 15_000;
@@ -117,12 +121,30 @@ async function dataValue(testId) {
   return n;
 }
 
-async function fillLogin(tenant, email, password) {
+async function fillLogin(tenant, email, password, { beforeClick } = {}) {
   await page.locator("#tenant").fill(tenant);
   await page.locator("#email").fill(email);
   await page.locator("#password").fill(password);
+  beforeClick?.();
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
+
+/** Waits until a KPI card holds its number (data-value set, not "" as while loading). */
+async function kpiNumber(testId) {
+  await page.waitForFunction(
+    (id) => {
+      const v = document.querySelector(`[data-testid="${id}"]`)?.getAttribute("data-value");
+      return v !== null && v !== undefined && v !== "";
+    },
+    testId,
+    { timeout: STEP_TIMEOUT_MS },
+  );
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 async function main() {
   const base = env("AVESA_URL").replace(/\/+$/, "");
@@ -200,9 +222,13 @@ async function main() {
   log(`wrong password -> "${errText}"`);
 
   step = "login through the form";
-  await fillLogin(tenant, email, password);
+  // Timed: from the click on "Sign in" to the dashboard's first card holding its number.
+  let loginStart = 0;
+  await fillLogin(tenant, email, password, { beforeClick: () => (loginStart = performance.now()) });
   await page.waitForURL((u) => u.pathname === "/");
   await page.getByTestId("kpi-tickets_opened").waitFor({ state: "visible" });
+  await kpiNumber("kpi-tickets_opened");
+  const loginMs = performance.now() - loginStart;
 
   // 4. Every card equals the API's figure for the period; the period lives in the URL.
   const checkCards = async (expected, label) => {
@@ -317,6 +343,33 @@ async function main() {
   if (new URL(page.url()).pathname !== "/tickets") fail(`sent to ${page.url()} instead of staying signed in`);
   log("session recovered from the cookie");
 
+  // 5b2. Timed: a click on Tickets in the nav to the list's rows, 5 times from the dashboard.
+  step = "timing: nav to the tickets list";
+  const mainNav = (name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
+  const navRuns = [];
+  for (let i = 0; i < 5; i++) {
+    await mainNav("Dashboard").click();
+    await page.waitForURL((u) => u.pathname === "/");
+    await kpiNumber("kpi-tickets_opened");
+    const t0 = performance.now();
+    await mainNav("Tickets").click();
+    await page.waitForURL((u) => u.pathname === "/tickets");
+    await page.locator('[data-testid="list-row"]').first().waitFor({ state: "visible" });
+    navRuns.push(performance.now() - t0);
+  }
+  const timings = {
+    login_to_dashboard_ms: Math.round(loginMs),
+    nav_to_tickets_list_median_ms: Math.round(median(navRuns)),
+    nav_to_tickets_list_runs_ms: navRuns.map(Math.round),
+    measured_at: new Date().toISOString(),
+  };
+  log(
+    `timing: login→dashboard ${timings.login_to_dashboard_ms} ms; nav→tickets list median ` +
+      `${timings.nav_to_tickets_list_median_ms} ms (${navRuns.length} runs)`,
+  );
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.writeFileSync(path.join(ARTIFACTS, "timings.json"), JSON.stringify(timings, null, 2) + "\n");
+
   // 5c. Detail pages (e2e/detail.mjs): ticket -> company, related lists, history, as-of.
   await checkDetailPages({
     page,
@@ -407,6 +460,43 @@ async function main() {
     },
     timeout: STEP_TIMEOUT_MS,
   });
+
+  // 5g. Tenant isolation (e2e/tenants.mjs): the second tenant (AVESA_TENANT2, AVESA_EMAIL2,
+  //     AVESA_PASSWORD2; skipped without them) finds none of the first tenant's companies.
+  await checkTenantIsolation({
+    browser,
+    base,
+    tenant,
+    get: (pathname) => api(base, pathname, { token }),
+    api,
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5h. Accessibility (e2e/a11y.mjs): axe-core on every page, light and dark, dialogs open;
+  //     no serious or critical violation.
+  const ownContext = {
+    browser,
+    base,
+    tenant,
+    email,
+    password,
+    get: (pathname) => api(base, pathname, { token }),
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  };
+  await checkAccessibility(ownContext);
+
+  // 5i. Screenshots for the docs (e2e/screenshots.mjs), only with AVESA_E2E_SCREENSHOTS_DIR.
+  await takeScreenshots(ownContext);
 
   step = "no content-security-policy violations";
   const csp = consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));

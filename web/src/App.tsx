@@ -1,18 +1,29 @@
+import { lazy, Suspense, type ReactNode } from "react";
 import { Navigate, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { RequireAuth } from "./components/RequireAuth";
+import { Spinner } from "./components/ui";
 import { LoginPage } from "./pages/Login";
-import { DashboardPage } from "./pages/Dashboard";
-import { ListPage } from "./pages/ListPage";
-import { DetailPage } from "./pages/DetailPage";
 import { NotFoundPage } from "./pages/NotFound";
-import { GoalsPage } from "./pages/Goals";
-import { PresentPage } from "./pages/Present";
 import { RESOURCES } from "./lib/resources";
-import { OpsServicesPage } from "./pages/OpsServices";
-import { OpsRunPage, OpsRunsPage } from "./pages/OpsRuns";
-import { OpsUsersPage } from "./pages/OpsUsers";
-import { OpsBrandingPage } from "./pages/OpsBranding";
+
+// Pages load on first visit (their own chunks: the sign-in page does not wait for the
+// charts library, nor an analyst for the operations pages).
+const DashboardPage = lazy(() => import("./pages/Dashboard").then((m) => ({ default: m.DashboardPage })));
+const ListPage = lazy(() => import("./pages/ListPage").then((m) => ({ default: m.ListPage })));
+const DetailPage = lazy(() => import("./pages/DetailPage").then((m) => ({ default: m.DetailPage })));
+const GoalsPage = lazy(() => import("./pages/Goals").then((m) => ({ default: m.GoalsPage })));
+const PresentPage = lazy(() => import("./pages/Present").then((m) => ({ default: m.PresentPage })));
+const OpsServicesPage = lazy(() => import("./pages/OpsServices").then((m) => ({ default: m.OpsServicesPage })));
+const OpsRunsPage = lazy(() => import("./pages/OpsRuns").then((m) => ({ default: m.OpsRunsPage })));
+const OpsRunPage = lazy(() => import("./pages/OpsRuns").then((m) => ({ default: m.OpsRunPage })));
+const OpsUsersPage = lazy(() => import("./pages/OpsUsers").then((m) => ({ default: m.OpsUsersPage })));
+const OpsBrandingPage = lazy(() => import("./pages/OpsBranding").then((m) => ({ default: m.OpsBrandingPage })));
+
+/** A lazily loaded page, with a spinner while its chunk arrives (the layout stays). */
+function page(el: ReactNode) {
+  return <Suspense fallback={<Spinner label="Loading…" />}>{el}</Suspense>;
+}
 
 export function App() {
   return (
@@ -22,9 +33,7 @@ export function App() {
       <Route
         path="/present"
         element={
-          <RequireAuth>
-            <PresentPage />
-          </RequireAuth>
+          <RequireAuth>{page(<PresentPage />)}</RequireAuth>
         }
       />
       <Route
@@ -34,21 +43,21 @@ export function App() {
           </RequireAuth>
         }
       >
-        <Route index element={<DashboardPage />} />
-        <Route path="goals" element={<GoalsPage />} />
+        <Route index element={page(<DashboardPage />)} />
+        <Route path="goals" element={page(<GoalsPage />)} />
         {/* Operations: tenant and platform admins; each page shows others "not available". */}
         <Route path="operations">
           <Route index element={<Navigate to="/operations/services" replace />} />
-          <Route path="services" element={<OpsServicesPage />} />
-          <Route path="runs" element={<OpsRunsPage />} />
-          <Route path="runs/:id" element={<OpsRunPage />} />
-          <Route path="users" element={<OpsUsersPage />} />
-          <Route path="branding" element={<OpsBrandingPage />} />
+          <Route path="services" element={page(<OpsServicesPage />)} />
+          <Route path="runs" element={page(<OpsRunsPage />)} />
+          <Route path="runs/:id" element={page(<OpsRunPage />)} />
+          <Route path="users" element={page(<OpsUsersPage />)} />
+          <Route path="branding" element={page(<OpsBrandingPage />)} />
         </Route>
         {Object.keys(RESOURCES).map((r) => (
           <Route key={r} path={r}>
-            <Route index element={<ListPage key={r} resource={r} />} />
-            <Route path=":id" element={<DetailPage key={r} resource={r} />} />
+            <Route index element={page(<ListPage key={r} resource={r} />)} />
+            <Route path=":id" element={page(<DetailPage key={r} resource={r} />)} />
           </Route>
         ))}
         <Route path="*" element={<NotFoundPage />} />

@@ -712,6 +712,10 @@ pub(crate) fn recipients(
 
 /// Renders a company's report and e-mails it: the work shared by the e-mail route and
 /// the schedules.
+/// Its warehouse reads take the tenant's read gate like any request's (`patient`: a busy
+/// gate is waited out instead of answered 429), and let go of it before the SMTP
+/// exchange, which may take a while.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_company_report(
     state: &AppState,
     user: &AuthUser,
@@ -720,11 +724,19 @@ pub(crate) async fn send_company_report(
     to: &[String],
     contacts: bool,
     message: Option<&str>,
+    patient: bool,
 ) -> Result<EmailSent, ApiError> {
     let Some(mailer) = state.mailer.clone() else {
         return Err(ApiError::conflict(
             "e-mailing reports is off on this server (smtp.url is not set)",
         ));
+    };
+    let permit = loop {
+        match state.reads.gate.enter(&user.tenant).await {
+            Ok(p) => break p,
+            Err(_) if patient => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            Err(e) => return Err(e),
+        }
     };
     let contact_list =
         if contacts { contact_addresses(state, &user.tenant, &company).await? } else { Vec::new() };
@@ -745,6 +757,7 @@ pub(crate) async fn send_company_report(
     let period_line = doc.lines.first().cloned().unwrap_or_default();
     let subject_name = view.name.clone().unwrap_or_else(|| view.id.clone());
     let brand = branding(state, &user.tenant).await?;
+    drop(permit);
     let pdf = render(doc, brand.logo.clone()).await?;
     let subject = format!("{subject_name}: client report, {period_line}");
     let mut text = String::new();
@@ -812,8 +825,6 @@ pub(crate) async fn email_company_report(
         tz: body.tz.clone(),
         ..MetricParams::default()
     };
-    // Its reads take the read gate like any other read of the tenant's.
-    let _permit = state.reads.gate.enter(&user.tenant).await?;
     let sent = send_company_report(
         &state,
         &user,
@@ -822,6 +833,7 @@ pub(crate) async fn email_company_report(
         &body.to,
         body.contacts,
         body.message.as_deref(),
+        false,
     )
     .await?;
     Ok(Json(sent))

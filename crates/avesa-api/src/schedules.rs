@@ -397,13 +397,7 @@ async fn deliver(state: &AppState, r: &ReportSchedule) -> Result<(), ApiError> {
         tz: Some(r.tz.clone()),
         ..MetricParams::default()
     };
-    // Waits its turn at the tenant's reads like any request, for as long as it takes.
-    let _permit = loop {
-        match state.reads.gate.enter(&r.tenant_id).await {
-            Ok(p) => break p,
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    };
+    // Waits its turn at the tenant's reads for as long as it takes (patient).
     let sent = send_company_report(
         state,
         &user,
@@ -412,6 +406,7 @@ async fn deliver(state: &AppState, r: &ReportSchedule) -> Result<(), ApiError> {
         &r.recipients,
         r.contacts,
         r.message.as_deref(),
+        true,
     )
     .await;
     match &sent {

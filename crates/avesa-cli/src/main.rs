@@ -988,12 +988,13 @@ async fn run_demo(settings: Settings, no_serve: bool) -> Result<()> {
     if no_serve {
         return Ok(());
     }
-    let (addr, task) = demo::serve_state(
-        d.app.api_state_with(d.pipeline.clone()),
-        bind,
-        demo::serve_options(&d.app.settings),
-    )
-    .await?;
+    let state = d.app.api_state_with(d.pipeline.clone());
+    let (addr, task) =
+        demo::serve_state(state.clone(), bind, demo::serve_options(&d.app.settings)).await?;
+    // With an SMTP server configured, scheduled client reports go out from the demo too.
+    if d.app.mailer.is_some() {
+        tokio::spawn(avesa_api::schedules::run(state, std::time::Duration::from_secs(60)));
+    }
     println!();
     println!("  AVESA is running: http://{addr}");
     for t in [&demo::MAIN, &demo::SECOND] {

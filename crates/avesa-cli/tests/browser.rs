@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use avesa_cli::demo::{self, DemoOptions, MAIN};
+use avesa_cli::demo::{self, DemoOptions, MAIN, SECOND};
 use avesa_sim::CwSizes;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,6 +35,12 @@ async fn dashboard_in_headless_chromium() {
         .env("AVESA_TENANT", MAIN.id)
         .env("AVESA_EMAIL", MAIN.email)
         .env("AVESA_PASSWORD", MAIN.password)
+        // The second tenant: signed in to, it must find none of the first one's names.
+        .env("AVESA_TENANT2", SECOND.id)
+        .env("AVESA_EMAIL2", SECOND.email)
+        .env("AVESA_PASSWORD2", SECOND.password)
+        // Every page is checked for accessibility too: allow a loaded machine its time.
+        .env("AVESA_E2E_TIMEOUT_MS", "480000")
         .output()
         .await
         .expect("node runs");

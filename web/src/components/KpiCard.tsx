@@ -130,7 +130,7 @@ export function KpiCard({
             type="button"
             onClick={() => onEditGoal(m)}
             data-testid={`${testId}-${m.metric}-goal-edit`}
-            aria-label={`${m.goal ? "Edit the goal" : "Set a goal"} for ${m.label}`}
+            aria-label={`${m.goal ? "Edit goal" : "Set goal"} for ${m.label}`}
             className="relative z-10 rounded text-xs font-medium text-accent hover:text-accent-hover hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
           >
             {m.goal ? "Edit goal" : "Set goal"}

@@ -90,7 +90,7 @@ function UsersTable() {
                 const roleId = `user-role-${u.id}`;
                 const options = roles.some((r) => r.id === u.role) ? roles : [...roles, { id: u.role, label: roleLabel(u.role) }];
                 return (
-                  <tr key={u.id} data-testid="user-row" data-email={u.email} data-role={u.role} data-disabled={u.disabled} className={u.disabled ? "opacity-70" : undefined}>
+                  <tr key={u.id} data-testid="user-row" data-email={u.email} data-role={u.role} data-disabled={u.disabled} className={u.disabled ? "bg-subtle" : undefined}>
                     <th scope="row" className="px-4 py-2.5 text-left font-normal">
                       <span className="font-medium text-fg">{u.name}</span>
                       {self && <span className="ml-2 text-xs text-fg-muted">(you)</span>}
@@ -136,7 +136,7 @@ function UsersTable() {
                           type="button"
                           className={`${BUTTON} px-2.5 py-1 text-xs`}
                           data-testid="user-reset"
-                          aria-label={`Reset the password of ${u.email}`}
+                          aria-label={`Reset password for ${u.email}`}
                           onClick={() => setResetting(u)}
                         >
                           Reset password…

@@ -1,0 +1,53 @@
+// Helpers shared by the checks that need a browser context of their own (a11y.mjs,
+// screenshots.mjs, tenants.mjs): a fresh context signed in through the login form.
+
+/**
+ * Opens a new context and page, signs in through the form and waits for the dashboard.
+ * The caller closes the returned context.
+ *
+ * @param {import("playwright-core").Browser} browser
+ * @param {{ base: string, tenant: string, email: string, password: string,
+ *           viewport?: { width: number, height: number }, timeout: number,
+ *           colorScheme?: "light" | "dark" }} opts
+ */
+export async function signedInContext(browser, { base, tenant, email, password, viewport, timeout, colorScheme = "light" }) {
+  const context = await browser.newContext({ viewport: viewport ?? { width: 1366, height: 900 }, colorScheme });
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(timeout);
+    page.setDefaultNavigationTimeout(timeout);
+    await page.goto(`${base}/login`, { waitUntil: "domcontentloaded" });
+    await signIn(page, { tenant, email, password, timeout });
+    return { context, page };
+  } catch (e) {
+    await context.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** Fills the login form on the page it is on and waits for the dashboard's numbers. */
+export async function signIn(page, { tenant, email, password, timeout }) {
+  await page.locator("#tenant").fill(tenant);
+  await page.locator("#email").fill(email);
+  await page.locator("#password").fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.waitForURL((u) => u.pathname === "/", { timeout });
+  await kpisReady(page, timeout);
+}
+
+/** Waits until the dashboard's first KPI card holds its number (data-value set). */
+export async function kpisReady(page, timeout) {
+  await page.waitForFunction(
+    () => {
+      const v = document.querySelector('[data-testid="kpi-tickets_opened"]')?.getAttribute("data-value");
+      return v !== null && v !== undefined && v !== "";
+    },
+    undefined,
+    { timeout },
+  );
+}
+
+/** The first record's id of a list route (`/api/{resource}`), or undefined when it is empty. */
+export async function firstId(get, resource, query = "") {
+  return (await get(`/api/${resource}?page=1&page_size=1${query}`))?.items?.[0]?.id;
+}
