@@ -7,7 +7,11 @@
 //!   other processes (the state store's last commit, polled at most that often per
 //!   tenant). A dashboard nothing has changed under is answered from memory. Concurrent
 //!   misses of one key run one query (the others wait for its answer). A tenant's answers
-//!   take at most half the cache ([`CacheShares`]).
+//!   take at most half the cache ([`CacheShares`]). Answers for periods that run to now are
+//!   keyed by the minute as well; when the minute turns, the previous minute's answer is
+//!   served (`X-Cache: stale`) while this minute's is computed in the background, so a
+//!   dashboard kept open never waits for the recomputation (the data version must match:
+//!   new data is never answered with an old answer).
 //! * **The read gate.** A miss runs its query only with a permit from the tenant's
 //!   semaphore and from the global one; a request that waits longer than
 //!   [`ReadLimits::queue_wait`] is answered 429 with `Retry-After`. A tenant can never hold
@@ -25,6 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use avesa_analytics::settings::TenantSettings;
@@ -249,12 +254,11 @@ impl Snapshot {
         }
     }
 
-    fn response(&self, hit: bool) -> Response {
+    fn response(&self, how: &'static str) -> Response {
         let mut resp = Response::new(Body::from(self.body.clone()));
         *resp.status_mut() = self.status;
         *resp.headers_mut() = self.headers.clone();
-        resp.headers_mut()
-            .insert("x-cache", HeaderValue::from_static(if hit { "hit" } else { "miss" }));
+        resp.headers_mut().insert("x-cache", HeaderValue::from_static(how));
         resp
     }
 }
@@ -262,10 +266,20 @@ impl Snapshot {
 /// The largest answer read into the cache (a 500-row page of wide records fits).
 pub const MAX_CACHED_BODY: usize = 16 << 20;
 
+/// What the time is: `Utc::now` but in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
 /// The response cache: answers by (tenant, path and query, data version).
 pub struct ResponseCache {
     /// `None` when the configured size is 0.
     cache: Option<moka::future::Cache<String, Snapshot>>,
+    /// The clock analytics answers are read at (see [`ResponseCache::minute`]).
+    clock: Clock,
     /// What each tenant holds of it.
     shares: Arc<CacheShares>,
     pub(crate) versions: DataVersions,
@@ -320,7 +334,7 @@ fn key_tenant(key: &str) -> &str {
 }
 
 impl ResponseCache {
-    pub fn new(limits: ReadLimits, epochs: DataEpochs) -> Self {
+    pub fn new(limits: ReadLimits, epochs: DataEpochs, clock: Clock) -> Self {
         let shares =
             Arc::new(CacheShares { limit: limits.cache_bytes / 2, used: Mutex::default() });
         let released = shares.clone();
@@ -341,7 +355,15 @@ impl ResponseCache {
             gate: ReadGate::new(limits.clone()),
             shares,
             cache,
+            clock,
         }
+    }
+
+    /// The clock of an analytics answer: now, to the minute (answers for periods that run
+    /// to now are computed, and cached, per minute).
+    pub fn minute(&self) -> DateTime<Utc> {
+        let now = (self.clock)();
+        now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now)
     }
 
     /// What each tenant holds of the cache.
@@ -397,43 +419,55 @@ pub(crate) async fn cached_read(
         }
         return resp;
     };
-    let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+    let path = req.uri().path_and_query().map_or("", |p| p.as_str()).to_owned();
     // Metric answers depend on the clock too (periods run to now), read to the minute.
-    let clock = if crate::kpi::reads_the_clock(path) {
-        crate::kpi::minute_now().timestamp().to_string()
-    } else {
-        String::new()
-    };
+    let minute = crate::kpi::reads_the_clock(&path).then(|| guard.minute());
     // Answers depend on the tenant's settings (time zone, goals, calculated metrics).
     let settings = match guard.settings.get(&state, &user.tenant).await {
         Ok(s) => s.fingerprint,
         Err(e) => return e.into_response(),
     };
-    let key = format!("{}\n{path}\n{version}.{settings:x}\n{clock}", user.tenant);
+    let key_at = |minute: Option<DateTime<Utc>>| {
+        let clock = minute.map(|m| m.timestamp().to_string()).unwrap_or_default();
+        format!("{}\n{path}\n{version}.{settings:x}\n{clock}", user.tenant)
+    };
+    let key = key_at(minute);
     let counted_key = key.clone();
     let gate_guard = guard.clone();
     let tenant = user.tenant.clone();
     let computed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let computed_in = computed.clone();
-    let result = cache
-        .try_get_with(key, async move {
-            computed_in.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _permit = match gate_guard.gate.enter(&tenant).await {
-                Ok(p) => p,
-                Err(e) => return Err(Snapshot::of(e.into_response()).await),
-            };
-            let snap = Snapshot::of(next.run(req).await).await;
-            if snap.status != StatusCode::OK {
-                return Err(snap);
-            }
-            // Counted before the cache holds it, so its eviction always comes after.
-            gate_guard.shares.add(tenant.as_str(), weight(&counted_key, &snap));
-            Ok(snap)
-        })
-        .await;
+    let compute = async move {
+        computed_in.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _permit = match gate_guard.gate.enter(&tenant).await {
+            Ok(p) => p,
+            Err(e) => return Err(Snapshot::of(e.into_response()).await),
+        };
+        let snap = Snapshot::of(next.run(req).await).await;
+        if snap.status != StatusCode::OK {
+            return Err(snap);
+        }
+        // Counted before the cache holds it, so its eviction always comes after.
+        gate_guard.shares.add(tenant.as_str(), weight(&counted_key, &snap));
+        Ok(snap)
+    };
+    // The minute has turned since this answer was last asked for: the previous minute's
+    // answer (same data version, same settings) now, this minute's in the background.
+    if let Some(m) = minute
+        && !cache.contains_key(&key)
+        && let Some(previous) = cache.get(&key_at(Some(m - TimeDelta::minutes(1)))).await
+    {
+        let background = cache.clone();
+        tokio::spawn(async move {
+            // Concurrent requests for the same key share this one computation.
+            let _ = background.try_get_with(key, compute).await;
+        });
+        return previous.response("stale");
+    }
+    let result = cache.try_get_with(key, compute).await;
     let fresh = computed.load(std::sync::atomic::Ordering::Relaxed);
     match result {
-        Ok(snap) => snap.response(!fresh),
-        Err(snap) => snap.response(false),
+        Ok(snap) => snap.response(if fresh { "miss" } else { "hit" }),
+        Err(snap) => snap.response("miss"),
     }
 }

@@ -27,7 +27,7 @@ use avesa_analytics::period::{self, Interval, Period, Span, parse_tz};
 use avesa_analytics::settings::{Direction, GoalStatus, TenantSettings};
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -84,12 +84,6 @@ pub(crate) fn reads_the_clock(path: &str) -> bool {
     ]
     .iter()
     .any(|p| path.starts_with(p))
-}
-
-/// The clock of an analytics answer: now, to the minute.
-pub(crate) fn minute_now() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now)
 }
 
 /// Query parameters of the metric routes: the period, the comparison, `as_of`, a
@@ -212,12 +206,15 @@ impl MetricParams {
 
     /// The period, comparison and filters, read with the tenant's settings (its time
     /// zone unless the request names one, its members' capacities).
-    fn resolve(&self, settings: &TenantSettings) -> Result<(Query, bool), ApiError> {
+    fn resolve(
+        &self,
+        settings: &TenantSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(Query, bool), ApiError> {
         let tz = match self.tz.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(name) => parse_tz(name).map_err(|e| bad_param("tz", e.0))?,
             None => settings.time_zone,
         };
-        let now = minute_now();
         // The data as it stands at an instant still to come is the data now.
         let as_of = parse_as_of(self.as_of.as_deref())?.map(|t| t.and_utc()).filter(|a| *a < now);
         let clock = as_of.unwrap_or(now);
@@ -260,7 +257,7 @@ pub struct PeriodView {
     pub tz: String,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -836,7 +833,7 @@ pub(crate) async fn one(
     let settings = crate::tenant_settings::load(&state, &user.tenant).await?;
     let def = find_metric(&settings, &id)?;
     p.refuse("a metric", &[("interval", p.interval.is_some()), ("metrics", p.metrics.is_some())])?;
-    let (mut q, with_previous) = p.resolve(&settings)?;
+    let (mut q, with_previous) = p.resolve(&settings, state.reads.minute())?;
     resolve_search(&state, &user, &mut q, &[&def]).await?;
     let group = match p.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(g) => Some(def.group_by(g)?),
@@ -904,7 +901,7 @@ pub(crate) async fn kpis(
             find_def(&settings, id).ok_or_else(|| bad_param("metrics", format!("no metric {id:?}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (mut q, with_previous) = p.resolve(&settings)?;
+    let (mut q, with_previous) = p.resolve(&settings, state.reads.minute())?;
     resolve_search(&state, &user, &mut q, &metrics.iter().collect::<Vec<_>>()).await?;
     // Every card's aggregates in one batch: the metrics of one table share a scan.
     let mut batch = Batch::default();
@@ -981,7 +978,7 @@ pub(crate) async fn series_route(
             ("metrics", p.metrics.is_some()),
         ],
     )?;
-    let (mut q, with_previous) = p.resolve(&settings)?;
+    let (mut q, with_previous) = p.resolve(&settings, state.reads.minute())?;
     resolve_search(&state, &user, &mut q, &[&def]).await?;
     let interval = match p.interval.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(i) => i.parse::<Interval>().map_err(MetricError::from)?,
@@ -1159,7 +1156,7 @@ pub(crate) async fn report(
     )?;
     let entity: avesa_warehouse::EntityId = id.parse()?;
     let settings = crate::tenant_settings::load(state, &user.tenant).await?;
-    let (mut q, with_previous) = p.resolve(&settings)?;
+    let (mut q, with_previous) = p.resolve(&settings, state.reads.minute())?;
     let as_of = q.as_of.map(|t| t.naive_utc());
     let Some(record) = state.warehouse.get(&user.tenant, table, &entity, as_of).await? else {
         return Err(ApiError::not_found(format!("no {} {id}", list_segment(table))));

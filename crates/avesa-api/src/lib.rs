@@ -86,7 +86,7 @@ pub use auth::{AuthUser, Claims, TokenResponse, UserView};
 pub use config::{AuthConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, HttpConfig, MIN_SECRET_LEN};
 pub use error::{ApiError, ErrorCode, INTERNAL_MESSAGE};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
-pub use guard::{ReadLimits, ResponseCache};
+pub use guard::{Clock, ReadLimits, ResponseCache, system_clock};
 pub use limiter::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginLimiter, LoginLimits};
 pub use password::{MIN_PASSWORD_LEN, check_new_password, hash_password, verify_password};
 pub use server::{ServeOptions, serve};
@@ -127,6 +127,8 @@ pub struct AppState {
     pub mailer: Option<Arc<avesa_report::Mailer>>,
     /// The read routes' cache and gate.
     pub reads: Arc<ResponseCache>,
+    /// What the time is (analytics periods run to now); the system clock but in tests.
+    pub clock: guard::Clock,
 }
 
 /// The API's metrics and what each is.
@@ -193,7 +195,8 @@ impl AppState {
         let _ = password::dummy_hash();
         let epochs = avesa_warehouse::DataEpochs::default();
         let http = HttpConfig::default();
-        let reads = Arc::new(ResponseCache::new(http.reads.clone(), epochs.clone()));
+        let clock = guard::system_clock();
+        let reads = Arc::new(ResponseCache::new(http.reads.clone(), epochs.clone(), clock.clone()));
         AppState {
             store,
             warehouse,
@@ -216,8 +219,20 @@ impl AppState {
             metrics_token: None,
             epochs,
             reads,
+            clock,
             mailer: None,
         }
+    }
+
+    /// Reads analytics periods at `clock` instead of the system clock (tests).
+    pub fn with_clock(mut self, clock: guard::Clock) -> Self {
+        self.clock = clock;
+        self.reads = Arc::new(ResponseCache::new(
+            self.http.reads.clone(),
+            self.epochs.clone(),
+            self.clock.clone(),
+        ));
+        self
     }
 
     /// E-mails client reports through `mailer`.
@@ -236,7 +251,11 @@ impl AppState {
     /// apply (see [`avesa_warehouse::EpochWarehouse`]).
     pub fn with_data_epochs(mut self, epochs: avesa_warehouse::DataEpochs) -> Self {
         self.epochs = epochs;
-        self.reads = Arc::new(ResponseCache::new(self.http.reads.clone(), self.epochs.clone()));
+        self.reads = Arc::new(ResponseCache::new(
+            self.http.reads.clone(),
+            self.epochs.clone(),
+            self.clock.clone(),
+        ));
         self
     }
 
@@ -267,7 +286,11 @@ impl AppState {
 
     /// Replaces the HTTP settings (CORS origins, body limit, timeouts, read limits).
     pub fn with_http_config(mut self, http: HttpConfig) -> Self {
-        self.reads = Arc::new(ResponseCache::new(http.reads.clone(), self.epochs.clone()));
+        self.reads = Arc::new(ResponseCache::new(
+            http.reads.clone(),
+            self.epochs.clone(),
+            self.clock.clone(),
+        ));
         self.http = Arc::new(http);
         self
     }

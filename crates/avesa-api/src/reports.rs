@@ -478,13 +478,22 @@ async fn open_tickets(
     })
 }
 
-/// A company's report for the period `p` names, as a document and its file name.
+/// A company's report, ready to render: the document, its file name, the figures it was
+/// made from and the tenant's branding (read once, for the header, the logo and e-mails).
+pub(crate) struct CompanyReport {
+    pub doc: Document,
+    pub file: String,
+    pub view: ReportView,
+    pub brand: BrandingView,
+}
+
+/// A company's report for the period `p` names.
 pub(crate) async fn company_document(
     state: &AppState,
     user: &AuthUser,
     id: String,
     mut p: MetricParams,
-) -> Result<(Document, String, ReportView), ApiError> {
+) -> Result<CompanyReport, ApiError> {
     p.compare = Some("previous".into());
     let view = crate::kpi::report(
         state,
@@ -555,7 +564,7 @@ pub(crate) async fn company_document(
         .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let file = format!("{}-report-{first_day}.pdf", slug(&name));
-    Ok((doc, file, view))
+    Ok(CompanyReport { doc, file, view, brand })
 }
 
 /// `Contoso Ltd.` → `contoso-ltd`.
@@ -607,9 +616,8 @@ pub(crate) async fn company_pdf(
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<MetricParams>,
 ) -> Result<Response, ApiError> {
-    let (doc, file, _) = company_document(&state, &user, id, p).await?;
-    let logo = branding(&state, &user.tenant).await?.logo;
-    let pdf = render(doc, logo).await?;
+    let CompanyReport { doc, file, brand, .. } = company_document(&state, &user, id, p).await?;
+    let pdf = render(doc, brand.logo).await?;
     let mut resp = pdf.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
@@ -751,12 +759,12 @@ pub(crate) async fn send_company_report(
             },
         ));
     }
-    let (doc, file, view) = company_document(state, user, company, params).await?;
+    let CompanyReport { doc, file, view, brand } =
+        company_document(state, user, company, params).await?;
     let brand_name = doc.branding.name.clone();
     let footer = doc.branding.footer.clone();
     let period_line = doc.lines.first().cloned().unwrap_or_default();
     let subject_name = view.name.clone().unwrap_or_else(|| view.id.clone());
-    let brand = branding(state, &user.tenant).await?;
     drop(permit);
     let pdf = render(doc, brand.logo.clone()).await?;
     let subject = format!("{subject_name}: client report, {period_line}");

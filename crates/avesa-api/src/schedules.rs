@@ -16,16 +16,16 @@ use avesa_state::{ReportSchedule, StateError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::kpi::MetricParams;
+use crate::kpi::{MetricParams, rfc3339};
 use crate::ops::field;
-use crate::reports::{MAX_RECIPIENTS, plain_message, send_company_report};
+use crate::reports::{plain_message, send_company_report};
 use crate::{AppState, AuthUser};
 
 /// The periods a schedule's reports may cover.
@@ -122,10 +122,6 @@ pub struct ScheduleView {
     /// `sending`, `sent` or `failed`.
     pub last_status: Option<String>,
     pub last_error: Option<String>,
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn view(r: ReportSchedule) -> ScheduleView {
@@ -248,15 +244,8 @@ pub(crate) async fn create(
     if !PERIODS.contains(&period) {
         return Err(field("period", format!("one of {}", PERIODS.join(", "))));
     }
-    if body.to.len() > MAX_RECIPIENTS {
-        return Err(field("to", format!("at most {MAX_RECIPIENTS} recipients")));
-    }
-    let mut to = Vec::with_capacity(body.to.len());
-    for raw in &body.to {
-        let m = avesa_report::parse_address(raw)
-            .map_err(|_| field("to", format!("{raw:?} is not an e-mail address")))?;
-        to.push(m.to_string());
-    }
+    let to: Vec<String> =
+        crate::reports::recipients(&body.to, Vec::new())?.iter().map(|m| m.to_string()).collect();
     if to.is_empty() && !body.contacts {
         return Err(field("to", "name at least one recipient, or set `contacts`"));
     }
@@ -289,7 +278,7 @@ pub(crate) async fn create(
         contacts: body.contacts,
         message: message.map(str::to_owned),
         created_by: user.user_id.clone(),
-        created_at: now.with_nanosecond_zero(),
+        created_at: now.trunc_subsecs(0),
         next_run_at: next_slot(body.cadence, body.day, body.hour, tz, now),
         last_run_at: None,
         last_status: None,
@@ -301,16 +290,6 @@ pub(crate) async fn create(
     })?;
     tracing::info!(tenant = %user.tenant, by = %user.user_id, id = %schedule.id, "client report scheduled");
     Ok((StatusCode::CREATED, Json(view(schedule))))
-}
-
-trait WholeSeconds {
-    fn with_nanosecond_zero(self) -> Self;
-}
-
-impl WholeSeconds for DateTime<Utc> {
-    fn with_nanosecond_zero(self) -> Self {
-        chrono::Timelike::with_nanosecond(&self, 0).unwrap_or(self)
-    }
 }
 
 /// Stops a schedule (analysts and tenant admins).

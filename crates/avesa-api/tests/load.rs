@@ -129,6 +129,11 @@ struct T {
 }
 
 async fn setup(delay: Duration, reads: ReadLimits) -> T {
+    setup_at(delay, reads, avesa_api::system_clock()).await
+}
+
+/// As [`setup`], with analytics periods read at `clock`.
+async fn setup_at(delay: Duration, reads: ReadLimits, clock: avesa_api::Clock) -> T {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("state.db")).await.unwrap());
     let hash = hash_password("a-long-enough-password");
@@ -149,6 +154,7 @@ async fn setup(delay: Duration, reads: ReadLimits) -> T {
     }
     let warehouse = Arc::new(SlowWarehouse { delay, reads: AtomicUsize::new(0) });
     let state = AppState::new(store, warehouse.clone(), AuthConfig::new(SECRET.to_vec()))
+        .with_clock(clock)
         .with_http_config(HttpConfig { reads, ..HttpConfig::default() })
         .with_metrics_token(Some("a-scraper-token-for-tests".into()));
     T { app: avesa_api::router(state.clone()), state, warehouse, _dir: dir }
@@ -227,6 +233,68 @@ async fn one_tenant_cannot_take_the_whole_response_cache() {
     // Globex's answer is still there.
     let (_, h, _) = get(&t.app, "/api/tickets?page=1", Some(&globex)).await;
     assert_eq!(h["x-cache"], "hit", "another tenant's flood pushed out globex's answer");
+}
+
+/// When the minute turns, an answer for a period that runs to now is the previous
+/// minute's at once (`X-Cache: stale`) while this minute's is computed behind it; an
+/// answer older than that, or from before the tenant's data changed, is never served.
+#[tokio::test]
+async fn a_turning_minute_serves_the_last_answer_while_the_next_is_computed() {
+    use chrono::TimeZone as _;
+    let start = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 10).unwrap().timestamp();
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(start));
+    let clock_now = now.clone();
+    let clock: avesa_api::Clock = Arc::new(move || {
+        chrono::DateTime::from_timestamp(clock_now.load(Ordering::SeqCst), 0).unwrap()
+    });
+    let t = setup_at(Duration::from_millis(100), ReadLimits::default(), clock).await;
+    let acme = token(&t.app, "acme", Role::Analyst).await;
+    let path = "/api/analytics/metrics/tickets_opened?period=7d";
+    let (s, h, first) = get(&t.app, path, Some(&acme)).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(h["x-cache"], "miss");
+    assert_eq!(first["period"]["to"], "2026-12-01T09:30:00Z", "{first}");
+    now.fetch_add(30, Ordering::SeqCst);
+    let (_, h, _) = get(&t.app, path, Some(&acme)).await;
+    assert_eq!(h["x-cache"], "hit", "the same minute");
+
+    // 09:31: the 09:30 answer at once; the 09:31 one is computed behind it.
+    now.fetch_add(30, Ordering::SeqCst);
+    let (s, h, stale) = get(&t.app, path, Some(&acme)).await;
+    assert_eq!((s, &h["x-cache"]), (StatusCode::OK, &"stale".parse().unwrap()));
+    assert_eq!(stale, first);
+    let mut fresh = None;
+    for _ in 0..100 {
+        let (_, h, v) = get(&t.app, path, Some(&acme)).await;
+        if h["x-cache"] == "hit" {
+            fresh = Some(v);
+            break;
+        }
+        assert_eq!(h["x-cache"], "stale", "while it is computed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fresh = fresh.expect("the 09:31 answer was computed in the background");
+    assert_eq!(fresh["period"]["to"], "2026-12-01T09:31:00Z", "{fresh}");
+
+    // Five minutes later nothing from the minute before is kept: computed while it waits.
+    now.fetch_add(300, Ordering::SeqCst);
+    let (_, h, v) = get(&t.app, path, Some(&acme)).await;
+    assert_eq!(h["x-cache"], "miss");
+    assert_eq!(v["period"]["to"], "2026-12-01T09:36:00Z");
+
+    // The minute turns and the tenant's data changes: never the old answer.
+    now.fetch_add(60, Ordering::SeqCst);
+    t.state.epochs.bump("acme");
+    let (_, h, v) = get(&t.app, path, Some(&acme)).await;
+    assert_eq!(h["x-cache"], "miss");
+    assert_eq!(v["period"]["to"], "2026-12-01T09:37:00Z");
+
+    // Routes that do not read the clock are not keyed by it.
+    let (_, h, _) = get(&t.app, "/api/tickets?page=1", Some(&acme)).await;
+    assert_eq!(h["x-cache"], "miss");
+    now.fetch_add(60, Ordering::SeqCst);
+    let (_, h, _) = get(&t.app, "/api/tickets?page=1", Some(&acme)).await;
+    assert_eq!(h["x-cache"], "hit");
 }
 
 #[tokio::test]
