@@ -6,7 +6,8 @@
 // same name again shows the API's 409 in the dialog. After a reload and a visit to the
 // whole list, the menu lists the view and a click on it opens the list with its filter
 // and sort (URL, filter chip and total as the API's). Renamed through its pencil, it is
-// listed under the new name (same id); deleted through its bin (Cancel first keeps it),
+// listed under the new name (same id); with the list sorted the other way, the menu offers
+// to update it to the page shown, and the API then holds the new query; deleted through its bin (Cancel first keeps it),
 // it is gone from the menu and the API. Then the same on the dashboard: a 90-day view
 // saved, opened from the plain dashboard (period=90d in the URL), and deleted.
 //
@@ -168,6 +169,25 @@ export async function checkSavedViews({ page, base, get, send, fail, log, setSte
   await openMenu();
   if ((await row(RENAMED).count()) !== 1 || (await row(NAME).count()) !== 0) fail(`the menu should list "${RENAMED}" and not "${NAME}"`);
   log(`renamed to "${RENAMED}"`);
+
+  // 5b. Move away from it (oldest first): the menu offers to update it to the page shown.
+  setStep("views: update the view to the page shown");
+  const reordered = `status=${enc(status)}&sort=opened_at&order=asc`;
+  await page.goto(`${base}/tickets?${reordered}`, { waitUntil: "domcontentloaded" });
+  await waitValue("list-total", filtered, "the view's tickets, oldest first");
+  await waitCurrent("Views", "the page no longer shows the view");
+  await openMenu();
+  const offer = page.locator(sel("view-update"));
+  await offer.waitFor({ state: "visible" }).catch(() => fail("the menu does not offer to update the view last shown"));
+  const offerText = ((await offer.textContent()) ?? "").trim();
+  if (!offerText.includes(RENAMED)) fail(`the update offer names ${JSON.stringify(offerText)}, expected "${RENAMED}"`);
+  await offer.click();
+  await waitCurrent(RENAMED, "the updated view is the page shown");
+  const updated = (await views("tickets")).find((v) => v.id === saved.id);
+  if (updated?.query !== canonical(reordered)) fail(`the updated view's query is ${JSON.stringify(updated?.query)}, expected ${JSON.stringify(canonical(reordered))}`);
+  await openMenu();
+  if (await page.locator(sel("view-update")).count()) fail("the menu still offers an update of the view the page shows");
+  log(`updated "${RENAMED}" to ${updated.query}`);
 
   // 6. Delete it: Cancel keeps it, Delete removes it.
   setStep("views: delete the view");

@@ -7,7 +7,10 @@
 //! however many processes look, a slot is sent at most once; a process that dies after
 //! its claim leaves the schedule marked `sending`, and the next slot comes as usual. Slots
 //! missed while no process ran are not sent one by one: the schedule sends once and moves
-//! to its next slot after now.
+//! to its next slot after now. A delivery that fails for a passing reason (the SMTP server
+//! or the warehouse unavailable) is tried again every [`RETRY_EVERY`] until
+//! [`RETRY_FOR`] after its slot; one that cannot succeed (the company is gone) waits for
+//! the next slot.
 
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::kpi::{MetricParams, rfc3339};
 use crate::ops::field;
@@ -323,6 +326,30 @@ pub(crate) async fn delete(
 /// Schedules delivered per look at most (the rest wait for the next look).
 const PER_LOOK: u32 = 20;
 
+/// How soon a delivery that failed for a passing reason is tried again.
+pub const RETRY_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+/// How long after its slot a delivery is still tried again.
+pub const RETRY_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// The schedule's latest slot at or before `t` (a retry's time is after its slot).
+fn slot_at_or_before(
+    cadence: Cadence,
+    day: u32,
+    hour: u32,
+    tz: Tz,
+    t: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let mut slot = next_slot(cadence, day, hour, tz, t - chrono::TimeDelta::days(35));
+    for _ in 0..12 {
+        let next = next_slot(cadence, day, hour, tz, slot);
+        if next > t {
+            break;
+        }
+        slot = next;
+    }
+    slot
+}
+
 /// Sends what is due at `now`; the number of deliveries this process took.
 pub async fn deliver_due(state: &AppState, now: DateTime<Utc>) -> usize {
     let due = match state.store.due_report_schedules(now, PER_LOOK).await {
@@ -352,9 +379,34 @@ pub async fn deliver_due(state: &AppState, now: DateTime<Utc>) -> usize {
         let result = deliver(state, &r).await;
         let (status, error) = match &result {
             Ok(()) => ("sent", None),
-            Err(e) => ("failed", Some(e.message.as_str())),
+            Err(e) => {
+                // A passing failure, still near its slot: again in a while, not next slot.
+                let slot = slot_at_or_before(cadence, r.day, r.hour, tz, r.next_run_at);
+                let passing = matches!(
+                    e.code,
+                    ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::RateLimited
+                );
+                let retry = now + RETRY_EVERY;
+                let mut message = e.message.clone();
+                if passing && retry < slot + RETRY_FOR && retry < next {
+                    match state
+                        .store
+                        .claim_report_schedule(&r.tenant_id, &r.id, next, retry, now)
+                        .await
+                    {
+                        Ok(true) => {
+                            let at = retry.with_timezone(&tz).format("%H:%M %Z");
+                            message = format!("{message}; trying again at {at}");
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot set a report's retry"),
+                    }
+                }
+                ("failed", Some(message))
+            }
         };
-        if let Err(e) = state.store.finish_report_schedule(&r.tenant_id, &r.id, status, error).await
+        if let Err(e) =
+            state.store.finish_report_schedule(&r.tenant_id, &r.id, status, error.as_deref()).await
         {
             tracing::warn!(error = %e, "cannot record a report delivery");
         }

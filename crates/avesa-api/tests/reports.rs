@@ -565,6 +565,33 @@ async fn a_schedule_sends_each_slot_once_however_many_processes_look() {
     let s0 = &list["schedules"][0];
     assert_eq!(s0["last_status"], "failed", "{s0}");
     assert!(s0["last_error"].as_str().unwrap().contains("SMTP"), "{s0}");
+    assert!(s0["last_error"].as_str().unwrap().contains("trying again at"), "{s0}");
+    // A passing failure is tried again in 15 minutes, not a week later ...
+    let failed_at = next + chrono::TimeDelta::seconds(1);
+    let retry: chrono::DateTime<chrono::Utc> = s0["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(retry, failed_at + avesa_api::schedules::RETRY_EVERY, "{s0}");
+    assert_eq!(
+        avesa_api::schedules::deliver_due(&t.state, retry - chrono::TimeDelta::seconds(1)).await,
+        0
+    );
+    // ... and then sent, after which the schedule is back on its slots.
+    assert_eq!(avesa_api::schedules::deliver_due(&t.state, retry).await, 1);
+    let (_, list, _, _) =
+        call(&t.app, Method::GET, "/api/report-schedules", Some(&analyst), None).await;
+    let s0 = &list["schedules"][0];
+    assert_eq!(s0["last_status"], "sent", "{s0}");
+    let after: chrono::DateTime<chrono::Utc> = s0["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(after, next + chrono::TimeDelta::days(7), "{s0}");
+    assert_eq!(delivered_to(&dir, &to, 2).len(), 2, "the retry delivered the missed slot");
+    // A slot first looked at a day late (no process ran) that fails waits for its next slot.
+    let late = after + avesa_api::schedules::RETRY_FOR;
+    assert_eq!(avesa_api::schedules::deliver_due(&broken, late).await, 1);
+    let (_, list, _, _) =
+        call(&t.app, Method::GET, "/api/report-schedules", Some(&analyst), None).await;
+    let s0 = &list["schedules"][0];
+    assert_eq!(s0["last_status"], "failed", "{s0}");
+    let then: chrono::DateTime<chrono::Utc> = s0["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(then, next + chrono::TimeDelta::days(14), "{s0}");
 
     let viewer = token(&t.app, "acme", Role::Viewer).await;
     let (s, _, _, _) =

@@ -29,6 +29,23 @@ const BUTTON_DANGER =
 
 type Dialog = { kind: "save" } | { kind: "rename"; view: SavedView } | { kind: "delete"; view: SavedView };
 
+/** sessionStorage, where a browser allows it. */
+function readSession(key: string): string | null {
+  try {
+    return sessionStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function writeSession(key: string, value: string) {
+  try {
+    sessionStorage.setItem(key, value);
+  } catch {
+    /* private mode: the offer lasts as long as the page */
+  }
+}
+
 /** An error for a person: the API's message (which says what to do), capitalised. */
 function message(e: unknown): string {
   const m = e instanceof ApiError || e instanceof Error ? e.message : "";
@@ -56,6 +73,30 @@ export function SavedViews({ page, label, pad = "px-3 py-1.5" }: { page: string;
   });
   const current = viewQuery(params);
   const active = views.data?.find((v) => showsView(current, v));
+
+  // The view last shown on this page (this tab): once the filters move away from it, the
+  // menu offers to update it to what the page shows now.
+  const basisKey = `avesa.view-basis.${page}`;
+  const [basisId, setBasisId] = useState<string | null>(() => readSession(basisKey));
+  useEffect(() => {
+    if (!active) return;
+    writeSession(basisKey, active.id);
+    setBasisId(active.id);
+  }, [active, basisKey]);
+  const basis = active ? undefined : views.data?.find((v) => v.id === basisId);
+  const update = useMutation({
+    mutationFn: (v: SavedView) =>
+      api.request<SavedView>(viewPath(v.id), {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ query: current }),
+      }),
+    onSuccess: async () => {
+      await refresh();
+      setOpen(false);
+      trigger.current?.focus();
+    },
+  });
 
   // The menu closes on a click elsewhere and on Escape (focus back on its button).
   useEffect(() => {
@@ -180,6 +221,23 @@ export function SavedViews({ page, label, pad = "px-3 py-1.5" }: { page: string;
             </ul>
           )}
           <div className="mt-1 border-t border-line-soft pt-1">
+            {basis && (
+              <button
+                type="button"
+                data-testid="view-update"
+                disabled={update.isPending || queryTooLong(current)}
+                title={queryTooLong(current) ? "This view has too many filters to save (over 2,000 characters)." : describeQuery(current) || "As the page opens, with no filters"}
+                onClick={() => update.mutate(basis)}
+                className="w-full truncate rounded-md px-2 py-1.5 text-left text-sm font-medium text-accent hover:bg-accent-soft disabled:opacity-50"
+              >
+                {update.isPending ? "Updating…" : `Update “${basis.name}” to this view`}
+              </button>
+            )}
+            {update.isError && (
+              <p role="alert" data-testid="view-update-error" className="px-2 py-1.5 text-sm text-danger">
+                {message(update.error)}
+              </p>
+            )}
             <button
               type="button"
               data-testid="view-save"
