@@ -1,4 +1,4 @@
-import { lazy, Suspense, type ReactNode } from "react";
+import { Suspense, type ReactNode } from "react";
 import { Navigate, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { RequireAuth } from "./components/RequireAuth";
@@ -8,17 +8,19 @@ import { NotFoundPage } from "./pages/NotFound";
 import { RESOURCES } from "./lib/resources";
 
 // Pages load on first visit (their own chunks: the sign-in page does not wait for the
-// charts library, nor an analyst for the operations pages).
-const DashboardPage = lazy(() => import("./pages/Dashboard").then((m) => ({ default: m.DashboardPage })));
-const ListPage = lazy(() => import("./pages/ListPage").then((m) => ({ default: m.ListPage })));
-const DetailPage = lazy(() => import("./pages/DetailPage").then((m) => ({ default: m.DetailPage })));
-const GoalsPage = lazy(() => import("./pages/Goals").then((m) => ({ default: m.GoalsPage })));
-const PresentPage = lazy(() => import("./pages/Present").then((m) => ({ default: m.PresentPage })));
-const OpsServicesPage = lazy(() => import("./pages/OpsServices").then((m) => ({ default: m.OpsServicesPage })));
-const OpsRunsPage = lazy(() => import("./pages/OpsRuns").then((m) => ({ default: m.OpsRunsPage })));
-const OpsRunPage = lazy(() => import("./pages/OpsRuns").then((m) => ({ default: m.OpsRunPage })));
-const OpsUsersPage = lazy(() => import("./pages/OpsUsers").then((m) => ({ default: m.OpsUsersPage })));
-const OpsBrandingPage = lazy(() => import("./pages/OpsBranding").then((m) => ({ default: m.OpsBrandingPage })));
+// charts library, nor an analyst for the operations pages); see pages/lazy.ts.
+import {
+  DashboardPage,
+  DetailPage,
+  GoalsPage,
+  ListPage,
+  OpsBrandingPage,
+  OpsRunPage,
+  OpsRunsPage,
+  OpsServicesPage,
+  OpsUsersPage,
+  PresentPage,
+} from "./pages/lazy";
 
 /** A lazily loaded page, with a spinner while its chunk arrives (the layout stays). */
 function page(el: ReactNode) {

@@ -62,6 +62,34 @@ pub(crate) async fn dashboard(
     Ok(Json(Dashboard { stats: stats?, last_synced_at }))
 }
 
+/// `GET /api/freshness`.
+#[derive(Serialize, ToSchema)]
+pub struct Freshness {
+    /// When data last committed for the tenant (RFC 3339), or null if never.
+    #[schema(format = DateTime)]
+    pub last_synced_at: Option<String>,
+}
+
+/// When the tenant's data last changed: the app's "Last synced", read from the state store
+/// alone (no warehouse query, never queued behind the tenant's analytics).
+#[utoipa::path(
+    get,
+    path = "/api/freshness",
+    tag = "analytics",
+    responses((status = 200, description = "The tenant's last sync.", body = Freshness)),
+    security(("bearer" = []))
+)]
+pub(crate) async fn freshness(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(NoParams {}): ApiQuery<NoParams>,
+) -> Result<Json<Freshness>, ApiError> {
+    let last = state.store.last_commit_at(&user.tenant).await?;
+    Ok(Json(Freshness {
+        last_synced_at: last.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+    }))
+}
+
 /// The tenant's current tickets counted by status.
 #[utoipa::path(
     get,

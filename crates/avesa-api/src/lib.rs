@@ -317,6 +317,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(analytics::freshness))
         .merge(reads)
         .merge(entities::export_routes())
         .routes(routes!(admin::list_runs, admin::start_run))

@@ -868,6 +868,9 @@ async fn analytics_are_per_tenant() {
     assert_eq!(d["tickets"], 2);
     assert_eq!(d["closed_tickets"], 1);
     assert_eq!(d["last_synced_at"], Value::Null);
+    let f = t.get("/api/freshness", Some(&alice)).await;
+    assert_eq!(f.status, StatusCode::OK);
+    assert_eq!(f.json(), json!({"last_synced_at": null}));
     for k in ["contacts", "open_tickets", "time_entries", "total_hours", "billable_hours"] {
         assert!(d.get(k).is_some(), "{k}");
     }

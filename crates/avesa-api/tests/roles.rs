@@ -138,6 +138,7 @@ fn matrix(user_id: &str) -> Vec<(Method, String, Option<Value>, &'static [Role])
     let get = |p: &str, who: &'static [Role]| (Method::GET, p.to_owned(), None, who);
     vec![
         get("/auth/me", ALL),
+        get("/api/freshness", ALL),
         get("/api/analytics/dashboard", ALL),
         get("/api/analytics/tickets/status", ALL),
         get("/api/analytics/companies/top", ALL),

@@ -240,6 +240,9 @@ async fn check_tenant_matches_truth(api: &Api, sims: &demo::DemoSims, t: &DemoTe
     );
     assert!(close(f(&d, "billable_hours"), want.billable), "{} billable", t.id);
     assert!(d["last_synced_at"].is_string());
+    // The app's "Last synced" reads the same instant without a warehouse query.
+    let fresh = api.ok(&token, "/api/freshness").await;
+    assert_eq!(fresh["last_synced_at"], d["last_synced_at"]);
 
     let st = api.ok(&token, "/api/analytics/tickets/status").await;
     let got: BTreeMap<String, u64> = st["items"]

@@ -39,6 +39,7 @@ import {
 } from "../lib/analytics";
 import { billableLabel } from "../lib/format";
 import type { ChartId } from "../lib/present";
+import { DASHBOARD_REFRESH_MS } from "../lib/analytics";
 import { Card, CardHeader, ErrorBox, Spinner } from "./ui";
 
 export interface ChartTheme {
@@ -63,8 +64,6 @@ export interface ChartTheme {
   refetchInterval: number | false;
 }
 
-/** How often an open dashboard reads its figures again. */
-export const DASHBOARD_REFRESH_MS = 120_000;
 
 export const DASHBOARD_THEME: ChartTheme = {
   present: false,

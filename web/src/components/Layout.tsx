@@ -1,14 +1,16 @@
-import { useState, type ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { useAuth, useCurrentUser } from "../lib/auth";
 import { api } from "../lib/client";
-import type { Dashboard } from "../lib/types";
+import type { Freshness } from "../lib/types";
 import { formatDateTime, formatRelative } from "../lib/format";
 import { ThemeToggle } from "./Theme";
 import { BUTTON } from "./ui";
 import { canSeeOperations } from "../lib/ops";
 import { BRANDING_PATH, type Branding } from "../lib/branding";
+import { whenIdle } from "../lib/lazy";
+import { DashboardPage, DetailPage, ListPage } from "../pages/lazy";
 
 const NAV: { to: string; label: string; icon: ReactNode; end?: boolean; admin?: boolean }[] = [
   { to: "/", label: "Dashboard", end: true, icon: <path d="M3 13h8V3H3v10zm0 8h8v-6H3v6zm10 0h8V11h-8v10zm0-18v6h8V3h-8z" /> },
@@ -65,13 +67,24 @@ export function Layout() {
   const [menuOpen, setMenuOpen] = useState(false);
   const [loggingOut, setLoggingOut] = useState(false);
 
-  const dash = useQuery({
-    queryKey: ["dashboard"],
-    queryFn: () => api.request<Dashboard>("/api/analytics/dashboard"),
-    // "Last synced" stays true while the app is open.
-    refetchInterval: 120_000,
+  // The pages most visits go to next load while the browser is idle, so the first click on
+  // them draws at once.
+  useEffect(
+    () =>
+      whenIdle(() => {
+        for (const p of [DashboardPage, ListPage, DetailPage]) void p.preload().catch(() => {});
+      }),
+    [],
+  );
+
+  // "Last synced" from the cheap freshness route (no warehouse query), kept true while
+  // the app is open.
+  const fresh = useQuery({
+    queryKey: ["freshness"],
+    queryFn: () => api.request<Freshness>("/api/freshness"),
+    refetchInterval: 60_000,
   });
-  const lastSynced = dash.data?.last_synced_at ?? null;
+  const lastSynced = fresh.data?.last_synced_at ?? null;
   // The tenant's logo (its report branding), beside its name; fetched once a session.
   const branding = useQuery({
     queryKey: ["branding"],
@@ -131,7 +144,7 @@ export function Layout() {
             <div className="truncate text-xs text-fg-muted" data-testid="last-synced" data-value={lastSynced ?? ""}>
               Last synced:{" "}
               <span title={lastSynced ? formatDateTime(lastSynced) : undefined}>
-                {dash.isLoading ? "…" : lastSynced ? `${formatRelative(lastSynced)} (${formatDateTime(lastSynced)})` : "never"}
+                {fresh.isLoading ? "…" : lastSynced ? `${formatRelative(lastSynced)} (${formatDateTime(lastSynced)})` : "never"}
               </span>
             </div>
           </div>

@@ -2,6 +2,9 @@
 // dates, filters) turned into the API's query strings. Framework-free: unit-tested in
 // analytics.test.ts.
 
+/** How often an open dashboard reads its figures again. */
+export const DASHBOARD_REFRESH_MS = 120_000;
+
 export type Unit = "count" | "hours" | "percent" | "money" | "rate";
 export type GoalStatus = "met" | "at_risk" | "missed";
 

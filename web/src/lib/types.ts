@@ -1,3 +1,8 @@
+/** `GET /api/freshness`. */
+export interface Freshness {
+  last_synced_at: string | null;
+}
+
 export interface Dashboard {
   companies: number;
   contacts: number;

@@ -1,21 +1,26 @@
 // The dashboard: KPI cards and charts for one period and one set of filters, all read
 // from the URL (see components/Filters.tsx), each card, bar and slice a link to the list
 // of the records behind it.
-import { useState } from "react";
+import { Suspense, useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
-import { analyticsQuery, type MetricView } from "../lib/analytics";
+import { analyticsQuery, DASHBOARD_REFRESH_MS, type MetricView } from "../lib/analytics";
 import { spanOfPeriod } from "../lib/goals";
 import { presentSearch, type ChartId } from "../lib/present";
 import { BUTTON, ErrorBox, Spinner } from "../components/ui";
 import { FilterBar, PeriodPicker } from "../components/Filters";
 import { KpiCard } from "../components/KpiCard";
-import { Chart, DASHBOARD_REFRESH_MS } from "../components/Charts";
+
+// The charts library is the biggest part of the app, and drawing ten charts takes the
+// browser a while: its code loads while the cards ask for their figures, and the charts
+// are drawn (and ask for theirs) once the cards show their numbers.
+const Chart = lazyWithPreload(() => import("../components/Charts").then((m) => m.Chart));
 import { GoalDialog, useCanEditGoals } from "../components/GoalDialog";
 import { SavedViews } from "../components/SavedViews";
 import { DASHBOARD_PAGE } from "../lib/views";
 import { usePageTitle } from "../lib/title";
+import { lazyWithPreload } from "../lib/lazy";
 
 /** The cards, in order. */
 export const CARDS = [
@@ -47,6 +52,10 @@ export function DashboardPage() {
     refetchInterval: DASHBOARD_REFRESH_MS,
   });
   const period = kpis.data?.items[0]?.period;
+  useEffect(() => {
+    void Chart.preload().catch(() => {});
+  }, []);
+  const chartsNow = !kpis.isPending;
   const canEditGoals = useCanEditGoals();
   const [editing, setEditing] = useState<MetricView | null>(null);
   return (
@@ -93,9 +102,15 @@ export function DashboardPage() {
       )}
 
       <div className="grid grid-cols-1 gap-5 lg:grid-cols-3">
-        {CHARTS.map((id) => (
-          <Chart key={id} id={id} className={id === "opened_closed" ? "lg:col-span-2" : undefined} />
-        ))}
+        {chartsNow ? (
+          <Suspense fallback={<Spinner label="Loading charts…" />}>
+            {CHARTS.map((id) => (
+              <Chart key={id} id={id} className={id === "opened_closed" ? "lg:col-span-2" : undefined} />
+            ))}
+          </Suspense>
+        ) : (
+          <Spinner label="Loading charts…" />
+        )}
       </div>
 
       {editing && (

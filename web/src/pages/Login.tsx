@@ -1,9 +1,11 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../lib/auth";
 import { ApiError } from "../lib/api";
 import { ALERT, CONTROL } from "../components/ui";
 import { usePageTitle } from "../lib/title";
+import { whenIdle } from "../lib/lazy";
+import { DashboardPage } from "./lazy";
 
 export function LoginPage() {
   usePageTitle("Sign in");
@@ -16,6 +18,9 @@ export function LoginPage() {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
+
+  // The dashboard's code loads while the user types (not its charts: those load with it).
+  useEffect(() => whenIdle(() => void DashboardPage.preload().catch(() => {})), []);
 
   if (isAuthenticated && !submitting) return <Navigate to={from} replace />;
 
