@@ -171,10 +171,10 @@ run_all() { # LABEL [EXCLUDE]: every route (but those whose label matches the re
   local label=$1 exclude=${2:-^$}
   tok=$(token big)
   routes | grep -Ev "$exclude" | grep -E "${AVESA_BENCH_ONLY:-.}" >"$work/routes"
-  echo "-- $label: $(wc -l <"$work/routes") routes; warming each once"
-  while IFS=$'\t' read -r name path; do get "$path" >/dev/null || echo "FAILED: $path"; done <"$work/routes"
+  echo "-- $label: $(wc -l <"$work/routes") routes; each asked for once just before it is measured"
   : >"$work/solo"
   while IFS=$'\t' read -r name path; do
+    get "$path" >/dev/null || echo "FAILED: $path"
     echo "$(measure 1 "$path") $(measure 8 "$path")" >>"$work/solo"
   done <"$work/routes"
   local other
@@ -186,6 +186,7 @@ run_all() { # LABEL [EXCLUDE]: every route (but those whose label matches the re
   sleep 5
   : >"$work/noisy"
   while IFS=$'\t' read -r name path; do
+    get "$path" >/dev/null || echo "FAILED: $path"
     echo "$(measure 1 "$path") $(measure 8 "$path")" >>"$work/noisy"
   done <"$work/routes"
   kill -INT $flood 2>/dev/null || true

@@ -8,10 +8,10 @@
 //!   tenant). A dashboard nothing has changed under is answered from memory. Concurrent
 //!   misses of one key run one query (the others wait for its answer). A tenant's answers
 //!   take at most half the cache ([`CacheShares`]). Answers for periods that run to now are
-//!   keyed by the minute as well; when the minute turns, the previous minute's answer is
-//!   served (`X-Cache: stale`) while this minute's is computed in the background, so a
-//!   dashboard kept open never waits for the recomputation (the data version must match:
-//!   new data is never answered with an old answer).
+//!   keyed by the minute as well; when the minute turns, the latest answer of the last
+//!   [`STALE_MINUTES`] is served (`X-Cache: stale`) while this minute's is computed in the
+//!   background, so a dashboard kept open never waits for the recomputation (the data
+//!   version must match: new data is never answered with an old answer).
 //! * **The read gate.** A miss runs its query only with a permit from the tenant's
 //!   semaphore and from the global one; a request that waits longer than
 //!   [`ReadLimits::queue_wait`] is answered 429 with `Retry-After`. A tenant can never hold
@@ -263,6 +263,10 @@ impl Snapshot {
     }
 }
 
+/// How many minutes old an answer for a period that runs to now may be when it is served
+/// while the current minute's is computed (an open dashboard reads again every 2 minutes).
+pub const STALE_MINUTES: i64 = 5;
+
 /// The largest answer read into the cache (a 500-row page of wide records fits).
 pub const MAX_CACHED_BODY: usize = 16 << 20;
 
@@ -451,12 +455,23 @@ pub(crate) async fn cached_read(
         gate_guard.shares.add(tenant.as_str(), weight(&counted_key, &snap));
         Ok(snap)
     };
-    // The minute has turned since this answer was last asked for: the previous minute's
-    // answer (same data version, same settings) now, this minute's in the background.
-    if let Some(m) = minute
-        && !cache.contains_key(&key)
-        && let Some(previous) = cache.get(&key_at(Some(m - TimeDelta::minutes(1)))).await
-    {
+    // The minute has turned since this answer was last asked for: the latest answer of the
+    // last few minutes (same data version, same settings) now, this minute's in the
+    // background.
+    let previous = match minute {
+        Some(m) if !cache.contains_key(&key) => {
+            let mut found = None;
+            for back in 1..=STALE_MINUTES {
+                if let Some(p) = cache.get(&key_at(Some(m - TimeDelta::minutes(back)))).await {
+                    found = Some(p);
+                    break;
+                }
+            }
+            found
+        }
+        _ => None,
+    };
+    if let Some(previous) = previous {
         let background = cache.clone();
         tokio::spawn(async move {
             // Concurrent requests for the same key share this one computation.

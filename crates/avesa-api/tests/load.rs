@@ -276,18 +276,24 @@ async fn a_turning_minute_serves_the_last_answer_while_the_next_is_computed() {
     let fresh = fresh.expect("the 09:31 answer was computed in the background");
     assert_eq!(fresh["period"]["to"], "2026-12-01T09:31:00Z", "{fresh}");
 
-    // Five minutes later nothing from the minute before is kept: computed while it waits.
-    now.fetch_add(300, Ordering::SeqCst);
+    // Two minutes later (an open dashboard reads again every two): still at once.
+    now.fetch_add(120, Ordering::SeqCst);
+    let (_, h, v) = get(&t.app, path, Some(&acme)).await;
+    assert_eq!(h["x-cache"], "stale");
+    assert_eq!(v["period"]["to"], "2026-12-01T09:31:00Z");
+
+    // Past STALE_MINUTES nothing is served that old: computed while it waits.
+    now.fetch_add(60 * avesa_api::guard::STALE_MINUTES + 60, Ordering::SeqCst);
     let (_, h, v) = get(&t.app, path, Some(&acme)).await;
     assert_eq!(h["x-cache"], "miss");
-    assert_eq!(v["period"]["to"], "2026-12-01T09:36:00Z");
+    assert_eq!(v["period"]["to"], "2026-12-01T09:39:00Z");
 
     // The minute turns and the tenant's data changes: never the old answer.
     now.fetch_add(60, Ordering::SeqCst);
     t.state.epochs.bump("acme");
     let (_, h, v) = get(&t.app, path, Some(&acme)).await;
     assert_eq!(h["x-cache"], "miss");
-    assert_eq!(v["period"]["to"], "2026-12-01T09:37:00Z");
+    assert_eq!(v["period"]["to"], "2026-12-01T09:40:00Z");
 
     // Routes that do not read the clock are not keyed by it.
     let (_, h, _) = get(&t.app, "/api/tickets?page=1", Some(&acme)).await;
