@@ -39,7 +39,13 @@ import {
 } from "../lib/analytics";
 import { billableLabel } from "../lib/format";
 import type { ChartId } from "../lib/present";
-import { DASHBOARD_REFRESH_MS } from "../lib/analytics";
+import { DASHBOARD_REFRESH_MS, ignoredNote } from "../lib/analytics";
+
+/** A chart's subtitle and, where the filters do not apply to its records, a note. */
+function withIgnored(subtitle: string | undefined, ignored: readonly string[] | undefined): string | undefined {
+  const note = ignoredNote(ignored);
+  return note ? (subtitle ? `${subtitle} · ${note}` : note) : subtitle;
+}
 import { Card, CardHeader, ErrorBox, Spinner } from "./ui";
 
 export interface ChartTheme {
@@ -266,7 +272,7 @@ export function Breakdown({
     : t.categoryWidth;
   const right = t.present ? Math.ceil(longest((g) => formatMetric(unit, g.value)) * t.font * 0.6) + 2 * t.font : 24;
   return (
-    <ChartPanel title={title} subtitle={subtitle} testId={testId} className={className}>
+    <ChartPanel title={title} subtitle={withIgnored(subtitle, q.data?.ignored_filters)} testId={testId} className={className}>
       {q.isError && (!t.present || !q.data) ? (
         <ChartError error={q.error} />
       ) : q.isLoading ? (
@@ -420,7 +426,14 @@ export function OpenedVsClosed({ className }: { className?: string }) {
   );
 }
 
-const BILLABLE_COLOURS = ["var(--chart-indigo)", "var(--chart-grey)", "var(--chart-amber)", "var(--chart-sky)", "var(--chart-pink)"];
+/** Each billable option keeps its colour whichever slices a period has. */
+const BILLABLE_COLOURS: Record<string, string> = {
+  Billable: "var(--chart-indigo)",
+  DoNotBill: "var(--chart-grey)",
+  NoCharge: "var(--chart-amber)",
+  NoDefault: "var(--chart-sky)",
+};
+const billableColour = (key: string | null) => (key && BILLABLE_COLOURS[key]) || "var(--chart-pink)";
 
 export function BillableSplit({ className }: { className?: string }) {
   const navigate = useNavigate();
@@ -430,7 +443,7 @@ export function BillableSplit({ className }: { className?: string }) {
     .filter((g) => (g.value ?? 0) > 0)
     .map((g) => ({ ...g, label: billableLabel(g.key ?? g.label) }));
   return (
-    <ChartPanel title="Billable split" subtitle="Hours by billable option" testId="billable-chart" className={className}>
+    <ChartPanel title="Billable split" subtitle={withIgnored("Hours by billable option", q.data?.ignored_filters)} testId="billable-chart" className={className}>
       {q.isError && (!t.present || !q.data) ? (
         <ChartError error={q.error} />
       ) : q.isLoading ? (
@@ -460,8 +473,8 @@ export function BillableSplit({ className }: { className?: string }) {
                       : undefined
                   }
                 >
-                  {groups.map((_, i) => (
-                    <Cell key={i} fill={BILLABLE_COLOURS[i % BILLABLE_COLOURS.length]} />
+                  {groups.map((g, i) => (
+                    <Cell key={i} fill={billableColour(g.key)} />
                   ))}
                 </Pie>
                 {!t.present && <Tooltip {...TOOLTIP} formatter={(v) => formatMetric("hours", Number(v))} />}

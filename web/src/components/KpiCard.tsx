@@ -1,7 +1,7 @@
 // A metric's card: the dashboard's KPIs, present mode's, and the figures on company and
 // technician pages.
 import { Link } from "react-router";
-import { drillPath, formatChange, formatMetric, GOAL_LABEL, goalTone, type MetricView } from "../lib/analytics";
+import { drillPath, formatChange, formatMetric, GOAL_LABEL, goalTone, ignoredNote, type MetricView } from "../lib/analytics";
 import { describeTarget, periodLabel } from "../lib/goals";
 import { TEXT_TONE, TONE } from "./ui";
 
@@ -124,6 +124,11 @@ export function KpiCard({
         {m.previous && <span className="text-fg-muted">vs {formatMetric(m.unit, m.previous.value)}</span>}
         <GoalChip m={m} testId={testId} chip={z.chip} />
       </div>
+      {ignoredNote(m.ignored_filters) && (
+        <div className={`${z.row} text-fg-muted`} data-testid={`${testId}-${m.metric}-ignored`}>
+          {ignoredNote(m.ignored_filters)}
+        </div>
+      )}
       {onEditGoal && (
         <div className="mt-auto pt-1.5">
           <button

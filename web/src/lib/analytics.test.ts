@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ageColor, analyticsQuery, drillPath, formatChange, formatMetric, goalTone, statusColor, type Comparison } from "./analytics";
+import { ageColor, analyticsQuery, drillPath, formatChange, formatMetric, goalTone, ignoredNote, statusColor, type Comparison } from "./analytics";
 import { apiExportPath, apiListPath, listFilters } from "./resources";
 
 const url = (s: string) => new URLSearchParams(s);
@@ -97,5 +97,15 @@ describe("formatting", () => {
     ]);
     expect(ageColor("(none)")).toBe("var(--chart-grey)");
     expect(ageColor(null)).toBe("var(--chart-grey)");
+  });
+});
+
+describe("ignoredNote", () => {
+  it("names the filters a figure's records do not carry", () => {
+    expect(ignoredNote([])).toBeNull();
+    expect(ignoredNote(undefined)).toBeNull();
+    expect(ignoredNote(["board"])).toBe("Not filtered by board");
+    expect(ignoredNote(["board", "status", "priority"])).toBe("Not filtered by board, status or priority");
+    expect(ignoredNote(["billable_option"])).toBe("Not filtered by billable option");
   });
 });

@@ -109,6 +109,15 @@ export const FILTERS: { key: string; label: string; group: string }[] = [
   { key: "service", label: "Service", group: "service" },
 ];
 
+/** "Not filtered by board or status": the filters a figure's records do not carry (the
+ *  API's `ignored_filters`), or null when every filter applies. */
+export function ignoredNote(ignored: readonly string[] | undefined): string | null {
+  if (!ignored?.length) return null;
+  const names = ignored.map((k) => FILTERS.find((f) => f.key === k)?.label.toLowerCase() ?? k.replace(/_/g, " "));
+  const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;
+  return `Not filtered by ${list}`;
+}
+
 /** The period, dates, filters and `as_of` of a page's URL, as the analytics routes'
  *  query string (without `?`). A custom period without a start falls back to the
  *  default period. */

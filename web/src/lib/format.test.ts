@@ -11,6 +11,7 @@ import {
   formatValue,
   isIsoDate,
   pageCount,
+  pageLimit,
 } from "./format";
 
 describe("formatInt", () => {
@@ -56,6 +57,14 @@ describe("misc helpers", () => {
     expect(formatDecimal(150)).toBe("150");
     expect(formatDecimal(0.125)).toBe("0.13");
   });
+  it("pageLimit stops where the API stops listing", () => {
+    expect(pageLimit(20_000, 50)).toBe(200);
+    expect(pageLimit(9_999, 50)).toBe(200);
+    expect(pageLimit(120, 50)).toBe(3);
+    expect(pageLimit(1_000_000, 500)).toBe(20);
+    expect(pageLimit(0, 50)).toBe(1);
+  });
+
   it("pageCount is at least 1", () => {
     expect(pageCount(0, 50)).toBe(1);
     expect(pageCount(50, 50)).toBe(1);

@@ -117,6 +117,17 @@ export function billableLabel(v: string | null | undefined): string {
   return BILLABLE_LABELS[v] ?? v;
 }
 
+/** How deep the API lists: `page × page_size` at most this (past it, narrow the list or
+ *  sort it the other way; crates/avesa-api/src/entities.rs, MAX_RESULT_WINDOW). */
+export const MAX_LISTED = 10_000;
+
+/** The pages a list can be paged to: all of them, or those within [`MAX_LISTED`]. */
+export function pageLimit(total: number, pageSize: number): number {
+  const all = pageCount(total, pageSize);
+  if (!isNum(pageSize) || pageSize <= 0) return all;
+  return Math.min(all, Math.max(1, Math.floor(MAX_LISTED / pageSize)));
+}
+
 /** Total number of pages (at least 1). */
 export function pageCount(total: number, pageSize: number): number {
   if (!isNum(total) || !isNum(pageSize) || pageSize <= 0) return 1;

@@ -55,6 +55,8 @@ export const RESOURCES: Record<string, Resource> = {
     title: "Companies",
     singular: "Company",
     searchPlaceholder: "Search companies…",
+    // Newest first: sources number new records upwards (ids that are not numbers last).
+    defaultSort: { key: "id", order: "desc" },
     columns: [
       { key: "name", label: "Name" },
       { key: "identifier", label: "Identifier" },
@@ -76,6 +78,8 @@ export const RESOURCES: Record<string, Resource> = {
     title: "Contacts",
     singular: "Contact",
     searchPlaceholder: "Search contacts…",
+    // Newest first: sources number new records upwards (ids that are not numbers last).
+    defaultSort: { key: "id", order: "desc" },
     columns: [
       {
         key: "last_name",
@@ -150,6 +154,8 @@ export const RESOURCES: Record<string, Resource> = {
     title: "Technicians",
     singular: "Technician",
     searchPlaceholder: "Search technicians…",
+    // Newest first: sources number new records upwards (ids that are not numbers last).
+    defaultSort: { key: "id", order: "desc" },
     columns: [
       { key: "name", label: "Name" },
       { key: "identifier", label: "Identifier" },

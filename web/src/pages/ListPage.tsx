@@ -1,9 +1,9 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import type { AnyRecord, Page } from "../lib/types";
-import { formatInt, pageCount } from "../lib/format";
+import { formatInt, MAX_LISTED, pageCount, pageLimit } from "../lib/format";
 import { apiExportPath, apiListPath, detailPath, listFilters, RESOURCES, type Column } from "../lib/resources";
 import { withAsOf } from "../lib/asof";
 import { CellValue, cellText } from "../components/Cell";
@@ -42,9 +42,30 @@ function useColumns(resource: string, all: Column[]): [Column[], Set<string>, (k
 
 function ColumnPicker({ all, chosen, toggle }: { all: Column[]; chosen: Set<string>; toggle: (key: string) => void }) {
   const [open, setOpen] = useState(false);
+  const root = useRef<HTMLDivElement>(null);
+  const trigger = useRef<HTMLButtonElement>(null);
+  // Closes on a click elsewhere and on Escape (focus back on its button).
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: MouseEvent) => {
+      if (root.current && !root.current.contains(e.target as Node)) setOpen(false);
+    };
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        setOpen(false);
+        trigger.current?.focus();
+      }
+    };
+    document.addEventListener("mousedown", onDown);
+    document.addEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("mousedown", onDown);
+      document.removeEventListener("keydown", onKey);
+    };
+  }, [open]);
   return (
-    <div className="relative">
-      <button type="button" data-testid="column-picker" aria-expanded={open} onClick={() => setOpen(!open)}
+    <div className="relative" ref={root}>
+      <button ref={trigger} type="button" data-testid="column-picker" aria-expanded={open} onClick={() => setOpen(!open)}
         className={`${BUTTON} px-3 py-2`}>
         Columns
       </button>
@@ -117,7 +138,9 @@ export function ListPage({ resource }: { resource: string }) {
 
   const data = query.data;
   const total = data?.total ?? 0;
-  const pages = data ? pageCount(total, data.page_size || pageSize) : null;
+  const pages = data ? pageLimit(total, data.page_size || pageSize) : null;
+  // The API lists at most MAX_LISTED records deep; past that, narrow or sort the other way.
+  const cut = data !== undefined && pages !== null && pages < pageCount(total, data.page_size || pageSize);
 
   // A new page starts at its top.
   useEffect(() => {
@@ -315,6 +338,11 @@ export function ListPage({ resource }: { resource: string }) {
             <span data-testid="page-indicator" className="tabular-nums text-fg-soft">
               Page {formatInt(page)} of {pages === null ? "…" : formatInt(pages)}
             </span>
+            {cut && (
+              <span data-testid="page-limit" className="text-xs text-fg-muted">
+                (the first {formatInt(MAX_LISTED)}: search, filter or sort the other way for the rest)
+              </span>
+            )}
             <button type="button" data-testid="next-page" disabled={pages === null || page >= pages} onClick={() => update({ page: page + 1 })}
               className={`${BUTTON} px-3 py-1.5`}>
               Next
