@@ -64,7 +64,7 @@ pub(crate) async fn dashboard(
 
 /// `GET /api/freshness`.
 #[derive(Serialize, ToSchema)]
-pub struct Freshness {
+pub struct LastSynced {
     /// When data last committed for the tenant (RFC 3339), or null if never.
     #[schema(format = DateTime)]
     pub last_synced_at: Option<String>,
@@ -76,16 +76,16 @@ pub struct Freshness {
     get,
     path = "/api/freshness",
     tag = "analytics",
-    responses((status = 200, description = "The tenant's last sync.", body = Freshness)),
+    responses((status = 200, description = "The tenant's last sync.", body = LastSynced)),
     security(("bearer" = []))
 )]
 pub(crate) async fn freshness(
     user: AuthUser,
     State(state): State<AppState>,
     ApiQuery(NoParams {}): ApiQuery<NoParams>,
-) -> Result<Json<Freshness>, ApiError> {
+) -> Result<Json<LastSynced>, ApiError> {
     let last = state.store.last_commit_at(&user.tenant).await?;
-    Ok(Json(Freshness {
+    Ok(Json(LastSynced {
         last_synced_at: last.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
     }))
 }
