@@ -2,7 +2,8 @@
 // (a click opens one: the page with its query), "Save current view…", and each view's
 // rename and delete. The views live in the API (`/api/views`, each user's own); what a
 // view holds and how it is matched with the page on screen is lib/views.ts.
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { useDismiss } from "../lib/dismiss";
 import { useNavigate, useSearchParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../lib/client";
@@ -61,6 +62,7 @@ export function SavedViews({ page, label, pad = "px-3 py-1.5" }: { page: string;
   const navigate = useNavigate();
   const qc = useQueryClient();
   const [open, setOpen] = useState(false);
+  const closeMenu = useCallback(() => setOpen(false), []);
   const [dialog, setDialog] = useState<Dialog | null>(null);
   const trigger = useRef<HTMLButtonElement>(null);
   const root = useRef<HTMLDivElement>(null);
@@ -99,24 +101,7 @@ export function SavedViews({ page, label, pad = "px-3 py-1.5" }: { page: string;
   });
 
   // The menu closes on a click elsewhere and on Escape (focus back on its button).
-  useEffect(() => {
-    if (!open) return;
-    const onDown = (e: MouseEvent) => {
-      if (root.current && !root.current.contains(e.target as Node)) setOpen(false);
-    };
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") {
-        setOpen(false);
-        trigger.current?.focus();
-      }
-    };
-    document.addEventListener("mousedown", onDown);
-    document.addEventListener("keydown", onKey);
-    return () => {
-      document.removeEventListener("mousedown", onDown);
-      document.removeEventListener("keydown", onKey);
-    };
-  }, [open]);
+  useDismiss(open, closeMenu, root, trigger);
 
   /** Closes the menu and opens a dialog, which gives focus back to the menu's button. */
   function show(d: Dialog) {
