@@ -108,6 +108,15 @@ export async function checkAccessibility({ browser, base, tenant, email, passwor
         }
         await audit(page, `${label} (${scheme})`);
 
+        if (label === "tickets list") {
+          // Its Filters panel open, a company chosen (a named chip), the picker's options shown.
+          setStep(`a11y: the tickets list's filters (${scheme})`);
+          await page.getByTestId("filters-toggle").click();
+          await page.getByTestId("list-filter-panel").waitFor({ timeout });
+          await page.getByTestId("filter-member").focus();
+          await page.locator("#filter-member-options [role=option]").first().waitFor({ timeout }).catch(() => {});
+          await audit(page, `tickets list with its filters (${scheme})`);
+        }
         if (label === "operations runs") {
           // One run's page.
           const link = page.locator(sel("run-link")).first();

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkDetailPages } from "./detail.mjs";
+import { checkListsAndFilters } from "./lists.mjs";
 import { checkGoalsAndPresent } from "./goals.mjs";
 import { checkTheme } from "./theme.mjs";
 import { checkSavedViews } from "./views.mjs";
@@ -75,6 +76,39 @@ function env(name) {
   const v = process.env[name];
   if (!v) fail(`environment variable ${name} is required`);
   return v;
+}
+
+/** The rows of a CSV text (RFC 4180: quoted fields may hold commas, quotes and line breaks). */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
 }
 
 async function api(base, pathname, { token, method = "GET", body } = {}) {
@@ -300,7 +334,29 @@ async function main() {
   if (ids.length !== k90.tickets_opened.value) {
     fail(`the export holds ${ids.length} tickets, the card says ${k90.tickets_opened.value}`);
   }
-  log(`export: ${ids.length} tickets in ${download.suggestedFilename()}`);
+  // Its values are the API's: the first rows against the list route with the same query.
+  const rowsOf = parseCsv(fs.readFileSync(csvPath, "utf8"));
+  const listQuery = new URLSearchParams(new URL(page.url()).search);
+  listQuery.set("sort", "opened_at");
+  listQuery.set("order", "desc");
+  listQuery.set("page_size", "20");
+  const firstPage = (await api(base, `/api/tickets?${listQuery}`, { token })).items;
+  const col = (name) => rowsOf[0].indexOf(name);
+  for (const [i, item] of firstPage.entries()) {
+    const row = rowsOf[i + 1];
+    for (const f of ["id", "number", "status", "company_name"]) {
+      const want = item[f] === null || item[f] === undefined ? "" : String(item[f]);
+      const got = row?.[col(f)] ?? "(no row)";
+      // A text a spreadsheet would run as a formula is written with a leading '.
+      if (got !== want && got !== `'${want}`) fail(`the export's row ${i + 1} has ${f} ${JSON.stringify(got)}, the API ${JSON.stringify(want)}`);
+    }
+  }
+  // The download went through a one-time link: it opens nothing a second time, nor without its token.
+  const link = new URL(download.url());
+  if (link.pathname !== "/api/tickets/export.csv" || !link.searchParams.has("download_token")) fail(`the export came from ${link.pathname}${link.search.slice(0, 80)}`);
+  const reused = await fetch(`${base}${link.pathname}${link.search}`);
+  if (reused.status !== 401) fail(`the download link opened the export a second time (HTTP ${reused.status})`);
+  log(`export: ${ids.length} tickets in ${download.suggestedFilename()}, the first ${firstPage.length} as the API lists them; its link opens once`);
 
   // 4b. The refresh token is out of script's reach: an HttpOnly cookie, nothing in storage.
   step = "refresh token only in an HttpOnly cookie";
@@ -374,6 +430,22 @@ async function main() {
   await checkDetailPages({
     page,
     get: (pathname) => api(base, pathname, { token }),
+    fail,
+    log,
+    setStep: (s) => {
+      step = s;
+    },
+    timeout: STEP_TIMEOUT_MS,
+  });
+
+  // 5c2. Lists and filters (e2e/lists.mjs): the Filters panel, named chips, sorting,
+  //      paging, a search by a client's name, the column picker, the dashboard's status
+  //      filter, an ageing bar's drill, a phone's cards and drawer, the accent colour.
+  await checkListsAndFilters({
+    page,
+    base,
+    get: (pathname) => api(base, pathname, { token }),
+    send: (method, pathname, body) => api(base, pathname, { token, method, body }),
     fail,
     log,
     setStep: (s) => {

@@ -209,6 +209,25 @@ export async function checkGoalsAndPresent({ page, base, get, send, k30, k90, ar
   if (!refreshed || Math.abs(Date.now() - Date.parse(refreshed)) > 5 * 60_000) fail(`present-refreshed says ${JSON.stringify(refreshed)}`);
   await page.getByTestId("present-clock").waitFor({ state: "visible" });
 
+  setStep("present: figures read again by themselves (?refresh=10)");
+  await page.goto(`${base}/present?rotate=0&refresh=10`, { waitUntil: "domcontentloaded" });
+  await page.getByTestId("present").waitFor({ state: "visible" });
+  await page.waitForFunction(() => document.querySelector('[data-testid="present-refreshed"]')?.getAttribute("data-value"), undefined, { timeout });
+  const firstRead = await attr("present-refreshed", "data-value");
+  await page
+    .waitForFunction(
+      (t) => {
+        const v = document.querySelector('[data-testid="present-refreshed"]')?.getAttribute("data-value");
+        return v && Date.parse(v) > Date.parse(t);
+      },
+      firstRead,
+      { timeout: 30_000 },
+    )
+    .catch(() => fail(`present mode read its figures at ${firstRead} and not again within 30 s with ?refresh=10`));
+  log(`present mode: figures read at ${firstRead}, again at ${await attr("present-refreshed", "data-value")}`);
+  await page.goto(`${base}/present?rotate=2`, { waitUntil: "domcontentloaded" });
+  await page.getByTestId("present").waitFor({ state: "visible" });
+
   setStep("present: a slide advances by itself (?rotate=2)");
   const first = await activeSlide();
   await page

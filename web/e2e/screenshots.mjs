@@ -1,8 +1,9 @@
 // Screenshots for the docs, run by dashboard.mjs; does nothing unless
 // AVESA_E2E_SCREENSHOTS_DIR is set (docs/screenshots/README.md).
 //
-// Each page (dashboard, tickets list, a company's page, a ticket's page, goals, present
-// mode, operations services and runs) at desktop (1440×900), tablet (820×1180) and phone
+// Each page (dashboard, tickets list, a company's page, a ticket's page, billable time
+// entries, a technician's page, goals, present mode, operations services, runs, users and
+// branding) at desktop (1440×900), tablet (820×1180) and phone
 // (390×844) width, light theme, saved as `<page>-<width>.png`. A page is shot whole unless
 // it is more than twice the window's height, then only the window (the files stay small).
 import fs from "node:fs";
@@ -46,10 +47,14 @@ export async function takeScreenshots({ browser, base, tenant, email, password, 
     ["tickets", "/tickets", sel("list-row")],
     ["company", `/companies/${enc(companyId)}`, sel("detail-title")],
     ["ticket", `/tickets/${enc(newest.id)}`, sel("detail-title")],
+    ["time-entries", "/time-entries?billable=Billable", sel("list-row")],
+    ...(newest.owner_id ? [["member", `/members/${enc(newest.owner_id)}`, sel("detail-title")]] : []),
     ["goals", "/goals", `${sel("goals-table")}, ${sel("goals-empty")}`],
     ["present", "/present", `${sel("present-slide")} .recharts-surface`],
     ["operations-services", "/operations/services", sel("freshness-table")],
     ["operations-runs", "/operations/runs", `${sel("runs-table")}, ${sel("runs-empty")}`],
+    ["operations-users", "/operations/users", `${sel("users-table")}, ${sel("users-empty")}`],
+    ["operations-branding", "/operations/branding", sel("branding-form")],
   ];
 
   setStep("screenshots: sign in");

@@ -156,7 +156,7 @@ pub async fn resolve_search(
     for table in named {
         let mut a = Aggregate::new(*table);
         a.as_of = as_of;
-        a.filter = vec![Cond::Search(text.to_owned())];
+        a.filter = vec![text_cond(text)];
         a.group = vec![Dim::Value(Col::Id)];
         a.measures = vec![Measure::new(Agg::Count)];
         a.top = Some(Top { measure: 0, descending: true, limit: MAX_NAME_MATCHES });
@@ -174,10 +174,30 @@ pub async fn resolve_search(
     Ok(out)
 }
 
-/// The condition of a search of `table` for `text`: its own id and text columns, or a
-/// reference to a record `matches` found.
+/// Most words of a search that each must match (the rest are searched as one with the last).
+pub const MAX_SEARCH_WORDS: usize = 8;
+
+/// A record's own text matching a search: every word of it somewhere in the record's id
+/// or text columns, so "Jane Smith" finds the contact whose first name is Jane and last
+/// name Smith, and "printer contoso" a ticket whose summary and company both say so.
+pub fn text_cond(text: &str) -> Cond {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut conds: Vec<Cond> =
+        words.iter().take(MAX_SEARCH_WORDS - 1).map(|w| Cond::Search((*w).to_owned())).collect();
+    if words.len() >= MAX_SEARCH_WORDS {
+        conds.push(Cond::Search(words[MAX_SEARCH_WORDS - 1..].join(" ")));
+    }
+    match conds.len() {
+        0 => Cond::Search(String::new()),
+        1 => conds.remove(0),
+        _ => Cond::All(conds),
+    }
+}
+
+/// The condition of a search of `table` for `text`: its own id and text columns (every
+/// word, [`text_cond`]), or a reference to a record `matches` found.
 pub fn search_cond(table: CanonicalTable, text: &str, matches: &SearchMatches) -> Cond {
-    let mut any = vec![Cond::Search(text.to_owned())];
+    let mut any = vec![text_cond(text)];
     for (t, col, named) in SEARCH_THROUGH {
         if *t == table
             && let Some(ids) = matches.get(named).filter(|ids| !ids.is_empty())
@@ -191,6 +211,9 @@ pub fn search_cond(table: CanonicalTable, text: &str, matches: &SearchMatches) -
 const OPEN: &str = "open";
 /// `open_at=<instant>` keeps the tickets that were open at that instant.
 const OPEN_AT: &str = "open_at";
+/// `missing=status,company` keeps the records without a status and without a company: the
+/// "(none)" group of a breakdown, as a list.
+const MISSING: &str = "missing";
 
 /// The tickets open at `at` (microseconds), read from their dates: opened before it (or
 /// without an opening date) and not closed, or closed at or after it. This holds for any
@@ -213,6 +236,7 @@ pub fn names() -> Vec<String> {
     let mut out: Vec<String> = VALUE_FILTERS.iter().map(|f| f.name.to_owned()).collect();
     out.push(OPEN.to_owned());
     out.push(OPEN_AT.to_owned());
+    out.push(MISSING.to_owned());
     for (n, _, _) in DATE_FILTERS {
         out.push(format!("{n}_from"));
         out.push(format!("{n}_to"));
@@ -232,6 +256,9 @@ pub fn names_for(table: CanonicalTable) -> Vec<String> {
         out.push(OPEN.to_owned());
         out.push(OPEN_AT.to_owned());
     }
+    if !out.is_empty() {
+        out.push(MISSING.to_owned());
+    }
     for (n, t, _) in DATE_FILTERS {
         if *t == table {
             out.push(format!("{n}_from"));
@@ -245,6 +272,9 @@ pub fn names_for(table: CanonicalTable) -> Vec<String> {
 pub fn describe(name: &str) -> Option<String> {
     if name == OPEN {
         return Some("true: tickets not closed; false: closed tickets".into());
+    }
+    if name == MISSING {
+        return Some("records without a value for these filters (status, company …; several separated by commas): a breakdown's \"(none)\" group".into());
     }
     if name == OPEN_AT {
         return Some("tickets that were open at this instant (RFC 3339): opened before it, closed after it or not at all".into());
@@ -271,6 +301,8 @@ pub struct Filters {
     dates: BTreeMap<String, String>,
     open: Option<bool>,
     open_at: Option<String>,
+    /// Value filters whose value the records must lack (`missing`).
+    missing: std::collections::BTreeSet<String>,
     search: Option<String>,
     /// The search's matches in the tables records refer to, once resolved.
     matches: SearchMatches,
@@ -297,6 +329,20 @@ impl Filters {
                 });
             } else if k == OPEN_AT {
                 f.open_at = Some(v.to_owned());
+            } else if k == MISSING {
+                for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !VALUE_FILTERS.iter().any(|d| d.name == name) {
+                        let known: Vec<&str> = VALUE_FILTERS.iter().map(|d| d.name).collect();
+                        return Err(PeriodError(format!(
+                            "missing: {name:?} is not a filter ({})",
+                            known.join(", ")
+                        )));
+                    }
+                    f.missing.insert(name.to_owned());
+                }
+                if f.missing.is_empty() {
+                    return Err(PeriodError(format!("{MISSING}: name at least one filter")));
+                }
             } else if k == "q" {
                 f.search = Some(v.to_owned()).filter(|s| !s.trim().is_empty());
             } else if VALUE_FILTERS.iter().any(|d| d.name == k) {
@@ -344,6 +390,7 @@ impl Filters {
 
     /// Narrows a value filter to one value (a drill-down into one group).
     pub fn with(mut self, name: &str, value: String) -> Self {
+        self.missing.remove(name);
         self.values.insert(name.to_owned(), vec![value]);
         self
     }
@@ -356,9 +403,39 @@ impl Filters {
         self
     }
 
-    /// Keeps the tickets open at an instant.
+    /// Keeps the records without a value for the filter `name` (a drill-down into a
+    /// breakdown's "(none)" group).
+    pub fn with_missing(mut self, name: &str) -> Self {
+        self.values.remove(name);
+        self.missing.insert(name.to_owned());
+        self
+    }
+
+    /// Sets the bounds of a date range filter to instants kept to the microsecond (`from`
+    /// inclusive, `to` exclusive; `None` leaves that side open): a drill into one ageing
+    /// bucket selects exactly the tickets the bucket counted.
+    pub fn with_bounds(
+        mut self,
+        name: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Self {
+        for (end, at) in [("from", from), ("to", to)] {
+            match at {
+                Some(at) => {
+                    self.dates.insert(format!("{name}_{end}"), exact(at));
+                }
+                None => {
+                    self.dates.remove(&format!("{name}_{end}"));
+                }
+            }
+        }
+        self
+    }
+
+    /// Keeps the tickets open at an instant (to the microsecond).
     pub fn with_open_at(mut self, at: DateTime<Utc>) -> Self {
-        self.open_at = Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        self.open_at = Some(exact(at));
         self
     }
 
@@ -379,6 +456,9 @@ impl Filters {
         if let Some(a) = &self.open_at {
             out.push((OPEN_AT.into(), a.clone()));
         }
+        if !self.missing.is_empty() {
+            out.push((MISSING.into(), self.missing.iter().cloned().collect::<Vec<_>>().join(",")));
+        }
         if let Some(q) = &self.search {
             out.push(("q".into(), q.clone()));
         }
@@ -398,6 +478,13 @@ impl Filters {
             match def.on.iter().find(|(t, _)| *t == table) {
                 Some((_, col)) => conds.push(Cond::In(*col, values.clone())),
                 None => ignored.push(name.clone()),
+            }
+        }
+        for name in &self.missing {
+            let def = VALUE_FILTERS.iter().find(|d| d.name == name).expect("parsed as a filter");
+            match def.on.iter().find(|(t, _)| *t == table) {
+                Some((_, col)) => conds.push(Cond::IsNull(*col)),
+                None => ignored.push(format!("{MISSING}={name}")),
             }
         }
         let mut ranges: BTreeMap<&str, (Option<i64>, Option<i64>)> = BTreeMap::new();
@@ -442,9 +529,46 @@ impl Filters {
     }
 }
 
+/// An instant as RFC 3339, with its fraction of a second when it has one.
+fn exact(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_keeps_the_records_without_a_value() {
+        let (f, rest) = Filters::from_params([("missing", "status,company"), ("x", "1")]).unwrap();
+        assert_eq!(rest, vec![("x", "1")]);
+        let (conds, ignored) = f.conds(Tickets, Tz::UTC).unwrap();
+        assert!(conds.contains(&Cond::IsNull(Col::Column("status"))), "{conds:?}");
+        assert!(conds.contains(&Cond::IsNull(Col::Ref("company_id"))), "{conds:?}");
+        assert!(ignored.is_empty());
+        let (_, ignored) = f.conds(TimeEntries, Tz::UTC).unwrap();
+        assert_eq!(ignored, vec!["missing=status".to_owned()]);
+        assert_eq!(f.params(), vec![("missing".to_owned(), "company,status".to_owned())]);
+        assert!(
+            Filters::from_params([("missing", "colour")]).unwrap_err().0.contains("not a filter")
+        );
+        assert!(Filters::from_params([("missing", " , ")]).is_err());
+        let f = Filters::default().with("status", "New".into()).with_missing("status");
+        assert_eq!(f.params(), vec![("missing".to_owned(), "status".to_owned())]);
+    }
+
+    #[test]
+    fn a_search_of_several_words_wants_each_of_them() {
+        assert_eq!(text_cond(" printer "), Cond::Search("printer".into()));
+        assert_eq!(
+            text_cond("Jane  Smith"),
+            Cond::All(vec![Cond::Search("Jane".into()), Cond::Search("Smith".into())])
+        );
+        let many = text_cond("a b c d e f g h i j");
+        let Cond::All(parts) = many else { panic!("{many:?}") };
+        assert_eq!(parts.len(), MAX_SEARCH_WORDS);
+        assert_eq!(parts[MAX_SEARCH_WORDS - 1], Cond::Search("h i j".into()));
+    }
 
     #[test]
     fn filters_become_conditions_of_the_tables_they_apply_to() {

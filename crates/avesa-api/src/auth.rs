@@ -102,6 +102,10 @@ impl AuthUser {
     /// Verifies the request's bearer token.
     pub async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // A download link (an export the browser streams to disk) carries its own token.
+            if let Some(user) = crate::links::authenticate(parts, state).await {
+                return user;
+            }
             return Err(ApiError::unauthorized(
                 "missing access token: send `Authorization: Bearer <access token>`",
             ));
@@ -136,6 +140,8 @@ pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(
 /// request costs no state-store query.
 pub struct Sessions {
     cache: moka::future::Cache<String, bool>,
+    /// The download links followed (by id), kept past their lifetime: each opens once.
+    used_links: moka::future::Cache<String, ()>,
 }
 
 impl Default for Sessions {
@@ -146,11 +152,25 @@ impl Default for Sessions {
                 .time_to_live(SESSION_RECHECK)
                 .support_invalidation_closures()
                 .build(),
+            used_links: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(std::time::Duration::from_secs(
+                    2 * (crate::links::LINK_TTL_SECS as u64 + LEEWAY_SECS),
+                ))
+                .build(),
         }
     }
 }
 
 impl Sessions {
+    /// Whether this is the first time the download link `id` is followed (in this
+    /// process: with several serving processes a link opens at most once in each, within
+    /// its minute).
+    pub async fn first_use_of_link(&self, id: &str) -> bool {
+        let entry = self.used_links.entry(id.to_owned()).or_insert(()).await;
+        entry.is_fresh()
+    }
+
     fn key(tenant: &TenantId, user_id: &str, session: &str) -> String {
         format!("{tenant}\n{user_id}\n{session}")
     }

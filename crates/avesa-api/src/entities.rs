@@ -247,6 +247,9 @@ async fn export(
     ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
+    // A download link's token has been checked by the extractor; it is no filter.
+    let pairs: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| k != crate::links::TOKEN_PARAM).collect();
     if let Some((k, _)) = pairs.iter().find(|(k, _)| k == "page" || k == "page_size") {
         return Err(bad_param(k, "an export holds every record; it takes no paging"));
     }
@@ -513,7 +516,9 @@ async fn narrow_search(
             q.as_of,
         )
         .await?;
-        if matches.values().any(|ids| !ids.is_empty()) {
+        // One word and no referenced record matching: the list's own search. Otherwise
+        // every word, or a match through a reference, as a condition.
+        if matches.values().any(|ids| !ids.is_empty()) || text.split_whitespace().count() > 1 {
             q.filter.push(avesa_analytics::filters::search_cond(table, text, &matches));
             q.search = None;
         }

@@ -567,6 +567,33 @@ fn encode(s: &str) -> String {
 
 /// The list URL of the records behind a metric (narrowed to one group by `extra`).
 fn drill(m: &Metric, q: &Query, period: &Period, extra: Option<(&str, String)>) -> String {
+    drill_narrowed(m, q, period, |f| match extra {
+        Some((k, v)) => f.with(k, v),
+        None => f,
+    })
+}
+
+/// The list URL of the backlog tickets in one ageing bucket (`AGE_BUCKETS[bucket]`): open
+/// at the period's end and opened between the bucket's edges, as the breakdown counts them.
+fn age_drill(m: &Metric, q: &Query, period: &Period, bucket: usize) -> String {
+    let end = period.to.min(q.as_of.unwrap_or(q.now));
+    let edge = |i: usize| {
+        AGE_BUCKETS
+            .get(i)
+            .filter(|_| i + 1 < AGE_BUCKETS.len())
+            .map(|(_, days)| end - chrono::Duration::days(*days))
+    };
+    let from = bucket.checked_sub(1).and_then(edge);
+    let to = edge(bucket);
+    drill_narrowed(m, q, period, |f| f.with_bounds("opened", from, to))
+}
+
+fn drill_narrowed(
+    m: &Metric,
+    q: &Query,
+    period: &Period,
+    narrow: impl FnOnce(avesa_analytics::Filters) -> avesa_analytics::Filters,
+) -> String {
     let mut f = q.filters.clone();
     if let Some(r) = m.range_filter() {
         f = f.with_range(r, period.from, period.to);
@@ -574,9 +601,7 @@ fn drill(m: &Metric, q: &Query, period: &Period, extra: Option<(&str, String)>) 
     for (k, v) in m.narrow {
         f = if *k == "open" { f.with_open(*v == "true") } else { f.with(k, (*v).to_owned()) };
     }
-    if let Some((k, v)) = extra {
-        f = f.with(k, v);
-    }
+    f = narrow(f);
     if m.range_filter().is_none() && m.table == avesa_model::CanonicalTable::Tickets {
         // A backlog: the tickets open at the period's end.
         f = f.with_open_at(period.to.min(q.as_of.unwrap_or(q.now)));
@@ -772,7 +797,15 @@ async fn view(
                             (GroupBy::Dimension(d), Some(v)) => {
                                 Some(drill(m, q, &q.period, Some((d.filter, v.clone()))))
                             }
-                            _ => None,
+                            (GroupBy::Dimension(d), None) => {
+                                Some(drill_narrowed(m, q, &q.period, |f| f.with_missing(d.filter)))
+                            }
+                            (GroupBy::Age, _) => match k.first() {
+                                Some(KeyCell::Int(i)) => {
+                                    Some(age_drill(m, q, &q.period, *i as usize))
+                                }
+                                _ => None,
+                            },
                         };
                         GroupView {
                             value: round(

@@ -48,6 +48,7 @@ pub mod guard;
 pub mod health;
 pub mod kpi;
 mod limiter;
+pub mod links;
 pub mod openapi;
 pub mod ops;
 mod password;
@@ -320,6 +321,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::freshness))
         .merge(reads)
         .merge(entities::export_routes())
+        .routes(routes!(links::create_link))
         .routes(routes!(admin::list_runs, admin::start_run))
         .routes(routes!(admin::get_run))
         .routes(routes!(admin::cancel_run))

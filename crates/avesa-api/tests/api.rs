@@ -798,7 +798,7 @@ async fn tenants_only_see_their_own_records() {
         page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["connectwise:100", "connectwise:101", "connectwise:102"]);
     let page = t.get("/api/companies?q=acme", Some(&bob)).await.json();
-    assert_eq!(page["total"], 0);
+    assert_eq!(page["total"], 0, "{page}");
     assert_eq!(page["items"], json!([]));
     let page = t.get("/api/tickets", Some(&bob)).await.json();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);

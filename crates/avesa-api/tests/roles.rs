@@ -186,6 +186,12 @@ fn matrix(user_id: &str) -> Vec<(Method, String, Option<Value>, &'static [Role])
         get("/api/tickets/export.csv", ALL),
         get("/api/time-entries/export.csv", ALL),
         get("/api/members/export.csv", ALL),
+        (
+            Method::POST,
+            "/api/exports/links".into(),
+            Some(json!({"path": "/api/tickets/export.csv"})),
+            ALL,
+        ),
         get("/api/admin/runs", ADMINS),
         (Method::POST, "/api/admin/runs".into(), Some(json!({})), ADMINS),
         get("/api/admin/runs/0190b3c4-7a41-7000-8000-000000000000", ADMINS),

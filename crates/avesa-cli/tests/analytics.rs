@@ -494,10 +494,14 @@ async fn metrics_match_the_simulators_truth() {
             .map(|g| (g["key"].as_str().map(str::to_owned), g["value"].as_f64().unwrap()))
             .collect();
         assert_eq!(got, want, "{} tickets opened by board", t.id);
-        // Each group links the list behind it, and that list holds exactly its tickets.
-        let g = &v["groups"][0];
-        let list = api.ok(&token, &format!("{}&page_size=1", g["drill"].as_str().unwrap())).await;
-        assert_eq!(list["total"].as_f64(), g["value"].as_f64(), "{} drill of {g}", t.id);
+        // Each group links the list behind it, and that list holds exactly its tickets —
+        // the "(none)" group too (`missing=board`).
+        for g in v["groups"].as_array().unwrap() {
+            let drill = g["drill"].as_str().unwrap_or_else(|| panic!("{} no drill: {g}", t.id));
+            assert_eq!(g["key"].is_null(), drill.contains("missing=board"), "{drill}");
+            let list = api.ok(&token, &format!("{drill}&page_size=1")).await;
+            assert_eq!(list["total"].as_f64(), g["value"].as_f64(), "{} drill of {g}", t.id);
+        }
 
         // Companies by tickets opened carry the companies' names.
         let v = api.ok(&token, "/api/analytics/metrics/tickets_opened?from=2026-10-01&to=2026-10-31&group_by=company&limit=3").await;
@@ -602,6 +606,41 @@ async fn metrics_match_the_simulators_truth() {
             )
             .await;
         assert_eq!(list["total"].as_u64(), Some(*entries), "{} time entries q={who}", t.id);
+        // A contact by the full name the user sees ("Jane Smith": first and last name are
+        // two fields), and every ticket of that contact by it.
+        let named = api.ok(&token, "/api/tickets?page_size=200&sort=id").await;
+        if let Some(tk) =
+            named["items"].as_array().unwrap().iter().find(|r| {
+                r["contact_name"].as_str().is_some_and(|n| n.split_whitespace().count() >= 2)
+            })
+        {
+            let (contact, full) =
+                (tk["contact_id"].as_str().unwrap(), tk["contact_name"].as_str().unwrap());
+            let found =
+                api.ok(&token, &query("/api/contacts", &[("q", full), ("page_size", "100")])).await;
+            assert!(
+                found["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["id"].as_str() == Some(contact)),
+                "{} contacts q={full}: {found}",
+                t.id
+            );
+            let all = api
+                .ok(&token, &query("/api/tickets", &[("contact", contact), ("page_size", "1")]))
+                .await;
+            let by_name = api
+                .ok(
+                    &token,
+                    &query(
+                        "/api/tickets",
+                        &[("q", full), ("contact", contact), ("page_size", "1")],
+                    ),
+                )
+                .await;
+            assert_eq!(by_name["total"], all["total"], "{} tickets q={full}", t.id);
+        }
 
         // A client report and a technician review: each figure the truth of that company
         // or member alone.
@@ -683,6 +722,12 @@ async fn metrics_match_the_simulators_truth() {
             .count() as f64;
         assert_eq!(groups[5]["label"], "0–1 days");
         assert_eq!(groups[5]["value"].as_f64(), Some(young), "{} backlog 0–1 days", t.id);
+        // Each bucket drills into exactly the tickets it counts.
+        for g in groups {
+            let drill = g["drill"].as_str().unwrap_or_else(|| panic!("{} no drill: {g}", t.id));
+            let list = api.ok(&token, &format!("{drill}&page_size=1")).await;
+            assert_eq!(list["total"].as_f64(), g["value"].as_f64(), "{} drill of {g}", t.id);
+        }
 
         // Lists and records carry the names of what they refer to: each the name of the
         // record its id fetches.

@@ -96,7 +96,7 @@ export function useChartTheme(): ChartTheme {
 }
 
 /** The dashboard's tooltips: the surface and text of the theme, not recharts' white box. */
-const TOOLTIP = {
+export const TOOLTIP = {
   contentStyle: {
     backgroundColor: "var(--color-surface)",
     border: "1px solid var(--color-line)",
@@ -376,6 +376,8 @@ export function OpenedVsClosed({ className }: { className?: string }) {
         <ChartError error={err} />
       ) : opened.isLoading || closed.isLoading ? (
         <ChartLoading />
+      ) : rows.length === 0 || rows.every((r) => r.opened === null && r.closed === null) ? (
+        <ChartMessage>Not available: no connected service records tickets.</ChartMessage>
       ) : (
         <>
           <Fill>
@@ -448,6 +450,8 @@ export function BillableSplit({ className }: { className?: string }) {
         <ChartError error={q.error} />
       ) : q.isLoading ? (
         <ChartLoading />
+      ) : !q.data?.available ? (
+        <ChartMessage>Not available: no connected service records time.</ChartMessage>
       ) : groups.length === 0 ? (
         <ChartMessage>No hours in this period.</ChartMessage>
       ) : (

@@ -7,6 +7,9 @@ import { useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import { DEFAULT_PERIOD, FILTERS, PERIODS, type MetricView } from "../lib/analytics";
 import type { AnyRecord, Page } from "../lib/types";
+import { RESOURCES } from "../lib/resources";
+import { valueText } from "../lib/listFilters";
+import { useRecordName } from "../lib/names";
 import { BUTTON_PRIMARY, CONTROL, LINK } from "./ui";
 
 /** Sets (or, with undefined / "", removes) URL parameters, keeping the rest. */
@@ -53,7 +56,7 @@ export function PeriodPicker() {
               onClick={() =>
                 update(p.id === "custom" ? { period: "custom" } : { period: p.id === DEFAULT_PERIOD ? undefined : p.id, from: undefined, to: undefined })
               }
-              className={`px-3 py-1.5 text-sm font-medium ${active ? "bg-indigo-600 text-white" : "text-fg-soft hover:bg-subtle"}`}
+              className={`px-3 py-1.5 text-sm font-medium ${active ? "bg-primary text-white" : "text-fg-soft hover:bg-subtle"}`}
             >
               {p.label}
             </button>
@@ -86,14 +89,16 @@ function optionsSince(): string {
   return d.toISOString().slice(0, 10);
 }
 
-function GroupSelect({ name, label, group }: { name: string; label: string; group: string }) {
+/** One value of a breakdown (`group`) of `metric`'s records, as a select. Choosing one
+ *  sets the URL parameter `name` (and goes back to a list's first page). */
+export function GroupSelect({ name, label, group, metric = "tickets_opened" }: { name: string; label: string; group: string; metric?: string }) {
   const [params, update] = useUrlState();
   const value = params.get(name) ?? "";
   const options = useQuery({
-    queryKey: ["filter-options", group],
+    queryKey: ["filter-options", metric, group],
     queryFn: () =>
       api.request<MetricView>(
-        `/api/analytics/metrics/tickets_opened?from=${optionsSince()}&group_by=${group}&compare=none&limit=200`,
+        `/api/analytics/metrics/${metric}?from=${optionsSince()}&group_by=${group}&compare=none&limit=200`,
       ),
     staleTime: 10 * 60_000,
   });
@@ -104,14 +109,14 @@ function GroupSelect({ name, label, group }: { name: string; label: string; grou
       <select
         data-testid={`filter-${name}`}
         value={value}
-        onChange={(e) => update({ [name]: e.target.value || undefined })}
+        onChange={(e) => update({ [name]: e.target.value || undefined, page: undefined })}
         className={`${control} min-w-32 max-w-48`}
       >
         <option value="">All</option>
-        {value && !groups.some((g) => g.key === value) && <option value={value}>{value}</option>}
+        {value && !groups.some((g) => g.key === value) && <option value={value}>{valueText(name, value)}</option>}
         {groups.map((g) => (
           <option key={g.key} value={g.key ?? ""}>
-            {g.label}
+            {g.key !== null && g.label === g.key ? valueText(name, g.key) : g.label}
           </option>
         ))}
       </select>
@@ -119,26 +124,15 @@ function GroupSelect({ name, label, group }: { name: string; label: string; grou
   );
 }
 
-function nameOf(resource: string, r: AnyRecord): string {
-  if (resource === "members") {
-    const n = [r.first_name, r.last_name].filter(Boolean).join(" ");
-    return String(r.name ?? "") || n || String(r.identifier ?? r.id);
-  }
-  return String(r.name ?? r.id);
-}
-
-/** A company or technician by name: type to search, pick one; the URL holds its id. */
-function RecordPicker({ name, label, resource }: { name: string; label: string; resource: "companies" | "members" }) {
+/** A company or technician by name: type to search, pick one (mouse, or arrow keys and
+ *  Enter; Escape closes the list); the URL holds its id. */
+export function RecordPicker({ name, label, resource }: { name: string; label: string; resource: "companies" | "members" }) {
   const [params, update] = useUrlState();
   const value = params.get(name) ?? "";
   const [text, setText] = useState("");
   const [open, setOpen] = useState(false);
-  const chosen = useQuery({
-    queryKey: ["record-name", resource, value],
-    queryFn: () => api.request<AnyRecord>(`/api/${resource}/${encodeURIComponent(value)}`),
-    enabled: value !== "",
-    staleTime: 10 * 60_000,
-  });
+  const [active, setActive] = useState(-1);
+  const chosen = useRecordName(resource, value);
   const found = useQuery({
     queryKey: ["record-search", resource, text],
     queryFn: () =>
@@ -146,19 +140,28 @@ function RecordPicker({ name, label, resource }: { name: string; label: string; 
     enabled: open,
     staleTime: 60_000,
   });
+  const items = found.data?.items ?? [];
+  useEffect(() => setActive(-1), [text, open]);
+  const pick = (r: AnyRecord) => {
+    setText("");
+    setOpen(false);
+    update({ [name]: String(r.id), page: undefined });
+  };
   if (value) {
     return (
       <div className="flex flex-col gap-0.5 text-xs font-medium text-fg-muted">
         {label}
         <span className={`${control} inline-flex items-center gap-2`} data-testid={`filter-${name}`} data-value={value}>
-          <span className="max-w-40 truncate">{chosen.data ? nameOf(resource, chosen.data) : value}</span>
-          <button type="button" aria-label={`Clear ${label.toLowerCase()}`} onClick={() => update({ [name]: undefined })} className="text-fg-muted hover:text-fg">
+          <span className="max-w-40 truncate">{chosen ?? value}</span>
+          <button type="button" aria-label={`Clear ${label.toLowerCase()}`} onClick={() => update({ [name]: undefined, page: undefined })} className="text-fg-muted hover:text-fg">
             ✕
           </button>
         </span>
       </div>
     );
   }
+  const listId = `filter-${name}-options`;
+  const shown = open && items.length > 0;
   return (
     <div className="relative flex flex-col gap-0.5 text-xs font-medium text-fg-muted">
       <label htmlFor={`filter-${name}`}>{label}</label>
@@ -166,32 +169,52 @@ function RecordPicker({ name, label, resource }: { name: string; label: string; 
         id={`filter-${name}`}
         data-testid={`filter-${name}`}
         type="search"
+        role="combobox"
+        aria-expanded={shown}
+        aria-controls={shown ? listId : undefined}
+        aria-autocomplete="list"
+        aria-activedescendant={shown && active >= 0 ? `${listId}-${active}` : undefined}
         autoComplete="off"
         placeholder="All"
         value={text}
         onFocus={() => setOpen(true)}
         onBlur={() => window.setTimeout(() => setOpen(false), 150)}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          setOpen(true);
+        }}
+        onKeyDown={(e) => {
+          if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+            e.preventDefault();
+            if (!open) setOpen(true);
+            if (items.length === 0) return;
+            const step = e.key === "ArrowDown" ? 1 : -1;
+            setActive((a) => (a + step + items.length) % items.length);
+          } else if (e.key === "Enter" && shown && active >= 0 && items[active]) {
+            e.preventDefault();
+            pick(items[active]);
+          } else if (e.key === "Escape" && open) {
+            e.preventDefault();
+            e.stopPropagation();
+            setOpen(false);
+          }
+        }}
         className={`${control} w-44`}
       />
-      {open && (found.data?.items.length ?? 0) > 0 && (
-        <ul role="listbox" className="absolute top-full z-20 mt-1 max-h-72 w-64 overflow-auto rounded-lg border border-line bg-raised py-1 text-sm shadow-lg dark:border-line-strong">
-          {found.data!.items.map((r) => (
-            <li key={r.id}>
-              <button
-                type="button"
-                role="option"
-                aria-selected={false}
-                onMouseDown={(e) => e.preventDefault()}
-                onClick={() => {
-                  setText("");
-                  setOpen(false);
-                  update({ [name]: r.id });
-                }}
-                className="block w-full truncate px-3 py-1.5 text-left font-normal text-fg-soft hover:bg-accent-soft"
-              >
-                {nameOf(resource, r)}
-              </button>
+      {shown && (
+        <ul id={listId} role="listbox" aria-label={label} className="absolute top-full z-20 mt-1 max-h-72 w-64 overflow-auto rounded-lg border border-line bg-raised py-1 text-sm shadow-lg dark:border-line-strong">
+          {items.map((r, i) => (
+            <li
+              key={String(r.id)}
+              id={`${listId}-${i}`}
+              role="option"
+              aria-selected={i === active}
+              onMouseDown={(e) => e.preventDefault()}
+              onMouseEnter={() => setActive(i)}
+              onClick={() => pick(r)}
+              className={`block w-full cursor-pointer truncate px-3 py-1.5 text-left font-normal text-fg-soft ${i === active ? "bg-accent-soft" : "hover:bg-accent-soft"}`}
+            >
+              {RESOURCES[resource].titleOf(r)}
             </li>
           ))}
         </ul>

@@ -1,4 +1,4 @@
-import { useEffect, useState, type ReactNode } from "react";
+import { useEffect, useRef, useState, type ReactNode } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { useAuth, useCurrentUser } from "../lib/auth";
@@ -9,6 +9,7 @@ import { ThemeToggle } from "./Theme";
 import { BUTTON } from "./ui";
 import { canSeeOperations } from "../lib/ops";
 import { BRANDING_PATH, type Branding } from "../lib/branding";
+import { accentCss } from "../lib/accent";
 import { whenIdle } from "../lib/lazy";
 import { DashboardPage, DetailPage, ListPage } from "../pages/lazy";
 
@@ -24,6 +25,57 @@ const NAV: { to: string; label: string; icon: ReactNode; end?: boolean; admin?: 
   { to: "/operations", label: "Operations", admin: true, icon: <path d="M19.14 12.94a7.07 7.07 0 0 0 .05-.94 7.07 7.07 0 0 0-.05-.94l2.03-1.58a.49.49 0 0 0 .12-.61l-1.92-3.32a.49.49 0 0 0-.59-.22l-2.39.96a7 7 0 0 0-1.63-.94l-.36-2.54a.48.48 0 0 0-.48-.41h-3.84a.48.48 0 0 0-.47.41l-.36 2.54a7.4 7.4 0 0 0-1.63.94l-2.39-.96a.48.48 0 0 0-.59.22L2.74 8.87a.47.47 0 0 0 .12.61l2.03 1.58a7.3 7.3 0 0 0 0 1.88l-2.03 1.58a.49.49 0 0 0-.12.61l1.92 3.32a.49.49 0 0 0 .59.22l2.39-.96c.5.38 1.04.7 1.63.94l.36 2.54c.05.24.25.41.48.41h3.84c.24 0 .44-.17.47-.41l.36-2.54a7.4 7.4 0 0 0 1.63-.94l2.39.96c.22.08.47 0 .59-.22l1.92-3.32a.47.47 0 0 0-.12-.61l-2.01-1.58zM12 15.6A3.6 3.6 0 1 1 15.6 12 3.6 3.6 0 0 1 12 15.6z" /> },
 ];
 
+/** The tenant's accent colour on the app's accent roles (a style sheet after index.css),
+ *  taken away again when the layout goes (signing out). */
+function useAccent(accent: string | undefined) {
+  useEffect(() => {
+    const css = accentCss(accent);
+    if (!css) return;
+    const el = document.createElement("style");
+    el.dataset.avesaAccent = accent;
+    el.textContent = css;
+    document.head.appendChild(el);
+    return () => el.remove();
+  }, [accent]);
+}
+
+/** The navigation on a phone: a modal <dialog> from the left. The rest of the page is
+ *  inert while it is open (focus stays in it), Escape or a tap beside it closes it, and
+ *  focus goes back to the menu button. */
+function Drawer({ onClose, children }: { onClose: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const close = useRef(onClose);
+  close.current = onClose;
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (!d.open) d.showModal();
+    d.querySelector<HTMLElement>("a[aria-current=page], a")?.focus();
+    return () => {
+      if (d.open) d.close();
+      if (opener?.isConnected) opener.focus();
+    };
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      aria-label="Navigation"
+      data-testid="nav-drawer"
+      onCancel={(e) => {
+        e.preventDefault();
+        close.current();
+      }}
+      onMouseDown={(e) => {
+        if (e.target === e.currentTarget) close.current();
+      }}
+      className="m-0 h-full max-h-none w-64 max-w-none bg-slate-900 p-0 backdrop:bg-slate-900/50 lg:hidden"
+    >
+      <div className="flex h-full flex-col">{children}</div>
+    </dialog>
+  );
+}
+
 function NavItems({ onNavigate }: { onNavigate?: () => void }) {
   const operate = canSeeOperations(useCurrentUser()?.role);
   return (
@@ -37,7 +89,7 @@ function NavItems({ onNavigate }: { onNavigate?: () => void }) {
           data-testid={`nav-${item.to.slice(1) || "dashboard"}`}
           className={({ isActive }) =>
             `flex items-center gap-3 rounded-lg px-3 py-2 text-sm font-medium transition-colors ${
-              isActive ? "bg-indigo-600 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"
+              isActive ? "bg-primary text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"
             }`
           }
         >
@@ -91,6 +143,7 @@ export function Layout() {
     queryFn: () => api.request<Branding>(BRANDING_PATH),
     staleTime: 10 * 60_000,
   });
+  useAccent(branding.data?.accent);
 
   async function onLogout() {
     setLoggingOut(true);
@@ -113,13 +166,10 @@ export function Layout() {
 
       {/* Mobile drawer */}
       {menuOpen && (
-        <div className="fixed inset-0 z-40 lg:hidden">
-          <div className="absolute inset-0 bg-slate-900/50" onClick={() => setMenuOpen(false)} />
-          <aside className="absolute inset-y-0 left-0 flex w-64 flex-col bg-slate-900">
-            <Brand />
-            <NavItems onNavigate={() => setMenuOpen(false)} />
-          </aside>
-        </div>
+        <Drawer onClose={() => setMenuOpen(false)}>
+          <Brand />
+          <NavItems onNavigate={() => setMenuOpen(false)} />
+        </Drawer>
       )}
 
       <div className="flex min-w-0 flex-1 flex-col lg:pl-60">

@@ -71,7 +71,7 @@ export function OpsPage({ title, subtitle, actions, children }: { title: string;
             data-testid={`ops-tab-${t.label.toLowerCase()}`}
             className={({ isActive }) =>
               `-mb-px border-b-2 px-3 py-2 text-sm font-medium whitespace-nowrap focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 ${
-                isActive ? "border-indigo-600 text-accent" : "border-transparent text-fg-muted hover:text-fg"
+                isActive ? "border-accent text-accent" : "border-transparent text-fg-muted hover:text-fg"
               }`
             }
           >
@@ -144,7 +144,7 @@ export function ProgressBar({ pct, label, testId }: { pct: number | null; label:
       className="h-2 w-full overflow-hidden rounded-full bg-subtle"
     >
       <div
-        className={`h-full rounded-full bg-indigo-600 transition-[width] duration-500 dark:bg-indigo-400 ${pct === null ? "w-1/3 animate-pulse" : ""}`}
+        className={`h-full rounded-full bg-accent transition-[width] duration-500 ${pct === null ? "w-1/3 animate-pulse" : ""}`}
         style={pct === null ? undefined : { width: `${pct}%` }}
       />
     </div>

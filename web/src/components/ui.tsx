@@ -14,7 +14,7 @@ export const BUTTON =
 
 /** A primary button (add padding). */
 export const BUTTON_PRIMARY =
-  "rounded-lg bg-indigo-600 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 disabled:opacity-50";
+  "rounded-lg bg-primary text-sm font-medium text-white shadow-sm hover:bg-primary-hover disabled:opacity-50";
 
 /** A text link. */
 export const LINK = "text-accent hover:text-accent-hover";

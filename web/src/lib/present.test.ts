@@ -7,10 +7,24 @@ import {
   presentSearch,
   presentSizes,
   rotateSeconds,
+  refreshMs,
+  REFRESH_MS,
   slideCards,
   slideReducer,
   type SlideState,
 } from "./present";
+
+describe("refreshMs", () => {
+  it("reads ?refresh= in seconds, at least 10, at most an hour, a minute otherwise", () => {
+    expect(refreshMs(null)).toBe(REFRESH_MS);
+    expect(refreshMs("")).toBe(REFRESH_MS);
+    expect(refreshMs("soon")).toBe(REFRESH_MS);
+    expect(refreshMs("-5")).toBe(REFRESH_MS);
+    expect(refreshMs("30")).toBe(30_000);
+    expect(refreshMs("1")).toBe(10_000);
+    expect(refreshMs("99999")).toBe(3_600_000);
+  });
+});
 
 describe("rotateSeconds", () => {
   it("defaults to 20 seconds", () => {

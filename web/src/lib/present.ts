@@ -54,8 +54,19 @@ export function slideCards(slides: Slide[] = SLIDES): string[] {
 export const DEFAULT_ROTATE_SECONDS = 20;
 export const MIN_ROTATE_SECONDS = 2;
 export const MAX_ROTATE_SECONDS = 3600;
-/** How often present mode reads its figures again. */
+/** How often present mode reads its figures again, unless `?refresh=` says otherwise. */
 export const REFRESH_MS = 60_000;
+export const MIN_REFRESH_SECONDS = 10;
+export const MAX_REFRESH_SECONDS = 3600;
+
+/** `?refresh=`: seconds between two readings of the figures; anything unreadable is the
+ *  default (a minute); a number out of range is brought into it (at least 10 s, so a
+ *  wall of screens cannot hammer the server). */
+export function refreshMs(param: string | null | undefined): number {
+  const s = param?.trim() ?? "";
+  if (!/^\d+(\.\d+)?$/.test(s)) return REFRESH_MS;
+  return Math.min(MAX_REFRESH_SECONDS, Math.max(MIN_REFRESH_SECONDS, Number(s))) * 1000;
+}
 
 /** `?rotate=`: seconds a slide shows; 0 (or "off") keeps the slide; anything unreadable
  *  is the default; a number out of range is brought into it. */

@@ -248,7 +248,9 @@ export function listPath(resource: string, filters: [string, string][], sort?: {
   return s ? `/${resource}?${s}` : `/${resource}`;
 }
 
-/** Builds /api/<resource>?page=..&page_size=..[&q=..][&sort=..&order=..]. */
+/** Where a one-time download link to an export is made (POST {path}). */
+export const EXPORT_LINKS_PATH = "/api/exports/links";
+
 /** The CSV export of a list: its search, order and filters, every page. */
 export function apiExportPath(resource: string, p: Omit<ListParams, "page" | "pageSize">): string {
   const qs = new URLSearchParams();

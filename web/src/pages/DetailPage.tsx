@@ -110,7 +110,6 @@ function Connections({ resource, rec, asOf }: { resource: string; rec: AnyRecord
             kind="companies"
             id={id}
             period="90d"
-            title="Last 90 days"
             asOf={asOf}
             metrics={["tickets_opened", "tickets_closed", "open_backlog", "sla_met_pct", "resolution_hours_avg", "hours_worked", "billable_hours", "billed_amount"]}
           />
@@ -134,7 +133,6 @@ function Connections({ resource, rec, asOf }: { resource: string; rec: AnyRecord
             kind="members"
             id={id}
             period="30d"
-            title="Last 30 days"
             asOf={asOf}
             metrics={["hours_worked", "billable_hours", "utilisation_pct", "billable_pct", "sla_met_pct", "tickets_closed", "open_backlog", "resolution_hours_avg"]}
           />

@@ -5,11 +5,12 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import type { AnyRecord, Page } from "../lib/types";
 import { formatInt, MAX_LISTED, pageCount, pageLimit } from "../lib/format";
-import { apiExportPath, apiListPath, detailPath, listFilters, RESOURCES, type Column } from "../lib/resources";
+import { apiExportPath, apiListPath, detailPath, EXPORT_LINKS_PATH, listFilters, RESOURCES, type Column } from "../lib/resources";
 import { withAsOf } from "../lib/asof";
 import { CellValue, cellText } from "../components/Cell";
 import { BUTTON, CONTROL, Card, ErrorBox, Spinner } from "../components/ui";
 import { SavedViews } from "../components/SavedViews";
+import { FilterChips, FilterPanel, FilterToggle } from "../components/ListFilters";
 import { usePageTitle } from "../lib/title";
 
 const PAGE_SIZES = [25, 50, 100];
@@ -90,6 +91,7 @@ export function ListPage({ resource }: { resource: string }) {
   const asOf = params.get("as_of");
   const filterKey = filters.map(([k, v]) => `${k}=${v}`).join("&");
   const [search, setSearch] = useState(q);
+  const [panelOpen, setPanelOpen] = useState(false);
 
   function update(changes: Record<string, string | number | undefined>) {
     setParams(
@@ -132,22 +134,26 @@ export function ListPage({ resource }: { resource: string }) {
     window.scrollTo({ top: 0 });
   }, [page]);
 
-  // The CSV export of exactly this view (search, order, filters), every page.
+  // The CSV export of exactly this view (search, order, filters), every page: the server
+  // makes a one-time link to it, which the browser follows as a download, writing the file
+  // as it streams (the page never holds it).
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState<unknown>(null);
   async function exportCsv() {
     setExporting(true);
     setExportError(null);
     try {
-      const { blob, filename } = await api.download(apiExportPath(resource, { q, sort, order, filters }));
-      const href = URL.createObjectURL(blob);
+      const link = await api.request<{ url: string }>(EXPORT_LINKS_PATH, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ path: apiExportPath(resource, { q, sort, order, filters }) }),
+      });
       const a = document.createElement("a");
-      a.href = href;
-      a.download = filename ?? `${resource}.csv`;
+      a.href = link.url;
+      a.download = "";
       document.body.appendChild(a);
       a.click();
       a.remove();
-      window.setTimeout(() => URL.revokeObjectURL(href), 10_000);
     } catch (e) {
       setExportError(e);
     } finally {
@@ -174,20 +180,10 @@ export function ListPage({ resource }: { resource: string }) {
             {total === 1 ? "record" : "records"}
             {q && <> matching “{q}”</>}
           </p>
-          {filters.length > 0 && (
-            <div className="mt-2 flex flex-wrap gap-1.5" data-testid="list-filters">
-              {filters.map(([k, v]) => (
-                <span key={k + v} className="inline-flex items-center gap-1 rounded-full bg-accent-soft px-2 py-0.5 text-xs text-accent-soft-fg">
-                  {k.replace(/_/g, " ")}: {v}
-                  <button type="button" aria-label={`Remove filter ${k}`} onClick={() => update({ [k]: undefined, page: 1 })} className="hover:text-fg">
-                    ✕
-                  </button>
-                </span>
-              ))}
-            </div>
-          )}
+          <FilterChips filters={filters} />
         </div>
-        <div className="flex w-full items-center gap-2 sm:w-auto">
+        <div className="flex w-full flex-wrap items-center gap-2 sm:w-auto sm:flex-nowrap">
+        <FilterToggle resource={resource} open={panelOpen} onToggle={() => setPanelOpen(!panelOpen)} count={filters.length} />
         <SavedViews page={resource} label={cfg.title} pad="px-3 py-2" />
         <button
           type="button"
@@ -220,6 +216,7 @@ export function ListPage({ resource }: { resource: string }) {
         </div>
         </div>
       </div>
+      {panelOpen && <FilterPanel resource={resource} />}
       {exportError !== null && (
         <div data-testid="export-error">
           <ErrorBox error={exportError} />

@@ -8,9 +8,11 @@ import { Link, useNavigate, useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import { useCurrentUser } from "../lib/auth";
+import { filterResource, valueText } from "../lib/listFilters";
+import { useRecordNames } from "../lib/names";
 import { analyticsQuery, FILTERS, PERIODS, type MetricView, type PeriodView } from "../lib/analytics";
 import {
-  REFRESH_MS,
+  refreshMs,
   SLIDES,
   dashboardSearch,
   keyCommand,
@@ -83,7 +85,7 @@ function Clock() {
 }
 
 /** "30 days · 1 Oct – 30 Oct", and the filters in force. */
-function viewText(period: PeriodView | undefined, params: URLSearchParams): string {
+function viewText(period: PeriodView | undefined, params: URLSearchParams, names: (resource: string, id: string) => string | undefined): string {
   const parts: string[] = [];
   if (period) {
     const named = PERIODS.find((p) => p.id === period.label)?.label ?? period.label.replace(/_/g, " ");
@@ -92,8 +94,9 @@ function viewText(period: PeriodView | undefined, params: URLSearchParams): stri
   }
   for (const f of FILTERS) {
     const v = params.get(f.key);
-    // Companies and technicians are ids in the URL: named by their filter only.
-    if (v) parts.push(f.key === "company" || f.key === "member" ? `${f.label} filter` : `${f.label}: ${v}`);
+    // Companies and technicians are ids in the URL: shown by name once it has arrived.
+    const resource = filterResource(f.key);
+    if (v) parts.push(`${f.label}: ${resource ? names(resource, v) ?? "…" : valueText(f.key, v)}`);
   }
   return parts.join(" · ");
 }
@@ -125,6 +128,7 @@ export function PresentPage() {
   const navigate = useNavigate();
   const user = useCurrentUser();
   const rotate = rotateSeconds(params.get("rotate"));
+  const refresh = refreshMs(params.get("refresh"));
   const reducer = useMemo(() => slideReducer(SLIDES.length), []);
   const [state, dispatch] = useReducer(reducer, { index: 0, paused: false });
   const { width, height } = useViewport();
@@ -136,7 +140,7 @@ export function PresentPage() {
     queryKey: ["kpis", qs],
     queryFn: () => api.request<{ items: MetricView[] }>(`/api/analytics/kpis?${qs}`),
     placeholderData: keepPreviousData,
-    refetchInterval: REFRESH_MS,
+    refetchInterval: refresh,
     refetchIntervalInBackground: true,
   });
   const byId = new Map((kpis.data?.items ?? []).map((m) => [m.metric, m]));
@@ -156,9 +160,9 @@ export function PresentPage() {
       tick: "#cbd5e1",
       label: "#e2e8f0",
       interactive: false,
-      refetchInterval: REFRESH_MS,
+      refetchInterval: refresh,
     };
-  }, [width, height]);
+  }, [width, height, refresh]);
 
   // The rotation: a new timer for each slide, none while paused or with ?rotate=0.
   useEffect(() => {
@@ -191,6 +195,13 @@ export function PresentPage() {
   const slide = SLIDES[state.index];
   const period = kpis.data?.items[0]?.period;
   const asOf = params.get("as_of");
+  const names = useRecordNames(
+    FILTERS.flatMap((f) => {
+      const resource = filterResource(f.key);
+      const id = params.get(f.key);
+      return resource && id ? [{ resource, id }] : [];
+    }),
+  );
   const updated = kpis.dataUpdatedAt ? new Date(kpis.dataUpdatedAt) : null;
   const stale = kpis.isError && kpis.data !== undefined;
 
@@ -212,7 +223,7 @@ export function PresentPage() {
             {slide.title}
           </h1>
           <div className="mt-[0.4vh] truncate text-[length:2.4vh] text-slate-300" data-testid="present-period">
-            {viewText(period, params) || "…"}
+            {viewText(period, params, names) || "…"}
             {asOf && <span className="ml-[1vh] rounded-[0.6vh] bg-amber-900/60 px-[0.8vh] text-amber-200">As of {new Date(asOf).toLocaleString()}</span>}
           </div>
         </div>
@@ -264,7 +275,7 @@ export function PresentPage() {
               className={stale ? "text-amber-300" : "text-slate-400"}
               data-testid="present-refreshed"
               data-value={updated ? updated.toISOString() : ""}
-              title="The figures are read again every minute"
+              title={refresh === 60_000 ? "The figures are read again every minute" : `The figures are read again every ${Math.round(refresh / 1000)} s`}
             >
               {stale ? "Offline · last updated " : "Updated "}
               {updated ? time(updated, true) : "…"}
