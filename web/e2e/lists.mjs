@@ -222,9 +222,23 @@ export async function checkListsAndFilters({ page, base, get, send, fail, log, s
   }
   if (!drilled) fail(`no ageing bar has tickets: ${JSON.stringify(hrefs)}`);
 
-  // 11. A phone: cards instead of the table; the navigation drawer closes on Escape.
-  setStep("phone: list cards and the navigation drawer");
+  // 11. At 1280 px every list's default columns fit: nothing cut off, no sideways scroll.
   const size = page.viewportSize();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const list of ["tickets", "time-entries", "companies", "contacts", "members"]) {
+    setStep(`lists: ${list} at 1280 px`);
+    await goto(`/${list}`);
+    await page.locator('[data-testid="list-row"]').first().waitFor({ state: "visible", timeout });
+    const fit = await page.evaluate(() => {
+      const t = document.querySelector('[data-testid="list-table"]');
+      return { table: t.scrollWidth, box: t.parentElement.clientWidth };
+    });
+    if (fit.table > fit.box) fail(`at 1280 px the ${list} table is ${fit.table} px wide in ${fit.box} px`);
+  }
+  log("lists: every list's columns fit at 1280 px");
+
+  // 12. A phone: cards instead of the table; the navigation drawer closes on Escape.
+  setStep("phone: list cards and the navigation drawer");
   await page.setViewportSize({ width: 390, height: 844 });
   await goto("/tickets");
   await page.locator('[data-testid="list-cards"] li').first().waitFor({ state: "visible", timeout });
@@ -242,7 +256,7 @@ export async function checkListsAndFilters({ page, base, get, send, fail, log, s
   if (size) await page.setViewportSize(size);
   log("phone: tickets as cards; the navigation drawer takes the focus and closes on Escape");
 
-  // 12. The tenant's accent colour on the app, readable; back to the default after.
+  // 13. The tenant's accent colour on the app, readable; back to the default after.
   setStep("branding: the accent colour");
   await send("PUT", "/api/admin/branding", { accent: "#facc15" });
   try {

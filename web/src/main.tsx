@@ -2,7 +2,7 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { ApiError } from "./lib/api";
+import { retryDelay, shouldRetry } from "./lib/api";
 import { AuthProvider } from "./lib/auth";
 import { ThemeProvider } from "./components/Theme";
 import { App } from "./App";
@@ -13,8 +13,10 @@ const queryClient = new QueryClient({
     queries: {
       staleTime: 30_000,
       refetchOnWindowFocus: false,
-      // Client errors (401/403/404/422...) are final; retry transient failures once.
-      retry: (count, error) => !(error instanceof ApiError && error.status >= 400 && error.status < 500) && count < 1,
+      // A busy server (429, 503) is waited out as it asks; other client errors
+      // (401/403/404/422...) are final; anything else is tried once more.
+      retry: shouldRetry,
+      retryDelay,
     },
   },
 });

@@ -48,4 +48,6 @@ async fn dashboard_in_headless_chromium() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("e2e ok"), "{stdout}");
+    // What it checked (`cargo test --test browser -- --nocapture` shows it).
+    println!("{stdout}");
 }

@@ -11,14 +11,14 @@ import { Card, CardHeader, CONTROL, ErrorBox, Spinner } from "./ui";
 const ReportTrend = lazy(() => import("./ReportTrend"));
 
 /** The periods a record's figures can be shown for (the URL's `period`). */
-export const REPORT_PERIODS: { id: string; label: string }[] = [
-  { id: "7d", label: "Last 7 days" },
-  { id: "30d", label: "Last 30 days" },
-  { id: "90d", label: "Last 90 days" },
-  { id: "this_month", label: "This month" },
-  { id: "this_quarter", label: "This quarter" },
-  { id: "this_year", label: "This year" },
-  { id: "last_year", label: "Last year" },
+export const REPORT_PERIODS: { id: string; label: string; interval: "day" | "week" | "month" }[] = [
+  { id: "7d", label: "Last 7 days", interval: "day" },
+  { id: "30d", label: "Last 30 days", interval: "day" },
+  { id: "90d", label: "Last 90 days", interval: "week" },
+  { id: "this_month", label: "This month", interval: "day" },
+  { id: "this_quarter", label: "This quarter", interval: "week" },
+  { id: "this_year", label: "This year", interval: "month" },
+  { id: "last_year", label: "Last year", interval: "month" },
 ];
 
 function periodText(r: ReportView | undefined): string | undefined {
@@ -47,8 +47,10 @@ export function ReportFigures({
   const [params, setParams] = useSearchParams();
   const named = params.get("period");
   const period = named && REPORT_PERIODS.some((p) => p.id === named) ? named : defaultPeriod;
-  const title = REPORT_PERIODS.find((p) => p.id === period)?.label ?? period;
-  const qs = new URLSearchParams({ period });
+  const chosen = REPORT_PERIODS.find((p) => p.id === period);
+  const title = chosen?.label ?? period;
+  // The trend's steps: days for a month, weeks for a quarter, months for a year.
+  const qs = new URLSearchParams({ period, interval: chosen?.interval ?? "day" });
   if (asOf) qs.set("as_of", asOf);
   const path = `/api/analytics/${kind}/${encodeURIComponent(id)}/report?${qs.toString()}`;
   const q = useQuery({

@@ -169,3 +169,25 @@ describe("api client auth refresh", () => {
     expect(tokens.get()).toBeNull();
   });
 });
+
+describe("retrying a busy server", () => {
+  it("waits out 429 and 503 a few times, gives up on other client errors, retries the rest once", async () => {
+    const { shouldRetry, retryDelay, toApiError } = await import("./api");
+    const busy = await toApiError(
+      new Response(JSON.stringify({ error: { code: "rate_limited", message: "busy" } }), { status: 429, headers: { "Retry-After": "2" } }),
+    );
+    expect(busy.retryAfter).toBe(2);
+    expect(shouldRetry(0, busy)).toBe(true);
+    expect(shouldRetry(3, busy)).toBe(true);
+    expect(shouldRetry(4, busy)).toBe(false);
+    const d = retryDelay(0, busy);
+    expect(d).toBeGreaterThanOrEqual(1500);
+    expect(d).toBeLessThanOrEqual(2500);
+    const gone = await toApiError(new Response("{}", { status: 404 }));
+    expect(gone.retryAfter).toBeNull();
+    expect(shouldRetry(0, gone)).toBe(false);
+    expect(shouldRetry(0, new Error("network"))).toBe(true);
+    expect(shouldRetry(1, new Error("network"))).toBe(false);
+    expect(retryDelay(10, new Error("x"))).toBeLessThanOrEqual(10_000);
+  });
+});

@@ -31,13 +31,36 @@ export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: unknown;
-  constructor(status: number, code: string, message: string, details?: unknown) {
+  /** Seconds the server asked to wait before trying again (`Retry-After`), if it did. */
+  readonly retryAfter: number | null;
+  constructor(status: number, code: string, message: string, details?: unknown, retryAfter: number | null = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** Whether a failed read is worth trying again: the server was busy (429, 503) or did
+ *  not answer; other client errors (401/403/404/422 …) are final. At most `busyTries`
+ *  for a busy server, one for anything else. */
+export function shouldRetry(count: number, error: unknown, busyTries = 4): boolean {
+  if (error instanceof ApiError) {
+    if (error.status === 429 || error.status === 503) return count < busyTries;
+    if (error.status >= 400 && error.status < 500) return false;
+  }
+  return count < 1;
+}
+
+/** How long before try `count + 1`: what the server asked (`Retry-After`, at most 30 s),
+ *  else a doubling delay from half a second, with some jitter so a page's many requests
+ *  do not all come back at once. */
+export function retryDelay(count: number, error: unknown): number {
+  const jitter = 0.75 + Math.random() * 0.5;
+  if (error instanceof ApiError && error.retryAfter !== null) return Math.min(30, error.retryAfter) * 1000 * jitter;
+  return Math.min(8000, 500 * 2 ** count) * jitter;
 }
 
 export interface KeyValueStorage {
@@ -106,7 +129,9 @@ export async function toApiError(res: Response): Promise<ApiError> {
   } catch {
     // keep defaults
   }
-  return new ApiError(res.status, code, message, details);
+  const raw = res.headers?.get?.("retry-after");
+  const after = raw ? Number(raw) : NaN;
+  return new ApiError(res.status, code, message, details, Number.isFinite(after) && after >= 0 ? after : null);
 }
 
 async function parseBody<T>(res: Response): Promise<T> {

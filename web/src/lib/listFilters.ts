@@ -2,7 +2,7 @@
 // Contoso", "Opened from 1 Oct 2026") instead of the URL's parameters
 // ("company: connectwise:250"). What each list accepts is the API's (docs/analytics.md,
 // "Filters"); a filter a list does not accept is a 400 there, so none is offered here.
-import { billableLabel, formatDate, formatDateTime } from "./format";
+import { billableLabel, formatDateTime } from "./format";
 import { REFERENCES } from "./resources";
 
 /** A control of a list's filter panel. */
@@ -88,7 +88,12 @@ export function filterResource(key: string): string | undefined {
 /** A date filter's value as people read it: a local date as a date, an instant with its
  *  time. */
 function when(v: string): string {
-  return /^\d{4}-\d{2}-\d{2}$/.test(v) ? formatDate(v) : formatDateTime(v);
+  const d = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
+  if (d) {
+    // A calendar date: shown as that date, whatever this browser's zone.
+    return new Date(Number(d[1]), Number(d[2]) - 1, Number(d[3])).toLocaleDateString("en-US", { year: "numeric", month: "short", day: "numeric" });
+  }
+  return formatDateTime(v);
 }
 
 /** One value of a filter as text (a billable code as people say it, a service by name). */
