@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 need_pkg ccache ccache
 need_pkg chromium chromium
+# The browser test reads the client reports' PDF pages (pdftotext).
+need_pkg pdftotext poppler-utils
 # tests/queue.rs runs a NATS server of its own (the machine's serves the other tests).
 need_pkg nats-server nats-server
 start_services

@@ -17,7 +17,14 @@
 //
 // Every expected value is read from the API; the UI is found by data-testid.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { execFileSync } from "node:child_process";
+
+/** The text of a PDF's pages (poppler's pdftotext, which scripts/test.sh installs). */
+function pdfText(file) {
+  return execFileSync("pdftotext", ["-layout", file, "-"], { encoding: "utf8" }).replace(/\s+/g, " ");
+}
 
 /**
  * @param {object} ctx
@@ -93,7 +100,14 @@ export async function checkClientReports({ page, base, get, artifacts, fail, log
   if (!pdfPath) fail("the download saved nothing");
   const pdf = fs.readFileSync(pdfPath);
   if (pdf.subarray(0, 5).toString("latin1") !== "%PDF-") fail(`the saved file does not start with %PDF-: ${JSON.stringify(pdf.subarray(0, 16).toString("latin1"))}`);
-  log(`PDF: ${served}, ${pdf.length} bytes`);
+  // Its pages say whose report it is, for which month, with its sections.
+  const pages = pdfText(pdfPath);
+  const wantText = (t, what, where) => {
+    if (!t.includes(what)) fail(`${where} does not say ${JSON.stringify(what)}: ${JSON.stringify(t.slice(0, 300))}`);
+  };
+  wantText(pages, company.name, "the PDF");
+  for (const heading of ["Tickets", "Hours"]) wantText(pages, heading, "the PDF");
+  log(`PDF: ${served}, ${pdf.length} bytes; its text names ${company.name}`);
 
   // 3. E-mail now: the dialog's focus, a refused word, then a made-up address.
   setStep("reports: the e-mail dialog opens and closes by keyboard");
@@ -159,7 +173,14 @@ export async function checkClientReports({ page, base, get, artifacts, fail, log
     }
     if (!found) fail(`no message to ${mailTo} in ${dir}`);
     if (!/application\/pdf/i.test(found.body)) fail(`the message to ${mailTo} (${found.f}) has no PDF attached`);
-    log(`e-mail: in the sink's Maildir (${found.f}) with the PDF`);
+    // The attachment (base64 after its part's headers) is a PDF naming the company.
+    const part = found.body.split(/\r?\n--/).find((p) => /Content-Type:\s*application\/pdf/i.test(p));
+    const b64 = (part ?? "").split(/\r?\n\r?\n/).slice(1).join("").replace(/[^A-Za-z0-9+/=]/g, "");
+    const attached = path.join(os.tmpdir(), `avesa-e2e-${stamp}.pdf`);
+    fs.writeFileSync(attached, Buffer.from(b64, "base64"));
+    wantText(pdfText(attached), company.name, "the e-mailed PDF");
+    fs.rmSync(attached, { force: true });
+    log(`e-mail: in the sink's Maildir (${found.f}) with the PDF, whose text names ${company.name}`);
   }
   await page.getByTestId("report-email-done").click();
   await gone("report-email-dialog", "Done on the e-mail dialog");

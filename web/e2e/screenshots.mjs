@@ -1,7 +1,7 @@
 // Screenshots for the docs, run by dashboard.mjs; does nothing unless
 // AVESA_E2E_SCREENSHOTS_DIR is set (docs/screenshots/README.md).
 //
-// Each page (dashboard, tickets list, a company's page, a ticket's page, billable time
+// Each page (dashboard, the tickets, companies, contacts and technicians lists, a company's page, a ticket's page, billable time
 // entries, a technician's page, goals, present mode, operations services, runs, users and
 // branding) at desktop (1440×900), tablet (820×1180) and phone
 // (390×844) width, light theme, saved as `<page>-<width>.png`. A page is shot whole unless
@@ -45,6 +45,9 @@ export async function takeScreenshots({ browser, base, tenant, email, password, 
   const pages = [
     ["dashboard", "/", `${sel("status-chart")} .recharts-bar-rectangle`],
     ["tickets", "/tickets", sel("list-row")],
+    ["companies", "/companies", sel("list-row")],
+    ["contacts", "/contacts", sel("list-row")],
+    ["members", "/members", sel("list-row")],
     ["company", `/companies/${enc(companyId)}`, sel("detail-title")],
     ["ticket", `/tickets/${enc(newest.id)}`, sel("detail-title")],
     ["time-entries", "/time-entries?billable=Billable", sel("list-row")],

@@ -45,6 +45,11 @@ const SCHEMA: &[&str] = &[
         error TEXT, started_at TEXT NOT NULL, finished_at TEXT)",
     "CREATE INDEX IF NOT EXISTS chunks_table ON chunks (tenant_id, service, source_table, status)",
     "CREATE INDEX IF NOT EXISTS chunks_run ON chunks (run_id)",
+    // A tenant's last commit (`last_commit_at`, the response cache's data version, asked
+    // every second per tenant): one index seek, not a walk over every chunk the tenant
+    // ever committed (10 ms at 10,000 chunks, and far more on a busy machine).
+    "CREATE INDEX IF NOT EXISTS chunks_committed ON chunks (tenant_id, finished_at)
+        WHERE status = 'committed'",
     "CREATE TABLE IF NOT EXISTS leases (
         name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL,
         expires_ms INTEGER NOT NULL)",
@@ -1313,4 +1318,45 @@ fn report_schedule_from_row(r: &SqliteRow) -> Result<ReportSchedule> {
         last_status: r.try_get("last_status")?,
         last_error: r.try_get("last_error")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The queries every read request may make (its session, its tenant's data version
+    /// and settings) each seek an index: none walks a table that grows with the data.
+    #[tokio::test]
+    async fn the_per_request_queries_seek_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+        for (q, index) in [
+            (
+                "SELECT MAX(finished_at) AS at FROM chunks WHERE tenant_id = 'a' AND status = 'committed'",
+                "chunks_committed",
+            ),
+            ("SELECT * FROM users WHERE tenant_id = 'a' AND id = 'u'", "sqlite_autoindex_users_1"),
+            (
+                "SELECT count(*), coalesce(sum(revoked), 0) FROM refresh_tokens
+                 WHERE family_id = 'f' AND tenant_id = 'a' AND user_id = 'u'",
+                "refresh_tokens_family",
+            ),
+            (
+                "SELECT key, value FROM settings WHERE tenant_id = 'a' AND substr(key, 1, 0) = '' ORDER BY key",
+                "sqlite_autoindex_settings_1",
+            ),
+        ] {
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {q}"))
+                .fetch_all(&store.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+            assert!(
+                plan.iter().any(|d| d.starts_with("SEARCH") && d.contains(index)),
+                "{q}: {plan:?}"
+            );
+        }
+    }
 }
