@@ -197,7 +197,30 @@ export async function checkListsAndFilters({ page, base, get, send, fail, log, s
       { timeout },
     )
     .catch(async () => fail(`status ${dashStatus}: the card says ${await page.getByTestId("kpi-tickets_opened").getAttribute("data-value")}, the API ${filtered.value}`));
-  log(`dashboard: status ${dashStatus} turns "opened, 90 days" from ${all90.value} to ${filtered.value}`);
+  // Every card is then the API's figure with that filter (or says it does not apply).
+  const shownCards = await page.locator('[data-testid^="kpi-"][data-value]').evaluateAll((els) =>
+    els.map((e) => [e.getAttribute("data-testid").slice(4), e.getAttribute("data-value")]),
+  );
+  const kpis = await get(`/api/analytics/kpis?metrics=${shownCards.map(([m]) => m).join(",")}&period=90d&status=${enc(dashStatus)}`);
+  const byMetric = new Map(kpis.items.map((m) => [m.metric, m]));
+  const off = [];
+  for (const [metric, raw] of shownCards) {
+    const want = byMetric.get(metric)?.value ?? null;
+    const ok = want === null ? raw === "null" : Math.abs(Number(raw) - want) <= 1e-6 * Math.max(1, Math.abs(want));
+    if (!ok) off.push(`${metric}: UI ${raw}, API ${want}`);
+  }
+  if (off.length) fail(`status ${dashStatus}: cards differ from the API:\n  ${off.join("\n  ")}`);
+  // The backlog-by-status chart holds only that status now.
+  const statusRows = () =>
+    page.locator('[data-testid="status-chart"] table tbody tr').evaluateAll((rows) => rows.map((r) => r.querySelector("th")?.textContent?.trim()));
+  await page
+    .waitForFunction(
+      (s) => [...document.querySelectorAll('[data-testid="status-chart"] table tbody tr th')].every((th) => th.textContent?.trim() === s),
+      dashStatus,
+      { timeout },
+    )
+    .catch(async () => fail(`with status ${dashStatus} the status chart shows ${JSON.stringify(await statusRows())}`));
+  log(`dashboard: status ${dashStatus} turns "opened, 90 days" from ${all90.value} to ${filtered.value}; all ${shownCards.length} cards and the status chart follow`);
 
   // 10. A backlog-ageing bar opens the tickets it counts.
   setStep("dashboard: an ageing bar drills");
