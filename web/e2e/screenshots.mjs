@@ -42,6 +42,9 @@ export async function takeScreenshots({ browser, base, tenant, email, password, 
   const newest = (await get("/api/tickets?page=1&page_size=1&sort=opened_at&order=desc"))?.items?.[0];
   if (!newest) fail("screenshots: the API lists no ticket");
   const companyId = newest.company_id ?? (await firstId(get, "companies"));
+  // The technician with the most hours in 90 days, so their page has figures and a trend.
+  const busiest = (await get("/api/analytics/metrics/hours_worked?period=90d&group_by=member&compare=none&limit=1"))?.groups?.[0]?.key;
+  const memberId = busiest ?? (await firstId(get, "members"));
   const pages = [
     ["dashboard", "/", `${sel("status-chart")} .recharts-bar-rectangle`],
     ["tickets", "/tickets", sel("list-row")],
@@ -51,7 +54,7 @@ export async function takeScreenshots({ browser, base, tenant, email, password, 
     ["company", `/companies/${enc(companyId)}`, sel("detail-title")],
     ["ticket", `/tickets/${enc(newest.id)}`, sel("detail-title")],
     ["time-entries", "/time-entries?billable=Billable", sel("list-row")],
-    ...(newest.owner_id ? [["member", `/members/${enc(newest.owner_id)}`, sel("detail-title")]] : []),
+    ["member", `/members/${enc(memberId)}`, sel("detail-title")],
     ["goals", "/goals", `${sel("goals-table")}, ${sel("goals-empty")}`],
     ["present", "/present", `${sel("present-slide")} .recharts-surface`],
     ["operations-services", "/operations/services", sel("freshness-table")],

@@ -5,6 +5,7 @@ import { useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "../lib/client";
 import type { ReportView } from "../lib/analytics";
+import { periodRange } from "../lib/reports";
 import { KpiCard } from "./KpiCard";
 import { Card, CardHeader, CONTROL, ErrorBox, Spinner } from "./ui";
 
@@ -23,9 +24,8 @@ export const REPORT_PERIODS: { id: string; label: string; interval: "day" | "wee
 
 function periodText(r: ReportView | undefined): string | undefined {
   if (!r) return undefined;
-  const from = new Date(r.period.from).toLocaleDateString();
-  const to = new Date(r.period.to).toLocaleDateString();
-  return `${from} – ${to} (${r.period.tz}), compared with the period before`;
+  // The period's end is exclusive: its last day is the one before.
+  return `${periodRange(r.period.from, r.period.to, r.period.tz)} (${r.period.tz}), compared with the period before`;
 }
 
 export function ReportFigures({

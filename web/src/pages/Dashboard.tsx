@@ -1,6 +1,7 @@
 // The dashboard: KPI cards and charts for one period and one set of filters, all read
 // from the URL (see components/Filters.tsx), each card, bar and slice a link to the list
 // of the records behind it.
+import { periodRange } from "../lib/reports";
 import { Suspense, useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
@@ -64,7 +65,7 @@ export function DashboardPage() {
         <div>
           <h1 className="text-xl font-semibold text-fg">Dashboard</h1>
           <p className="text-sm text-fg-muted" data-testid="period-label">
-            {period ? `${new Date(period.from).toLocaleDateString()} – ${new Date(period.to).toLocaleString()} (${period.tz}), compared with the period before` : "…"}
+            {period ? `${periodRange(period.from, period.to, period.tz)} (${period.tz}), compared with the period before` : "…"}
           </p>
         </div>
         <div className="flex flex-wrap items-center gap-2">

@@ -90,7 +90,7 @@ function viewText(period: PeriodView | undefined, params: URLSearchParams, names
   if (period) {
     const named = PERIODS.find((p) => p.id === period.label)?.label ?? period.label.replace(/_/g, " ");
     const d = (s: string) => new Date(s).toLocaleDateString(undefined, { day: "numeric", month: "short" });
-    parts.push(`${named.charAt(0).toUpperCase()}${named.slice(1)} · ${d(period.from)} – ${d(period.to)}`);
+    parts.push(`${named.charAt(0).toUpperCase()}${named.slice(1)} · ${d(period.from)} – ${d(new Date(Date.parse(period.to) - 1000).toISOString())}`);
   }
   for (const f of FILTERS) {
     const v = params.get(f.key);
