@@ -107,6 +107,19 @@ export async function checkDetailPages({ page, get, fail, log, setStep, timeout 
   await waitValue("report-tickets_opened", opened90.value ?? "null", "the company's tickets opened in 90 days");
   log(`company ${companyId}: ${companyTickets} tickets, ${contactsTotal} contacts, ${opened90.value} opened in 90 days`);
 
+  // 3b. One of its contacts opens, and Back returns to the company.
+  setStep("detail: a contact of the company, and back");
+  const firstContact = (await get(`/api/contacts?page=1&page_size=1&company=${enc(companyId)}&sort=last_name&order=asc`)).items[0];
+  const contactName = [firstContact.first_name, firstContact.last_name].filter((v) => v && String(v).trim()).join(" ") || firstContact.id;
+  const companyTitle = await text("detail-title");
+  await page.locator('[data-testid="related-contacts"] [data-testid="related-row"] a').first().click();
+  await page.waitForURL((u) => u.pathname === `/contacts/${enc(firstContact.id)}`, { timeout });
+  await waitText("detail-title", contactName, "the contact's page");
+  await page.goBack();
+  await page.waitForURL((u) => u.pathname === `/companies/${enc(companyId)}`, { timeout });
+  await waitText("detail-title", companyTitle, "back on the company's page");
+  log(`contact ${contactName} opened from ${companyTitle}'s page, and Back returned to it`);
+
   // 4. History: every version the API has, the oldest labelled as the creation.
   setStep("detail: the company's history");
   await page.getByTestId("history-toggle").click();
