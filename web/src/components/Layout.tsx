@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
+import { useModalDialog } from "./Modal";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { useAuth, useCurrentUser } from "../lib/auth";
@@ -43,32 +44,12 @@ function useAccent(accent: string | undefined) {
  *  inert while it is open (focus stays in it), Escape or a tap beside it closes it, and
  *  focus goes back to the menu button. */
 function Drawer({ onClose, children }: { onClose: () => void; children: ReactNode }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const close = useRef(onClose);
-  close.current = onClose;
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    if (!d.open) d.showModal();
-    d.querySelector<HTMLElement>("a[aria-current=page], a")?.focus();
-    return () => {
-      if (d.open) d.close();
-      if (opener?.isConnected) opener.focus();
-    };
-  }, []);
+  const dialog = useModalDialog(onClose, "a[aria-current=page], a");
   return (
     <dialog
-      ref={ref}
+      {...dialog}
       aria-label="Navigation"
       data-testid="nav-drawer"
-      onCancel={(e) => {
-        e.preventDefault();
-        close.current();
-      }}
-      onMouseDown={(e) => {
-        if (e.target === e.currentTarget) close.current();
-      }}
       className="m-0 h-full max-h-none w-64 max-w-none bg-slate-900 p-0 backdrop:bg-slate-900/50 lg:hidden"
     >
       <div className="flex h-full flex-col">{children}</div>

@@ -2,6 +2,40 @@
 // inert (focus stays inside), Escape closes it, and focus goes back to what opened it.
 import { useEffect, useId, useRef, type ReactNode } from "react";
 
+/** A native <dialog> shown modally while mounted: `showModal()` makes the rest of the page
+ *  inert (focus stays inside), focus goes to the first element matching `focus` (the
+ *  `[data-autofocus]` one first when it matches), Escape and a click on the backdrop call
+ *  `onClose` (the parent unmounts it), and focus goes back to what opened it. Spread the
+ *  result on the <dialog>. */
+export function useModalDialog(onClose: () => void, focus: string) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const close = useRef(onClose);
+  close.current = onClose;
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (!d.open) d.showModal();
+    (d.querySelector<HTMLElement>("[data-autofocus]") ?? d.querySelector<HTMLElement>(focus))?.focus();
+    return () => {
+      if (d.open) d.close();
+      if (opener?.isConnected) opener.focus();
+    };
+  }, []);
+  return {
+    ref,
+    // Escape: the browser's cancel; the parent decides (it unmounts the dialog).
+    onCancel: (e: { preventDefault: () => void }) => {
+      e.preventDefault();
+      close.current();
+    },
+    // A click on the backdrop (the dialog element itself, outside its panel) closes.
+    onMouseDown: (e: { target: EventTarget; currentTarget: EventTarget }) => {
+      if (e.target === e.currentTarget) close.current();
+    },
+  };
+}
+
 export function Modal({
   title,
   description,
@@ -15,41 +49,16 @@ export function Modal({
   children: ReactNode;
   testId?: string;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
+  const dialog = useModalDialog(onClose, "input, select, textarea, button");
   const titleId = useId();
   const descId = useId();
-  const close = useRef(onClose);
-  close.current = onClose;
-
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    if (!d.open) d.showModal();
-    // The field marked data-autofocus, else the dialog's first control.
-    const first = d.querySelector<HTMLElement>("[data-autofocus]") ?? d.querySelector<HTMLElement>("input, select, textarea, button");
-    first?.focus();
-    return () => {
-      if (d.open) d.close();
-      if (opener?.isConnected) opener.focus();
-    };
-  }, []);
 
   return (
     <dialog
-      ref={ref}
+      {...dialog}
       aria-labelledby={titleId}
       aria-describedby={description ? descId : undefined}
       data-testid={testId}
-      // Escape: the browser's cancel; the parent decides (it unmounts us).
-      onCancel={(e) => {
-        e.preventDefault();
-        close.current();
-      }}
-      // A click on the backdrop (the dialog element itself, outside its panel) closes.
-      onMouseDown={(e) => {
-        if (e.target === e.currentTarget) close.current();
-      }}
       className="m-auto w-[calc(100%-2rem)] max-w-lg rounded-xl bg-transparent p-0 text-fg backdrop:bg-slate-900/50 dark:backdrop:bg-black/60"
     >
       <div className="rounded-xl border border-transparent bg-surface shadow-xl dark:border-line">
@@ -66,7 +75,7 @@ export function Modal({
           </div>
           <button
             type="button"
-            onClick={() => close.current()}
+            onClick={onClose}
             aria-label="Close"
             className="-mr-1 rounded-md p-1 text-fg-muted hover:bg-subtle hover:text-fg focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
           >
