@@ -51,6 +51,11 @@ pub trait ServiceAdmin: Send + Sync + 'static {
     async fn test(&self, tenant: &TenantId, service: &str, sealed: &[u8]) -> Result<(), String>;
     /// Checks a schedule (a 5-field cron expression, UTC).
     fn check_schedule(&self, cron: &str) -> Result<(), String>;
+    /// How often the scheduler reads `table` of `service` when the service has no
+    /// schedule of its own; `None` for a table it does not know.
+    fn refresh_every(&self, _service: &str, _table: &str) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 const ADMINS: &[Role] = &[Role::TenantAdmin, Role::PlatformAdmin];
@@ -664,8 +669,18 @@ pub(crate) async fn reset_password(
 pub struct Freshness {
     #[serde(flatten)]
     pub table: TableFreshness,
-    /// Seconds since a chunk of the table last committed; null if never.
+    /// Seconds since a chunk of the table last committed (every scheduled read commits,
+    /// even one that finds nothing new); null if never.
     pub age_secs: Option<i64>,
+    /// The service's own schedule (5-field cron, UTC); null when the table is read on its
+    /// refresh interval.
+    pub schedule: Option<String>,
+    /// How often the scheduler reads the table when its service has no schedule of its
+    /// own (tickets and time every 240 s by default, reference tables every 3,600 s).
+    pub refresh_secs: Option<u64>,
+    /// Older than two refresh intervals: scheduled reads are failing or not running (the
+    /// service is disabled, the scheduler is off, the vendor refuses).
+    pub overdue: bool,
 }
 
 crate::openapi::items!(
@@ -690,14 +705,28 @@ pub(crate) async fn freshness(
 ) -> Result<Json<FreshnessList>, ApiError> {
     let tenant = target_tenant(&user, &p)?;
     let now = chrono::Utc::now();
+    let services = state.store.list_services(&tenant).await?;
     let items = state
         .store
         .table_freshness(&tenant)
         .await?
         .into_iter()
-        .map(|f| Freshness {
-            age_secs: f.last_commit_at.map(|at| (now - at).num_seconds().max(0)),
-            table: f,
+        .map(|f| {
+            let age_secs = f.last_commit_at.map(|at| (now - at).num_seconds().max(0));
+            let svc = services.iter().find(|s| s.service == f.service);
+            let schedule = svc.and_then(|s| s.schedule.clone());
+            let refresh_secs = match (&schedule, &state.services) {
+                (None, Some(admin)) => {
+                    admin.refresh_every(&f.service, &f.table).map(|d| d.as_secs())
+                }
+                _ => None,
+            };
+            let overdue = svc.is_some_and(|s| s.enabled)
+                && match (refresh_secs, age_secs) {
+                    (Some(every), Some(age)) => age > 2 * every as i64,
+                    _ => false,
+                };
+            Freshness { age_secs, schedule, refresh_secs, overdue, table: f }
         })
         .collect();
     Ok(Json(FreshnessList { items }))

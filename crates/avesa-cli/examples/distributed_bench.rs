@@ -94,7 +94,7 @@ async fn add_tenants(app: &App, api: &str, tenants: usize) -> Vec<TenantId> {
 fn tickets_of_all() -> SyncRequest {
     SyncRequest {
         service: Some("connectwise".into()),
-        table: Some("service/tickets".into()),
+        tables: vec!["service/tickets".into()],
         ..Default::default()
     }
 }

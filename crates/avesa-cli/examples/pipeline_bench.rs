@@ -14,6 +14,13 @@
 //!    simulator's serving ceiling: the same requests replayed by a bare client.
 //! 2. 1% of the big table's tickets change; the incremental sync's wall time.
 //! 3. TENANTS tenants (default 10) × four tables in one run, against one tenant alone.
+//!
+//! `pipeline_bench ingest [TICKETS]` (`bench/ingest.sh`) measures the ingest speed of one
+//! table instead, each on a fresh installation against the same simulator process: a full
+//! first sync of TICKETS tickets read sequentially and in partitions side by side, on
+//! loopback and with every vendor request 150 ms slow under a budget of 50 requests/s
+//! (what a real vendor allows); records/s, the pipeline's CPU-µs per record (user +
+//! system) and its peak RSS for each; then an incremental sync after 1% changed.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -76,6 +83,10 @@ async fn serve_sim(tickets: usize, tenants: usize) {
 }
 
 async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
+    tenant_with_budget(app, id, api, 1000).await
+}
+
+async fn tenant_with_budget(app: &App, id: &str, api: &str, rps: u32) -> TenantId {
     let t = TenantId::new(id).unwrap();
     app.store.create_tenant(&t, id).await.unwrap();
     let mut creds = demo_credentials(&MAIN, api);
@@ -83,7 +94,7 @@ async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
     let mut cfg = creds.config();
     // The simulator imposes no limit; the spec's default budget (8 requests/s, for real
     // ConnectWise) would be the bottleneck here, so this account is given more.
-    cfg.creds.0.insert("requests_per_second".into(), "1000".into());
+    cfg.creds.0.insert("requests_per_second".into(), rps.to_string());
     app.store
         .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &t, &cfg))
         .await
@@ -95,7 +106,7 @@ fn tickets_req(t: &TenantId) -> SyncRequest {
     SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
-        table: Some("service/tickets".into()),
+        tables: vec!["service/tickets".into()],
         ..Default::default()
     }
 }
@@ -122,13 +133,115 @@ async fn full_sync(app: &App, t: &TenantId, label: &str) -> (u64, f64) {
     (run.records(), secs)
 }
 
+/// This process's CPU time so far (user + system), from `/proc/self/stat`.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 14th field.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Clock ticks of 1/100 s (USER_HZ on Linux).
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// Resets this process's peak RSS (`VmHWM`) to its current RSS.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// `ingest [TICKETS]`: one table's ingest speed, sequential and in partitions.
+async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
+    let scenarios: [(&str, usize, u64, u32); 4] = [
+        ("loopback, sequential (partitions = 1)", 1, 0, 1000),
+        ("loopback, 4 partitions (the default)", 4, 0, 1000),
+        ("150 ms a request, 50 requests/s, sequential", 1, 150, 50),
+        ("150 ms a request, 50 requests/s, 8 partitions", 8, 150, 50),
+    ];
+    let mut last = None;
+    for (label, partitions, slow_ms, rps) in scenarios {
+        http.delete(format!("{api}/_sim/faults")).send().await.unwrap();
+        if slow_ms > 0 {
+            let rule = serde_json::json!({"kind": {"type": "slow", "millis": slow_ms}});
+            let r = http.post(format!("{api}/_sim/faults")).json(&rule).send().await.unwrap();
+            assert!(r.status().is_success(), "{:?}", r.text().await);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let t = tenant_with_budget(&app, "big", api, rps).await;
+        let opts = PipelineOptions { partitions, ..PipelineOptions::default() };
+        reset_peak_rss();
+        let (cpu, started) = (cpu_secs(), Instant::now());
+        let run = app.pipeline(opts.clone()).run(tickets_req(&t)).await.unwrap();
+        let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu);
+        let chunks = app.store.list_chunks(run.run_id).await.unwrap();
+        let requests: u64 = chunks.iter().map(|c| c.counts.requests).sum();
+        let parts = chunks
+            .iter()
+            .map(|c| c.key.table.as_str())
+            .filter(|t| t.contains("@part-"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        println!(
+            "{label}: {} of {tickets} records in {secs:.1}s = {:.0} rec/s, {} partitions, \
+             {requests} requests ({:.1}/s), {:.1} CPU-µs/record, peak RSS {:.0} MB, status {}",
+            run.records(),
+            run.records() as f64 / secs,
+            parts,
+            requests as f64 / secs,
+            cpu * 1e6 / run.records().max(1) as f64,
+            peak_rss_mb("self"),
+            run.status.as_str()
+        );
+        last = Some((dir, app, t, opts));
+    }
+    http.delete(format!("{api}/_sim/faults")).send().await.unwrap();
+    // A tenant's every table, then a run that finds nothing new (what the scheduler
+    // does every few minutes): its wall time and requests.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let t = tenant(&app, "n1t00", api).await;
+        let all = SyncRequest { tenant: Some(t), ..Default::default() };
+        let first = app.pipeline(PipelineOptions::default()).run(all.clone()).await.unwrap();
+        let started = Instant::now();
+        let quiet = app.pipeline(PipelineOptions::default()).run(all).await.unwrap();
+        println!(
+            "a run that finds nothing new, {} tables ({} records synced before): {:.2}s, {} requests, {} records re-read (the overlap window), status {}",
+            quiet.tables.len(),
+            first.records(),
+            started.elapsed().as_secs_f64(),
+            quiet.tables.iter().map(|t| t.requests).sum::<u64>(),
+            quiet.records(),
+            quiet.status.as_str()
+        );
+    }
+    // 1% changes on the last installation (it holds every ticket), incremental.
+    let (_dir, app, t, opts) = last.unwrap();
+    let r = http
+        .post(format!("{api}/_sim/advance?company=big"))
+        .json(&serde_json::json!({"seconds": 3600, "updates": tickets / 100}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (cpu, started) = (cpu_secs(), Instant::now());
+    let run = app.pipeline(opts).run(tickets_req(&t)).await.unwrap();
+    println!(
+        "incremental after 1% changed, 150 ms a request: {} records in {:.2}s, {:.1} CPU-µs/record, status {}",
+        run.records(),
+        started.elapsed().as_secs_f64(),
+        (cpu_secs() - cpu) * 1e6 / run.records().max(1) as f64,
+        run.status.as_str()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sim_mode = args.first().is_some_and(|a| a == "--sim");
+    let ingest_mode = args.first().is_some_and(|a| a == "ingest");
     let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let tickets = nums.first().copied().unwrap_or(1_000_000);
-    let tenants = nums.get(1).copied().unwrap_or(10);
+    let tenants = if ingest_mode { 0 } else { nums.get(1).copied().unwrap_or(10) };
     if sim_mode {
         serve_sim(tickets, tenants).await;
         return;
@@ -160,6 +273,13 @@ async fn main() {
         peak_rss_mb(&sim_pid)
     );
     let http = reqwest::Client::new();
+    if ingest_mode {
+        ingest(&api, &http, tickets).await;
+        println!("peak RSS of the simulator process {:.0} MB", peak_rss_mb(&sim_pid));
+        drop(child.stdin.take());
+        let _ = child.wait();
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let app = App::open(&dir.path().join("data")).await.unwrap();
 

@@ -384,7 +384,7 @@ impl App {
                     let req = avesa_pipeline::SyncRequest {
                         tenant: Some(r.tenant),
                         service: r.service,
-                        table: r.table,
+                        tables: r.table.into_iter().collect(),
                         full: r.full,
                         backfill: r
                             .backfill
@@ -601,6 +601,10 @@ impl avesa_api::ops::ServiceAdmin for CatalogueAdmin {
             None => Err(format!("{cron:?} never fires")),
         }
     }
+
+    fn refresh_every(&self, service: &str, table: &str) -> Option<std::time::Duration> {
+        Some(self.catalogue.spec(service).ok()?.table(table)?.refresh)
+    }
 }
 
 /// Memory of the embedded warehouse's pool one API read may count on; a quarter of the
@@ -637,6 +641,8 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         overlap: chrono::Duration::from_std(p.overlap).unwrap_or(chrono::Duration::MAX),
         webhook_url: p.webhook_url.clone(),
         chunk_budget: p.chunk_budget,
+        partitions: p.partitions,
+        partition_records: p.partition_records,
     }
 }
 

@@ -182,7 +182,9 @@ enum ServiceCmd {
     /// The configuration fields a service needs (from its spec).
     Fields { service: String },
     /// When `avesa serve` runs a service's syncs: a 5-field cron expression in UTC
-    /// (minute hour day-of-month month day-of-week); `--default` resets it to hourly.
+    /// (minute hour day-of-month month day-of-week) reads all its tables when it fires;
+    /// `--default` goes back to reading each table on its own refresh interval (tickets
+    /// and time every 4 minutes, the rest hourly).
     Schedule {
         #[arg(long)]
         tenant: String,
@@ -457,7 +459,9 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                 );
                 match &queue {
                     None => {
-                        println!("scheduler: each service runs on its schedule (default hourly, UTC)");
+                        println!(
+                            "scheduler: each table is read on its refresh interval (tickets and time every 4 minutes, the rest hourly) unless its service has a schedule"
+                        );
                         tokio::spawn(s.run(every))
                     }
                     Some(_) => {
@@ -543,7 +547,7 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
             let req = SyncRequest {
                 tenant: Some(tenant),
                 service,
-                table,
+                tables: table.into_iter().collect(),
                 full,
                 backfill: None,
                 run_id: None,
@@ -574,7 +578,7 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
             let req = SyncRequest {
                 tenant: Some(tenant),
                 service: Some(service),
-                table,
+                tables: table.into_iter().collect(),
                 full: false,
                 backfill: Some(range),
                 run_id: None,
@@ -668,8 +672,15 @@ async fn run(command: Command, resolved: Resolved) -> Result<()> {
                 .set_schedule(&tenant, &service, cron.as_deref())
                 .await
                 .with_context(|| format!("tenant {tenant} has no service {service}"))?;
-            let shown = cron.as_deref().unwrap_or(avesa_pipeline::schedule::DEFAULT_SCHEDULE);
-            println!("{service} of {tenant} runs on \"{shown}\" (UTC) while avesa serve runs");
+            match &cron {
+                Some(c) => println!(
+                    "{service} of {tenant} reads all its tables on \"{c}\" (UTC) while avesa serve runs"
+                ),
+                None => println!(
+                    "{service} of {tenant} reads {} while avesa serve runs",
+                    avesa_pipeline::schedule::DEFAULT_SCHEDULE
+                ),
+            }
             Ok(())
         }
         Command::Service(ServiceCmd::Fields { service }) => {
@@ -1024,6 +1035,7 @@ fn print_summary(s: &avesa_pipeline::RunSummary) {
                 None => println!("  FAILED: {e}"),
             },
             (None, Some(n)) => println!("  {n}"),
+            (None, None) if t.partitions > 0 => println!("  ({} partitions)", t.partitions),
             (None, None) => println!(),
         }
     }

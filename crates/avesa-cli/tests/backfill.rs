@@ -45,7 +45,7 @@ async fn a_backfill_lands_exactly_its_range_and_resumes() {
     let req = SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
-        table: Some("service/tickets".into()),
+        tables: vec!["service/tickets".into()],
         backfill: Some(Backfill::new(from, to).unwrap()),
         ..Default::default()
     };
@@ -85,7 +85,7 @@ async fn a_backfill_lands_exactly_its_range_and_resumes() {
         .run(SyncRequest {
             tenant: Some(t.clone()),
             service: Some("connectwise".into()),
-            table: Some("service/tickets".into()),
+            tables: vec!["service/tickets".into()],
             ..Default::default()
         })
         .await
@@ -112,7 +112,7 @@ async fn cancel_then_resume_and_time_budgeted_chunks() {
     let req = SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
-        table: Some("service/tickets".into()),
+        tables: vec!["service/tickets".into()],
         ..Default::default()
     };
     // Every tickets page takes 150 ms; chunks may fetch for 200 ms, so each chunk holds
@@ -167,7 +167,7 @@ async fn the_watermark_never_passes_a_failed_chunk() {
     let req = SyncRequest {
         tenant: Some(t.clone()),
         service: Some("connectwise".into()),
-        table: Some("service/tickets".into()),
+        tables: vec!["service/tickets".into()],
         ..Default::default()
     };
     let opts = PipelineOptions { chunk_records: 40, page_size: 20, ..Default::default() };
@@ -227,7 +227,7 @@ async fn a_huge_table_does_not_starve_other_tenants() {
     let req = |t: &str| SyncRequest {
         tenant: Some(TenantId::new(t).unwrap()),
         service: Some("connectwise".into()),
-        table: Some("service/tickets".into()),
+        tables: vec!["service/tickets".into()],
         run_id: Some(avesa_model::RunId::new()),
         ..Default::default()
     };

@@ -142,6 +142,47 @@ async fn a_tenant_admin_attaches_syncs_and_switches_off_a_service() {
         .unwrap_or_else(|| panic!("no tickets freshness: {fresh}"));
     assert_eq!(tickets["records"], 60);
     assert!(tickets["age_secs"].as_i64().unwrap() < 120, "{tickets}");
+    // Read every 4 minutes by default, reference tables hourly; fresh, not overdue.
+    assert_eq!(
+        (tickets["refresh_secs"].as_u64(), tickets["overdue"].as_bool()),
+        (Some(240), Some(false)),
+        "{tickets}"
+    );
+    assert!(tickets["schedule"].is_null(), "{tickets}");
+    let companies = fresh["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["table"] == "company/companies")
+        .unwrap();
+    assert_eq!(companies["refresh_secs"], 3600, "{companies}");
+
+    // A schedule of its own replaces the refresh intervals.
+    let r = http
+        .patch(format!("http://{api}/api/admin/services/connectwise"))
+        .bearer_auth(&token)
+        .json(&json!({"schedule": "*/15 * * * *"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let fresh: Value = http
+        .get(format!("http://{api}/api/admin/freshness"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tickets = fresh["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["table"] == "service/tickets")
+        .unwrap();
+    assert_eq!(tickets["schedule"], "*/15 * * * *", "{tickets}");
+    assert!(tickets["refresh_secs"].is_null(), "{tickets}");
 
     // Switched off: a run of it is refused as a service the tenant does not have enabled.
     let r = http

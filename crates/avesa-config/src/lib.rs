@@ -266,6 +266,20 @@ pub const KEYS: &[Key] = &[
         "how far behind its watermark an incremental run re-reads",
     ),
     key(
+        "pipeline.partitions",
+        "AVESA_PARTITIONS",
+        Kind::Number,
+        "a whole number from 1 to 64 (1: never split a table)",
+        "partitions of one table read side by side",
+    ),
+    key(
+        "pipeline.partition_records",
+        "AVESA_PARTITION_RECORDS",
+        Kind::Number,
+        "a whole number of records, at least 1",
+        "records per partition when a table is split",
+    ),
+    key(
         "pipeline.chunk_budget_secs",
         "AVESA_CHUNK_BUDGET_SECS",
         Kind::Number,
@@ -551,6 +565,11 @@ pub struct PipelineSettings {
     pub max_tables_per_tenant: usize,
     pub overlap: Duration,
     pub chunk_budget: Duration,
+    /// At most this many partitions of one table are read side by side (1: never split).
+    pub partitions: usize,
+    /// A table is split into partitions of about this many records when it has at least
+    /// two partitions' worth to read.
+    pub partition_records: usize,
     pub webhook_url: Option<String>,
 }
 
@@ -665,6 +684,8 @@ impl Resolved {
             "pipeline.max_tables_per_tenant" => s.pipeline.max_tables_per_tenant.to_string(),
             "pipeline.overlap_secs" => s.pipeline.overlap.as_secs().to_string(),
             "pipeline.chunk_budget_secs" => s.pipeline.chunk_budget.as_secs().to_string(),
+            "pipeline.partitions" => s.pipeline.partitions.to_string(),
+            "pipeline.partition_records" => s.pipeline.partition_records.to_string(),
             "pipeline.webhook_url" => text(s.pipeline.webhook_url.as_deref().unwrap_or("")),
             "duckdb.memory_limit" => text(&s.duckdb.memory_limit),
             "metrics.tenant_label" => s.metrics.tenant_label.to_string(),
@@ -788,6 +809,8 @@ struct RawPipeline {
     max_tables_per_tenant: u64,
     overlap_secs: u64,
     chunk_budget_secs: u64,
+    partitions: u64,
+    partition_records: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook_url: Option<String>,
 }
@@ -839,6 +862,8 @@ impl Default for Raw {
                 max_tables_per_tenant: 2,
                 overlap_secs: 60,
                 chunk_budget_secs: 60,
+                partitions: 4,
+                partition_records: 25_000,
                 webhook_url: None,
             },
             duckdb: RawDuckDb { memory_limit: "256MB".into() },
@@ -1187,6 +1212,8 @@ fn check(
             positive(p.max_tables_per_tenant),
         ),
         ("pipeline.chunk_budget_secs", p.chunk_budget_secs, positive(p.chunk_budget_secs)),
+        ("pipeline.partitions", p.partitions, (1..=64).contains(&p.partitions)),
+        ("pipeline.partition_records", p.partition_records, positive(p.partition_records)),
     ];
     for (key, value, ok) in numbers {
         if !ok {
@@ -1315,6 +1342,8 @@ fn check(
             max_tables_per_tenant: usize_of(p.max_tables_per_tenant),
             overlap: Duration::from_secs(p.overlap_secs),
             chunk_budget: Duration::from_secs(p.chunk_budget_secs),
+            partitions: usize_of(p.partitions),
+            partition_records: usize_of(p.partition_records),
             webhook_url,
         },
         duckdb: DuckDbSettings {

@@ -250,7 +250,14 @@ pub struct TableSpec {
     /// A table listed per record of another (`service/boards/{parent_id}/statuses`):
     /// read whole on every run, parent by parent.
     pub parent: Option<String>,
+    /// How often the scheduler reads the table when its service has no schedule of its
+    /// own: minutes for what people work on all day (tickets, time), an hour for
+    /// reference tables ([`DEFAULT_REFRESH_MINUTES`]).
+    pub refresh: std::time::Duration,
 }
+
+/// How often a table is read by default (a spec's `refresh_minutes` overrides it).
+pub const DEFAULT_REFRESH_MINUTES: u32 = 60;
 
 // ---------------------------------------------------------------------------------------------
 // Raw (file) shapes
@@ -429,6 +436,8 @@ struct RawTable {
     raw_only: bool,
     #[serde(default)]
     parent: Option<String>,
+    #[serde(default)]
+    refresh_minutes: Option<u32>,
 }
 
 /// The optional configuration field every service has: the tenant's request budget, in
@@ -606,6 +615,16 @@ impl Spec {
                 return Err(err(at, format!("table {:?} is listed twice", t.name)));
             }
             let path = tpl(at, t.path.as_deref().unwrap_or(&t.name), REQUEST_VARS)?;
+            let refresh = t.refresh_minutes.unwrap_or(DEFAULT_REFRESH_MINUTES);
+            if !(1..=1440).contains(&refresh) {
+                return Err(err(
+                    at,
+                    format!(
+                        "table {:?}: refresh_minutes = {refresh} is outside 1-1440 (a day)",
+                        t.name
+                    ),
+                ));
+            }
             tables.push(TableSpec {
                 name: t.name.clone(),
                 path,
@@ -627,6 +646,7 @@ impl Spec {
                 optional: t.optional,
                 raw_only: t.raw_only,
                 parent: t.parent.clone(),
+                refresh: std::time::Duration::from_secs(u64::from(refresh) * 60),
             });
         }
         for t in &raw.tables {

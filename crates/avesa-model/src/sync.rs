@@ -34,15 +34,29 @@ pub enum Continuation {
     Delta(String),
     /// The parent ids still to read, for a table read parent by parent.
     Parents(Vec<String>),
+    /// AVESA's own, never a vendor's: the plan of a table read in partitions, kept in the
+    /// table's cursor while they run — the partitions' bounds by updated-at, in order,
+    /// the last one the instant the plan was made (its horizon). Partition `i` reads
+    /// `[bounds[i], bounds[i + 1])`.
+    Partitions(Vec<DateTime<Utc>>),
 }
 
 impl Continuation {
-    /// The continuation as stored: `next:URL`, `delta:URL`, `parents:ID,ID,…`.
+    /// The continuation as stored: `next:URL`, `delta:URL`, `parents:ID,ID,…`,
+    /// `partitions:RFC3339,RFC3339,…`.
     pub fn to_token(&self) -> String {
         match self {
             Continuation::NextPage(u) => format!("next:{u}"),
             Continuation::Delta(u) => format!("delta:{u}"),
             Continuation::Parents(ids) => format!("parents:{}", ids.join(",")),
+            Continuation::Partitions(bounds) => format!(
+                "partitions:{}",
+                bounds
+                    .iter()
+                    .map(|b| b.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
 
@@ -56,9 +70,24 @@ impl Continuation {
             Ok(Continuation::Parents(
                 ids.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             ))
+        } else if let Some(bounds) = token.strip_prefix("partitions:") {
+            let bounds = bounds
+                .split(',')
+                .map(|b| {
+                    DateTime::parse_from_rfc3339(b)
+                        .map(|d| d.to_utc())
+                        .map_err(|e| IdError(format!("partition bound {b:?}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if bounds.len() < 2 || bounds.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(IdError(format!(
+                    "partition bounds {token:?}: expected at least two, in increasing order"
+                )));
+            }
+            Ok(Continuation::Partitions(bounds))
         } else {
             Err(IdError(format!(
-                "unknown continuation {token:?}: expected next:, delta: or parents:"
+                "unknown continuation {token:?}: expected next:, delta:, parents: or partitions:"
             )))
         }
     }
@@ -263,10 +292,20 @@ mod tests {
             Continuation::Delta("https://graph/delta?$deltatoken=abc".into()),
             Continuation::Parents(vec!["1".into(), "22".into()]),
             Continuation::Parents(vec![]),
+            Continuation::Partitions(vec![
+                DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                DateTime::from_timestamp(1_700_000_060, 500_000_000).unwrap(),
+                DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            ]),
         ] {
             assert_eq!(Continuation::from_token(&c.to_token()).unwrap(), c);
         }
         assert!(Continuation::from_token("http://x").is_err());
+        assert!(Continuation::from_token("partitions:2026-01-01T00:00:00Z").is_err());
+        assert!(
+            Continuation::from_token("partitions:2026-01-02T00:00:00Z,2026-01-01T00:00:00Z")
+                .is_err()
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Pipeline {
         let key = &job.key;
         let began = Instant::now();
         let (tenant, service, table) =
-            (key.tenant_id.clone(), key.service.clone(), key.table.clone());
+            (key.tenant_id.clone(), key.service.clone(), job.source.clone());
         let mapping = job.mapping.clone();
         let (raw, canonical) = tokio::task::spawn_blocking(move || {
             let raw = raw_batch(&tenant, &service, &table, chunk, extracted_at, &records);
@@ -220,7 +220,7 @@ impl Pipeline {
         job: &TableJob,
         chunk: ChunkId,
         f: Fetched,
-        seen: Option<&mut std::collections::HashSet<String>>,
+        seen: Option<&std::sync::Mutex<std::collections::HashSet<String>>>,
     ) -> Result<(ChunkCommit, bool, Option<StopReason>), TableError> {
         let key = &job.key;
         let Fetched { records, mut counts, end, more, stop, fetch_ms } = f;
@@ -239,6 +239,7 @@ impl Pipeline {
             return Ok((commit, false, stop));
         }
         if let Some(seen) = seen {
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
             seen.extend(records.iter().map(|r| r.source_id.clone()));
         }
         let (files, inserted) = self.land(job, chunk, Utc::now(), records).await?;
@@ -258,12 +259,14 @@ impl Pipeline {
 }
 
 /// The lake files a chunk of `job` writes: raw, and canonical when the table is mapped.
+/// Raw files go under the source table whatever key the job commits under (a backfill's,
+/// a partition's), so the table's raw folder is its whole replay log.
 pub(crate) fn chunk_paths(
     job: &TableJob,
     chunk: ChunkId,
 ) -> (avesa_lake::LakePath, Option<avesa_lake::LakePath>) {
     let key = &job.key;
-    let raw = Lake::raw_path(&key.tenant_id, &key.service, &key.table, chunk);
+    let raw = Lake::raw_path(&key.tenant_id, &key.service, &job.source, chunk);
     let canonical = job
         .mapping
         .as_ref()

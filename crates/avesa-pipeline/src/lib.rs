@@ -24,6 +24,7 @@ mod error;
 pub mod failpoints;
 pub mod metrics;
 pub mod notify;
+pub mod partition;
 mod plan;
 pub mod queue;
 pub mod rebuild;
@@ -77,6 +78,11 @@ pub struct PipelineOptions {
     /// to a continuation chunk. Later chunks of the table are sized from the throughput
     /// of earlier ones to fit it (never above `chunk_records`).
     pub chunk_budget: std::time::Duration,
+    /// At most this many partitions of one table are read side by side (1: never split).
+    pub partitions: usize,
+    /// A table read by an updated-at cursor with at least two partitions' worth to read
+    /// is split into partitions of about this many records ([`partition`]).
+    pub partition_records: usize,
 }
 
 impl Default for PipelineOptions {
@@ -89,6 +95,8 @@ impl Default for PipelineOptions {
             overlap: chrono::Duration::seconds(60),
             webhook_url: None,
             chunk_budget: std::time::Duration::from_secs(60),
+            partitions: 4,
+            partition_records: 25_000,
         }
     }
 }
@@ -99,8 +107,8 @@ pub struct SyncRequest {
     /// One tenant, or every tenant.
     pub tenant: Option<TenantId>,
     pub service: Option<String>,
-    /// One source table (e.g. `service/tickets`) or every table.
-    pub table: Option<String>,
+    /// These source tables (e.g. `service/tickets`); empty: every table.
+    pub tables: Vec<String>,
     /// Read whole tables instead of from the watermark.
     pub full: bool,
     /// Read only records updated in `[from, to)`, without touching the tables'
@@ -155,7 +163,32 @@ pub struct TableOutcome {
     pub notice: Option<String>,
     /// Records the count probe expected at the start (where the API can count).
     pub planned: Option<u64>,
+    /// Partitions read side by side in this run (0: read sequentially).
+    #[serde(default)]
+    pub partitions: u32,
     pub seconds: f64,
+}
+
+impl TableOutcome {
+    /// The outcome of a table that has done nothing yet.
+    pub(crate) fn empty(key: &TableKey) -> Self {
+        TableOutcome {
+            tenant_id: key.tenant_id.clone(),
+            service: key.service.clone(),
+            table: key.table.clone(),
+            status: ChunkStatus::Committed,
+            chunks: 0,
+            records: 0,
+            versions_inserted: 0,
+            requests: 0,
+            error: None,
+            error_class: None,
+            notice: None,
+            planned: None,
+            partitions: 0,
+            seconds: 0.0,
+        }
+    }
 }
 
 /// The outcome of a run.
@@ -592,6 +625,7 @@ fn failed(
         error_class: Some(class),
         notice: None,
         planned: None,
+        partitions: 0,
         seconds: 0.0,
     }
 }

@@ -81,12 +81,18 @@ impl Pipeline {
                         continue;
                     }
                 };
-                let mut matched = false;
-                for table in connector.tables() {
-                    if req.table.as_ref().is_some_and(|t| *t != table) {
+                let known = connector.tables();
+                if let Some(t) = req.tables.iter().find(|t| !known.contains(t)) {
+                    return Err(PipelineError::UnknownTable {
+                        service: svc.service.clone(),
+                        table: t.clone(),
+                        known,
+                    });
+                }
+                for table in known {
+                    if !req.tables.is_empty() && !req.tables.contains(&table) {
                         continue;
                     }
-                    matched = true;
                     let key = TableKey {
                         tenant_id: tenant.id.clone(),
                         service: svc.service.clone(),
@@ -96,7 +102,7 @@ impl Pipeline {
                         },
                     };
                     if req.backfill.is_some() && !connector.supports_range(&table) {
-                        if req.table.is_some() {
+                        if !req.tables.is_empty() {
                             outcomes.push(failed(
                                 &tenant.id,
                                 &svc.service,
@@ -130,13 +136,6 @@ impl Pipeline {
                             format!("no mapping for {} {source}", svc.service),
                         )),
                     }
-                }
-                if let (false, Some(t)) = (matched, &req.table) {
-                    return Err(PipelineError::UnknownTable {
-                        service: svc.service.clone(),
-                        table: t.clone(),
-                        known: connector.tables(),
-                    });
                 }
             }
         }

@@ -1,6 +1,9 @@
-//! Scheduled runs: a 5-field cron expression per tenant service (default hourly), and a
-//! scheduler inside `avesa serve` that starts due runs and never two of the same tenant
-//! service at once.
+//! Scheduled runs. A service with a schedule of its own (a 5-field cron expression, UTC)
+//! reads all its tables when it fires. A service without one reads each table on the
+//! table's own refresh interval (its spec's `refresh_minutes`): tickets and time every few
+//! minutes, reference tables hourly, so that what people work on is minutes old while
+//! the vendor budget goes mostly unspent. A scheduler inside `avesa serve` starts due runs
+//! and never two of the same table at once.
 //!
 //! The scheduler reads time from a [`Clock`], so tests drive it with a clock they move.
 
@@ -14,8 +17,9 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 
 use crate::{Pipeline, SyncRequest};
 
-/// The schedule of a service that has none set: at the top of every hour.
-pub const DEFAULT_SCHEDULE: &str = "0 * * * *";
+/// What a service without a schedule of its own does, in words (for the CLI and logs).
+pub const DEFAULT_SCHEDULE: &str =
+    "each table on its refresh interval (tickets and time every 4 minutes, the rest hourly)";
 
 /// A parsed cron expression: minute, hour, day of month, month, day of week (0 or 7 =
 /// Sunday), each `*`, a number, a range `a-b`, a step `*/n` or `a-b/n`, or a list of
@@ -184,26 +188,103 @@ impl Clock for ManualClock {
 }
 
 type ServiceKey = (TenantId, String);
+/// A tenant's table: tenant, service, source table.
+type TableRef = (TenantId, String, String);
 
-/// Starts due runs. Cheap to clone; clones share the running set.
+/// Starts due runs. Cheap to clone; clones share what they know.
 #[derive(Clone)]
 pub struct Scheduler {
     pipeline: Pipeline,
     clock: Arc<dyn Clock>,
     started: DateTime<Utc>,
-    /// When each tenant service last fired (or the scheduler's start).
+    /// When each service with a schedule of its own last fired (or the scheduler's start).
     last: Arc<Mutex<BTreeMap<ServiceKey, DateTime<Utc>>>>,
-    running: Arc<Mutex<BTreeSet<ServiceKey>>>,
+    /// When each table read on its refresh interval was last started; `None`: never read.
+    /// A tenant's tables are first seeded from the state store's last commits, so a
+    /// restarted (or newly elected) scheduler goes on where the last one was.
+    last_read: Arc<Mutex<BTreeMap<TableRef, Option<DateTime<Utc>>>>>,
+    seeded: Arc<Mutex<BTreeSet<TenantId>>>,
+    /// Tables in a run this scheduler started that has not ended.
+    running: Arc<Mutex<BTreeSet<TableRef>>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Scheduler {
     pub fn new(pipeline: Pipeline, clock: Arc<dyn Clock>) -> Self {
         let started = clock.now();
-        Scheduler { pipeline, clock, started, last: Arc::default(), running: Arc::default() }
+        Scheduler {
+            pipeline,
+            clock,
+            started,
+            last: Arc::default(),
+            last_read: Arc::default(),
+            seeded: Arc::default(),
+            running: Arc::default(),
+        }
     }
 
-    /// Starts a run for every tenant service that is due now and not already running;
-    /// returns the tasks started (each ends when its run does).
+    /// Learns when each of the tenant's tables last committed, once per tenant.
+    async fn seed(&self, tenant: &TenantId, now: DateTime<Utc>) {
+        if locked(&self.seeded).contains(tenant) {
+            return;
+        }
+        match self.pipeline.store.table_freshness(tenant).await {
+            Ok(tables) => {
+                let mut last = locked(&self.last_read);
+                for t in tables {
+                    // A commit "in the future" (a test's clock, a skewed host) counts as now.
+                    let at = t.last_commit_at.map(|at| at.min(now));
+                    last.entry((tenant.clone(), t.service, t.table)).or_insert(at);
+                }
+                locked(&self.seeded).insert(tenant.clone());
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "scheduler: cannot read when tables last synced")
+            }
+        }
+    }
+
+    /// The tables of a tenant service that are due now: all of them when the service's
+    /// own schedule fires, else those whose refresh interval has passed since they were
+    /// last read. `Err`: the service cannot be scheduled (why).
+    async fn due_tables(
+        &self,
+        tenant: &TenantId,
+        svc: &avesa_state::ServiceRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, String> {
+        let spec = self.pipeline.catalogue.spec(&svc.service)?;
+        let tables = spec.tables.iter().filter(|t| !t.optional);
+        if let Some(text) = svc.schedule.as_deref() {
+            let cron: Cron = text.parse()?;
+            let key = (tenant.clone(), svc.service.clone());
+            let last = *locked(&self.last).get(&key).unwrap_or(&self.started);
+            if cron.next_after(last).is_none_or(|due| due > now) {
+                return Ok(vec![]);
+            }
+            return Ok(tables.map(|t| t.name.clone()).collect());
+        }
+        self.seed(tenant, now).await;
+        let last = locked(&self.last_read);
+        Ok(tables
+            .filter(|t| {
+                let key = (tenant.clone(), svc.service.clone(), t.name.clone());
+                let refresh = Duration::from_std(t.refresh).unwrap_or(Duration::hours(1));
+                match last.get(&key) {
+                    Some(Some(at)) => *at + refresh <= now,
+                    // Never read: now.
+                    _ => true,
+                }
+            })
+            .map(|t| t.name.clone())
+            .collect())
+    }
+
+    /// Starts a run for every tenant service with tables due now that no run of this
+    /// scheduler is reading; returns the tasks started (each ends when its run does).
     pub async fn tick(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let now = self.clock.now();
         let mut started = Vec::new();
@@ -223,41 +304,56 @@ impl Scheduler {
                 }
             };
             for svc in services.into_iter().filter(|s| s.enabled) {
-                let text = svc.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE);
-                let cron: Cron = match text.parse() {
-                    Ok(c) => c,
+                let due = match self.due_tables(&tenant.id, &svc, now).await {
+                    Ok(due) => due,
                     Err(e) => {
                         tracing::error!(tenant = %tenant.id, service = %svc.service, error = %e, "scheduler: bad schedule");
                         continue;
                     }
                 };
-                let key = (tenant.id.clone(), svc.service.clone());
-                let last = *self
-                    .last
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&key)
-                    .unwrap_or(&self.started);
-                if cron.next_after(last).is_none_or(|due| due > now) {
+                if due.is_empty() {
                     continue;
                 }
-                if !self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
-                    tracing::info!(tenant = %key.0, service = %key.1, "scheduler: previous run still going; skipped");
+                let refs = |t: &String| (tenant.id.clone(), svc.service.clone(), t.clone());
+                let due: Vec<String> = {
+                    let mut running = locked(&self.running);
+                    let free: Vec<String> =
+                        due.into_iter().filter(|t| !running.contains(&refs(t))).collect();
+                    running.extend(free.iter().map(refs));
+                    free
+                };
+                if due.is_empty() {
+                    tracing::info!(tenant = %tenant.id, service = %svc.service, "scheduler: previous run still going; skipped");
                     continue;
                 }
-                self.last.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), now);
+                match svc.schedule {
+                    Some(_) => {
+                        locked(&self.last).insert((tenant.id.clone(), svc.service.clone()), now);
+                    }
+                    None => {
+                        let mut last = locked(&self.last_read);
+                        for t in &due {
+                            last.insert(refs(t), Some(now));
+                        }
+                    }
+                }
                 let this = self.clone();
+                let (tenant_id, service) = (tenant.id.clone(), svc.service.clone());
                 started.push(tokio::spawn(async move {
                     let req = SyncRequest {
-                        tenant: Some(key.0.clone()),
-                        service: Some(key.1.clone()),
+                        tenant: Some(tenant_id.clone()),
+                        service: Some(service.clone()),
+                        tables: due.clone(),
                         ..Default::default()
                     };
-                    tracing::info!(tenant = %key.0, service = %key.1, "scheduled run starting");
+                    tracing::info!(tenant = %tenant_id, service = %service, tables = ?due, "scheduled run starting");
                     if let Err(e) = this.pipeline.run(req).await {
-                        tracing::error!(tenant = %key.0, service = %key.1, error = %e, "scheduled run failed to start");
+                        tracing::error!(tenant = %tenant_id, service = %service, error = %e, "scheduled run failed to start");
                     }
-                    this.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                    let mut running = locked(&this.running);
+                    for t in due {
+                        running.remove(&(tenant_id.clone(), service.clone(), t));
+                    }
                 }));
             }
         }

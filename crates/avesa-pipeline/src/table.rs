@@ -1,7 +1,10 @@
 //! One table's run: where it starts (resume, supersede or go on from the watermark), then
 //! its chunks one after another, each committed before the next begins, with the next
-//! one read ahead while the current one lands; a full sync ends with a key scan.
+//! one read ahead while the current one lands — or, with much to read, its partitions
+//! side by side first ([`crate::partition`]); a full sync ends with a key scan.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use avesa_model::{Backfill, ChunkId, RunId, StopReason};
@@ -11,6 +14,7 @@ use tracing::Instrument;
 use crate::chunk::{Fetched, chunk_paths, crash_point};
 use crate::error::TableError;
 use crate::metrics::record_chunk;
+use crate::partition;
 use crate::plan::TableJob;
 use crate::{ErrorClass, Pipeline, TableOutcome, failed};
 
@@ -140,21 +144,7 @@ impl Pipeline {
         // A table of a run someone asked to stop stops like one of a shutdown: it commits
         // what it has read, and the next run resumes.
         let _watch = self.watch_for_stop(run_id, &job).await;
-        let mut out = TableOutcome {
-            tenant_id: job.key.tenant_id.clone(),
-            service: job.key.service.clone(),
-            table: job.key.table.clone(),
-            status: ChunkStatus::Committed,
-            chunks: 0,
-            records: 0,
-            versions_inserted: 0,
-            requests: 0,
-            error: None,
-            error_class: None,
-            notice: None,
-            planned: None,
-            seconds: 0.0,
-        };
+        let mut out = TableOutcome::empty(&job.key);
         let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
         if let Err(e) = result {
             let class = e.class();
@@ -179,53 +169,140 @@ impl Pipeline {
         out: &mut TableOutcome,
     ) -> Result<(), TableError> {
         let key = &job.key;
-        // Resume a chunk a crashed or failed run left behind, under its own id.
-        let resumed = self.store.find_unfinished_chunk(key).await.map_err(TableError::from)?;
         let watermark = self.store.get_cursor(key).await.map_err(TableError::from)?;
+        // A full sync of a table that lists every record ends with a key scan: current
+        // records the vendor no longer lists were deleted there.
+        let seen = (full
+            && job.range.is_none()
+            && job.mapping.is_some()
+            && job.connector.lists_all(&job.source))
+        .then(|| Arc::new(Mutex::new(HashSet::new())));
+        // The count probe (a progress hint, and what sizes partitions) costs a request:
+        // made up front for what reads much (a table's first or full sync, a backfill);
+        // an incremental run, which mostly finds little, asks only once its first chunk
+        // comes back full.
+        let mut probe_later = false;
+        let (chunk_id, start) = match watermark.as_ref().and_then(partition::plan_of) {
+            // A partitioned read that was cut off: its partitions go on, each from its own
+            // progress (an unfinished chunk of the table itself, a plan's marker cut off
+            // before its commit, is superseded).
+            Some(bounds) if !full => {
+                if let Some(c) = self.store.find_unfinished_chunk(key).await? {
+                    self.abandon(job, c.id).await?;
+                }
+                tracing::info!(partitions = bounds.len() - 1, "resuming a partitioned read");
+                match self.read_partitions(run_id, job, bounds, false, None, out).await? {
+                    Some(tail) => (ChunkId::new(), Some(tail)),
+                    None => return Ok(()),
+                }
+            }
+            plan => {
+                // A full sync reads everything again: the old plan's partitions are void.
+                if let Some(old) = plan {
+                    self.drop_partitions(job, &old).await?;
+                }
+                let first = watermark.is_none();
+                let (chunk_id, start, resumed) = self.begin_at(job, watermark, full).await?;
+                if full || job.range.is_some() || first {
+                    if let Ok(n) = job.connector.count(&job.source, start.as_ref()).await {
+                        tracing::info!(
+                            planned = n,
+                            chunks = n.div_ceil(self.opts.chunk_records.max(1) as u64),
+                            "table planned"
+                        );
+                        out.planned = Some(n);
+                    }
+                } else {
+                    probe_later = true;
+                }
+                let plan = match (resumed, out.planned) {
+                    (false, Some(n)) => self.plan_partitions(job, start.as_ref(), n).await,
+                    _ => None,
+                };
+                match plan {
+                    // Much to read from a fresh start: partitions side by side.
+                    Some(bounds) => {
+                        match self
+                            .read_partitions(run_id, job, bounds, true, seen.clone(), out)
+                            .await?
+                        {
+                            Some(tail) => (ChunkId::new(), Some(tail)),
+                            None => return Ok(()),
+                        }
+                    }
+                    None => (chunk_id, start),
+                }
+            }
+        };
+        let finished = self
+            .run_chunks(run_id, job, chunk_id, start, seen.as_deref(), probe_later, out)
+            .await?;
+        if let (true, Some(seen)) = (finished, seen) {
+            let _slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
+            let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+            let gone = self.key_scan(run_id, job, seen).await?;
+            out.versions_inserted += gone;
+        }
+        Ok(())
+    }
+
+    /// Where `job` begins, by [`start_of`]: the chunk to run (an unfinished one resumed
+    /// under its id, or a new one), the position to read after, and whether it resumes.
+    pub(crate) async fn begin_at(
+        &self,
+        job: &TableJob,
+        watermark: Option<Position>,
+        full: bool,
+    ) -> Result<(ChunkId, Option<Position>, bool), TableError> {
+        // Resume a chunk a crashed or failed run left behind, under its own id.
+        let resumed = self.store.find_unfinished_chunk(&job.key).await.map_err(TableError::from)?;
         let rewind = |c: Position| {
             let c = job.connector.resume_from(c, self.opts.overlap);
             match job.range {
-                // A backfill never rewinds before its range.
+                // A backfill (or a partition) never rewinds before its range.
                 Some(b) if c.updated_at < b.from => Position::from_instant(b.from),
                 _ => c,
             }
         };
-        let (mut chunk_id, mut start) =
-            match start_of(resumed.as_ref(), watermark, full, job.range, &rewind) {
-                // Under a lease, the chunk's first runner may be alive (paused, cut off)
-                // and still write under its id: read from the same start under a new id.
-                Start::Resume { chunk, from } if job.fence.is_some() => {
-                    tracing::info!(chunk = %chunk, "taking over an unfinished chunk");
-                    self.abandon(job, chunk).await?;
-                    (ChunkId::new(), from)
+        Ok(match start_of(resumed.as_ref(), watermark, full, job.range, &rewind) {
+            // Under a lease, the chunk's first runner may be alive (paused, cut off) and
+            // still write under its id: read from the same start under a new id.
+            Start::Resume { chunk, from } if job.fence.is_some() => {
+                tracing::info!(chunk = %chunk, "taking over an unfinished chunk");
+                self.abandon(job, chunk).await?;
+                (ChunkId::new(), from, true)
+            }
+            Start::Resume { chunk, from } => {
+                tracing::info!(chunk = %chunk, "resuming unfinished chunk");
+                (chunk, from, true)
+            }
+            Start::Fresh { supersede, from } => {
+                if let Some(old) = supersede {
+                    self.abandon(job, old).await?;
                 }
-                Start::Resume { chunk, from } => {
-                    tracing::info!(chunk = %chunk, "resuming unfinished chunk");
-                    (chunk, from)
-                }
-                Start::Fresh { supersede, from } => {
-                    if let Some(old) = supersede {
-                        self.abandon(job, old).await?;
-                    }
-                    (ChunkId::new(), from)
-                }
-            };
-        // A full sync of a table that lists every record ends with a key scan: current
-        // records the vendor no longer lists were deleted there.
+                (ChunkId::new(), from, false)
+            }
+        })
+    }
+
+    /// Reads `job` chunk by chunk from `start` (the first chunk `chunk_id`) until the
+    /// source has nothing more, each chunk committed before the next begins and the next
+    /// one read ahead while the current one lands. `Ok(true)`: read to the end;
+    /// `Ok(false)`: stopped early without failing (a vendor quota: `out.notice` says).
+    /// With `probe_later`, the count probe is made once the first chunk comes back full.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_chunks(
+        &self,
+        run_id: RunId,
+        job: &TableJob,
+        mut chunk_id: ChunkId,
+        mut start: Option<Position>,
+        seen: Option<&Mutex<HashSet<String>>>,
+        mut probe_later: bool,
+        out: &mut TableOutcome,
+    ) -> Result<bool, TableError> {
+        let key = &job.key;
         let mut target = self.opts.chunk_records;
-        if let Ok(n) = job.connector.count(&job.source, start.as_ref()).await {
-            tracing::info!(
-                planned = n,
-                chunks = n.div_ceil(self.opts.chunk_records.max(1) as u64),
-                "table planned"
-            );
-            out.planned = Some(n);
-        }
-        let mut seen = (full
-            && job.range.is_none()
-            && job.mapping.is_some()
-            && job.connector.lists_all(&job.source))
-        .then(std::collections::HashSet::new);
         let mut prefetched: Option<Result<Fetched, TableError>> = None;
         loop {
             // A global chunk slot, held until this chunk commits.
@@ -258,7 +335,7 @@ impl Pipeline {
                         }
                         _ => None,
                     };
-                    let land = self.land_chunk(job, chunk_id, f, seen.as_mut()).instrument(span);
+                    let land = self.land_chunk(job, chunk_id, f, seen).instrument(span);
                     match next {
                         None => land.await,
                         Some(next) => {
@@ -311,28 +388,23 @@ impl Pipeline {
                             tracing::warn!(error = %q, "vendor quota exhausted; the next run resumes here");
                             out.notice =
                                 Some(format!("stopped early: {q}; the next run resumes here"));
-                            return Ok(());
+                            return Ok(false);
                         }
                         Some(StopReason::TimeBudget) | None => {}
                     }
                     drop(slot);
                     match (more, end) {
                         (true, Some(end)) => {
+                            if std::mem::take(&mut probe_later)
+                                && let Ok(n) = job.connector.count(&job.source, Some(&end)).await
+                            {
+                                out.planned = Some(out.records + n);
+                                tracing::info!(planned = out.planned, "table planned");
+                            }
                             start = Some(end);
                             chunk_id = ChunkId::new();
                         }
-                        _ => {
-                            if let Some(seen) = seen.take() {
-                                let _slot = self
-                                    .chunk_slots
-                                    .acquire()
-                                    .await
-                                    .expect("semaphore never closed");
-                                let gone = self.key_scan(run_id, job, seen).await?;
-                                out.versions_inserted += gone;
-                            }
-                            return Ok(());
-                        }
+                        _ => return Ok(true),
                     }
                 }
                 Err(e) => {
@@ -371,7 +443,7 @@ impl Pipeline {
     /// written: only committed chunks' files belong to the lake. (Versions its SCD2 apply
     /// may have written stay: they are states the vendor really had, and the apply is
     /// idempotent.)
-    async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), TableError> {
+    pub(crate) async fn abandon(&self, job: &TableJob, chunk: ChunkId) -> Result<(), TableError> {
         tracing::info!(chunk = %chunk, "superseding an unfinished chunk");
         self.abandon_under(job, chunk, job.fence).await
     }

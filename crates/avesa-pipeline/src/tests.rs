@@ -46,6 +46,11 @@ struct FakeVendor {
     /// Every page takes this long.
     page_delay: Mutex<Option<std::time::Duration>>,
     pages: AtomicUsize,
+    /// Count probes asked for.
+    counts: AtomicUsize,
+    /// Pages being served now, and the most ever at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 impl FakeVendor {
@@ -106,9 +111,12 @@ impl Connector for FakeVendor {
         page_size: u32,
     ) -> avesa_connectors::Result<Page> {
         let delay = *self.page_delay.lock().unwrap();
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let n = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_from_page.lock().unwrap().is_some_and(|f| n >= f) {
             return Err(ConnectorError::Exhausted {
@@ -144,6 +152,7 @@ impl Connector for FakeVendor {
     }
 
     async fn count(&self, _table: &str, after: Option<&Position>) -> avesa_connectors::Result<u64> {
+        self.counts.fetch_add(1, Ordering::SeqCst);
         Ok(self.after(after).len() as u64)
     }
 
@@ -164,6 +173,11 @@ struct Rig {
 
 impl Rig {
     async fn new(vendor: Arc<FakeVendor>) -> Rig {
+        Rig::with(vendor, |_| {}).await
+    }
+
+    /// A rig whose pipeline options `tune` changes.
+    async fn with(vendor: Arc<FakeVendor>, tune: impl FnOnce(&mut PipelineOptions)) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn StateStore> =
             Arc::new(SqliteStore::open(&dir.path().join("state.db")).await.unwrap());
@@ -180,12 +194,13 @@ impl Rig {
             .with_connectors(move |_, _, _| Ok(fake.clone() as Arc<dyn Connector>));
         let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()));
         let warehouse = Arc::new(MemoryWarehouse::new());
-        let opts = PipelineOptions {
+        let mut opts = PipelineOptions {
             chunk_records: 10,
             page_size: 5,
             overlap: chrono::Duration::zero(),
             ..PipelineOptions::default()
         };
+        tune(&mut opts);
         let pipeline =
             Pipeline::new(store.clone(), lake.clone(), warehouse.clone(), cipher, catalogue, opts);
         Rig { _dir: dir, vendor, store, warehouse, lake, pipeline, tenant }
@@ -251,9 +266,17 @@ async fn chunks_commit_in_order_and_the_watermark_follows() {
     assert_eq!(chunks[2].start, chunks[1].end);
     assert_eq!(rig.lake_files().await.len(), 6, "one raw and one canonical file per chunk");
 
-    // Nothing new: nothing read past the watermark, no new versions.
+    assert_eq!(rig.vendor.counts.load(Ordering::SeqCst), 1, "a first sync is planned");
+
+    // Nothing new: nothing read past the watermark, no new versions, and it costs one
+    // request (no count probe) and one empty chunk that records the read.
     let again = rig.run(false).await;
     assert_eq!(again.tables[0].records, 0);
+    assert_eq!((again.tables[0].requests, again.tables[0].planned), (1, None));
+    assert_eq!(rig.vendor.counts.load(Ordering::SeqCst), 1, "no probe for an incremental run");
+    let read = rig.chunks(again.run_id).await;
+    assert_eq!(read.len(), 1);
+    assert_eq!((read[0].status, read[0].counts.records), (ChunkStatus::Committed, 0));
     assert_eq!(rig.versions().await, 23);
     // Two updates and a new record: exactly those are read.
     rig.vendor.upsert(3, 30, "second");
@@ -433,7 +456,7 @@ async fn a_request_naming_what_does_not_exist_is_a_typed_error() {
     let ask = |tenant: &str, service: Option<&str>, table: Option<&str>| SyncRequest {
         tenant: Some(TenantId::new(tenant).unwrap()),
         service: service.map(str::to_string),
-        table: table.map(str::to_string),
+        tables: table.map(str::to_string).into_iter().collect(),
         ..SyncRequest::default()
     };
     match rig.pipeline.run(ask("nobody", None, None)).await {
@@ -675,4 +698,115 @@ async fn a_worker_that_lost_its_lease_before_it_began_leaves_the_new_holders_chu
     let unfinished = rig.store.find_unfinished_chunk(&rig.key()).await.unwrap().unwrap();
     assert_eq!(unfinished.id, running.id, "the new holder's chunk is untouched");
     assert_eq!(unfinished.status, ChunkStatus::Running);
+}
+
+/// Partitions on: 200 records make four partitions of about 50.
+async fn partitioned(vendor: Arc<FakeVendor>) -> Rig {
+    Rig::with(vendor, |o| {
+        o.partitions = 4;
+        o.partition_records = 40;
+    })
+    .await
+}
+
+fn partition_tables(chunks: &[ChunkRecord]) -> BTreeSet<String> {
+    chunks.iter().map(|c| c.key.table.clone()).filter(|t| t.contains("@part-")).collect()
+}
+
+#[tokio::test]
+async fn a_big_table_is_read_in_partitions_side_by_side() {
+    let vendor = FakeVendor::with(200);
+    *vendor.page_delay.lock().unwrap() = Some(std::time::Duration::from_millis(5));
+    let rig = partitioned(vendor).await;
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let t = &run.tables[0];
+    assert_eq!((t.records, t.planned), (200, Some(200)), "every record read once");
+    assert_eq!(t.partitions, 4, "the run record shows the partitions it read");
+    assert_eq!(rig.versions().await, 200);
+    let chunks = rig.chunks(run.run_id).await;
+    let parts = partition_tables(&chunks);
+    assert_eq!(parts.len(), 4, "{parts:?}");
+    assert!(rig.vendor.max_in_flight.load(Ordering::SeqCst) >= 2, "partitions read side by side");
+    // Every partition read its own range: no record twice.
+    let per_part: u64 =
+        chunks.iter().filter(|c| c.key.table.contains("@part-")).map(|c| c.counts.records).sum();
+    assert_eq!(per_part, 200);
+    // Sized from count probes: about a quarter each, though the records lie years
+    // before AVESA's clock (the probes narrow to where they are).
+    for p in &parts {
+        let n: u64 = chunks.iter().filter(|c| &c.key.table == p).map(|c| c.counts.records).sum();
+        assert!((30..=70).contains(&n), "{p}: {n} records");
+    }
+    // The table's cursor is the last record read, without the plan.
+    assert_eq!(rig.cursor().await, Some(at(199, 199)));
+    // The raw lake keeps every partition's files under the table: a rebuild finds them.
+    let raw: Vec<String> =
+        rig.lake_files().await.into_iter().filter(|f| f.contains("/raw/")).collect();
+    assert!(raw.iter().all(|f| f.contains("/raw/connectwise/service_tickets/")), "{raw:?}");
+    // Nothing new: the next run reads on from there, with one request; a change is read.
+    let again = rig.run(false).await;
+    assert_eq!((again.tables[0].records, again.tables[0].requests), (0, 1));
+    rig.vendor.upsert(17, 250, "second");
+    assert_eq!(rig.run(false).await.tables[0].records, 1);
+    assert_eq!(rig.versions().await, 201);
+}
+
+#[tokio::test]
+async fn a_partitioned_read_cut_off_resumes_its_partitions_and_loses_nothing() {
+    let rig = partitioned(FakeVendor::with(200)).await;
+    // Twelve pages in, every request fails: some partitions are part-way.
+    *rig.vendor.fail_from_page.lock().unwrap() = Some(13);
+    let run = rig.run(false).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let first_parts = partition_tables(&rig.chunks(run.run_id).await);
+    let cursor = rig.cursor().await.unwrap();
+    let plan = crate::partition::plan_of(&cursor).expect("the plan stays in the cursor");
+    assert_eq!(plan.len(), 5);
+    assert!(cursor.updated_at < plan[4], "the watermark waits for the unfinished partitions");
+    let read_before = rig.current().await;
+    assert!(!read_before.is_empty() && read_before.len() < 200, "{}", read_before.len());
+
+    // The vendor changes meanwhile: three updates (to records read or not) and a new one.
+    for id in [1, 120, 199] {
+        rig.vendor.upsert(id, 300 + id as i64, "second");
+    }
+    rig.vendor.upsert(500, 600, "new");
+    *rig.vendor.fail_from_page.lock().unwrap() = None;
+    let next = rig.run(false).await;
+    assert_eq!(next.status, RunStatus::Succeeded, "{next:?}");
+    assert_eq!(
+        partition_tables(&rig.chunks(next.run_id).await),
+        first_parts,
+        "the same partitions, resumed"
+    );
+    assert_eq!(rig.current().await.len(), 201);
+    // Exactly the versions the vendor had while we read: one per record, and a second
+    // for the updated records whose first version had been read before the cut.
+    let updated_and_read =
+        ["00001", "00120", "00199"].iter().filter(|id| read_before.contains(**id)).count() as u64;
+    assert_eq!(rig.versions().await, 201 + updated_and_read);
+    assert_eq!(rig.cursor().await.unwrap().continuation, None, "the plan is done");
+}
+
+#[tokio::test]
+async fn a_full_sync_in_partitions_finds_deletions_and_starts_a_cut_off_plan_over() {
+    let rig = partitioned(FakeVendor::with(200)).await;
+    // A first read cut off part-way leaves a plan …
+    *rig.vendor.fail_from_page.lock().unwrap() = Some(13);
+    assert_eq!(rig.run(false).await.status, RunStatus::Failed);
+    assert!(crate::partition::plan_of(&rig.cursor().await.unwrap()).is_some());
+    *rig.vendor.fail_from_page.lock().unwrap() = None;
+    // … which a full sync drops: it reads everything under a new plan and its key scan
+    // sees every record the vendor still lists.
+    for id in [5, 77, 150] {
+        rig.vendor.remove(id);
+    }
+    let full = rig.run(true).await;
+    assert_eq!(full.status, RunStatus::Succeeded, "{full:?}");
+    assert!(partition_tables(&rig.chunks(full.run_id).await).len() >= 2);
+    let current = rig.current().await;
+    assert_eq!(current.len(), 197);
+    assert!(!current.contains("00077"));
+    assert_eq!(rig.cursor().await.unwrap().continuation, None);
 }

@@ -322,9 +322,11 @@ pub struct ChunkCommit {
 }
 
 impl TableKey {
-    /// The name of the table's lease among a store's leases.
+    /// The name of the table's lease among a store's leases. A partition of a table
+    /// (`service/tickets@part-…`) is read under its table's lease.
     pub fn lease_name(&self) -> String {
-        format!("table/{}/{}/{}", self.tenant_id, self.service, self.table)
+        let table = self.table.split_once("@part-").map_or(self.table.as_str(), |(t, _)| t);
+        format!("table/{}/{}/{}", self.tenant_id, self.service, table)
     }
 }
 
@@ -381,4 +383,27 @@ pub struct ReportSchedule {
     /// `sending` (begun, not known to have finished), `sent` or `failed`.
     pub last_status: Option<String>,
     pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_read_under_its_tables_lease() {
+        let key = |table: &str| TableKey {
+            tenant_id: TenantId::new("acme").unwrap(),
+            service: "connectwise".into(),
+            table: table.into(),
+        };
+        assert_eq!(
+            key("service/tickets@part-20261206T014400-2of4").lease_name(),
+            key("service/tickets").lease_name()
+        );
+        assert_ne!(
+            key("service/tickets@backfill-20240101T000000-20240201T000000").lease_name(),
+            key("service/tickets").lease_name(),
+            "a backfill has a lease of its own"
+        );
+    }
 }

@@ -4,7 +4,9 @@ import {
   apiFieldError,
   assignableRoles,
   canSeeOperations,
+  describeRefresh,
   describeSchedule,
+  tableLabel,
   fieldLabelOf,
   formatAge,
   formatDuration,
@@ -108,7 +110,10 @@ describe("schedules and freshness", () => {
     expect(scheduleIntervalSecs("30 2 * * *")).toBe(86400);
     expect(scheduleIntervalSecs("0 0 * * 1")).toBe(7 * 86400);
     expect(scheduleIntervalSecs("bad")).toBeNull();
-    expect(describeSchedule(null)).toBe("Hourly (default)");
+    expect(describeSchedule(null)).toBe("Per table (default)");
+    expect(describeRefresh({ refresh_secs: 240 }, null)).toBe("Every 4 min");
+    expect(describeRefresh({ refresh_secs: 3600 }, null)).toBe("Hourly");
+    expect(describeRefresh({ refresh_secs: 240 }, "*/15 * * * *")).toBe("Every 15 min");
     expect(describeSchedule("*/15 * * * *")).toBe("Every 15 min");
     expect(describeSchedule("30 2 * * *")).toBe("Daily");
     expect(describeSchedule("0 0 1 * *")).toBe("0 0 1 * *");
@@ -119,6 +124,18 @@ describe("schedules and freshness", () => {
     expect(isStale({ age_secs: 3 * 3600 })).toBe(true);
     expect(isStale({ age_secs: 3 * 3600 }, "0 0 * * *")).toBe(false);
     expect(isStale({ age_secs: 3000 }, "*/5 * * * *")).toBe(true);
+    // On its refresh interval, the server says.
+    expect(isStale({ age_secs: 600, refresh_secs: 240, overdue: true })).toBe(true);
+    expect(isStale({ age_secs: 200, refresh_secs: 240, overdue: false })).toBe(false);
+    expect(isStale({ age_secs: 600, refresh_secs: 240 })).toBe(true);
+  });
+});
+
+describe("table labels", () => {
+  it("names partitions and backfills", () => {
+    expect(tableLabel("service/tickets@part-20261206T014400-2of4")).toBe("service/tickets · part 2 of 4");
+    expect(tableLabel("service/tickets@backfill-20240101T000000-20240201T000000")).toBe("service/tickets · backfill");
+    expect(tableLabel("time/entries")).toBe("time/entries");
   });
 });
 

@@ -43,6 +43,12 @@ export interface Freshness {
   watermark?: string | null;
   records: number;
   age_secs?: number | null;
+  /** The service's own schedule; null when the table is read on its refresh interval. */
+  schedule?: string | null;
+  /** How often the table is read when its service has no schedule of its own. */
+  refresh_secs?: number | null;
+  /** Older than two refresh intervals (the server's judgement). */
+  overdue?: boolean;
 }
 export interface RunRecord {
   id: string;
@@ -138,6 +144,16 @@ export function isActive(status: string): boolean {
   return status === "running" || status === "queued";
 }
 
+/** A run's table as people read it: a partition of a table read side by side
+ *  (`service/tickets@part-20261206T014400-2of4`) as "service/tickets · part 2 of 4", a
+ *  backfill's key as "service/tickets · backfill". */
+export function tableLabel(table: string): string {
+  const part = /^(.*)@part-\d{8}T\d{6}-(\d+)of(\d+)$/.exec(table);
+  if (part) return `${part[1]} · part ${part[2]} of ${part[3]}`;
+  const at = table.indexOf("@backfill-");
+  return at > 0 ? `${table.slice(0, at)} · backfill` : table;
+}
+
 export const KIND_LABEL: Record<RunKind, string> = { incremental: "Incremental", full: "Full", backfill: "Backfill" };
 
 /** "850 ms", "12 s", "3 min 05 s", "2 h 04 min". */
@@ -173,7 +189,8 @@ export function formatAge(secs: number | null | undefined): string {
 }
 
 /** How often a 5-field cron schedule runs, in seconds, for the common shapes; null when
- *  not recognised. `null` schedule: the default, hourly. */
+ *  not recognised. `null` schedule: the default, each table on its own refresh interval
+ *  (reference tables hourly, the longest of them). */
 export function scheduleIntervalSecs(schedule: string | null | undefined): number | null {
   if (!schedule) return 3600;
   const f = schedule.trim().split(/\s+/);
@@ -192,7 +209,7 @@ export function scheduleIntervalSecs(schedule: string | null | undefined): numbe
 }
 
 export function describeSchedule(schedule: string | null | undefined): string {
-  if (!schedule) return "Hourly (default)";
+  if (!schedule) return "Per table (default)";
   const secs = scheduleIntervalSecs(schedule);
   if (secs === 60) return "Every minute";
   if (secs !== null && secs < 3600) return `Every ${secs / 60} min`;
@@ -203,10 +220,26 @@ export function describeSchedule(schedule: string | null | undefined): string {
   return schedule;
 }
 
-/** A table is stale when it never landed, or its last commit is older than two of its
- *  service's scheduled intervals (at least 15 minutes of slack). */
-export function isStale(f: Pick<Freshness, "age_secs" | "last_commit_at">, schedule?: string | null): boolean {
+/** How often a table is read: its own refresh interval, or its service's schedule. */
+export function describeRefresh(f: Pick<Freshness, "refresh_secs">, schedule?: string | null): string {
+  if (!schedule && f.refresh_secs) {
+    const secs = f.refresh_secs;
+    if (secs < 3600) return `Every ${Math.round(secs / 60)} min`;
+    if (secs === 3600) return "Hourly";
+    return `Every ${Math.round(secs / 360) / 10} h`;
+  }
+  return describeSchedule(schedule);
+}
+
+/** A table is stale when it never landed, or is older than two of its refresh intervals
+ *  (the server's `overdue`), or, on a service's own schedule, two of its intervals with
+ *  at least 15 minutes of slack. */
+export function isStale(
+  f: Pick<Freshness, "age_secs" | "last_commit_at" | "refresh_secs" | "overdue">,
+  schedule?: string | null,
+): boolean {
   if (f.age_secs === null || f.age_secs === undefined) return true;
+  if (!schedule && f.refresh_secs) return f.overdue ?? f.age_secs > 2 * f.refresh_secs;
   const every = scheduleIntervalSecs(schedule) ?? 3600;
   return f.age_secs > 2 * every + 900;
 }

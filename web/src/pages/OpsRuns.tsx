@@ -19,6 +19,7 @@ import {
   runProgress,
   runSummary,
   syncBody,
+  tableLabel,
   tableProgress,
   totalRecords,
   validateBackfill,
@@ -467,7 +468,7 @@ function RunView({ id }: { id: string }) {
                   return (
                     <tr key={`${t.service}/${t.table}`} data-testid="run-table-row" data-service={t.service} data-table={t.table} data-records={t.records} data-status={t.status}>
                       <th scope="row" className="px-4 py-2 text-left font-normal">
-                        <span className="font-mono text-xs text-fg">{t.table}</span>
+                        <span className="font-mono text-xs text-fg">{tableLabel(t.table)}</span>
                         <span className="block text-xs text-fg-muted">{t.service}</span>
                         {t.error && <span className={`${TEXT_TONE.red} block text-xs`}>{plainError(t.error)}</span>}
                       </th>
@@ -476,7 +477,7 @@ function RunView({ id }: { id: string }) {
                       </td>
                       <td className="px-4 py-2">
                         <div className="flex items-center gap-2">
-                          <ProgressBar pct={pct} label={`${t.table} chunks done`} />
+                          <ProgressBar pct={pct} label={`${tableLabel(t.table)} chunks done`} />
                           <span className="text-xs whitespace-nowrap tabular-nums text-fg-muted">
                             {t.committed + t.failed}/{t.chunks}
                           </span>
@@ -518,7 +519,7 @@ function RunView({ id }: { id: string }) {
                   .sort((a, b) => a.started_at.localeCompare(b.started_at))
                   .map((c) => (
                     <tr key={c.id} data-testid="run-chunk-row" data-status={c.status} data-records={c.counts.records}>
-                      <td className="px-4 py-2 font-mono text-xs text-fg">{c.key.table}</td>
+                      <td className="px-4 py-2 font-mono text-xs text-fg">{tableLabel(c.key.table)}</td>
                       <td className="px-4 py-2">
                         <StatusBadge badge={chunkBadge(c.status)} />
                       </td>

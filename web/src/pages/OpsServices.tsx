@@ -6,6 +6,7 @@ import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/rea
 import { api } from "../lib/client";
 import { formatDateTime, formatInt } from "../lib/format";
 import {
+  describeRefresh,
   describeSchedule,
   fieldLabelOf,
   formatAge,
@@ -140,7 +141,7 @@ function Services() {
                         <Badge tone={s.enabled ? "green" : "slate"}>{s.enabled ? "Enabled" : "Disabled"}</Badge>
                       </td>
                       <td className="px-4 py-3 whitespace-nowrap text-fg-soft">
-                        <span title={s.schedule ?? "0 * * * * (default)"}>{describeSchedule(s.schedule)}</span>
+                        <span title={s.schedule ?? "Each table on its refresh interval: tickets and time every 4 minutes, the rest hourly"}>{describeSchedule(s.schedule)}</span>
                       </td>
                       <td className="px-4 py-3 whitespace-nowrap text-fg-soft" data-testid={`service-last-sync-${s.service}`} data-value={last ?? ""}>
                         {freshness.isLoading ? "…" : last ? <span title={formatDateTime(last)}>{formatAge(ageOf(last))}</span> : "Never"}
@@ -222,7 +223,7 @@ function Services() {
       )}
 
       <Card>
-        <CardHeader title="Freshness per table" subtitle="When each table last landed data. Stale: nothing for more than two scheduled intervals." />
+        <CardHeader title="Freshness per table" subtitle="When each table was last read and how often it is. Stale: not read for more than two of its intervals." />
         {freshness.isError ? (
           <div className="p-4">
             <ErrorBox error={freshness.error} />
@@ -242,6 +243,7 @@ function Services() {
                   <th scope="col" className="px-4 py-2">Table</th>
                   <th scope="col" className="px-4 py-2">Last landed</th>
                   <th scope="col" className="px-4 py-2">Read up to</th>
+                  <th scope="col" className="px-4 py-2">Read</th>
                   <th scope="col" className="px-4 py-2 text-right">Records</th>
                   <th scope="col" className="px-4 py-2">State</th>
                 </tr>
@@ -268,6 +270,9 @@ function Services() {
                         <span title={f.last_commit_at ? formatDateTime(f.last_commit_at) : undefined}>{formatAge(f.age_secs)}</span>
                       </td>
                       <td className="px-4 py-2 whitespace-nowrap text-fg-soft">{f.watermark ? formatDateTime(f.watermark) : "—"}</td>
+                      <td className="px-4 py-2 whitespace-nowrap text-fg-soft" data-testid="freshness-refresh">
+                        {describeRefresh(f, svc?.schedule)}
+                      </td>
                       <td className="px-4 py-2 text-right tabular-nums text-fg-soft">{formatInt(f.records)}</td>
                       <td className="px-4 py-2">{stale ? <Badge tone="amber">Stale</Badge> : <Badge tone="green">Fresh</Badge>}</td>
                     </tr>
@@ -463,7 +468,7 @@ function ScheduleDialog({ service, onClose }: { service: ServiceView; onClose: (
           save.mutate(v || null);
         }}
       >
-        <Field id="schedule-cron" label="Schedule (cron, UTC)" error={error} hint={v ? (scheduleIntervalSecs(v) ? describeSchedule(v) : "Custom schedule") : "Hourly (default)"}>
+        <Field id="schedule-cron" label="Schedule (cron, UTC)" error={error} hint={v ? (scheduleIntervalSecs(v) ? describeSchedule(v) : "Custom schedule") : "Default: each table on its refresh interval"}>
           <input
             id="schedule-cron"
             data-autofocus
