@@ -392,8 +392,21 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
     assert!(s.commit_chunk(&ghost).await.is_err());
     assert_eq!(s.get_cursor(&k).await.unwrap(), Some(end.clone()));
 
-    // Freshness: the table's last commit, watermark and records; a backfill's own
-    // progress and other tenants' tables are not the table's.
+    // Freshness: the table's last commit, watermark and records (its partitions' records
+    // among them); a backfill's own progress and other tenants' tables are not the table's.
+    let part = key(&t, "service/tickets@part-20261206T014400-2of4");
+    let c4 = ChunkRecord::running(ChunkId::new(), run.id, part.clone(), None);
+    s.begin_chunk(&c4).await.unwrap();
+    s.commit_chunk(&ChunkCommit {
+        chunk_id: c4.id,
+        key: part,
+        end: Some(cursor(80, "5", None)),
+        counts: counts(4),
+        files: vec![],
+        fence: None,
+    })
+    .await
+    .unwrap();
     let bf = key(&t, "service/tickets@backfill-20240101T000000-20240201T000000");
     let c3 = ChunkRecord::running(ChunkId::new(), run.id, bf.clone(), None);
     s.begin_chunk(&c3).await.unwrap();
@@ -414,7 +427,7 @@ pub async fn chunk_commit_moves_the_cursor_atomically(s: Arc<dyn StateStore>) {
     let f = &fresh[0];
     assert_eq!(
         (f.service.as_str(), f.table.as_str(), f.records),
-        ("connectwise", "service/tickets", 10)
+        ("connectwise", "service/tickets", 14)
     );
     assert_eq!(f.watermark, Some(end.updated_at));
     assert!(f.last_commit_at.is_some_and(|at| at >= before));

@@ -401,11 +401,14 @@ impl StateStore for SqliteStore {
     async fn table_freshness(&self, tenant: &TenantId) -> Result<Vec<TableFreshness>> {
         let rows = sqlx::query(
             "SELECT k.service, k.source_table, k.last_commit, k.records, c.cursor_ts
-             FROM (SELECT service, source_table, MAX(finished_at) AS last_commit,
-                          SUM(records) AS records
+             FROM (SELECT service,
+                          CASE WHEN instr(source_table, '@part-') > 0
+                               THEN substr(source_table, 1, instr(source_table, '@part-') - 1)
+                               ELSE source_table END AS source_table,
+                          MAX(finished_at) AS last_commit, SUM(records) AS records
                    FROM chunks WHERE tenant_id = ?1 AND status = 'committed'
-                     AND instr(source_table, '@') = 0
-                   GROUP BY service, source_table) k
+                     AND instr(source_table, '@backfill-') = 0
+                   GROUP BY 1, 2) k
              LEFT JOIN cursors c ON c.tenant_id = ?1 AND c.service = k.service
                                 AND c.source_table = k.source_table
              ORDER BY k.service, k.source_table",

@@ -23,7 +23,7 @@ pub struct ServiceRecord {
 }
 
 /// How fresh one table of a tenant is: when its data last landed, how far its watermark
-/// has come, and how much has landed (backfills' own progress not counted).
+/// has come, and how much has landed (its partitions' reads counted; backfills' own progress not).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct TableFreshness {
     pub service: String,
