@@ -125,21 +125,29 @@ async fn a_tenant_admin_attaches_syncs_and_switches_off_a_service() {
     let rec =
         common::finished(app.store.as_ref(), run_id, Duration::from_secs(60), || run.clone()).await;
     assert_eq!(rec.status, avesa_state::RunStatus::Succeeded, "{rec:?}");
-    let fresh: Value = http
-        .get(format!("http://{api}/api/admin/freshness"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tickets = fresh["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["table"] == "service/tickets")
-        .unwrap_or_else(|| panic!("no tickets freshness: {fresh}"));
+    // One table's row of the tenant's freshness, as the API shows it now.
+    let freshness = |table: &'static str| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let fresh: Value = http
+                .get(format!("http://{api}/api/admin/freshness"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            fresh["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["table"] == table)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {table} freshness: {fresh}"))
+        }
+    };
+    let tickets = freshness("service/tickets").await;
     assert_eq!(tickets["records"], 60);
     assert!(tickets["age_secs"].as_i64().unwrap() < 120, "{tickets}");
     // Read every 4 minutes by default, reference tables hourly; fresh, not overdue.
@@ -149,12 +157,7 @@ async fn a_tenant_admin_attaches_syncs_and_switches_off_a_service() {
         "{tickets}"
     );
     assert!(tickets["schedule"].is_null(), "{tickets}");
-    let companies = fresh["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["table"] == "company/companies")
-        .unwrap();
+    let companies = freshness("company/companies").await;
     assert_eq!(companies["refresh_secs"], 3600, "{companies}");
 
     // A schedule of its own replaces the refresh intervals.
@@ -166,21 +169,7 @@ async fn a_tenant_admin_attaches_syncs_and_switches_off_a_service() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let fresh: Value = http
-        .get(format!("http://{api}/api/admin/freshness"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tickets = fresh["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["table"] == "service/tickets")
-        .unwrap();
+    let tickets = freshness("service/tickets").await;
     assert_eq!(tickets["schedule"], "*/15 * * * *", "{tickets}");
     assert!(tickets["refresh_secs"].is_null(), "{tickets}");
 
