@@ -1035,7 +1035,10 @@ fn print_summary(s: &avesa_pipeline::RunSummary) {
                 None => println!("  FAILED: {e}"),
             },
             (None, Some(n)) => println!("  {n}"),
-            (None, None) if t.partitions > 0 => println!("  ({} partitions)", t.partitions),
+            (None, None) if t.partitions > 0 => println!(
+                "  ({} partitions, up to {} requests in flight)",
+                t.partitions, t.concurrency
+            ),
             (None, None) => println!(),
         }
     }

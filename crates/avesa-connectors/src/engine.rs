@@ -165,7 +165,7 @@ impl SpecConnector {
                 }
             },
         };
-        let budget = budgets.get(tenant, &spec.service, rate, burst);
+        let budget = budgets.get(tenant, &spec.service, rate, burst, spec.rate.max_in_flight);
         Ok(SpecConnector {
             spec,
             vars,
@@ -879,6 +879,10 @@ fn truncate(s: &str) -> String {
 impl Connector for SpecConnector {
     fn service(&self) -> &str {
         &self.spec.service
+    }
+
+    fn budget(&self) -> Option<Arc<Budget>> {
+        Some(self.budget.clone())
     }
 
     fn tables(&self) -> Vec<String> {

@@ -69,7 +69,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// Sends the request built by `make` until it succeeds, retrying transient failures.
 /// `error_message` extracts the vendor's message and error code from an error body. Each
-/// attempt first takes a token from `budget`; a throttle slows the budget down.
+/// attempt first takes a place in `budget`'s concurrency window and a token; how it went
+/// adapts the window, and a throttle slows the rate down.
 pub async fn send_with_retry(
     service: &str,
     endpoint: &str,
@@ -82,9 +83,10 @@ pub async fn send_with_retry(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        if let Some(b) = budget {
-            b.acquire().await;
-        }
+        let permit = match budget {
+            Some(b) => Some(b.acquire().await),
+            None => None,
+        };
         stats.requests += 1;
         let outcome = match make().send().await {
             Ok(resp) => classify(resp).await,
@@ -97,12 +99,16 @@ pub async fn send_with_retry(
         let (message, wait, unreachable) = match outcome {
             Outcome::Ok(f) => {
                 stats.bytes += f.body.len() as u64;
-                if let Some(b) = budget {
-                    b.succeeded();
+                if let Some(p) = permit {
+                    p.succeeded();
                 }
                 return Ok(f);
             }
             Outcome::Permanent { status, body } => {
+                // The vendor answered: no sign of congestion.
+                if let Some(p) = permit {
+                    p.succeeded();
+                }
                 let (message, code) = error_message(&body);
                 return Err(ConnectorError::Rejected {
                     service: service.into(),
@@ -114,12 +120,17 @@ pub async fn send_with_retry(
             }
             Outcome::Throttled { wait, body } => {
                 stats.throttles += 1;
-                if let Some(b) = budget {
-                    b.throttled(wait);
+                if let Some(p) = permit {
+                    p.throttled(wait);
                 }
                 (format!("throttled: {}", error_message(&body).0), wait, false)
             }
-            Outcome::Transient { message, wait, unreachable } => (message, wait, unreachable),
+            Outcome::Transient { message, wait, unreachable } => {
+                if let Some(p) = permit {
+                    p.failed();
+                }
+                (message, wait, unreachable)
+            }
         };
         if attempt >= policy.max_attempts {
             return Err(if unreachable {

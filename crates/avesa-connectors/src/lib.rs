@@ -163,6 +163,11 @@ pub trait Connector: Send + Sync {
     async fn count(&self, table: &str, after: Option<&Cursor>) -> Result<u64>;
     /// Checks credentials and reachability with one cheap call.
     async fn test(&self) -> Result<()>;
+    /// The request budget this connector draws from (rate and concurrency window), if it
+    /// has one.
+    fn budget(&self) -> Option<std::sync::Arc<budget::Budget>> {
+        None
+    }
     /// Whether `table` is read by an updated-at cursor, so that a date range of it can be
     /// read (a backfill).
     fn supports_range(&self, _table: &str) -> bool {

@@ -129,6 +129,10 @@ pub struct RateSpec {
     pub requests_per_second: f64,
     #[serde(default = "default_burst")]
     pub burst: u32,
+    /// The most requests in flight at once per (tenant, service): the ceiling of the
+    /// adaptive concurrency window ([`crate::budget`]).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
 }
 
 fn default_rps() -> f64 {
@@ -137,10 +141,17 @@ fn default_rps() -> f64 {
 fn default_burst() -> u32 {
     10
 }
+fn default_max_in_flight() -> u32 {
+    crate::budget::DEFAULT_MAX_IN_FLIGHT
+}
 
 impl Default for RateSpec {
     fn default() -> Self {
-        RateSpec { requests_per_second: default_rps(), burst: default_burst() }
+        RateSpec {
+            requests_per_second: default_rps(),
+            burst: default_burst(),
+            max_in_flight: default_max_in_flight(),
+        }
     }
 }
 
@@ -729,6 +740,9 @@ impl Spec {
         .and_then(|s| {
             if s.rate.requests_per_second <= 0.0 || !s.rate.requests_per_second.is_finite() {
                 return Err(err(0, "rate.requests_per_second must be a positive number".into()));
+            }
+            if !(1..=64).contains(&s.rate.max_in_flight) {
+                return Err(err(0, "rate.max_in_flight must be between 1 and 64".into()));
             }
             Ok(s)
         })

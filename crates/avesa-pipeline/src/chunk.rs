@@ -147,6 +147,7 @@ impl Pipeline {
         let mut more = true;
         let mut stop = None;
         let began = Instant::now();
+        let in_flight = job.connector.budget().map(|b| b.watch());
         let target = target.clamp(1, self.opts.chunk_records);
         while records.len() < target && more {
             if !records.is_empty() && began.elapsed() >= self.opts.chunk_budget {
@@ -209,6 +210,7 @@ impl Pipeline {
             records.extend(page.records);
         }
         counts.records = records.len() as u64;
+        counts.concurrency = in_flight.map_or(0, |w| u64::from(w.peak()));
         let fetch_ms = began.elapsed().as_millis() as u64;
         Ok(Fetched { records, counts, end: after, more, stop, fetch_ms })
     }

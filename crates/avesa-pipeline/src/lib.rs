@@ -166,6 +166,10 @@ pub struct TableOutcome {
     /// Partitions read side by side in this run (0: read sequentially).
     #[serde(default)]
     pub partitions: u32,
+    /// The most requests of the table's (tenant, service) in flight at once while it ran
+    /// (other tables of the service included): the adaptive window at work.
+    #[serde(default)]
+    pub concurrency: u32,
     pub seconds: f64,
 }
 
@@ -186,6 +190,7 @@ impl TableOutcome {
             notice: None,
             planned: None,
             partitions: 0,
+            concurrency: 0,
             seconds: 0.0,
         }
     }
@@ -626,6 +631,7 @@ fn failed(
         notice: None,
         planned: None,
         partitions: 0,
+        concurrency: 0,
         seconds: 0.0,
     }
 }

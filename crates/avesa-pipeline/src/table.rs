@@ -144,8 +144,12 @@ impl Pipeline {
         // A table of a run someone asked to stop stops like one of a shutdown: it commits
         // what it has read, and the next run resumes.
         let _watch = self.watch_for_stop(run_id, &job).await;
+        // The most requests of this (tenant, service) in flight at once while it runs.
+        let budget = job.connector.budget();
+        let in_flight = budget.as_ref().map(|b| b.watch());
         let mut out = TableOutcome::empty(&job.key);
         let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
+        out.concurrency = in_flight.map_or(0, |w| w.peak());
         if let Err(e) = result {
             let class = e.class();
             if e.is_bug() {

@@ -96,6 +96,7 @@ fn counts(records: u64) -> ChunkCounts {
         retries: 1,
         throttles: 1,
         millis: 1500,
+        concurrency: 6,
     }
 }
 

@@ -256,6 +256,13 @@ CREATE TABLE report_schedules (
 CREATE INDEX report_schedules_due ON report_schedules (next_run_at);
 "#,
     },
+    Migration {
+        version: 8,
+        description: "chunks record the requests in flight at once",
+        sql: r#"
+ALTER TABLE chunks ADD COLUMN concurrency BIGINT NOT NULL DEFAULT 0 CHECK (concurrency >= 0);
+"#,
+    },
 ];
 
 /// The columns of `runs`, as [`run_from_row`] reads them.
@@ -267,7 +274,7 @@ const RUN_COLUMNS: &str =
 const CHUNK_COLUMNS: &str = "id::text AS id, run_id::text AS run_id, tenant_id, service,
     source_table, status, start_ts, start_id, start_token, end_ts, end_id, end_token,
     records, pages, requests, bytes, versions_inserted, retries, throttles, millis,
-    files::text AS files, error, started_at, finished_at";
+    concurrency, files::text AS files, error, started_at, finished_at";
 
 /// The columns of `users`, as [`user_from_row`] reads them.
 const USER_COLUMNS: &str = "id, tenant_id, email, name, role, password_hash, disabled";
@@ -574,6 +581,7 @@ fn chunk_from_row(r: &PgRow) -> Result<ChunkRecord> {
             retries: count("retries")?,
             throttles: count("throttles")?,
             millis: count("millis")?,
+            concurrency: count("concurrency")?,
         },
         files: serde_json::from_str(&files).map_err(corrupt)?,
         error: r.try_get("error")?,
@@ -1206,7 +1214,7 @@ impl StateStore for PostgresStore {
                  error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL,
                  end_token = NULL, records = 0,
                  pages = 0, requests = 0, bytes = 0, versions_inserted = 0, retries = 0,
-                 throttles = 0, millis = 0, files = '[]'",
+                 throttles = 0, millis = 0, concurrency = 0, files = '[]'",
         )
         .bind(c.id.to_string())
         .bind(c.run_id.to_string())
@@ -1252,7 +1260,7 @@ impl StateStore for PostgresStore {
                  records = $4,
                  pages = $5, requests = $6, bytes = $7, versions_inserted = $8, retries = $9,
                  throttles = $10, millis = $11, files = $12::jsonb,
-                 error = NULL, finished_at = $13
+                 error = NULL, finished_at = $13, concurrency = $15
              WHERE id = $14::uuid AND status = 'running'",
         )
         .bind(c.end.as_ref().map(|e| e.updated_at))
@@ -1269,6 +1277,7 @@ impl StateStore for PostgresStore {
         .bind(files)
         .bind(now)
         .bind(c.chunk_id.to_string())
+        .bind(count(c.counts.concurrency))
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() != 1 {

@@ -112,6 +112,7 @@ impl SqliteStore {
             ("chunks", "retries INTEGER NOT NULL DEFAULT 0"),
             ("chunks", "throttles INTEGER NOT NULL DEFAULT 0"),
             ("chunks", "millis INTEGER NOT NULL DEFAULT 0"),
+            ("chunks", "concurrency INTEGER NOT NULL DEFAULT 0"),
             ("services", "schedule TEXT"),
             ("runs", "tables_planned INTEGER"),
             ("runs", "concluded INTEGER NOT NULL DEFAULT 0"),
@@ -180,6 +181,7 @@ fn chunk_from_row(r: &SqliteRow) -> Result<ChunkRecord> {
             retries: count("retries")?,
             throttles: count("throttles")?,
             millis: count("millis")?,
+            concurrency: count("concurrency")?,
         },
         files: serde_json::from_str(&files).map_err(|e| StateError::Corrupt(e.to_string()))?,
         error: r.try_get("error")?,
@@ -903,7 +905,7 @@ impl StateStore for SqliteStore {
                  error = NULL, finished_at = NULL, end_ts = NULL, end_id = NULL,
                  end_token = NULL, records = 0,
                  pages = 0, requests = 0, bytes = 0, versions_inserted = 0, retries = 0,
-                 throttles = 0, millis = 0, files = '[]'",
+                 throttles = 0, millis = 0, concurrency = 0, files = '[]'",
         )
         .bind(c.id.to_string())
         .bind(c.run_id.to_string())
@@ -945,7 +947,7 @@ impl StateStore for SqliteStore {
             "UPDATE chunks SET status = 'committed', end_ts = ?, end_id = ?, end_token = ?,
                  records = ?,
                  pages = ?, requests = ?, bytes = ?, versions_inserted = ?, retries = ?,
-                 throttles = ?, millis = ?, files = ?,
+                 throttles = ?, millis = ?, concurrency = ?, files = ?,
                  error = NULL, finished_at = ?
              WHERE id = ? AND status = 'running'",
         )
@@ -960,6 +962,7 @@ impl StateStore for SqliteStore {
         .bind(c.counts.retries as i64)
         .bind(c.counts.throttles as i64)
         .bind(c.counts.millis as i64)
+        .bind(c.counts.concurrency as i64)
         .bind(files)
         .bind(now)
         .bind(c.chunk_id.to_string())

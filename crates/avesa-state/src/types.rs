@@ -238,6 +238,10 @@ pub struct ChunkCounts {
     pub throttles: u64,
     /// Wall time of the chunk, milliseconds.
     pub millis: u64,
+    /// The most requests of the chunk's (tenant, service) in flight at once while it ran
+    /// (other tables' and partitions' included): the adaptive concurrency window at work.
+    #[serde(default)]
+    pub concurrency: u64,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

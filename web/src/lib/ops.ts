@@ -70,6 +70,8 @@ export interface ChunkCounts {
   retries: number;
   throttles: number;
   millis: number;
+  /** The most requests to the service in flight at once while the chunk ran (0: unknown). */
+  concurrency?: number;
 }
 export interface ChunkRecord {
   id: string;

@@ -510,6 +510,9 @@ function RunView({ id }: { id: string }) {
                   <th scope="col" className="px-4 py-2 text-right">Records</th>
                   <th scope="col" className="px-4 py-2 text-right">Pages</th>
                   <th scope="col" className="px-4 py-2 text-right">Retries</th>
+                  <th scope="col" className="px-4 py-2 text-right" title="The most requests to the service in flight at once while the chunk ran">
+                    In flight
+                  </th>
                   <th scope="col" className="px-4 py-2 text-right">Time</th>
                   <th scope="col" className="px-4 py-2">Error</th>
                 </tr>
@@ -527,6 +530,7 @@ function RunView({ id }: { id: string }) {
                       <td className="px-4 py-2 text-right tabular-nums text-fg-soft">{formatInt(c.counts.records)}</td>
                       <td className="px-4 py-2 text-right tabular-nums text-fg-soft">{formatInt(c.counts.pages)}</td>
                       <td className="px-4 py-2 text-right tabular-nums text-fg-soft">{formatInt(c.counts.retries)}</td>
+                      <td className="px-4 py-2 text-right tabular-nums text-fg-soft">{c.counts.concurrency ? formatInt(c.counts.concurrency) : "—"}</td>
                       <td className="px-4 py-2 text-right whitespace-nowrap tabular-nums text-fg-soft">
                         {c.status === "running" ? formatDuration(runDuration(c)) : formatDuration(c.counts.millis)}
                       </td>
