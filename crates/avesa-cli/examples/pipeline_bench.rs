@@ -157,7 +157,13 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
         ("150 ms a request, 50 requests/s, 8 partitions", 8, 150, 50),
     ];
     let mut last = None;
-    for (label, partitions, slow_ms, rps) in scenarios {
+    // AVESA_BENCH_SCENARIO=N runs only the Nth line (0-based; for profiling one of them).
+    let only: Option<usize> =
+        std::env::var("AVESA_BENCH_SCENARIO").ok().and_then(|v| v.parse().ok());
+    for (i, (label, partitions, slow_ms, rps)) in scenarios.into_iter().enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
         http.delete(format!("{api}/_sim/faults")).send().await.unwrap();
         if slow_ms > 0 {
             let rule = serde_json::json!({"kind": {"type": "slow", "millis": slow_ms}});
@@ -174,6 +180,7 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
         let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu);
         let chunks = app.store.list_chunks(run.run_id).await.unwrap();
         let requests: u64 = chunks.iter().map(|c| c.counts.requests).sum();
+        let in_flight = chunks.iter().map(|c| c.counts.concurrency).max().unwrap_or(0);
         let parts = chunks
             .iter()
             .map(|c| c.key.table.as_str())
@@ -182,7 +189,8 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
             .len();
         println!(
             "{label}: {} of {tickets} records in {secs:.1}s = {:.0} rec/s, {} partitions, \
-             {requests} requests ({:.1}/s), {:.1} CPU-µs/record, peak RSS {:.0} MB, status {}",
+             {requests} requests ({:.1}/s), up to {in_flight} in flight, {:.1} CPU-µs/record, \
+             peak RSS {:.0} MB, status {}",
             run.records(),
             run.records() as f64 / secs,
             parts,
@@ -194,6 +202,9 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
         last = Some((dir, app, t, opts));
     }
     http.delete(format!("{api}/_sim/faults")).send().await.unwrap();
+    if only.is_some() {
+        return;
+    }
     // A tenant's every table, then a run that finds nothing new (what the scheduler
     // does every few minutes): its wall time and requests.
     {
