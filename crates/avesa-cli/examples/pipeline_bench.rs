@@ -173,7 +173,12 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
         let dir = tempfile::tempdir().unwrap();
         let app = App::open(&dir.path().join("data")).await.unwrap();
         let t = tenant_with_budget(&app, "big", api, rps).await;
-        let opts = PipelineOptions { partitions, ..PipelineOptions::default() };
+        // As many chunks in flight as partitions (`pipeline.max_concurrent_chunks`).
+        let opts = PipelineOptions {
+            partitions,
+            max_concurrent_chunks: partitions.max(PipelineOptions::default().max_concurrent_chunks),
+            ..PipelineOptions::default()
+        };
         reset_peak_rss();
         let (cpu, started) = (cpu_secs(), Instant::now());
         let run = app.pipeline(opts.clone()).run(tickets_req(&t)).await.unwrap();

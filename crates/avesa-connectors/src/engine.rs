@@ -794,9 +794,72 @@ pub fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// A JSON value parsed one level deep: objects keep their members as raw JSON text
 /// borrowed from the body, so reading a few fields of a record never builds the rest.
+/// The members stay in a list, their names borrowed too (copied only when escaped):
+/// a record is read for two or three fields, so hashing its sixty names would cost more
+/// than the lookups it saves.
 pub struct Node<'a> {
     raw: &'a RawValue,
-    members: Option<std::collections::HashMap<String, &'a RawValue>>,
+    members: Option<Members<'a>>,
+}
+
+/// An object's members in document order.
+struct Members<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    /// The member named `key`; the last one if the name repeats (as `serde_json::Value`).
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{MapAccess, Visitor};
+        use std::borrow::Cow;
+        /// A member name, borrowed from the document unless it has escapes.
+        struct Key<'a>(Cow<'a, str>);
+        impl<'de> serde::Deserialize<'de> for Key<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl<'de> Visitor<'de> for KeyVisitor {
+                    type Value = Key<'de>;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a member name")
+                    }
+                    fn visit_borrowed_str<E>(
+                        self,
+                        v: &'de str,
+                    ) -> std::result::Result<Key<'de>, E> {
+                        Ok(Key(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                        Ok(Key(Cow::Owned(v.to_owned())))
+                    }
+                }
+                d.deserialize_str(KeyVisitor)
+            }
+        }
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Members<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(MembersVisitor)
+    }
 }
 
 impl<'a> Node<'a> {
@@ -817,7 +880,7 @@ impl<'a> Node<'a> {
         match &self.members {
             Some(m) => {
                 if let Some(v) = m.get(path) {
-                    return Some(*v);
+                    return Some(v);
                 }
                 let (head, rest) = path.split_once('.')?;
                 Node::new(m.get(head)?).get(rest)
@@ -837,7 +900,7 @@ impl<'a> Node<'a> {
     }
 
     pub fn has_key(&self, key: &str) -> bool {
-        self.members.as_ref().is_some_and(|m| m.contains_key(key))
+        self.members.as_ref().is_some_and(|m| m.get(key).is_some())
     }
 }
 
@@ -1249,6 +1312,19 @@ mod tests {
         assert_eq!(next_link(&h).as_deref(), Some("http://x/a?orderBy=b asc, id asc&page=2"));
         h.insert(reqwest::header::LINK, "<http://x/a?page=1>; rel=\"last\"".parse().unwrap());
         assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn node_members_with_escaped_and_repeated_names() {
+        let raw: &RawValue = serde_json::from_str(
+            r#"{"a\u0062": 1, "x": {"y": "first"}, "q\"t": true, "x": {"y": "last"}}"#,
+        )
+        .unwrap();
+        let n = Node::new(raw);
+        assert_eq!(n.leaf("ab"), Some(Value::from(1)), "an escaped name is decoded");
+        assert_eq!(n.leaf("q\"t"), Some(Value::Bool(true)));
+        assert_eq!(n.leaf("x.y"), Some(Value::from("last")), "the last of a repeated name wins");
+        assert!(n.has_key("x") && !n.has_key("y"));
     }
 
     #[test]

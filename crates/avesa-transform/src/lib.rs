@@ -97,6 +97,17 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
+/// Lower-case hex of `bytes`, in one allocation.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
 fn convert(v: &Value, ty: ColumnType) -> Result<Typed, String> {
     match (ty, v) {
         (_, Value::Null) => Ok(Typed::Null),
@@ -243,7 +254,7 @@ impl Mapping {
                 row.push(v);
             }
             let digest = hasher.finalize();
-            let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            let hash = hex(&digest[..16]);
             let updated = rec.updated_at.map_or(extracted, |t| t.timestamp_micros());
             let meta_values = [
                 Typed::Text(tenant.as_str().to_owned()),
@@ -270,20 +281,17 @@ impl Mapping {
 
 impl ColumnMapping {
     fn extract(&self, doc: &Value, ty: ColumnType) -> Result<Typed, String> {
+        // Borrowed from the document (or the mapping): nothing is copied before `convert`.
         let found = self.path.resolve(doc);
-        let raw = match (found, &self.map) {
-            (Some(Value::String(s)), Some(map)) => match map.get(s) {
-                Some(mapped) => Some(mapped.clone()),
-                None => Some(Value::String(s.clone())),
-            },
-            (Some(v), _) => Some(v.clone()),
-            (None, _) => None,
+        let raw: Option<&Value> = match (found, &self.map) {
+            (Some(Value::String(s)), Some(map)) => map.get(s).or(found),
+            (found, _) => found,
         };
         let raw = match raw {
-            None | Some(Value::Null) => self.default.clone().unwrap_or(Value::Null),
+            None | Some(Value::Null) => self.default.as_ref().unwrap_or(&Value::Null),
             Some(v) => v,
         };
-        let typed = convert(&raw, ty)?;
+        let typed = convert(raw, ty)?;
         Ok(match (typed, self.negate, self.divide) {
             (Typed::Bool(b), true, _) => Typed::Bool(!b),
             (Typed::Float(f), _, Some(d)) => Typed::Float(f / d),
