@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use avesa_model::json::{Members, elements};
 use avesa_model::{Continuation, RawRecord};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -793,83 +794,16 @@ pub fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// A JSON value parsed one level deep: objects keep their members as raw JSON text
-/// borrowed from the body, so reading a few fields of a record never builds the rest.
-/// The members stay in a list, their names borrowed too (copied only when escaped):
-/// a record is read for two or three fields, so hashing its sixty names would cost more
-/// than the lookups it saves.
+/// borrowed from the body, so reading a few fields of a record never builds the rest
+/// ([`avesa_model::json::Members`]: a list with borrowed names, not a map of owned ones).
 pub struct Node<'a> {
     raw: &'a RawValue,
     members: Option<Members<'a>>,
 }
 
-/// An object's members in document order.
-struct Members<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
-
-impl<'a> Members<'a> {
-    /// The member named `key`; the last one if the name repeats (as `serde_json::Value`).
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Members<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::{MapAccess, Visitor};
-        use std::borrow::Cow;
-        /// A member name, borrowed from the document unless it has escapes.
-        struct Key<'a>(Cow<'a, str>);
-        impl<'de> serde::Deserialize<'de> for Key<'de> {
-            fn deserialize<D: serde::Deserializer<'de>>(
-                d: D,
-            ) -> std::result::Result<Self, D::Error> {
-                struct KeyVisitor;
-                impl<'de> Visitor<'de> for KeyVisitor {
-                    type Value = Key<'de>;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a member name")
-                    }
-                    fn visit_borrowed_str<E>(
-                        self,
-                        v: &'de str,
-                    ) -> std::result::Result<Key<'de>, E> {
-                        Ok(Key(Cow::Borrowed(v)))
-                    }
-                    fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
-                        Ok(Key(Cow::Owned(v.to_owned())))
-                    }
-                }
-                d.deserialize_str(KeyVisitor)
-            }
-        }
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Members<'de>, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
-                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(Members(out))
-            }
-        }
-        d.deserialize_map(MembersVisitor)
-    }
-}
-
 impl<'a> Node<'a> {
     pub fn new(raw: &'a RawValue) -> Self {
-        let members = if raw.get().trim_start().starts_with('{') {
-            serde_json::from_str(raw.get()).ok()
-        } else {
-            None
-        };
-        Node { raw, members }
+        Node { raw, members: Members::of(raw) }
     }
 
     /// The raw value at a dotted path (same rules as [`resolve`]).
@@ -885,12 +819,11 @@ impl<'a> Node<'a> {
                 let (head, rest) = path.split_once('.')?;
                 Node::new(m.get(head)?).get(rest)
             }
-            None if self.raw.get().trim_start().starts_with('[') => {
-                let list: Vec<&'a RawValue> = serde_json::from_str(self.raw.get()).ok()?;
+            None => {
+                let list = elements(self.raw)?;
                 let (head, rest) = path.split_once('.').unwrap_or((path, ""));
                 Node::new(list.get(head.parse::<usize>().ok()?)?).get(rest)
             }
-            None => None,
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod canonical;
 mod ids;
+pub mod json;
 pub mod metrics;
 mod sync;
 

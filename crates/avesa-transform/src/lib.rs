@@ -24,9 +24,11 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 use avesa_model::RawRecord;
+use avesa_model::json::Members;
 use avesa_model::{ChunkId, ColumnType, TenantId};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// A record that could not be mapped.
@@ -95,6 +97,11 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         }
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// The value of a leaf found in a record.
+fn leaf(raw: Option<&RawValue>) -> Result<Option<Value>, String> {
+    raw.map(|r| serde_json::from_str(r.get()).map_err(|e| format!("not JSON: {e}"))).transpose()
 }
 
 /// Lower-case hex of `bytes`, in one allocation.
@@ -224,14 +231,16 @@ impl Mapping {
             table.columns().iter().map(|c| Builder::new(c.ty, n)).collect();
         let mut row: Vec<Typed> = Vec::with_capacity(cols.len());
         for rec in records {
-            let doc: Value = serde_json::from_str(&rec.json).map_err(|e| {
+            // One pass over the record's text: its members, values kept as raw text;
+            // only the leaves the columns ask for are decoded.
+            let doc = Members::parse(&rec.json).ok_or_else(|| {
                 Box::new(TransformError {
                     service: self.service.clone(),
                     source_table: self.source_table.clone(),
                     source_id: rec.source_id.clone(),
                     column: "*".into(),
                     path: "*".into(),
-                    reason: format!("raw record is not JSON: {e}"),
+                    reason: "raw record is not a JSON object".into(),
                 })
             })?;
             row.clear();
@@ -280,12 +289,11 @@ impl Mapping {
 }
 
 impl ColumnMapping {
-    fn extract(&self, doc: &Value, ty: ColumnType) -> Result<Typed, String> {
-        // Borrowed from the document (or the mapping): nothing is copied before `convert`.
-        let found = self.path.resolve(doc);
-        let raw: Option<&Value> = match (found, &self.map) {
-            (Some(Value::String(s)), Some(map)) => map.get(s).or(found),
-            (found, _) => found,
+    fn extract(&self, doc: &Members<'_>, ty: ColumnType) -> Result<Typed, String> {
+        let found = leaf(self.path.resolve_in(doc))?;
+        let raw: Option<&Value> = match (&found, &self.map) {
+            (Some(Value::String(s)), Some(map)) => map.get(s).or(found.as_ref()),
+            (found, _) => found.as_ref(),
         };
         let raw = match raw {
             None | Some(Value::Null) => self.default.as_ref().unwrap_or(&Value::Null),
@@ -298,13 +306,13 @@ impl ColumnMapping {
             (Typed::Text(first), _, _) if !self.concat.is_empty() => {
                 let mut out = first;
                 for p in &self.concat {
-                    if let Some(Value::String(s)) = p.resolve(doc)
+                    if let Some(Value::String(s)) = leaf(p.resolve_in(doc))?
                         && !s.is_empty()
                     {
                         if !out.is_empty() {
                             out.push(' ');
                         }
-                        out.push_str(s);
+                        out.push_str(&s);
                     }
                 }
                 Typed::Text(out)

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use avesa_model::json::{Members, elements};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Step {
@@ -73,6 +75,35 @@ impl FieldPath {
         Ok(FieldPath { text: text.to_owned(), steps })
     }
 
+    /// The raw JSON at this path in the record whose members are `root`, if every step
+    /// exists: the objects and arrays on the way are split only where a step goes into
+    /// them, and nothing is decoded (the caller decodes the leaf). The same rules as
+    /// [`resolve`](Self::resolve).
+    pub fn resolve_in<'a>(&self, root: &Members<'a>) -> Option<&'a RawValue> {
+        let mut steps = self.steps.iter();
+        let mut cur = match steps.next()? {
+            Step::Key(k) => root.get(k)?,
+            _ => return None,
+        };
+        for step in steps {
+            cur = match step {
+                Step::Key(k) => Members::of(cur)?.get(k)?,
+                Step::Index(i) => *elements(cur)?.get(*i)?,
+                Step::Match { field, value } => elements(cur)?.into_iter().find(|el| {
+                    let Some(raw) = Members::of(el).and_then(|m| m.get(field)) else {
+                        return false;
+                    };
+                    match serde_json::from_str::<Value>(raw.get()) {
+                        Ok(Value::String(s)) => s == *value,
+                        Ok(other) => serde_json::to_string(&other).is_ok_and(|s| s == *value),
+                        Err(_) => false,
+                    }
+                })?,
+            };
+        }
+        Some(cur)
+    }
+
     /// The value at this path, if every step exists.
     pub fn resolve<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
         let mut cur = doc;
@@ -101,12 +132,22 @@ mod tests {
     #[test]
     fn paths_resolve() {
         let doc = json!({"company": {"id": 5}, "types": [{"name": "Client"}],
-            "items": [{"t": "Phone", "v": "1"}, {"t": "Email", "v": "a@b"}]});
-        let get = |p: &str| FieldPath::parse(p).unwrap().resolve(&doc).cloned();
+            "items": [{"t": "Phone", "v": "1"}, {"t": "Email", "v": "a@b"}, {"t": 2, "v": "n"}]});
+        let text = doc.to_string();
+        let members = Members::parse(&text).unwrap();
+        let get = |p: &str| {
+            let path = FieldPath::parse(p).unwrap();
+            let v = path.resolve(&doc).cloned();
+            // The lazy reading of the text finds the same.
+            let raw = path.resolve_in(&members).map(|r| serde_json::from_str(r.get()).unwrap());
+            assert_eq!(raw, v, "{p}");
+            v
+        };
         assert_eq!(get("company.id"), Some(json!(5)));
         assert_eq!(get("types[0].name"), Some(json!("Client")));
         assert_eq!(get("items[t=Email].v"), Some(json!("a@b")));
         assert_eq!(get("items[t=Fax].v"), None);
+        assert_eq!(get("items[t=2].v"), Some(json!("n")), "a number matched as text");
         assert_eq!(get("missing.deep"), None);
     }
 
