@@ -178,7 +178,9 @@ impl Permit<'_> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.budget.lock().in_flight -= 1;
+            let mut s = self.budget.lock();
+            s.in_flight = s.in_flight.saturating_sub(1);
+            drop(s);
             self.budget.freed.notify_waiters();
         }
     }

@@ -77,8 +77,8 @@ impl FieldPath {
 
     /// The raw JSON at this path in the record whose members are `root`, if every step
     /// exists: the objects and arrays on the way are split only where a step goes into
-    /// them, and nothing is decoded (the caller decodes the leaf). The same rules as
-    /// [`resolve`](Self::resolve).
+    /// them, and nothing is decoded (the caller decodes the leaf). The same rules as the
+    /// reference the tests hold over a `serde_json::Value`.
     pub fn resolve_in<'a>(&self, root: &Members<'a>) -> Option<&'a RawValue> {
         let mut steps = self.steps.iter();
         let mut cur = match steps.next()? {
@@ -103,11 +103,18 @@ impl FieldPath {
         }
         Some(cur)
     }
+}
 
-    /// The value at this path, if every step exists.
-    pub fn resolve<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The reference reading of a path over a whole decoded document, which
+    /// [`FieldPath::resolve_in`] must agree with.
+    fn resolve<'a>(path: &FieldPath, doc: &'a Value) -> Option<&'a Value> {
         let mut cur = doc;
-        for step in &self.steps {
+        for step in &path.steps {
             cur = match step {
                 Step::Key(k) => cur.get(k)?,
                 Step::Index(i) => cur.get(*i)?,
@@ -122,12 +129,6 @@ impl FieldPath {
         }
         Some(cur)
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
 
     #[test]
     fn paths_resolve() {
@@ -137,7 +138,7 @@ mod tests {
         let members = Members::parse(&text).unwrap();
         let get = |p: &str| {
             let path = FieldPath::parse(p).unwrap();
-            let v = path.resolve(&doc).cloned();
+            let v = resolve(&path, &doc).cloned();
             // The lazy reading of the text finds the same.
             let raw = path.resolve_in(&members).map(|r| serde_json::from_str(r.get()).unwrap());
             assert_eq!(raw, v, "{p}");
