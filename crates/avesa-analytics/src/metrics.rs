@@ -686,6 +686,18 @@ impl Metric {
         let end = period.to.min(now);
         let end_us = end.timestamp_micros();
         let utilisation = self.formula == Formula::Utilisation && group.is_none();
+        if let (None, Some(mean_age)) = (group, backlog_kind(self)) {
+            let r = batch.backlog(&conds, q.as_of, end_us);
+            return Ok(Planned {
+                metric: *self,
+                slot: batch.add(vec![]),
+                backlog: Some((r, mean_age)),
+                ignored,
+                utilisation: false,
+                grouped: false,
+                days: working_days(period),
+            });
+        }
         let mut aggs = Vec::with_capacity(self.terms.len());
         for term in self.terms {
             let mut agg = Aggregate::new(self.table);
@@ -725,6 +737,7 @@ impl Metric {
         Ok(Planned {
             metric: *self,
             slot: batch.add(aggs),
+            backlog: None,
             ignored,
             utilisation,
             grouped: group.is_some(),
@@ -812,6 +825,8 @@ fn term_values(rows: Vec<AggRow>, term: &Term) -> BTreeMap<Vec<KeyCell>, Option<
 #[derive(Debug, Default)]
 pub struct Batch {
     aggs: Vec<Aggregate>,
+    /// Backlogs at instants, one scan per set of filters ([`BacklogScan`]).
+    backlogs: Vec<BacklogScan>,
 }
 
 /// Where a planned evaluation's aggregates are in its batch.
@@ -820,7 +835,10 @@ pub struct Slot(std::ops::Range<usize>);
 
 /// A batch's answers, taken slot by slot.
 #[derive(Debug)]
-pub struct Answers(Vec<Vec<AggRow>>);
+pub struct Answers {
+    aggs: Vec<Vec<AggRow>>,
+    backlogs: Vec<(BacklogScan, Vec<AggRow>)>,
+}
 
 impl Batch {
     pub fn add(&mut self, aggs: Vec<Aggregate>) -> Slot {
@@ -829,23 +847,55 @@ impl Batch {
         Slot(start..self.aggs.len())
     }
 
+    /// The tickets open at `end` under `conds`, as of `as_of`: read with every other
+    /// backlog of the batch under the same conditions, in one scan.
+    fn backlog(&mut self, conds: &[Cond], as_of: Option<DateTime<Utc>>, end: i64) -> BacklogRef {
+        let fits = |s: &BacklogScan| {
+            s.as_of == as_of
+                && s.conds == conds
+                && (s.ends.contains(&end) || s.ends.len() < MAX_BACKLOG_ENDS)
+        };
+        let scan = match self.backlogs.iter().position(fits) {
+            Some(i) => i,
+            None => {
+                self.backlogs.push(BacklogScan { conds: conds.to_vec(), as_of, ends: vec![] });
+                self.backlogs.len() - 1
+            }
+        };
+        let ends = &mut self.backlogs[scan].ends;
+        if let Err(at) = ends.binary_search(&end) {
+            ends.insert(at, end);
+        }
+        BacklogRef { scan, end }
+    }
+
     /// How many aggregates the batch holds.
     pub fn len(&self) -> usize {
-        self.aggs.len()
+        self.aggs.len() + self.backlogs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.aggs.is_empty()
+        self.len() == 0
     }
 
     pub async fn run(self, wh: &dyn Warehouse, tenant: &TenantId) -> Result<Answers, MetricError> {
-        Ok(Answers(avesa_warehouse::aggregate_all(wh, tenant, &self.aggs).await?))
+        let Batch { mut aggs, backlogs } = self;
+        let own = aggs.len();
+        aggs.extend(backlogs.iter().map(BacklogScan::aggregate));
+        let mut answers = avesa_warehouse::aggregate_all(wh, tenant, &aggs).await?;
+        let scanned = answers.split_off(own);
+        Ok(Answers { aggs: answers, backlogs: backlogs.into_iter().zip(scanned).collect() })
     }
 }
 
 impl Answers {
     fn take(&mut self, slot: &Slot) -> Vec<Vec<AggRow>> {
-        slot.0.clone().map(|i| std::mem::take(&mut self.0[i])).collect()
+        slot.0.clone().map(|i| std::mem::take(&mut self.aggs[i])).collect()
+    }
+
+    fn backlog(&self, r: &BacklogRef) -> Open {
+        let (scan, rows) = &self.backlogs[r.scan];
+        scan.open_at(rows, r.end)
     }
 }
 
@@ -854,6 +904,8 @@ impl Answers {
 pub struct Planned {
     metric: Metric,
     slot: Slot,
+    /// A backlog metric's one value: from its batch's backlog pool, not from `slot`.
+    backlog: Option<(BacklogRef, bool)>,
     ignored: Vec<String>,
     utilisation: bool,
     grouped: bool,
@@ -864,6 +916,11 @@ pub struct Planned {
 impl Planned {
     /// The evaluation, from the answers of the batch it was planned into.
     pub fn finish(self, q: &Query, answers: &mut Answers) -> Evaluation {
+        if let Some((r, mean_age)) = &self.backlog {
+            let v = answers.backlog(r).value(*mean_age);
+            let values = BTreeMap::from([(vec![], v)]);
+            return Evaluation { values, ignored_filters: self.ignored };
+        }
         let metric = &self.metric;
         let per_term: Vec<BTreeMap<Vec<KeyCell>, Option<f64>>> = answers
             .take(&self.slot)
@@ -939,6 +996,172 @@ pub enum PlannedSeries {
     Bucketed { metric: Metric, buckets: Vec<crate::period::Bucket>, slot: Slot },
     /// The metric evaluated at each bucket.
     PerBucket(Vec<(crate::period::Bucket, Planned)>),
+    /// A backlog (tickets open at each bucket's end) from one scan: see [`plan_backlog`].
+    Backlog(Backlog),
+}
+
+/// A backlog metric read at bucket ends: each end a [`BacklogRef`] into its batch's pool.
+#[derive(Debug)]
+pub struct Backlog {
+    buckets: Vec<(crate::period::Bucket, BacklogRef)>,
+    mean_age: bool,
+}
+
+/// Whether `metric` counts the tickets open at the end (`Some(false)`) or averages their
+/// age (`Some(true)`), which a batch's backlog pool answers; `None` for any other metric.
+fn backlog_kind(metric: &Metric) -> Option<bool> {
+    let [term] = metric.terms else { return None };
+    if metric.table != Tickets
+        || term.when != AtEnd
+        || term.requires.is_some()
+        || metric.formula != Formula::Term(0)
+    {
+        return None;
+    }
+    let measure = term.measure(0);
+    match (&measure.agg, &measure.when) {
+        (Agg::Count, None) => Some(false),
+        (Agg::Avg(Expr::HoursUntil("opened_at", _)), None) => Some(true),
+        _ => None,
+    }
+}
+
+/// [`Backlog`] for a backlog metric's series; `None` for any other metric.
+fn plan_backlog(
+    metric: &Metric,
+    q: &Query,
+    period: &Period,
+    buckets: &[crate::period::Bucket],
+    batch: &mut Batch,
+) -> Result<Option<Backlog>, MetricError> {
+    let Some(mean_age) = backlog_kind(metric) else { return Ok(None) };
+    if buckets.len() > MAX_BACKLOG_BUCKETS {
+        return Err(MetricError::BadRequest(format!(
+            "interval: {} buckets in the period; a backlog series has at most {MAX_BACKLOG_BUCKETS} (a longer interval)",
+            buckets.len()
+        )));
+    }
+    let (conds, _) = q.filters.conds(metric.table, period.tz)?;
+    let now = q.as_of.unwrap_or(q.now);
+    let buckets = buckets
+        .iter()
+        .map(|b| {
+            let end = b.to.min(now).timestamp_micros();
+            (b.clone(), batch.backlog(&conds, q.as_of, end))
+        })
+        .collect();
+    Ok(Some(Backlog { buckets, mean_age }))
+}
+
+impl Backlog {
+    fn finish(self, answers: &Answers) -> Vec<(crate::period::Bucket, Option<f64>)> {
+        let mean_age = self.mean_age;
+        self.buckets.into_iter().map(|(b, r)| (b, answers.backlog(&r).value(mean_age))).collect()
+    }
+}
+
+/// The tickets open at one instant, from a backlog scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Open {
+    tickets: f64,
+    /// Those with an opening date, and their summed age in hours.
+    dated: f64,
+    age_hours: f64,
+}
+
+impl Open {
+    /// The count, or the mean age (not available without a dated ticket).
+    fn value(self, mean_age: bool) -> Option<f64> {
+        if mean_age {
+            (self.dated > 0.0).then(|| self.age_hours / self.dated)
+        } else {
+            Some(self.tickets)
+        }
+    }
+}
+
+/// Where a backlog at one instant is in its batch's pool.
+#[derive(Clone, Debug)]
+pub struct BacklogRef {
+    scan: usize,
+    end: i64,
+}
+
+/// Backlogs at many instants over the same tickets (filters and `as_of`), answered by one
+/// aggregate: the tickets open at some instant, grouped by how many of the instants fall at
+/// or before their opening, how many at or before their closing, and their closed flag. A
+/// group is open at an instant exactly when [`crate::filters::open_at`] holds for its
+/// tickets there, so each instant's count (and summed age) adds up the groups open at it:
+/// the figures one aggregate per instant gives, from one scan.
+#[derive(Debug)]
+struct BacklogScan {
+    conds: Vec<Cond>,
+    as_of: Option<DateTime<Utc>>,
+    /// Distinct instants, ascending.
+    ends: Vec<i64>,
+}
+
+/// The most instants one backlog scan reads: up to 3 × (instants + 1)² groups.
+const MAX_BACKLOG_ENDS: usize = 150;
+
+impl BacklogScan {
+    fn aggregate(&self) -> Aggregate {
+        let (first, last) = (self.ends[0], self.ends[self.ends.len() - 1]);
+        let mut agg = Aggregate::new(Tickets);
+        agg.as_of = self.as_of.map(as_of_naive);
+        agg.filter = self.conds.clone();
+        // Open at some instant: opened before the last, not closed before the first.
+        agg.filter.push(Cond::All(vec![
+            Cond::Any(vec![
+                Cond::IsNull(Col::Column("opened_at")),
+                Cond::Within { column: "opened_at", from: None, to: Some(last) },
+            ]),
+            Cond::Any(vec![
+                Cond::negate(Cond::Is("closed", true)),
+                Cond::Within { column: "closed_at", from: Some(first), to: None },
+            ]),
+        ]));
+        agg.group = vec![
+            Dim::Edges { column: "opened_at", edges: self.ends.clone() },
+            Dim::Edges { column: "closed_at", edges: self.ends.clone() },
+            Dim::Value(Col::Column("closed")),
+        ];
+        // Ages summed from the last instant (small numbers, no cancellation), shifted to
+        // each instant afterwards.
+        agg.measures = vec![
+            Measure::new(Agg::Count),
+            Measure::new(Agg::Sum(Expr::HoursUntil("opened_at", last))),
+        ];
+        agg
+    }
+
+    /// The tickets open at `end` (one of the scan's instants), from its aggregate's rows.
+    fn open_at(&self, rows: &[AggRow], end: i64) -> Open {
+        let j = self.ends.partition_point(|x| *x < end) as i64;
+        let last = self.ends[self.ends.len() - 1];
+        let int = |c: &Cell| match c {
+            Cell::Int(i) => Some(*i),
+            _ => None,
+        };
+        let mut open = Open::default();
+        for r in rows {
+            let (opened, closed_at) = (int(&r.key[0]), int(&r.key[1]));
+            let closed = r.key[2] == Cell::Bool(true);
+            // Opened before the instant (no instant at or before the opening is the j-th);
+            // not closed, or closed at or after it.
+            if opened.is_some_and(|a| a > j) || (closed && closed_at.is_none_or(|c| c <= j)) {
+                continue;
+            }
+            let count = r.values[0].unwrap_or(0.0);
+            open.tickets += count;
+            if opened.is_some() {
+                open.dated += count;
+                open.age_hours += r.values[1].unwrap_or(0.0);
+            }
+        }
+        open.age_hours -= open.dated * (last - end) as f64 / 3_600_000_000.0;
+        open
+    }
 }
 
 /// Adds the aggregates of a metric's series (see [`series`]) to `batch`.
@@ -965,6 +1188,9 @@ pub fn plan_series(
         })
         .collect();
     if bucketed.len() < metric.terms.len() || metric.formula == Formula::Utilisation {
+        if let Some(backlog) = plan_backlog(metric, q, period, &buckets, batch)? {
+            return Ok(PlannedSeries::Backlog(backlog));
+        }
         if buckets.len() > MAX_INSTANT_BUCKETS {
             return Err(MetricError::BadRequest(format!(
                 "interval: {} is computed bucket by bucket; ask for at most {MAX_INSTANT_BUCKETS} buckets (a longer interval)",
@@ -1005,6 +1231,7 @@ impl PlannedSeries {
         answers: &mut Answers,
     ) -> Vec<(crate::period::Bucket, Option<f64>)> {
         match self {
+            PlannedSeries::Backlog(backlog) => backlog.finish(answers),
             PlannedSeries::PerBucket(parts) => parts
                 .into_iter()
                 .map(|(b, p)| {
@@ -1041,6 +1268,8 @@ impl PlannedSeries {
 pub const MAX_BUCKETS: usize = 400;
 /// The most buckets of a metric read at each bucket's end (one query per bucket).
 pub const MAX_INSTANT_BUCKETS: usize = 60;
+/// The most buckets of a backlog series (one query, up to 3 × (buckets + 1)² groups).
+pub const MAX_BACKLOG_BUCKETS: usize = 150;
 
 /// The names (and, for contacts, full names) of the records `ids` refer to, by id.
 pub async fn names(
@@ -1264,6 +1493,121 @@ mod tests {
         let seven = by_member.values[&vec![KeyCell::Text("connectwise:7".into())]].unwrap();
         assert!((seven - 2.0 / 8.0 * 100.0).abs() < 1e-9, "{seven}");
         assert_eq!(by_member.values[&vec![KeyCell::Text("connectwise:8".into())]], Some(0.0));
+    }
+
+    /// A backlog series (one scan) gives each bucket what one aggregate of the tickets open
+    /// at its end gives, on tickets with every shape of dates: unopened, closed without a
+    /// date, closed before opened, reopened, deleted, on two services, as of a past instant.
+    #[tokio::test]
+    async fn a_backlog_series_is_the_metric_at_each_bucket_end() {
+        let wh = MemoryWarehouse::new();
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut rows = Vec::new();
+        for i in 0..400 {
+            let id = i.to_string();
+            let updated = next(30) as i64 * DAY;
+            let mut r = Row::new("acme", &id, updated).text("board", ["Help", "Projects"][i % 2]);
+            if i % 7 == 3 {
+                r = r.service("servicenow");
+            }
+            let opened = next(30) as i64 * DAY + next(86_400) as i64;
+            if next(20) != 0 {
+                r = r.time("opened_at", opened);
+            }
+            match next(5) {
+                0 => r = r.flag("closed", false),
+                1 => r = r.flag("closed", true),
+                2 => {
+                    let closed = opened - 3_600 + next(25) as i64 * DAY;
+                    r = r.flag("closed", true).time("closed_at", closed);
+                }
+                3 => r = r.time("closed_at", opened + next(10) as i64 * DAY),
+                _ => r = r.flag("closed", true).time("closed_at", opened + next(10) as i64 * DAY),
+            }
+            if next(9) == 0 {
+                r = r.deleted();
+            }
+            rows.push(r);
+            if next(3) == 0 {
+                // A later version: reopened.
+                let again = Row::new("acme", &id, updated + 5 * DAY)
+                    .time("opened_at", opened)
+                    .flag("closed", false)
+                    .text("board", "Help");
+                rows.push(again);
+            }
+        }
+        rows.push(Row::new("other", "x", 0).time("opened_at", DAY).flag("closed", false));
+        wh.apply(Tickets, batch(Tickets, &rows)).await.unwrap();
+        let acme = TenantId::new("acme").unwrap();
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let mut cases = Vec::new();
+        for (tz, interval, filters, as_of) in [
+            (Tz::UTC, Interval::Day, &[][..], None),
+            (berlin, Interval::Day, &[("board", "Help")][..], None),
+            (berlin, Interval::Week, &[][..], Some(t(20 * DAY))),
+            (Tz::UTC, Interval::Week, &[("service", "servicenow")][..], None),
+        ] {
+            let mut q = query(t(2 * DAY), t(32 * DAY), filters);
+            q.period = Period::resolve(
+                None,
+                Some(&t(2 * DAY).to_rfc3339()),
+                Some(&t(32 * DAY).to_rfc3339()),
+                tz,
+                t(40 * DAY),
+            )
+            .unwrap();
+            // The period runs past now: the last buckets end now.
+            q.now = t(26 * DAY);
+            q.as_of = as_of;
+            cases.push((q, interval));
+        }
+        for id in ["open_backlog", "open_ticket_age_hours"] {
+            let m = metric(id).unwrap();
+            for (q, interval) in &cases {
+                let mut batch = Batch::default();
+                let planned = plan_series(m, q, &q.period, *interval, &mut batch).unwrap();
+                assert!(matches!(planned, PlannedSeries::Backlog(_)), "{id}: one scan");
+                assert_eq!(batch.len(), 1);
+                let s = series(m, &wh, &acme, q, &q.period, *interval).await.unwrap();
+                assert!(s.len() >= 4);
+                let mut nonzero = 0;
+                for (b, v) in s {
+                    let part = q.period.part(b.from, b.to);
+                    // The reference: one aggregate of the tickets open at the bucket's end.
+                    let end = b.to.min(q.as_of.unwrap_or(q.now)).timestamp_micros();
+                    let mut agg = Aggregate::new(Tickets);
+                    agg.as_of = q.as_of.map(as_of_naive);
+                    agg.filter = q.filters.conds(Tickets, q.period.tz).unwrap().0;
+                    agg.filter.push(crate::filters::open_at(end));
+                    agg.measures = vec![m.terms[0].measure(end)];
+                    let alone = wh.aggregate(&acme, &agg).await.unwrap()[0].values[0];
+                    let pooled =
+                        m.evaluate(&wh, &acme, q, &part, None).await.unwrap().values[&vec![]];
+                    assert_eq!(pooled.is_some(), alone.is_some());
+                    match (v, alone) {
+                        (Some(a), Some(b)) => {
+                            assert!(
+                                (a - b).abs() < 1e-6,
+                                "{id} {q:?} bucket {}: {a} != {b}",
+                                b_key(&part)
+                            );
+                            nonzero += usize::from(a > 0.0);
+                        }
+                        (a, b) => assert_eq!(a, b, "{id} bucket at {}", b_key(&part)),
+                    }
+                }
+                assert!(nonzero >= 2, "{id}: the data gives buckets a backlog");
+            }
+        }
+    }
+
+    fn b_key(p: &Period) -> String {
+        format!("{} .. {}", p.from, p.to)
     }
 
     #[tokio::test]

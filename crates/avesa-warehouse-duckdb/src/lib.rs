@@ -1054,6 +1054,7 @@ impl Warehouse for DuckDbWarehouse {
         self.api_read(move |conn| {
             let mut p = Params::default();
             let sql = aggregate_sql(&tenant, &q, &mut p);
+            let started = std::time::Instant::now();
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query(params_from_iter(p.0.clone()))?;
             let dims = q.group.len();
@@ -1080,6 +1081,14 @@ impl Warehouse for DuckDbWarehouse {
                     .collect::<DResult<Vec<_>>>()?;
                 out.push(avesa_warehouse::AggRow { key, values });
             }
+            // What each aggregate costs, with `AVESA_LOG=avesa_warehouse_duckdb=debug`.
+            tracing::debug!(
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                groups = out.len(),
+                %sql,
+                params = ?p.0,
+                "aggregate"
+            );
             avesa_warehouse::aggregate::finish(&mut out, &q);
             Ok(out)
         })

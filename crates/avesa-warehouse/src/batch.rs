@@ -7,11 +7,16 @@
 //! those that read the same rows with one query ([`fuse`]): same table, instant, filter
 //! and grouping, their measures side by side.
 //!
-//! Aggregates whose filters differ (this period and the previous one) are not fused: a
-//! filter the query keeps in its `WHERE` is applied by the engine's scan (DuckDB skips
-//! whole row groups by their date ranges), while the same filter moved into each
-//! measure's `FILTER (WHERE …)` is evaluated for every row of the table by every measure;
-//! measured at a million tickets, that costs more than the scans it saves (BENCHMARKS.md).
+//! Aggregates whose filters differ otherwise are not fused into measures: a filter the
+//! query keeps in its `WHERE` is applied by the engine's scan (DuckDB skips whole row
+//! groups by their date ranges), while the same filter moved into each measure's
+//! `FILTER (WHERE …)` is evaluated for every row of the table by every measure; measured
+//! at a million tickets, that costs more than the scans it saves (BENCHMARKS.md). One
+//! difference is fused all the same ([`fuse_ranges`]): aggregates whose filters differ
+//! only in the range of one date column, the ranges side by side without overlap (a
+//! period and the previous one, the buckets of a series), read the ranges' union in one
+//! scan, grouped first by which range a row falls in ([`Dim::Edges`] at the ranges'
+//! bounds): the `WHERE` still bounds the scan, and each row is read once.
 //!
 //! The fused queries of one call run one after another: a request holds one read permit
 //! of the API's read gate, and one query at a time is what that permit sizes. Each answer
@@ -22,7 +27,8 @@ use std::ops::Range;
 
 use avesa_model::TenantId;
 
-use crate::aggregate::{AggRow, Aggregate};
+use crate::aggregate::{AggRow, Aggregate, Cond, Dim};
+use crate::present::Cell;
 use crate::{Result, Warehouse, WarehouseError};
 
 /// The most measures one fused query computes; a larger group is split.
@@ -41,6 +47,9 @@ struct Part {
     index: usize,
     /// Its measures' columns in the fused answer.
     measures: Range<usize>,
+    /// With ranges fused: the first group key of its rows (its range's [`Dim::Edges`]
+    /// key), removed from its answer.
+    range: Option<i64>,
 }
 
 /// Can `b` share a query with `a`: same table, instant, filter (in any order) and
@@ -81,7 +90,7 @@ pub fn fuse(aggs: &[Aggregate]) -> Vec<Fused> {
                 .map(|m| {
                     let start = query.measures.len();
                     query.measures.extend(aggs[m].measures.iter().cloned());
-                    Part { index: m, measures: start..query.measures.len() }
+                    Part { index: m, measures: start..query.measures.len(), range: None }
                 })
                 .collect();
             Fused { query, parts }
@@ -100,17 +109,154 @@ impl Fused {
         self.parts
             .iter()
             .map(|p| {
-                let own = rows
+                let mut own: Vec<AggRow> = rows
                     .iter()
-                    .map(|r| AggRow {
-                        key: r.key.clone(),
-                        values: r.values[p.measures.clone()].to_vec(),
+                    .filter_map(|r| match p.range {
+                        None => Some(AggRow {
+                            key: r.key.clone(),
+                            values: r.values[p.measures.clone()].to_vec(),
+                        }),
+                        Some(k) if r.key.first() == Some(&Cell::Int(k)) => Some(AggRow {
+                            key: r.key[1..].to_vec(),
+                            values: r.values[p.measures.clone()].to_vec(),
+                        }),
+                        Some(_) => None,
                     })
                     .collect();
+                if p.range.is_some() {
+                    // What the aggregate alone answers: one row when ungrouped, even if
+                    // none of its range's rows exist.
+                    let mut alone = self.query.clone();
+                    alone.group.remove(0);
+                    alone.measures = alone.measures[p.measures.clone()].to_vec();
+                    crate::aggregate::finish(&mut own, &alone);
+                }
                 (p.index, own)
             })
             .collect()
     }
+}
+
+/// A range of microseconds, `[from, to)`.
+type Span = (i64, i64);
+
+/// If `a` and `b` differ only in one condition each, both a range of the same date column
+/// with both bounds: that column and their ranges.
+fn range_difference(a: &Aggregate, b: &Aggregate) -> Option<(&'static str, Span, Span)> {
+    if a.table != b.table
+        || a.as_of != b.as_of
+        || a.group != b.group
+        || a.top.is_some()
+        || b.top.is_some()
+        || a.filter.len() != b.filter.len()
+    {
+        return None;
+    }
+    let only = |x: &Aggregate, y: &Aggregate| -> Option<(&'static str, i64, i64)> {
+        let mut diff = x.filter.iter().filter(|c| !y.filter.contains(c));
+        match (diff.next(), diff.next()) {
+            (Some(Cond::Within { column, from: Some(f), to: Some(t) }), None) if f < t => {
+                Some((*column, *f, *t))
+            }
+            _ => None,
+        }
+    };
+    let (ca, fa, ta) = only(a, b)?;
+    let (cb, fb, tb) = only(b, a)?;
+    (ca == cb).then_some((ca, (fa, ta), (fb, tb)))
+}
+
+/// Merges fused queries that differ only in the range of one date column, their ranges
+/// side by side (see the module docs). Each merged query reads the ranges' union,
+/// grouped first by range; a query that fits no other stays as it is.
+pub fn fuse_ranges(fused: Vec<Fused>) -> Vec<Fused> {
+    // Groups of queries, each with its range, all differing from the first in it only.
+    let mut groups: Vec<(&'static str, Vec<(Fused, Span)>)> = Vec::new();
+    let mut out: Vec<Fused> = Vec::new();
+    'next: for f in fused {
+        for (column, g) in &mut groups {
+            let measures: usize = g.iter().map(|(x, _)| x.query.measures.len()).sum();
+            if measures + f.query.measures.len() > MAX_FUSED_MEASURES {
+                continue;
+            }
+            let Some((c, first, own)) = range_difference(&g[0].0.query, &f.query) else {
+                continue;
+            };
+            if g.len() > 1 && (c != *column || g[0].1 != first) {
+                continue;
+            }
+            let overlaps = |r: Span| own.0 < r.1 && r.0 < own.1;
+            if overlaps(first) || g[1..].iter().any(|(_, r)| overlaps(*r)) {
+                continue;
+            }
+            *column = c;
+            g[0].1 = first;
+            g.push((f, own));
+            continue 'next;
+        }
+        // Alone so far: its column and range are known when a second query joins.
+        let ranged = f
+            .query
+            .filter
+            .iter()
+            .any(|c| matches!(c, Cond::Within { from: Some(_), to: Some(_), .. }));
+        if ranged {
+            groups.push(("", vec![(f, (0, 0))]));
+        } else {
+            out.push(f);
+        }
+    }
+    for (column, mut g) in groups {
+        if g.len() == 1 {
+            out.extend(g.into_iter().map(|(f, _)| f));
+            continue;
+        }
+        g.sort_by_key(|(_, r)| *r);
+        // Runs of ranges side by side, each run one query.
+        let mut runs: Vec<Vec<(Fused, Span)>> = Vec::new();
+        for m in g {
+            match runs.last_mut() {
+                Some(run) if run.last().is_some_and(|(_, r)| r.1 == m.1.0) => run.push(m),
+                _ => runs.push(vec![m]),
+            }
+        }
+        for run in runs {
+            if run.len() == 1 {
+                out.extend(run.into_iter().map(|(f, _)| f));
+            } else {
+                out.push(merge_run(column, run));
+            }
+        }
+    }
+    out
+}
+
+/// One query for a run of queries whose ranges of `column` are side by side.
+fn merge_run(column: &'static str, run: Vec<(Fused, Span)>) -> Fused {
+    let (first, last) = (run[0].1.0, run[run.len() - 1].1.1);
+    let mut query = run[0].0.query.clone();
+    let own = Cond::Within { column, from: Some(first), to: Some(run[0].1.1) };
+    for c in &mut query.filter {
+        if *c == own {
+            *c = Cond::Within { column, from: Some(first), to: Some(last) };
+            break;
+        }
+    }
+    // Keys: 1 for the first range (its start is the first edge), 2 for the next …
+    let edges: Vec<i64> = run.iter().map(|(_, r)| r.0).collect();
+    query.group.insert(0, Dim::Edges { column, edges });
+    query.measures.clear();
+    let mut parts = Vec::new();
+    for (k, (f, _)) in run.into_iter().enumerate() {
+        let offset = query.measures.len();
+        query.measures.extend(f.query.measures.iter().cloned());
+        parts.extend(f.parts.into_iter().map(|p| Part {
+            index: p.index,
+            measures: p.measures.start + offset..p.measures.end + offset,
+            range: Some(k as i64 + 1),
+        }));
+    }
+    Fused { query, parts }
 }
 
 /// The answers to `aggs`, in order, each exactly what [`Warehouse::aggregate`] answers
@@ -124,7 +270,7 @@ pub async fn aggregate_all(
         a.check()?;
     }
     let mut out: Vec<Option<Vec<AggRow>>> = vec![None; aggs.len()];
-    for f in fuse(aggs) {
+    for f in fuse_ranges(fuse(aggs)) {
         let rows = wh.aggregate(tenant, &f.query).await?;
         for (i, rows) in f.split(&rows) {
             out[i] = Some(rows);
@@ -186,6 +332,66 @@ mod tests {
                 (3, vec![AggRow { key: vec![], values: vec![Some(5.0)] }]),
             ]
         );
+    }
+
+    #[test]
+    fn ranges_side_by_side_share_a_scan_grouped_by_range() {
+        let board = Cond::In(Col::Column("board"), vec!["Help Desk".into()]);
+        let agg = |from, to| {
+            let mut a = Aggregate::new(Tickets);
+            a.filter = vec![within("opened_at", from, to), board.clone()];
+            a.group = vec![Dim::Value(Col::Column("status"))];
+            a.measures = vec![Measure::new(Agg::Count)];
+            a
+        };
+        let mut median = agg(20, 30);
+        median.measures =
+            vec![Measure::new(Agg::Median(Expr::HoursBetween("opened_at", "closed_at")))];
+        // This period (two aggregates of the same rows), the previous one, the one before;
+        // and one that overlaps: it keeps its own scan.
+        let aggs = [agg(20, 30), agg(10, 20), median, agg(0, 10), agg(5, 15)];
+        let fused = fuse_ranges(fuse(&aggs));
+        assert_eq!(fused.len(), 2, "{fused:#?}");
+        let f = fused.iter().find(|f| f.parts.len() == 4).unwrap();
+        assert_eq!(f.query.filter, vec![within("opened_at", 0, 30), board.clone()]);
+        assert_eq!(
+            f.query.group,
+            vec![
+                Dim::Edges { column: "opened_at", edges: vec![0, 10, 20] },
+                Dim::Value(Col::Column("status")),
+            ]
+        );
+        assert!(fused.iter().any(|f| f.query == aggs[4]), "the overlapping one alone");
+        // Each member gets its range's rows, the range key removed; an empty range still
+        // answers (its groups are none).
+        let row = |k: i64, status: &str, values: Vec<Option<f64>>| AggRow {
+            key: vec![Cell::Int(k), Cell::Text(status.into())],
+            values,
+        };
+        let n = f.query.measures.len();
+        let answer = vec![
+            row(1, "New", vec![Some(1.0); n]),
+            row(3, "New", vec![Some(3.0); n]),
+            row(3, "Open", vec![Some(4.0); n]),
+        ];
+        let split: std::collections::BTreeMap<usize, Vec<AggRow>> =
+            f.split(&answer).into_iter().collect();
+        assert_eq!(split[&3].len(), 1, "the first range: key 1");
+        assert_eq!(split[&3][0].key, vec![Cell::Text("New".into())]);
+        assert_eq!(split[&0].len(), 2, "this period: key 3");
+        assert_eq!(split[&2].len(), 2);
+        assert!(split[&1].is_empty(), "the previous period has no rows");
+        // Ungrouped: an empty range still answers one row (a count of zero).
+        let mut total = agg(0, 10);
+        total.group.clear();
+        let mut before = total.clone();
+        before.filter[0] = within("opened_at", 10, 20);
+        let fused = fuse_ranges(fuse(&[total, before]));
+        assert_eq!(fused.len(), 1);
+        let split = fused[0]
+            .split(&[AggRow { key: vec![Cell::Int(1)], values: vec![Some(2.0), Some(2.0)] }]);
+        assert_eq!(split[1].1, vec![AggRow { key: vec![], values: vec![Some(0.0)] }]);
+        assert_eq!(split[0].1, vec![AggRow { key: vec![], values: vec![Some(2.0)] }]);
     }
 
     #[test]

@@ -903,6 +903,34 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
     cases.push(top.clone());
     top.top = Some(Top { measure: 0, descending: false, limit: 10 });
     cases.push(top);
+    // Periods side by side on the same filter (a period and the previous one, a series'
+    // buckets): answered together, they share one scan grouped by period.
+    let board = Cond::In(Col::Column("board"), vec!["Help Desk".into(), "Projects".into()]);
+    let within = |column, from: i64, to: i64| Cond::Within {
+        column,
+        from: Some(us(from * day)),
+        to: Some(us(to * day)),
+    };
+    for (from, to) in [(0, 4), (4, 9), (9, 30), (30, 31)] {
+        cases.push(q(
+            t,
+            vec![board.clone(), within("opened_at", from, to)],
+            vec![Dim::Value(Col::Column("status"))],
+            vec![
+                Measure::new(Agg::Count),
+                Measure::new(Agg::Median(Expr::HoursBetween("opened_at", "closed_at"))),
+            ],
+        ));
+        cases.push(q(
+            e,
+            vec![within("time_start", from, to)],
+            vec![],
+            vec![Measure::new(Agg::Sum(Expr::Number("actual_hours"))), Measure::new(Agg::Count)],
+        ));
+    }
+    // Overlapping ranges: each its own scan.
+    cases.push(q(e, vec![within("time_start", 2, 6)], vec![], vec![Measure::new(Agg::Count)]));
+    cases.push(q(e, vec![within("time_start", 5, 9)], vec![], vec![Measure::new(Agg::Count)]));
     let past: Vec<Aggregate> =
         cases.iter().map(|c| Aggregate { as_of: Some(at(day)), ..c.clone() }).collect();
     cases.extend(past);
