@@ -13,10 +13,11 @@
 //! `FILTER (WHERE …)` is evaluated for every row of the table by every measure; measured
 //! at a million tickets, that costs more than the scans it saves (BENCHMARKS.md). One
 //! difference is fused all the same ([`fuse_ranges`]): aggregates whose filters differ
-//! only in the range of one date column, the ranges side by side without overlap (a
-//! period and the previous one, the buckets of a series), read the ranges' union in one
-//! scan, grouped first by which range a row falls in ([`Dim::Edges`] at the ranges'
-//! bounds): the `WHERE` still bounds the scan, and each row is read once.
+//! only in the range of one date column, the ranges without overlap and near each other
+//! (a period and the previous one, the buckets of a series), read from the first range's
+//! start to the last one's end in one scan, grouped first by which range a row falls in
+//! ([`Dim::Edges`] at the ranges' bounds): the `WHERE` still bounds the scan, each row is
+//! read once, and the rows of a gap between ranges (no longer than either) are dropped.
 //!
 //! The fused queries of one call run one after another: a request holds one read permit
 //! of the API's read gate, and one query at a time is what that permit sizes. Each answer
@@ -167,8 +168,9 @@ fn range_difference(a: &Aggregate, b: &Aggregate) -> Option<(&'static str, Span,
 }
 
 /// Merges fused queries that differ only in the range of one date column, their ranges
-/// side by side (see the module docs). Each merged query reads the ranges' union,
-/// grouped first by range; a query that fits no other stays as it is.
+/// apart and near each other (see the module docs). Each merged query reads from the
+/// first range's start to the last one's end, grouped first by range; a query that fits
+/// no other stays as it is.
 pub fn fuse_ranges(fused: Vec<Fused>) -> Vec<Fused> {
     // Groups of queries, each with its range, all differing from the first in it only.
     let mut groups: Vec<(&'static str, Vec<(Fused, Span)>)> = Vec::new();
@@ -212,11 +214,17 @@ pub fn fuse_ranges(fused: Vec<Fused>) -> Vec<Fused> {
             continue;
         }
         g.sort_by_key(|(_, r)| *r);
-        // Runs of ranges side by side, each run one query.
+        // Runs of ranges near each other, each run one query: a gap between two ranges
+        // (a period to now and the previous one, which ends at the same time of day) is
+        // read too, and is worth it while it is no longer than either range.
         let mut runs: Vec<Vec<(Fused, Span)>> = Vec::new();
         for m in g {
+            let near = |r: &Span| {
+                let gap = m.1.0 - r.1;
+                gap <= (r.1 - r.0).min(m.1.1 - m.1.0)
+            };
             match runs.last_mut() {
-                Some(run) if run.last().is_some_and(|(_, r)| r.1 == m.1.0) => run.push(m),
+                Some(run) if run.last().is_some_and(|(_, r)| near(r)) => run.push(m),
                 _ => runs.push(vec![m]),
             }
         }
@@ -231,7 +239,7 @@ pub fn fuse_ranges(fused: Vec<Fused>) -> Vec<Fused> {
     out
 }
 
-/// One query for a run of queries whose ranges of `column` are side by side.
+/// One query for a run of queries whose ranges of `column` are apart and near each other.
 fn merge_run(column: &'static str, run: Vec<(Fused, Span)>) -> Fused {
     let (first, last) = (run[0].1.0, run[run.len() - 1].1.1);
     let mut query = run[0].0.query.clone();
@@ -242,18 +250,30 @@ fn merge_run(column: &'static str, run: Vec<(Fused, Span)>) -> Fused {
             break;
         }
     }
-    // Keys: 1 for the first range (its start is the first edge), 2 for the next …
-    let edges: Vec<i64> = run.iter().map(|(_, r)| r.0).collect();
+    // Edges at every range's start and at the end of one followed by a gap: a row's key
+    // is how many edges are at or before it, so each range's rows have the key of its
+    // start's position (plus one) and a gap's rows a key no range has.
+    let mut edges: Vec<i64> = Vec::with_capacity(2 * run.len());
+    for (i, (_, r)) in run.iter().enumerate() {
+        edges.push(r.0);
+        if run.get(i + 1).is_some_and(|(_, next)| next.0 > r.1) {
+            edges.push(r.1);
+        }
+    }
+    let keys: Vec<i64> = run
+        .iter()
+        .map(|(_, r)| edges.iter().position(|e| *e == r.0).map_or(0, |i| i as i64 + 1))
+        .collect();
     query.group.insert(0, Dim::Edges { column, edges });
     query.measures.clear();
     let mut parts = Vec::new();
-    for (k, (f, _)) in run.into_iter().enumerate() {
+    for ((f, _), key) in run.into_iter().zip(keys) {
         let offset = query.measures.len();
         query.measures.extend(f.query.measures.iter().cloned());
         parts.extend(f.parts.into_iter().map(|p| Part {
             index: p.index,
             measures: p.measures.start + offset..p.measures.end + offset,
-            range: Some(k as i64 + 1),
+            range: Some(key),
         }));
     }
     Fused { query, parts }
@@ -392,6 +412,34 @@ mod tests {
             .split(&[AggRow { key: vec![Cell::Int(1)], values: vec![Some(2.0), Some(2.0)] }]);
         assert_eq!(split[1].1, vec![AggRow { key: vec![], values: vec![Some(0.0)] }]);
         assert_eq!(split[0].1, vec![AggRow { key: vec![], values: vec![Some(2.0)] }]);
+    }
+
+    #[test]
+    fn ranges_with_a_short_gap_share_a_scan_and_the_gap_is_dropped() {
+        let agg = |from, to| {
+            let mut a = Aggregate::new(TimeEntries);
+            a.filter = vec![within("time_start", from, to)];
+            a.measures = vec![Measure::new(Agg::Sum(Expr::Number("actual_hours")))];
+            a
+        };
+        // A period to now and the previous one ending at the same time of day; and one
+        // far away.
+        let aggs = [agg(100, 130), agg(70, 95), agg(0, 10)];
+        let fused = fuse_ranges(fuse(&aggs));
+        assert_eq!(fused.len(), 2, "{fused:#?}");
+        let f = fused.iter().find(|f| f.parts.len() == 2).unwrap();
+        assert_eq!(f.query.filter, vec![within("time_start", 70, 130)]);
+        assert_eq!(
+            f.query.group,
+            vec![Dim::Edges { column: "time_start", edges: vec![70, 95, 100] }]
+        );
+        let row =
+            |k: i64, v: f64| AggRow { key: vec![Cell::Int(k)], values: vec![Some(v), Some(v)] };
+        // Key 2 is the gap.
+        let split: std::collections::BTreeMap<usize, Vec<AggRow>> =
+            f.split(&[row(1, 1.0), row(2, 2.0), row(3, 3.0)]).into_iter().collect();
+        assert_eq!(split[&1], vec![AggRow { key: vec![], values: vec![Some(1.0)] }]);
+        assert_eq!(split[&0], vec![AggRow { key: vec![], values: vec![Some(3.0)] }]);
     }
 
     #[test]

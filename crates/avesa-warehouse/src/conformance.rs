@@ -928,6 +928,15 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
             vec![Measure::new(Agg::Sum(Expr::Number("actual_hours"))), Measure::new(Agg::Count)],
         ));
     }
+    // Ranges with a gap between them (a period to now and the previous one).
+    for (from, to) in [(10, 12), (13, 15)] {
+        cases.push(q(
+            e,
+            vec![within("time_start", from, to)],
+            vec![Dim::Value(Col::Ref("member_id"))],
+            vec![Measure::new(Agg::Sum(Expr::Number("actual_hours")))],
+        ));
+    }
     // Overlapping ranges: each its own scan.
     cases.push(q(e, vec![within("time_start", 2, 6)], vec![], vec![Measure::new(Agg::Count)]));
     cases.push(q(e, vec![within("time_start", 5, 9)], vec![], vec![Measure::new(Agg::Count)]));
