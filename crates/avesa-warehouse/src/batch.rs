@@ -18,6 +18,8 @@
 //! start to the last one's end in one scan, grouped first by which range a row falls in
 //! ([`Dim::Edges`] at the ranges' bounds): the `WHERE` still bounds the scan, each row is
 //! read once, and the rows of a gap between ranges (no longer than either) are dropped.
+//! Not when grouped by ids or references (tickets, contacts: possibly many groups, whose
+//! sum over the ranges could pass the limit on groups that each keeps alone).
 //!
 //! The fused queries of one call run one after another: a request holds one read permit
 //! of the API's read gate, and one query at a time is what that permit sizes. Each answer
@@ -28,7 +30,7 @@ use std::ops::Range;
 
 use avesa_model::TenantId;
 
-use crate::aggregate::{AggRow, Aggregate, Cond, Dim};
+use crate::aggregate::{AggRow, Aggregate, Col, Cond, Dim};
 use crate::present::Cell;
 use crate::{Result, Warehouse, WarehouseError};
 
@@ -144,9 +146,13 @@ type Span = (i64, i64);
 /// If `a` and `b` differ only in one condition each, both a range of the same date column
 /// with both bounds: that column and their ranges.
 fn range_difference(a: &Aggregate, b: &Aggregate) -> Option<(&'static str, Span, Span)> {
+    // Groups by ids or references (tickets, contacts) can be many: merged, several
+    // aggregates' groups could pass the limit on groups that each keeps alone.
+    let many = |d: &Dim| matches!(d, Dim::Value(Col::Id | Col::Ref(_)));
     if a.table != b.table
         || a.as_of != b.as_of
         || a.group != b.group
+        || a.group.iter().any(many)
         || a.top.is_some()
         || b.top.is_some()
         || a.filter.len() != b.filter.len()
@@ -382,6 +388,13 @@ mod tests {
             ]
         );
         assert!(fused.iter().any(|f| f.query == aggs[4]), "the overlapping one alone");
+        // Grouped by a reference (possibly many groups): each period keeps its own scan.
+        let by_company = |from, to| {
+            let mut a = agg(from, to);
+            a.group = vec![Dim::Value(Col::Ref("company_id"))];
+            a
+        };
+        assert_eq!(fuse_ranges(fuse(&[by_company(0, 10), by_company(10, 20)])).len(), 2);
         // Each member gets its range's rows, the range key removed; an empty range still
         // answers (its groups are none).
         let row = |k: i64, status: &str, values: Vec<Option<f64>>| AggRow {

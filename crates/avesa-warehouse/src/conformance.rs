@@ -933,7 +933,7 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
         cases.push(q(
             e,
             vec![within("time_start", from, to)],
-            vec![Dim::Value(Col::Ref("member_id"))],
+            vec![Dim::Value(Col::Column("billable_option"))],
             vec![Measure::new(Agg::Sum(Expr::Number("actual_hours")))],
         ));
     }
