@@ -219,14 +219,21 @@ const MISSING: &str = "missing";
 /// without an opening date) and not closed, or closed at or after it. This holds for any
 /// past instant from the current data alone, including instants before the first sync.
 pub fn open_at(at: i64) -> Cond {
+    open_at_some(at, at)
+}
+
+/// The tickets open at some instant of the instants from `first` to `last` (a backlog at several):
+/// opened before the last (or without an opening date), and not closed, or closed at or
+/// after the first. With `first == last`, [`open_at`].
+pub fn open_at_some(first: i64, last: i64) -> Cond {
     Cond::All(vec![
         Cond::Any(vec![
             Cond::IsNull(Col::Column("opened_at")),
-            Cond::Within { column: "opened_at", from: None, to: Some(at) },
+            Cond::Within { column: "opened_at", from: None, to: Some(last) },
         ]),
         Cond::Any(vec![
             Cond::negate(Cond::Is("closed", true)),
-            Cond::Within { column: "closed_at", from: Some(at), to: None },
+            Cond::Within { column: "closed_at", from: Some(first), to: None },
         ]),
     ])
 }

@@ -1110,17 +1110,7 @@ impl BacklogScan {
         let mut agg = Aggregate::new(Tickets);
         agg.as_of = self.as_of.map(as_of_naive);
         agg.filter = self.conds.clone();
-        // Open at some instant: opened before the last, not closed before the first.
-        agg.filter.push(Cond::All(vec![
-            Cond::Any(vec![
-                Cond::IsNull(Col::Column("opened_at")),
-                Cond::Within { column: "opened_at", from: None, to: Some(last) },
-            ]),
-            Cond::Any(vec![
-                Cond::negate(Cond::Is("closed", true)),
-                Cond::Within { column: "closed_at", from: Some(first), to: None },
-            ]),
-        ]));
+        agg.filter.push(crate::filters::open_at_some(first, last));
         agg.group = vec![
             Dim::Edges { column: "opened_at", edges: self.ends.clone() },
             Dim::Edges { column: "closed_at", edges: self.ends.clone() },
