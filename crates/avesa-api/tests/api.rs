@@ -267,6 +267,9 @@ impl Warehouse for MemWarehouse {
     ) -> Result<Vec<avesa_warehouse::AggRow>, WarehouseError> {
         Err(WarehouseError::Engine("no aggregates in this test warehouse".into()))
     }
+    async fn reorder(&self, _: &TenantId, _: CanonicalTable) -> Result<u64, WarehouseError> {
+        Err(WarehouseError::Engine("read-only test warehouse".into()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------

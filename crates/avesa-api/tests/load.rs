@@ -111,6 +111,9 @@ impl Warehouse for SlowWarehouse {
         // It holds no rows.
         Ok(0)
     }
+    async fn reorder(&self, _: &TenantId, _: CanonicalTable) -> Result<u64, WarehouseError> {
+        Ok(0)
+    }
     async fn aggregate(
         &self,
         _: &TenantId,

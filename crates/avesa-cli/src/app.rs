@@ -643,6 +643,7 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         chunk_budget: p.chunk_budget,
         partitions: p.partitions,
         partition_records: p.partition_records,
+        reorder_after: p.reorder_after,
     }
 }
 

@@ -280,6 +280,13 @@ pub const KEYS: &[Key] = &[
         "records per partition when a table is split",
     ),
     key(
+        "pipeline.reorder_after",
+        "AVESA_REORDER_AFTER",
+        Kind::Number,
+        "a whole number of versions (0: never reorder)",
+        "versions a table's run writes before the warehouse rewrites the tenant's rows of it in date order",
+    ),
+    key(
         "pipeline.chunk_budget_secs",
         "AVESA_CHUNK_BUDGET_SECS",
         Kind::Number,
@@ -570,6 +577,9 @@ pub struct PipelineSettings {
     /// A table is split into partitions of about this many records when it has at least
     /// two partitions' worth to read.
     pub partition_records: usize,
+    /// A table's run that writes at least this many versions ends with the warehouse
+    /// rewriting the tenant's rows of that table in date order (0: never).
+    pub reorder_after: u64,
     pub webhook_url: Option<String>,
 }
 
@@ -686,6 +696,7 @@ impl Resolved {
             "pipeline.chunk_budget_secs" => s.pipeline.chunk_budget.as_secs().to_string(),
             "pipeline.partitions" => s.pipeline.partitions.to_string(),
             "pipeline.partition_records" => s.pipeline.partition_records.to_string(),
+            "pipeline.reorder_after" => s.pipeline.reorder_after.to_string(),
             "pipeline.webhook_url" => text(s.pipeline.webhook_url.as_deref().unwrap_or("")),
             "duckdb.memory_limit" => text(&s.duckdb.memory_limit),
             "metrics.tenant_label" => s.metrics.tenant_label.to_string(),
@@ -811,6 +822,7 @@ struct RawPipeline {
     chunk_budget_secs: u64,
     partitions: u64,
     partition_records: u64,
+    reorder_after: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook_url: Option<String>,
 }
@@ -864,6 +876,7 @@ impl Default for Raw {
                 chunk_budget_secs: 60,
                 partitions: 4,
                 partition_records: 25_000,
+                reorder_after: 100_000,
                 webhook_url: None,
             },
             duckdb: RawDuckDb { memory_limit: "256MB".into() },
@@ -1344,6 +1357,7 @@ fn check(
             chunk_budget: Duration::from_secs(p.chunk_budget_secs),
             partitions: usize_of(p.partitions),
             partition_records: usize_of(p.partition_records),
+            reorder_after: p.reorder_after,
             webhook_url,
         },
         duckdb: DuckDbSettings {

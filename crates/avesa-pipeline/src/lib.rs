@@ -83,6 +83,11 @@ pub struct PipelineOptions {
     /// A table read by an updated-at cursor with at least two partitions' worth to read
     /// is split into partitions of about this many records ([`partition`]).
     pub partition_records: usize,
+    /// A table's run that writes at least this many versions ends with
+    /// [`Warehouse::reorder`](avesa_warehouse::Warehouse::reorder) of the tenant's rows of
+    /// that table (0: never): partitions read side by side land interleaved, and a
+    /// period's scan then reads most of the table.
+    pub reorder_after: u64,
 }
 
 impl Default for PipelineOptions {
@@ -97,6 +102,7 @@ impl Default for PipelineOptions {
             chunk_budget: std::time::Duration::from_secs(60),
             partitions: 4,
             partition_records: 25_000,
+            reorder_after: 100_000,
         }
     }
 }

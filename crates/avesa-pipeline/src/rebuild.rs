@@ -123,6 +123,7 @@ impl Pipeline {
             }
         }
         done.versions = self.warehouse.version_count(tenant, table).await?;
+        self.reorder_after(tenant, table, done.versions).await;
         tracing::info!(
             tenant = %tenant,
             %table,

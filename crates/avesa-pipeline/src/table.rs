@@ -150,6 +150,11 @@ impl Pipeline {
         let mut out = TableOutcome::empty(&job.key);
         let result = self.sync_table_inner(run_id, &job, full, &mut out).await;
         out.concurrency = in_flight.map_or(0, |w| w.peak());
+        if let Some(m) = &job.mapping
+            && !self.stopping(&job)
+        {
+            self.reorder_after(&job.key.tenant_id, m.canonical_table, out.versions_inserted).await;
+        }
         if let Err(e) = result {
             let class = e.class();
             if e.is_bug() {
@@ -248,6 +253,37 @@ impl Pipeline {
             out.versions_inserted += gone;
         }
         Ok(())
+    }
+
+    /// After a run that wrote `written` versions of `table` (at least
+    /// [`PipelineOptions::reorder_after`]), the warehouse rewrites the tenant's rows of it
+    /// in date order ([`Warehouse::reorder`]). Only a speed-up of later reads: a failure
+    /// is logged, and the run's outcome stays what it was.
+    ///
+    /// [`PipelineOptions::reorder_after`]: crate::PipelineOptions::reorder_after
+    /// [`Warehouse::reorder`]: avesa_warehouse::Warehouse::reorder
+    pub(crate) async fn reorder_after(
+        &self,
+        tenant: &avesa_model::TenantId,
+        table: avesa_model::CanonicalTable,
+        written: u64,
+    ) {
+        if self.opts.reorder_after == 0 || written < self.opts.reorder_after {
+            return;
+        }
+        // DuckDB's work, like a chunk's: under the same bound.
+        let _slot = self.chunk_slots.acquire().await.expect("semaphore never closed");
+        let started = Instant::now();
+        match self.warehouse.reorder(tenant, table).await {
+            Ok(rows) => tracing::info!(
+                %table,
+                written,
+                rows,
+                ms = started.elapsed().as_millis() as u64,
+                "table reordered by date"
+            ),
+            Err(e) => tracing::warn!(%table, error = %e, "reordering the table failed"),
+        }
     }
 
     /// Where `job` begins, by [`start_of`]: the chunk to run (an unfinished one resumed

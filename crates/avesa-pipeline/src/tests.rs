@@ -705,6 +705,7 @@ async fn partitioned(vendor: Arc<FakeVendor>) -> Rig {
     Rig::with(vendor, |o| {
         o.partitions = 4;
         o.partition_records = 40;
+        o.reorder_after = 150;
     })
     .await
 }
@@ -732,6 +733,9 @@ async fn a_big_table_is_read_in_partitions_side_by_side() {
     let per_part: u64 =
         chunks.iter().filter(|c| c.key.table.contains("@part-")).map(|c| c.counts.records).sum();
     assert_eq!(per_part, 200);
+    // Partitions land interleaved: a run that wrote this much has the warehouse put the
+    // tenant's rows back in date order, once.
+    assert_eq!(rig.warehouse.reorders(), [("acme".to_owned(), CanonicalTable::Tickets)]);
     // Sized from count probes: about a quarter each, though the records lie years
     // before AVESA's clock (the probes narrow to where they are).
     for p in &parts {
@@ -750,6 +754,7 @@ async fn a_big_table_is_read_in_partitions_side_by_side() {
     rig.vendor.upsert(17, 250, "second");
     assert_eq!(rig.run(false).await.tables[0].records, 1);
     assert_eq!(rig.versions().await, 201);
+    assert_eq!(rig.warehouse.reorders().len(), 1, "small runs leave the order alone");
 }
 
 #[tokio::test]

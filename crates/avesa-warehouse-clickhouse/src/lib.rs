@@ -1090,6 +1090,12 @@ impl Warehouse for ClickHouseWarehouse {
         self.query("SELECT 1 AS ok").await.map(|_| ())
     }
 
+    /// A MergeTree keeps each part sorted by its key, tenant first, and merges parts in
+    /// the background: there is no insertion order to undo.
+    async fn reorder(&self, _tenant: &TenantId, _table: CanonicalTable) -> Result<u64> {
+        Ok(0)
+    }
+
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
         q.check()?;
         let table = q.table;

@@ -31,6 +31,8 @@ use chrono::NaiveDateTime;
 use duckdb::types::{TimeUnit, Value, ValueRef};
 use duckdb::{Connection, params_from_iter};
 
+mod reorder;
+
 /// An error inside this crate: DuckDB's own, or one of the seam's.
 #[derive(Debug, thiserror::Error)]
 enum Error {
@@ -201,6 +203,7 @@ impl DuckDbWarehouse {
                      SELECT * FROM {name} WHERE is_current AND NOT is_deleted;"
             ))?;
         }
+        reorder::drop_leftovers(&conn)?;
         let reader_source = conn.try_clone()?;
         Ok(Self {
             writer: Arc::new(Mutex::new(conn)),
@@ -231,6 +234,31 @@ impl DuckDbWarehouse {
         })
         .await
         .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
+    }
+
+    /// [`Warehouse::reorder`], sorting `slice_rows` at a time, with `between` run after the
+    /// sort and before the swap.
+    async fn reorder_with(
+        &self,
+        tenant: &TenantId,
+        table: CanonicalTable,
+        slice_rows: u64,
+        between: impl FnOnce() + Send + 'static,
+    ) -> Result<u64> {
+        let (source, writer) = (self.reader_source.clone(), self.writer.clone());
+        let tenant = tenant.as_str().to_owned();
+        tokio::task::spawn_blocking(move || {
+            lower_thread_priority();
+            let reader = source
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .try_clone()
+                .map_err(Error::from)?;
+            reorder::reorder_blocking(&reader, &writer, table, &tenant, slice_rows, between)
+        })
+        .await
+        .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
+        .map_err(WarehouseError::from)
     }
 
     /// A read without a deadline (the pipeline's own reads).
@@ -1011,6 +1039,10 @@ impl Warehouse for DuckDbWarehouse {
         .await
     }
 
+    async fn reorder(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        self.reorder_with(tenant, table, reorder::SLICE_ROWS, || ()).await
+    }
+
     async fn purge(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
         let tenant = tenant.as_str().to_owned();
         self.blocking(move |c| {
@@ -1198,6 +1230,129 @@ mod tests {
         assert_eq!(old["summary"], "old");
         assert!(old["reopen_count"].is_null(), "{old:?}");
         assert!(old["number"].is_null(), "{old:?}");
+    }
+
+    /// The tenant's time entries in the order DuckDB stores them (a plain scan keeps it).
+    async fn stored_order(w: &DuckDbWarehouse, tenant: &str) -> Vec<(String, Option<i64>)> {
+        let tenant = tenant.to_owned();
+        w.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT source_id, epoch_us(time_start) FROM time_entries WHERE tenant_id = $1",
+            )?;
+            let rows = stmt
+                .query_map([&tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap()
+    }
+
+    fn entries(
+        tenant: &'static str,
+        n: usize,
+        updated: i64,
+    ) -> Vec<avesa_warehouse::conformance::Row> {
+        use avesa_warehouse::conformance::Row;
+        (0..n)
+            .map(|i| {
+                let r = Row::new(tenant, &i.to_string(), updated).float("actual_hours", 1.0);
+                // Dates out of order, repeated, and some missing.
+                if i % 11 == 5 { r } else { r.time("time_start", ((i * 37) % 23) as i64 * 3600) }
+            })
+            .collect()
+    }
+
+    /// A reorder writes the tenant's rows in date order (rows without a date last), slice
+    /// by slice, and leaves another tenant's rows as they were.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reorder_stores_the_tenants_rows_in_date_order() {
+        use avesa_warehouse::conformance::batch;
+        let w = DuckDbWarehouse::in_memory().unwrap();
+        let t = CanonicalTable::TimeEntries;
+        w.apply(t, batch(t, &entries("alpha", 60, 10))).await.unwrap();
+        w.apply(t, batch(t, &entries("beta", 20, 10))).await.unwrap();
+        // A second version of some: two versions of a key, both kept.
+        w.apply(t, batch(t, &entries("alpha", 15, 20))).await.unwrap();
+        let beta_before = stored_order(&w, "beta").await;
+        let before = stored_order(&w, "alpha").await;
+        let dates = |rows: &[(String, Option<i64>)]| rows.iter().map(|r| r.1).collect::<Vec<_>>();
+        let mut want = dates(&before);
+        want.sort_by_key(|d| (d.is_none(), *d));
+        assert_ne!(dates(&before), want, "the fixture starts out of order");
+        let alpha = TenantId::new("alpha").unwrap();
+        // Slices of 7 rows: many slices, with dates repeated across their edges.
+        let n = w.reorder_with(&alpha, t, 7, || ()).await.unwrap();
+        assert_eq!(n, 75);
+        let after = stored_order(&w, "alpha").await;
+        assert_eq!(dates(&after), want);
+        let ids = |rows: &[(String, Option<i64>)]| {
+            let mut v: Vec<_> = rows.iter().map(|r| r.0.clone()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&after), ids(&before), "every version once");
+        assert_eq!(stored_order(&w, "beta").await, beta_before);
+        // A reference table has no order to restore; an unknown tenant, no rows.
+        assert_eq!(w.reorder(&alpha, CanonicalTable::Companies).await.unwrap(), 0);
+        assert_eq!(w.reorder(&TenantId::new("nobody").unwrap(), t).await.unwrap(), 0);
+        // Applies go on as before: a new version re-links the moved ones.
+        w.apply(t, batch(t, &entries("alpha", 3, 30))).await.unwrap();
+        let id = avesa_warehouse::EntityId { service: "connectwise".into(), source_id: "1".into() };
+        let history = w.history(&alpha, t, &id).await.unwrap();
+        assert_eq!(history.len(), 3);
+        assert_eq!(w.version_count(&alpha, t).await.unwrap(), 78);
+    }
+
+    /// Rows that change between the sort and the swap are not overwritten: the reorder
+    /// gives up, the change stays, and no staging table is left behind; one a crash left
+    /// behind is dropped when the file opens again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reorder_gives_up_when_the_rows_change_meanwhile() {
+        use avesa_warehouse::conformance::batch;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.duckdb");
+        let w = DuckDbWarehouse::open(&path, &DuckDbOptions::default()).unwrap();
+        let t = CanonicalTable::TimeEntries;
+        w.apply(t, batch(t, &entries("alpha", 40, 10))).await.unwrap();
+        let alpha = TenantId::new("alpha").unwrap();
+        let writer = w.writer.clone();
+        let n = w
+            .reorder_with(&alpha, t, 1000, move || {
+                let c = writer.lock().unwrap();
+                // What an apply that replaces a version with a later extraction does.
+                c.execute_batch(
+                    "UPDATE time_entries SET actual_hours = 2.0, record_hash = 'later', \
+                     extracted_at = extracted_at + INTERVAL 1 HOUR \
+                     WHERE tenant_id = 'alpha' AND source_id = '3'",
+                )
+                .unwrap();
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        let id = avesa_warehouse::EntityId { service: "connectwise".into(), source_id: "3".into() };
+        let r = w.get(&alpha, t, &id, None).await.unwrap().unwrap();
+        assert_eq!(r["actual_hours"], 2.0);
+        let staging = || {
+            let c = Connection::open(&path).unwrap();
+            c.query_row(
+                "SELECT count(*) FROM information_schema.tables WHERE starts_with(table_name, '_reorder_')",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+        };
+        w.writer
+            .lock()
+            .unwrap()
+            .execute_batch("CREATE TABLE _reorder_time_entries_99 (x INT)")
+            .unwrap();
+        drop(w);
+        assert_eq!(staging(), 1);
+        let w = DuckDbWarehouse::open(&path, &DuckDbOptions::default()).unwrap();
+        drop(w);
+        assert_eq!(staging(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

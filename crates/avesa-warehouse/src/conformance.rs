@@ -47,6 +47,7 @@ macro_rules! warehouse_conformance {
             bad_requests_are_client_errors,
             scd2_matches_the_reference_model,
             apply_is_idempotent_and_order_independent,
+            reordering_changes_no_answer,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -1522,4 +1523,150 @@ pub async fn apply_is_idempotent_and_order_independent(open: impl Open) {
             "seed {seed}: order or repetition changed the table"
         );
     }
+}
+
+/// A reorder changes no answer (lists in every order, records now and as of the past,
+/// histories, aggregates, counts), of the tenant reordered or of another, and applies
+/// after it re-link versions as before: the backend answers what the reference answers
+/// before the reorder, after it, and after more versions arrive.
+pub async fn reordering_changes_no_answer(open: impl Open) {
+    use crate::aggregate::*;
+    let (_g, wh) = open.open().await;
+    let wh = wh.as_ref();
+    let reference = MemoryWarehouse::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5017);
+    let day = 86_400;
+    let ticket = |rng: &mut rand::rngs::StdRng, tenant: &'static str, id: usize, updated: i64| {
+        let mut r = Row::new(tenant, &id.to_string(), updated)
+            .text("summary", ["Printer jam", "VPN down", "password reset"][id % 3])
+            .text("status", ["New", "Closed", "In Progress"][rng.gen_range(0..3)]);
+        if rng.gen_bool(0.9) {
+            r = r.time("opened_at", rng.gen_range(0..30 * day));
+        }
+        if rng.gen_bool(0.5) {
+            r = r.flag("closed", true).time("closed_at", 30 * day + rng.gen_range(0..30 * day));
+        }
+        if rng.gen_bool(0.1) {
+            r = r.deleted();
+        }
+        r
+    };
+    let entry = |rng: &mut rand::rngs::StdRng, tenant: &'static str, id: usize, updated: i64| {
+        let mut r = Row::new(tenant, &id.to_string(), updated)
+            .float("actual_hours", [0.25, 1.0, 2.5][id % 3])
+            .text("member_id", ["7", "8"][id % 2]);
+        if rng.gen_bool(0.95) {
+            r = r.time("time_start", rng.gen_range(0..60 * day));
+        }
+        r
+    };
+    let tables = [CanonicalTable::Tickets, CanonicalTable::TimeEntries];
+    let mut batches: Vec<(CanonicalTable, Vec<Row>)> = Vec::new();
+    for (table, make) in tables
+        .iter()
+        .zip([&ticket as &dyn Fn(&mut rand::rngs::StdRng, &'static str, usize, i64) -> Row, &entry])
+    {
+        for updated in [100, 200] {
+            let rows: Vec<Row> = (0..90)
+                .filter(|i| updated == 100 || i % 3 == 0)
+                .map(|i| make(&mut rng, if i % 5 == 0 { "beta" } else { "alpha" }, i, updated))
+                .collect();
+            batches.push((*table, rows));
+        }
+    }
+    for (table, rows) in &batches {
+        for w in [wh, &reference as &dyn Warehouse] {
+            apply(w, *table, rows).await;
+        }
+    }
+    let us = micros;
+    let check = async |stage: &str| {
+        for tn in ["alpha", "beta"] {
+            let tid = tenant(tn);
+            for table in tables {
+                let what = |q: &str| format!("{stage}: {tn} {table} {q}");
+                assert_eq!(
+                    wh.version_count(&tid, table).await.unwrap(),
+                    reference.version_count(&tid, table).await.unwrap(),
+                    "{}",
+                    what("versions")
+                );
+                let sorts: &[&str] = match table {
+                    CanonicalTable::Tickets => &["opened_at", "closed_at", "summary", "status"],
+                    _ => &["time_start", "actual_hours"],
+                };
+                for sort in sorts {
+                    for as_of in [None, Some(at(150))] {
+                        let q = ListQuery {
+                            sort: Some((*sort).into()),
+                            as_of,
+                            page_size: 500,
+                            ..Default::default()
+                        };
+                        let got = wh.list(&tid, table, &q).await.unwrap();
+                        let want = reference.list(&tid, table, &q).await.unwrap();
+                        assert_eq!(got.items, want.items, "{}", what(&format!("{q:?}")));
+                    }
+                }
+                for i in (0..90).step_by(7) {
+                    let eid = EntityId { service: "connectwise".into(), source_id: i.to_string() };
+                    assert_eq!(
+                        wh.history(&tid, table, &eid).await.unwrap(),
+                        reference.history(&tid, table, &eid).await.unwrap(),
+                        "{}",
+                        what(&format!("history of {i}"))
+                    );
+                }
+            }
+            let periods = [(0, 10), (10, 40), (40, 70), (0, 70)];
+            for (column, table) in
+                [("opened_at", CanonicalTable::Tickets), ("closed_at", CanonicalTable::Tickets)]
+                    .into_iter()
+                    .chain([("time_start", CanonicalTable::TimeEntries)])
+            {
+                for (from, to) in periods {
+                    for as_of in [None, Some(at(150))] {
+                        let q = Aggregate {
+                            table,
+                            as_of,
+                            filter: vec![Cond::Within {
+                                column,
+                                from: Some(us(from * day)),
+                                to: Some(us(to * day)),
+                            }],
+                            group: vec![Dim::Value(Col::Service)],
+                            measures: vec![Measure::new(Agg::Count)],
+                            top: None,
+                        };
+                        assert_eq!(
+                            wh.aggregate(&tid, &q).await.unwrap(),
+                            reference.aggregate(&tid, &q).await.unwrap(),
+                            "{stage}: {tn} {q:?}"
+                        );
+                    }
+                }
+            }
+        }
+    };
+    check("before the reorder").await;
+    let alpha = tenant("alpha");
+    for table in CanonicalTable::ALL {
+        let versions = wh.version_count(&alpha, table).await.unwrap();
+        let n = wh.reorder(&alpha, table).await.unwrap();
+        assert!(n == 0 || n == versions, "{table}: rewrote {n} of {versions} versions");
+    }
+    check("after the reorder").await;
+    // More versions of records the reorder moved, and new records.
+    for table in tables {
+        let make: &dyn Fn(&mut rand::rngs::StdRng, &'static str, usize, i64) -> Row =
+            if table == CanonicalTable::Tickets { &ticket } else { &entry };
+        let rows: Vec<Row> = (40..120)
+            .filter(|i| i % 2 == 0)
+            .map(|i| make(&mut rng, if i % 5 == 0 { "beta" } else { "alpha" }, i, 300))
+            .collect();
+        for w in [wh, &reference as &dyn Warehouse] {
+            apply(w, table, &rows).await;
+        }
+    }
+    check("after applies that follow the reorder").await;
 }

@@ -124,4 +124,12 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Groups and measures of the tenant's rows of one table ([`aggregate`]): what every
     /// analytics figure is computed from.
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>>;
+    /// Rewrites the tenant's versions of `table` in the order analytics read them by (the
+    /// table's dates), so that a scan of one period skips the rest of the table: rows
+    /// land in the order they were read, and partitions read side by side land
+    /// interleaved. Changes no answer of any read, and applies after it behave as before.
+    /// Returns the versions rewritten: 0 when there was nothing to do, when the backend
+    /// keeps its own order (ClickHouse sorts by its key as it merges), or when the
+    /// tenant's rows changed while it ran (a later reorder tries again).
+    async fn reorder(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64>;
 }

@@ -39,11 +39,18 @@ type Versions = BTreeMap<i64, Version>;
 #[derive(Debug, Default)]
 pub struct MemoryWarehouse {
     tables: Mutex<BTreeMap<CanonicalTable, BTreeMap<Key, Versions>>>,
+    reorders: Mutex<Vec<(String, CanonicalTable)>>,
 }
 
 impl MemoryWarehouse {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The (tenant, table) of every [`Warehouse::reorder`] asked of it, in order: what a
+    /// pipeline's tests check it asks for.
+    pub fn reorders(&self) -> Vec<(String, CanonicalTable)> {
+        self.reorders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -500,6 +507,13 @@ impl Warehouse for MemoryWarehouse {
             keep
         });
         Ok(removed)
+    }
+
+    /// The reference keeps no order worth changing; it notes the request.
+    async fn reorder(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
+        let mut asked = self.reorders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        asked.push((tenant.as_str().to_owned(), table));
+        Ok(0)
     }
 
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
