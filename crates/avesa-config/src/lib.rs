@@ -876,7 +876,7 @@ impl Default for Raw {
                 chunk_budget_secs: 60,
                 partitions: 4,
                 partition_records: 25_000,
-                reorder_after: 0,
+                reorder_after: 100_000,
                 webhook_url: None,
             },
             duckdb: RawDuckDb { memory_limit: "256MB".into() },

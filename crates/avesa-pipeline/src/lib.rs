@@ -102,7 +102,7 @@ impl Default for PipelineOptions {
             chunk_budget: std::time::Duration::from_secs(60),
             partitions: 4,
             partition_records: 25_000,
-            reorder_after: 0,
+            reorder_after: 100_000,
         }
     }
 }

@@ -1355,6 +1355,47 @@ mod tests {
         assert_eq!(staging(), 0);
     }
 
+    /// A reorder of more rows than one slice, in a file, beside another tenant's rows,
+    /// keeps every row (DuckDB 2.0.0 inserted nothing after deleting more than about half
+    /// a million rows in one transaction; 2.0.1 fixed it, and this guards the upgrade).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reorder_of_many_rows_keeps_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let w =
+            DuckDbWarehouse::open(dir.path().join("w.duckdb"), &DuckDbOptions::default()).unwrap();
+        w.writer
+            .lock()
+            .unwrap()
+            .execute_batch(
+                "INSERT INTO time_entries (tenant_id, source_service, source_id, time_start, \
+                   valid_from, is_current, is_deleted, record_hash, extracted_at)
+                 SELECT CASE WHEN i % 8 = 0 THEN 'beta' ELSE 'alpha' END, 'connectwise', i::VARCHAR,
+                        TIMESTAMP '2024-01-01' + to_seconds((i * 7919) % 60000000),
+                        TIMESTAMP '2024-01-01', true, false, 'h', TIMESTAMP '2024-06-01'
+                 FROM range(800000) t(i)",
+            )
+            .unwrap();
+        let alpha = TenantId::new("alpha").unwrap();
+        let n = w.reorder(&alpha, CanonicalTable::TimeEntries).await.unwrap();
+        assert_eq!(n, 700_000);
+        let (rows, out_of_order, beta) = w
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FILTER (tenant_id = 'alpha'),
+                            count(*) FILTER (tenant_id = 'alpha' AND prev > time_start),
+                            count(*) FILTER (tenant_id = 'beta')
+                     FROM (SELECT tenant_id, time_start, lag(time_start) OVER (
+                               PARTITION BY tenant_id ORDER BY rowid) AS prev
+                           FROM time_entries)",
+                    [],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows, out_of_order, beta), (700_000, 0, 100_000));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_past_its_deadline_is_interrupted_in_the_engine() {
         let w = DuckDbWarehouse::in_memory().unwrap();

@@ -89,14 +89,9 @@ pub(crate) fn reorder_blocking(
     let Some(key) = layout_key(table) else { return Ok(0) };
     let name = table.name();
     let staging = format!("{STAGING_PREFIX}{name}_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let sorted = sort_into(reader, name, key, tenant, &staging, slice_rows.max(1));
-    let (rows, print) = match sorted {
-        Ok(Some(p)) => p,
-        Ok(None) => return Ok(0),
-        Err(e) => {
-            let _ = reader.execute_batch(&format!("ROLLBACK; DROP TABLE IF EXISTS {staging}"));
-            return Err(e);
-        }
+    let Some((rows, print)) = sort_into(reader, name, key, tenant, &staging, slice_rows.max(1))?
+    else {
+        return Ok(0);
     };
     between();
     let conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -108,7 +103,8 @@ pub(crate) fn reorder_blocking(
 }
 
 /// Sorts a snapshot of the tenant's rows into `staging`, slice by slice, in one
-/// transaction; returns the snapshot's fingerprint, or `None` for no rows.
+/// transaction; returns the snapshot's fingerprint, or `None` for no rows. On an error
+/// the transaction rolls back: no staging table is left.
 fn sort_into(
     conn: &Connection,
     name: &str,
@@ -118,9 +114,28 @@ fn sort_into(
     slice_rows: u64,
 ) -> DResult<Option<(i64, u64)>> {
     conn.execute_batch("BEGIN TRANSACTION")?;
+    match sort_in_transaction(conn, name, key, tenant, staging, slice_rows) {
+        Ok(Some(print)) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(Some(print))
+        }
+        other => {
+            let _ = conn.execute_batch("ROLLBACK");
+            other
+        }
+    }
+}
+
+fn sort_in_transaction(
+    conn: &Connection,
+    name: &str,
+    key: &str,
+    tenant: &str,
+    staging: &str,
+    slice_rows: u64,
+) -> DResult<Option<(i64, u64)>> {
     let print = fingerprint(conn, name, tenant)?;
     if print.0 == 0 {
-        conn.execute_batch("ROLLBACK")?;
         return Ok(None);
     }
     conn.execute_batch(&format!("CREATE TABLE {staging} AS SELECT * FROM {name} LIMIT 0"))?;
@@ -180,7 +195,6 @@ fn sort_into(
             print.0
         ))));
     }
-    conn.execute_batch("COMMIT")?;
     Ok(Some(print))
 }
 
