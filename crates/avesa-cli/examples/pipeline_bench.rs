@@ -20,17 +20,26 @@
 //! first sync of TICKETS tickets read sequentially and in partitions side by side, on
 //! loopback and with every vendor request 150 ms slow under a budget of 50 requests/s
 //! (what a real vendor allows); records/s, the pipeline's CPU-µs per record (user +
-//! system) and its peak RSS for each; then an incremental sync after 1% changed.
+//! system) and its peak RSS for each; then, after 1% of the tickets changed, an
+//! incremental sync on the sequential installation and on the eight partitions' one;
+//! then the SCD2 apply alone of another 1% change (the batches a sync of it landed,
+//! applied to a warehouse holding every ticket's previous version).
+//!
+//! `pipeline_bench services [RECORDS]` (also `bench/ingest.sh`) measures the same for the
+//! other vendors, from their simulators in a child process holding RECORDS (default
+//! 100,000) ServiceNow incidents, Salesforce cases and Microsoft 365 users: incidents and
+//! cases sequentially and in partitions, users (a Graph delta read, forward-only)
+//! sequentially whatever the partitions asked.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use avesa_cli::app::App;
-use avesa_cli::demo::{MAIN, demo_credentials};
-use avesa_model::TenantId;
-use avesa_pipeline::{PipelineOptions, SyncRequest, seal_service_config};
-use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes};
+use avesa_cli::demo::{MAIN, SECOND, SecondSizes, demo_credentials, demo_sims};
+use avesa_model::{CanonicalTable, TenantId};
+use avesa_pipeline::{PipelineOptions, ServiceConfig, SyncRequest, seal_service_config};
+use avesa_sim::{ConnectWiseSim, CwCompanySpec, CwSizes, GraphSizes, SfSizes, SnSizes};
 use serde_json::Value;
 
 fn peak_rss_mb(pid: &str) -> f64 {
@@ -74,12 +83,7 @@ async fn serve_sim(tickets: usize, tenants: usize) {
     }
     let (addr, _server) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     println!("ADDR {addr}");
-    tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {}
-    })
-    .await
-    .unwrap();
+    wait_for_stdin().await;
 }
 
 async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
@@ -148,6 +152,175 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// One line of a table's ingest: a sync of `req` with `partitions` (and as many chunk
+/// slots), every vendor request `slow_ms` late (the simulator at `sim` answers), timed;
+/// prints records/s, partitions, requests, CPU-µs a record and peak RSS. Returns the
+/// pipeline options it used.
+#[allow(clippy::too_many_arguments)]
+async fn measure_line(
+    app: &App,
+    http: &reqwest::Client,
+    sim: &str,
+    req: SyncRequest,
+    label: &str,
+    expected: usize,
+    partitions: usize,
+    slow_ms: u64,
+) -> PipelineOptions {
+    http.delete(format!("{sim}/_sim/faults")).send().await.unwrap();
+    if slow_ms > 0 {
+        let rule = serde_json::json!({"kind": {"type": "slow", "millis": slow_ms}});
+        let r = http.post(format!("{sim}/_sim/faults")).json(&rule).send().await.unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text().await);
+    }
+    // As many chunks in flight as partitions (`pipeline.max_concurrent_chunks`).
+    let opts = PipelineOptions {
+        partitions,
+        max_concurrent_chunks: partitions.max(PipelineOptions::default().max_concurrent_chunks),
+        ..PipelineOptions::default()
+    };
+    reset_peak_rss();
+    let (cpu, started) = (cpu_secs(), Instant::now());
+    let run = app.pipeline(opts.clone()).run(req).await.unwrap();
+    let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu);
+    let chunks = app.store.list_chunks(run.run_id).await.unwrap();
+    let requests: u64 = chunks.iter().map(|c| c.counts.requests).sum();
+    let in_flight = chunks.iter().map(|c| c.counts.concurrency).max().unwrap_or(0);
+    let parts = chunks
+        .iter()
+        .map(|c| c.key.table.as_str())
+        .filter(|t| t.contains("@part-"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    println!(
+        "{label}: {} of {expected} records in {secs:.1}s = {:.0} rec/s, {} partitions, \
+         {requests} requests ({:.1}/s), up to {in_flight} in flight, {:.1} CPU-µs/record, \
+         peak RSS {:.0} MB, status {}",
+        run.records(),
+        run.records() as f64 / secs,
+        parts,
+        requests as f64 / secs,
+        cpu * 1e6 / run.records().max(1) as f64,
+        peak_rss_mb("self"),
+        run.status.as_str()
+    );
+    http.delete(format!("{sim}/_sim/faults")).send().await.unwrap();
+    opts
+}
+
+/// `--sim-services RECORDS`: the demo's second tenant's ServiceNow instance, Salesforce
+/// org and Microsoft 365 directory, with RECORDS incidents, cases and users; prints
+/// `SERVICES <json>` (each service's configuration and its simulator's address) and
+/// serves until stdin closes.
+async fn serve_services(records: usize) {
+    let second = SecondSizes {
+        servicenow: SnSizes {
+            companies: 200,
+            users: 25,
+            contacts: 1_000,
+            incidents: records,
+            time_worked: 100,
+        },
+        salesforce: SfSizes {
+            accounts: 200,
+            contacts: 1_000,
+            cases: records,
+            opportunities: 100,
+            users: 25,
+        },
+        graph: GraphSizes { users: records, groups: 10 },
+    };
+    let mut sims = demo_sims(&CwSizes::small(), &second, chrono::Utc::now());
+    sims.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let services: Vec<Value> = sims
+        .configs(&SECOND)
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "service": c.service,
+                "sim": format!("http://{}", sims.addrs[c.service.as_str()]),
+                "fields": c.creds.0,
+            })
+        })
+        .collect();
+    println!("SERVICES {}", Value::Array(services));
+    wait_for_stdin().await;
+}
+
+/// Returns when stdin closes (the parent process ended or let go of us).
+async fn wait_for_stdin() {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {}
+    })
+    .await
+    .unwrap();
+}
+
+/// `services [RECORDS]`: ServiceNow incidents, Salesforce cases (each read sequentially
+/// and in partitions, on loopback and 150 ms away under 50 requests/s) and Microsoft 365
+/// users (a Graph delta read: forward-only, sequential whatever `partitions` says), from
+/// simulators in a child process; the same figures as `ingest`.
+async fn services(http: &reqwest::Client, records: usize) {
+    let mut child: Child = Command::new(std::env::current_exe().unwrap())
+        .args(["--sim-services", &records.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let json = first.trim().strip_prefix("SERVICES ").expect("the simulators' configurations");
+    let configs: Vec<Value> = serde_json::from_str(json).unwrap();
+    let lines: [(&str, &str, usize, u64, u32); 10] = [
+        ("servicenow", "incident", 1, 0, 1000),
+        ("servicenow", "incident", 4, 0, 1000),
+        ("servicenow", "incident", 1, 150, 50),
+        ("servicenow", "incident", 8, 150, 50),
+        ("salesforce", "Case", 1, 0, 1000),
+        ("salesforce", "Case", 4, 0, 1000),
+        ("salesforce", "Case", 1, 150, 50),
+        ("salesforce", "Case", 8, 150, 50),
+        ("microsoft365", "users", 1, 0, 1000),
+        ("microsoft365", "users", 8, 150, 50),
+    ];
+    for (service, table, partitions, slow_ms, rps) in lines {
+        let c = configs.iter().find(|c| c["service"] == service).expect("a configuration");
+        let mut fields: Vec<(String, String)> = c["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        fields.push(("requests_per_second".into(), rps.to_string()));
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let t = TenantId::new(SECOND.id).unwrap();
+        app.store.create_tenant(&t, SECOND.id).await.unwrap();
+        let cfg = ServiceConfig::new(service, fields);
+        app.store
+            .upsert_service(&t, service, &seal_service_config(&app.cipher, &t, &cfg))
+            .await
+            .unwrap();
+        let req = SyncRequest {
+            tenant: Some(t),
+            service: Some(service.into()),
+            tables: vec![table.into()],
+            ..Default::default()
+        };
+        let label = match slow_ms {
+            0 => format!("{service} {table}, loopback, partitions = {partitions}"),
+            ms => format!(
+                "{service} {table}, {ms} ms a request, {rps} requests/s, partitions = {partitions}"
+            ),
+        };
+        let sim = c["sim"].as_str().unwrap();
+        measure_line(&app, http, sim, req, &label, records, partitions, slow_ms).await;
+    }
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
 /// `ingest [TICKETS]`: one table's ingest speed, sequential and in partitions.
 async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
     let scenarios: [(&str, usize, u64, u32); 4] = [
@@ -156,7 +329,8 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
         ("150 ms a request, 50 requests/s, sequential", 1, 150, 50),
         ("150 ms a request, 50 requests/s, 8 partitions", 8, 150, 50),
     ];
-    let mut last = None;
+    // The installations of the first line (loopback, sequential) and of the last.
+    let (mut first, mut last) = (None, None);
     // AVESA_BENCH_SCENARIO=N runs only the Nth line (0-based; for profiling one of them).
     let only: Option<usize> =
         std::env::var("AVESA_BENCH_SCENARIO").ok().and_then(|v| v.parse().ok());
@@ -164,47 +338,17 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        http.delete(format!("{api}/_sim/faults")).send().await.unwrap();
-        if slow_ms > 0 {
-            let rule = serde_json::json!({"kind": {"type": "slow", "millis": slow_ms}});
-            let r = http.post(format!("{api}/_sim/faults")).json(&rule).send().await.unwrap();
-            assert!(r.status().is_success(), "{:?}", r.text().await);
-        }
         let dir = tempfile::tempdir().unwrap();
         let app = App::open(&dir.path().join("data")).await.unwrap();
         let t = tenant_with_budget(&app, "big", api, rps).await;
-        // As many chunks in flight as partitions (`pipeline.max_concurrent_chunks`).
-        let opts = PipelineOptions {
-            partitions,
-            max_concurrent_chunks: partitions.max(PipelineOptions::default().max_concurrent_chunks),
-            ..PipelineOptions::default()
-        };
-        reset_peak_rss();
-        let (cpu, started) = (cpu_secs(), Instant::now());
-        let run = app.pipeline(opts.clone()).run(tickets_req(&t)).await.unwrap();
-        let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu);
-        let chunks = app.store.list_chunks(run.run_id).await.unwrap();
-        let requests: u64 = chunks.iter().map(|c| c.counts.requests).sum();
-        let in_flight = chunks.iter().map(|c| c.counts.concurrency).max().unwrap_or(0);
-        let parts = chunks
-            .iter()
-            .map(|c| c.key.table.as_str())
-            .filter(|t| t.contains("@part-"))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        println!(
-            "{label}: {} of {tickets} records in {secs:.1}s = {:.0} rec/s, {} partitions, \
-             {requests} requests ({:.1}/s), up to {in_flight} in flight, {:.1} CPU-µs/record, \
-             peak RSS {:.0} MB, status {}",
-            run.records(),
-            run.records() as f64 / secs,
-            parts,
-            requests as f64 / secs,
-            cpu * 1e6 / run.records().max(1) as f64,
-            peak_rss_mb("self"),
-            run.status.as_str()
-        );
-        last = Some((dir, app, t, opts));
+        let opts =
+            measure_line(&app, http, api, tickets_req(&t), label, tickets, partitions, slow_ms)
+                .await;
+        if first.is_none() {
+            first = Some((dir, app, t, opts));
+        } else {
+            last = Some((dir, app, t, opts));
+        }
     }
     http.delete(format!("{api}/_sim/faults")).send().await.unwrap();
     if only.is_some() {
@@ -230,23 +374,64 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
             quiet.status.as_str()
         );
     }
-    // 1% changes on the last installation (it holds every ticket), incremental.
-    let (_dir, app, t, opts) = last.unwrap();
-    let r = http
-        .post(format!("{api}/_sim/advance?company=big"))
-        .json(&serde_json::json!({"seconds": 3600, "updates": tickets / 100}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-    let (cpu, started) = (cpu_secs(), Instant::now());
-    let run = app.pipeline(opts).run(tickets_req(&t)).await.unwrap();
+    // 1% changes; then an incremental sync on the first installation (loopback,
+    // sequential) and on the last (eight partitions, 50 requests/s; the vendor answers at
+    // loopback speed now).
+    let (Some((_d0, app0, t0, opts0)), Some((_d3, app3, t3, opts3))) = (first, last) else {
+        return;
+    };
+    let advance = || async {
+        let r = http
+            .post(format!("{api}/_sim/advance?company=big"))
+            .json(&serde_json::json!({"seconds": 3600, "updates": tickets / 100}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    };
+    advance().await;
+    for (label, app, t, opts) in [
+        ("loopback, sequential installation", &app0, &t0, &opts0),
+        ("8 partitions' installation, 50 requests/s", &app3, &t3, &opts3),
+    ] {
+        let (cpu, started) = (cpu_secs(), Instant::now());
+        let run = app.pipeline(opts.clone()).run(tickets_req(t)).await.unwrap();
+        let chunks = app.store.list_chunks(run.run_id).await.unwrap();
+        println!(
+            "incremental after 1% changed, {label}: {} records in {:.2}s, {} chunks, \
+             {} requests, {:.1} CPU-µs/record, status {}",
+            run.records(),
+            started.elapsed().as_secs_f64(),
+            chunks.len(),
+            chunks.iter().map(|c| c.counts.requests).sum::<u64>(),
+            (cpu_secs() - cpu) * 1e6 / run.records().max(1) as f64,
+            run.status.as_str()
+        );
+    }
+    // The SCD2 apply alone: another 1% changes, read by the first installation; its
+    // canonical batches are then applied to the last one's warehouse (which holds every
+    // ticket's previous version), timed.
+    advance().await;
+    let run = app0.pipeline(opts0.clone()).run(tickets_req(&t0)).await.unwrap();
+    let mut batches = Vec::new();
+    for c in app0.store.list_chunks(run.run_id).await.unwrap() {
+        for f in c.files.iter().filter(|f| f.contains("/canonical/")) {
+            batches.extend(app0.lake.read_batches(&f.as_str().into()).await.unwrap());
+        }
+    }
+    let before = app3.warehouse.version_count(&t3, CanonicalTable::Tickets).await.unwrap();
+    let started = Instant::now();
+    let mut rows = 0;
+    let mut inserted = 0;
+    for b in batches.iter().cloned() {
+        let r = app3.warehouse.apply(CanonicalTable::Tickets, b).await.unwrap();
+        (rows, inserted) = (rows + r.rows, inserted + r.inserted);
+    }
     println!(
-        "incremental after 1% changed, 150 ms a request: {} records in {:.2}s, {:.1} CPU-µs/record, status {}",
-        run.records(),
-        started.elapsed().as_secs_f64(),
-        (cpu_secs() - cpu) * 1e6 / run.records().max(1) as f64,
-        run.status.as_str()
+        "SCD2 apply of a 1% change: {rows} rows ({inserted} new versions) in {} batches \
+         onto {before} stored versions: {:.2}s",
+        batches.len(),
+        started.elapsed().as_secs_f64()
     );
 }
 
@@ -256,6 +441,14 @@ async fn main() {
     let sim_mode = args.first().is_some_and(|a| a == "--sim");
     let ingest_mode = args.first().is_some_and(|a| a == "ingest");
     let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    match args.first().map(String::as_str) {
+        Some("--sim-services") => return serve_services(nums[0]).await,
+        Some("services") => {
+            return services(&reqwest::Client::new(), nums.first().copied().unwrap_or(100_000))
+                .await;
+        }
+        _ => {}
+    }
     let tickets = nums.first().copied().unwrap_or(1_000_000);
     let tenants = if ingest_mode { 0 } else { nums.get(1).copied().unwrap_or(10) };
     if sim_mode {

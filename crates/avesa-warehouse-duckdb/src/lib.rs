@@ -376,21 +376,21 @@ fn apply_blocking(
         ))
         .into());
     }
-    // Clears a transaction a panicked apply may have left open (an error otherwise, ignored).
-    let _ = conn.execute_batch("ROLLBACK");
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = (|| -> DResult<ApplyReport> {
-        conn.execute(&format!("DELETE FROM _stage_{name}"), [])?;
-        {
-            let mut app = conn.appender(&format!("_stage_{name}"))?;
-            app.append_record_batch(batch)?;
-            app.flush()?;
-        }
-        // One row per version key: the latest extraction wins, then the greater hash.
-        // Then the stored versions of the batch's keys (one scan of the key column), those
-        // the batch carries again from a later extraction (replaced), and every version of
-        // those keys after the apply with the next one's start (the chains re-linked).
-        conn.execute_batch(&format!(
+    in_transaction(
+        conn,
+        |_| true,
+        |conn| {
+            conn.execute(&format!("DELETE FROM _stage_{name}"), [])?;
+            {
+                let mut app = conn.appender(&format!("_stage_{name}"))?;
+                app.append_record_batch(batch)?;
+                app.flush()?;
+            }
+            // One row per version key: the latest extraction wins, then the greater hash.
+            // Then the stored versions of the batch's keys (one scan of the key column), those
+            // the batch carries again from a later extraction (replaced), and every version of
+            // those keys after the apply with the next one's start (the chains re-linked).
+            conn.execute_batch(&format!(
             "CREATE OR REPLACE TEMP TABLE _incoming AS
              SELECT * EXCLUDE (rn) FROM (
                  SELECT *, {KEY_HASH} AS {KEY_COLUMN}, row_number() OVER (
@@ -417,51 +417,67 @@ fn apply_blocking(
                    FROM _incoming i
                    ANTI JOIN kept ON kept.k = i.{KEY_COLUMN} AND kept.valid_from = i.source_updated_at);"
         ))?;
-        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-        let replaced = count("SELECT count(*) FROM _replaced")?;
-        if replaced > 0 {
-            conn.execute(
-                &format!("DELETE FROM {name} WHERE rowid IN (SELECT rid FROM _replaced)"),
-                [],
-            )?;
-        }
-        // The new versions, linked as they land.
-        let cols: Vec<&str> = table.all_columns().map(|c| c.name).collect();
-        let (into, from) =
-            (cols.join(", "), cols.iter().map(|c| format!("i.{c}")).collect::<Vec<_>>().join(", "));
-        let written = conn.execute(
-            &format!(
+            let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+            let replaced = count("SELECT count(*) FROM _replaced")?;
+            if replaced > 0 {
+                conn.execute(
+                    &format!("DELETE FROM {name} WHERE rowid IN (SELECT rid FROM _replaced)"),
+                    [],
+                )?;
+            }
+            // The new versions, linked as they land.
+            let cols: Vec<&str> = table.all_columns().map(|c| c.name).collect();
+            let (into, from) = (
+                cols.join(", "),
+                cols.iter().map(|c| format!("i.{c}")).collect::<Vec<_>>().join(", "),
+            );
+            let written = conn.execute(
+                &format!(
                 "INSERT INTO {name} ({into}, valid_from, valid_to, is_current, {KEY_COLUMN})
                  SELECT {from}, i.source_updated_at, l.next_from, l.next_from IS NULL,
                         i.{KEY_COLUMN}
                  FROM _incoming i JOIN _linked l
                    ON l.rid IS NULL AND l.k = i.{KEY_COLUMN} AND l.valid_from = i.source_updated_at"
             ),
-            [],
-        )?;
-        // The stored versions whose successor changed, found by their row ids.
-        const RELINK: &str = "l.rid IS NOT NULL AND (l.valid_to IS DISTINCT FROM l.next_from \
+                [],
+            )?;
+            // The stored versions whose successor changed, found by their row ids.
+            const RELINK: &str = "l.rid IS NOT NULL AND (l.valid_to IS DISTINCT FROM l.next_from \
              OR l.is_current IS DISTINCT FROM (l.next_from IS NULL))";
-        if count(&format!("SELECT count(*) FROM _linked l WHERE {RELINK}"))? > 0 {
-            conn.execute(
-                &format!(
+            if count(&format!("SELECT count(*) FROM _linked l WHERE {RELINK}"))? > 0 {
+                conn.execute(
+                    &format!(
                     "UPDATE {name} t SET valid_to = l.next_from, is_current = (l.next_from IS NULL)
                      FROM _linked l WHERE t.rowid = l.rid AND {RELINK}"
                 ),
-                [],
-            )?;
-        }
-        conn.execute(&format!("DELETE FROM _stage_{name}"), [])?;
-        Ok(ApplyReport { rows, inserted: (written as i64 - replaced) as u64 })
-    })();
-    match result {
-        Ok(r) => {
+                    [],
+                )?;
+            }
+            conn.execute(&format!("DELETE FROM _stage_{name}"), [])?;
+            Ok(ApplyReport { rows, inserted: (written as i64 - replaced) as u64 })
+        },
+    )
+}
+
+/// Runs `f` in one transaction, committed if it succeeds and `commit` approves what it
+/// returned, rolled back otherwise (its error, or its value, returned either way). A
+/// transaction a panicked caller left open on the connection is rolled back first.
+pub(crate) fn in_transaction<T>(
+    conn: &Connection,
+    commit: impl FnOnce(&T) -> bool,
+    f: impl FnOnce(&Connection) -> DResult<T>,
+) -> DResult<T> {
+    // With no transaction open this fails, harmlessly.
+    let _ = conn.execute_batch("ROLLBACK");
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match f(conn) {
+        Ok(v) if commit(&v) => {
             conn.execute_batch("COMMIT")?;
-            Ok(r)
+            Ok(v)
         }
-        Err(e) => {
+        other => {
             let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
+            other
         }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use avesa_model::CanonicalTable;
 use duckdb::Connection;
 
-use crate::{DResult, Error};
+use crate::{DResult, Error, in_transaction};
 use avesa_warehouse::WarehouseError;
 
 /// Rows sorted at once into the staging table: DuckDB's sort of a slice fits its memory
@@ -113,17 +113,9 @@ fn sort_into(
     staging: &str,
     slice_rows: u64,
 ) -> DResult<Option<(i64, u64)>> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    match sort_in_transaction(conn, name, key, tenant, staging, slice_rows) {
-        Ok(Some(print)) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(Some(print))
-        }
-        other => {
-            let _ = conn.execute_batch("ROLLBACK");
-            other
-        }
-    }
+    in_transaction(conn, Option::is_some, |conn| {
+        sort_in_transaction(conn, name, key, tenant, staging, slice_rows)
+    })
 }
 
 fn sort_in_transaction(
@@ -206,33 +198,24 @@ fn swap(
     staging: &str,
     sorted: (i64, u64),
 ) -> DResult<u64> {
-    // Clears a transaction a panicked apply may have left open (an error otherwise).
-    let _ = conn.execute_batch("ROLLBACK");
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = (|| -> DResult<u64> {
-        if fingerprint(conn, name, tenant)? != sorted {
-            tracing::info!(table = name, "the tenant's rows changed while they were sorted");
-            return Ok(0);
-        }
-        let removed =
-            conn.execute(&format!("DELETE FROM {name} WHERE tenant_id = $1"), [tenant])?;
-        let added = conn.execute(&format!("INSERT INTO {name} SELECT * FROM {staging}"), [])?;
-        if removed != added {
-            return Err(Error::Warehouse(WarehouseError::Internal(format!(
-                "reordering {name}: removed {removed} rows, added {added}"
-            ))));
-        }
-        conn.execute_batch(&format!("DROP TABLE {staging}"))?;
-        Ok(added as u64)
-    })();
-    match result {
-        Ok(n) if n > 0 => {
-            conn.execute_batch("COMMIT")?;
-            Ok(n)
-        }
-        other => {
-            let _ = conn.execute_batch("ROLLBACK");
-            other
-        }
-    }
+    in_transaction(
+        conn,
+        |&n| n > 0,
+        |conn| {
+            if fingerprint(conn, name, tenant)? != sorted {
+                tracing::info!(table = name, "the tenant's rows changed while they were sorted");
+                return Ok(0);
+            }
+            let removed =
+                conn.execute(&format!("DELETE FROM {name} WHERE tenant_id = $1"), [tenant])?;
+            let added = conn.execute(&format!("INSERT INTO {name} SELECT * FROM {staging}"), [])?;
+            if removed != added {
+                return Err(Error::Warehouse(WarehouseError::Internal(format!(
+                    "reordering {name}: removed {removed} rows, added {added}"
+                ))));
+            }
+            conn.execute_batch(&format!("DROP TABLE {staging}"))?;
+            Ok(added as u64)
+        },
+    )
 }
