@@ -86,6 +86,23 @@ async fn serve_sim(tickets: usize, tenants: usize) {
     wait_for_stdin().await;
 }
 
+/// An installation on the embedded defaults in `dir`; `AVESA_BENCH_DUCKDB_MB` sets
+/// DuckDB's memory limit (`duckdb.memory_limit`) in MB, to measure its share of the RSS,
+/// and `AVESA_BENCH_CHECKPOINT_MB` its `duckdb.checkpoint_threshold`.
+async fn open_app(dir: &std::path::Path) -> App {
+    let mut settings = avesa_config::Settings::embedded(dir);
+    let mb = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(mb) = mb("AVESA_BENCH_DUCKDB_MB") {
+        settings.duckdb.memory_limit = format!("{mb}MB");
+        settings.duckdb.memory_limit_bytes = mb * 1_000_000;
+    }
+    if let Some(mb) = mb("AVESA_BENCH_CHECKPOINT_MB") {
+        settings.duckdb.checkpoint_threshold = format!("{mb}MB");
+        settings.duckdb.checkpoint_threshold_bytes = mb * 1_000_000;
+    }
+    App::open_with(settings).await.unwrap()
+}
+
 async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
     tenant_with_budget(app, id, api, 1000).await
 }
@@ -294,7 +311,7 @@ async fn services(http: &reqwest::Client, records: usize) {
             .collect();
         fields.push(("requests_per_second".into(), rps.to_string()));
         let dir = tempfile::tempdir().unwrap();
-        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let app = open_app(&dir.path().join("data")).await;
         let t = TenantId::new(SECOND.id).unwrap();
         app.store.create_tenant(&t, SECOND.id).await.unwrap();
         let cfg = ServiceConfig::new(service, fields);
@@ -339,7 +356,7 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
-        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let app = open_app(&dir.path().join("data")).await;
         let t = tenant_with_budget(&app, "big", api, rps).await;
         let opts =
             measure_line(&app, http, api, tickets_req(&t), label, tickets, partitions, slow_ms)
@@ -358,7 +375,7 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
     // does every few minutes): its wall time and requests.
     {
         let dir = tempfile::tempdir().unwrap();
-        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let app = open_app(&dir.path().join("data")).await;
         let t = tenant(&app, "n1t00", api).await;
         let all = SyncRequest { tenant: Some(t), ..Default::default() };
         let first = app.pipeline(PipelineOptions::default()).run(all.clone()).await.unwrap();
@@ -413,10 +430,14 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
     // ticket's previous version), timed.
     advance().await;
     let run = app0.pipeline(opts0.clone()).run(tickets_req(&t0)).await.unwrap();
+    // One batch a chunk, as the pipeline applies it (the reader yields a file in pieces).
     let mut batches = Vec::new();
     for c in app0.store.list_chunks(run.run_id).await.unwrap() {
         for f in c.files.iter().filter(|f| f.contains("/canonical/")) {
-            batches.extend(app0.lake.read_batches(&f.as_str().into()).await.unwrap());
+            let pieces = app0.lake.read_batches(&f.as_str().into()).await.unwrap();
+            if let Some(first) = pieces.first() {
+                batches.push(arrow::compute::concat_batches(&first.schema(), &pieces).unwrap());
+            }
         }
     }
     let before = app3.warehouse.version_count(&t3, CanonicalTable::Tickets).await.unwrap();
@@ -490,7 +511,7 @@ async fn main() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let app = App::open(&dir.path().join("data")).await.unwrap();
+    let app = open_app(&dir.path().join("data")).await;
 
     // 1. A table a tenth the size, then the big one.
     let tenth = tenant(&app, "tenth", &api).await;
@@ -560,7 +581,7 @@ async fn main() {
     let mut timings = Vec::new();
     for n in [1, tenants] {
         let dir = tempfile::tempdir().unwrap();
-        let app = App::open(&dir.path().join("data")).await.unwrap();
+        let app = open_app(&dir.path().join("data")).await;
         for i in 0..n {
             tenant(&app, &format!("n{n}t{i:02}"), &api).await;
         }

@@ -177,6 +177,7 @@ pub async fn open_warehouse(settings: &Settings) -> Result<Arc<dyn Warehouse>> {
             let opts = DuckDbOptions {
                 memory_limit_bytes: settings.duckdb.memory_limit_bytes,
                 query_timeout: settings.server.query_timeout,
+                checkpoint_threshold_bytes: settings.duckdb.checkpoint_threshold_bytes,
             };
             Arc::new(DuckDbWarehouse::open(path, &opts).with_context(|| {
                 format!(

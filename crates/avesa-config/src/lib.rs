@@ -308,6 +308,13 @@ pub const KEYS: &[Key] = &[
         "DuckDB's buffer-pool bound",
     ),
     key(
+        "duckdb.checkpoint_threshold",
+        "AVESA_DUCKDB_CHECKPOINT_THRESHOLD",
+        Kind::Text,
+        "a size such as 16MB or 256MB",
+        "write-ahead log DuckDB gathers before a commit checkpoints it into the file",
+    ),
+    key(
         "metrics.tenant_label",
         "AVESA_METRICS_TENANT_LABEL",
         Kind::Bool,
@@ -583,12 +590,19 @@ pub struct PipelineSettings {
     pub webhook_url: Option<String>,
 }
 
+/// `duckdb.checkpoint_threshold`'s default: DuckDB's own (16 MiB).
+pub const DEFAULT_CHECKPOINT_THRESHOLD: &str = "16MiB";
+
 #[derive(Clone, Debug)]
 pub struct DuckDbSettings {
     /// As written (`256MB`).
     pub memory_limit: String,
     /// The same, in bytes.
     pub memory_limit_bytes: u64,
+    /// As written (`16MB`).
+    pub checkpoint_threshold: String,
+    /// The same, in bytes.
+    pub checkpoint_threshold_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -699,6 +713,7 @@ impl Resolved {
             "pipeline.reorder_after" => s.pipeline.reorder_after.to_string(),
             "pipeline.webhook_url" => text(s.pipeline.webhook_url.as_deref().unwrap_or("")),
             "duckdb.memory_limit" => text(&s.duckdb.memory_limit),
+            "duckdb.checkpoint_threshold" => text(&s.duckdb.checkpoint_threshold),
             "metrics.tenant_label" => s.metrics.tenant_label.to_string(),
             "metrics.token" => secret(&s.metrics.token, "only platform admins read /metrics"),
             "s3.endpoint" => text(s.s3.endpoint.as_deref().unwrap_or("")),
@@ -831,6 +846,7 @@ struct RawPipeline {
 #[serde(deny_unknown_fields)]
 struct RawDuckDb {
     memory_limit: String,
+    checkpoint_threshold: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -879,7 +895,10 @@ impl Default for Raw {
                 reorder_after: 100_000,
                 webhook_url: None,
             },
-            duckdb: RawDuckDb { memory_limit: "256MB".into() },
+            duckdb: RawDuckDb {
+                memory_limit: "256MB".into(),
+                checkpoint_threshold: DEFAULT_CHECKPOINT_THRESHOLD.into(),
+            },
             metrics: RawMetrics { tenant_label: true, token: None },
             s3: RawS3 {
                 endpoint: None,
@@ -1261,6 +1280,21 @@ fn check(
             "below 16MiB, too small for DuckDB to apply a chunk".into(),
         ));
     }
+    let checkpoint_threshold_bytes =
+        parse_size(&raw.duckdb.checkpoint_threshold).ok_or_else(|| {
+            invalid(
+                "duckdb.checkpoint_threshold",
+                format!("{:?}", raw.duckdb.checkpoint_threshold),
+                "not a size".into(),
+            )
+        })?;
+    if !(1024 * 1024..=(64u64 << 30)).contains(&checkpoint_threshold_bytes) {
+        return Err(invalid(
+            "duckdb.checkpoint_threshold",
+            format!("{:?}", raw.duckdb.checkpoint_threshold),
+            "outside 1MiB to 64GiB".into(),
+        ));
+    }
     let sv = &raw.server;
     let server_numbers = [
         ("server.max_connections", sv.max_connections, (1..=100_000).contains(&sv.max_connections)),
@@ -1363,6 +1397,8 @@ fn check(
         duckdb: DuckDbSettings {
             memory_limit: raw.duckdb.memory_limit.trim().to_owned(),
             memory_limit_bytes,
+            checkpoint_threshold: raw.duckdb.checkpoint_threshold.trim().to_owned(),
+            checkpoint_threshold_bytes,
         },
         metrics: MetricsSettings { tenant_label: raw.metrics.tenant_label, token: metrics_token },
         s3,

@@ -34,6 +34,7 @@ fn defaults_are_the_embedded_backends_under_the_data_folder() {
     assert_eq!((s.pipeline.chunk_records, s.pipeline.page_size), (5_000, 1_000));
     assert_eq!(s.pipeline.chunk_budget, Duration::from_secs(60));
     assert_eq!(s.duckdb.memory_limit_bytes, 256_000_000);
+    assert_eq!(s.duckdb.checkpoint_threshold_bytes, 16 << 20, "DuckDB's own default");
     assert!(s.metrics.tenant_label && s.master_key.is_none() && s.jwt_secret.is_none());
     assert_eq!(r.file, None);
     assert_eq!(r.origin("server.bind"), &Origin::Default);
@@ -65,6 +66,7 @@ memory_limit = "1GiB"
         ("AVESA_CHUNK_RECORDS", "300"),
         ("AVESA_METRICS_TENANT_LABEL", "0"),
         ("AVESA_WEBHOOK_URL", ""),
+        ("AVESA_DUCKDB_CHECKPOINT_THRESHOLD", "256MB"),
         ("UNRELATED", "x"),
     ]);
     i.flags = vec![("pipeline.chunk_records", "--chunk-records", "7".into())];
@@ -84,6 +86,7 @@ memory_limit = "1GiB"
     assert_eq!(s.pipeline.chunk_records, 7, "flag over environment over file");
     assert_eq!(s.pipeline.max_concurrent_chunks, 8);
     assert_eq!(s.duckdb.memory_limit_bytes, 1 << 30);
+    assert_eq!(s.duckdb.checkpoint_threshold_bytes, 256_000_000);
     assert!(!s.metrics.tenant_label);
     assert_eq!(s.pipeline.webhook_url, None, "an empty variable is unset");
     assert_eq!(r.origin("data_dir"), &Origin::File(file.clone()));
@@ -174,6 +177,14 @@ fn a_bad_value_names_its_key_its_source_and_what_is_accepted() {
         (&[("AVESA_WAREHOUSE", "/plain/path")], &["warehouse", "duckdb://PATH"]),
         (&[("AVESA_DUCKDB_MEMORY_LIMIT", "lots")], &["duckdb.memory_limit", "\"lots\"", "256MB"]),
         (&[("AVESA_DUCKDB_MEMORY_LIMIT", "1MB")], &["duckdb.memory_limit", "too small"]),
+        (
+            &[("AVESA_DUCKDB_CHECKPOINT_THRESHOLD", "often")],
+            &["duckdb.checkpoint_threshold", "\"often\"", "16MB"],
+        ),
+        (
+            &[("AVESA_DUCKDB_CHECKPOINT_THRESHOLD", "100KB")],
+            &["duckdb.checkpoint_threshold", "1MiB to 64GiB"],
+        ),
         (&[("AVESA_CHUNK_RECORDS", "0")], &["pipeline.chunk_records", "at least 1"]),
         (&[("AVESA_PAGE_SIZE", "50000")], &["pipeline.page_size", "1 to 10000"]),
         (&[("AVESA_WEBHOOK_URL", "ftp://x")], &["pipeline.webhook_url", "http://"]),

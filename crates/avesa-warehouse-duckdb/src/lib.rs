@@ -72,11 +72,19 @@ pub struct DuckDbOptions {
     /// How long a read (list, record, history, analytics) may run before it is
     /// interrupted.
     pub query_timeout: Duration,
+    /// Write-ahead log gathered before a commit checkpoints it into the file
+    /// (`checkpoint_threshold`): a checkpoint rewrites the row groups the commits since
+    /// the last one touched, so a larger threshold checkpoints less often.
+    pub checkpoint_threshold_bytes: u64,
 }
 
 impl Default for DuckDbOptions {
     fn default() -> Self {
-        DuckDbOptions { memory_limit_bytes: 256_000_000, query_timeout: Duration::from_secs(10) }
+        DuckDbOptions {
+            memory_limit_bytes: 256_000_000,
+            query_timeout: Duration::from_secs(10),
+            checkpoint_threshold_bytes: 16 << 20,
+        }
     }
 }
 
@@ -179,6 +187,8 @@ impl DuckDbWarehouse {
         // DuckDB's KB is 1000 bytes.
         let kb = (opts.memory_limit_bytes / 1000).max(1);
         conn.execute_batch(&format!("SET memory_limit = '{kb}KB'"))?;
+        let wal_kb = (opts.checkpoint_threshold_bytes / 1000).max(1);
+        conn.execute_batch(&format!("SET checkpoint_threshold = '{wal_kb}KB'"))?;
         for t in CanonicalTable::ALL {
             let name = t.name();
             let all = ddl_columns(t.all_columns().chain(SCD2_COLUMNS));
@@ -1173,6 +1183,30 @@ impl Warehouse for DuckDbWarehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The options reach DuckDB: its buffer-pool bound and its checkpoint threshold.
+    #[tokio::test]
+    async fn the_options_are_duckdbs_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DuckDbOptions {
+            memory_limit_bytes: 100_000_000,
+            checkpoint_threshold_bytes: 64_000_000,
+            ..DuckDbOptions::default()
+        };
+        let w = DuckDbWarehouse::open(&dir.path().join("w.duckdb"), &opts).unwrap();
+        let (limit, threshold) = w
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')",
+                    [],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        // DuckDB reports sizes in binary units: 100 MB is 95.3 MiB, 64 MB 61.0 MiB.
+        assert_eq!((limit.as_str(), threshold.as_str()), ("95.3 MiB", "61.0 MiB"));
+    }
 
     /// This process's threads and their nice values (Linux `/proc`).
     #[cfg(target_os = "linux")]
