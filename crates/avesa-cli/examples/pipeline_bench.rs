@@ -108,19 +108,34 @@ async fn tenant(app: &App, id: &str, api: &str) -> TenantId {
 }
 
 async fn tenant_with_budget(app: &App, id: &str, api: &str, rps: u32) -> TenantId {
-    let t = TenantId::new(id).unwrap();
-    app.store.create_tenant(&t, id).await.unwrap();
     let mut creds = demo_credentials(&MAIN, api);
     creds.company_id = id.to_owned();
-    let mut cfg = creds.config();
-    // The simulator imposes no limit; the spec's default budget (8 requests/s, for real
-    // ConnectWise) would be the bottleneck here, so this account is given more.
+    tenant_with_service(app, id, creds.config(), rps).await
+}
+
+/// A new tenant `id` with the service `cfg`, allowed `rps` requests a second: the
+/// simulators impose no limit, and a spec's default budget (8 requests/s for real
+/// ConnectWise) would be the bottleneck here.
+async fn tenant_with_service(app: &App, id: &str, mut cfg: ServiceConfig, rps: u32) -> TenantId {
+    let t = TenantId::new(id).unwrap();
+    app.store.create_tenant(&t, id).await.unwrap();
     cfg.creds.0.insert("requests_per_second".into(), rps.to_string());
     app.store
-        .upsert_service(&t, "connectwise", &seal_service_config(&app.cipher, &t, &cfg))
+        .upsert_service(&t, &cfg.service, &seal_service_config(&app.cipher, &t, &cfg))
         .await
         .unwrap();
     t
+}
+
+/// The simulator at `api` changes `updates` of company `big`'s tickets, an hour later.
+async fn advance(http: &reqwest::Client, api: &str, updates: usize) {
+    let r = http
+        .post(format!("{api}/_sim/advance?company=big"))
+        .json(&serde_json::json!({"seconds": 3600, "updates": updates}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
 }
 
 fn tickets_req(t: &TenantId) -> SyncRequest {
@@ -303,22 +318,14 @@ async fn services(http: &reqwest::Client, records: usize) {
     ];
     for (service, table, partitions, slow_ms, rps) in lines {
         let c = configs.iter().find(|c| c["service"] == service).expect("a configuration");
-        let mut fields: Vec<(String, String)> = c["fields"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-            .collect();
-        fields.push(("requests_per_second".into(), rps.to_string()));
+        let fields = c["fields"].as_object().unwrap().iter();
+        let cfg = ServiceConfig::new(
+            service,
+            fields.map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())),
+        );
         let dir = tempfile::tempdir().unwrap();
         let app = open_app(&dir.path().join("data")).await;
-        let t = TenantId::new(SECOND.id).unwrap();
-        app.store.create_tenant(&t, SECOND.id).await.unwrap();
-        let cfg = ServiceConfig::new(service, fields);
-        app.store
-            .upsert_service(&t, service, &seal_service_config(&app.cipher, &t, &cfg))
-            .await
-            .unwrap();
+        let t = tenant_with_service(&app, SECOND.id, cfg, rps).await;
         let req = SyncRequest {
             tenant: Some(t),
             service: Some(service.into()),
@@ -397,16 +404,7 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
     let (Some((_d0, app0, t0, opts0)), Some((_d3, app3, t3, opts3))) = (first, last) else {
         return;
     };
-    let advance = || async {
-        let r = http
-            .post(format!("{api}/_sim/advance?company=big"))
-            .json(&serde_json::json!({"seconds": 3600, "updates": tickets / 100}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-    };
-    advance().await;
+    advance(http, api, tickets / 100).await;
     for (label, app, t, opts) in [
         ("loopback, sequential installation", &app0, &t0, &opts0),
         ("8 partitions' installation, 50 requests/s", &app3, &t3, &opts3),
@@ -428,7 +426,7 @@ async fn ingest(api: &str, http: &reqwest::Client, tickets: usize) {
     // The SCD2 apply alone: another 1% changes, read by the first installation; its
     // canonical batches are then applied to the last one's warehouse (which holds every
     // ticket's previous version), timed.
-    advance().await;
+    advance(http, api, tickets / 100).await;
     let run = app0.pipeline(opts0.clone()).run(tickets_req(&t0)).await.unwrap();
     // One batch a chunk, as the pipeline applies it (the reader yields a file in pieces).
     let mut batches = Vec::new();
@@ -559,13 +557,7 @@ async fn main() {
     );
 
     // 2. 1% changes, incremental.
-    let r = http
-        .post(format!("{api}/_sim/advance?company=big"))
-        .json(&serde_json::json!({"seconds": 3600, "updates": tickets / 100}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    advance(&http, &api, tickets / 100).await;
     let started = Instant::now();
     let run = app.pipeline(PipelineOptions::default()).run(tickets_req(&big)).await.unwrap();
     println!(
