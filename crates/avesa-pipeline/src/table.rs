@@ -359,8 +359,18 @@ impl Pipeline {
             let chunk_started = Instant::now();
             let fetched = match prefetched.take() {
                 Some(f) => f,
-                None => self.fetch(job, start.clone(), target).instrument(span.clone()).await,
+                None => {
+                    self.fetch(job, start.clone(), target, probe_later)
+                        .instrument(span.clone())
+                        .await
+                }
             };
+            if let Ok(Fetched { planned: Some(n), .. }) = &fetched {
+                // The chunk probed the table's size while reading: no probe after it.
+                probe_later = false;
+                out.planned = Some(out.records + n);
+                tracing::info!(planned = out.planned, "table planned");
+            }
             let result = match fetched {
                 Err(e) => Err(e),
                 Ok(f) => {
@@ -380,7 +390,7 @@ impl Pipeline {
                         None => land.await,
                         Some(next) => {
                             let prefetch = self
-                                .fetch(job, Some(next), target)
+                                .fetch(job, Some(next), target, false)
                                 .instrument(tracing::info_span!("prefetch"));
                             let (landed, read) = tokio::join!(land, prefetch);
                             prefetched = Some(read);

@@ -289,6 +289,43 @@ async fn chunks_commit_in_order_and_the_watermark_follows() {
 }
 
 #[tokio::test]
+async fn an_incremental_a_little_over_one_chunk_commits_once() {
+    // Chunks of 10, pages of 5: a chunk may read up to a quarter more (12) to finish.
+    let rig = Rig::new(FakeVendor::with(3)).await;
+    rig.run(false).await;
+    let probes = rig.vendor.counts.load(Ordering::SeqCst);
+    for id in 100..112 {
+        rig.vendor.upsert(id, id as i64, "new");
+    }
+    let inc = rig.run(false).await;
+    let t = &inc.tables[0];
+    assert_eq!((t.records, t.chunks, t.planned), (12, 1, Some(12)));
+    assert_eq!(t.requests, 3, "three pages, the last one short (the probe is not a page)");
+    assert_eq!(rig.vendor.counts.load(Ordering::SeqCst), probes + 1);
+    assert_eq!(rig.chunks(inc.run_id).await.len(), 1);
+    assert_eq!(rig.versions().await, 15);
+    assert_eq!(rig.cursor().await, Some(at(111, 111)));
+
+    // One more than a quarter over: a second chunk reads the rest, planned all the same.
+    for id in 200..213 {
+        rig.vendor.upsert(id, id as i64, "new");
+    }
+    let inc = rig.run(false).await;
+    let t = &inc.tables[0];
+    assert_eq!((t.records, t.chunks, t.planned), (13, 2, Some(13)));
+    let chunks = rig.chunks(inc.run_id).await;
+    assert_eq!(chunks.iter().map(|c| c.counts.records).collect::<Vec<_>>(), [10, 3]);
+    assert_eq!(rig.vendor.counts.load(Ordering::SeqCst), probes + 2, "one probe a run");
+    assert_eq!(rig.versions().await, 28);
+
+    // A small change makes no probe at all: its first page comes back short.
+    rig.vendor.upsert(300, 300, "new");
+    let inc = rig.run(false).await;
+    assert_eq!((inc.tables[0].records, inc.tables[0].planned), (1, None));
+    assert_eq!(rig.vendor.counts.load(Ordering::SeqCst), probes + 2);
+}
+
+#[tokio::test]
 async fn the_watermark_never_passes_a_failed_chunk_and_the_next_run_resumes_it() {
     let rig = Rig::new(FakeVendor::with(23)).await;
     // Pages 1–2 make chunk 1; page 3 is chunk 2's first, page 4 fails.
