@@ -58,6 +58,13 @@ pub fn sim_epoch() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("valid constant").to_utc()
 }
 
+/// The request budget of the demo's services. The vendors' own (ConnectWise 8 requests
+/// a second, ServiceNow 10, Salesforce and Graph 20: the connector specs) stand for
+/// what a real vendor allows; the demo's simulators run in this process, and at
+/// ConnectWise's 8 a second the demo's 77 pages of tickets and time entries alone took
+/// ten seconds of waiting for the budget (BENCHMARKS.md, "The demo").
+pub const DEMO_REQUESTS_PER_SECOND: u32 = 200;
+
 /// A demo tenant's ConnectWise credentials (for its simulated company).
 #[derive(Clone, Debug)]
 pub struct CwCredentials {
@@ -285,8 +292,20 @@ impl DemoSims {
         Ok(())
     }
 
-    /// The service configurations of a demo tenant, pointing at the served simulators.
+    /// The service configurations of a demo tenant, pointing at the served simulators,
+    /// each with a request budget of [`DEMO_REQUESTS_PER_SECOND`].
     pub fn configs(&self, t: &DemoTenant) -> Vec<ServiceConfig> {
+        let mut configs = self.vendor_configs(t);
+        for c in &mut configs {
+            c.creds.0.insert(
+                avesa_connectors::spec::RATE_FIELD.to_owned(),
+                DEMO_REQUESTS_PER_SECOND.to_string(),
+            );
+        }
+        configs
+    }
+
+    fn vendor_configs(&self, t: &DemoTenant) -> Vec<ServiceConfig> {
         let base = |s: &str| format!("http://{}", self.addrs[s]);
         if t.id == MAIN.id {
             return vec![demo_credentials(t, &base("connectwise")).config()];

@@ -326,6 +326,24 @@ async fn demo_end_to_end() {
     // 1. The warehouse, through the API, equals the simulator's truth for both tenants.
     check_tenant_matches_truth(&api, &d.sims, &MAIN).await;
     check_tenant_matches_truth(&api, &d.sims, &SECOND).await;
+    // The demo's simulators run in its process: every demo service has a budget above
+    // the vendors' own (ConnectWise's 8 requests a second kept the demo waiting).
+    for t in [&MAIN, &SECOND] {
+        let id = TenantId::new(t.id).unwrap();
+        let services = d.app.store.list_services(&id).await.unwrap();
+        assert!(!services.is_empty());
+        for s in services {
+            let cfg = avesa_pipeline::open_service_config(
+                &d.app.cipher,
+                &id,
+                &s.service,
+                &s.sealed_config,
+            )
+            .unwrap();
+            let budget = demo::DEMO_REQUESTS_PER_SECOND.to_string();
+            assert_eq!(cfg.creds.0.get("requests_per_second"), Some(&budget), "{}", s.service);
+        }
+    }
 
     // 2. Tenant isolation.
     check_isolation(&api, &d.sims).await;
