@@ -138,8 +138,8 @@ impl Pipeline {
     /// budget, the end of the source, a quota or a cancel.
     ///
     /// With `probe` (a read whose size is unknown, an incremental), a first page that
-    /// comes back full starts a count probe of the records after `start`, in flight
-    /// beside the next pages. When the chunk reaches `target` and the probe says that at
+    /// says there is more starts a count probe of the records after `start`, in flight
+    /// beside the next pages (its answer is `planned` whenever more is left). When the chunk reaches `target` and the probe says that at
     /// most a quarter of a chunk is left, the chunk reads on to the end rather than
     /// leaving the rest to a chunk of its own: an incremental a little over one chunk
     /// (1% of 500,000 tickets is 5,287 records, chunks of 5,000) commits once, and pays
@@ -259,13 +259,18 @@ impl Pipeline {
                 Some(last) => after = Some(last),
                 None => more = false,
             }
-            if probe && first && more && job.range.is_none() && page.records.len() >= want {
+            if probe && first && more && job.range.is_none() {
                 let (connector, source) = (&job.connector, job.source.as_str());
                 let at = probe_at.clone();
                 probing =
                     Some(Box::pin(async move { connector.count(source, at.as_ref()).await.ok() }));
             }
             records.extend(page.records);
+        }
+        if more && let Some(p) = probing.take() {
+            // Stopped early (time budget, cancel, quota) with more to read: the plan
+            // still counts it.
+            planned = p.await;
         }
         counts.records = records.len() as u64;
         counts.concurrency = in_flight.map_or(0, |w| u64::from(w.peak()));

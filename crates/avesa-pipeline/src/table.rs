@@ -329,7 +329,8 @@ impl Pipeline {
     /// source has nothing more, each chunk committed before the next begins and the next
     /// one read ahead while the current one lands. `Ok(true)`: read to the end;
     /// `Ok(false)`: stopped early without failing (a vendor quota: `out.notice` says).
-    /// With `probe_later`, the count probe is made once the first chunk comes back full.
+    /// With `probe_later`, the first chunk probes the table's size once its first page
+    /// says there is more ([`Pipeline::fetch`]), so a read that finds little makes none.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_chunks(
         &self,
@@ -360,14 +361,12 @@ impl Pipeline {
             let fetched = match prefetched.take() {
                 Some(f) => f,
                 None => {
-                    self.fetch(job, start.clone(), target, probe_later)
+                    self.fetch(job, start.clone(), target, std::mem::take(&mut probe_later))
                         .instrument(span.clone())
                         .await
                 }
             };
             if let Ok(Fetched { planned: Some(n), .. }) = &fetched {
-                // The chunk probed the table's size while reading: no probe after it.
-                probe_later = false;
                 out.planned = Some(out.records + n);
                 tracing::info!(planned = out.planned, "table planned");
             }
@@ -445,12 +444,6 @@ impl Pipeline {
                     drop(slot);
                     match (more, end) {
                         (true, Some(end)) => {
-                            if std::mem::take(&mut probe_later)
-                                && let Ok(n) = job.connector.count(&job.source, Some(&end)).await
-                            {
-                                out.planned = Some(out.records + n);
-                                tracing::info!(planned = out.planned, "table planned");
-                            }
                             start = Some(end);
                             chunk_id = ChunkId::new();
                         }
