@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use avesa_model::json::{Members, elements};
+use avesa_model::json::Members;
 use avesa_model::{Continuation, RawRecord};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -468,6 +468,16 @@ impl SpecConnector {
         Ok((f.headers, v))
     }
 
+    /// The text of a body that [`Self::get_raw`] found to be JSON (so it is not read
+    /// again to check it).
+    fn json_text<'b>(&self, body: &'b [u8], endpoint: &str) -> Result<&'b str> {
+        std::str::from_utf8(body).map_err(|e| ConnectorError::Decode {
+            service: self.service(),
+            endpoint: endpoint.to_owned(),
+            message: format!("response is not UTF-8: {e}"),
+        })
+    }
+
     /// Like [`Self::get`], checking that the body is JSON (without building it); a body
     /// that is not (cut short, an HTML page from a proxy) is fetched again a few times
     /// before it is an error.
@@ -638,8 +648,18 @@ impl SpecConnector {
             message: m,
         };
         let path = &self.spec.records.path;
-        let items: Option<Vec<&RawValue>> =
-            body.get(path).and_then(|raw| serde_json::from_str(raw.get()).ok());
+        // One pass over the page's records where their texts can be told from their
+        // members (nearly always); otherwise the elements, then each one's members.
+        let array = body.get(path);
+        let items: Option<Vec<(&str, Node<'_>)>> = match array.and_then(avesa_model::json::objects)
+        {
+            Some(objects) => {
+                Some(objects.into_iter().map(|o| (o.text, Node::of_members(o.members))).collect())
+            }
+            None => array
+                .and_then(|text| serde_json::from_str::<Vec<&RawValue>>(text).ok())
+                .map(|items| items.into_iter().map(|raw| (raw.get(), Node::new(raw))).collect()),
+        };
         let Some(items) = items else {
             let what = if path.is_empty() {
                 "a JSON array".to_owned()
@@ -648,22 +668,18 @@ impl SpecConnector {
             };
             return Err(decode(format!(
                 "expected {what} of records, got {}",
-                truncate(body.raw.get())
+                truncate(body.text.unwrap_or(""))
             )));
         };
         let id_path = t.id.as_deref().unwrap_or(&self.spec.records.id);
         let upd_path = t.updated_at.as_deref().or(self.spec.records.updated_at.as_deref());
         let mut out = Vec::with_capacity(items.len());
-        for raw in items {
-            let v = Node::new(raw);
+        for (text, v) in items {
             let id = match v.leaf(id_path) {
                 Some(Value::Number(n)) => n.to_string(),
                 Some(Value::String(s)) if !s.is_empty() => s,
                 _ => {
-                    return Err(decode(format!(
-                        "a record has no {id_path:?}: {}",
-                        truncate(raw.get())
-                    )));
+                    return Err(decode(format!("a record has no {id_path:?}: {}", truncate(text))));
                 }
             };
             let removed = self.spec.records.removed_marker.as_deref().is_some_and(|m| v.has_key(m));
@@ -691,7 +707,7 @@ impl SpecConnector {
                 source_id: id,
                 updated_at,
                 deleted: t.tombstones || removed || flag,
-                json: raw.get().to_owned(),
+                json: text.to_owned(),
             });
         }
         Ok(out)
@@ -797,30 +813,45 @@ pub fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 /// borrowed from the body, so reading a few fields of a record never builds the rest
 /// ([`avesa_model::json::Members`]: a list with borrowed names, not a map of owned ones).
 pub struct Node<'a> {
-    raw: &'a RawValue,
+    /// The value's JSON text; `None` for an object known by its members only.
+    text: Option<&'a str>,
     members: Option<Members<'a>>,
 }
 
 impl<'a> Node<'a> {
     pub fn new(raw: &'a RawValue) -> Self {
-        Node { raw, members: Members::of(raw) }
+        Node::of_text(raw.get())
     }
 
-    /// The raw value at a dotted path (same rules as [`resolve`]).
-    pub fn get(&self, path: &str) -> Option<&'a RawValue> {
+    /// The value whose JSON text is `text` (a response body its read checked for JSON).
+    pub fn of_text(text: &'a str) -> Self {
+        Node { text: Some(text), members: Members::parse(text) }
+    }
+
+    /// An object known by its members (a record of a page split in one pass).
+    fn of_members(members: Members<'a>) -> Self {
+        Node { text: None, members: Some(members) }
+    }
+
+    /// The JSON text at a dotted path (same rules as [`resolve`]).
+    pub fn get(&self, path: &str) -> Option<&'a str> {
         if path.is_empty() {
-            return Some(self.raw);
+            return self.text;
         }
         match &self.members {
             Some(m) => {
                 if let Some(v) = m.get(path) {
-                    return Some(v);
+                    return Some(v.get());
                 }
                 let (head, rest) = path.split_once('.')?;
                 Node::new(m.get(head)?).get(rest)
             }
             None => {
-                let list = elements(self.raw)?;
+                let text = self.text?;
+                if !text.trim_start().starts_with('[') {
+                    return None;
+                }
+                let list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
                 let (head, rest) = path.split_once('.').unwrap_or((path, ""));
                 Node::new(list.get(head.parse::<usize>().ok()?)?).get(rest)
             }
@@ -829,7 +860,7 @@ impl<'a> Node<'a> {
 
     /// The decoded value at a path (meant for leaves: ids, stamps, flags, links).
     pub fn leaf(&self, path: &str) -> Option<Value> {
-        self.get(path).and_then(|r| serde_json::from_str(r.get()).ok())
+        self.get(path).and_then(|t| serde_json::from_str(t).ok())
     }
 
     pub fn has_key(&self, key: &str) -> bool {
@@ -959,13 +990,7 @@ impl Connector for SpecConnector {
             }
             (Err(e), _) => return Err(e),
         };
-        let raw: &RawValue =
-            serde_json::from_slice(&fetched.body).map_err(|e| ConnectorError::Decode {
-                service: self.service(),
-                endpoint: endpoint.clone(),
-                message: e.to_string(),
-            })?;
-        let body = Node::new(raw);
+        let body = Node::of_text(self.json_text(&fetched.body, &endpoint)?);
         let resp_headers = &fetched.headers;
         let records = self.parse_records(t, &body, &endpoint)?;
         let n = records.len();
@@ -1174,13 +1199,8 @@ impl SpecConnector {
             );
             let endpoint = format!("{} (parent {current})", t.name);
             let fetched = self.get_raw(&url, &params, &headers, &endpoint, &mut stats).await?;
-            let raw: &RawValue =
-                serde_json::from_slice(&fetched.body).map_err(|e| ConnectorError::Decode {
-                    service: self.service(),
-                    endpoint: endpoint.clone(),
-                    message: e.to_string(),
-                })?;
-            let page = self.parse_records(t, &Node::new(raw), &endpoint)?;
+            let body = Node::of_text(self.json_text(&fetched.body, &endpoint)?);
+            let page = self.parse_records(t, &body, &endpoint)?;
             let n = page.len();
             let last = page.last().map(|r| {
                 Cursor::new(r.updated_at.unwrap_or(DateTime::UNIX_EPOCH), r.source_id.clone())

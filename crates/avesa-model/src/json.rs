@@ -43,6 +43,59 @@ pub fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
     serde_json::from_str(raw.get()).ok()
 }
 
+/// An object element of an array: its exact text and its members.
+#[derive(Debug)]
+pub struct Object<'a> {
+    pub text: &'a str,
+    pub members: Members<'a>,
+}
+
+/// The elements of the JSON array `text`, each an object with its members and its exact
+/// text, from one pass over the array: what [`elements`] then [`Members::of`] on each
+/// element give, without reading the text twice. `None` when `text` is not an array of
+/// objects, or when an element's text cannot be told from its members alone (an empty
+/// object, a first member name with escapes); the caller then takes the two passes.
+pub fn objects(text: &str) -> Option<Vec<Object<'_>>> {
+    if !text.trim_start().starts_with('[') {
+        return None;
+    }
+    let list: Vec<Members<'_>> = serde_json::from_str(text).ok()?;
+    list.into_iter().map(|members| Some(Object { text: span(text, &members)?, members })).collect()
+}
+
+/// The text of the object in `doc` whose members are `m`: from the brace before its
+/// first member's name to the brace after its last member's value (only JSON white space
+/// between), both found by where the borrowed name and value lie in `doc`.
+fn span<'a>(doc: &'a str, m: &Members<'a>) -> Option<&'a str> {
+    let offset = |s: &str| (s.as_ptr() as usize).checked_sub(doc.as_ptr() as usize);
+    let Cow::Borrowed(first) = &m.0.first()?.0 else { return None };
+    let last = m.0.last()?.1.get();
+    let (key_at, value_end) = (offset(first)?, offset(last)? + last.len());
+    let bytes = doc.as_bytes();
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let mut start = key_at.checked_sub(1)?;
+    if bytes.get(start) != Some(&b'"') {
+        return None;
+    }
+    loop {
+        start = start.checked_sub(1)?;
+        match *bytes.get(start)? {
+            b'{' => break,
+            b if space(b) => {}
+            _ => return None,
+        }
+    }
+    let mut end = value_end;
+    loop {
+        match *bytes.get(end)? {
+            b'}' => break,
+            b if space(b) => end += 1,
+            _ => return None,
+        }
+    }
+    doc.get(start..=end)
+}
+
 /// A member name, borrowed from the document unless it has escapes.
 struct Key<'a>(Cow<'a, str>);
 
@@ -102,5 +155,26 @@ mod tests {
         let els = elements(list).unwrap();
         assert_eq!((els.len(), els[1].get()), (2, "2"));
         assert!(elements(m.get("ab").unwrap()).is_none());
+    }
+
+    #[test]
+    fn objects_of_an_array_are_its_elements_with_their_members() {
+        let text = "[ {\"id\": 1, \"x\": {\"y\": [1, {\"z\": \"}\"}]}} ,\n\t{ \"id\" :\"two\" , \"id\": 3 }\r\n]";
+        let objs = objects(text).unwrap();
+        let els = elements(serde_json::from_str(text).unwrap()).unwrap();
+        assert_eq!(objs.len(), 2);
+        for (o, e) in objs.iter().zip(&els) {
+            assert_eq!(o.text, e.get(), "the element's exact text");
+            let m = Members::of(e).unwrap();
+            assert_eq!(o.members.0.len(), m.0.len());
+            assert_eq!(o.members.get("id").map(RawValue::get), m.get("id").map(RawValue::get));
+        }
+        assert_eq!(objs[1].members.get("id").map(RawValue::get), Some("3"));
+        // What one pass cannot tell: the caller falls back to two.
+        assert!(objects("[{}]").is_none(), "an empty object");
+        assert!(objects(r#"[{"\u0069d": 1}]"#).is_none(), "an escaped first name");
+        assert!(objects("[1, {\"a\": 2}]").is_none(), "an element not an object");
+        assert!(objects("{\"a\": 1}").is_none() && objects("[{\"a\": 1}").is_none());
+        assert_eq!(objects("[]").map(|o| o.len()), Some(0));
     }
 }
