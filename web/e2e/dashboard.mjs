@@ -18,6 +18,7 @@ import { checkClientReports } from "./reports.mjs";
 import { checkOperations } from "./operations.mjs";
 import { checkAccessibility } from "./a11y.mjs";
 import { takeScreenshots } from "./screenshots.mjs";
+import { sameFigure } from "./session.mjs";
 import { checkTenantIsolation } from "./tenants.mjs";
 import { performance } from "node:perf_hooks";
 
@@ -270,7 +271,7 @@ async function main() {
     for (const id of CARDS) {
       const raw = await page.getByTestId(`kpi-${id}`).getAttribute("data-value");
       const want = expected[id].value;
-      const ok = want === null ? raw === "null" : Math.abs(Number(raw) - want) <= 1e-6 * Math.max(1, Math.abs(want));
+      const ok = sameFigure(id, raw, want);
       if (!ok) mismatches.push(`${id}: UI ${raw} != API ${want}`);
     }
     if (mismatches.length) fail(`${label}: KPI mismatch:\n  ${mismatches.join("\n  ")}`);

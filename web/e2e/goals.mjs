@@ -16,6 +16,7 @@
 //
 // Every expected value is read from the API first; the UI is found by data-testid.
 import path from "node:path";
+import { sameFigure } from "./session.mjs";
 
 const METRIC = "tickets_opened";
 
@@ -161,27 +162,16 @@ export async function checkGoalsAndPresent({ page, base, get, send, k30, k90, ar
 
   // ---- present mode ----
 
-  // A figure read at a moment (utilisation over a period that runs to now: its capacity
-  // grows with the clock) moves when the minute turns between the API's answer and the
-  // page's; on a difference both are asked again, at most twice, before it counts.
-  const presentValues = async (expected, period, what) => {
+  const presentValues = async (expected, what) => {
     const ids = Object.keys(expected);
-    for (let attempt = 1; ; attempt++) {
-      const bad = [];
-      for (const id of ids) {
-        const raw = await attr(`present-kpi-${id}`, "data-value");
-        const want = expected[id]?.value ?? null;
-        const ok = want === null ? raw === "null" : Math.abs(Number(raw) - want) <= 1e-6 * Math.max(1, Math.abs(want));
-        if (!ok) bad.push(`${id}: present ${raw} != API ${want}`);
-      }
-      if (!bad.length) return;
-      if (attempt === 3) fail(`${what}:\n  ${bad.join("\n  ")}`);
-      const fresh = (await get(`/api/analytics/kpis?metrics=${ids.join(",")}&period=${period}`))?.items ?? [];
-      expected = Object.fromEntries(fresh.map((m) => [m.metric, m]));
-      await page.reload({ waitUntil: "domcontentloaded" });
-      await page.getByTestId("present").waitFor({ state: "visible" });
-      await waitAttr(`present-kpi-${METRIC}`, "data-value", expected[METRIC]?.value, `${what} (asked again)`);
+    const bad = [];
+    for (const id of ids) {
+      const raw = await attr(`present-kpi-${id}`, "data-value");
+      const want = expected[id].value;
+      const ok = sameFigure(id, raw, want);
+      if (!ok) bad.push(`${id}: present ${raw} != API ${want}`);
     }
+    if (bad.length) fail(`${what}:\n  ${bad.join("\n  ")}`);
   };
   const activeSlide = () => page.locator('[data-testid="present-slide"][data-active="true"]').first().getAttribute("data-slide");
 
@@ -192,7 +182,7 @@ export async function checkGoalsAndPresent({ page, base, get, send, k30, k90, ar
   await page.waitForURL((u) => u.pathname === "/present" && u.searchParams.get("period") === "90d");
   await page.getByTestId("present").waitFor({ state: "visible" });
   await waitAttr(`present-kpi-${METRIC}`, "data-value", k90[METRIC].value, "present mode, 90 days");
-  await presentValues(k90, "90d", "present mode's cards (90 days) differ from the API");
+  await presentValues(k90, "present mode's cards (90 days) differ from the API");
   if ((await page.getByRole("navigation", { name: "Main" }).count()) !== 0) fail("present mode shows the app's navigation");
   log("present mode: 90-day cards match the API");
   await page.keyboard.press("Escape");
@@ -202,7 +192,7 @@ export async function checkGoalsAndPresent({ page, base, get, send, k30, k90, ar
   await page.goto(`${base}/present?rotate=2`, { waitUntil: "domcontentloaded" });
   await page.getByTestId("present").waitFor({ state: "visible" });
   await waitAttr(`present-kpi-${METRIC}`, "data-value", k30[METRIC].value, "present mode, 30 days");
-  await presentValues(k30, "30d", "present mode's cards (30 days) differ from the API");
+  await presentValues(k30, "present mode's cards (30 days) differ from the API");
   const look = await page.evaluate(() => {
     const el = document.querySelector('[data-testid="present"]');
     const r = el.getBoundingClientRect();

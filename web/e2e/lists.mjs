@@ -9,6 +9,8 @@
 //
 // Every expected value is read from the API first; the UI is found by data-testid.
 
+import { sameFigure } from "./session.mjs";
+
 /**
  * @param {object} ctx
  * @param {import("playwright-core").Page} ctx.page   signed in
@@ -206,7 +208,7 @@ export async function checkListsAndFilters({ page, base, get, send, fail, log, s
   const off = [];
   for (const [metric, raw] of shownCards) {
     const want = byMetric.get(metric)?.value ?? null;
-    const ok = want === null ? raw === "null" : Math.abs(Number(raw) - want) <= 1e-6 * Math.max(1, Math.abs(want));
+    const ok = sameFigure(metric, raw, want);
     if (!ok) off.push(`${metric}: UI ${raw}, API ${want}`);
   }
   if (off.length) fail(`status ${dashStatus}: cards differ from the API:\n  ${off.join("\n  ")}`);

@@ -51,3 +51,16 @@ export async function kpisReady(page, timeout) {
 export async function firstId(get, resource, query = "") {
   return (await get(`/api/${resource}?page=1&page_size=1${query}`))?.items?.[0]?.id;
 }
+
+/**
+ * Whether a figure the page shows (`raw`, its `data-value`) is the API's `want` for
+ * `metric`. Utilisation's capacity counts the working day up to the current minute, so on
+ * a working day it moves a little every minute, and the page's answer and the test's may
+ * come from different minutes: it may differ by what a test's few minutes make (10⁻³
+ * relative; a minute moves a 30-day figure by about 3·10⁻⁵). Every other figure is exact.
+ */
+export function sameFigure(metric, raw, want) {
+  if (want === null || want === undefined) return raw === "null";
+  const tolerance = metric === "utilisation_pct" ? 1e-3 : 1e-6;
+  return Math.abs(Number(raw) - want) <= tolerance * Math.max(1, Math.abs(want));
+}
