@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use avesa_model::json::Members;
+use avesa_model::json::{MemberIndex, Members, elements};
 use avesa_model::{Continuation, RawRecord};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -459,48 +459,37 @@ impl SpecConnector {
         endpoint: &str,
         stats: &mut FetchStats,
     ) -> Result<(HeaderMap, Value)> {
-        let f = self.get_raw(url, params, headers, endpoint, stats).await?;
-        let v = serde_json::from_slice::<Value>(&f.body).map_err(|e| ConnectorError::Decode {
-            service: self.service(),
-            endpoint: endpoint.to_owned(),
-            message: format!("response is not JSON: {e}"),
-        })?;
-        Ok((f.headers, v))
+        let read = |body: &[u8]| {
+            serde_json::from_slice::<Value>(body).map_err(|e| BodyError::NotJson(e.to_string()))
+        };
+        self.get_read(url, params, headers, endpoint, stats, read).await
     }
 
-    /// The text of a body that [`Self::get_raw`] found to be JSON (so it is not read
-    /// again to check it).
-    fn json_text<'b>(&self, body: &'b [u8], endpoint: &str) -> Result<&'b str> {
-        std::str::from_utf8(body).map_err(|e| ConnectorError::Decode {
-            service: self.service(),
-            endpoint: endpoint.to_owned(),
-            message: format!("response is not UTF-8: {e}"),
-        })
-    }
-
-    /// Like [`Self::get`], checking that the body is JSON (without building it); a body
-    /// that is not (cut short, an HTML page from a proxy) is fetched again a few times
-    /// before it is an error.
-    async fn get_raw(
+    /// Like [`Self::get`], reading the body with `read`; a body `read` finds not to be
+    /// JSON (cut short, an HTML page from a proxy) is fetched again a few times before it
+    /// is an error. The body is read once: `read` both checks and takes what it needs.
+    async fn get_read<T>(
         &self,
         url: &str,
         params: &[(String, String)],
         headers: &[(String, String)],
         endpoint: &str,
         stats: &mut FetchStats,
-    ) -> Result<Fetched> {
+        read: impl Fn(&[u8]) -> std::result::Result<T, BodyError>,
+    ) -> Result<(HeaderMap, T)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let f = self.get(url, params, headers, endpoint, stats).await?;
-            match serde_json::from_slice::<&RawValue>(&f.body) {
-                Ok(_) => return Ok(f),
-                Err(e) if attempt < self.policy.max_attempts.min(4) => {
+            match read(&f.body) {
+                Ok(x) => return Ok((f.headers, x)),
+                Err(BodyError::Other(e)) => return Err(e),
+                Err(BodyError::NotJson(e)) if attempt < self.policy.max_attempts.min(4) => {
                     stats.retries += 1;
                     tracing::warn!(service = %self.spec.service, endpoint, error = %e, "response is not JSON; retrying");
                     tokio::time::sleep(self.policy.base_delay * attempt).await;
                 }
-                Err(e) => {
+                Err(BodyError::NotJson(e)) => {
                     let start =
                         String::from_utf8_lossy(&f.body[..f.body.len().min(80)]).into_owned();
                     return Err(ConnectorError::Decode {
@@ -511,6 +500,50 @@ impl SpecConnector {
                 }
             }
         }
+    }
+
+    /// A page's body read once: its records (each with the index of its members, so the
+    /// mapping need not parse it again) and what the body says besides them. The body is
+    /// checked to be JSON by that same reading (splitting the records parses all of it);
+    /// only when no records can be found is it read again, to tell a body that is not
+    /// JSON (fetched again) from one of the wrong shape (an error).
+    fn read_page_body(
+        &self,
+        t: &TableSpec,
+        body: &[u8],
+        endpoint: &str,
+    ) -> std::result::Result<(Vec<RawRecord>, BodyLinks), BodyError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| BodyError::NotJson(format!("response is not UTF-8: {e}")))?;
+        // Records in a member of the body (`{"result": [...]}`): the body and its records
+        // split in one pass where they can be; otherwise the body, then its records.
+        let path = &self.spec.records.path;
+        let split = (!path.is_empty())
+            .then(|| avesa_model::json::objects_at(text, path))
+            .flatten()
+            .map(|(members, objects)| (Node::of_members(members), objects));
+        let (node, objects) = match split {
+            Some((node, objects)) => (node, Some(objects)),
+            None => (Node::of_text(text), None),
+        };
+        let records =
+            self.parse_records(t, &node, objects, endpoint).map_err(
+                |e| match serde_json::from_str::<&RawValue>(text) {
+                    Err(j) => BodyError::NotJson(j.to_string()),
+                    Ok(_) => BodyError::Other(e),
+                },
+            )?;
+        let p = &self.spec.paging;
+        let string = |path: Option<&str>| match path.and_then(|f| node.leaf(f)) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        let links = BodyLinks {
+            done: p.done.as_deref().and_then(|d| node.leaf(d)).and_then(|v| v.as_bool()),
+            next_url: string(p.next_url.as_deref()),
+            delta: string(p.delta_url.as_deref()),
+        };
+        Ok((records, links))
     }
 
     fn base_url(&self, instance: Option<&str>) -> String {
@@ -636,10 +669,11 @@ impl SpecConnector {
 
     /// The records of a page, each kept as the exact JSON text the vendor sent; only the
     /// id, updated-at and deleted fields are decoded.
-    fn parse_records(
+    fn parse_records<'a>(
         &self,
         t: &TableSpec,
-        body: &Node<'_>,
+        body: &Node<'a>,
+        objects: Option<Vec<avesa_model::json::Object<'a>>>,
         endpoint: &str,
     ) -> Result<Vec<RawRecord>> {
         let decode = |m: String| ConnectorError::Decode {
@@ -649,16 +683,17 @@ impl SpecConnector {
         };
         let path = &self.spec.records.path;
         // One pass over the page's records where their texts can be told from their
-        // members (nearly always); otherwise the elements, then each one's members.
+        // members (nearly always; `objects` when the caller split them already);
+        // otherwise the elements, then each one's members.
         let array = body.get(path);
-        let items: Option<Vec<(&str, Node<'_>)>> = match array.and_then(avesa_model::json::objects)
-        {
+        let objects = objects.or_else(|| array.and_then(avesa_model::json::objects));
+        let items: Option<Vec<(&str, Node<'_>)>> = match objects {
             Some(objects) => {
                 Some(objects.into_iter().map(|o| (o.text, Node::of_members(o.members))).collect())
             }
             None => array
-                .and_then(|text| serde_json::from_str::<Vec<&RawValue>>(text).ok())
-                .map(|items| items.into_iter().map(|raw| (raw.get(), Node::new(raw))).collect()),
+                .and_then(elements)
+                .map(|items| items.into_iter().map(|text| (text, Node::of_text(text))).collect()),
         };
         let Some(items) = items else {
             let what = if path.is_empty() {
@@ -703,11 +738,14 @@ impl SpecConnector {
                             || f.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
                     },
                 );
+            // The record's members travel with it, for the mapping.
+            let index = v.members.as_ref().and_then(|m| MemberIndex::of(text, m));
             out.push(RawRecord {
                 source_id: id,
                 updated_at,
                 deleted: t.tombstones || removed || flag,
                 json: text.to_owned(),
+                index,
             });
         }
         Ok(out)
@@ -718,7 +756,7 @@ impl SpecConnector {
         url: &str,
         params: &[(String, String)],
         headers: &HeaderMap,
-        body: &Node<'_>,
+        links: &BodyLinks,
         n: usize,
     ) -> Option<String> {
         let p = &self.spec.paging;
@@ -726,14 +764,10 @@ impl SpecConnector {
             PagingKind::Keyset => None,
             PagingKind::LinkHeader => next_link(headers),
             PagingKind::NextUrl => {
-                let done = p.done.as_deref().and_then(|d| body.leaf(d)).and_then(|v| v.as_bool());
-                if done == Some(true) {
+                if links.done == Some(true) {
                     return None;
                 }
-                match p.next_url.as_deref().and_then(|f| body.leaf(f)) {
-                    Some(Value::String(s)) if !s.is_empty() => Some(s),
-                    _ => None,
-                }
+                links.next_url.clone()
             }
             PagingKind::Offset => {
                 let total: u64 = p
@@ -809,6 +843,22 @@ pub fn resolve<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     }
 }
 
+/// What a page's body says besides its records (read in the same pass).
+struct BodyLinks {
+    /// The vendor's "this was the last page" flag.
+    done: Option<bool>,
+    /// The next page's URL, when the body carries it.
+    next_url: Option<String>,
+    /// The delta link of a finished read.
+    delta: Option<String>,
+}
+
+/// Why a body could not be read: not JSON at all (fetched again), or anything else.
+enum BodyError {
+    NotJson(String),
+    Other(ConnectorError),
+}
+
 /// A JSON value parsed one level deep: objects keep their members as raw JSON text
 /// borrowed from the body, so reading a few fields of a record never builds the rest
 /// ([`avesa_model::json::Members`]: a list with borrowed names, not a map of owned ones).
@@ -819,10 +869,6 @@ pub struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    pub fn new(raw: &'a RawValue) -> Self {
-        Node::of_text(raw.get())
-    }
-
     /// The value whose JSON text is `text` (a response body its read checked for JSON).
     pub fn of_text(text: &'a str) -> Self {
         Node { text: Some(text), members: Members::parse(text) }
@@ -841,19 +887,15 @@ impl<'a> Node<'a> {
         match &self.members {
             Some(m) => {
                 if let Some(v) = m.get(path) {
-                    return Some(v.get());
+                    return Some(v);
                 }
                 let (head, rest) = path.split_once('.')?;
-                Node::new(m.get(head)?).get(rest)
+                Node::of_text(m.get(head)?).get(rest)
             }
             None => {
-                let text = self.text?;
-                if !text.trim_start().starts_with('[') {
-                    return None;
-                }
-                let list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+                let list = elements(self.text?)?;
                 let (head, rest) = path.split_once('.').unwrap_or((path, ""));
-                Node::new(list.get(head.parse::<usize>().ok()?)?).get(rest)
+                Node::of_text(list.get(head.parse::<usize>().ok()?)?).get(rest)
             }
         }
     }
@@ -965,8 +1007,9 @@ impl Connector for SpecConnector {
                 (u, p, h, label("first page"))
             }
         };
-        let fetched = self.get_raw(&url, &params, &headers, &endpoint, &mut stats).await;
-        let fetched = match (fetched, &cont) {
+        let read = |body: &[u8]| self.read_page_body(t, body, &endpoint);
+        let fetched = self.get_read(&url, &params, &headers, &endpoint, &mut stats, read).await;
+        let (resp_headers, (records, links)) = match (fetched, &cont) {
             (Ok(x), _) => x,
             // An expired continuation: a next page falls back to the keyset position, a
             // delta link to a full resync.
@@ -990,11 +1033,8 @@ impl Connector for SpecConnector {
             }
             (Err(e), _) => return Err(e),
         };
-        let body = Node::of_text(self.json_text(&fetched.body, &endpoint)?);
-        let resp_headers = &fetched.headers;
-        let records = self.parse_records(t, &body, &endpoint)?;
         let n = records.len();
-        let next = self.next_of(&url, &params, resp_headers, &body, n);
+        let next = self.next_of(&url, &params, &resp_headers, &links, n);
         if next.as_deref() == Some(url.as_str()) {
             return Err(ConnectorError::Decode {
                 service: self.service(),
@@ -1004,10 +1044,7 @@ impl Connector for SpecConnector {
                 ),
             });
         }
-        let delta = match self.spec.paging.delta_url.as_deref().and_then(|d| body.leaf(d)) {
-            Some(Value::String(s)) => Some(s),
-            _ => None,
-        };
+        let delta = links.delta;
         let last_rec = records.iter().rev().find(|r| r.updated_at.is_some());
         let pos_time = last_rec
             .and_then(|r| r.updated_at)
@@ -1198,9 +1235,9 @@ impl SpecConnector {
                 Some(&current),
             );
             let endpoint = format!("{} (parent {current})", t.name);
-            let fetched = self.get_raw(&url, &params, &headers, &endpoint, &mut stats).await?;
-            let body = Node::of_text(self.json_text(&fetched.body, &endpoint)?);
-            let page = self.parse_records(t, &body, &endpoint)?;
+            let read = |body: &[u8]| self.read_page_body(t, body, &endpoint);
+            let (_, (page, _)) =
+                self.get_read(&url, &params, &headers, &endpoint, &mut stats, read).await?;
             let n = page.len();
             let last = page.last().map(|r| {
                 Cursor::new(r.updated_at.unwrap_or(DateTime::UNIX_EPOCH), r.source_id.clone())
@@ -1273,7 +1310,7 @@ mod tests {
             r#"{"a\u0062": 1, "x": {"y": "first"}, "q\"t": true, "x": {"y": "last"}}"#,
         )
         .unwrap();
-        let n = Node::new(raw);
+        let n = Node::of_text(raw.get());
         assert_eq!(n.leaf("ab"), Some(Value::from(1)), "an escaped name is decoded");
         assert_eq!(n.leaf("q\"t"), Some(Value::Bool(true)));
         assert_eq!(n.leaf("x.y"), Some(Value::from("last")), "the last of a repeated name wins");
@@ -1286,7 +1323,7 @@ mod tests {
             r#"{"id": 7, "_info": {"lastUpdated": "2024-01-01T00:00:00Z"}, "@odata.nextLink": "u", "a": [{"b": 1}]}"#,
         )
         .unwrap();
-        let n = Node::new(raw);
+        let n = Node::of_text(raw.get());
         assert_eq!(n.leaf("id"), Some(Value::from(7)));
         assert_eq!(n.leaf("_info.lastUpdated"), Some(Value::from("2024-01-01T00:00:00Z")));
         assert_eq!(n.leaf("@odata.nextLink"), Some(Value::from("u")));

@@ -5,6 +5,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use avesa_connectors::{Connector, ConnectorError, Cursor};
+use avesa_model::json::Members;
 use avesa_sim::{AdvanceSpec, ConnectWiseSim, CwCompanySpec, CwSizes};
 use chrono::{DateTime, Utc};
 use common::{connector, read_all};
@@ -351,6 +352,12 @@ async fn every_connectwise_table_reads_exactly_the_truth() {
         assert_eq!(read.records.len(), want.len(), "{table}: each record once");
         let got: BTreeSet<String> = read.by_id().into_keys().collect();
         assert_eq!(got, ids(want), "{table}");
+        for r in &read.records {
+            // Each record's members, split from the page once, travel with it.
+            let indexed = r.index.as_ref().and_then(|i| i.members(&r.json));
+            assert!(indexed.is_some(), "{table}: record {} has no member index", r.source_id);
+            assert_eq!(indexed, Members::parse(&r.json), "{table}: record {}", r.source_id);
+        }
     }
     // Statuses come board by board, each board's page carrying the boards still to read.
     let first = c.fetch_page("service/boards/statuses", None, 100).await.unwrap();

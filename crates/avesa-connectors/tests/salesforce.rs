@@ -67,6 +67,12 @@ async fn full_then_incremental_with_deletes_equals_the_truth() {
         assert_eq!(got, f.truth_ids(table), "{table}");
         assert_eq!(read.records.len(), got.len(), "{table}: each record once");
         assert!(read.records.iter().all(|r| !r.deleted));
+        for r in &read.records {
+            // A body that is an object: its records' members travel with them too.
+            let indexed = r.index.as_ref().and_then(|i| i.members(&r.json));
+            assert!(indexed.is_some(), "{table}: record {} has no member index", r.source_id);
+            assert_eq!(indexed, avesa_model::json::Members::parse(&r.json), "{table}");
+        }
         assert_eq!(c.count(table, None).await.unwrap(), got.len() as u64, "{table} count");
         ends.push(read.end.unwrap());
     }

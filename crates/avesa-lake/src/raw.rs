@@ -104,14 +104,14 @@ pub fn read_raw(batches: &[RecordBatch]) -> crate::Result<Option<RawChunk>> {
             if rc.chunk != chunk || rc.extracted_at != at {
                 return Err(bad("rows of more than one chunk".into()));
             }
-            rc.records.push(RawRecord {
-                source_id: ids.value(i).to_owned(),
-                updated_at: (!updated.is_null(i))
+            rc.records.push(RawRecord::new(
+                ids.value(i),
+                (!updated.is_null(i))
                     .then(|| DateTime::from_timestamp_micros(updated.value(i)))
                     .flatten(),
-                deleted: deleted.value(i),
-                json: jsons.value(i).to_owned(),
-            });
+                deleted.value(i),
+                jsons.value(i),
+            ));
         }
     }
     Ok(out)
@@ -127,13 +127,8 @@ mod tests {
         let chunk = ChunkId::new();
         let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let records = vec![
-            RawRecord {
-                source_id: "1".into(),
-                updated_at: Some(at),
-                deleted: false,
-                json: r#"{"id":1}"#.into(),
-            },
-            RawRecord { source_id: "2".into(), updated_at: None, deleted: true, json: "{}".into() },
+            RawRecord::new("1", Some(at), false, r#"{"id":1}"#),
+            RawRecord::new("2", None, true, "{}"),
         ];
         let batch = raw_batch(&t, "connectwise", "tickets", chunk, at, &records);
         let back = read_raw(&[batch.slice(0, 1), batch.slice(1, 1)]).unwrap().unwrap();

@@ -10,11 +10,13 @@ use chrono::Utc;
 
 fn records(n: usize) -> Vec<RawRecord> {
     (0..n)
-        .map(|i| RawRecord {
-            source_id: i.to_string(),
-            updated_at: Some(Utc::now()),
-            deleted: i % 7 == 3,
-            json: format!(r#"{{"id":{i},"summary":"ticket {i}"}}"#),
+        .map(|i| {
+            RawRecord::new(
+                i.to_string(),
+                Some(Utc::now()),
+                i % 7 == 3,
+                format!(r#"{{"id":{i},"summary":"ticket {i}"}}"#),
+            )
         })
         .collect()
 }

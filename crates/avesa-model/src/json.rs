@@ -11,16 +11,12 @@ use std::fmt;
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// An object's members in document order.
-#[derive(Debug)]
-pub struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// An object's members in document order, each value its raw JSON text (checked to be
+/// JSON when the object was parsed).
+#[derive(Debug, PartialEq)]
+pub struct Members<'a>(Vec<(Cow<'a, str>, &'a str)>);
 
 impl<'a> Members<'a> {
-    /// The members of `raw`, or `None` when it is not a JSON object.
-    pub fn of(raw: &'a RawValue) -> Option<Self> {
-        Self::parse(raw.get())
-    }
-
     /// The members of the object `text`, or `None` when it is not a JSON object.
     pub fn parse(text: &'a str) -> Option<Self> {
         if !text.trim_start().starts_with('{') {
@@ -30,17 +26,76 @@ impl<'a> Members<'a> {
     }
 
     /// The member named `key`; the last one if the name repeats (as `serde_json::Value`).
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 }
 
-/// The elements of `raw` if it is a JSON array.
-pub fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
-    if !raw.get().trim_start().starts_with('[') {
+/// The elements of the JSON text `text` if it is an array, each its raw JSON text.
+pub fn elements(text: &str) -> Option<Vec<&str>> {
+    if !text.trim_start().starts_with('[') {
         return None;
     }
-    serde_json::from_str(raw.get()).ok()
+    let list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+    Some(list.into_iter().map(RawValue::get).collect())
+}
+
+/// Where an object's members lie in its text: what [`Members::parse`] finds, kept as
+/// offsets so it can travel with the text (a connector splits a page's records into
+/// their members once, and the mapping reads its columns from the same split instead of
+/// parsing each record again). Owned, small (four numbers a member), and checked against
+/// the text it is applied to: a text it does not fit is parsed instead.
+#[derive(Clone)]
+pub struct MemberIndex {
+    /// The length of the text the spans were taken from.
+    len: usize,
+    /// Each member's name and value as `[name start, name end, value start, value end]`.
+    spans: Box<[[u32; 4]]>,
+}
+
+impl MemberIndex {
+    /// The index of `members`, an object split from `text` (its names and values
+    /// borrowed from it); `None` when a name was copied (it had escapes) or a name or
+    /// value lies outside `text`.
+    pub fn of(text: &str, members: &Members<'_>) -> Option<Self> {
+        let base = text.as_ptr() as usize;
+        let span = |s: &str| -> Option<[u32; 2]> {
+            let start = (s.as_ptr() as usize).checked_sub(base)?;
+            let end = start.checked_add(s.len())?;
+            (end <= text.len()).then_some([u32::try_from(start).ok()?, u32::try_from(end).ok()?])
+        };
+        let spans = members
+            .0
+            .iter()
+            .map(|(k, v)| {
+                let Cow::Borrowed(k) = k else { return None };
+                let ([ks, ke], [vs, ve]) = (span(k)?, span(v)?);
+                Some([ks, ke, vs, ve])
+            })
+            .collect::<Option<Box<[_]>>>()?;
+        Some(MemberIndex { len: text.len(), spans })
+    }
+
+    /// The members of `text` as indexed; `None` when `text` is not the text the index was
+    /// taken from (a different length, or a span that does not fall on its characters).
+    pub fn members<'a>(&self, text: &'a str) -> Option<Members<'a>> {
+        if text.len() != self.len {
+            return None;
+        }
+        let at = |s: u32, e: u32| text.get(s as usize..e as usize);
+        let list = self
+            .spans
+            .iter()
+            .map(|&[ks, ke, vs, ve]| Some((Cow::Borrowed(at(ks, ke)?), at(vs, ve)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Members(list))
+    }
+}
+
+impl fmt::Debug for MemberIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MemberIndex({} members)", self.spans.len())
+    }
 }
 
 /// An object element of an array: its exact text and its members.
@@ -63,13 +118,69 @@ pub fn objects(text: &str) -> Option<Vec<Object<'_>>> {
     list.into_iter().map(|members| Some(Object { text: span(text, &members)?, members })).collect()
 }
 
+/// The object `text` split in one pass: its members but the one named `key`, and the
+/// elements of that member as [`objects`] gives them. What a page whose records sit in a
+/// member of the body (`{"result": [...]}`) needs, without reading the records twice.
+/// `None` when `text` is not such an object (no member `key`, or more than one, or one
+/// that is not an array of objects whose texts can be told); the caller then reads the
+/// body's members and the array apart.
+pub fn objects_at<'a>(text: &'a str, key: &str) -> Option<(Members<'a>, Vec<Object<'a>>)> {
+    use serde::de::DeserializeSeed;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (members, list) = Split { key }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let objects = list?
+        .into_iter()
+        .map(|members| Some(Object { text: span(text, &members)?, members }))
+        .collect::<Option<Vec<_>>>()?;
+    Some((members, objects))
+}
+
+/// [`objects_at`]'s reading of the object: the members but `key`, and `key`'s elements.
+struct Split<'k> {
+    key: &'k str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Split<'_> {
+    type Value = (Members<'de>, Option<Vec<Members<'de>>>);
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Split<'_> {
+    type Value = (Members<'de>, Option<Vec<Members<'de>>>);
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        let mut list = None;
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            if k == self.key {
+                if list.is_some() {
+                    return Err(serde::de::Error::custom("the member repeats"));
+                }
+                list = Some(map.next_value::<Vec<Members<'de>>>()?);
+            } else {
+                out.push((k, map.next_value::<&'de RawValue>()?.get()));
+            }
+        }
+        Ok((Members(out), list))
+    }
+}
+
 /// The text of the object in `doc` whose members are `m`: from the brace before its
 /// first member's name to the brace after its last member's value (only JSON white space
 /// between), both found by where the borrowed name and value lie in `doc`.
 fn span<'a>(doc: &'a str, m: &Members<'a>) -> Option<&'a str> {
     let offset = |s: &str| (s.as_ptr() as usize).checked_sub(doc.as_ptr() as usize);
     let Cow::Borrowed(first) = &m.0.first()?.0 else { return None };
-    let last = m.0.last()?.1.get();
+    let last = m.0.last()?.1;
     let (key_at, value_end) = (offset(first)?, offset(last)? + last.len());
     let bytes = doc.as_bytes();
     let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
@@ -129,7 +240,7 @@ impl<'de> serde::Deserialize<'de> for Members<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
                 while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.push((k, v));
+                    out.push((k, v.get()));
                 }
                 Ok(Members(out))
             }
@@ -146,35 +257,85 @@ mod tests {
     fn members_with_escaped_and_repeated_names() {
         let m =
             Members::parse(r#"{"a\u0062": 1, "x": {"y": "first"}, "q\"t": true, "x": 2}"#).unwrap();
-        assert_eq!(m.get("ab").map(RawValue::get), Some("1"), "an escaped name is decoded");
-        assert_eq!(m.get("q\"t").map(RawValue::get), Some("true"));
-        assert_eq!(m.get("x").map(RawValue::get), Some("2"), "the last of a repeated name");
+        assert_eq!(m.get("ab"), Some("1"), "an escaped name is decoded");
+        assert_eq!(m.get("q\"t"), Some("true"));
+        assert_eq!(m.get("x"), Some("2"), "the last of a repeated name");
         assert!(m.get("y").is_none());
         assert!(Members::parse("[1, 2]").is_none() && Members::parse("{broken").is_none());
-        let list: &RawValue = serde_json::from_str(r#"[{"a": 1}, 2]"#).unwrap();
-        let els = elements(list).unwrap();
-        assert_eq!((els.len(), els[1].get()), (2, "2"));
+        let els = elements(r#"[{"a": 1}, 2]"#).unwrap();
+        assert_eq!((els.len(), els[1]), (2, "2"));
         assert!(elements(m.get("ab").unwrap()).is_none());
+        assert!(elements("[1, 2").is_none(), "a cut-short array");
     }
 
     #[test]
     fn objects_of_an_array_are_its_elements_with_their_members() {
         let text = "[ {\"id\": 1, \"x\": {\"y\": [1, {\"z\": \"}\"}]}} ,\n\t{ \"id\" :\"two\" , \"id\": 3 }\r\n]";
         let objs = objects(text).unwrap();
-        let els = elements(serde_json::from_str(text).unwrap()).unwrap();
+        let els = elements(text).unwrap();
         assert_eq!(objs.len(), 2);
         for (o, e) in objs.iter().zip(&els) {
-            assert_eq!(o.text, e.get(), "the element's exact text");
-            let m = Members::of(e).unwrap();
+            assert_eq!(o.text, *e, "the element's exact text");
+            let m = Members::parse(e).unwrap();
             assert_eq!(o.members.0.len(), m.0.len());
-            assert_eq!(o.members.get("id").map(RawValue::get), m.get("id").map(RawValue::get));
+            assert_eq!(o.members.get("id"), m.get("id"));
         }
-        assert_eq!(objs[1].members.get("id").map(RawValue::get), Some("3"));
+        assert_eq!(objs[1].members.get("id"), Some("3"));
         // What one pass cannot tell: the caller falls back to two.
         assert!(objects("[{}]").is_none(), "an empty object");
         assert!(objects(r#"[{"\u0069d": 1}]"#).is_none(), "an escaped first name");
         assert!(objects("[1, {\"a\": 2}]").is_none(), "an element not an object");
         assert!(objects("{\"a\": 1}").is_none() && objects("[{\"a\": 1}").is_none());
         assert_eq!(objects("[]").map(|o| o.len()), Some(0));
+    }
+
+    #[test]
+    fn an_index_gives_back_the_members_of_its_own_text_only() {
+        let page = r#"[{"id": 1, "x": {"y": [1, 2]}, "s": "a\"b", "id": 2}, {"n": null}]"#;
+        let objs = objects(page).unwrap();
+        for o in &objs {
+            let index = MemberIndex::of(o.text, &o.members).unwrap();
+            // The record travels as an owned copy of its text; the index still fits it.
+            let copy = o.text.to_owned();
+            let m = index.members(&copy).unwrap();
+            assert_eq!(m.0, Members::parse(&copy).unwrap().0);
+        }
+        let first = &objs[0];
+        let index = MemberIndex::of(first.text, &first.members).unwrap();
+        assert_eq!(index.members(first.text).unwrap().get("id"), Some("2"));
+        // A text it was not taken from: refused, so the caller parses instead.
+        assert!(index.members(r#"{"id": 3}"#).is_none(), "another length");
+        let same_length = "é".repeat(first.text.len() / 2) + &"x".repeat(first.text.len() % 2);
+        assert_eq!(same_length.len(), first.text.len());
+        assert!(index.members(&same_length).is_none(), "spans off the characters");
+        // Members not borrowed from the text cannot be indexed.
+        let escaped = Members::parse(r#"{"\u0069d": 1}"#).unwrap();
+        assert!(MemberIndex::of(r#"{"\u0069d": 1}"#, &escaped).is_none());
+        assert!(MemberIndex::of("{}", &first.members).is_none(), "members of another text");
+    }
+
+    #[test]
+    fn objects_at_a_member_are_split_with_the_rest_of_the_body_in_one_pass() {
+        let body =
+            r#"{"totalSize": 2, "records": [{"Id": "a", "x": [1]}, {"Id": "b"}], "done": true}"#;
+        let (members, objs) = objects_at(body, "records").unwrap();
+        let whole = Members::parse(body).unwrap();
+        let apart = objects(whole.get("records").unwrap()).unwrap();
+        assert_eq!(objs.len(), 2);
+        for (o, a) in objs.iter().zip(&apart) {
+            assert_eq!((o.text, &o.members), (a.text, &a.members));
+        }
+        assert_eq!(members.get("done"), Some("true"));
+        assert_eq!(members.get("totalSize"), Some("2"));
+        assert!(members.get("records").is_none(), "the records are not kept twice");
+        // What one pass cannot tell: the caller reads the body and the array apart.
+        assert!(objects_at(body, "result").is_none(), "no such member");
+        assert!(objects_at(r#"{"records": [], "records": []}"#, "records").is_none());
+        assert!(objects_at(r#"{"records": [1]}"#, "records").is_none(), "not objects");
+        assert!(objects_at(r#"{"records": null}"#, "records").is_none());
+        assert!(objects_at(r#"{"records": [{"a": 1}]"#, "records").is_none(), "cut short");
+        assert!(objects_at(r#"{"records": [{"a": 1}]} x"#, "records").is_none(), "trailing");
+        assert!(objects_at(r#"[{"a": 1}]"#, "records").is_none());
+        assert_eq!(objects_at(r#"{"records": []}"#, "records").map(|(_, o)| o.len()), Some(0));
     }
 }

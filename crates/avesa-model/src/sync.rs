@@ -11,15 +11,53 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::IdError;
+use crate::json::{MemberIndex, Members};
 
 /// One record as fetched from a vendor.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RawRecord {
     pub source_id: String,
     pub updated_at: Option<DateTime<Utc>>,
     pub deleted: bool,
     /// The record's JSON text, unmodified.
     pub json: String,
+    /// Where the members of `json` lie, when the connector split the record already (so
+    /// the mapping does not parse it again); a cache of `json`'s structure, not compared.
+    pub index: Option<MemberIndex>,
+}
+
+impl RawRecord {
+    /// A record with no member index (the mapping parses its text).
+    pub fn new(
+        source_id: impl Into<String>,
+        updated_at: Option<DateTime<Utc>>,
+        deleted: bool,
+        json: impl Into<String>,
+    ) -> Self {
+        RawRecord {
+            source_id: source_id.into(),
+            updated_at,
+            deleted,
+            json: json.into(),
+            index: None,
+        }
+    }
+
+    /// The members of the record's JSON text: from its index when it has one that fits,
+    /// otherwise parsed; `None` when the text is not a JSON object.
+    pub fn members(&self) -> Option<Members<'_>> {
+        self.index
+            .as_ref()
+            .and_then(|i| i.members(&self.json))
+            .or_else(|| Members::parse(&self.json))
+    }
+}
+
+impl PartialEq for RawRecord {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.source_id, self.updated_at, self.deleted, &self.json)
+            == (&other.source_id, other.updated_at, other.deleted, &other.json)
+    }
 }
 
 /// Where the next page comes from when the vendor says so itself.

@@ -45,12 +45,7 @@ impl Pipeline {
         let gone: Vec<avesa_model::RawRecord> = current
             .into_iter()
             .filter(|id| !seen.contains(id))
-            .map(|id| avesa_model::RawRecord {
-                source_id: id,
-                updated_at: Some(now),
-                deleted: true,
-                json: "{}".into(),
-            })
+            .map(|id| avesa_model::RawRecord::new(id, Some(now), true, "{}"))
             .collect();
         if gone.is_empty() {
             return Ok(0);

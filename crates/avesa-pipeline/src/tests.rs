@@ -135,11 +135,13 @@ impl Connector for FakeVendor {
         }
         let records: Vec<avesa_model::RawRecord> = rows
             .iter()
-            .map(|r| avesa_model::RawRecord {
-                source_id: r.id.clone(),
-                updated_at: Some(r.updated),
-                deleted: false,
-                json: serde_json::json!({"id": r.id, "summary": r.summary}).to_string(),
+            .map(|r| {
+                avesa_model::RawRecord::new(
+                    r.id.clone(),
+                    Some(r.updated),
+                    false,
+                    serde_json::json!({"id": r.id, "summary": r.summary}).to_string(),
+                )
             })
             .collect();
         let last = rows.last().map(|r| Position::new(r.updated, r.id.clone()));

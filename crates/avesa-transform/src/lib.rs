@@ -28,7 +28,6 @@ use avesa_model::json::Members;
 use avesa_model::{ChunkId, ColumnType, TenantId};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// A record that could not be mapped.
@@ -100,8 +99,8 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
 }
 
 /// The value of a leaf found in a record.
-fn leaf(raw: Option<&RawValue>) -> Result<Option<Value>, String> {
-    raw.map(|r| serde_json::from_str(r.get()).map_err(|e| format!("not JSON: {e}"))).transpose()
+fn leaf(raw: Option<&str>) -> Result<Option<Value>, String> {
+    raw.map(|r| serde_json::from_str(r).map_err(|e| format!("not JSON: {e}"))).transpose()
 }
 
 /// Lower-case hex of `bytes`, in one allocation.
@@ -231,9 +230,10 @@ impl Mapping {
             table.columns().iter().map(|c| Builder::new(c.ty, n)).collect();
         let mut row: Vec<Typed> = Vec::with_capacity(cols.len());
         for rec in records {
-            // One pass over the record's text: its members, values kept as raw text;
-            // only the leaves the columns ask for are decoded.
-            let doc = Members::parse(&rec.json).ok_or_else(|| {
+            // The record's members, values kept as raw text: as the connector split them
+            // (no pass over the text), or from one pass; only the leaves the columns ask
+            // for are decoded.
+            let doc = rec.members().ok_or_else(|| {
                 Box::new(TransformError {
                     service: self.service.clone(),
                     source_table: self.source_table.clone(),

@@ -4,7 +4,6 @@ use std::fmt;
 
 use avesa_model::json::{Members, elements};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Step {
@@ -79,7 +78,7 @@ impl FieldPath {
     /// exists: the objects and arrays on the way are split only where a step goes into
     /// them, and nothing is decoded (the caller decodes the leaf). The same rules as the
     /// reference the tests hold over a `serde_json::Value`.
-    pub fn resolve_in<'a>(&self, root: &Members<'a>) -> Option<&'a RawValue> {
+    pub fn resolve_in<'a>(&self, root: &Members<'a>) -> Option<&'a str> {
         let mut steps = self.steps.iter();
         let mut cur = match steps.next()? {
             Step::Key(k) => root.get(k)?,
@@ -87,13 +86,13 @@ impl FieldPath {
         };
         for step in steps {
             cur = match step {
-                Step::Key(k) => Members::of(cur)?.get(k)?,
+                Step::Key(k) => Members::parse(cur)?.get(k)?,
                 Step::Index(i) => *elements(cur)?.get(*i)?,
                 Step::Match { field, value } => elements(cur)?.into_iter().find(|el| {
-                    let Some(raw) = Members::of(el).and_then(|m| m.get(field)) else {
+                    let Some(raw) = Members::parse(el).and_then(|m| m.get(field)) else {
                         return false;
                     };
-                    match serde_json::from_str::<Value>(raw.get()) {
+                    match serde_json::from_str::<Value>(raw) {
                         Ok(Value::String(s)) => s == *value,
                         Ok(other) => serde_json::to_string(&other).is_ok_and(|s| s == *value),
                         Err(_) => false,
@@ -140,7 +139,7 @@ mod tests {
             let path = FieldPath::parse(p).unwrap();
             let v = resolve(&path, &doc).cloned();
             // The lazy reading of the text finds the same.
-            let raw = path.resolve_in(&members).map(|r| serde_json::from_str(r.get()).unwrap());
+            let raw = path.resolve_in(&members).map(|r| serde_json::from_str(r).unwrap());
             assert_eq!(raw, v, "{p}");
             v
         };

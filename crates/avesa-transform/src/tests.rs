@@ -8,12 +8,7 @@ fn mapping(table: CanonicalTable) -> Mapping {
 }
 
 fn raw(id: &str, json: serde_json::Value) -> RawRecord {
-    RawRecord {
-        source_id: id.into(),
-        updated_at: Some(Utc::now()),
-        deleted: false,
-        json: json.to_string(),
-    }
+    RawRecord::new(id, Some(Utc::now()), false, json.to_string())
 }
 
 #[test]

@@ -396,14 +396,17 @@ fn apply_blocking(
                 app.append_record_batch(batch)?;
                 app.flush()?;
             }
-            // One row per version key: the latest extraction wins, then the greater hash.
+            // One row per version key: the latest extraction wins, then the greater hash —
+            // kept as the staged row's id and the few columns the linking needs (the
+            // record's other columns are read from the stage once, by the insert).
             // Then the stored versions of the batch's keys (one scan of the key column), those
             // the batch carries again from a later extraction (replaced), and every version of
             // those keys after the apply with the next one's start (the chains re-linked).
             conn.execute_batch(&format!(
             "CREATE OR REPLACE TEMP TABLE _incoming AS
              SELECT * EXCLUDE (rn) FROM (
-                 SELECT *, {KEY_HASH} AS {KEY_COLUMN}, row_number() OVER (
+                 SELECT rowid AS srid, {KEY_HASH} AS {KEY_COLUMN}, source_updated_at,
+                        extracted_at, record_hash, row_number() OVER (
                      PARTITION BY tenant_id, source_service, source_id, source_updated_at
                      ORDER BY extracted_at DESC, record_hash DESC) AS rn
                  FROM _stage_{name} WHERE source_updated_at IS NOT NULL)
@@ -439,16 +442,17 @@ fn apply_blocking(
             let cols: Vec<&str> = table.all_columns().map(|c| c.name).collect();
             let (into, from) = (
                 cols.join(", "),
-                cols.iter().map(|c| format!("i.{c}")).collect::<Vec<_>>().join(", "),
+                cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
             );
             let written = conn.execute(
                 &format!(
-                "INSERT INTO {name} ({into}, valid_from, valid_to, is_current, {KEY_COLUMN})
+                    "INSERT INTO {name} ({into}, valid_from, valid_to, is_current, {KEY_COLUMN})
                  SELECT {from}, i.source_updated_at, l.next_from, l.next_from IS NULL,
                         i.{KEY_COLUMN}
                  FROM _incoming i JOIN _linked l
-                   ON l.rid IS NULL AND l.k = i.{KEY_COLUMN} AND l.valid_from = i.source_updated_at"
-            ),
+                   ON l.rid IS NULL AND l.k = i.{KEY_COLUMN} AND l.valid_from = i.source_updated_at
+                 JOIN _stage_{name} s ON s.rowid = i.srid"
+                ),
                 [],
             )?;
             // The stored versions whose successor changed, found by their row ids.
