@@ -31,6 +31,131 @@ impl<'a> Members<'a> {
     }
 }
 
+/// The value of the member `key` of the object `text` (the last one if the name
+/// repeats, as [`Members::get`]), found by walking the object's bytes: what
+/// `Members::parse(text)?.get(key)` gives, at a few instructions a byte instead of a
+/// parse. For a text already checked to be JSON — a value of [`Members`] or an element of
+/// [`elements`]: the walk trusts its structure (strings, nesting) and checks no more;
+/// a text it cannot walk (not an object, a name with escapes) is parsed instead. The
+/// mappings step into a record's nested objects (`board.name`, `company.id`) this way.
+pub fn member<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    match walk_member(text.as_bytes(), key.as_bytes()) {
+        Walk::Found(a, b) => text.get(a..b),
+        Walk::Missing => None,
+        Walk::Unsure => Members::parse(text)?.get(key),
+    }
+}
+
+enum Walk {
+    Found(usize, usize),
+    Missing,
+    Unsure,
+}
+
+/// [`member`]'s walk: byte offsets of the value of the last member named `key`.
+fn walk_member(b: &[u8], key: &[u8]) -> Walk {
+    let space = |i: &mut usize| {
+        while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            *i += 1;
+        }
+    };
+    // The offset just past the string whose opening quote is at `i`.
+    let string_end = |mut i: usize| -> Option<usize> {
+        i += 1;
+        loop {
+            i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+            match b[i] {
+                b'"' => return Some(i + 1),
+                _ => i += 2,
+            }
+        }
+    };
+    let mut i = 0;
+    space(&mut i);
+    if b.get(i) != Some(&b'{') {
+        return Walk::Unsure;
+    }
+    i += 1;
+    let mut found = None;
+    loop {
+        space(&mut i);
+        match b.get(i) {
+            Some(b'}') if found.is_none() => return Walk::Missing,
+            Some(b'}') => break,
+            Some(b'"') => {}
+            _ => return Walk::Unsure,
+        }
+        let Some(name_end) = string_end(i) else { return Walk::Unsure };
+        let name = &b[i + 1..name_end - 1];
+        if name.contains(&b'\\') {
+            return Walk::Unsure;
+        }
+        i = name_end;
+        space(&mut i);
+        if b.get(i) != Some(&b':') {
+            return Walk::Unsure;
+        }
+        i += 1;
+        space(&mut i);
+        let start = i;
+        match b.get(i) {
+            Some(b'"') => match string_end(i) {
+                Some(e) => i = e,
+                None => return Walk::Unsure,
+            },
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match b.get(i) {
+                        Some(b'"') => match string_end(i) {
+                            Some(e) => i = e,
+                            None => return Walk::Unsure,
+                        },
+                        Some(b'{' | b'[') => {
+                            depth += 1;
+                            i += 1;
+                        }
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            i += 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        Some(_) => i += 1,
+                        None => return Walk::Unsure,
+                    }
+                }
+            }
+            Some(_) => {
+                while !matches!(
+                    b.get(i),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    i += 1;
+                }
+                if i == start {
+                    return Walk::Unsure;
+                }
+            }
+            None => return Walk::Unsure,
+        }
+        if name == key {
+            found = Some((start, i));
+        }
+        space(&mut i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => {}
+            _ => return Walk::Unsure,
+        }
+    }
+    match found {
+        Some((a, e)) => Walk::Found(a, e),
+        None => Walk::Missing,
+    }
+}
+
 /// The elements of the JSON text `text` if it is an array, each its raw JSON text.
 pub fn elements(text: &str) -> Option<Vec<&str>> {
     if !text.trim_start().starts_with('[') {
@@ -337,5 +462,64 @@ mod tests {
         assert!(objects_at(r#"{"records": [{"a": 1}]} x"#, "records").is_none(), "trailing");
         assert!(objects_at(r#"[{"a": 1}]"#, "records").is_none());
         assert_eq!(objects_at(r#"{"records": []}"#, "records").map(|(_, o)| o.len()), Some(0));
+    }
+
+    /// A random JSON value: nested objects and arrays, strings with escapes, quotes,
+    /// braces and non-ASCII characters, numbers of every form, repeated names.
+    fn random_value(rng: &mut impl rand::Rng, depth: u32) -> serde_json::Value {
+        use serde_json::Value;
+        let strings = ["", "a", "x\"y", "{[,]}", "back\\slash", "é ✓", "id", "name", "\u{1}"];
+        match rng.gen_range(0..if depth > 3 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.r#gen()),
+            2 => Value::from(rng.gen_range(-1_000_000i64..1_000_000)),
+            3 => Value::from(rng.gen_range(-1e9..1e9f64)),
+            4 => Value::from(strings[rng.gen_range(0..strings.len())]),
+            5 => Value::Array(
+                (0..rng.gen_range(0..4)).map(|_| random_value(rng, depth + 1)).collect(),
+            ),
+            _ => {
+                let mut m = serde_json::Map::new();
+                for _ in 0..rng.gen_range(0..6) {
+                    let k = strings[rng.gen_range(0..strings.len())].to_owned();
+                    m.insert(k, random_value(rng, depth + 1));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_walked_to_is_the_member_parsed() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let keys = ["", "a", "x\"y", "{[,]}", "back\\slash", "é ✓", "id", "name", "\u{1}", "nope"];
+        let mut walked = 0;
+        for n in 0..3000 {
+            let mut v = random_value(&mut rng, 0);
+            if !v.is_object() {
+                v = serde_json::json!({"id": v, "name": {"inner": v}});
+            }
+            let compact = v.to_string();
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            // A repeated name, which a map cannot hold: the last one counts.
+            let repeated =
+                format!("{{\"id\": 1, {}, \"id\" : [2, \"}}\"]}}", &compact[1..compact.len() - 1]);
+            let repeated =
+                if compact == "{}" { "{\"id\":1,\"id\":[2]}".to_owned() } else { repeated };
+            for text in [&compact, &pretty, &repeated] {
+                let parsed = Members::parse(text).unwrap_or_else(|| panic!("{n}: {text}"));
+                for k in keys {
+                    assert_eq!(member(text, k), parsed.get(k), "{n}: member {k:?} of {text}");
+                    walked += matches!(walk_member(text.as_bytes(), k.as_bytes()), Walk::Found(..))
+                        as u32;
+                }
+            }
+        }
+        assert!(walked > 3000, "the walk itself answered ({walked} times), not only the parse");
+        assert_eq!(member("[1]", "a"), None);
+        assert_eq!(member(r#"{"a\u0062": 1}"#, "ab"), Some("1"), "escaped names are parsed");
+        assert_eq!(member(" {\"a\" :\ttrue } ", "a"), Some("true"));
+        assert_eq!(member("{}", "a"), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use avesa_model::json::{Members, elements};
+use avesa_model::json::{Members, elements, member};
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,10 +86,10 @@ impl FieldPath {
         };
         for step in steps {
             cur = match step {
-                Step::Key(k) => Members::parse(cur)?.get(k)?,
+                Step::Key(k) => member(cur, k)?,
                 Step::Index(i) => *elements(cur)?.get(*i)?,
                 Step::Match { field, value } => elements(cur)?.into_iter().find(|el| {
-                    let Some(raw) = Members::parse(el).and_then(|m| m.get(field)) else {
+                    let Some(raw) = member(el, field) else {
                         return false;
                     };
                     match serde_json::from_str::<Value>(raw) {
