@@ -231,7 +231,7 @@ pub struct Object<'a> {
 }
 
 /// The elements of the JSON array `text`, each an object with its members and its exact
-/// text, from one pass over the array: what [`elements`] then [`Members::of`] on each
+/// text, from one pass over the array: what [`elements`] then [`Members::parse`] on each
 /// element give, without reading the text twice. `None` when `text` is not an array of
 /// objects, or when an element's text cannot be told from its members alone (an empty
 /// object, a first member name with escapes); the caller then takes the two passes.
