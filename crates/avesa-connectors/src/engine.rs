@@ -518,14 +518,11 @@ impl SpecConnector {
         // Records in a member of the body (`{"result": [...]}`): the body and its records
         // split in one pass where they can be; otherwise the body, then its records.
         let path = &self.spec.records.path;
-        let split = (!path.is_empty())
-            .then(|| avesa_model::json::objects_at(text, path))
-            .flatten()
-            .map(|(members, objects)| (Node::of_members(members), objects));
-        let (node, objects) = match split {
-            Some((node, objects)) => (node, Some(objects)),
-            None => (Node::of_text(text), None),
-        };
+        let (node, objects) =
+            match (!path.is_empty()).then(|| avesa_model::json::objects_at(text, path)).flatten() {
+                Some((members, objects)) => (Node::of_members(members), Some(objects)),
+                None => (Node::of_text(text), None),
+            };
         let records =
             self.parse_records(t, &node, objects, endpoint).map_err(
                 |e| match serde_json::from_str::<&RawValue>(text) {
@@ -869,7 +866,8 @@ pub struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    /// The value whose JSON text is `text` (a response body its read checked for JSON).
+    /// The value whose JSON text is `text` (an object's members are parsed, and so
+    /// checked, here; any other text is checked by whoever reads into it).
     pub fn of_text(text: &'a str) -> Self {
         Node { text: Some(text), members: Members::parse(text) }
     }

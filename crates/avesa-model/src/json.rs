@@ -80,7 +80,6 @@ fn walk_member(b: &[u8], key: &[u8]) -> Walk {
     loop {
         space(&mut i);
         match b.get(i) {
-            Some(b'}') if found.is_none() => return Walk::Missing,
             Some(b'}') => break,
             Some(b'"') => {}
             _ => return Walk::Unsure,
@@ -99,18 +98,18 @@ fn walk_member(b: &[u8], key: &[u8]) -> Walk {
         space(&mut i);
         let start = i;
         match b.get(i) {
-            Some(b'"') => match string_end(i) {
-                Some(e) => i = e,
-                None => return Walk::Unsure,
-            },
+            Some(b'"') => {
+                let Some(e) = string_end(i) else { return Walk::Unsure };
+                i = e;
+            }
             Some(b'{' | b'[') => {
                 let mut depth = 0usize;
                 loop {
                     match b.get(i) {
-                        Some(b'"') => match string_end(i) {
-                            Some(e) => i = e,
-                            None => return Walk::Unsure,
-                        },
+                        Some(b'"') => {
+                            let Some(e) = string_end(i) else { return Walk::Unsure };
+                            i = e;
+                        }
                         Some(b'{' | b'[') => {
                             depth += 1;
                             i += 1;
