@@ -255,7 +255,7 @@ pub(crate) fn entity_operations(
         ))
         .parameter(query_param(
             "q",
-            "Case-insensitive search over the text columns.",
+            "Case-insensitive search: every word in the record's id, its searched columns (a ticket's number and summary, a contact's names and e-mail …) or the name of a record it refers to.",
             ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_SEARCH_LEN)),
         ))
         .parameter(query_param(

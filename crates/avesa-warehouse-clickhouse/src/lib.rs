@@ -630,7 +630,7 @@ fn encode_rows(table: CanonicalTable, batch: &RecordBatch) -> Result<(Vec<u8>, V
 
 /// The columns a search looks in (besides the source id): the table's text columns.
 fn search_columns(table: CanonicalTable) -> impl Iterator<Item = &'static str> {
-    table.columns().iter().filter(|c| c.ty == ColumnType::Text).map(|c| c.name)
+    table.searched_columns().iter().copied()
 }
 
 fn ch_col(c: ACol) -> String {

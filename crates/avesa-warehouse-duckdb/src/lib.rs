@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use avesa_model::{CanonicalTable, ColumnType, SCD2_COLUMNS, TenantId};
+use avesa_model::{CanonicalTable, SCD2_COLUMNS, TenantId};
 use avesa_warehouse::aggregate::{Agg, Col, Cond, Dim, Expr};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
@@ -509,14 +509,22 @@ fn select_list(p: &Projection, alias: &str) -> String {
         .join(", ")
 }
 
-/// Positional SQL parameters: `push` returns the placeholder for the value it adds.
+/// Positional SQL parameters: `push` returns the placeholder for the value it adds, the
+/// same placeholder for an equal value, so that a condition repeated in several measures
+/// is the same SQL each time (and DuckDB computes a repeated aggregate once).
 #[derive(Default)]
 struct Params(Vec<Value>);
 
 impl Params {
     fn push(&mut self, v: Value) -> String {
-        self.0.push(v);
-        format!("${}", self.0.len())
+        let at = match self.0.iter().position(|have| *have == v) {
+            Some(i) => i,
+            None => {
+                self.0.push(v);
+                self.0.len() - 1
+            }
+        };
+        format!("${}", at + 1)
     }
 }
 
@@ -617,6 +625,17 @@ fn ts_value(t: NaiveDateTime) -> Value {
     Value::Timestamp(duckdb::types::TimeUnit::Microsecond, t.and_utc().timestamp_micros())
 }
 
+/// `ILIKE` of a column against a [`like_pattern`] of `q`: with an `ESCAPE` clause only
+/// where `q` holds a character the pattern escapes, because DuckDB matches a pattern with
+/// one at half the speed (74 vs 36 ms for three columns of a million tickets).
+fn ilike(column: &str, pattern: &str, q: &str) -> String {
+    if q.contains(['%', '_', '\\']) {
+        format!("{column} ILIKE {pattern} ESCAPE '\\'")
+    } else {
+        format!("{column} ILIKE {pattern}")
+    }
+}
+
 /// Escapes LIKE wildcards so a search for `50%` means the literal text.
 fn like_pattern(q: &str) -> String {
     let mut s = String::with_capacity(q.len() + 2);
@@ -671,7 +690,11 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
                     let service = p.push(Value::Text(service.to_owned()));
                     let ids: Vec<String> =
                         ids.into_iter().map(|id| p.push(Value::Text(id.to_owned()))).collect();
-                    format!("(r.source_service = {service} AND {column} IN ({}))", ids.join(", "))
+                    let test = match ids.as_slice() {
+                        [one] => format!("= {one}"),
+                        _ => one_of(&ids),
+                    };
+                    format!("(r.source_service = {service} AND {column} {test})")
                 })
                 .collect();
             if arms.is_empty() {
@@ -680,9 +703,17 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
                 format!("coalesce({}, false)", arms.join(" OR "))
             }
         }
+        // One value compared with `=`: cheaper per row than a one-element `IN`.
+        Cond::In(col, values) if values.len() == 1 => {
+            format!(
+                "coalesce({} = {}, false)",
+                col_sql(*col),
+                p.push(Value::Text(values[0].clone()))
+            )
+        }
         Cond::In(col, values) => {
             let list: Vec<String> = values.iter().map(|v| p.push(Value::Text(v.clone()))).collect();
-            format!("coalesce({} IN ({}), false)", col_sql(*col), list.join(", "))
+            format!("coalesce({} {}, false)", col_sql(*col), one_of(&list))
         }
         Cond::IsNull(col) => format!("({} IS NULL)", col_sql(*col)),
         Cond::Is(c, b) => format!("(r.{c} IS {})", if *b { "TRUE" } else { "FALSE" }),
@@ -701,12 +732,11 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
         Cond::Search(s) => {
             let pat = p.push(Value::Text(like_pattern(s.trim())));
             let tests: Vec<String> = table
-                .columns()
+                .searched_columns()
                 .iter()
-                .filter(|c| c.ty == ColumnType::Text)
-                .map(|c| c.name)
+                .copied()
                 .chain(std::iter::once("source_id"))
-                .map(|c| format!("coalesce(r.{c} ILIKE {pat} ESCAPE '\\', false)"))
+                .map(|c| format!("coalesce({}, false)", ilike(&format!("r.{c}"), &pat, s.trim())))
                 .collect();
             format!("({})", tests.join(" OR "))
         }
@@ -725,6 +755,22 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
                 cs.iter().map(|c| cond_sql(table, c, p)).collect::<Vec<_>>().join(" OR ")
             )
         }
+    }
+}
+
+/// Lists longer than this are compared with `= ANY([…])` rather than `IN (…)`.
+const LONG_LIST: usize = 16;
+
+/// "Is one of these placeholders": `IN (…)` for a short list, which DuckDB can push into
+/// the scan; `= ANY([…])` for a long one (a search's matching companies and contacts), which
+/// DuckDB probes as a set where it evaluates `IN` of parameters one comparison at a time
+/// inside an `OR`: a ticket search through 51 companies and 494 contacts over a million
+/// tickets took 626 ms with `IN`, 103 ms with `ANY` (DuckDB 2.0.1).
+fn one_of(placeholders: &[String]) -> String {
+    if placeholders.len() > LONG_LIST {
+        format!("= ANY([{}])", placeholders.join(", "))
+    } else {
+        format!("IN ({})", placeholders.join(", "))
     }
 }
 
@@ -760,9 +806,19 @@ fn dim_sql(d: &Dim) -> String {
     }
 }
 
-/// One aggregate as SQL: the group keys, then per measure its value and the count of its
-/// non-null inputs (a value over none is `None`, whatever the engine answers).
-fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
+/// Where a measure's figures are in an aggregate's result row: its value's column and the
+/// column counting its non-null inputs (none for a count, which is never `None`).
+#[derive(Clone, Copy, Debug)]
+struct MeasureCols {
+    value: usize,
+    inputs: Option<usize>,
+}
+
+/// One aggregate as SQL: the group keys, then the measures' values and the counts of their
+/// non-null inputs (a value over none is `None`, whatever the engine answers), each
+/// distinct expression once — a request's fused aggregates repeat many (the count of
+/// closed tickets behind several cards), and each costs its own pass over the rows.
+fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> (String, Vec<MeasureCols>) {
     let table = q.table;
     let mut from = rows_clause(table, tenant, q.as_of, false, p);
     for c in &q.filter {
@@ -781,20 +837,24 @@ fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
             d => dim_sql(d),
         })
         .collect();
+    let dims = select.len();
+    let mut column = |sql: String| match select[dims..].iter().position(|have| *have == sql) {
+        Some(i) => dims + i,
+        None => {
+            select.push(sql);
+            select.len() - 1
+        }
+    };
+    let mut cols = Vec::with_capacity(q.measures.len());
     for m in &q.measures {
-        let when = m.when.as_ref().map(|c| cond_sql(table, c, p));
-        let filter = |extra: Option<String>| {
-            let parts: Vec<String> = when.iter().cloned().chain(extra).collect();
-            if parts.is_empty() {
-                String::new()
-            } else {
-                format!(" FILTER (WHERE {})", parts.join(" AND "))
-            }
+        let filter = match &m.when {
+            Some(c) => format!(" FILTER (WHERE {})", cond_sql(table, c, p)),
+            None => String::new(),
         };
         let (f, e) = match &m.agg {
             Agg::Count => {
-                select.push(format!("CAST(count(*){} AS DOUBLE)", filter(None)));
-                select.push("0".to_owned());
+                let value = column(format!("CAST(count(*){filter} AS DOUBLE)"));
+                cols.push(MeasureCols { value, inputs: None });
                 continue;
             }
             Agg::Sum(e) => ("sum", e),
@@ -804,8 +864,9 @@ fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
             Agg::Max(e) => ("max", e),
         };
         let x = expr_sql(e);
-        select.push(format!("CAST({f}({x}){} AS DOUBLE)", filter(None)));
-        select.push(format!("count({x}){}", filter(None)));
+        let value = column(format!("CAST({f}({x}){filter} AS DOUBLE)"));
+        let inputs = Some(column(format!("count({x}){filter}")));
+        cols.push(MeasureCols { value, inputs });
     }
     let keys: Vec<String> = q
         .group
@@ -819,7 +880,7 @@ fn aggregate_sql(tenant: &TenantId, q: &Aggregate, p: &mut Params) -> String {
         .collect();
     let group =
         if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", keys.join(", ")) };
-    format!("SELECT {} FROM {from}{group}", select.join(", "))
+    (format!("SELECT {} FROM {from}{group}", select.join(", ")), cols)
 }
 
 #[async_trait]
@@ -866,12 +927,11 @@ impl Warehouse for DuckDbWarehouse {
                 if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
                     let pat = p.push(Value::Text(like_pattern(search.trim())));
                     let texts: Vec<String> = table
-                        .columns()
+                        .searched_columns()
                         .iter()
-                        .filter(|c| c.ty == ColumnType::Text)
-                        .map(|c| c.name)
+                        .copied()
                         .chain(std::iter::once("source_id"))
-                        .map(|c| format!("r.{c} ILIKE {pat} ESCAPE '\\'"))
+                        .map(|c| ilike(&format!("r.{c}"), &pat, search.trim()))
                         .collect();
                     from.push_str(&format!(" AND ({})", texts.join(" OR ")));
                 }
@@ -892,6 +952,7 @@ impl Warehouse for DuckDbWarehouse {
             // those, not all the tenant's rows, and a search's patterns are matched over
             // all rows once, not twice. No `b` (fewer non-null keys than that: the page
             // reaches the nulls, which sort last, or the end) bounds nothing.
+            let started = std::time::Instant::now();
             let mut pc = Params::default();
             let counted = rows(false, &mut pc);
             let n = offset + limit;
@@ -936,7 +997,17 @@ impl Warehouse for DuckDbWarehouse {
                 "SELECT {select} FROM {from} ORDER BY {sort_expr} {dir} NULLS LAST, r.source_id, r.source_service \
                  LIMIT {limit} OFFSET {offset}"
             );
-            let items = query_records(conn, &sql, params, &projection)?;
+            let page_started = std::time::Instant::now();
+            let items = query_records(conn, &sql, params.clone(), &projection)?;
+            // What a list costs, with `AVESA_LOG=avesa_warehouse_duckdb=debug`.
+            tracing::debug!(
+                count_ms = (page_started - started).as_secs_f64() * 1e3,
+                page_ms = page_started.elapsed().as_secs_f64() * 1e3,
+                %counted,
+                %sql,
+                ?params,
+                "list"
+            );
             Ok(Page { items, page: q.page, page_size: q.page_size, total: total as u64 })
         })
         .await
@@ -1141,7 +1212,7 @@ impl Warehouse for DuckDbWarehouse {
         let (tenant, q) = (tenant.clone(), q.clone());
         self.api_read(move |conn| {
             let mut p = Params::default();
-            let sql = aggregate_sql(&tenant, &q, &mut p);
+            let (sql, cols) = aggregate_sql(&tenant, &q, &mut p);
             let started = std::time::Instant::now();
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query(params_from_iter(p.0.clone()))?;
@@ -1156,14 +1227,14 @@ impl Warehouse for DuckDbWarehouse {
                     .into());
                 }
                 let key = (0..dims).map(|i| cell(row.get_ref(i)?)).collect::<DResult<Vec<_>>>()?;
-                let values = (0..q.measures.len())
-                    .map(|m| {
-                        let v: Option<f64> = row.get(dims + 2 * m)?;
-                        let n: i64 = row.get(dims + 2 * m + 1)?;
-                        Ok(match q.measures[m].agg {
-                            Agg::Count => Some(v.unwrap_or(0.0)),
-                            _ if n == 0 => None,
-                            _ => v,
+                let values = cols
+                    .iter()
+                    .map(|c| {
+                        let v: Option<f64> = row.get(c.value)?;
+                        Ok(match c.inputs {
+                            None => Some(v.unwrap_or(0.0)),
+                            Some(n) if row.get::<_, i64>(n)? == 0 => None,
+                            Some(_) => v,
                         })
                     })
                     .collect::<DResult<Vec<_>>>()?;
@@ -1401,6 +1472,83 @@ mod tests {
         let history = w.history(&alpha, t, &id).await.unwrap();
         assert_eq!(history.len(), 3);
         assert_eq!(w.version_count(&alpha, t).await.unwrap(), 78);
+    }
+
+    /// Tickets are stored closed first, by the date they closed (their opening date where
+    /// a closed ticket has none), then the open ones by the date they opened: a backlog
+    /// reads the last row groups only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reorder_puts_open_tickets_last_in_opening_order() {
+        use avesa_warehouse::conformance::{Row, batch};
+        let w = DuckDbWarehouse::in_memory().unwrap();
+        let t = CanonicalTable::Tickets;
+        let h = 3600;
+        let rows = vec![
+            Row::new("alpha", "1", 1).time("opened_at", 50 * h),
+            Row::new("alpha", "2", 1)
+                .time("opened_at", h)
+                .time("closed_at", 90 * h)
+                .flag("closed", true),
+            Row::new("alpha", "3", 1).time("opened_at", 5 * h),
+            Row::new("alpha", "4", 1)
+                .time("opened_at", 2 * h)
+                .time("closed_at", 9 * h)
+                .flag("closed", true),
+            // Reopened: a closing date, but open.
+            Row::new("alpha", "5", 1)
+                .time("opened_at", 30 * h)
+                .time("closed_at", 40 * h)
+                .flag("closed", false),
+            Row::new("alpha", "6", 1).time("opened_at", 20 * h).flag("closed", true),
+        ];
+        w.apply(t, batch(t, &rows)).await.unwrap();
+        let alpha = TenantId::new("alpha").unwrap();
+        assert_eq!(w.reorder_with(&alpha, t, 2, || ()).await.unwrap(), 6);
+        let order = w
+            .read(|c| {
+                let mut stmt =
+                    c.prepare("SELECT source_id FROM tickets WHERE tenant_id = 'alpha'")?;
+                let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(ids.collect::<std::result::Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(order, ["4", "6", "2", "3", "5", "1"]);
+    }
+
+    /// A measure repeated in one aggregate, under a condition with the same values, is one
+    /// column of the query, and each measure still gets its figure.
+    #[tokio::test]
+    async fn a_repeated_measure_is_computed_once() {
+        use avesa_warehouse::aggregate::{Agg, Aggregate, Expr, Measure};
+        use avesa_warehouse::conformance::{Row, batch};
+        let billable = || Cond::In(Col::Column("billable_option"), vec!["Billable".into()]);
+        let mut q = Aggregate::new(CanonicalTable::TimeEntries);
+        q.measures = vec![
+            Measure::when(Agg::Sum(Expr::Number("actual_hours")), billable()),
+            Measure::new(Agg::Count),
+            Measure::when(Agg::Sum(Expr::Number("actual_hours")), billable()),
+            Measure::new(Agg::Count),
+            Measure::when(Agg::Count, billable()),
+        ];
+        let tenant = TenantId::new("alpha").unwrap();
+        let (sql, cols) = aggregate_sql(&tenant, &q, &mut Params::default());
+        assert_eq!(sql.matches("sum(").count(), 1, "{sql}");
+        assert_eq!(cols[0].value, cols[2].value);
+        assert_eq!(cols[1].value, cols[3].value);
+        assert_ne!(cols[1].value, cols[4].value, "a count under a condition is another");
+        let w = DuckDbWarehouse::in_memory().unwrap();
+        let t = CanonicalTable::TimeEntries;
+        let rows = [("1", "Billable", 2.0), ("2", "DoNotBill", 3.0), ("3", "Billable", 0.5)].map(
+            |(id, option, hours)| {
+                Row::new("alpha", id, 1)
+                    .text("billable_option", option)
+                    .float("actual_hours", hours)
+            },
+        );
+        w.apply(t, batch(t, &rows)).await.unwrap();
+        let got = w.aggregate(&tenant, &q).await.unwrap();
+        assert_eq!(got[0].values, [Some(2.5), Some(3.0), Some(2.5), Some(3.0), Some(2.0)]);
     }
 
     /// Rows that change between the sort and the swap are not overwritten: the reorder

@@ -78,7 +78,8 @@ pub enum Cond {
     },
     /// A number compared with a constant: `expr <= value`.
     AtMost(Expr, f64),
-    /// Case-insensitive substring of the source id or any text column of the table.
+    /// Case-insensitive substring of the source id or one of the table's searched columns
+    /// ([`CanonicalTable::searched_columns`]).
     Search(String),
     Not(Box<Cond>),
     All(Vec<Cond>),
@@ -172,7 +173,7 @@ impl Aggregate {
 }
 
 impl Aggregate {
-    /// The business columns the aggregate reads (every text column when it searches).
+    /// The business columns the aggregate reads (the searched columns when it searches).
     pub fn columns(&self) -> std::collections::BTreeSet<&'static str> {
         fn col(c: &Col, out: &mut std::collections::BTreeSet<&'static str>) {
             if let Col::Column(n) | Col::Ref(n) = c {
@@ -197,9 +198,7 @@ impl Aggregate {
                     out.insert(n);
                 }
                 Cond::AtMost(e, _) => expr(e, out),
-                Cond::Search(_) => out.extend(
-                    t.columns().iter().filter(|c| c.ty == ColumnType::Text).map(|c| c.name),
-                ),
+                Cond::Search(_) => out.extend(t.searched_columns()),
                 Cond::Not(c) => cond(t, c, out),
                 Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| cond(t, c, out)),
             }

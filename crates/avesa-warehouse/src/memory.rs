@@ -650,7 +650,7 @@ fn holds(table: CanonicalTable, r: &Row<'_>, c: &Cond) -> bool {
             needle.is_empty()
                 || r.key.2.to_lowercase().contains(&needle)
                 || table.columns().iter().zip(&r.version.cells).any(|(c, v)| {
-                    c.ty == ColumnType::Text
+                    table.searched_columns().contains(&c.name)
                         && matches!(v, Cell::Text(s) if s.to_lowercase().contains(&needle))
                 })
         }
