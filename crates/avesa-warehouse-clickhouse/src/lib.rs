@@ -628,11 +628,6 @@ fn encode_rows(table: CanonicalTable, batch: &RecordBatch) -> Result<(Vec<u8>, V
     Ok((out, keys))
 }
 
-/// The columns a search looks in (besides the source id): the table's text columns.
-fn search_columns(table: CanonicalTable) -> impl Iterator<Item = &'static str> {
-    table.searched_columns().iter().copied()
-}
-
 fn ch_col(c: ACol) -> String {
     match c {
         ACol::Service => "source_service".to_owned(),
@@ -696,7 +691,10 @@ fn ch_cond(table: CanonicalTable, c: &Cond) -> String {
         Cond::Search(s) if s.trim().is_empty() => "1".to_owned(),
         Cond::Search(s) => {
             let needle = lit(s.trim());
-            let tests: Vec<String> = search_columns(table)
+            let tests: Vec<String> = table
+                .searched_columns()
+                .iter()
+                .copied()
                 .chain(std::iter::once("source_id"))
                 .map(|c| format!("positionCaseInsensitiveUTF8(ifNull({c}, ''), {needle}) > 0"))
                 .collect();

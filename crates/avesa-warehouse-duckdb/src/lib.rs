@@ -607,7 +607,7 @@ fn cell(v: ValueRef<'_>) -> DResult<Cell> {
 fn query_records(
     conn: &Connection,
     sql: &str,
-    params: Vec<Value>,
+    params: &[Value],
     projection: &Projection,
 ) -> DResult<Vec<Record>> {
     let mut stmt = conn.prepare(sql)?;
@@ -690,11 +690,7 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
                     let service = p.push(Value::Text(service.to_owned()));
                     let ids: Vec<String> =
                         ids.into_iter().map(|id| p.push(Value::Text(id.to_owned()))).collect();
-                    let test = match ids.as_slice() {
-                        [one] => format!("= {one}"),
-                        _ => one_of(&ids),
-                    };
-                    format!("(r.source_service = {service} AND {column} {test})")
+                    format!("(r.source_service = {service} AND {column} {})", one_of(&ids))
                 })
                 .collect();
             if arms.is_empty() {
@@ -702,14 +698,6 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
             } else {
                 format!("coalesce({}, false)", arms.join(" OR "))
             }
-        }
-        // One value compared with `=`: cheaper per row than a one-element `IN`.
-        Cond::In(col, values) if values.len() == 1 => {
-            format!(
-                "coalesce({} = {}, false)",
-                col_sql(*col),
-                p.push(Value::Text(values[0].clone()))
-            )
         }
         Cond::In(col, values) => {
             let list: Vec<String> = values.iter().map(|v| p.push(Value::Text(v.clone()))).collect();
@@ -761,16 +749,17 @@ fn cond_sql(table: CanonicalTable, c: &Cond, p: &mut Params) -> String {
 /// Lists longer than this are compared with `= ANY([…])` rather than `IN (…)`.
 const LONG_LIST: usize = 16;
 
-/// "Is one of these placeholders": `IN (…)` for a short list, which DuckDB can push into
-/// the scan; `= ANY([…])` for a long one (a search's matching companies and contacts), which
-/// DuckDB probes as a set where it evaluates `IN` of parameters one comparison at a time
-/// inside an `OR`: a ticket search through 51 companies and 494 contacts over a million
-/// tickets took 626 ms with `IN`, 103 ms with `ANY` (DuckDB 2.0.1).
+/// "Is one of these placeholders" (at least one): `= x` for one, cheaper per row than a
+/// one-element `IN`; `IN (…)` for a short list, which DuckDB can push into the scan;
+/// `= ANY([…])` for a long one (a search's matching companies and contacts), which DuckDB
+/// probes as a set where it evaluates `IN` of parameters one comparison at a time inside
+/// an `OR`: a ticket search through 51 companies and 494 contacts over a million tickets
+/// took 626 ms with `IN`, 103 ms with `ANY` (DuckDB 2.0.1).
 fn one_of(placeholders: &[String]) -> String {
-    if placeholders.len() > LONG_LIST {
-        format!("= ANY([{}])", placeholders.join(", "))
-    } else {
-        format!("IN ({})", placeholders.join(", "))
+    match placeholders {
+        [one] => format!("= {one}"),
+        _ if placeholders.len() > LONG_LIST => format!("= ANY([{}])", placeholders.join(", ")),
+        _ => format!("IN ({})", placeholders.join(", ")),
     }
 }
 
@@ -998,7 +987,7 @@ impl Warehouse for DuckDbWarehouse {
                  LIMIT {limit} OFFSET {offset}"
             );
             let page_started = std::time::Instant::now();
-            let items = query_records(conn, &sql, params.clone(), &projection)?;
+            let items = query_records(conn, &sql, &params, &projection)?;
             // What a list costs, with `AVESA_LOG=avesa_warehouse_duckdb=debug`.
             tracing::debug!(
                 count_ms = (page_started - started).as_secs_f64() * 1e3,
@@ -1033,7 +1022,7 @@ impl Warehouse for DuckDbWarehouse {
                 "SELECT {select} FROM {from} AND r.source_service = {svc} AND r.source_id = {sid} LIMIT 1"
             );
             let params = p.0;
-            Ok(query_records(conn, &sql, params, &projection)?.pop())
+            Ok(query_records(conn, &sql, &params, &projection)?.pop())
         })
         .await
     }
@@ -1067,7 +1056,7 @@ impl Warehouse for DuckDbWarehouse {
                 Value::Text(id.service.clone()),
                 Value::Text(id.source_id.clone()),
             ];
-            query_records(conn, &sql, params, &projection)
+            query_records(conn, &sql, &params, &projection)
         })
         .await
     }
