@@ -267,6 +267,13 @@ impl Warehouse for MemWarehouse {
     ) -> Result<Vec<avesa_warehouse::AggRow>, WarehouseError> {
         Err(WarehouseError::Engine("no aggregates in this test warehouse".into()))
     }
+    async fn aggregate_many(
+        &self,
+        tenant: &TenantId,
+        qs: &[avesa_warehouse::Aggregate],
+    ) -> Result<Vec<Vec<avesa_warehouse::AggRow>>, WarehouseError> {
+        avesa_warehouse::batch::one_by_one(self, tenant, qs).await
+    }
     async fn reorder(&self, _: &TenantId, _: CanonicalTable) -> Result<u64, WarehouseError> {
         Err(WarehouseError::Engine("read-only test warehouse".into()))
     }

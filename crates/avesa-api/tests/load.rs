@@ -122,6 +122,13 @@ impl Warehouse for SlowWarehouse {
         self.read().await;
         Ok(vec![])
     }
+    async fn aggregate_many(
+        &self,
+        tenant: &TenantId,
+        qs: &[avesa_warehouse::Aggregate],
+    ) -> Result<Vec<Vec<avesa_warehouse::AggRow>>, WarehouseError> {
+        avesa_warehouse::batch::one_by_one(self, tenant, qs).await
+    }
 }
 
 struct T {

@@ -1094,6 +1094,14 @@ impl Warehouse for ClickHouseWarehouse {
         Ok(0)
     }
 
+    async fn aggregate_many(
+        &self,
+        tenant: &TenantId,
+        qs: &[Aggregate],
+    ) -> Result<Vec<Vec<AggRow>>> {
+        avesa_warehouse::batch::one_by_one(self, tenant, qs).await
+    }
+
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
         q.check()?;
         let table = q.table;

@@ -285,8 +285,23 @@ fn merge_run(column: &'static str, run: Vec<(Fused, Span)>) -> Fused {
     Fused { query, parts }
 }
 
+/// The answers to `qs`, in order, asked of [`Warehouse::aggregate`] one after another: how a
+/// backend that shares no work between them answers [`Warehouse::aggregate_many`].
+pub async fn one_by_one<W: Warehouse + ?Sized>(
+    wh: &W,
+    tenant: &TenantId,
+    qs: &[Aggregate],
+) -> Result<Vec<Vec<AggRow>>> {
+    let mut out = Vec::with_capacity(qs.len());
+    for q in qs {
+        out.push(wh.aggregate(tenant, q).await?);
+    }
+    Ok(out)
+}
+
 /// The answers to `aggs`, in order, each exactly what [`Warehouse::aggregate`] answers
-/// for it alone, from as few queries as [`fuse`] makes, run one after another.
+/// for it alone, from as few queries as [`fuse`] makes, handed to the warehouse together
+/// ([`Warehouse::aggregate_many`]).
 pub async fn aggregate_all(
     wh: &dyn Warehouse,
     tenant: &TenantId,
@@ -296,8 +311,13 @@ pub async fn aggregate_all(
         a.check()?;
     }
     let mut out: Vec<Option<Vec<AggRow>>> = vec![None; aggs.len()];
-    for f in fuse_ranges(fuse(aggs)) {
-        let rows = wh.aggregate(tenant, &f.query).await?;
+    let fused = fuse_ranges(fuse(aggs));
+    let queries: Vec<Aggregate> = fused.iter().map(|f| f.query.clone()).collect();
+    let answers = wh.aggregate_many(tenant, &queries).await?;
+    if answers.len() != fused.len() {
+        return Err(WarehouseError::Internal("the warehouse lost a fused aggregate".into()));
+    }
+    for (f, rows) in fused.iter().zip(answers) {
         for (i, rows) in f.split(&rows) {
             out[i] = Some(rows);
         }

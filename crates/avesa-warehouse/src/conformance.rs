@@ -979,6 +979,66 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
             }
         }
     }
+    // A report's batch: every aggregate narrowed to one company's (or one member's) rows,
+    // over periods, groups and series, now and as of an instant (a backend may read those
+    // rows once for all of them).
+    let company = Cond::In(Col::Ref("company_id"), vec!["connectwise:1".into()]);
+    let member = Cond::In(Col::Ref("member_id"), vec!["connectwise:7".into()]);
+    let mut report = Vec::new();
+    for (table, narrow, column) in [(t, &company, "opened_at"), (e, &member, "time_start")] {
+        for (from, to) in [(0, 5), (5, 10)] {
+            report.push(q(
+                table,
+                vec![narrow.clone(), within(column, from, to)],
+                vec![],
+                vec![Measure::new(Agg::Count)],
+            ));
+        }
+        report.push(q(
+            table,
+            vec![narrow.clone(), within(column, 0, 10)],
+            vec![Dim::Steps {
+                column,
+                origin: us(0),
+                width: day * 1_000_000,
+                shifts: vec![Shift { at: i64::MIN, offset: 0 }],
+            }],
+            vec![Measure::new(Agg::Count)],
+        ));
+        report.push(q(
+            table,
+            vec![narrow.clone()],
+            vec![Dim::Value(Col::Service)],
+            vec![Measure::new(Agg::Count)],
+        ));
+    }
+    report.push(q(
+        e,
+        vec![company.clone()],
+        vec![Dim::Value(Col::Ref("member_id"))],
+        vec![Measure::new(Agg::Sum(Expr::Number("actual_hours")))],
+    ));
+    let past: Vec<Aggregate> =
+        report.iter().map(|c| Aggregate { as_of: Some(at(day)), ..c.clone() }).collect();
+    report.extend(past);
+    let mut reported = 0;
+    for tenant_id in ["alpha", "beta", "nobody"] {
+        let tn = tenant(tenant_id);
+        let all = crate::batch::aggregate_all(wh, &tn, &report).await.unwrap();
+        for (c, got) in report.iter().zip(&all) {
+            let want = reference.aggregate(&tn, c).await.unwrap();
+            let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+            assert_eq!(keys(got), keys(&want), "report: {tenant_id} {c:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
+                    "report: {tenant_id} {c:?}\n got  {g:?}\n want {w:?}"
+                );
+            }
+            reported += want.len();
+        }
+    }
+    assert!(reported > 30, "{reported}");
     // The data reaches every shape: many groups, not a suite of empty answers.
     assert!(groups > 300, "{groups}");
     let counts = reference.aggregate(&tenant("alpha"), &cases[0]).await.unwrap();

@@ -129,6 +129,13 @@ impl Warehouse for EpochWarehouse {
     ) -> Result<Vec<crate::AggRow>> {
         self.inner.aggregate(tenant, q).await
     }
+    async fn aggregate_many(
+        &self,
+        tenant: &TenantId,
+        qs: &[crate::Aggregate],
+    ) -> Result<Vec<Vec<crate::AggRow>>> {
+        self.inner.aggregate_many(tenant, qs).await
+    }
     /// Changes no answer: no new epoch.
     async fn reorder(&self, tenant: &TenantId, table: CanonicalTable) -> Result<u64> {
         self.inner.reorder(tenant, table).await

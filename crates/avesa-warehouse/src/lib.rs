@@ -124,6 +124,12 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Groups and measures of the tenant's rows of one table ([`aggregate`]): what every
     /// analytics figure is computed from.
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>>;
+    /// Several aggregates of one request, each answered as [`Warehouse::aggregate`] would
+    /// answer it, in order. A backend may share work between them (the embedded one reads
+    /// the rows a report's aggregates all narrow to, one company's or one member's, once),
+    /// or answer them one after another ([`batch::one_by_one`]).
+    async fn aggregate_many(&self, tenant: &TenantId, qs: &[Aggregate])
+    -> Result<Vec<Vec<AggRow>>>;
     /// Rewrites the tenant's versions of `table` in the order analytics read them by (the
     /// table's dates), so that a scan of one period skips the rest of the table: rows
     /// land in the order they were read, and partitions read side by side land

@@ -516,6 +516,14 @@ impl Warehouse for MemoryWarehouse {
         Ok(0)
     }
 
+    async fn aggregate_many(
+        &self,
+        tenant: &TenantId,
+        qs: &[Aggregate],
+    ) -> Result<Vec<Vec<AggRow>>> {
+        crate::batch::one_by_one(self, tenant, qs).await
+    }
+
     async fn aggregate(&self, tenant: &TenantId, q: &Aggregate) -> Result<Vec<AggRow>> {
         q.check()?;
         let tables = self.lock();
