@@ -346,8 +346,8 @@ impl DuckDbWarehouse {
                 Ok(r) => r,
                 Err(_) => {
                     interrupts.interrupt_all();
-                    // The queries stop at its next check; wait for it so its memory is
-                    // back in the pool before the caller moves on.
+                    // The queries stop at their next check; wait for them so their
+                    // memory is back in the pool before the caller moves on.
                     let _ = task.await;
                     return Err(WarehouseError::Overloaded(format!(
                         "the query ran longer than {} s and was cancelled; narrow the search or filters",
