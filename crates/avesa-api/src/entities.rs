@@ -218,10 +218,15 @@ async fn export_batch(
     loop {
         let read = async {
             let _permit = state.reads.gate.enter(tenant).await?;
-            let mut page = state.warehouse.list(tenant, table, q).await?;
-            let as_of = q.as_of.map(|t| t.and_utc());
-            add_reference_names(state, tenant, table, &mut page.items, as_of).await?;
-            Ok::<_, ApiError>(page.items)
+            // An export is bulk work: it yields the CPU to reads someone is waiting on.
+            avesa_warehouse::ReadPriority::Background
+                .scope(async {
+                    let mut page = state.warehouse.list(tenant, table, q).await?;
+                    let as_of = q.as_of.map(|t| t.and_utc());
+                    add_reference_names(state, tenant, table, &mut page.items, as_of).await?;
+                    Ok::<_, ApiError>(page.items)
+                })
+                .await
         };
         match read.await {
             Err(e)

@@ -16,10 +16,15 @@
 //!   semaphore and from the global one; a request that waits longer than
 //!   [`ReadLimits::queue_wait`] is answered 429 with `Retry-After`. A tenant can never hold
 //!   more than its share of the warehouse, so another tenant's requests always find room.
+//!   A read of a tenant that asks for more than one at once (in flight or waiting) is
+//!   answered at [`ReadPriority::Background`]: its threads yield the CPU to the reads of
+//!   tenants asking one thing at a time (a running query cannot be paused, but it can
+//!   wait for the core).
 //! * Deadlines are the warehouse's: a read past its query timeout is cancelled in the
 //!   engine and answered 503 (see [`crate::error`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +39,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use avesa_analytics::settings::TenantSettings;
 use avesa_model::TenantId;
-use avesa_warehouse::DataEpochs;
+use avesa_warehouse::{DataEpochs, ReadPriority};
 
 use crate::AppState;
 use crate::auth::AuthUser;
@@ -86,13 +91,58 @@ impl ReadLimits {
 pub struct ReadGate {
     limits: ReadLimits,
     global: Arc<Semaphore>,
-    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+    tenants: Mutex<HashMap<String, Arc<TenantReads>>>,
+}
+
+/// One tenant's side of the gate.
+struct TenantReads {
+    permits: Arc<Semaphore>,
+    /// The tenant's reads in flight or waiting for a permit.
+    asking: AtomicUsize,
+}
+
+impl TenantReads {
+    /// The priority of a read that has just taken one of the tenant's permits:
+    /// background while the tenant asks for more than one read at once.
+    fn priority(&self) -> ReadPriority {
+        if self.asking.load(AtomicOrdering::SeqCst) > 1 {
+            ReadPriority::Background
+        } else {
+            ReadPriority::Interactive
+        }
+    }
+}
+
+/// A read counted in its tenant's [`TenantReads::asking`] until dropped.
+struct Asking(Arc<TenantReads>);
+
+impl Asking {
+    fn new(reads: Arc<TenantReads>) -> Self {
+        reads.asking.fetch_add(1, AtomicOrdering::SeqCst);
+        Asking(reads)
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        self.0.asking.fetch_sub(1, AtomicOrdering::SeqCst);
+    }
 }
 
 /// A read's permits; dropping it lets the next read in.
 pub struct ReadPermit {
     _tenant: OwnedSemaphorePermit,
     _global: OwnedSemaphorePermit,
+    _asking: Asking,
+    priority: ReadPriority,
+}
+
+impl ReadPermit {
+    /// How urgently the read is answered: run its warehouse calls in
+    /// [`ReadPriority::scope`].
+    pub fn priority(&self) -> ReadPriority {
+        self.priority
+    }
 }
 
 impl ReadGate {
@@ -104,20 +154,28 @@ impl ReadGate {
         }
     }
 
-    fn tenant_semaphore(&self, tenant: &TenantId) -> Arc<Semaphore> {
+    fn tenant_reads(&self, tenant: &TenantId) -> Arc<TenantReads> {
         let mut map = self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let per = self.limits.per_tenant.max(1);
         if map.len() > 10_000 {
-            // Forget idle tenants' semaphores (a full one is in use and kept).
-            let per = self.limits.per_tenant.max(1);
-            map.retain(|_, s| s.available_permits() < per);
+            // Forget idle tenants (one with a read in flight or waiting is kept).
+            map.retain(|_, t| {
+                t.permits.available_permits() < per || t.asking.load(AtomicOrdering::SeqCst) > 0
+            });
         }
         map.entry(tenant.as_str().to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_tenant.max(1))))
+            .or_insert_with(|| {
+                Arc::new(TenantReads {
+                    permits: Arc::new(Semaphore::new(per)),
+                    asking: AtomicUsize::new(0),
+                })
+            })
             .clone()
     }
 
     /// Waits (at most [`ReadLimits::queue_wait`] in all) for the tenant's permit, then
-    /// the global one; 429 with `Retry-After` when the wait runs out.
+    /// the global one; 429 with `Retry-After` when the wait runs out. The permit says at
+    /// which priority the read runs (see the module's docs).
     pub async fn enter(&self, tenant: &TenantId) -> Result<ReadPermit, ApiError> {
         let deadline = Instant::now() + self.limits.queue_wait;
         let busy = || {
@@ -126,16 +184,18 @@ impl ReadGate {
                 1,
             )
         };
-        let t =
-            tokio::time::timeout_at(deadline.into(), self.tenant_semaphore(tenant).acquire_owned())
-                .await
-                .map_err(|_| busy())?
-                .map_err(|_| ApiError::internal())?;
+        let reads = self.tenant_reads(tenant);
+        let asking = Asking::new(reads.clone());
+        let t = tokio::time::timeout_at(deadline.into(), reads.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| ApiError::internal())?;
+        let priority = reads.priority();
         let g = tokio::time::timeout_at(deadline.into(), self.global.clone().acquire_owned())
             .await
             .map_err(|_| busy())?
             .map_err(|_| ApiError::internal())?;
-        Ok(ReadPermit { _tenant: t, _global: g })
+        Ok(ReadPermit { _tenant: t, _global: g, _asking: asking, priority })
     }
 }
 
@@ -413,11 +473,11 @@ pub(crate) async fn cached_read(
     };
     let Some((cache, version)) = cached else {
         // Not cached: still gated.
-        let _permit = match guard.gate.enter(&user.tenant).await {
+        let permit = match guard.gate.enter(&user.tenant).await {
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
-        let mut resp = next.run(req).await;
+        let mut resp = permit.priority().scope(next.run(req)).await;
         if guard.cache.is_some() {
             resp.headers_mut().insert("x-cache", HeaderValue::from_static("miss"));
         }
@@ -443,11 +503,11 @@ pub(crate) async fn cached_read(
     let computed_in = computed.clone();
     let compute = async move {
         computed_in.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _permit = match gate_guard.gate.enter(&tenant).await {
+        let permit = match gate_guard.gate.enter(&tenant).await {
             Ok(p) => p,
             Err(e) => return Err(Snapshot::of(e.into_response()).await),
         };
-        let snap = Snapshot::of(next.run(req).await).await;
+        let snap = Snapshot::of(permit.priority().scope(next.run(req)).await).await;
         if snap.status != StatusCode::OK {
             return Err(snap);
         }

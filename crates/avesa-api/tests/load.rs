@@ -19,8 +19,8 @@ use avesa_api::{AppState, AuthConfig, HttpConfig, ReadLimits, ServeOptions, hash
 use avesa_model::{CanonicalTable, Role, TenantId};
 use avesa_state::{NewUser, SqliteStore, StateStore};
 use avesa_warehouse::{
-    ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, StatusCount, TopCompany,
-    Warehouse, WarehouseError,
+    ApplyReport, DashboardStats, EntityId, ListQuery, Page, ReadPriority, Record, StatusCount,
+    TopCompany, Warehouse, WarehouseError,
 };
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
@@ -57,6 +57,7 @@ impl Warehouse for SlowWarehouse {
         let mut r = Record::new();
         r.insert("id".into(), json!(format!("connectwise:{}", tenant.as_str())));
         r.insert("reads".into(), json!(self.reads.load(Ordering::SeqCst)));
+        r.insert("priority".into(), json!(format!("{:?}", ReadPriority::current())));
         Ok(Page { items: vec![r], page: q.page, page_size: q.page_size, total: 1 })
     }
     async fn get(
@@ -390,6 +391,41 @@ async fn a_tenant_over_its_share_gets_429_and_the_others_are_served() {
         }
     }
     assert_eq!((ok, limited), (1, 5));
+}
+
+/// A tenant asking for several reads at once has them answered at background priority,
+/// while another tenant asking one thing at a time stays interactive; when the flood
+/// stops, the tenant is interactive again.
+#[tokio::test]
+async fn a_tenant_asking_many_reads_at_once_runs_them_in_the_background() {
+    let t = setup(Duration::from_millis(300), limits(8, 2, 5_000)).await;
+    let acme = token(&t.app, "acme", Role::Analyst).await;
+    let globex = token(&t.app, "globex", Role::Analyst).await;
+    let priority = |v: &Value| v["items"][0]["priority"].as_str().unwrap_or("").to_owned();
+    let (s, _, v) = get(&t.app, "/api/tickets?q=alone", Some(&acme)).await;
+    assert_eq!((s, priority(&v)), (StatusCode::OK, "Interactive".into()), "{v}");
+    // Five different searches at once: two in flight, three waiting.
+    let floods: Vec<_> = (0..5)
+        .map(|i| {
+            let (app, acme) = (t.app.clone(), acme.clone());
+            tokio::spawn(
+                async move { get(&app, &format!("/api/tickets?q=e{i}"), Some(&acme)).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (s, _, v) = get(&t.app, "/api/tickets?q=meanwhile", Some(&globex)).await;
+    assert_eq!((s, priority(&v)), (StatusCode::OK, "Interactive".into()), "another tenant");
+    let mut background = 0;
+    for f in floods {
+        let (s, _, v) = f.await.unwrap();
+        assert_eq!(s, StatusCode::OK, "{v}");
+        background += usize::from(priority(&v) == "Background");
+    }
+    // The first may have started before the others asked, and the last runs alone.
+    assert!(background >= 3, "{background} of 5 in the background");
+    let (_, _, v) = get(&t.app, "/api/tickets?q=later", Some(&acme)).await;
+    assert_eq!(priority(&v), "Interactive", "interactive again once the flood is over");
 }
 
 #[tokio::test]

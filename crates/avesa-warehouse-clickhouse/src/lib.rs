@@ -330,11 +330,21 @@ impl ClickHouseWarehouse {
 
     async fn query(&self, sql: &str) -> Result<Rows> {
         let limit = self.opts.query_timeout.as_secs().max(1).to_string();
+        // ClickHouse's own query priorities: a background read waits while a read
+        // someone is waiting on runs (1 is the highest; 0 would opt out of priorities).
+        let priority = match avesa_warehouse::ReadPriority::current() {
+            avesa_warehouse::ReadPriority::Interactive => "1",
+            avesa_warehouse::ReadPriority::Background => "2",
+        };
         let body = self
             .post(
                 None,
                 format!("{sql} FORMAT JSONCompact").into_bytes(),
-                &[("max_execution_time", &limit), ("timeout_overflow_mode", "throw")],
+                &[
+                    ("max_execution_time", &limit),
+                    ("timeout_overflow_mode", "throw"),
+                    ("priority", priority),
+                ],
             )
             .await?;
         tokio::task::spawn_blocking(move || {

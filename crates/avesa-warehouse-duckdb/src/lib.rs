@@ -26,8 +26,8 @@ use avesa_model::{CanonicalTable, SCD2_COLUMNS, TenantId};
 use avesa_warehouse::aggregate::{Agg, Col, Cond, Dim, Expr};
 use avesa_warehouse::present::{Cell, Projection, Source, joins_company};
 use avesa_warehouse::{
-    AggRow, Aggregate, ApplyReport, DashboardStats, EntityId, ListQuery, Page, Record, Result,
-    SortBy, StatusCount, TopCompany, Warehouse, WarehouseError,
+    AggRow, Aggregate, ApplyReport, DashboardStats, EntityId, ListQuery, Page, ReadPriority,
+    Record, Result, SortBy, StatusCount, TopCompany, Warehouse, WarehouseError,
 };
 use chrono::NaiveDateTime;
 use duckdb::types::{TimeUnit, Value, ValueRef};
@@ -126,25 +126,54 @@ const KEY_HASH: &str = "md5_number(tenant_id || chr(31) || source_service || chr
 /// request wait for the CPU, even those that need no query at all.
 pub const WAREHOUSE_NICE: i32 = 10;
 
+/// How far below the rest of the process the threads of background reads
+/// ([`ReadPriority::Background`]: a tenant's flood of reads, exports) and DuckDB's own
+/// worker threads run: the lowest priority Linux has (19) for a process at 0. A read a
+/// person waits for then gets the core first; when nothing else runs, a background read
+/// runs as fast as any.
+pub const BACKGROUND_NICE: i32 = 19;
+
 /// Lowers the calling thread's CPU priority by [`WAREHOUSE_NICE`], once per thread (the
 /// nice value is per thread on Linux; elsewhere nothing happens). Called on the threads
 /// that run DuckDB: the blocking-pool threads of reads and applies, which stay lowered
-/// for the blocking work they run later, and the thread that opens the database, whose
-/// worker threads DuckDB starts there and which inherit it.
+/// for the blocking work they run later.
 fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        thread_local! {
-            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-        }
-        LOWERED.with(|done| {
-            if !done.replace(true)
-                && let Err(e) = rustix::process::nice(WAREHOUSE_NICE)
-            {
-                tracing::debug!(error = %e, "cannot lower a warehouse thread's priority");
-            }
-        });
+    thread_local! {
+        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
+    LOWERED.with(|done| {
+        if !done.replace(true) {
+            lower_this_thread(WAREHOUSE_NICE);
+        }
+    });
+}
+
+/// Lowers the calling thread's CPU priority by `by` (Linux; elsewhere nothing happens).
+/// A thread cannot raise its priority back without privilege, so only threads that
+/// will run nothing else are lowered further than [`WAREHOUSE_NICE`].
+fn lower_this_thread(by: i32) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::nice(by) {
+        tracing::debug!(error = %e, "cannot lower a warehouse thread's priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}
+
+/// Runs `f` on a thread of its own at [`BACKGROUND_NICE`] (the calling thread is at
+/// [`WAREHOUSE_NICE`]); queries `f` runs side by side start their threads from it and
+/// keep its priority.
+fn in_background<T: Send>(f: impl FnOnce() -> DResult<T> + Send) -> DResult<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            lower_this_thread(BACKGROUND_NICE - WAREHOUSE_NICE);
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(WarehouseError::Internal("a background read panicked".into()).into())
+        })
+    })
 }
 
 impl DuckDbWarehouse {
@@ -163,15 +192,17 @@ impl DuckDbWarehouse {
         Self::open_lowered(Connection::open_in_memory, &DuckDbOptions::default())
     }
 
-    /// Opens the database on a thread of its own at the warehouse's priority, so that the
-    /// worker threads DuckDB starts run there too ([`lower_thread_priority`]).
+    /// Opens the database on a thread of its own at [`BACKGROUND_NICE`], so that the
+    /// worker threads DuckDB starts run there: they help whichever query has tasks
+    /// queued, the heavy ones most of all, while a read's own thread works on its own
+    /// query's tasks at its own priority.
     fn open_lowered(
         open: impl FnOnce() -> std::result::Result<Connection, duckdb::Error> + Send,
         opts: &DuckDbOptions,
     ) -> Result<Self> {
         std::thread::scope(|s| {
             s.spawn(|| {
-                lower_thread_priority();
+                lower_this_thread(BACKGROUND_NICE);
                 let conn = open().map_err(Error::from)?;
                 Ok(Self::init(conn, opts)?)
             })
@@ -314,31 +345,35 @@ impl DuckDbWarehouse {
         let source = self.reader_source.clone();
         let interrupts = Arc::new(Interrupts::default());
         let interrupts_in = interrupts.clone();
+        let background = ReadPriority::current() == ReadPriority::Background;
         let mut task = tokio::task::spawn_blocking(move || {
             lower_thread_priority();
-            interrupts_in.check()?;
-            let conn = source
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .try_clone()
-                .map_err(Error::from)?;
-            interrupts_in.register(&conn)?;
-            let started = std::time::Instant::now();
-            let budget = deadline.unwrap_or(WRITE_RETRY_FOR);
-            let mut wait = Duration::from_millis(20);
-            loop {
-                match f(&conn, &interrupts_in) {
-                    Err(Error::Duck(e))
-                        if is_out_of_memory(&e)
-                            && started.elapsed() + wait < budget
-                            && interrupts_in.check().is_ok() =>
-                    {
-                        std::thread::sleep(wait);
-                        wait = (wait * 2).min(Duration::from_millis(500));
+            let read = move || {
+                interrupts_in.check()?;
+                let conn = source
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .try_clone()
+                    .map_err(Error::from)?;
+                interrupts_in.register(&conn)?;
+                let started = std::time::Instant::now();
+                let budget = deadline.unwrap_or(WRITE_RETRY_FOR);
+                let mut wait = Duration::from_millis(20);
+                loop {
+                    match f(&conn, &interrupts_in) {
+                        Err(Error::Duck(e))
+                            if is_out_of_memory(&e)
+                                && started.elapsed() + wait < budget
+                                && interrupts_in.check().is_ok() =>
+                        {
+                            std::thread::sleep(wait);
+                            wait = (wait * 2).min(Duration::from_millis(500));
+                        }
+                        other => return other,
                     }
-                    other => return other,
                 }
-            }
+            };
+            if background { in_background(read) } else { read() }
         });
         let joined = match deadline {
             None => task.await,
@@ -1059,17 +1094,19 @@ impl Warehouse for DuckDbWarehouse {
     async fn dashboard(&self, tenant: &TenantId) -> Result<DashboardStats> {
         let tenant = tenant.as_str().to_owned();
         self.api_read(move |conn| {
-            let sql = "SELECT
-                (SELECT count(*) FROM companies_current WHERE tenant_id = $1),
-                (SELECT count(*) FROM contacts_current WHERE tenant_id = $1),
-                (SELECT count(*) FROM tickets_current WHERE tenant_id = $1),
-                (SELECT count(*) FROM tickets_current WHERE tenant_id = $1 AND closed IS NOT TRUE),
-                (SELECT count(*) FROM tickets_current WHERE tenant_id = $1 AND closed IS TRUE),
-                (SELECT count(*) FROM time_entries_current WHERE tenant_id = $1),
-                (SELECT coalesce(sum(actual_hours), 0)::DOUBLE FROM time_entries_current
-                  WHERE tenant_id = $1),
-                (SELECT coalesce(sum(actual_hours), 0)::DOUBLE FROM time_entries_current
-                  WHERE tenant_id = $1 AND billable_option = 'Billable')";
+            // One scan a table: the figures of one table are filters of one aggregate.
+            let sql = "SELECT co.n, ct.n, t.n, t.open_n, t.closed_n, e.n, e.hours, e.billable
+                FROM (SELECT count(*) AS n FROM companies_current WHERE tenant_id = $1) co,
+                     (SELECT count(*) AS n FROM contacts_current WHERE tenant_id = $1) ct,
+                     (SELECT count(*) AS n,
+                             count(*) FILTER (WHERE closed IS NOT TRUE) AS open_n,
+                             count(*) FILTER (WHERE closed IS TRUE) AS closed_n
+                      FROM tickets_current WHERE tenant_id = $1) t,
+                     (SELECT count(*) AS n,
+                             coalesce(sum(actual_hours), 0)::DOUBLE AS hours,
+                             coalesce(sum(actual_hours) FILTER (WHERE billable_option = 'Billable'),
+                                      0)::DOUBLE AS billable
+                      FROM time_entries_current WHERE tenant_id = $1) e";
             Ok(conn.query_row(sql, [&tenant], |r| {
                 Ok(DashboardStats {
                     companies: r.get::<_, i64>(0)? as u64,
@@ -1360,6 +1397,11 @@ fn aggregate_blocking(conn: &Connection, tenant: &TenantId, q: &Aggregate) -> DR
 mod tests {
     use super::*;
 
+    /// A query that would keep DuckDB busy for hours: what a deadline must stop.
+    fn endless(c: &Connection) -> DResult<i64> {
+        Ok(c.query_row("SELECT sum(range % 7) FROM range(100000000000)", [], |r| r.get(0))?)
+    }
+
     /// The options reach DuckDB: its buffer-pool bound and its checkpoint threshold.
     #[tokio::test]
     async fn the_options_are_duckdbs_settings() {
@@ -1404,12 +1446,14 @@ mod tests {
 
     /// DuckDB runs below the API: its worker threads, and the threads that run reads and
     /// applies, have a lower CPU priority than the rest of the process, whose own threads
-    /// keep theirs.
+    /// keep theirs; a background read and the queries it runs side by side run lowest,
+    /// and the pool's thread that started it keeps the warehouse's priority for the next.
     #[cfg(target_os = "linux")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_warehouse_runs_below_the_rest_of_the_process() {
         let own = rustix::process::getpriority_process(None).unwrap();
         let lowered = (own + WAREHOUSE_NICE).min(19);
+        let lowest = (own + BACKGROUND_NICE).min(19);
         let before = thread_nice_values();
         let wh = DuckDbWarehouse::in_memory().unwrap();
         if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
@@ -1418,10 +1462,22 @@ mod tests {
                 .filter(|(tid, _)| !before.contains_key(tid))
                 .map(|(_, nice)| nice)
                 .collect();
-            assert!(started.contains(&lowered), "DuckDB's worker threads run lowered: {started:?}");
+            assert!(started.contains(&lowest), "DuckDB's worker threads run lowest: {started:?}");
         }
         let nice = || -> DResult<i32> { Ok(rustix::process::getpriority_process(None).unwrap()) };
-        assert_eq!(wh.read(move |_| nice()).await.unwrap(), lowered, "a read");
+        let both = move |c: &Connection, i: &Interrupts| {
+            side_by_side(c, i, &[0, 1, 2, 3], |_, _| {
+                std::thread::sleep(Duration::from_millis(5));
+                nice()
+            })
+        };
+        for _ in 0..3 {
+            assert_eq!(wh.read(move |_| nice()).await.unwrap(), lowered, "a read");
+            let bg = ReadPriority::Background.scope(wh.read_within(None, both)).await.unwrap();
+            assert_eq!(bg, [lowest; 4], "a background read, side by side");
+            let fg = wh.read_within(None, both).await.unwrap();
+            assert_eq!(fg, [lowered; 4], "an interactive read, side by side");
+        }
         assert_eq!(wh.blocking(move |_| nice()).await.unwrap(), lowered, "an apply");
         assert_eq!(rustix::process::getpriority_process(None).unwrap(), own, "the caller");
     }
@@ -1452,11 +1508,7 @@ mod tests {
         // Hours of work for DuckDB on both connections; interrupted after 300 ms.
         let r = w
             .read_within(Some(Duration::from_millis(300)), |c, i| {
-                side_by_side(c, i, &[0, 1], |c, _| {
-                    Ok(c.query_row("SELECT sum(range % 7) FROM range(100000000000)", [], |r| {
-                        r.get::<_, i64>(0)
-                    })?)
-                })
+                side_by_side(c, i, &[0, 1], |c, _| endless(c))
             })
             .await;
         assert!(matches!(r, Err(WarehouseError::Overloaded(_))), "{r:?}");
@@ -1788,13 +1840,7 @@ mod tests {
         let w = DuckDbWarehouse::in_memory().unwrap();
         let started = std::time::Instant::now();
         // Hours of work for DuckDB; interrupted after 200 ms.
-        let r = w
-            .read_within(Some(Duration::from_millis(200)), |c, _| {
-                Ok(c.query_row("SELECT sum(range % 7) FROM range(100000000000)", [], |r| {
-                    r.get::<_, i64>(0)
-                })?)
-            })
-            .await;
+        let r = w.read_within(Some(Duration::from_millis(200)), |c, _| endless(c)).await;
         assert!(matches!(r, Err(WarehouseError::Overloaded(_))), "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
         // The warehouse answers the next read.

@@ -944,39 +944,36 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
     let past: Vec<Aggregate> =
         cases.iter().map(|c| Aggregate { as_of: Some(at(day)), ..c.clone() }).collect();
     cases.extend(past);
-    let close = |a: &Option<f64>, b: &Option<f64>| match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
-        _ => false,
-    };
+    /// The same groups in the same order, each value within rounding; how many.
+    fn same_rows(what: &str, c: &Aggregate, got: &[AggRow], want: &[AggRow]) -> usize {
+        let close = |a: &Option<f64>, b: &Option<f64>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+            _ => false,
+        };
+        let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(got), keys(want), "{what} {c:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
+                "{what} {c:?}\n got  {g:?}\n want {w:?}"
+            );
+        }
+        want.len()
+    }
     let mut groups = 0;
     for tenant_id in ["alpha", "beta", "nobody"] {
         let tn = tenant(tenant_id);
         for c in &cases {
             let want = reference.aggregate(&tn, c).await.unwrap();
             let got = wh.aggregate(&tn, c).await.unwrap();
-            let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
-            assert_eq!(keys(&got), keys(&want), "{tenant_id} {c:?}");
-            for (g, w) in got.iter().zip(&want) {
-                assert!(
-                    g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
-                    "{tenant_id} {c:?}\n got  {g:?}\n want {w:?}"
-                );
-            }
-            groups += want.len();
+            groups += same_rows(tenant_id, c, &got, &want);
         }
         // Answered together (those reading the same rows fused), each is what it is alone.
         let all = crate::batch::aggregate_all(wh, &tn, &cases).await.unwrap();
         for (c, got) in cases.iter().zip(&all) {
             let want = reference.aggregate(&tn, c).await.unwrap();
-            let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
-            assert_eq!(keys(got), keys(&want), "fused: {tenant_id} {c:?}");
-            for (g, w) in got.iter().zip(&want) {
-                assert!(
-                    g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
-                    "fused: {tenant_id} {c:?}\n got  {g:?}\n want {w:?}"
-                );
-            }
+            same_rows(&format!("fused: {tenant_id}"), c, got, &want);
         }
     }
     // A report's batch: every aggregate narrowed to one company's (or one member's) rows,
@@ -1027,15 +1024,7 @@ pub async fn aggregates_match_the_reference(open: impl Open) {
         let all = crate::batch::aggregate_all(wh, &tn, &report).await.unwrap();
         for (c, got) in report.iter().zip(&all) {
             let want = reference.aggregate(&tn, c).await.unwrap();
-            let keys = |rows: &[AggRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
-            assert_eq!(keys(got), keys(&want), "report: {tenant_id} {c:?}");
-            for (g, w) in got.iter().zip(&want) {
-                assert!(
-                    g.values.iter().zip(&w.values).all(|(a, b)| close(a, b)),
-                    "report: {tenant_id} {c:?}\n got  {g:?}\n want {w:?}"
-                );
-            }
-            reported += want.len();
+            reported += same_rows(&format!("report: {tenant_id}"), c, got, &want);
         }
     }
     assert!(reported > 30, "{reported}");

@@ -21,12 +21,14 @@ pub mod conformance;
 mod epochs;
 mod memory;
 pub mod present;
+mod priority;
 mod query;
 
 pub use aggregate::{AggRow, Aggregate};
 pub use batch::aggregate_all;
 pub use epochs::{DataEpochs, EpochWarehouse};
 pub use memory::MemoryWarehouse;
+pub use priority::ReadPriority;
 pub use query::*;
 
 /// The reference backend passes the suite every backend passes.
