@@ -178,6 +178,12 @@ export async function checkGoalsAndPresent({ page, base, get, send, k30, k90, ar
   setStep("present: the dashboard's Present button keeps its period");
   await page.getByTestId("period-90d").click();
   await page.waitForURL((u) => u.searchParams.get("period") === "90d");
+  // The router renders a navigation in a transition: the address bar changes first, and
+  // on a busy machine the page (and the Present link's target) a moment later.
+  await waitAttr("period-90d", "aria-checked", "true", "the 90-day period after its click");
+  await page
+    .waitForFunction((s) => /[?&]period=90d(&|$)/.test(document.querySelector(s)?.getAttribute("href") ?? ""), sel("present-link"), { timeout })
+    .catch(async () => fail(`the Present link still leads to ${JSON.stringify(await attr("present-link", "href"))} after the 90-day period was chosen`));
   await page.getByTestId("present-link").click();
   await page.waitForURL((u) => u.pathname === "/present" && u.searchParams.get("period") === "90d");
   await page.getByTestId("present").waitFor({ state: "visible" });
