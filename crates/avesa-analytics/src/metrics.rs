@@ -1269,9 +1269,38 @@ pub async fn names(
     ids: Vec<String>,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<String, String>, MetricError> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
+    let mut found = names_many(wh, tenant, vec![(table, ids)], as_of).await?;
+    Ok(found.pop().unwrap_or_default())
+}
+
+/// [`names`] of several sets of records (each a table and ids), in order: one batch of
+/// reads ([`Warehouse::aggregate_many`]), which the embedded warehouse answers side by
+/// side, where one [`names`] after another would wait for each.
+pub async fn names_many(
+    wh: &dyn Warehouse,
+    tenant: &TenantId,
+    asks: Vec<(CanonicalTable, Vec<String>)>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Vec<BTreeMap<String, String>>, MetricError> {
+    let mut out = vec![BTreeMap::new(); asks.len()];
+    let (at, queries): (Vec<usize>, Vec<Aggregate>) = asks
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, ids))| !ids.is_empty())
+        .map(|(i, (table, ids))| (i, names_query(table, ids, as_of)))
+        .unzip();
+    if queries.is_empty() {
+        return Ok(out);
     }
+    let answers = wh.aggregate_many(tenant, &queries).await?;
+    for (i, rows) in at.into_iter().zip(answers) {
+        out[i] = names_from(rows);
+    }
+    Ok(out)
+}
+
+/// The aggregate [`names`] reads: one group per record, keyed by its id and name parts.
+fn names_query(table: CanonicalTable, ids: Vec<String>, as_of: Option<DateTime<Utc>>) -> Aggregate {
     let cols: &[&'static str] = match table {
         Contacts => &["first_name", "last_name"],
         Tickets => &["summary"],
@@ -1284,9 +1313,12 @@ pub async fn names(
         .chain(cols.iter().map(|c| Dim::Value(Col::Column(c))))
         .collect();
     agg.measures = vec![Measure::new(Agg::Count)];
-    let rows = wh.aggregate(tenant, &agg).await?;
-    Ok(rows
-        .into_iter()
+    agg
+}
+
+/// A record's name from its [`names_query`] group: the non-blank parts, joined by spaces.
+fn names_from(rows: Vec<AggRow>) -> BTreeMap<String, String> {
+    rows.into_iter()
         .filter_map(|r| {
             let mut cells = r.key.into_iter();
             let Some(Cell::Text(id)) = cells.next() else { return None };
@@ -1298,7 +1330,7 @@ pub async fn names(
                 .collect();
             (!parts.is_empty()).then(|| (id, parts.join(" ")))
         })
-        .collect())
+        .collect()
 }
 
 /// The table a reference dimension's ids name.
@@ -1619,5 +1651,38 @@ mod tests {
         assert!(GroupBy::parse(m, "billable").is_err());
         assert!(GroupBy::parse(metric("utilisation_pct").unwrap(), "company").is_err());
         assert!(GroupBy::parse(metric("open_backlog").unwrap(), "age").is_ok());
+    }
+
+    /// Names of several tables' records in one batch, in the order asked: a contact's
+    /// first and last name, a member's name; an ask without ids reads nothing and names
+    /// nothing; another tenant's record with an asked id is not named.
+    #[tokio::test]
+    async fn names_of_several_tables_come_back_in_the_order_asked() {
+        let wh = MemoryWarehouse::new();
+        let members = vec![
+            Row::new("acme", "7", 10).text("name", "Ada Lovelace"),
+            Row::new("acme", "9", 10).text("name", "Not asked"),
+            Row::new("other", "8", 10).text("name", "Not yours"),
+        ];
+        let m = CanonicalTable::Members;
+        wh.apply(m, batch(m, &members)).await.unwrap();
+        let contacts =
+            vec![Row::new("acme", "5", 10).text("first_name", "Grace").text("last_name", "Hopper")];
+        wh.apply(Contacts, batch(Contacts, &contacts)).await.unwrap();
+        let acme = TenantId::new("acme").unwrap();
+        let ids = |ids: &[&str]| ids.iter().map(|i| format!("connectwise:{i}")).collect();
+        let asks = vec![(Contacts, ids(&["5"])), (m, vec![]), (m, ids(&["7", "8"]))];
+        let got = names_many(&wh, &acme, asks, None).await.unwrap();
+        let named = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (format!("connectwise:{k}"), (*v).to_owned())).collect()
+        };
+        assert_eq!(
+            got,
+            vec![named(&[("5", "Grace Hopper")]), BTreeMap::new(), named(&[("7", "Ada Lovelace")])]
+        );
+        assert_eq!(
+            names_many(&wh, &acme, vec![], None).await.unwrap(),
+            Vec::<BTreeMap<_, _>>::new()
+        );
     }
 }

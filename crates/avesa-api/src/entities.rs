@@ -42,8 +42,8 @@ pub const REFERENCE_NAMES: [(CanonicalTable, &str, CanonicalTable, &str); 4] = [
 ];
 
 /// Adds the names of what the records refer to ([`REFERENCE_NAMES`]), as they stood at
-/// `as_of`: one query per kind of reference for a whole page; null where the record
-/// names nothing or something the tenant does not have.
+/// `as_of`: one query per kind of reference for a whole page, all in one batch of reads;
+/// null where the record names nothing or something the tenant does not have.
 async fn add_reference_names(
     state: &AppState,
     tenant: &avesa_model::TenantId,
@@ -51,19 +51,20 @@ async fn add_reference_names(
     records: &mut [Record],
     as_of: Option<DateTime<Utc>>,
 ) -> Result<(), ApiError> {
-    for (_, field, target, name_field) in REFERENCE_NAMES.iter().filter(|r| r.0 == table) {
-        let ids: std::collections::BTreeSet<String> = records
-            .iter()
-            .filter_map(|r| r.get(*field).and_then(|v| v.as_str()).map(str::to_owned))
-            .collect();
-        let names = avesa_analytics::metrics::names(
-            state.warehouse.as_ref(),
-            tenant,
-            *target,
-            ids.into_iter().collect(),
-            as_of,
-        )
-        .await?;
+    let refs: Vec<_> = REFERENCE_NAMES.iter().filter(|r| r.0 == table).collect();
+    let asks = refs
+        .iter()
+        .map(|(_, field, target, _)| {
+            let ids: std::collections::BTreeSet<String> = records
+                .iter()
+                .filter_map(|r| r.get(*field).and_then(|v| v.as_str()).map(str::to_owned))
+                .collect();
+            (*target, ids.into_iter().collect())
+        })
+        .collect();
+    let found =
+        avesa_analytics::metrics::names_many(state.warehouse.as_ref(), tenant, asks, as_of).await?;
+    for ((_, field, _, name_field), names) in refs.into_iter().zip(found) {
         for r in records.iter_mut() {
             let name = r.get(*field).and_then(|v| v.as_str()).and_then(|id| names.get(id)).cloned();
             r.insert((*name_field).to_owned(), name.map_or(serde_json::Value::Null, Into::into));

@@ -20,8 +20,8 @@ use avesa_analytics::calculated::Calculated;
 use avesa_analytics::filters::{self, Filters};
 use avesa_analytics::metrics::{
     AGE_BUCKETS, Answers, Batch, Better, DIMENSIONS, Evaluation, GroupBy, KeyCell, Metric,
-    MetricError, Planned, PlannedSeries, Query, Unit, metric, names, plan_series, referenced_table,
-    top_keys,
+    MetricError, Planned, PlannedSeries, Query, Unit, metric, names_many, plan_series,
+    referenced_table, top_keys,
 };
 use avesa_analytics::period::{self, Interval, Period, Span, parse_tz};
 use avesa_analytics::settings::{Direction, GoalStatus, TenantSettings};
@@ -743,19 +743,55 @@ async fn evaluate(
     let mut batch = Batch::default();
     let plan = plan_view(def, q, with_previous, group, limit, &mut batch)?;
     let mut answers = batch.run(state.warehouse.as_ref(), &user.tenant).await?;
-    view(state, user, settings, q, plan.finish(q, &mut answers)).await
+    let mut views = views(state, user, settings, q, vec![plan.finish(q, &mut answers)]).await?;
+    Ok(views.pop().expect("one view for one plan"))
 }
 
-/// A metric view from its values: its groups named and linked, its comparison and goal.
-async fn view(
+/// The keys of a view's groups, in the order shown: every age bucket, or the top `limit`
+/// groups of a dimension.
+fn group_keys(g: GroupBy, now: &Evaluation, limit: usize) -> Vec<Vec<KeyCell>> {
+    match g {
+        GroupBy::Age => (0..AGE_BUCKETS.len() as i64).map(|i| vec![KeyCell::Int(i)]).collect(),
+        GroupBy::Dimension(_) => top_keys(&now.values, limit),
+    }
+}
+
+/// The records a view's groups are (a dimension that refers to another table): that
+/// table and the ids to name.
+fn names_wanted(v: &ViewValues<'_>) -> Option<(avesa_model::CanonicalTable, Vec<String>)> {
+    let g = v.group.as_deref()?[0];
+    let GroupBy::Dimension(d) = g else { return None };
+    let table = referenced_table(d.col)?;
+    let keys = group_keys(g, &v.now, v.limit);
+    Some((table, keys.iter().filter_map(|k| k.first().and_then(key_text)).collect()))
+}
+
+/// Metric views from their values, with the names of all their groups read in one batch.
+async fn views(
     state: &AppState,
     user: &AuthUser,
     settings: &TenantSettings,
     q: &Query,
+    values: Vec<ViewValues<'_>>,
+) -> Result<Vec<MetricView>, ApiError> {
+    let (at, asks): (Vec<usize>, Vec<_>) =
+        values.iter().enumerate().filter_map(|(i, v)| names_wanted(v).map(|ask| (i, ask))).unzip();
+    let found = names_many(state.warehouse.as_ref(), &user.tenant, asks, q.as_of).await?;
+    let mut labels = vec![BTreeMap::new(); values.len()];
+    for (i, names) in at.into_iter().zip(found) {
+        labels[i] = names;
+    }
+    Ok(values.into_iter().zip(labels).map(|(v, names)| view(settings, q, v, names)).collect())
+}
+
+/// A metric view from its values and the names of its groups' records: its groups named
+/// and linked, its comparison and goal.
+fn view(
+    settings: &TenantSettings,
+    q: &Query,
     values: ViewValues<'_>,
-) -> Result<MetricView, ApiError> {
-    let wh = state.warehouse.as_ref();
-    let t = &user.tenant;
+    labels: BTreeMap<String, String>,
+) -> MetricView {
     let ViewValues { def, group, limit, now, before, overall, overall_before } = values;
     let group = group.as_deref();
     let m = def.lists();
@@ -763,23 +799,7 @@ async fn view(
     let groups = match group.map(|g| g[0]) {
         None => None,
         Some(g) => {
-            let keys: Vec<Vec<KeyCell>> = match g {
-                GroupBy::Age => {
-                    (0..AGE_BUCKETS.len() as i64).map(|i| vec![KeyCell::Int(i)]).collect()
-                }
-                GroupBy::Dimension(_) => top_keys(&now.values, limit),
-            };
-            let labels: BTreeMap<String, String> = match g {
-                GroupBy::Dimension(d) => match referenced_table(d.col) {
-                    Some(table) => {
-                        let ids =
-                            keys.iter().filter_map(|k| k.first().and_then(key_text)).collect();
-                        names(wh, t, table, ids, q.as_of).await?
-                    }
-                    None => BTreeMap::new(),
-                },
-                GroupBy::Age => BTreeMap::new(),
-            };
+            let keys = group_keys(g, &now, limit);
             Some(
                 keys.into_iter()
                     .map(|k| {
@@ -829,7 +849,7 @@ async fn view(
         }
     };
     let value = round(overall);
-    Ok(MetricView {
+    MetricView {
         metric: def.id().to_owned(),
         label: def.label().to_owned(),
         unit: def.unit(),
@@ -844,7 +864,7 @@ async fn view(
         drill: drill(m, q, &q.period, None),
         goal: goal_view(settings, def, &q.period, value),
         expression: def.expression(),
-    })
+    }
 }
 
 /// One metric for a period: its value, with `compare=previous` the previous period's and
@@ -943,10 +963,8 @@ pub(crate) async fn kpis(
         .map(|def| plan_view(def, &q, with_previous, None, 0, &mut batch))
         .collect::<Result<Vec<_>, _>>()?;
     let mut answers = batch.run(state.warehouse.as_ref(), &user.tenant).await?;
-    let mut items = Vec::with_capacity(metrics.len());
-    for plan in plans {
-        items.push(view(&state, &user, &settings, &q, plan.finish(&q, &mut answers)).await?);
-    }
+    let values = plans.into_iter().map(|plan| plan.finish(&q, &mut answers)).collect();
+    let items = views(&state, &user, &settings, &q, values).await?;
     Ok(Json(KpiList { items }))
 }
 
@@ -1243,16 +1261,18 @@ pub(crate) async fn report(
         .collect::<Result<Vec<_>, _>>()?;
     let breakdown_values: Vec<ViewValues<'_>> =
         breakdown_plans.into_iter().map(|p| p.finish(&q, &mut answers)).collect();
-    let mut metrics = Vec::with_capacity(metric_values.len());
-    for v in metric_values {
-        metrics.push(view(state, user, &settings, &q, v).await?);
-    }
-    // The breakdowns' names: one read after another, as the request's one read permit
-    // sizes.
-    let mut breakdowns = Vec::with_capacity(breakdown_values.len());
-    for v in breakdown_values {
-        breakdowns.push(view(state, user, &settings, &q, v).await?);
-    }
+    // The breakdowns' names in one batch of reads.
+    let n = metric_values.len();
+    let mut all = views(
+        state,
+        user,
+        &settings,
+        &q,
+        metric_values.into_iter().chain(breakdown_values).collect(),
+    )
+    .await?;
+    let breakdowns = all.split_off(n);
+    let metrics = all;
     let name = record.get("name").and_then(|v| v.as_str()).map(str::to_owned);
     Ok(ReportView { id, name, period: (&q.period).into(), metrics, series, breakdowns })
 }
