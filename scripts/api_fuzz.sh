@@ -57,6 +57,9 @@ token() { # token <tenant> <email> <password>
 admin_token() { token sitetechnology admin@sitetechnology.com demo-password; }
 root_token() { token sitetechnology fuzz-root@avesa.test fuzz-platform-password; }
 
+# A request may take 30 s before it counts as an error (schemathesis's own limit is 10 s):
+# the fuzzer looks for wrong answers, not slow ones, and an export runs at the lowest CPU
+# priority, so on a machine busy with other work it can take longer than 10 s.
 fuzz() { # fuzz <name> <admin|root> <operations that must answer 2xx> -- <st args…>
   local name=$1 tok
   tok=$("$2_token")
@@ -69,7 +72,7 @@ fuzz() { # fuzz <name> <admin|root> <operations that must answer 2xx> -- <st arg
     -H "Authorization: Bearer $tok" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing \
-    --max-examples "$EXAMPLES" --seed 13 --workers 2 \
+    --max-examples "$EXAMPLES" --seed 13 --workers 2 --request-timeout 30 \
     --generation-database none --no-color --warnings off \
     --report ndjson --report-ndjson-path "$events" "$@") || rc=1
   echo "api_fuzz: statuses per operation ($name)"
