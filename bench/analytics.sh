@@ -25,7 +25,6 @@ cd "$(dirname "$0")/.."
 need_pkg ccache ccache
 need_pkg wrk wrk
 need_pkg curl curl
-export CARGO_TARGET_DIR="${AVESA_RELEASE_TARGET:-$HOME/.cache/avesa/target-rel}"
 secs=${1:-5}
 sections=",${2:-computed,cached},"
 want() { [[ $sections == *",$1,"* ]]; }

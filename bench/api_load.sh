@@ -18,7 +18,6 @@ cd "$(dirname "$0")/.."
 need_pkg ccache ccache
 need_pkg wrk wrk
 need_pkg curl curl
-export CARGO_TARGET_DIR="${AVESA_RELEASE_TARGET:-$HOME/.cache/avesa/target-rel}"
 secs=${1:-60}
 big=${2:-1000000}
 sections=",${3:-cached,uncached,noisy,big},"

@@ -12,7 +12,6 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 need_pkg ccache ccache
 start_services
-export CARGO_TARGET_DIR="${AVESA_RELEASE_TARGET:-$HOME/.cache/avesa/target-rel}"
 echo "== $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, release build"
 cargo build -q --release --locked -p avesa-cli --bin avesa
 cargo run -q --release --locked -p avesa-cli --example distributed_bench -- \

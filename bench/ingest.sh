@@ -11,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 need_pkg ccache ccache
-export CARGO_TARGET_DIR="${AVESA_BENCH_TARGET:-$HOME/.cache/avesa/target-rel}"
 echo "== $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, release build, $(git rev-parse --short HEAD)"
 cargo run -q --release --locked -p avesa-cli --example pipeline_bench -- ingest "${1:-1000000}"
 cargo run -q --release --locked -p avesa-cli --example pipeline_bench -- services "${2:-100000}"

@@ -19,7 +19,6 @@ cd "$(dirname "$0")/.."
 need_pkg ccache ccache
 need_pkg chromium chromium
 need_pkg curl curl
-export CARGO_TARGET_DIR="${AVESA_RELEASE_TARGET:-$HOME/.cache/avesa/target-rel}"
 sections=",${1:-demo,1M},"
 want() { [[ $sections == *",$1,"* ]]; }
 data=${AVESA_BENCH_DATA:-$HOME/.cache/avesa/bench-analytics}
