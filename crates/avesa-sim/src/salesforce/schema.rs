@@ -454,23 +454,7 @@ pub fn date(days: i32) -> String {
     crate::time::date_only(days as i64 * 86_400)
 }
 
-pub fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+pub use crate::sink::push_json_str;
 
 pub fn push_val(out: &mut String, v: &Val) {
     match v {
