@@ -14,13 +14,14 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::schema::{self, Obj, Ty, Val, datetime, push_json_str, push_record};
+use super::schema::{self, Obj, Ty, Val, datetime, push_record};
 use super::soql::{self, Select};
 use super::{
     LOCATOR_TTL, Locator, MAX_LOCATORS, Org, OrgState, SF_API_VERSION, SalesforceSim, lock,
 };
 use crate::SimRequest;
 use crate::host::{control_error, no_content};
+use crate::sink::push_json_str;
 
 const MIN_BATCH: usize = 200;
 const MAX_BATCH: usize = 2000;

@@ -11,6 +11,8 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
+use crate::sink::push_json_str;
+
 /// A field's type, as far as SOQL cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -453,8 +455,6 @@ pub fn datetime(ms: i64) -> String {
 pub fn date(days: i32) -> String {
     crate::time::date_only(days as i64 * 86_400)
 }
-
-pub use crate::sink::push_json_str;
 
 pub fn push_val(out: &mut String, v: &Val) {
     match v {
